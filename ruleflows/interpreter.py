@@ -1,0 +1,280 @@
+"""The interpreter: walks a flow for one order and returns the decided actions with a per-node trace.
+
+``run`` never raises. A node whose expression fails is traced as failed and the run stops there with
+status ``failed`` (the app then sends the order to review); an invalid document gives a failed result with
+its problems; a step limit stops a runaway run. The caller's context is never changed: decisions made by
+actions are visible to later nodes through a copy, as ``decisions``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from ruleflows.actions import apply_to_decisions, param_specs, value_problem
+from ruleflows.coercion import truthy
+from ruleflows.document import Node
+from ruleflows.errors import LogicError
+from ruleflows.logic import MAX_EVALUATION_STEPS, Evaluation
+from ruleflows.problems import Problem
+from ruleflows.validation import check_document
+
+DEFAULT_MAX_STEPS: Final = 1000
+# Evaluation steps shared by all expressions of one run, so many nodes cannot each spend the per-expression
+# budget in turn.
+MAX_RUN_EVALUATION_STEPS: Final = 200_000
+
+STATUS_OK: Final = "ok"
+STATUS_FAILED: Final = "failed"
+STATUS_STEP_LIMIT: Final = "step_limit"
+
+
+class InvalidFlowError(ValueError):
+    """Raised by :func:`compile_flow` for a document with problems; ``problems`` lists them all."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problem.message_en for problem in problems[:5]))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlow:
+    """A validated flow, ready to run many times without validating again."""
+
+    name: str
+    trigger: str
+    start_id: str
+    nodes: Mapping[str, Node]
+    exits: Mapping[tuple[str, str], str]  # (node id, port) -> next node id
+
+
+def compile_flow(doc: Any) -> CompiledFlow:
+    """Validate a document and prepare it for running; raises InvalidFlowError listing every problem."""
+    document, problems = check_document(doc)
+    if problems:
+        raise InvalidFlowError(problems)
+    nodes = {node.id: node for node in document.nodes}
+    start_id = next(node.id for node in document.nodes if node.type == "start")
+    exits = {(edge.source, edge.port): edge.target for edge in document.edges}
+    return CompiledFlow(name=document.name, trigger=document.trigger, start_id=start_id, nodes=nodes, exits=exits)
+
+
+@dataclass(slots=True)
+class NodeTrace:
+    """What one node did: the fields it read, its output, the exit it took, any error, and its time."""
+
+    node_id: str
+    type: str
+    name: str
+    reads: dict[str, Any] = field(default_factory=dict)
+    output: Any = None
+    port: str | None = None
+    error: str | None = None
+    micros: int = 0
+
+    def to_dict(self, *, timings: bool = True) -> dict[str, Any]:
+        """JSON-serialisable form; ``timings=False`` leaves out the only non-deterministic field."""
+        data = {
+            "node_id": self.node_id,
+            "type": self.type,
+            "name": self.name,
+            "reads": self.reads,
+            "output": self.output,
+            "port": self.port,
+            "error": self.error,
+        }
+        if timings:
+            data["micros"] = self.micros
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedAction:
+    """An action the flow decided, with its parameters already evaluated."""
+
+    node_id: str
+    action: str
+    params: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form."""
+        return {"node_id": self.node_id, "action": self.action, "params": self.params}
+
+
+@dataclass(slots=True)
+class RunResult:
+    """The outcome of running a flow for one order."""
+
+    status: str
+    actions: list[DecidedAction] = field(default_factory=list)
+    path: list[str] = field(default_factory=list)
+    trace: list[NodeTrace] = field(default_factory=list)
+    decisions: dict[str, Any] = field(default_factory=dict)
+    failed_node: str | None = None
+    error: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+    micros: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the flow ran to its end without failing."""
+        return self.status == STATUS_OK
+
+    def to_dict(self, *, timings: bool = True) -> dict[str, Any]:
+        """JSON-serialisable form; with ``timings=False`` two runs on the same input compare equal."""
+        data: dict[str, Any] = {
+            "status": self.status,
+            "actions": [action.to_dict() for action in self.actions],
+            "path": list(self.path),
+            "trace": [step.to_dict(timings=timings) for step in self.trace],
+            "decisions": self.decisions,
+            "failed_node": self.failed_node,
+            "error": self.error,
+            "problems": [problem.to_dict() for problem in self.problems],
+        }
+        if timings:
+            data["micros"] = self.micros
+        return data
+
+
+def run(flow: Any, context: Any, *, now: datetime | None = None, max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+    """Run a flow (a document or a :class:`CompiledFlow`) for one order context; never raises.
+
+    ``context`` is ``{"order": ..., "features": ..., "decisions": ...}``; ``now`` is the clock the time
+    operators use (they fail, and so does the node, if it is needed and not given).
+    """
+    started = time.perf_counter_ns()
+    if isinstance(flow, CompiledFlow):
+        compiled = flow
+    else:
+        try:
+            compiled = compile_flow(flow)
+        except InvalidFlowError as exc:
+            return RunResult(
+                status=STATUS_FAILED,
+                error="invalid flow document: " + str(exc),
+                problems=exc.problems,
+                micros=_micros_since(started),
+            )
+    if not isinstance(context, dict):
+        return RunResult(status=STATUS_FAILED, error="the context must be an object", micros=_micros_since(started))
+    result = _Run(compiled, context, now, max_steps).execute()
+    result.micros = _micros_since(started)
+    return result
+
+
+def _micros_since(started: int) -> int:
+    return (time.perf_counter_ns() - started) // 1000
+
+
+def json_copy(value: Any) -> Any:
+    """A copy of JSON-like data, so results never alias the caller's context or the document."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_copy(item) for item in value]
+    return value
+
+
+class _Run:
+    """One execution of a compiled flow."""
+
+    def __init__(self, flow: CompiledFlow, context: dict[str, Any], now: datetime | None, max_steps: int) -> None:
+        self.flow = flow
+        self.now = now
+        self.max_steps = max_steps
+        decisions = context.get("decisions")
+        self.data: dict[str, Any] = {
+            "order": context.get("order"),
+            "features": context.get("features") if context.get("features") is not None else {},
+            "decisions": json_copy(decisions) if isinstance(decisions, dict) else {},
+        }
+        self.result = RunResult(status=STATUS_OK)
+        self.evaluation_steps_left = MAX_RUN_EVALUATION_STEPS
+
+    def execute(self) -> RunResult:
+        result = self.result
+        node_id: str | None = self.flow.start_id
+        while node_id is not None:
+            if len(result.path) >= self.max_steps:
+                result.status = STATUS_STEP_LIMIT
+                result.failed_node = node_id
+                result.error = f"step limit of {self.max_steps} reached"
+                break
+            node = self.flow.nodes[node_id]
+            result.path.append(node.id)
+            step = NodeTrace(node_id=node.id, type=node.type, name=node.name)
+            result.trace.append(step)
+            started = time.perf_counter_ns()
+            try:
+                port = self._step(node, step)
+            except Exception as exc:  # a failing node must be reported, never escape
+                step.error = _describe(exc)
+                result.status = STATUS_FAILED
+                result.failed_node = node.id
+                result.error = f"node {node.id}: {step.error}"
+                port = None
+            step.micros = (time.perf_counter_ns() - started) // 1000
+            step.port = port
+            if result.status != STATUS_OK or port is None:
+                break
+            node_id = self.flow.exits.get((node.id, port))
+        result.decisions = json_copy(self.data["decisions"])
+        return result
+
+    def _evaluate(self, logic: Any, step: NodeTrace) -> Any:
+        budget = min(self.evaluation_steps_left, MAX_EVALUATION_STEPS)
+        evaluation = Evaluation(self.now, max_steps=budget, record_reads=True)
+        try:
+            return evaluation.evaluate(logic, self.data)
+        finally:
+            self.evaluation_steps_left -= budget - max(evaluation.steps_left, 0)
+            assert evaluation.reads is not None
+            step.reads.update(json_copy(evaluation.reads))
+
+    def _step(self, node: Node, step: NodeTrace) -> str | None:
+        """Execute one node and return the exit taken (None ends the run)."""
+        if node.type == "start":
+            return "next"
+        if node.type == "end":
+            return None
+        if node.type == "condition":
+            value = self._evaluate(node.config["logic"], step)
+            step.output = json_copy(value)
+            return "true" if truthy(value) else "false"
+        if node.type == "switch":
+            for branch in node.config["branches"]:
+                if truthy(self._evaluate(branch["logic"], step)):
+                    step.output = branch["id"]
+                    return str(branch["id"])
+            step.output = "default"
+            return "default"
+        return self._act(node, step)
+
+    def _act(self, node: Node, step: NodeTrace) -> str:
+        action = node.config["action"]
+        specs = param_specs(action)
+        params: dict[str, Any] = {}
+        for name, raw in (node.config.get("params") or {}).items():
+            value = json_copy(self._evaluate(raw, step))
+            if value is None:
+                if specs[name]["required"]:
+                    raise ValueError(f"parameter {name!r} of {action} evaluated to null")
+                continue
+            problem = value_problem(specs[name], value)
+            if problem is not None:
+                raise ValueError(f"parameter {name!r} of {action}: {problem[1]}")
+            params[name] = value
+        self.result.actions.append(DecidedAction(node_id=node.id, action=action, params=params))
+        self.data["decisions"] = apply_to_decisions(self.data["decisions"], action, params)
+        step.output = {"action": action, "params": json_copy(params)}
+        return "next"
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, LogicError) and str(exc) != str(exc.type):
+        return f"LogicError {exc.type}: {exc}"
+    return f"{type(exc).__name__}: {exc}"

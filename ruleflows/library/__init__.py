@@ -1,0 +1,37 @@
+"""Ready-made flow templates shipped with the product (``ruleflows/library/*.json``)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+
+def _files() -> dict[str, Any]:
+    folder = resources.files(__name__)
+    return {entry.name.removesuffix(".json"): entry for entry in folder.iterdir() if entry.name.endswith(".json")}
+
+
+def list_templates() -> list[dict[str, Any]]:
+    """Summaries of the shipped templates, sorted by key: key, name, description, trigger."""
+    summaries = []
+    for key, entry in sorted(_files().items()):
+        doc = json.loads(entry.read_text(encoding="utf-8"))
+        summaries.append(
+            {
+                "key": key,
+                "name": doc.get("name", key),
+                "description": doc.get("description", ""),
+                "trigger": doc.get("trigger"),
+            }
+        )
+    return summaries
+
+
+def load_template(name: str) -> dict[str, Any]:
+    """A fresh copy of one template document, by key (file name without ``.json``); KeyError if unknown."""
+    files = _files()
+    if name not in files:
+        raise KeyError(f"no flow template named {name!r}")
+    document: dict[str, Any] = json.loads(files[name].read_text(encoding="utf-8"))
+    return document

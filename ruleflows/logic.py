@@ -1,0 +1,614 @@
+"""The only way ruleflows evaluates JSON Logic: a safe wrapper around json-logic-qubit.
+
+json-logic-qubit's own ``jsonLogic()`` is never called. Its ``method`` operator reaches arbitrary Python
+(``{"method": [{"var": ""}, "__class__"]}`` climbs to ``object.__subclasses__()``), its ``operations`` table
+is a mutable module global anyone can add to, and several operators depart from the JSON Logic standard in
+ways business rules hit. So this module dispatches over its own read-only table, built once from an explicit
+allow-list: the qubit functions that are correct (``===``, ``merge``, ``substr``) are taken from it by name,
+the broken ones are replaced with our own, and the newer operators of the
+JSON Logic community (``val``, ``exists``, ``??``, ``try``, ``throw``, ``preserve``) and the order-domain
+operators of :mod:`ruleflows.operations` are added. An operator not in the table is refused, at
+validation and at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+import json_logic
+
+from ruleflows.coercion import is_number, normalise_number, to_number, to_text, truthy
+from ruleflows.errors import INVALID_ARGUMENTS, NAN, LimitExceededError, LogicError, RefusedOperatorError
+from ruleflows.operations import DOMAIN_OPERATIONS, OperationFunction
+
+MAX_EVALUATION_DEPTH: Final = 64
+MAX_EVALUATION_STEPS: Final = 100_000
+MAX_STRING_LENGTH: Final = 100_000
+MAX_ARRAY_LENGTH: Final = 100_000
+
+# Operators that can never be allowed, whatever is added to json_logic's table at run time.
+FORBIDDEN_OPERATORS: Final = frozenset({"method"})
+
+# Taken once, by name, from json-logic-qubit: these behave as the standard says. (Its ``missing`` is not
+# among them: it raises IndexError on a short array.)
+_QUBIT: Final = {name: json_logic.operations[name] for name in ("===", "merge", "substr")}
+
+# Python errors an operator can hit on arguments of the wrong shape; they become JSON Logic errors.
+_ARGUMENT_ERRORS: Final = (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError)
+
+Scopes = list[Any]
+Handler = Callable[["Evaluation", Any, Scopes, int], Any]
+
+
+class Evaluation:
+    """The state of one evaluation: the clock, the step budget, and the root-level ``var`` reads."""
+
+    __slots__ = ("now", "reads", "steps_left")
+
+    def __init__(
+        self, now: datetime | None = None, *, max_steps: int = MAX_EVALUATION_STEPS, record_reads: bool = False
+    ) -> None:
+        self.now = now
+        self.steps_left = max_steps
+        self.reads: dict[str, Any] | None = {} if record_reads else None
+
+    def evaluate(self, logic: Any, data: Any) -> Any:
+        """Evaluate ``logic`` against ``data`` (the root scope)."""
+        try:
+            return self.eval(logic, [data], 0)
+        except RecursionError as exc:
+            raise LimitExceededError("expression nested too deeply") from exc
+        except _ARGUMENT_ERRORS as exc:
+            # Last line of defence: whatever the data, callers only ever see rule errors.
+            raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
+
+    def eval(self, logic: Any, scopes: Scopes, depth: int) -> Any:
+        """Evaluate one node of an expression within the given scope stack."""
+        if isinstance(logic, dict):
+            if len(logic) != 1:
+                return logic  # not an expression: a literal object, never evaluated
+            ((operator, raw),) = logic.items()
+            handler = _HANDLERS.get(operator)
+            if handler is None:
+                raise RefusedOperatorError(str(operator))
+            self.steps_left -= 1
+            if self.steps_left < 0:
+                raise LimitExceededError("expression took too many evaluation steps")
+            if depth > MAX_EVALUATION_DEPTH:
+                raise LimitExceededError("expression nested too deeply")
+            return handler(self, raw, scopes, depth + 1)
+        if isinstance(logic, list):
+            return [self.eval(item, scopes, depth + 1) for item in logic]
+        return logic
+
+    def record(self, scopes: Scopes, path: str, value: Any) -> None:
+        """Remember a read of the root context (reads inside map/filter are relative to an item)."""
+        if self.reads is not None and len(scopes) == 1:
+            self.reads[path] = value
+
+
+def evaluate(
+    logic: Any, data: Any = None, *, now: datetime | None = None, max_steps: int = MAX_EVALUATION_STEPS
+) -> Any:
+    """Evaluate one JSON Logic expression through the safe wrapper.
+
+    Raises :class:`~ruleflows.errors.LogicError` for a JSON Logic error value (NaN, invalid arguments,
+    ``throw``), :class:`~ruleflows.errors.RefusedOperatorError` for an operator outside the allow-list and
+    :class:`~ruleflows.errors.LimitExceededError` past a safety limit. ``now`` is the clock the time
+    operators use; nothing reads the system time.
+    """
+    return Evaluation(now, max_steps=max_steps).evaluate(logic, data)
+
+
+# ----------------------------------------------------------------------------------------- argument forms
+
+
+def _values(ev: Evaluation, raw: Any, scopes: Scopes, depth: int, *, spread: bool = True) -> list[Any]:
+    """Evaluate an operator's arguments; a single expression yielding an array spreads into arguments."""
+    if isinstance(raw, list):
+        return [ev.eval(item, scopes, depth) for item in raw]
+    value = ev.eval(raw, scopes, depth)
+    if spread and isinstance(value, list) and isinstance(raw, dict):
+        return value
+    return [value]
+
+
+def _static_list(raw: Any) -> list[Any]:
+    """Arguments of lazy operators must be written as an array in the rule itself."""
+    if not isinstance(raw, list):
+        raise LogicError(INVALID_ARGUMENTS)
+    return raw
+
+
+def _eager(function: Callable[[list[Any]], Any], *, spread: bool = True) -> Handler:
+    def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+        values = _values(ev, raw, scopes, depth, spread=spread)
+        try:
+            return function(values)
+        except _ARGUMENT_ERRORS as exc:
+            raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
+
+    return handler
+
+
+def _domain(function: OperationFunction) -> Handler:
+    def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+        values = _values(ev, raw, scopes, depth, spread=False)
+        try:
+            return function(values, ev.now)
+        except _ARGUMENT_ERRORS as exc:
+            raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
+
+    return handler
+
+
+# ------------------------------------------------------------------------------------------- data access
+
+
+def _lookup(data: Any, key: Any) -> tuple[bool, Any]:
+    """One step of a path: (found, value). Arrays take integer or digit-string indices."""
+    if isinstance(data, dict):
+        name = key if isinstance(key, str) else to_text(key)
+        if name in data:
+            return True, data[name]
+        return False, None
+    if isinstance(data, list | str):
+        try:
+            index = int(key) if not isinstance(key, bool) else -1
+        except (TypeError, ValueError):
+            return False, None
+        if 0 <= index < len(data):
+            return True, data[index]
+    return False, None
+
+
+def _var(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    args = [] if raw == [] else _values(ev, raw, scopes, depth, spread=False)
+    return _read_path(ev, scopes, args[0] if args else None, args[1] if len(args) > 1 else None)
+
+
+def _read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
+    """``var`` semantics: a dotted path into the current scope; the default only when a key is absent."""
+    data = scopes[-1]
+    if path is None or path == "" or path == []:
+        return data
+    text = to_text(path)
+    for key in text.split("."):
+        if data is None:
+            ev.record(scopes, text, default)
+            return default
+        found, data = _lookup(data, key)
+        if not found:
+            ev.record(scopes, text, default)
+            return default
+    ev.record(scopes, text, data)
+    return data
+
+
+def _val_path(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> tuple[Any, list[Any], int]:
+    """The data a ``val``/``exists`` starts from, the path keys, and how many scopes it climbed."""
+    args = _values(ev, raw, scopes, depth, spread=False)
+    climb = 0
+    if args and isinstance(args[0], list):
+        # {"val": [[n], "key"]} reads from n scopes up: each iteration adds an index scope and an item scope.
+        level = args[0][0] if args[0] else 0
+        climb = abs(int(to_number(level)))
+        args = args[1:]
+    index = len(scopes) - 1 - climb
+    return (scopes[index] if index >= 0 else None), args, climb
+
+
+def _val(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    data, keys, climb = _val_path(ev, raw, scopes, depth)
+    for key in keys:
+        found, data = _lookup(data, key)
+        if not found:
+            data = None
+            break
+    if climb == 0 and keys:
+        ev.record(scopes, ".".join(to_text(k) for k in keys), data)
+    return data
+
+
+def _exists(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> bool:
+    data, keys, _ = _val_path(ev, raw, scopes, depth)
+    for key in keys:
+        found, data = _lookup(data, key)
+        if not found:
+            return False
+    return bool(keys)
+
+
+def _absent(ev: Evaluation, scopes: Scopes, names: list[Any]) -> list[Any]:
+    """The names whose value is missing, null or "" in the current scope (duplicates kept, as specified)."""
+    absent = []
+    for name in names:
+        value = _read_path(ev, scopes, name, None)
+        if value is None or value == "":
+            absent.append(name)
+    return absent
+
+
+def _missing(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> list[Any]:
+    args = _values(ev, raw, scopes, depth)
+    names = args[0] if len(args) == 1 and isinstance(args[0], list) else args
+    return _absent(ev, scopes, names)
+
+
+def _missing_some(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> list[Any]:
+    args = _values(ev, raw, scopes, depth)
+    if len(args) != 2 or not isinstance(args[1], list):
+        raise LogicError(INVALID_ARGUMENTS)
+    absent = _absent(ev, scopes, args[1])
+    return [] if len(args[1]) - len(absent) >= to_number(args[0]) else absent
+
+
+# ------------------------------------------------------------------------------------------------ logic
+
+
+def _if(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    args = _static_list(raw)
+    for index in range(0, len(args) - 1, 2):
+        if truthy(ev.eval(args[index], scopes, depth)):
+            return ev.eval(args[index + 1], scopes, depth)
+    if len(args) % 2:
+        return ev.eval(args[-1], scopes, depth)
+    return None
+
+
+def _and(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    value: Any = False
+    for item in _static_list(raw):
+        value = ev.eval(item, scopes, depth)
+        if not truthy(value):
+            return value
+    return value
+
+
+def _or(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    value: Any = False
+    for item in _static_list(raw):
+        value = ev.eval(item, scopes, depth)
+        if truthy(value):
+            return value
+    return value
+
+
+def _coalesce(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    for item in raw if isinstance(raw, list) else [raw]:
+        value = ev.eval(item, scopes, depth)
+        if value is not None:
+            return value
+    return None
+
+
+def _try(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    # After a failure the next alternative sees the error object as its data, e.g. {"val": "type"}.
+    current = scopes
+    failure: LogicError | None = None
+    for item in raw if isinstance(raw, list) else [raw]:
+        try:
+            return ev.eval(item, current, depth)
+        except LogicError as exc:
+            failure = exc
+            current = [*scopes, {}, exc.payload]
+    if failure is not None:
+        raise failure
+    return None
+
+
+def _throw(values: list[Any]) -> Any:
+    raise LogicError(values[0] if values else None)
+
+
+def _preserve(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    return raw
+
+
+def _not(values: list[Any]) -> bool:
+    return not truthy(values[0]) if values else True
+
+
+def _double_bang(values: list[Any]) -> bool:
+    return truthy(values[0]) if values else False
+
+
+# ------------------------------------------------------------------------------------------- comparison
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, list | dict | tuple)
+
+
+def loose_equal(left: Any, right: Any) -> bool:
+    """``==``: same-type values compare directly, others numerically; arrays and objects are NaN."""
+    if _is_container(left) or _is_container(right):
+        raise LogicError(NAN)
+    if left is None and right is None:
+        return True
+    if isinstance(left, str) and isinstance(right, str):
+        return left == right
+    return to_number(left) == to_number(right)
+
+
+def strict_equal(left: Any, right: Any) -> bool:
+    """``===``: equal value and type (all numbers are one type; booleans are not numbers)."""
+    return bool(_QUBIT["==="](left, right))
+
+
+def less_than(left: Any, right: Any) -> bool:
+    """``<``: two strings compare as text, anything else as numbers (NaN is an error)."""
+    if isinstance(left, str) and isinstance(right, str):
+        return left < right
+    if _is_container(left) or _is_container(right):
+        raise LogicError(NAN)
+    return to_number(left) < to_number(right)
+
+
+def _compare_chain(test: Callable[[Any, Any], bool]) -> Handler:
+    """Comparisons take 2+ arguments pairwise (a < b < c), evaluated lazily left to right."""
+
+    def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> bool:
+        args = _static_list(raw)
+        if len(args) < 2:
+            raise LogicError(INVALID_ARGUMENTS)
+        left = ev.eval(args[0], scopes, depth)
+        for item in args[1:]:
+            right = ev.eval(item, scopes, depth)
+            if not test(left, right):
+                return False
+            left = right
+        return True
+
+    return handler
+
+
+def _less_equal(left: Any, right: Any) -> bool:
+    if isinstance(left, str) and isinstance(right, str):
+        return left <= right
+    if _is_container(left) or _is_container(right):
+        raise LogicError(NAN)
+    return to_number(left) <= to_number(right)
+
+
+# ------------------------------------------------------------------------------------------- arithmetic
+
+
+def _plus(values: list[Any]) -> int | float:
+    return normalise_number(sum(to_number(value) for value in values))
+
+
+def _times(values: list[Any]) -> int | float:
+    product: int | float = 1
+    for value in values:
+        product = normalise_number(product * to_number(value))
+    return product
+
+
+def _minus(values: list[Any]) -> int | float:
+    if not values:
+        raise LogicError(INVALID_ARGUMENTS)
+    if len(values) == 1:
+        return normalise_number(-to_number(values[0]))
+    result = to_number(values[0])
+    for value in values[1:]:
+        result = normalise_number(result - to_number(value))
+    return result
+
+
+def _divide(values: list[Any]) -> int | float:
+    if not values:
+        raise LogicError(INVALID_ARGUMENTS)
+    numbers = [to_number(value) for value in values]
+    if len(numbers) == 1:
+        numbers.insert(0, 1)
+    result = numbers[0]
+    for number in numbers[1:]:
+        if number == 0:
+            raise LogicError(NAN, "division by zero")
+        result = normalise_number(result / number)
+    return result
+
+
+def _modulo(values: list[Any]) -> int | float:
+    if len(values) < 2:
+        raise LogicError(INVALID_ARGUMENTS)
+    numbers = [to_number(value) for value in values]
+    result = numbers[0]
+    for number in numbers[1:]:
+        if number == 0:
+            raise LogicError(NAN, "modulo by zero")
+        # JavaScript's remainder takes the sign of the dividend; Python's % takes the divisor's.
+        remainder = abs(result) % abs(number)
+        result = normalise_number(-remainder if result < 0 else remainder)
+    return result
+
+
+def _extreme(pick: Callable[[list[int | float]], int | float]) -> Callable[[list[Any]], Any]:
+    def function(values: list[Any]) -> Any:
+        if not values:
+            return None
+        numbers = []
+        for value in values:
+            if not is_number(value):
+                raise LogicError(INVALID_ARGUMENTS)
+            numbers.append(value)
+        return pick(numbers)
+
+    return function
+
+
+# ------------------------------------------------------------------------------------------------ text
+
+
+def _cat(values: list[Any]) -> str:
+    text = "".join(to_text(value) for value in values)
+    if len(text) > MAX_STRING_LENGTH:
+        raise LimitExceededError("string too long")
+    return text
+
+
+def _substr(values: list[Any]) -> str:
+    if not values:
+        raise LogicError(INVALID_ARGUMENTS)
+    start = int(to_number(values[1])) if len(values) > 1 else 0
+    length = int(to_number(values[2])) if len(values) > 2 and values[2] is not None else None
+    return str(_QUBIT["substr"](to_text(values[0]), start, length))
+
+
+def _in(values: list[Any]) -> bool:
+    if len(values) < 2:
+        return False
+    needle, haystack = values[0], values[1]
+    if isinstance(haystack, str):
+        return to_text(needle) in haystack
+    if isinstance(haystack, list):
+        return any(strict_equal(needle, item) for item in haystack)
+    return False
+
+
+def _merge(values: list[Any]) -> list[Any]:
+    merged: list[Any] = _QUBIT["merge"](*values)
+    if len(merged) > MAX_ARRAY_LENGTH:
+        raise LimitExceededError("array too long")
+    return merged
+
+
+# ------------------------------------------------------------------------------------------- iteration
+
+
+def _iteration_source(
+    ev: Evaluation, args: list[Any], scopes: Scopes, depth: int, *, missing_is_empty: bool
+) -> list[Any]:
+    if len(args) < 2 or args[0] is None:
+        raise LogicError(INVALID_ARGUMENTS)
+    items = ev.eval(args[0], scopes, depth)
+    if isinstance(items, list):
+        return items
+    if items is None and missing_is_empty:
+        return []
+    raise LogicError(INVALID_ARGUMENTS)
+
+
+def _each(scopes: Scopes, items: list[Any]) -> Iterator[Scopes]:
+    # Every item sees [..., {"index": i}, item]: {"val": [[1], "index"]} reads the index,
+    # {"val": [[2], ...]} the enclosing data.
+    for index, item in enumerate(items):
+        yield [*scopes, {"index": index}, item]
+
+
+def _map(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> list[Any]:
+    args = _static_list(raw)
+    items = _iteration_source(ev, args, scopes, depth, missing_is_empty=True)
+    if args[1] is None:
+        raise LogicError(INVALID_ARGUMENTS)
+    return [ev.eval(args[1], inner, depth) for inner in _each(scopes, items)]
+
+
+def _filter(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> list[Any]:
+    args = _static_list(raw)
+    items = _iteration_source(ev, args, scopes, depth, missing_is_empty=True)
+    if args[1] is None:
+        raise LogicError(INVALID_ARGUMENTS)
+    return [inner[-1] for inner in _each(scopes, items) if truthy(ev.eval(args[1], inner, depth))]
+
+
+def _reduce(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    args = _static_list(raw)
+    items = _iteration_source(ev, args, scopes, depth, missing_is_empty=True)
+    if len(args) > 2:
+        accumulator = ev.eval(args[2], scopes, depth)
+    elif items:
+        accumulator, items = items[0], items[1:]
+    else:
+        return None
+    for index, item in enumerate(items):
+        inner = [*scopes, {"index": index}, {"current": item, "accumulator": accumulator}]
+        accumulator = ev.eval(args[1], inner, depth)
+    return accumulator
+
+
+def _quantifier(stop_on: bool, result_on_stop: bool, empty: bool) -> Handler:
+    def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> bool:
+        args = _static_list(raw)
+        items = _iteration_source(ev, args, scopes, depth, missing_is_empty=False)
+        if not items:
+            return empty
+        for inner in _each(scopes, items):
+            if truthy(ev.eval(args[1], inner, depth)) is stop_on:
+                return result_on_stop
+        return not result_on_stop
+
+    return handler
+
+
+def _log(values: list[Any]) -> Any:
+    # Identity: rules run for every order, and writing order data to the log is not wanted here.
+    return values[0] if values else None
+
+
+def _build_handlers() -> Mapping[str, Handler]:
+    handlers: dict[str, Handler] = {
+        "var": _var,
+        "val": _val,
+        "exists": _exists,
+        "missing": _missing,
+        "missing_some": _missing_some,
+        "if": _if,
+        "?:": _if,
+        "and": _and,
+        "or": _or,
+        "??": _coalesce,
+        "try": _try,
+        "throw": _eager(_throw, spread=False),
+        "preserve": _preserve,
+        "!": _eager(_not, spread=False),
+        "!!": _eager(_double_bang, spread=False),
+        "==": _compare_chain(loose_equal),
+        "!=": _compare_chain(lambda a, b: not loose_equal(a, b)),
+        "===": _compare_chain(strict_equal),
+        "!==": _compare_chain(lambda a, b: not strict_equal(a, b)),  # qubit's !== is the negation of its ===
+        "<": _compare_chain(less_than),
+        "<=": _compare_chain(_less_equal),
+        ">": _compare_chain(lambda a, b: less_than(b, a)),
+        ">=": _compare_chain(lambda a, b: _less_equal(b, a)),
+        "+": _eager(_plus),
+        "-": _eager(_minus),
+        "*": _eager(_times),
+        "/": _eager(_divide),
+        "%": _eager(_modulo),
+        "min": _eager(_extreme(min)),
+        "max": _eager(_extreme(max)),
+        "cat": _eager(_cat),
+        "substr": _eager(_substr),
+        "in": _eager(_in),
+        "merge": _eager(_merge),
+        "map": _map,
+        "filter": _filter,
+        "reduce": _reduce,
+        "all": _quantifier(stop_on=False, result_on_stop=False, empty=False),
+        "some": _quantifier(stop_on=True, result_on_stop=True, empty=False),
+        "none": _quantifier(stop_on=True, result_on_stop=False, empty=True),
+        "log": _eager(_log, spread=False),
+    }
+    for name, operation in DOMAIN_OPERATIONS.items():
+        handlers[name] = _domain(operation.function)
+    assert not FORBIDDEN_OPERATORS & handlers.keys()
+    return MappingProxyType(handlers)
+
+
+_HANDLERS: Final = _build_handlers()
+
+#: Every operator a rule may use: the standard ones and the order-domain ones.
+ALLOWED_OPERATORS: Final = frozenset(_HANDLERS)
+
+#: Operators whose second argument is evaluated once per array item, relative to that item.
+ITERATING_OPERATORS: Final = frozenset({"map", "filter", "reduce", "all", "some", "none"})
+
+
+def is_expression(value: Any) -> bool:
+    """True if ``value`` has the shape of a JSON Logic operation: an object with exactly one key."""
+    return isinstance(value, dict) and len(value) == 1

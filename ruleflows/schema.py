@@ -1,0 +1,201 @@
+"""The order context schema: every field a flow can read, published as data for the editor's field picker.
+
+A flow sees ``{"order": <canonical order>, "features": {...}, "decisions": {...}}``. Paths use dots; ``[]``
+marks the items of an array (``order.lines[].sku``). ``var`` paths in rules are checked against this at
+save time; an index such as ``order.lines.0.sku`` matches ``order.lines[].sku``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Final
+
+from ruleflows.regions import PROVINCES, REGIONS
+
+CHANNELS: Final = (
+    "taobao",
+    "tmall",
+    "jd",
+    "douyin",
+    "kuaishou",
+    "youzan",
+    "wechat_channels",
+    "wechat_miniprogram",
+    "pos",
+    "webshop",
+)
+ORDER_STATUSES: Final = (
+    "received",
+    "audited",
+    "on_hold",
+    "routed",
+    "waybilled",
+    "shipped",
+    "delivered",
+    "completed",
+    "cancelled",
+)
+WAREHOUSE_STRATEGIES: Final = ("nearest", "cheapest", "priority")
+CARRIER_STRATEGIES: Final = ("cheapest", "fastest")
+PRIORITY_LEVELS: Final = ("low", "normal", "high", "urgent")
+DOCUMENT_KINDS: Final = ("outbound_order", "pick_list")
+NOTIFY_CHANNELS: Final = ("sms", "wechat")
+FIELD_TYPES: Final = ("string", "number", "money_fen", "integer", "boolean", "datetime", "array", "object", "enum")
+
+
+def _field(
+    path: str,
+    kind: str,
+    label_zh: str,
+    label_en: str,
+    values: tuple[str, ...] | None = None,
+    *,
+    open_keys: bool = False,
+) -> dict[str, Any]:
+    field: dict[str, Any] = {"path": path, "type": kind, "label_zh": label_zh, "label_en": label_en}
+    if values is not None:
+        field["values"] = list(values)
+    if open_keys:
+        # An object keyed by data (e.g. warehouse codes): any key below it is accepted.
+        field["open"] = True
+    return field
+
+
+_FIELDS: Final = [
+    _field("order", "object", "订单", "order"),
+    _field("order.channel", "enum", "渠道", "channel", CHANNELS),
+    _field("order.shop_id", "string", "店铺", "shop id"),
+    _field("order.external_id", "string", "平台订单号", "platform order id"),
+    _field("order.raw_status", "string", "平台状态", "platform status"),
+    _field("order.status", "enum", "订单状态", "status", ORDER_STATUSES),
+    _field("order.created_at", "datetime", "下单时间", "created at"),
+    _field("order.paid_at", "datetime", "付款时间", "paid at"),
+    _field("order.buyer", "object", "买家", "buyer"),
+    _field("order.buyer.channel_buyer_id", "string", "平台买家编号", "platform buyer id"),
+    _field("order.buyer.nick", "string", "买家昵称", "buyer nickname"),
+    _field("order.buyer.customer_id", "string", "客户编号", "customer id"),
+    _field("order.receiver", "object", "收货人", "receiver"),
+    _field("order.receiver.name", "string", "收货人姓名", "receiver name"),
+    _field("order.receiver.phone_masked", "string", "收货人手机（脱敏）", "receiver phone (masked)"),
+    _field("order.receiver.province", "enum", "省份", "province", PROVINCES),
+    _field("order.receiver.city", "string", "城市", "city"),
+    _field("order.receiver.district", "string", "区县", "district"),
+    _field("order.receiver.town", "string", "街道/乡镇", "town"),
+    _field("order.receiver.address", "string", "详细地址", "street address"),
+    _field("order.amounts", "object", "金额", "amounts"),
+    _field("order.amounts.items_fen", "money_fen", "商品金额", "items amount"),
+    _field("order.amounts.shipping_fen", "money_fen", "运费", "shipping"),
+    _field("order.amounts.discount_fen", "money_fen", "优惠金额", "discount"),
+    _field("order.amounts.paid_fen", "money_fen", "实付金额", "amount paid"),
+    _field("order.lines", "array", "商品明细", "order lines"),
+    _field("order.lines[]", "object", "商品行", "order line"),
+    _field("order.lines[].line_id", "string", "行号", "line id"),
+    _field("order.lines[].sku", "string", "商品编码（SKU）", "SKU"),
+    _field("order.lines[].channel_sku_id", "string", "平台 SKU 编号", "platform SKU id"),
+    _field("order.lines[].title", "string", "商品名称", "title"),
+    _field("order.lines[].qty", "integer", "数量", "quantity"),
+    _field("order.lines[].unit_price_fen", "money_fen", "单价", "unit price"),
+    _field("order.lines[].paid_fen", "money_fen", "行实付金额", "line amount paid"),
+    _field("order.lines[].is_gift", "boolean", "是赠品", "is a gift"),
+    _field("order.lines[].bundle_of", "string", "所属组合商品/套餐", "bundle (套餐) this line is or belongs to"),
+    _field("order.lines[].category", "string", "商品类目", "category"),
+    _field("order.lines[].weight_g", "integer", "重量（克）", "weight (g)"),
+    _field("order.presale", "object", "预售", "presale"),
+    _field("order.presale.is_presale", "boolean", "是预售单", "is a presale order"),
+    _field("order.presale.deposit_paid", "boolean", "已付定金", "deposit paid"),
+    _field("order.presale.balance_due_at", "datetime", "尾款截止时间", "balance due at"),
+    _field("order.buyer_message", "string", "买家留言", "buyer message"),
+    _field("order.seller_memo", "string", "卖家备注", "seller memo"),
+    _field("order.tags", "array", "订单标签", "order tags"),
+    _field("order.tags[]", "string", "标签", "tag"),
+    _field("features", "object", "订单特征", "features"),
+    _field("features.region", "enum", "收货大区", "region", REGIONS),
+    _field("features.weight_g", "integer", "总重量（克）", "total weight (g)"),
+    _field("features.volume_cm3", "integer", "总体积（立方厘米）", "total volume (cm³)"),
+    _field("features.categories", "array", "包含的类目", "categories"),
+    _field("features.categories[]", "string", "类目", "category"),
+    _field("features.customer_order_count", "integer", "客户历史订单数", "customer's order count"),
+    _field("features.same_address_24h", "integer", "同地址 24 小时订单数", "orders to this address in 24 h"),
+    _field("features.stock_by_warehouse", "object", "各仓库存", "stock by warehouse", open_keys=True),
+    _field("features.is_urgent", "boolean", "加急", "urgent"),
+    _field("features.hours_since_paid", "number", "付款后小时数", "hours since paid"),
+    _field("decisions", "object", "已做的决定", "decisions so far"),
+    _field("decisions.approved", "boolean", "已审核通过", "approved"),
+    _field("decisions.hold", "boolean", "已挂起待审", "held for review"),
+    _field("decisions.hold_reason", "string", "挂起原因", "hold reason"),
+    _field("decisions.cancelled", "boolean", "已取消", "cancelled"),
+    _field("decisions.cancel_reason", "string", "取消原因", "cancel reason"),
+    _field("decisions.warehouse", "string", "仓库", "warehouse"),
+    _field("decisions.warehouse_strategy", "enum", "分仓策略", "warehouse strategy", WAREHOUSE_STRATEGIES),
+    _field("decisions.carrier", "string", "快递公司", "carrier"),
+    _field("decisions.carrier_strategy", "enum", "快递策略", "carrier strategy", CARRIER_STRATEGIES),
+    _field("decisions.carrier_candidates", "array", "候选快递", "carrier candidates"),
+    _field("decisions.carrier_candidates[]", "string", "快递公司", "carrier"),
+    _field("decisions.hold_until", "datetime", "挂起至", "held until"),
+    _field("decisions.tags", "array", "新增标签", "tags added"),
+    _field("decisions.tags[]", "string", "标签", "tag"),
+    _field("decisions.priority", "enum", "优先级", "priority", PRIORITY_LEVELS),
+    _field("decisions.gifts", "array", "赠品", "gifts"),
+    _field("decisions.gifts[]", "object", "赠品", "gift"),
+    _field("decisions.gifts[].sku", "string", "赠品编码", "gift SKU"),
+    _field("decisions.gifts[].qty", "integer", "赠品数量", "gift quantity"),
+    _field("decisions.expand_bundles", "boolean", "拆分组合商品", "expand bundles"),
+    _field("decisions.split_by_warehouse", "boolean", "按仓拆单", "split by warehouse"),
+    _field("decisions.merge_same_buyer", "boolean", "合并同买家订单", "merge same buyer's orders"),
+    _field("decisions.presale", "boolean", "按预售处理", "handled as presale"),
+    _field("decisions.documents", "array", "生成单据", "documents"),
+    _field("decisions.documents[]", "enum", "单据类型", "document kind", DOCUMENT_KINDS),
+    _field("decisions.waybill_requested", "boolean", "已申请面单", "waybill requested"),
+    _field("decisions.notifications", "array", "通知", "notifications"),
+    _field("decisions.notifications[]", "object", "通知", "notification"),
+    _field("decisions.notifications[].template", "string", "通知模板", "template"),
+    _field("decisions.notifications[].via", "enum", "通知方式", "sent via", NOTIFY_CHANNELS),
+]
+
+#: The schema as JSON-serialisable data. Treat it as read-only; :func:`order_context_schema` gives a copy.
+ORDER_CONTEXT_SCHEMA: Final[dict[str, Any]] = {"version": 1, "field_types": list(FIELD_TYPES), "fields": _FIELDS}
+
+# Built once from the fields above, so that changing the published dict cannot loosen validation.
+_INDEX: Final = {field["path"]: (field["type"], bool(field.get("open"))) for field in copy.deepcopy(_FIELDS)}
+
+
+def order_context_schema() -> dict[str, Any]:
+    """A fresh copy of :data:`ORDER_CONTEXT_SCHEMA` that the caller may change freely."""
+    return copy.deepcopy(ORDER_CONTEXT_SCHEMA)
+
+
+def field_at(path: str) -> dict[str, Any] | None:
+    """The schema field a ``var`` path reads (``order.lines.0.sku`` -> ``order.lines[].sku``), or None."""
+    schema_path = schema_path_of(path)
+    if schema_path is None:
+        return None
+    for field in _FIELDS:
+        if field["path"] == schema_path:
+            return dict(field)
+    return None
+
+
+def schema_path_of(path: str) -> str | None:
+    """Map a ``var`` path onto a schema path, or None if the context has no such field.
+
+    The empty path (the whole context) is valid; so is anything below an open object.
+    """
+    if path == "":
+        return ""
+    current = ""
+    for segment in path.split("."):
+        if current and _INDEX.get(current, ("", False))[1]:
+            return current  # below an open object, keys are data
+        if current and _INDEX.get(current, ("", False))[0] == "array" and segment.isdigit():
+            candidate = f"{current}[]"
+        else:
+            candidate = f"{current}.{segment}" if current else segment
+        if candidate not in _INDEX:
+            return None
+        current = candidate
+    return current
+
+
+def is_known_path(path: str) -> bool:
+    """True if ``path`` names a field (or a whole object or array) of the flow context."""
+    return schema_path_of(path) is not None

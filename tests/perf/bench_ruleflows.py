@@ -1,0 +1,240 @@
+"""Benchmark: microseconds per order for the four-stage template, side by side with the alternatives.
+
+Run with ``.venv/bin/python -m tests.perf.bench_ruleflows [iterations]`` (or ``python
+tests/perf/bench_ruleflows.py``). Not a timed assertion: ``test_bench_ruleflows.py`` runs it with a few
+iterations only to check that it works, and prints the figures.
+
+Columns, all on the same six sample orders in one process:
+  hand-written Python   a plain function with the template's logic
+  json-logic-qubit      bare ``jsonLogic`` on the expressions the flow evaluates for each order
+  ruleflows.evaluate    the same expressions through the safe wrapper
+  run (compiled)        ``ruleflows.run`` on a flow compiled once (what a worker does)
+  run (document)        ``ruleflows.run`` on the JSON document, validating it every time
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import json_logic
+
+from ruleflows import compile_flow, evaluate, load_template, run
+from ruleflows.operations import DOMAIN_OPERATIONS
+from ruleflows.regions import region_of
+
+NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+MOBILE = re.compile(r"(?:\+?86)?1[3-9]\d(?:\d{4}|\*{4})\d{4}")
+Decision = tuple[str, dict[str, Any]]
+
+
+def sample_contexts() -> list[dict[str, Any]]:
+    """Six realistic orders: 华东 3C, cheap non-urgent, presale, bundle, invalid phone, repeated address."""
+
+    def order(
+        province: str,
+        paid_fen: int,
+        *,
+        category: str = "家居",
+        bundle_of: str | None = None,
+        phone: str = "139****0001",
+        presale: bool = False,
+    ) -> dict[str, Any]:
+        return {
+            "channel": "tmall",
+            "shop_id": "shop-1",
+            "external_id": "1",
+            "status": "received",
+            "paid_at": "2026-11-26T02:00:00+00:00",
+            "receiver": {
+                "name": "李雷",
+                "phone_masked": phone,
+                "province": province,
+                "city": "某市",
+                "district": "某区",
+                "address": "某路 8 号",
+            },
+            "amounts": {"items_fen": paid_fen, "shipping_fen": 0, "discount_fen": 0, "paid_fen": paid_fen},
+            "lines": [
+                {
+                    "line_id": "l1",
+                    "sku": "SKU-1",
+                    "title": "商品",
+                    "qty": 1,
+                    "unit_price_fen": paid_fen,
+                    "paid_fen": paid_fen,
+                    "is_gift": False,
+                    "bundle_of": bundle_of,
+                    "category": category,
+                }
+            ],
+            "presale": {
+                "is_presale": presale,
+                "deposit_paid": presale,
+                "balance_due_at": "2026-12-10T16:00:00+00:00" if presale else None,
+            },
+            "buyer_message": "",
+            "seller_memo": "",
+            "tags": [],
+        }
+
+    def context(order_: dict[str, Any], **features: Any) -> dict[str, Any]:
+        return {"order": order_, "features": {"same_address_24h": 1, "is_urgent": False, **features}, "decisions": {}}
+
+    return [
+        context(order("上海", 599900, category="3C")),
+        context(order("四川省", 3600)),
+        context(order("广东省", 19900, presale=True)),
+        context(order("北京", 45800, bundle_of="GIFTBOX")),
+        context(order("浙江", 12900, phone="021-5555")),
+        context(order("浙江", 12900), same_address_24h=5),
+    ]
+
+
+def hand_written(context: dict[str, Any]) -> list[Decision]:
+    """The four-stage template written directly in Python."""
+    order, features = context["order"], context["features"]
+    receiver, amounts = order["receiver"], order["amounts"]
+    if not all(receiver.get(key) for key in ("name", "province", "city", "address")):
+        return [("hold_for_review", {"reason": "收货地址不完整"})]
+    if not MOBILE.fullmatch(receiver.get("phone_masked") or ""):
+        return [("hold_for_review", {"reason": "收货人手机号无效"})]
+    if (features.get("same_address_24h") or 0) > 3:
+        return [("hold_for_review", {"reason": "同一地址 24 小时内订单过多，疑似刷单"})]
+    decided: list[Decision] = [("approve", {})]
+    lines = order.get("lines") or []
+    if region_of(receiver["province"]) == "华东" and any(line.get("category") == "3C" for line in lines):
+        decided += [("assign_warehouse", {"code": "SH01"}), ("assign_carrier", {"code": "SF"})]
+    elif amounts["paid_fen"] < 5000 and not features.get("is_urgent"):
+        decided += [
+            ("assign_warehouse", {"strategy": "cheapest"}),
+            ("assign_carrier", {"strategy": "cheapest", "candidates": ["ZTO", "YTO", "STO", "YUNDA"]}),
+        ]
+    else:
+        decided += [("assign_warehouse", {"strategy": "priority"}), ("assign_carrier", {"strategy": "cheapest"})]
+    presale = order["presale"]["is_presale"] is True
+    if presale:
+        decided.append(("mark_presale", {"balance_due_at": order["presale"]["balance_due_at"]}))
+    if amounts["paid_fen"] >= 29900:
+        decided.append(("add_gift", {"sku": "GIFT-TOTE-01", "qty": 1}))
+    if any(line.get("bundle_of") for line in lines):
+        decided.append(("expand_bundles", {}))
+    if presale:
+        decided.append(("notify", {"template": "presale_balance_reminder", "via": "wechat"}))
+    else:
+        decided += [
+            ("generate_documents", {"kinds": ["outbound_order", "pick_list"]}),
+            ("request_waybill", {}),
+            ("notify", {"template": "order_processed", "via": "sms"}),
+        ]
+    return decided
+
+
+def expressions_evaluated(doc: dict[str, Any], context: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """The (expression, data) pairs the flow evaluates for this order, in order, with decisions so far."""
+    nodes = {node["id"]: node for node in doc["nodes"]}
+    result = run(doc, context, now=NOW)
+    pairs: list[tuple[Any, dict[str, Any]]] = []
+    decisions: dict[str, Any] = {}
+    for step in result.trace:
+        data = {**context, "decisions": dict(decisions)}
+        config = nodes[step.node_id].get("config", {})
+        if step.type == "condition":
+            pairs.append((config["logic"], data))
+        elif step.type == "switch":
+            for branch in config["branches"]:
+                pairs.append((branch["logic"], data))
+                if branch["id"] == step.port:
+                    break
+        elif step.type == "action":
+            pairs += [(value, data) for value in config.get("params", {}).values() if isinstance(value, dict)]
+            if config["action"] == "mark_presale":
+                decisions["presale"] = True
+    return pairs
+
+
+@contextmanager
+def qubit_with_domain_operations() -> Iterator[None]:
+    """Give bare json-logic-qubit our domain operators for the comparison, and take them away after."""
+    for name, operation in DOMAIN_OPERATIONS.items():
+        json_logic.add_operation(name, lambda *args, _f=operation.function: _f(list(args), NOW))
+    try:
+        yield
+    finally:
+        for name in DOMAIN_OPERATIONS:
+            json_logic.rm_operation(name)
+
+
+def _micros_per_order(work: Callable[[], None], iterations: int, orders: int) -> float:
+    work()  # warm up caches
+    started = time.perf_counter_ns()
+    for _ in range(iterations):
+        work()
+    return (time.perf_counter_ns() - started) / 1000 / (iterations * orders)
+
+
+def benchmark(iterations: int = 2000) -> dict[str, float]:
+    """Microseconds per order for each approach; checks first that they all decide the same."""
+    doc = load_template("standard_four_stage")
+    compiled = compile_flow(doc)
+    contexts = sample_contexts()
+    for context in contexts:
+        by_flow = [(action.action, action.params) for action in run(compiled, context, now=NOW).actions]
+        assert by_flow == hand_written(context), "the hand-written function must match the template"
+    pairs = [pair for context in contexts for pair in expressions_evaluated(doc, context)]
+    with qubit_with_domain_operations():
+        for logic, data in pairs:
+            assert json_logic.jsonLogic(logic, data) == evaluate(logic, data, now=NOW)
+
+        def bare_qubit() -> None:
+            for logic, data in pairs:
+                json_logic.jsonLogic(logic, data)
+
+        qubit = _micros_per_order(bare_qubit, iterations, len(contexts))
+
+    def python() -> None:
+        for context in contexts:
+            hand_written(context)
+
+    def wrapper() -> None:
+        for logic, data in pairs:
+            evaluate(logic, data, now=NOW)
+
+    def run_compiled() -> None:
+        for context in contexts:
+            run(compiled, context, now=NOW)
+
+    def run_document() -> None:
+        for context in contexts:
+            run(doc, context, now=NOW)
+
+    return {
+        "hand-written Python": _micros_per_order(python, iterations, len(contexts)),
+        "json-logic-qubit (bare jsonLogic)": qubit,
+        "ruleflows.evaluate (same expressions)": _micros_per_order(wrapper, iterations, len(contexts)),
+        "ruleflows.run (compiled flow)": _micros_per_order(run_compiled, iterations, len(contexts)),
+        "ruleflows.run (document, validated each run)": _micros_per_order(
+            run_document, max(1, iterations // 10), len(contexts)
+        ),
+    }
+
+
+def report(figures: dict[str, float], iterations: int) -> str:
+    """The figures as a small table."""
+    lines = [f"four-stage template, 6 sample orders, {iterations} iterations — microseconds per order"]
+    lines += [f"  {name:<46} {micros:>9.1f} µs" for name, micros in figures.items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    print(report(benchmark(count), count))
