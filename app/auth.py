@@ -1,0 +1,152 @@
+"""Who is calling, and what they may do.
+
+The middleware resolves the caller once per request — a browser session cookie for pages, a bearer API
+token for ``/api/`` — and the app-wide guard checks each route's declared need. A route that declares
+nothing is refused: access fails closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.db import Database
+from app.domain.accounts import services as accounts
+from app.domain.accounts.models import Role
+from app.domain.accounts.services import ANONYMOUS, Actor
+from app.i18n import current_locale, pick_locale
+from app.settings import Settings
+
+SESSION_COOKIE = "rf_session"
+LANG_COOKIE = "lang"
+
+_VIEWER = {"orders.read", "inventory.read", "reports.read"}
+#: What each role may do. Routes name one of these in ``opt={"permission": ...}``.
+PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.viewer: frozenset(_VIEWER),
+    Role.operator: frozenset(_VIEWER | {"review.work", "returns.work"}),
+    Role.designer: frozenset(_VIEWER | {"flows.edit"}),
+    Role.admin: frozenset(
+        _VIEWER
+        | {
+            "review.work",
+            "returns.work",
+            "flows.edit",
+            "flows.publish",
+            "finance.read",
+            "settings.manage",
+            "audit.read",
+            "pii.reveal",
+        }
+    ),
+}
+
+
+def may(actor: Actor, permission: str) -> bool:
+    """Whether a logged-in person may do something."""
+    return actor.kind == "user" and actor.role is not None and permission in PERMISSIONS[actor.role]
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+class CallerMiddleware(ASGIMiddleware):
+    """Sets ``scope["auth"]`` (an Actor), ``scope["user"]`` and the request's language."""
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        app = scope["litestar_app"]
+        db: Database = app.state.db
+        settings: Settings = app.state.settings
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        cookies = _parse_cookies(headers.get("cookie", ""))
+        current_locale.set(pick_locale(cookies.get(LANG_COOKIE), headers.get("accept-language")))
+        actor, user = ANONYMOUS, None
+        path: str = scope["path"]
+        if not path.startswith("/static/"):
+            if is_api_path(path):
+                auth = headers.get("authorization", "")
+                if auth.lower().startswith("bearer "):
+                    async with db.reading() as session:
+                        token = await accounts.resolve_token(session, auth[7:].strip())
+                        if token is not None:
+                            actor = Actor.of_token(token)
+            elif SESSION_COOKIE in cookies:
+                cookie = cookies[SESSION_COOKIE]
+                async with db.reading() as session:
+                    user, state = await accounts.resolve_session(session, settings, cookie)
+                    if user is not None:
+                        session.expunge(user)  # keep its loaded fields usable after the read ends
+                if state in ("touch", "expired"):
+                    async with db.transaction() as session:
+                        await accounts.touch_session(session, cookie, expired=state == "expired")
+                if user is not None:
+                    actor = Actor.of_user(user)
+        scope["auth"] = actor
+        scope["user"] = user
+        await next_app(scope, receive, send)
+
+
+def _parse_cookies(raw: str) -> dict[str, str]:
+    cookies: dict[str, str] = {}
+    for part in raw.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            cookies[name] = value
+    return cookies
+
+
+def actor_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:
+    actor = connection.scope.get("auth")
+    return actor if isinstance(actor, Actor) else ANONYMOUS
+
+
+async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """App-wide guard: every route says who may call it (``public``, ``permission`` or ``scope``)."""
+    opt = handler.opt
+    if opt.get("public"):
+        return
+    actor = actor_of(connection)
+    path = connection.scope["path"]
+    if is_api_path(path):
+        if actor.kind != "token":
+            raise NotAuthorizedException("an API token is required")
+        needed = opt.get("scope")
+        if needed is not None and (needed in actor.scopes or "admin" in actor.scopes):
+            return
+        await _deny(connection, actor, f"scope:{needed}")
+    if actor.kind != "user":
+        raise NotAuthorizedException("login required")
+    if path.startswith("/schema") or opt.get("any_user"):
+        return
+    permission = opt.get("permission")
+    if permission is not None and may(actor, permission):
+        return
+    await _deny(connection, actor, f"permission:{permission}")
+
+
+async def _deny(connection: ASGIConnection[Any, Any, Any, Any], actor: Actor, need: str) -> None:
+    db: Database = connection.app.state.db
+    async with db.transaction() as session:
+        await accounts.audit(
+            session,
+            actor,
+            "access.denied",
+            target_type="route",
+            target_id=f"{connection.scope.get('method', '')} {connection.scope['path']}"[:100],
+            after={"needed": need},
+            ip=client_ip(connection),
+        )
+    raise PermissionDeniedException("not allowed")
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    return connection.client.host if connection.client else None

@@ -1,0 +1,209 @@
+"""Login, logout, language switch, and the admin's settings pages (users, API tokens, audit log)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, QueryParameter
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
+from pydantic import ValidationError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import LANG_COOKIE, SESSION_COOKIE
+from app.domain.accounts import services
+from app.domain.accounts.models import Role, TokenScope, UserCreate
+from app.domain.accounts.services import AccountError, Actor
+from app.i18n import SUPPORTED, gettext
+from app.settings import Settings
+from app.web import client_ip, page
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+def safe_next(target: str | None) -> str:
+    """Only redirect to a path on this site (never ``//evil.example``)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def account_message(error: AccountError) -> str:
+    messages = {
+        "bad_credentials": gettext("Wrong username or password."),
+        "locked": gettext("Too many failed logins. Try again in %(minutes)s minutes."),
+        "username_taken": gettext("The username %(username)s is already taken."),
+        "token_needs_scope": gettext("Choose at least one scope for the token."),
+        "token_not_found": gettext("That token does not exist."),
+    }
+    return messages.get(error.code, error.code) % error.params
+
+
+class AuthController(Controller):
+    """Logging in and out, and choosing the interface language."""
+
+    tags = ["accounts"]  # noqa: RUF012
+
+    @get("/login", name="accounts:login", opt={"public": True})
+    async def login_page(
+        self, request: HTMXRequest, next_url: Annotated[str | None, QueryParameter(name="next")] = None
+    ) -> Template:
+        return page(request, "accounts/login.html", next=safe_next(next_url), error=None, username="")
+
+    @post("/login", name="accounts:login_submit", opt={"public": True}, status_code=303)
+    async def login(
+        self, request: HTMXRequest, data: Form, db_session: AsyncSession, settings: Settings
+    ) -> Template | Redirect:
+        username = str(data.get("username", "")).strip()
+        password = str(data.get("password", ""))
+        target = safe_next(data.get("next"))
+        try:
+            user = await services.authenticate(db_session, settings, username, password, client_ip(request))
+        except AccountError as exc:
+            # The failure and its throttling row must be kept even though the login is refused.
+            await db_session.commit()
+            status = 429 if exc.code == "locked" else 400
+            return Template(
+                "accounts/login.html",
+                status_code=status,
+                context={"error": account_message(exc), "next": target, "username": username},
+            )
+        token = await services.open_session(
+            db_session,
+            user,
+            replaces=request.cookies.get(SESSION_COOKIE),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+        )
+        response = Redirect(target, status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="lax",
+            secure=not settings.is_development,
+            path="/",
+            max_age=settings.session_absolute_hours * 3600,
+        )
+        return response
+
+    @post("/logout", name="accounts:logout", opt={"any_user": True}, status_code=303)
+    async def logout(self, request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor) -> Redirect:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            await services.close_session(db_session, cookie)
+        await services.audit(db_session, actor, "logout", target_type="user", target_id=actor.id, ip=client_ip(request))
+        response = Redirect("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @post("/lang", name="accounts:lang", opt={"public": True}, status_code=303)
+    async def switch_language(self, data: Form) -> Redirect:
+        lang = str(data.get("lang", ""))
+        response = Redirect(safe_next(data.get("next")), status_code=303)
+        if lang in SUPPORTED:
+            response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="lax", path="/", max_age=365 * 86400)
+        return response
+
+
+class SettingsController(Controller):
+    """设置: users, API tokens and the audit log. Admins only."""
+
+    path = "/settings"
+    tags = ["settings"]  # noqa: RUF012
+    opt = {"permission": "settings.manage"}  # noqa: RUF012
+
+    async def _context(self, db_session: AsyncSession, **extra: Any) -> dict[str, Any]:
+        return {
+            "users": await services.list_users(db_session),
+            "tokens": await services.list_tokens(db_session),
+            "roles": list(Role),
+            "scopes": list(TokenScope),
+            "error": None,
+            "new_token": None,
+            **extra,
+        }
+
+    @get("/", name="settings:index")
+    async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        return page(request, "settings/page.html", **await self._context(db_session))
+
+    @post("/users", name="settings:create_user", status_code=200)
+    async def create_user(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
+        try:
+            user = UserCreate.model_validate(
+                {
+                    "username": str(data.get("username", "")).strip(),
+                    "display_name": str(data.get("display_name", "")).strip() or str(data.get("username", "")),
+                    "role": data.get("role"),
+                    "password": data.get("password", ""),
+                }
+            )
+            await services.create_user(db_session, user, actor)
+        except ValidationError as exc:
+            fields = ", ".join(str(err["loc"][0]) for err in exc.errors())
+            return await self._error(
+                request, db_session, "users", gettext("Please check these fields: %(fields)s") % {"fields": fields}
+            )
+        except AccountError as exc:
+            return await self._error(request, db_session, "users", account_message(exc))
+        return page(request, "settings/page.html", "settings/_users.html", **await self._context(db_session))
+
+    @post("/tokens", name="settings:create_token", status_code=200)
+    async def create_token(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
+        raw_scopes = data.get("scopes", [])
+        scope_values = raw_scopes if isinstance(raw_scopes, list) else [raw_scopes]
+        name = str(data.get("name", "")).strip()
+        try:
+            if not name:
+                raise AccountError("token_needs_name")
+            scopes = [TokenScope(s) for s in scope_values if s in TokenScope.__members__]
+            _, secret = await services.create_token(db_session, name, scopes, actor)
+        except AccountError as exc:
+            message = gettext("Give the token a name.") if exc.code == "token_needs_name" else account_message(exc)
+            return await self._error(request, db_session, "tokens", message)
+        return page(
+            request, "settings/page.html", "settings/_tokens.html", **await self._context(db_session, new_token=secret)
+        )
+
+    @post("/tokens/{token_id:int}/revoke", name="settings:revoke_token", status_code=200)
+    async def revoke_token(
+        self, request: HTMXRequest, token_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        try:
+            await services.revoke_token(db_session, token_id, actor)
+        except AccountError as exc:
+            return await self._error(request, db_session, "tokens", account_message(exc))
+        return page(request, "settings/page.html", "settings/_tokens.html", **await self._context(db_session))
+
+    @get("/audit", name="settings:audit", opt={"permission": "audit.read"})
+    async def audit_log(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        before: Annotated[int | None, QueryParameter(name="before")] = None,
+        action: Annotated[str | None, QueryParameter(name="action")] = None,
+    ) -> Template:
+        entries = await services.audit_page(db_session, before_id=before, action=action or None)
+        return page(
+            request,
+            "settings/audit.html",
+            "settings/_audit_rows.html",
+            entries=entries,
+            action=action or "",
+            next_before=entries[-1].id if len(entries) == 50 else None,
+        )
+
+    async def _error(self, request: HTMXRequest, db_session: AsyncSession, section: str, message: str) -> Template:
+        """The form again with the reason; nothing was changed (the request's transaction is rolled back)."""
+        await db_session.rollback()
+        response = page(
+            request,
+            "settings/page.html",
+            f"settings/_{section}.html",
+            **await self._context(db_session, error=message, section=section),
+        )
+        response.status_code = 400
+        return response

@@ -1,0 +1,349 @@
+"""Account services: passwords, login with throttling, sessions, API tokens, users, the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import utcnow
+from app.domain.accounts.models import (
+    ApiToken,
+    AuditEntry,
+    LoginThrottle,
+    Role,
+    TokenScope,
+    User,
+    UserCreate,
+    UserSession,
+)
+from app.settings import Settings
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so a miss costs as much time as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class AccountError(Exception):
+    """A user-facing refusal; ``code`` picks the translated message."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def digest(value: str) -> str:
+    """The stored form of a session id or token secret: never the value itself."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, for guards and the audit log."""
+
+    kind: str  # user | token | system | anonymous
+    id: int | None
+    name: str
+    role: Role | None = None
+    scopes: frozenset[str] = frozenset()
+
+    @classmethod
+    def of_user(cls, user: User) -> Actor:
+        return cls("user", user.id, user.username, role=user.role)
+
+    @classmethod
+    def of_token(cls, token: ApiToken) -> Actor:
+        return cls("token", token.id, f"token:{token.name}", scopes=frozenset(token.scope_set))
+
+
+SYSTEM = Actor("system", None, "system")
+ANONYMOUS = Actor("anonymous", None, "anonymous")
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+
+async def audit(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: str | int | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    ip: str | None = None,
+) -> AuditEntry:
+    """Append one audit row in the caller's transaction (the log is append-only in the database)."""
+    entry = AuditEntry(
+        at=utcnow(),
+        actor_type=actor.kind,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        before=before,
+        after=after,
+        ip=ip,
+    )
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def audit_page(
+    session: AsyncSession, *, before_id: int | None = None, action: str | None = None, limit: int = 50
+) -> list[AuditEntry]:
+    """Newest first, keyset-paginated by id."""
+    query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(col(AuditEntry.id) < before_id)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    return list((await session.exec(query)).all())
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+def user_snapshot(user: User) -> dict[str, Any]:
+    """What the audit log records of a user (never the hash)."""
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": str(user.role),
+        "is_active": user.is_active,
+    }
+
+
+async def create_user(session: AsyncSession, data: UserCreate, actor: Actor) -> User:
+    existing = (await session.exec(select(User).where(User.username == data.username))).first()
+    if existing is not None:
+        raise AccountError("username_taken", username=data.username)
+    user = User(
+        username=data.username,
+        display_name=data.display_name,
+        role=Role(data.role),
+        is_active=data.is_active,
+        password_hash=hash_password(data.password),
+        created_at=utcnow(),
+    )
+    session.add(user)
+    await session.flush()
+    await audit(session, actor, "user.create", target_type="user", target_id=user.id, after=user_snapshot(user))
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.exec(select(User).order_by(col(User.id)))).all())
+
+
+async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
+    return (await session.exec(select(User).where(User.username == username))).first()
+
+
+# --- login and throttling ------------------------------------------------------------------------
+
+
+async def _throttle_row(session: AsyncSession, key: str) -> LoginThrottle | None:
+    return await session.get(LoginThrottle, key)
+
+
+def _lock_remaining(row: LoginThrottle | None, now: datetime) -> timedelta | None:
+    if row is not None and row.locked_until is not None and row.locked_until > now:
+        return row.locked_until - now
+    return None
+
+
+async def _record_failure(session: AsyncSession, key: str, settings: Settings, now: datetime) -> None:
+    row = await _throttle_row(session, key)
+    window = timedelta(minutes=settings.login_lock_minutes)
+    if row is None:
+        row = LoginThrottle(key=key, failures=0, first_failure_at=now)
+    elif row.first_failure_at < now - window:
+        row.failures = 0
+        row.first_failure_at = now
+        row.locked_until = None
+    row.failures += 1
+    if row.failures >= settings.login_max_failures:
+        row.locked_until = now + window
+    session.add(row)
+
+
+async def authenticate(session: AsyncSession, settings: Settings, username: str, password: str, ip: str | None) -> User:
+    """Check a login. Raises AccountError('locked'|'bad_credentials'); failures are throttled and audited."""
+    now = utcnow()
+    keys = [f"user:{username.lower()}", f"ip:{ip or 'unknown'}"]
+    for key in keys:
+        remaining = _lock_remaining(await _throttle_row(session, key), now)
+        if remaining is not None:
+            minutes = max(1, int(remaining.total_seconds() // 60) + 1)
+            await audit(session, ANONYMOUS, "login.throttled", target_type="user", target_id=username, ip=ip)
+            raise AccountError("locked", minutes=minutes)
+    user = await get_user_by_username(session, username)
+    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok or not user.is_active:
+        for key in keys:
+            await _record_failure(session, key, settings, now)
+        await audit(session, ANONYMOUS, "login.failed", target_type="user", target_id=username, ip=ip)
+        raise AccountError("bad_credentials")
+    await session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == keys[0]))
+    user.last_login_at = now
+    session.add(user)
+    await audit(session, Actor.of_user(user), "login.succeeded", target_type="user", target_id=user.id, ip=ip)
+    return user
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+async def open_session(
+    session: AsyncSession, user: User, *, replaces: str | None, ip: str | None, user_agent: str | None
+) -> str:
+    """Start a browser session and return the cookie value. The old id (if any) dies: ids rotate at login."""
+    if replaces:
+        await session.exec(delete(UserSession).where(col(UserSession.id) == digest(replaces)))
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    assert user.id is not None
+    session.add(
+        UserSession(
+            id=digest(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            ip=ip,
+            user_agent=(user_agent or "")[:255],
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def resolve_session(session: AsyncSession, settings: Settings, token: str) -> tuple[User | None, str]:
+    """The user behind a session cookie and what to do with the row: "ok", "touch" or "expired".
+
+    Reading only, so a page view needs no write lock; the caller applies "touch"/"expired" separately.
+    """
+    row = await session.get(UserSession, digest(token))
+    if row is None:
+        return None, "unknown"
+    now = utcnow()
+    idle = timedelta(minutes=settings.session_idle_minutes)
+    absolute = timedelta(hours=settings.session_absolute_hours)
+    if row.last_seen_at < now - idle or row.created_at < now - absolute:
+        return None, "expired"
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None, "expired"
+    # Touch at most once a minute so reads do not become writes on every click.
+    return user, "touch" if now - row.last_seen_at > timedelta(minutes=1) else "ok"
+
+
+async def touch_session(session: AsyncSession, token: str, *, expired: bool) -> None:
+    """Record activity on a session, or delete it when it has timed out."""
+    if expired:
+        await close_session(session, token)
+        return
+    row = await session.get(UserSession, digest(token))
+    if row is not None:
+        row.last_seen_at = utcnow()
+        session.add(row)
+
+
+async def close_session(session: AsyncSession, token: str) -> None:
+    await session.exec(delete(UserSession).where(col(UserSession.id) == digest(token)))
+
+
+# --- API tokens ----------------------------------------------------------------------------------
+
+
+async def create_token(
+    session: AsyncSession, name: str, scopes: list[TokenScope], actor: Actor
+) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the one-time secret ``rf_<prefix>_<secret>``."""
+    if not scopes:
+        raise AccountError("token_needs_scope")
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    token = ApiToken(
+        name=name,
+        prefix=prefix,
+        token_hash=digest(secret),
+        scopes=",".join(sorted({str(s) for s in scopes})),
+        created_by=actor.id if actor.kind == "user" else None,
+        created_at=utcnow(),
+    )
+    session.add(token)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "token.create",
+        target_type="api_token",
+        target_id=token.id,
+        after={"name": name, "scopes": token.scopes, "prefix": prefix},
+    )
+    return token, f"rf_{prefix}_{secret}"
+
+
+async def resolve_token(session: AsyncSession, presented: str) -> ApiToken | None:
+    """The live token behind a presented ``rf_<prefix>_<secret>`` string, compared in constant time."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != "rf":
+        return None
+    token = (await session.exec(select(ApiToken).where(ApiToken.prefix == parts[1]))).first()
+    if token is None or token.revoked_at is not None:
+        return None
+    if not hmac.compare_digest(token.token_hash, digest(parts[2])):
+        return None
+    return token
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    return list((await session.exec(select(ApiToken).order_by(col(ApiToken.id)))).all())
+
+
+async def revoke_token(session: AsyncSession, token_id: int, actor: Actor) -> ApiToken:
+    token = await session.get(ApiToken, token_id)
+    if token is None:
+        raise AccountError("token_not_found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.add(token)
+        await audit(
+            session,
+            actor,
+            "token.revoke",
+            target_type="api_token",
+            target_id=token.id,
+            before={"revoked": False},
+            after={"revoked": True},
+        )
+    return token
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int((await session.exec(select(func.count()).select_from(User))).one())

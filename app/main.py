@@ -1,0 +1,174 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Litestar, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.logging.config import LoggingConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.plugins.htmx import ClientRedirect, HTMXPlugin
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+
+from app import i18n
+from app.auth import CallerMiddleware, access_guard, is_api_path
+from app.db import Database
+from app.domain.accounts.controllers import AuthController, SettingsController
+from app.domain.finance.controllers import FinanceController
+from app.domain.flows.controllers import FlowsController
+from app.domain.inventory.controllers import InventoryController
+from app.domain.orders.controllers import OrdersController
+from app.domain.reports.controllers import ReportsController
+from app.i18n import gettext
+from app.settings import PROJECT_ROOT, Settings, get_settings
+from app.system import HealthController, HomeController, SystemApiController
+from app.templating import template_config
+from app.web import provide_actor, provide_db_session
+from app.worker import background_for
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    return is_api_path(request.url.path) or request.url.path == "/healthz"
+
+
+def _error_page(request: Request[Any, Any, Any], status: int, title: str, message: str) -> Response[Any]:
+    if _wants_json(request):
+        return Response({"status_code": status, "error": title, "detail": message}, status_code=status)
+    return Template(
+        "errors/error.html",
+        status_code=status,
+        context={"status": status, "title": title, "message": message, "actor": request.scope.get("auth")},
+    )
+
+
+def on_not_authorized(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
+    if _wants_json(request):
+        return Response(
+            {"status_code": 401, "error": "unauthorized", "detail": exc.detail},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    target = f"/login?next={quote(wanted, safe='/')}"
+    if request.headers.get("hx-request"):
+        return ClientRedirect(target)
+    return Redirect(target, status_code=303)
+
+
+def on_forbidden(request: Request[Any, Any, Any], exc: PermissionDeniedException) -> Response[Any]:
+    if "CSRF" in str(exc.detail):
+        return _error_page(
+            request,
+            403,
+            gettext("Form expired"),
+            gettext("This form is out of date or was not sent from our page. Reload the page and try again."),
+        )
+    return _error_page(
+        request,
+        403,
+        gettext("Not allowed"),
+        gettext("Your role does not allow this page. Ask an administrator if you need it."),
+    )
+
+
+def on_not_found(request: Request[Any, Any, Any], exc: NotFoundException) -> Response[Any]:
+    return _error_page(request, 404, gettext("Not found"), gettext("There is nothing at this address."))
+
+
+def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    if _wants_json(request):
+        return Response(
+            {"status_code": 400, "error": "invalid request", "detail": exc.detail, "extra": exc.extra}, status_code=400
+        )
+    return _error_page(
+        request,
+        400,
+        gettext("Invalid request"),
+        gettext("Some of what was sent could not be understood. Go back and check the form."),
+    )
+
+
+def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    return _error_page(request, exc.status_code, str(exc.detail), str(exc.detail))
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the web application; tests pass their own settings."""
+    settings = settings or get_settings()
+    i18n.compile_catalogs()
+    db = Database(settings)
+    background = background_for(db, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        background.start()
+        try:
+            yield
+        finally:
+            await background.stop()
+            await db.dispose()
+
+    static = create_static_files_router(
+        path="/static",
+        directories=[PROJECT_ROOT / "static"],
+        opt={"public": True},
+        include_in_schema=False,
+        name="static",
+    )
+    return Litestar(
+        route_handlers=[
+            HomeController,
+            HealthController,
+            SystemApiController,
+            AuthController,
+            SettingsController,
+            OrdersController,
+            InventoryController,
+            FlowsController,
+            FinanceController,
+            ReportsController,
+            static,
+        ],
+        state=State({"settings": settings, "db": db, "background": background}),
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
+        },
+        guards=[access_guard],
+        middleware=[CallerMiddleware()],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            exclude=["/api/"],
+            cookie_httponly=True,
+            cookie_secure=not settings.is_development,
+            cookie_samesite="lax",
+        ),
+        plugins=[HTMXPlugin()],
+        template_config=template_config(),
+        exception_handlers={
+            NotAuthorizedException: on_not_authorized,
+            PermissionDeniedException: on_forbidden,
+            NotFoundException: on_not_found,
+            ValidationException: on_validation,
+            HTTPException: on_http_error,
+        },
+        openapi_config=OpenAPIConfig(title="Ruleflow OMS", version="0.1.0", path="/schema"),
+        lifespan=[lifespan],
+        logging_config=LoggingConfig(log_exceptions="always", disable_stack_trace={401, 403, 404, 400}),
+        debug=False,
+    )

@@ -1,0 +1,55 @@
+"""Helpers every controller uses: the per-request DB session, the current actor, page rendering."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
+from litestar.response import Template
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.auth import actor_of, may
+from app.domain.accounts.services import Actor
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def provide_db_session(request: Request[Any, Any, Any], state: State) -> AsyncGenerator[AsyncSession]:
+    """One session per request; unsafe methods write (and on SQLite take the lock at BEGIN).
+
+    Committed when the handler succeeds; then the background worker is told there may be new outbox rows.
+    """
+    write = request.method not in SAFE_METHODS
+    session = state.db.session(write=write)
+    try:
+        yield session
+        if write:
+            await session.commit()
+            state.background.kick()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
+
+
+def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    return actor_of(request)
+
+
+def page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
+    """Render a page, or only its fragment when htmx asks for it (same handler, same markup)."""
+    context.setdefault("actor", actor_of(request))
+    if fragment is not None and request.htmx and not request.htmx.boosted:
+        return HTMXTemplate(template_name=fragment, context=context)
+    return Template(template_name=template, context=context)
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str | None:
+    return request.client.host if request.client else None
+
+
+__all__ = ["SAFE_METHODS", "client_ip", "may", "page", "provide_actor", "provide_db_session"]

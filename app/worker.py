@@ -1,0 +1,256 @@
+"""Background work: the job table, the arq worker settings, the relay and the embedded worker.
+
+Jobs are plain ``async def job(ctx, *ids)`` functions listed explicitly in :data:`JOBS`. Both ways of
+running them go through :func:`run_outbox_job`, so a job behaves the same under ``arq`` on Redis and
+under the embedded worker that runs inside the web process when ``REDIS_URL`` is unset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from arq import cron
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.worker import func
+
+from app import outbox
+from app.db import Database
+from app.outbox import OutboxStatus
+from app.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[..., Awaitable[Any]]
+
+
+async def ping(ctx: dict[str, Any], message: str = "ping") -> dict[str, Any]:
+    """Prove the plumbing: answer with who ran the job."""
+    return {
+        "reply": "pong",
+        "message": message,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "runner": ctx.get("runner", "arq"),
+    }
+
+
+#: Every job the workers run, by name. Add new jobs here, nowhere else.
+JOBS: dict[str, JobFunction] = {
+    "ping": ping,
+}
+
+
+async def run_outbox_job(ctx: dict[str, Any], *args: Any, outbox_id: int, job: str) -> Any:
+    """Run one outbox message's job and record the outcome; a message already finished is skipped."""
+    db: Database = ctx["db"]
+    message = await outbox.start(db, outbox_id)
+    if message is None:
+        return None
+    try:
+        result = await JOBS[job](ctx, *args)
+    except Exception as exc:
+        status = await outbox.fail(db, outbox_id, f"{type(exc).__name__}: {exc}")
+        log.warning("job %s (outbox %s) failed, now %s: %s", job, outbox_id, status, exc)
+        raise
+    await outbox.finish(db, outbox_id, result)
+    return result
+
+
+def _arq_function(name: str) -> Any:
+    async def runner(ctx: dict[str, Any], *args: Any, outbox_id: int) -> Any:
+        return await run_outbox_job(ctx, *args, outbox_id=outbox_id, job=name)
+
+    runner.__qualname__ = runner.__name__ = name
+    return func(runner, name=name)
+
+
+async def relay(db: Database, redis: ArqRedis, *, limit: int = 200) -> int:
+    """Hand due outbox rows to Redis; the job id carries the attempt so a re-run is never deduplicated."""
+    rows = await outbox.claim_due(db, status=OutboxStatus.queued, limit=limit)
+    for index, row in enumerate(rows):
+        assert row.id is not None
+        try:
+            await redis.enqueue_job(row.job, *row.args, outbox_id=row.id, _job_id=f"outbox:{row.id}:{row.attempts}")
+        except Exception:
+            # Redis went away mid-batch: what was not handed over goes straight back to pending.
+            await outbox.release(db, [r.id for r in rows[index:] if r.id is not None])
+            raise
+    return len(rows)
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    """Cron: put back stuck rows, then relay what is due. Returns how many rows were put back."""
+    settings: Settings = ctx["settings"]
+    swept = await outbox.sweep_stuck(ctx["db"], timedelta(seconds=settings.outbox_stuck_seconds))
+    if swept:
+        log.warning("sweeper put back %s stuck outbox message(s)", swept)
+    await relay(ctx["db"], ctx["redis"])
+    return swept
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = get_settings()
+    ctx["settings"] = settings
+    ctx["db"] = Database(settings)
+    ctx["runner"] = "arq"
+    # A worker that starts after an outage drains what piled up without waiting for the first tick.
+    await relay(ctx["db"], ctx["redis"])
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["db"].dispose()
+
+
+def redis_settings() -> RedisSettings:
+    url = get_settings().redis_url or "redis://127.0.0.1:6379/0"
+    return RedisSettings.from_dsn(url)
+
+
+class WorkerSettings:
+    """Settings for ``arq app.worker.WorkerSettings``: the jobs, listed explicitly, and the sweeper."""
+
+    functions = [_arq_function(name) for name in JOBS]  # noqa: RUF012
+    cron_jobs = [cron(sweep, second={0, 10, 20, 30, 40, 50}, run_at_startup=False)]  # noqa: RUF012
+    on_startup = startup
+    on_shutdown = shutdown
+    redis_settings = redis_settings()
+    max_jobs = 20
+    keep_result = 3600
+    job_timeout = 300
+
+
+class EmbeddedWorker:
+    """Runs outbox jobs inside the web process when there is no Redis: same jobs, same bookkeeping."""
+
+    def __init__(self, db: Database, settings: Settings, *, concurrency: int = 4, tick: float = 1.0) -> None:
+        self.db = db
+        self.settings = settings
+        self.concurrency = concurrency
+        self.tick = tick
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_sweep = 0.0
+        self.mode = "embedded"
+
+    def kick(self) -> None:
+        """Something was committed to the outbox: look now rather than at the next tick."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="embedded-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def drain(self) -> int:
+        """Run everything that is due now; returns how many jobs ran."""
+        ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
+        ran = 0
+        while True:
+            rows = await outbox.claim_due(self.db, status=OutboxStatus.running, limit=self.concurrency)
+            if not rows:
+                return ran
+            await asyncio.gather(*(self._run(ctx, row) for row in rows))
+            ran += len(rows)
+
+    async def _run(self, ctx: dict[str, Any], row: outbox.OutboxMessage) -> None:
+        assert row.id is not None
+        try:
+            await run_outbox_job(ctx, *row.args, outbox_id=row.id, job=row.job)
+        except Exception:  # recorded on the row by run_outbox_job; the loop carries on
+            log.exception("embedded job %s failed", row.job)
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                if loop.time() - self._last_sweep > 10:
+                    self._last_sweep = loop.time()
+                    await outbox.sweep_stuck(self.db, timedelta(seconds=self.settings.outbox_stuck_seconds))
+                await self.drain()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup must not kill the worker for good
+                log.exception("embedded worker tick failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+
+class RedisRelay:
+    """In the web process when Redis is configured: hands committed outbox rows to arq right away."""
+
+    def __init__(self, db: Database, settings: Settings, *, tick: float = 2.0) -> None:
+        self.db = db
+        self.settings = settings
+        self.tick = tick
+        self.redis: ArqRedis | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.mode = "arq"
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def ping_redis(self) -> bool:
+        try:
+            if self.redis is None:
+                self.redis = await create_pool(RedisSettings.from_dsn(self.settings.redis_url or ""))
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                if self.redis is None:
+                    self.redis = await create_pool(RedisSettings.from_dsn(self.settings.redis_url or ""))
+                await relay(self.db, self.redis)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis down: rows stay pending; the relay or the worker's sweeper retries
+                log.warning("outbox relay could not reach Redis; will retry", exc_info=True)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+
+def background_for(db: Database, settings: Settings) -> EmbeddedWorker | RedisRelay:
+    """The embedded worker without Redis, the relay with it."""
+    return RedisRelay(db, settings) if settings.uses_redis else EmbeddedWorker(db, settings)

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""The two set-up commands of the README.
+
+    python3 dev.py run    create the environment, migrate, seed demo data once, serve on :8000
+    python3 dev.py test   install what the tests need, then lint, types, unit, integration, e2e —
+                          and the integration suite again on PostgreSQL + Redis when they are reachable
+
+Needs only Python 3.11+. Everything lands in .venv/ and var/ inside the project.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+CHROMIUM = "/usr/bin/chromium"
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def say(message: str) -> None:
+    print(f"\n\033[1m==> {message}\033[0m", flush=True)
+
+
+def sh(*args: str | Path, env: dict[str, str] | None = None, check: bool = True) -> int:
+    print("$ " + " ".join(str(a) for a in args), flush=True)
+    command = [str(a) for a in args]
+    result = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, check=False)  # noqa: S603
+    if check and result.returncode != 0:
+        sys.exit(result.returncode)
+    return result.returncode
+
+
+def ensure_environment() -> None:
+    """Create .venv and install the locked dependencies, again only when the lock or pyproject change."""
+    if not PY.exists():
+        say("creating the virtual environment in .venv")
+        sh(sys.executable, "-m", "venv", VENV)
+    stamp = VENV / ".installed"
+    wanted = hashlib.sha256(
+        (ROOT / "requirements.lock").read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    ).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    say("installing the locked dependencies")
+    sh(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    sh(PY, "-m", "pip", "install", "--quiet", "-r", "requirements.lock")
+    sh(PY, "-m", "pip", "install", "--quiet", "--no-deps", "-e", ".")
+    stamp.write_text(wanted)
+
+
+def ruleflow(*args: str, env: dict[str, str] | None = None) -> None:
+    sh(BIN / "ruleflow", *args, env=env)
+
+
+def run() -> None:
+    ensure_environment()
+    ruleflow("i18n", "compile")
+    say("migrating the database")
+    ruleflow("db", "upgrade")
+    say("demo data")
+    ruleflow("seed-demo")
+    say("serving http://127.0.0.1:8000 (Ctrl+C stops)")
+    os.execv(BIN / "ruleflow", [str(BIN / "ruleflow"), "serve"])  # noqa: S606
+
+
+def ensure_chromium() -> None:
+    """Playwright cannot download browsers here: use Debian's chromium, installing it when missing."""
+    if Path(CHROMIUM).exists():
+        return
+    say("installing Debian's chromium for the browser tests")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    if sh(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env, check=False) != 0:
+        sh(*sudo, "apt-get", "update", "-q", env=env)
+        sh(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env)
+
+
+def reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test() -> None:
+    ensure_environment()
+    ensure_chromium()
+    ruleflow("i18n", "compile")
+    pytest = [PY, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider"]
+    steps: list[tuple[str, list[str | Path], dict[str, str]]] = [
+        ("lint (ruff)", [BIN / "ruff", "check", "."], {}),
+        ("types (mypy)", [BIN / "mypy"], {}),
+        ("unit tests and benchmarks", [*pytest, "tests/unit", "tests/perf"], {}),
+        ("integration tests on SQLite + embedded worker", [*pytest, "tests/integration"], {}),
+        ("end-to-end tests in Chromium", [*pytest, "e2e"], {}),
+    ]
+    if reachable(PG_URL, 5432) and reachable(REDIS_URL, 6379):
+        steps.append(
+            (
+                "integration tests on PostgreSQL + Redis + arq worker processes",
+                [*pytest, "tests/integration"],
+                {"RULEFLOW_TEST_BACKEND": "postgres", "TEST_DATABASE_URL": PG_URL, "TEST_REDIS_URL": REDIS_URL},
+            )
+        )
+    else:
+        print("PostgreSQL or Redis not reachable: the PostgreSQL + Redis integration run is left out")
+    results = []
+    for title, command, env in steps:
+        say(title)
+        started = time.monotonic()
+        code = sh(*command, env=env, check=False)
+        results.append((title, code, time.monotonic() - started))
+    say("summary")
+    for title, code, seconds in results:
+        print(f"  {'PASS' if code == 0 else 'FAIL'}  {seconds:6.1f}s  {title}")
+    sys.exit(0 if all(code == 0 for _, code, _ in results) else 1)
+
+
+if __name__ == "__main__":
+    if sys.version_info < (3, 11):  # noqa: UP036 - a newcomer may run this with an older python3
+        sys.exit("Python 3.11 or newer is needed")
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "run":
+        run()
+    elif command == "test":
+        test()
+    else:
+        sys.exit(__doc__)

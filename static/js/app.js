@@ -1,0 +1,16 @@
+// htmx sends the CSRF token of the page with every unsafe request it makes.
+document.addEventListener("htmx:configRequest", function (event) {
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  if (meta) {
+    event.detail.headers["X-CSRFToken"] = meta.getAttribute("content");
+  }
+});
+
+// Show the server's explanation when it refuses a form (400/403/409/422/429), not nothing at all.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var status = event.detail.xhr.status;
+  if (status === 400 || status === 403 || status === 409 || status === 422 || status === 429) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

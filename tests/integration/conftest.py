@@ -1,0 +1,185 @@
+"""Fixtures for integration tests: a clean migrated database per test, the app, a client, factories.
+
+By default the tests run on SQLite with the embedded worker. With RULEFLOW_TEST_BACKEND=postgres they run
+on PostgreSQL (TEST_DATABASE_URL) with Redis (TEST_REDIS_URL) and real arq worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.db import Database
+from app.domain.accounts import services as accounts
+from app.domain.accounts.models import Role, TokenScope, User, UserCreate
+from app.domain.accounts.services import SYSTEM
+from app.main import create_app
+from app.models import metadata
+from app.settings import PROJECT_ROOT, Settings, normalize_database_url
+from tests.integration.forms import PASSWORD
+
+BACKEND = os.environ.get("RULEFLOW_TEST_BACKEND", "sqlite")
+PG_URL = normalize_database_url(os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if BACKEND == "postgres":
+        return [f"integration backend: PostgreSQL ({PG_URL.split('@')[-1]}) + Redis ({REDIS_URL}) + arq workers"]
+    return ["integration backend: SQLite (WAL) + embedded worker"]
+
+
+def migrate(url: str) -> None:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logging"] = False
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Migrate once per session: a SQLite file to copy per test, or the PostgreSQL schema itself."""
+    if BACKEND == "postgres":
+        import asyncio
+
+        async def reset_schema() -> None:
+            engine = create_async_engine(PG_URL)
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await engine.dispose()
+
+        asyncio.run(reset_schema())
+        migrate(PG_URL)
+        return None
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_template: Path | None) -> Settings:
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    if BACKEND == "postgres":
+        return Settings(var_dir=var_dir, database_url=PG_URL, redis_url=REDIS_URL, secret_key="t" * 48)
+    assert migrated_template is not None
+    shutil.copy(migrated_template, var_dir / "test.db")
+    return Settings(var_dir=var_dir, database_url=f"sqlite+aiosqlite:///{var_dir / 'test.db'}", secret_key="t" * 48)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings)
+    if BACKEND == "postgres":
+        tables = ", ".join(t.name for t in metadata.sorted_tables)
+        async with database.engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        import redis.asyncio as aioredis
+
+        client = aioredis.from_url(REDIS_URL)
+        await client.flushdb()
+        await client.aclose()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app, base_url="http://testserver.local") as test_client:
+        yield test_client
+
+
+# --- factories -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(db: Database) -> Any:
+    async def factory(role: Role = Role.viewer, username: str | None = None, password: str = PASSWORD) -> User:
+        async with db.transaction() as session:
+            return await accounts.create_user(
+                session,
+                UserCreate(
+                    username=username or f"{role.value}-user",
+                    display_name=f"{role.value} 用户",
+                    role=role,
+                    password=password,
+                ),
+                SYSTEM,
+            )
+
+    return factory
+
+
+@pytest.fixture
+def make_token(db: Database) -> Any:
+    async def factory(*scopes: TokenScope, name: str = "test client") -> str:
+        async with db.transaction() as session:
+            _, secret = await accounts.create_token(session, name, list(scopes), SYSTEM)
+            return secret
+
+    return factory
+
+
+# --- a real arq worker process -------------------------------------------------------------------
+
+
+@pytest.fixture
+def arq_worker(settings: Settings, db: Database) -> Iterator[subprocess.Popen[bytes] | None]:
+    """In the PostgreSQL + Redis run, a real `arq app.worker.WorkerSettings` process; else None."""
+    if BACKEND != "postgres":
+        yield None
+        return
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": settings.secret_key,
+        "RULEFLOW_VAR_DIR": str(settings.var_dir),
+        "OUTBOX_STUCK_SECONDS": "3",
+    }
+    log = settings.var_dir / "arq.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "arq"), "app.worker.WorkerSettings"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 20
+    while "Starting worker" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("arq worker did not start:\n" + log.read_text(errors="replace"))
+        time.sleep(0.1)
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def with_settings(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)
