@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,20 @@ from ruleflows import evaluate
 from ruleflows.errors import LogicError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-SUITES = PROJECT_ROOT.parent / "shared" / "jsonlogic-suites"
+
+
+def find_suites() -> Path:
+    """The shared suites live beside the project (../shared); JSONLOGIC_SUITES overrides that."""
+    if os.environ.get("JSONLOGIC_SUITES"):
+        return Path(os.environ["JSONLOGIC_SUITES"])
+    for folder in PROJECT_ROOT.parents:
+        candidate = folder / "shared" / "jsonlogic-suites"
+        if candidate.is_dir():
+            return candidate
+    return PROJECT_ROOT.parent / "shared" / "jsonlogic-suites"
+
+
+SUITES = find_suites()
 KNOWN_FAILURES = Path(__file__).with_name("jsonlogic_known_failures.json")
 
 
