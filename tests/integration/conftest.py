@@ -38,6 +38,15 @@ PG_URL = normalize_database_url(os.environ.get("TEST_DATABASE_URL", "postgresql:
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
 
+#: Lines a test wants shown in the run's summary (what ran where), printed after the results.
+SUMMARY: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in SUMMARY:
+        terminalreporter.write_line(line)
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if BACKEND == "postgres":
         return [f"integration backend: PostgreSQL ({PG_URL.split('@')[-1]}) + Redis ({REDIS_URL}) + arq workers"]
@@ -49,7 +58,7 @@ def migrate(url: str) -> None:
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.attributes["database_url"] = url
     config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
 @pytest.fixture(scope="session")

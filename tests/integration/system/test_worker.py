@@ -10,7 +10,7 @@ from app import outbox
 from app.db import utcnow
 from app.domain.accounts.models import TokenScope
 from app.outbox import OutboxMessage, OutboxStatus
-from tests.integration.conftest import BACKEND
+from tests.integration.conftest import BACKEND, SUMMARY
 
 
 async def wait_for_status(db, message_id: int, status: OutboxStatus, within: float = 30) -> OutboxMessage:
@@ -40,10 +40,11 @@ async def test_the_ping_job_round_trips_through_the_worker(client, make_token, d
         # Ran in the separate arq worker process, not in this one.
         assert answer["result"]["runner"] == "arq"
         assert answer["result"]["pid"] == arq_worker.pid
-        print(f"\nping round-tripped through arq worker process pid {arq_worker.pid}")
+        SUMMARY.append(f"ping job round-tripped through a separate arq worker process (pid {arq_worker.pid})")
     else:
         assert answer["result"]["runner"] == "embedded"
         assert answer["result"]["pid"] == os.getpid()
+        SUMMARY.append("ping job round-tripped through the embedded worker in the web process")
 
 
 async def test_a_job_staged_in_a_rolled_back_transaction_never_runs(app, client, db, arq_worker):
