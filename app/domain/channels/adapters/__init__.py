@@ -1,0 +1,37 @@
+"""One adapter per platform, by channel. Taobao and Tmall share TOP; both WeChat channels share order/get."""
+
+from __future__ import annotations
+
+from app.domain.channels.adapters.base import Adapter, NormalizedOrder, NormalizeError, PullError
+from app.domain.channels.adapters.douyin import DouyinAdapter
+from app.domain.channels.adapters.generic import GenericAdapter
+from app.domain.channels.adapters.jd import JdAdapter
+from app.domain.channels.adapters.kuaishou import KuaishouAdapter
+from app.domain.channels.adapters.taobao import TaobaoAdapter
+from app.domain.channels.adapters.wechat import WechatAdapter
+from app.domain.channels.adapters.youzan import YouzanAdapter
+from app.domain.channels.models import Channel
+
+ADAPTERS: dict[Channel, Adapter] = {
+    Channel.taobao: TaobaoAdapter(),
+    Channel.tmall: TaobaoAdapter(),
+    Channel.jd: JdAdapter(),
+    Channel.douyin: DouyinAdapter(),
+    Channel.kuaishou: KuaishouAdapter(),
+    Channel.youzan: YouzanAdapter(),
+    Channel.wechat_channels: WechatAdapter(),
+    Channel.wechat_miniprogram: WechatAdapter(),
+    Channel.pos: GenericAdapter(),
+    Channel.webshop: GenericAdapter(),
+}
+
+#: Channels whose platform has an order list the pull job can page through.
+PULLABLE = frozenset(ADAPTERS) - {Channel.pos, Channel.webshop}
+
+
+def adapter_for(channel: Channel | str) -> Adapter:
+    """The adapter that reads this channel's payloads."""
+    return ADAPTERS[Channel(channel)]
+
+
+__all__ = ["ADAPTERS", "PULLABLE", "Adapter", "NormalizeError", "NormalizedOrder", "PullError", "adapter_for"]

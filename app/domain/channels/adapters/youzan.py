@@ -1,0 +1,155 @@
+"""Youzan 有赞: ``full_order_info`` from youzan.trade.get / youzan.trades.sold.get.
+
+Yuan strings in ``pay_info``; China-time strings; gifts are ``is_present``; presale shows as
+``pay_info.phase_payments``. Encrypted receiver values look like ``$…$1$`` and are never treated as clear.
+The open API authenticates by the shop's OAuth ``access_token`` (no request signature).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from app.domain.channels.adapters.base import (
+    CHINA,
+    Credentials,
+    NormalizedLine,
+    NormalizedOrder,
+    NormalizeError,
+    PullError,
+    PullPage,
+    as_list,
+    as_object,
+    china_time,
+    get,
+    integer,
+    object_at,
+    partial_refund_tag,
+    required_time,
+    text,
+    within,
+    yuan,
+)
+
+STATUS = {
+    "WAIT_BUYER_PAY": "received",
+    "TRADE_PAID": "received",
+    "WAIT_CONFIRM": "received",
+    "WAIT_SELLER_SEND_GOODS": "received",
+    "WAIT_BUYER_CONFIRM_GOODS": "shipped",
+    "TRADE_SUCCESS": "completed",
+    "TRADE_CLOSE": "cancelled",
+}
+
+
+def _clear(value: Any) -> str | None:
+    value = str(value or "").strip()
+    return None if not value or value.startswith("$") or "*" in value else value
+
+
+class YouzanAdapter:
+    def unwrap(self, body: Any) -> dict[str, Any]:
+        data = as_object(body)
+        if isinstance(data.get("data"), dict):
+            data = data["data"]
+        return data["full_order_info"] if isinstance(data.get("full_order_info"), dict) else data
+
+    def normalize(self, payload: dict[str, Any]) -> NormalizedOrder:
+        info = object_at(get(payload, "order_info"), "order_info")
+        pay = object_at(get(payload, "pay_info"), "pay_info")
+        with within("order_info"):
+            raw_status = text(info, "status")
+            if raw_status not in STATUS:
+                raise NormalizeError("status", f"unknown Youzan trade status {raw_status!r}")
+            created = required_time(china_time(get(info, "created"), "created"), "created")
+            updated = china_time(info.get("update_time"), "update_time") or created
+            paid_at = china_time(info.get("pay_time"), "pay_time")
+            external_id = text(info, "tid")
+        with within("pay_info"):
+            total = yuan(pay, "total_fee")
+            post = yuan(pay, "post_fee", "0")
+            payment = yuan(pay, "payment")
+            phases = as_list(pay.get("phase_payments"), "phase_payments")
+        lines = []
+        for i, item in enumerate(as_list(get(payload, "orders"), "orders")):
+            item = object_at(item, f"orders[{i}]")
+            with within(f"orders[{i}]"):
+                lines.append(
+                    NormalizedLine(
+                        line_id=text(item, "oid"),
+                        seller_sku=str(item.get("outer_sku_id") or item.get("outer_item_id") or ""),
+                        channel_sku_id=str(item.get("sku_id") or item.get("item_id") or ""),
+                        title=str(item.get("title") or ""),
+                        qty=integer(get(item, "num"), "num"),
+                        unit_price_fen=yuan(item, "price"),
+                        paid_fen=yuan(item, "payment"),
+                        is_gift=bool(item.get("is_present")),
+                        refund_status=str(item.get("refund_status") or ""),
+                    )
+                )
+        if not lines:
+            raise NormalizeError("orders", "the order has no lines")
+        address = payload.get("address_info") or {}
+        buyer = payload.get("buyer_info") or {}
+        remark = payload.get("remark_info") or {}
+        balance_due = None
+        for phase in phases:
+            if isinstance(phase, dict) and integer(phase.get("phase") or 0, "pay_info.phase_payments.phase") == 2:
+                balance_due = china_time(phase.get("pay_end_time"), "pay_info.phase_payments.pay_end_time")
+        tags = partial_refund_tag(lines, {"REFUND_SUCCESS"})
+        if raw_status == "WAIT_BUYER_PAY":
+            tags.append("unpaid")
+        phone = _clear(address.get("receiver_tel"))
+        return NormalizedOrder(
+            external_id=external_id,
+            raw_status=raw_status,
+            status=STATUS[raw_status],
+            created_at=created,
+            updated_at=updated,
+            paid_at=paid_at,
+            channel_buyer_id=str(buyer.get("yz_open_id") or buyer.get("fans_id") or ""),
+            buyer_nick=str(buyer.get("fans_nickname") or ""),
+            unionid=str(buyer.get("union_id") or ""),
+            receiver_name=str(_clear(address.get("receiver_name")) or ""),
+            phone=phone,
+            province=str(address.get("delivery_province") or ""),
+            city=str(address.get("delivery_city") or ""),
+            district=str(address.get("delivery_district") or ""),
+            address=_clear(address.get("delivery_address")),
+            items_fen=total,
+            shipping_fen=post,
+            discount_fen=max(total + post - payment, 0),
+            paid_fen=payment,
+            is_presale=bool(phases),
+            deposit_paid=bool(phases) and paid_at is not None,
+            balance_due_at=balance_due,
+            buyer_message=str(remark.get("buyer_message") or ""),
+            seller_memo=str(remark.get("trade_memo") or ""),
+            tags=tags,
+            lines=lines,
+            raw=payload,
+        )
+
+    async def pull_page(
+        self, client: httpx.AsyncClient, creds: Credentials, since: datetime, until: datetime, token: str | None
+    ) -> PullPage:
+        page = int(token or "1")
+        response = await client.post(
+            f"{creds.base_url.rstrip('/')}/api/youzan.trades.sold.get/4.0.4",
+            params={"access_token": creds.access_token},
+            json={
+                "start_update": since.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+                "end_update": until.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+                "page_no": page,
+                "page_size": 50,
+            },
+        )
+        body = response.json()
+        if not body.get("success"):
+            raise PullError(f"Youzan refused the order list: {body.get('gw_err_resp') or body.get('message')}")
+        data = body.get("data") or {}
+        orders = [item.get("full_order_info", item) for item in as_list(data.get("full_order_info_list", []), "list")]
+        total = int(data.get("total_results") or 0)
+        return PullPage(orders, str(page + 1) if page * 50 < total else None)

@@ -1,0 +1,490 @@
+"""Channel services: the one ingest pipeline behind webhooks, pulls, imports and replays; webhook
+authentication; the ingest-error queue; shop settings; the pull of a shop's order list.
+
+Every accepted payload goes inbox row (unique channel + event id) -> adapter -> order upsert -> outbox row,
+in ONE transaction. A payload that cannot be read is kept in the error queue and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import outbox
+from app.db import Database, utcnow
+from app.domain.accounts.services import Actor, audit
+from app.domain.channels.adapters import PULLABLE, adapter_for
+from app.domain.channels.adapters.base import Credentials, NormalizeError, PullError, as_object, compact_json
+from app.domain.channels.adapters.generic import GenericAdapter
+from app.domain.channels.models import (
+    Channel,
+    InboxEvent,
+    IngestError,
+    IngestErrorStatus,
+    IngestSource,
+    Shop,
+)
+from app.domain.orders import services as orders
+from app.domain.processing import services as processing
+from app.outbox import OutboxMessage, OutboxStatus
+from app.settings import Settings
+
+#: Webhook headers. The signature is HMAC-SHA256 of the raw request body with the shop's webhook secret, hex.
+SHOP_HEADER = "X-Ruleflow-Shop"
+SIGNATURE_HEADER = "X-Ruleflow-Signature"
+EVENT_HEADER = "X-Ruleflow-Event-Id"
+#: How far back the first pull of a shop looks.
+FIRST_PULL_WINDOW = timedelta(days=1)
+MAX_PULL_PAGES = 200
+GENERIC = GenericAdapter()
+
+
+class WebhookRefused(Exception):
+    """The caller could not prove it speaks for the shop: nothing is read or stored."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class ShopNotFound(LookupError):
+    pass
+
+
+@dataclass
+class IngestResult:
+    """What happened to one payload."""
+
+    #: created | updated | stale | duplicate | invalid
+    outcome: str
+    order_id: int | None = None
+    error_id: int | None = None
+    field: str = ""
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "invalid"
+
+
+def sign_body(secret: str, body: bytes) -> str:
+    """The webhook signature a sender puts in X-Ruleflow-Signature: ``sha256=<hex>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def event_id_for(external_id: str, payload: dict[str, Any]) -> str:
+    """Same order, same content -> same event id, so a redelivery is recognised whatever its source."""
+    digest = hashlib.sha256(compact_json(payload).encode()).hexdigest()[:32]
+    return f"{external_id[:64]}:{digest}"
+
+
+async def shop_by_code(session: AsyncSession, code: str) -> Shop | None:
+    return (await session.exec(select(Shop).where(Shop.code == code))).first()
+
+
+async def authenticate_webhook(
+    db: Database, channel: str, shop_code: str, body: bytes, signature: str | None, actor: Actor
+) -> Shop:
+    """Who may deliver orders for a shop: an ``ingest`` (or ``admin``) API token, or a valid HMAC signature.
+
+    Raises WebhookRefused (401/404) otherwise. The webhook route is public, so this is the only gate.
+    """
+    if channel not in Channel.__members__:
+        raise WebhookRefused(404, f"unknown channel {channel!r}")
+    async with db.reading() as session:
+        shop = await shop_by_code(session, shop_code) if shop_code else None
+    if shop is None or not shop.is_active or shop.channel.value != channel:
+        # Same answer for "no such shop" and "wrong channel": do not help someone probe shop codes.
+        raise WebhookRefused(401, "unknown or inactive shop for this channel")
+    if actor.kind == "token" and ({"ingest", "admin"} & actor.scopes):
+        return shop
+    if signature and shop.webhook_secret:
+        expected = sign_body(shop.webhook_secret, body)
+        presented = signature.strip()
+        if not presented.startswith("sha256="):
+            presented = "sha256=" + presented
+        if hmac.compare_digest(expected, presented):
+            return shop
+    raise WebhookRefused(401, "missing or invalid signature or token")
+
+
+async def receive_webhook(
+    db: Database,
+    settings: Settings,
+    channel: str,
+    shop_code: str,
+    body: bytes,
+    signature: str | None,
+    actor: Actor,
+) -> IngestResult:
+    """The webhook: authenticate first (always), then ingest the body."""
+    shop = await authenticate_webhook(db, channel, shop_code, body, signature, actor)
+    return await ingest(db, settings, shop, body, IngestSource.webhook)
+
+
+async def ingest(
+    db: Database,
+    settings: Settings,
+    shop: Shop,
+    body: bytes | str | dict[str, Any],
+    source: IngestSource,
+    *,
+    import_id: int | None = None,
+) -> IngestResult:
+    """Turn one delivered payload into an order (or a kept error). Safe to call any number of times.
+
+    Imports use the generic format whatever the shop's platform; everything else the platform's own.
+    """
+    adapter = GENERIC if source is IngestSource.csv_import else adapter_for(shop.channel)
+    try:
+        payload = adapter.unwrap(body)
+        data = adapter.normalize(payload)
+    except NormalizeError as exc:
+        return await record_error(db, shop, body, source, exc.field, exc.message, import_id=import_id)
+    event_id = event_id_for(data.external_id, payload)
+    for attempt in range(3):
+        try:
+            async with db.transaction() as session:
+                return await _ingest_once(session, settings, shop, data, event_id, source)
+        except IntegrityError:
+            # Two new deliveries of one order raced to insert it (PostgreSQL): the loser tries again and updates.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _ingest_once(
+    session: AsyncSession, settings: Settings, shop: Shop, data: Any, event_id: str, source: IngestSource
+) -> IngestResult:
+    assert shop.id is not None
+    inbox = InboxEvent(
+        channel=shop.channel.value, event_id=event_id, shop_id=shop.id, source=source.value, received_at=utcnow()
+    )
+    try:
+        async with session.begin_nested():
+            session.add(inbox)
+    except IntegrityError:
+        # The savepoint's rollback already dropped the pending row from the session.
+        earlier = (
+            await session.exec(
+                select(InboxEvent).where(InboxEvent.channel == shop.channel.value, InboxEvent.event_id == event_id)
+            )
+        ).first()
+        return IngestResult("duplicate", order_id=earlier.order_id if earlier else None)
+    result = await orders.upsert_order(session, shop, data, settings.secret_key, lock=not settings.is_sqlite)
+    order = result.order
+    assert order.id is not None
+    inbox.order_id = order.id
+    inbox.outcome = result.outcome
+    session.add(inbox)
+    if result.outcome in ("created", "updated"):
+        await processing.queue(session, order)
+    return IngestResult(result.outcome, order_id=order.id)
+
+
+def _payload_text(body: bytes | str | dict[str, Any]) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", errors="replace")
+    if isinstance(body, str):
+        return body
+    return json.dumps(body, ensure_ascii=False, indent=2)
+
+
+async def record_error(
+    db: Database,
+    shop: Shop | None,
+    body: bytes | str | dict[str, Any],
+    source: IngestSource,
+    field: str,
+    message: str,
+    *,
+    import_id: int | None = None,
+) -> IngestResult:
+    """Keep a payload that could not become an order, for someone to fix and replay."""
+    async with db.transaction() as session:
+        error = IngestError(
+            channel=shop.channel.value if shop else str((body if isinstance(body, dict) else {}).get("channel", "")),
+            shop_id=shop.id if shop else None,
+            source=source.value,
+            payload=_payload_text(body)[:1_000_000],
+            field=field[:200],
+            message=message[:1000],
+            created_at=utcnow(),
+            import_id=import_id,
+        )
+        session.add(error)
+        await session.flush()
+        return IngestResult("invalid", error_id=error.id, field=field, message=message)
+
+
+# --- the error queue -------------------------------------------------------------------------------------
+
+
+async def list_errors(session: AsyncSession, status: str = "open", *, limit: int = 100) -> list[IngestError]:
+    query = select(IngestError).order_by(col(IngestError.id).desc()).limit(limit)
+    if status:
+        query = query.where(IngestError.status == status)
+    return list((await session.exec(query)).all())
+
+
+async def replay_error(
+    db: Database, settings: Settings, error_id: int, payload_text: str, actor: Actor, ip: str | None
+) -> IngestResult:
+    """Run a (possibly corrected) payload from the error queue through the pipeline again.
+
+    Success marks the error replayed and links the order; a payload that still fails updates the error's
+    reason and keeps it open, so the queue never grows with copies of one problem.
+    """
+    async with db.reading() as session:
+        error = await session.get(IngestError, error_id)
+        if error is None or error.status != IngestErrorStatus.open:
+            raise LookupError(error_id)
+        generic = error.source == IngestSource.csv_import.value
+        try:
+            shop = await _replay_shop(session, error, payload_text, generic)
+            adapter = GENERIC if generic else adapter_for(shop.channel)
+            adapter.normalize(adapter.unwrap(payload_text))
+        except NormalizeError as exc:
+            problem: NormalizeError | None = exc
+        else:
+            problem = None
+    if problem is not None:
+        async with db.transaction() as session:
+            row = await session.get(IngestError, error_id)
+            assert row is not None
+            row.payload, row.field, row.message = payload_text, problem.field[:200], problem.message[:1000]
+            session.add(row)
+        return IngestResult("invalid", error_id=error_id, field=problem.field, message=problem.message)
+    result = await ingest(db, settings, shop, payload_text, IngestSource.csv_import if generic else IngestSource.replay)
+    async with db.transaction() as session:
+        row = await session.get(IngestError, error_id)
+        assert row is not None
+        row.payload, row.status, row.resolved_at, row.order_id = (
+            payload_text,
+            IngestErrorStatus.replayed,
+            utcnow(),
+            result.order_id,
+        )
+        session.add(row)
+        await audit(
+            session,
+            actor,
+            "ingest_error.replayed",
+            target_type="ingest_error",
+            target_id=error_id,
+            after={"order_id": result.order_id, "outcome": result.outcome},
+            ip=ip,
+        )
+    return result
+
+
+async def _replay_shop(session: AsyncSession, error: IngestError, payload_text: str, generic: bool) -> Shop:
+    """The shop a replayed payload belongs to: the error's, or for an import row the one its ``shop`` names."""
+    if generic:
+        code = str(as_object(payload_text).get("shop") or "")
+        shop = await shop_by_code(session, code) if code else None
+        if shop is None:
+            raise NormalizeError("shop", f"no shop has the code {code!r}")
+        return shop
+    shop = await session.get(Shop, error.shop_id) if error.shop_id else None
+    if shop is None:
+        raise NormalizeError("shop", "the shop of this payload no longer exists")
+    return shop
+
+
+async def discard_error(session: AsyncSession, error_id: int, actor: Actor, ip: str | None) -> None:
+    error = await session.get(IngestError, error_id)
+    if error is None or error.status != IngestErrorStatus.open:
+        raise LookupError(error_id)
+    error.status = IngestErrorStatus.discarded
+    error.resolved_at = utcnow()
+    session.add(error)
+    await audit(session, actor, "ingest_error.discarded", target_type="ingest_error", target_id=error_id, ip=ip)
+
+
+# --- shop settings ---------------------------------------------------------------------------------------
+
+
+async def list_shops(session: AsyncSession) -> list[Shop]:
+    return list((await session.exec(select(Shop).order_by(col(Shop.channel), col(Shop.code)))).all())
+
+
+SHOP_SETTINGS = ("api_base_url", "app_key", "app_secret", "access_token", "pull_interval_minutes")
+
+
+class ShopSettingsError(ValueError):
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+async def update_shop_settings(
+    session: AsyncSession, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
+) -> Shop:
+    """Save the pull settings. Blank secret fields keep the stored secret (they are never shown back)."""
+    shop = await session.get(Shop, shop_id)
+    if shop is None:
+        raise ShopNotFound(shop_id)
+    url = str(form.get("api_base_url", "")).strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ShopSettingsError("api_base_url")
+    try:
+        interval = int(str(form.get("pull_interval_minutes", "0")).strip() or "0")
+    except ValueError as exc:
+        raise ShopSettingsError("pull_interval_minutes") from exc
+    if interval < 0 or interval > 1440:
+        raise ShopSettingsError("pull_interval_minutes")
+    changed = []
+    for name, value in (("api_base_url", url), ("app_key", str(form.get("app_key", "")).strip())):
+        if getattr(shop, name) != value:
+            setattr(shop, name, value)
+            changed.append(name)
+    for name in ("app_secret", "access_token"):
+        value = str(form.get(name, "")).strip()
+        if value:
+            setattr(shop, name, value)
+            changed.append(name)
+    if shop.pull_interval_minutes != interval:
+        shop.pull_interval_minutes = interval
+        changed.append("pull_interval_minutes")
+    session.add(shop)
+    await session.flush()
+    await schedule_next_pull(session, shop_id)
+    await audit(
+        session,
+        actor,
+        "shop.settings_changed",
+        target_type="shop",
+        target_id=shop_id,
+        after={"changed": changed},
+        ip=ip,
+    )
+    return shop
+
+
+async def rotate_webhook_secret(session: AsyncSession, shop_id: int, actor: Actor, ip: str | None) -> str:
+    """A new webhook secret, shown once."""
+    shop = await session.get(Shop, shop_id)
+    if shop is None:
+        raise ShopNotFound(shop_id)
+    shop.webhook_secret = secrets.token_hex(24)
+    session.add(shop)
+    await audit(session, actor, "shop.webhook_secret_rotated", target_type="shop", target_id=shop_id, ip=ip)
+    return shop.webhook_secret
+
+
+async def request_pull(session: AsyncSession, shop_id: int, actor: Actor, ip: str | None) -> None:
+    """ "Pull now": stage the pull job (one at a time per shop and minute)."""
+    shop = await session.get(Shop, shop_id)
+    if shop is None:
+        raise ShopNotFound(shop_id)
+    minute = utcnow().strftime("%Y%m%d%H%M")
+    await outbox.stage(session, "pull_shop_orders", shop_id, dedupe_key=f"pull_shop_orders:{shop_id}:{minute}")
+    await audit(session, actor, "shop.pull_requested", target_type="shop", target_id=shop_id, ip=ip)
+
+
+# --- pulling a shop's order list -------------------------------------------------------------------------
+
+
+@dataclass
+class PullSummary:
+    pages: int = 0
+    orders: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    cursor: str = ""
+
+
+async def pull_shop(db: Database, settings: Settings, shop_id: int, *, now: datetime | None = None) -> PullSummary:
+    """Page through the platform's order list from the saved cursor to now; ingest every order; save the cursor.
+
+    The cursor only moves when the whole window was read, so a failed pull is simply repeated next time
+    (every order it already ingested is then a duplicate, which changes nothing).
+    """
+    async with db.reading() as session:
+        shop = await session.get(Shop, shop_id)
+    if shop is None:
+        raise ShopNotFound(shop_id)
+    if shop.channel not in PULLABLE or not shop.api_base_url:
+        raise PullError(f"shop {shop.code} has no order-list API configured")
+    until = now or utcnow()
+    since = datetime.fromisoformat(shop.pull_cursor) if shop.pull_cursor else until - FIRST_PULL_WINDOW
+    creds = Credentials(shop.api_base_url, shop.app_key, shop.app_secret, shop.access_token)
+    adapter = adapter_for(shop.channel)
+    summary = PullSummary(cursor=until.isoformat())
+    token: str | None = None
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            while summary.pages < MAX_PULL_PAGES:
+                page = await adapter.pull_page(client, creds, since, until, token)
+                summary.pages += 1
+                for payload in page.orders:
+                    result = await ingest(db, settings, shop, payload, IngestSource.pull)
+                    summary.orders += 1
+                    if result.outcome in ("created", "updated"):
+                        setattr(summary, result.outcome, getattr(summary, result.outcome) + 1)
+                    elif result.outcome == "invalid":
+                        summary.invalid += 1
+                    else:
+                        summary.unchanged += 1
+                token = page.next_token
+                if token is None:
+                    break
+    except (httpx.HTTPError, PullError, ValueError) as exc:
+        async with db.transaction() as session:
+            row = await session.get(Shop, shop_id)
+            assert row is not None
+            row.last_pull_error = f"{type(exc).__name__}: {exc}"[:1000]
+            row.last_pulled_at = utcnow()
+            session.add(row)
+        raise
+    async with db.transaction() as session:
+        row = await session.get(Shop, shop_id)
+        assert row is not None
+        row.pull_cursor = until.isoformat()
+        row.last_pulled_at = utcnow()
+        row.last_pull_error = None
+        session.add(row)
+    return summary
+
+
+async def schedule_next_pull(session: AsyncSession, shop_id: int) -> OutboxMessage | None:
+    """Stage the shop's next scheduled pull, ``pull_interval_minutes`` from now, unless one is already waiting.
+
+    The schedule is a chain of delayed outbox rows (each pull stages the next), so it runs the same under the
+    embedded worker and under arq, and survives restarts because it lives in the database.
+    """
+    shop = await session.get(Shop, shop_id)
+    if shop is None or not shop.is_active or shop.pull_interval_minutes <= 0 or not shop.api_base_url:
+        return None
+    waiting = await session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.job == "pull_shop_orders",
+            col(OutboxMessage.status).in_([OutboxStatus.pending, OutboxStatus.queued]),
+            col(OutboxMessage.dedupe_key).startswith(f"pull_schedule:{shop_id}:"),
+        )
+    )
+    if waiting.first() is not None:
+        return None
+    delay = timedelta(minutes=shop.pull_interval_minutes)
+    due = utcnow() + delay
+    return await outbox.stage(
+        session,
+        "pull_shop_orders",
+        shop_id,
+        dedupe_key=f"pull_schedule:{shop_id}:{due:%Y%m%d%H%M%S}:{secrets.token_hex(4)}",
+        delay=delay,
+    )

@@ -1,0 +1,79 @@
+"""Labels for channels, statuses, tags and timeline entries (English message ids; templates translate them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from app.templating import N_
+
+CHANNEL_LABELS = {
+    "taobao": N_("Taobao"),
+    "tmall": N_("Tmall"),
+    "jd": N_("JD"),
+    "douyin": N_("Douyin"),
+    "kuaishou": N_("Kuaishou"),
+    "youzan": N_("Youzan"),
+    "wechat_channels": N_("WeChat Channels shop"),
+    "wechat_miniprogram": N_("WeChat mini program"),
+    "pos": N_("Store POS"),
+    "webshop": N_("Web shop"),
+}
+STATUS_LABELS = {
+    "received": N_("Received"),
+    "audited": N_("Audited"),
+    "on_hold": N_("On hold"),
+    "routed": N_("Routed"),
+    "waybilled": N_("Waybill printed"),
+    "shipped": N_("Shipped"),
+    "delivered": N_("Delivered"),
+    "completed": N_("Completed"),
+    "cancelled": N_("Cancelled"),
+}
+TAG_LABELS = {
+    "unpaid": N_("Unpaid"),
+    "partially_refunded": N_("Partially refunded"),
+    "refunded": N_("Refunded"),
+    "presale": N_("Presale"),
+    "unknown_sku": N_("Unknown SKU"),
+}
+EVENT_LABELS = {
+    "received": N_("Order received"),
+    "updated": N_("Updated by the channel"),
+    "pii_revealed": N_("Personal data revealed"),
+    "flows_ran": N_("Rule flows ran"),
+    "status_changed": N_("Status changed"),
+    "cancelled": N_("Cancelled"),
+    "merged": N_("Merged into another order"),
+    "merged_in": N_("Another order merged in"),
+    "review_approved": N_("Approved in review"),
+    "review_rejected": N_("Rejected in review"),
+    "address_edited": N_("Address corrected"),
+    "balance_paid": N_("Presale balance paid"),
+    "processing_failed": N_("Processing failed"),
+    "waybill": N_("Waybill issued"),
+    "changed_after_dispatch": N_("Changed after dispatch"),
+    "changed_after_merge": N_("Changed after merging"),
+}
+
+IMPORT_STATUS_LABELS = {
+    "queued": N_("Queued"),
+    "running": N_("Importing"),
+    "done": N_("Done"),
+    "failed": N_("Failed"),
+}
+
+
+def _label(table: dict[str, str]) -> Callable[[str], str]:
+    return lambda value: table.get(value, value)
+
+
+def helpers() -> dict[str, Any]:
+    """Template functions the order pages use: ``{{ _(channel_label(o.channel)) }}``."""
+    return {
+        "channel_label": _label(CHANNEL_LABELS),
+        "status_label": _label(STATUS_LABELS),
+        "tag_label": _label(TAG_LABELS),
+        "event_label": _label(EVENT_LABELS),
+        "import_status_label": _label(IMPORT_STATUS_LABELS),
+    }

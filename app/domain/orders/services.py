@@ -1,0 +1,492 @@
+"""Order services: write a normalised order (idempotent, ordered by the platform's modification time), the
+canonical order the rule flows read, the keyset-paginated list, the detail view and revealing personal data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, or_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import utcnow
+from app.domain.accounts.services import Actor, audit
+from app.domain.channels.adapters.base import NormalizedOrder
+from app.domain.channels.models import Shop
+from app.domain.inventory.models import Sku
+from app.domain.orders import pii
+from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
+from ruleflows.regions import short_province
+
+#: Tags the adapters set from the platform's data; an update replaces these and keeps every other tag.
+PLATFORM_TAGS = frozenset({"unpaid", "partially_refunded", "refunded", "presale", "unknown_sku"})
+_RANK = {
+    OrderStatus.received: 0,
+    OrderStatus.audited: 1,
+    OrderStatus.on_hold: 1,
+    OrderStatus.routed: 2,
+    OrderStatus.waybilled: 3,
+    OrderStatus.shipped: 4,
+    OrderStatus.delivered: 5,
+    OrderStatus.completed: 6,
+    OrderStatus.cancelled: 7,
+}
+PAGE_SIZE = 50
+
+
+class OrderNotFound(LookupError):
+    """No order has this id."""
+
+
+@dataclass
+class UpsertResult:
+    order: Order
+    #: created | updated | stale
+    outcome: str
+
+
+def merged_status(current: OrderStatus, incoming: OrderStatus) -> OrderStatus:
+    """The platform may move an order forward or cancel it, never back behind our own processing."""
+    if incoming is OrderStatus.cancelled or _RANK[incoming] > _RANK[current]:
+        return incoming
+    return current
+
+
+async def known_skus(session: AsyncSession, codes: set[str]) -> set[str]:
+    """Which seller SKU codes are our SKUs."""
+    if not codes:
+        return set()
+    return set((await session.exec(select(Sku.code).where(col(Sku.code).in_(codes)))).all())
+
+
+async def resolve_customer(session: AsyncSession, secret_key: str, data: NormalizedOrder) -> int | None:
+    """The customer this order's buyer is, by WeChat unionid or clear phone (never Taobao's oaid)."""
+    identities: list[tuple[str, str]] = []
+    if data.unionid:
+        identities.append(("unionid", data.unionid))
+    if data.phone and pii.is_clear_mobile(data.phone):
+        identities.append(("phone_hash", pii.phone_hash(secret_key, data.phone)))
+    if not identities:
+        return None
+    conditions = [
+        and_(col(CustomerIdentity.kind) == kind, col(CustomerIdentity.value) == value) for kind, value in identities
+    ]
+    found = list((await session.exec(select(CustomerIdentity).where(or_(*conditions)))).all())
+    if found:
+        customer_id = found[0].customer_id
+    else:
+        customer = Customer(display_name=data.receiver_name or data.buyer_nick, created_at=utcnow())
+        session.add(customer)
+        await session.flush()
+        assert customer.id is not None
+        customer_id = customer.id
+    have = {(row.kind, row.value) for row in found}
+    for kind, value in identities:
+        if (kind, value) in have:
+            continue
+        try:
+            async with session.begin_nested():
+                session.add(CustomerIdentity(customer_id=customer_id, kind=kind, value=value))
+        except IntegrityError:
+            pass  # another order claimed this identity at the same moment; the customer stays as found
+    return customer_id
+
+
+def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str) -> None:
+    """Copy the normalised order onto the row, encrypting personal data and keeping the masked copy."""
+    order.raw_status = data.raw_status
+    order.placed_at = data.created_at
+    order.paid_at = data.paid_at
+    order.source_updated_at = data.updated_at
+    order.channel_buyer_id = data.channel_buyer_id[:128]
+    order.buyer_nick = data.buyer_nick[:100]
+    order.receiver_name = data.receiver_name[:100]
+    if data.phone and "*" not in data.phone:
+        order.phone_cipher = pii.encrypt(secret_key, data.phone)
+        order.phone_masked = pii.mask_phone(data.phone)
+    else:
+        # Only a masked copy came (JD and Douyin often send just that): keep it, there is nothing to encrypt.
+        order.phone_cipher = None
+        order.phone_masked = (data.phone_masked or data.phone or "")[:32]
+    order.phone_suffix = pii.phone_suffix(order.phone_masked)
+    order.province = short_province(data.province) or data.province[:32]
+    order.city = data.city[:64]
+    order.district = data.district[:64]
+    order.town = data.town[:64]
+    if data.address and "*" not in data.address:
+        order.address_cipher = pii.encrypt(secret_key, data.address)
+        order.address_masked = pii.mask_address(data.address)
+    else:
+        order.address_cipher = None
+        order.address_masked = (data.address_masked or data.address or "")[:300]
+    order.items_fen = data.items_fen
+    order.shipping_fen = data.shipping_fen
+    order.discount_fen = data.discount_fen
+    order.paid_fen = data.paid_fen
+    order.is_presale = data.is_presale
+    order.deposit_paid = data.deposit_paid
+    order.balance_paid = data.balance_paid
+    order.balance_due_at = data.balance_due_at
+    order.address_key = pii.address_key(
+        secret_key,
+        order.receiver_name,
+        data.phone or order.phone_masked,
+        (order.province, order.city, order.district, order.town),
+        data.address or order.address_masked,
+    )
+    order.buyer_message = data.buyer_message[:1000]
+    order.seller_memo = data.seller_memo[:1000]
+    order.raw = data.raw
+
+
+async def _write_lines_and_tags(session: AsyncSession, order: Order, data: NormalizedOrder, tags: list[str]) -> None:
+    assert order.id is not None
+    await session.exec(delete(OrderLine).where(col(OrderLine.order_id) == order.id))
+    await session.exec(delete(OrderTag).where(col(OrderTag.order_id) == order.id))
+    ours = await known_skus(session, {line.seller_sku for line in data.lines if line.seller_sku})
+    for position, line in enumerate(data.lines):
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                position=position,
+                line_id=line.line_id[:64],
+                sku=line.seller_sku if line.seller_sku in ours else "",
+                seller_sku=line.seller_sku[:64],
+                channel_sku_id=line.channel_sku_id[:64],
+                title=line.title[:300],
+                qty=line.qty,
+                unit_price_fen=line.unit_price_fen,
+                paid_fen=line.paid_fen,
+                is_gift=line.is_gift,
+                bundle_of=line.bundle_of[:100] if line.bundle_of else None,
+                refund_status=line.refund_status[:32],
+            )
+        )
+    if any(line.seller_sku not in ours for line in data.lines):
+        tags = [*tags, "unknown_sku"]
+    order.tags = sorted(set(tags))
+    for tag in order.tags:
+        session.add(OrderTag(order_id=order.id, tag=tag[:64]))
+
+
+def _platform_tags(data: NormalizedOrder) -> list[str]:
+    return [*data.tags, *(["presale"] if data.is_presale else [])]
+
+
+async def upsert_order(
+    session: AsyncSession, shop: Shop, data: NormalizedOrder, secret_key: str, *, lock: bool
+) -> UpsertResult:
+    """Create the order, or update it when this version is newer than the one kept; an older one changes nothing.
+
+    ``lock`` takes a row lock on the existing order (PostgreSQL), so two updates of one order apply in turn.
+    """
+    assert shop.id is not None
+    query = select(Order).where(
+        Order.channel == shop.channel.value, Order.shop_id == shop.id, Order.external_id == data.external_id
+    )
+    if lock:
+        query = query.with_for_update()
+    order = (await session.exec(query)).first()
+    now = utcnow()
+    if order is None:
+        order = Order(
+            channel=shop.channel.value,
+            shop_id=shop.id,
+            external_id=data.external_id[:64],
+            status=OrderStatus(data.status),
+            placed_at=data.created_at,
+            source_updated_at=data.updated_at,
+            received_at=now,
+            updated_at=now,
+        )
+        _apply_fields(order, data, secret_key)
+        order.customer_id = await resolve_customer(session, secret_key, data)
+        session.add(order)
+        await session.flush()
+        await _write_lines_and_tags(session, order, data, _platform_tags(data))
+        await add_event(session, order, "received", {"status": order.status.value, "raw_status": data.raw_status})
+        return UpsertResult(order, "created")
+    if data.updated_at <= order.source_updated_at:
+        return UpsertResult(order, "stale")
+    before = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
+    _apply_fields(order, data, secret_key)
+    order.status = merged_status(order.status, OrderStatus(data.status))
+    if order.customer_id is None:
+        order.customer_id = await resolve_customer(session, secret_key, data)
+    kept = [tag for tag in order.tags if tag not in PLATFORM_TAGS]
+    order.version += 1
+    order.updated_at = now
+    session.add(order)
+    await _write_lines_and_tags(session, order, data, [*kept, *_platform_tags(data)])
+    after = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
+    await add_event(session, order, "updated", {"before": before, "after": after, "version": order.version})
+    return UpsertResult(order, "updated")
+
+
+async def add_event(
+    session: AsyncSession, order: Order, kind: str, detail: dict[str, Any] | None = None, actor: str = "system"
+) -> OrderEvent:
+    """Append one entry to the order's timeline."""
+    assert order.id is not None
+    event = OrderEvent(order_id=order.id, at=utcnow(), kind=kind, actor=actor, detail=detail)
+    session.add(event)
+    await session.flush()
+    return event
+
+
+# --- the canonical order ---------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderView:
+    """An order with what belongs to it, as pages and the canonical order need it."""
+
+    order: Order
+    lines: list[OrderLine]
+    shop: Shop
+    events: list[OrderEvent] = field(default_factory=list)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def canonical_order(view: OrderView) -> dict[str, Any]:
+    """The canonical order of DESIGN.md, exactly as the rule-flow context reads it under ``order``.
+
+    JSON-ready: ISO-8601 UTC times, fen integers, ids as strings (``shop_id`` is the shop's code). Lines
+    carry ``category`` and ``weight_g`` as None, for the processing job to fill from the SKU master.
+    """
+    order = view.order
+    return {
+        "id": str(order.id),
+        "channel": order.channel,
+        "shop_id": view.shop.code,
+        "external_id": order.external_id,
+        "raw_status": order.raw_status,
+        "status": order.status.value,
+        "created_at": _iso(order.placed_at),
+        "paid_at": _iso(order.paid_at),
+        "buyer": {
+            "channel_buyer_id": order.channel_buyer_id,
+            "nick": order.buyer_nick,
+            "customer_id": str(order.customer_id) if order.customer_id is not None else None,
+        },
+        "receiver": {
+            "name": order.receiver_name,
+            "phone_masked": order.phone_masked,
+            "phone_cipher": order.phone_cipher,
+            "province": order.province,
+            "city": order.city,
+            "district": order.district,
+            "town": order.town,
+            "address": order.address_masked,
+        },
+        "amounts": {
+            "items_fen": order.items_fen,
+            "shipping_fen": order.shipping_fen,
+            "discount_fen": order.discount_fen,
+            "paid_fen": order.paid_fen,
+        },
+        "lines": [
+            {
+                "line_id": line.line_id,
+                "sku": line.sku or None,
+                "channel_sku_id": line.channel_sku_id,
+                "title": line.title,
+                "qty": line.qty,
+                "unit_price_fen": line.unit_price_fen,
+                "paid_fen": line.paid_fen,
+                "is_gift": line.is_gift,
+                "bundle_of": line.bundle_of,
+                "category": None,
+                "weight_g": None,
+            }
+            for line in view.lines
+        ],
+        "presale": {
+            "is_presale": order.is_presale,
+            "deposit_paid": order.deposit_paid,
+            "balance_paid": order.balance_paid,
+            "balance_due_at": _iso(order.balance_due_at),
+        },
+        "buyer_message": order.buyer_message,
+        "seller_memo": order.seller_memo,
+        "tags": list(order.tags),
+        "raw": order.raw,
+    }
+
+
+async def load_order_view(session: AsyncSession, order_id: int, *, with_events: bool = False) -> OrderView:
+    """The order, its lines and shop (and timeline); OrderNotFound if there is no such order."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    lines = list(
+        await session.exec(select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.position)))
+    )
+    shop = await session.get(Shop, order.shop_id)
+    assert shop is not None
+    events: list[OrderEvent] = []
+    if with_events:
+        events = list(
+            (
+                await session.exec(
+                    select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(col(OrderEvent.id).desc())
+                )
+            ).all()
+        )
+    return OrderView(order, lines, shop, events)
+
+
+async def canonical_order_by_id(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    """The canonical order for an order id (what ``process_order`` and the simulator pass to the engine)."""
+    return canonical_order(await load_order_view(session, order_id))
+
+
+# --- the list --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderFilters:
+    """What the order list is narrowed by; empty values mean "any"."""
+
+    channel: str = ""
+    shop_id: int | None = None
+    status: str = ""
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    province: str = ""
+    tag: str = ""
+    sku: str = ""
+    q: str = ""
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as query parameters, for links that keep them."""
+        values = {
+            "channel": self.channel,
+            "shop": str(self.shop_id or ""),
+            "status": self.status,
+            "province": self.province,
+            "tag": self.tag,
+            "sku": self.sku,
+            "q": self.q,
+        }
+        return {key: value for key, value in values.items() if value}
+
+
+def encode_cursor(order: Order) -> str:
+    """An opaque "after this row" cursor: the row's (placed_at, id)."""
+    raw = f"{order.placed_at.astimezone(UTC).isoformat()}|{order.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (placed_at, id) a cursor names, or None when it is absent or garbled (then: the first page)."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        placed, order_id = raw.split("|")
+        return datetime.fromisoformat(placed), int(order_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+async def list_orders(
+    session: AsyncSession, filters: OrderFilters, *, after: str | None = None, limit: int = PAGE_SIZE
+) -> tuple[list[Order], str | None]:
+    """Newest first, keyset-paginated on (placed_at, id) so a deep page costs what the first one does.
+
+    Returns the page and the cursor of the next page (None on the last page).
+    """
+    query = select(Order)
+    if filters.channel:
+        query = query.where(Order.channel == filters.channel)
+    if filters.shop_id:
+        query = query.where(Order.shop_id == filters.shop_id)
+    if filters.status:
+        query = query.where(Order.status == filters.status)
+    if filters.province:
+        query = query.where(Order.province == (short_province(filters.province) or filters.province))
+    if filters.date_from:
+        query = query.where(Order.placed_at >= filters.date_from)
+    if filters.date_to:
+        query = query.where(Order.placed_at < filters.date_to)
+    if filters.tag:
+        query = query.where(exists().where(col(OrderTag.order_id) == col(Order.id), col(OrderTag.tag) == filters.tag))
+    if filters.sku:
+        sku = filters.sku.strip()
+        query = query.where(
+            exists().where(
+                col(OrderLine.order_id) == col(Order.id),
+                or_(col(OrderLine.sku) == sku, col(OrderLine.seller_sku) == sku),
+            )
+        )
+    if filters.q:
+        term = filters.q.strip()
+        conditions = [col(Order.external_id) == term, col(Order.buyer_nick) == term]
+        if term.isdigit() and len(term) == 4:
+            conditions.append(col(Order.phone_suffix) == term)
+        query = query.where(or_(*conditions))
+    position = decode_cursor(after)
+    if position is not None:
+        placed, last_id = position
+        query = query.where(
+            or_(col(Order.placed_at) < placed, and_(col(Order.placed_at) == placed, col(Order.id) < last_id))
+        )
+    query = query.order_by(col(Order.placed_at).desc(), col(Order.id).desc()).limit(limit + 1)
+    rows = list((await session.exec(query)).all())
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def customer_orders(session: AsyncSession, customer_id: int, *, limit: int = 50) -> list[Order]:
+    """The customer's orders on every channel, newest first."""
+    query = (
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(col(Order.placed_at).desc(), col(Order.id).desc())
+        .limit(limit)
+    )
+    return list((await session.exec(query)).all())
+
+
+async def shops_by_id(session: AsyncSession) -> dict[int, Shop]:
+    return {shop.id: shop for shop in (await session.exec(select(Shop).order_by(col(Shop.id)))).all() if shop.id}
+
+
+# --- personal data ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Revealed:
+    phone: str | None
+    address: str | None
+
+
+async def reveal_personal_data(
+    session: AsyncSession, secret_key: str, order_id: int, actor: Actor, ip: str | None
+) -> Revealed:
+    """Decrypt the receiver's phone and address for someone allowed to see them; audited every time."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    revealed = Revealed(pii.decrypt(secret_key, order.phone_cipher), pii.decrypt(secret_key, order.address_cipher))
+    await audit(
+        session,
+        actor,
+        "pii.reveal",
+        target_type="order",
+        target_id=order_id,
+        after={"fields": [name for name in ("phone", "address") if getattr(revealed, name)]},
+        ip=ip,
+    )
+    await add_event(session, order, "pii_revealed", None, actor=actor.name)
+    return revealed

@@ -1,0 +1,208 @@
+"""A local fake of the platforms' order-list APIs, for the pull tests.
+
+It checks each platform's request signature or access token exactly as the platform documents it (written
+here independently of the adapters, so a signing bug in an adapter fails the test) and serves pages of orders.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+from tests.samples import channels as samples
+
+APP_KEY = "fake-app-key"
+APP_SECRET = "fake-app-secret"
+TOKEN = "fake-access-token"
+
+
+def many(channel: str, count: int) -> list[dict[str, Any]]:
+    """``count`` distinct orders in the channel's own format."""
+    orders = []
+    for n in range(count):
+        if channel in ("taobao", "tmall"):
+            order = samples.taobao_multi_line_with_gift()
+            order["tid"] = f"39500000000{n:05d}"
+        elif channel == "jd":
+            order = samples.jd_order_with_coupon_and_gift()
+            order["orderId"] = f"2850000{n:05d}"
+        elif channel == "douyin":
+            order = samples.douyin_presale_bundle_gift_refund()
+            order["order_id"] = f"69200000000{n:05d}"
+        elif channel == "kuaishou":
+            order = samples.kuaishou_paid()
+            order["orderBaseInfo"]["oid"] = 2400000000000 + n
+        elif channel == "youzan":
+            order = samples.youzan_presale_with_present()["full_order_info"]
+            order["order_info"]["tid"] = f"E2026111100000{n:05d}"
+        elif channel in ("wechat_channels", "wechat_miniprogram"):
+            order = samples.wechat_channels_order()
+            order["order_id"] = f"37100000000{n:05d}"
+        else:
+            raise ValueError(channel)
+        orders.append(copy.deepcopy(order))
+    return orders
+
+
+def _md5_wrapped(params: dict[str, str], secret: str) -> str:
+    joined = "".join(k + params[k] for k in sorted(params) if k != "sign")
+    return hashlib.md5((secret + joined + secret).encode()).hexdigest().upper()  # noqa: S324
+
+
+@dataclass
+class FakePlatform:
+    orders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    base_url: str = ""
+
+    def page(self, channel: str, start: int, size: int) -> tuple[list[dict[str, Any]], int]:
+        rows = self.orders.get(channel, [])
+        return rows[start : start + size], len(rows)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    platform: FakePlatform
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep the test output clean
+        pass
+
+    def _send(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def _refuse(self, who: str, body: dict[str, Any]) -> None:
+        self.platform.refused.append(who)
+        self._send(body)
+
+    def _route(self, method: str) -> None:
+        url = urlparse(self.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        body = self._body() if method == "POST" else b""
+        p = self.platform
+        p.requests.append(url.path)
+        if url.path == "/router/rest":  # Taobao TOP
+            form = dict(parse_qsl(body.decode()))
+            if form.get("sign") != _md5_wrapped(form, APP_SECRET) or form.get("session") != TOKEN:
+                return self._refuse("taobao", {"error_response": {"code": 25, "msg": "Invalid signature"}})
+            page, size = int(form["page_no"]), int(form["page_size"])
+            rows, total = p.page("taobao", (page - 1) * size, size)
+            return self._send(
+                {
+                    "trades_sold_increment_get_response": {
+                        "trades": {"trade": rows},
+                        "has_next": page * size < total,
+                        "total_results": total,
+                    }
+                }
+            )
+        if url.path == "/routerjson":  # JD
+            form = dict(parse_qsl(body.decode()))
+            if form.get("sign") != _md5_wrapped(form, APP_SECRET) or form.get("access_token") != TOKEN:
+                return self._refuse("jd", {"error_response": {"code": "19", "zh_desc": "签名无效"}})
+            business = json.loads(form["360buy_param_json"])
+            page, size = int(business["page"]), int(business["page_size"])
+            rows, total = p.page("jd", (page - 1) * size, size)
+            return self._send(
+                {
+                    "jingdong_pop_order_search_responce": {
+                        "searchorderinfo_result": {"orderInfoList": rows, "orderTotal": total}
+                    }
+                }
+            )
+        if url.path == "/order/searchList":  # 抖店
+            plain = (
+                f"{APP_SECRET}app_key{query.get('app_key')}method{query.get('method')}"
+                f"param_json{query.get('param_json')}timestamp{query.get('timestamp')}v{query.get('v')}{APP_SECRET}"
+            )
+            expected = hmac.new(APP_SECRET.encode(), plain.encode(), hashlib.sha256).hexdigest()
+            if query.get("sign") != expected or body.decode() != query.get("param_json"):
+                return self._refuse("douyin", {"code": 30001, "msg": "sign 校验失败"})
+            param = json.loads(query["param_json"])
+            rows, total = p.page("douyin", param["page"] * param["size"], param["size"])
+            return self._send({"code": 10000, "data": {"shop_order_list": rows, "total": total}})
+        if url.path == "/open/order/cursor/list":  # 快手
+            unsigned = "&".join(f"{k}={query[k]}" for k in sorted(query) if k != "sign")
+            expected = hashlib.md5(f"{unsigned}&signSecret={APP_SECRET}".encode()).hexdigest()  # noqa: S324
+            if query.get("sign") != expected or query.get("access_token") != TOKEN:
+                return self._refuse("kuaishou", {"result": 28, "error_msg": "签名错误"})
+            param = json.loads(query["param"])
+            start = int(param["pcursor"] or 0)
+            rows, total = p.page("kuaishou", start, param["pageSize"])
+            nxt = start + len(rows)
+            return self._send(
+                {"result": 1, "data": {"orderList": rows, "pcursor": str(nxt) if nxt < total else "nomore"}}
+            )
+        if url.path.startswith("/api/youzan.trades.sold.get/"):  # 有赞
+            if query.get("access_token") != TOKEN:
+                return self._refuse("youzan", {"success": False, "gw_err_resp": {"err_code": 4201, "err_msg": "token"}})
+            request = json.loads(body)
+            page, size = request["page_no"], request["page_size"]
+            rows, total = p.page("youzan", (page - 1) * size, size)
+            return self._send(
+                {
+                    "success": True,
+                    "data": {
+                        "full_order_info_list": [{"full_order_info": row} for row in rows],
+                        "total_results": total,
+                    },
+                }
+            )
+        if url.path.startswith("/channels/ec/order/"):  # 视频号小店
+            if query.get("access_token") != TOKEN:
+                return self._refuse("wechat", {"errcode": 40001, "errmsg": "invalid credential"})
+            request = json.loads(body)
+            if url.path.endswith("/list/get"):
+                start = int(request.get("next_key") or 0)
+                rows, total = p.page("wechat", start, request["page_size"])
+                nxt = start + len(rows)
+                return self._send(
+                    {
+                        "errcode": 0,
+                        "order_id_list": [r["order_id"] for r in rows],
+                        "next_key": str(nxt),
+                        "has_more": nxt < total,
+                    }
+                )
+            found = [r for r in p.orders.get("wechat", []) if r["order_id"] == request["order_id"]]
+            return self._send({"errcode": 0, "order": found[0]} if found else {"errcode": 100002, "errmsg": "no order"})
+        self.send_response(404)
+        self.end_headers()
+        return None
+
+
+@contextmanager
+def running(platform: FakePlatform) -> Iterator[FakePlatform]:
+    """Serve the fake on a free local port for the duration of the block."""
+    handler = type("Handler", (_Handler,), {"platform": platform})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    platform.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield platform
+    finally:
+        server.shutdown()
+        server.server_close()
