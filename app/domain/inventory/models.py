@@ -1,13 +1,16 @@
-"""Inventory: warehouses and SKUs. Stock levels and the ledger arrive with the inventory pool."""
+"""Inventory: warehouses, SKUs and bundles, the stock table, its append-only ledger, reservations per order
+line, stock counts (盘点) and channel stock sync (库存同步)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import CheckConstraint, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.dbtypes import json_field
+from app.dbtypes import json_field, utc_field
 
 
 class WarehouseKind(StrEnum):
@@ -67,7 +70,165 @@ class Sku(SkuBase, table=True):
     __tablename__ = "skus"
 
     id: int | None = Field(default=None, primary_key=True)
+    #: Low-stock alert when the SKU's available stock across all warehouses falls to this or below.
+    low_stock_threshold: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class SkuRead(SkuBase):
     id: int
+
+
+class BundleComponent(SQLModel, table=True):
+    """One part of a bundle (组合商品): selling one ``bundle_code`` takes ``qty`` of ``component_code``."""
+
+    __tablename__ = "bundle_components"
+    __table_args__ = (
+        UniqueConstraint("bundle_code", "component_code", name="uq_bundle_component"),
+        CheckConstraint("qty > 0", name="ck_bundle_component_qty"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    bundle_code: str = Field(max_length=64, foreign_key="skus.code", index=True)
+    component_code: str = Field(max_length=64, foreign_key="skus.code")
+    qty: int = 1
+
+
+class Stock(SQLModel, table=True):
+    """Stock of one SKU in one warehouse. ``on_hand`` and ``reserved`` are always the sums of the ledger;
+    available = on_hand − reserved − safety_stock. The CHECKs are the last guard against overselling."""
+
+    __tablename__ = "stock"
+    __table_args__ = (
+        UniqueConstraint("warehouse_code", "sku_code", name="uq_stock_warehouse_sku"),
+        CheckConstraint("reserved >= 0", name="ck_stock_reserved_not_negative"),
+        CheckConstraint("reserved <= on_hand", name="ck_stock_reserved_within_on_hand"),
+        CheckConstraint("safety_stock >= 0", name="ck_stock_safety_not_negative"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    warehouse_code: str = Field(max_length=32, foreign_key="warehouses.code")
+    sku_code: str = Field(max_length=64, foreign_key="skus.code", index=True)
+    on_hand: int = 0
+    reserved: int = 0
+    safety_stock: int = 0
+    updated_at: datetime = utc_field()
+
+    @property
+    def available(self) -> int:
+        return max(0, self.on_hand - self.reserved - self.safety_stock)
+
+
+class MoveKind(StrEnum):
+    receipt = "receipt"  # 入库
+    reservation = "reservation"  # 占用
+    release = "release"  # 释放
+    shipment = "shipment"  # 出库
+    returned = "returned"  # 退货入库 (or a zero row when quality check fails)
+    adjustment = "adjustment"  # 盘点调整
+    transfer_out = "transfer_out"  # 调拨出
+    transfer_in = "transfer_in"  # 调拨入
+
+
+class StockMove(SQLModel, table=True):
+    """One row of the append-only stock ledger (the database refuses updates and deletes)."""
+
+    __tablename__ = "stock_ledger"
+    __table_args__ = (
+        # A caller-supplied reference (a return id, a transfer id) applies once per warehouse and SKU.
+        UniqueConstraint("kind", "ref", "warehouse_code", "sku_code", name="uq_stock_ledger_ref"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = utc_field(index=True)
+    kind: MoveKind = Field(max_length=16)
+    warehouse_code: str = Field(max_length=32)
+    sku_code: str = Field(max_length=64, index=True)
+    on_hand_delta: int = 0
+    reserved_delta: int = 0
+    order_key: str | None = Field(default=None, max_length=100, index=True)
+    line_key: str | None = Field(default=None, max_length=100)
+    ref: str | None = Field(default=None, max_length=100)
+    actor_type: str = Field(max_length=16)
+    actor_name: str = Field(max_length=100)
+    note: str = Field(default="", max_length=500)
+
+
+class ReservationStatus(StrEnum):
+    reserved = "reserved"
+    released = "released"
+    shipped = "shipped"
+
+
+class Reservation(SQLModel, table=True):
+    """What one order line holds of one SKU (a bundle line holds each component). Unique per order line and
+    SKU, which is what makes reserving twice reserve once."""
+
+    __tablename__ = "stock_reservations"
+    __table_args__ = (
+        UniqueConstraint("order_key", "line_key", "sku_code", name="uq_stock_reservation_line"),
+        CheckConstraint("returned_qty >= 0 AND returned_qty <= qty", name="ck_stock_reservation_returned"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_key: str = Field(max_length=100, index=True)
+    line_key: str = Field(max_length=100)
+    sku_code: str = Field(max_length=64)
+    #: The SKU the order line sold (the bundle, for a component); the same as ``sku_code`` otherwise.
+    line_sku_code: str = Field(max_length=64)
+    warehouse_code: str = Field(max_length=32)
+    #: Units of ``sku_code`` held: the line's quantity times the component quantity for a bundle.
+    qty: int
+    #: The order line's own quantity (in ``line_sku_code`` units), to turn a returned line quantity into units.
+    line_qty: int
+    status: ReservationStatus = Field(default=ReservationStatus.reserved, max_length=16)
+    returned_qty: int = 0
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+
+
+class StockCount(SQLModel, table=True):
+    """One stock count (盘点) of a warehouse: what the system expected, what was counted, the adjustment."""
+
+    __tablename__ = "stock_counts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    warehouse_code: str = Field(max_length=32, foreign_key="warehouses.code", index=True)
+    counted_at: datetime = utc_field()
+    actor_name: str = Field(max_length=100)
+    note: str = Field(default="", max_length=500)
+    #: [{"sku": code, "expected": n, "counted": n, "delta": n}]
+    lines: list[dict[str, Any]] = json_field(nullable=False, default_factory=list)
+
+
+class ChannelStockRule(SQLModel, table=True):
+    """How much of the pool a shop may sell: available × ratio − buffer. A rule without a SKU is the shop's
+    default; a rule for a SKU overrides it. A shop without rules publishes 100 % with no buffer."""
+
+    __tablename__ = "channel_stock_rules"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "sku_code", name="uq_channel_stock_rule"),
+        CheckConstraint("ratio_pct >= 0 AND ratio_pct <= 100", name="ck_channel_stock_rule_ratio"),
+        CheckConstraint("buffer >= 0", name="ck_channel_stock_rule_buffer"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id", index=True)
+    sku_code: str | None = Field(default=None, max_length=64, foreign_key="skus.code")
+    ratio_pct: int = 100
+    buffer: int = 0
+
+
+class ChannelStock(SQLModel, table=True):
+    """The quantity to publish to one shop for one SKU, recomputed in the same transaction as every stock
+    change. ``shortfall`` > 0 means the buffer is more than the shop's share: the shop shows sold out."""
+
+    __tablename__ = "channel_stock"
+    __table_args__ = (UniqueConstraint("shop_id", "sku_code", name="uq_channel_stock_shop_sku"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id", index=True)
+    sku_code: str = Field(max_length=64, foreign_key="skus.code")
+    available: int = 0
+    quantity: int = 0
+    shortfall: int = 0
+    computed_at: datetime = utc_field()

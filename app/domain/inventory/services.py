@@ -1,16 +1,1171 @@
-"""Inventory services."""
+"""Inventory services: the central stock pool.
+
+Every change to the ``stock`` table goes through this module and writes one row per warehouse and SKU to the
+append-only ``stock_ledger`` in the same transaction, so the stock table is always the ledger's sum.
+
+Reservation never oversells: each order line takes stock with one guarded ``UPDATE … WHERE on_hand −
+reserved − safety_stock >= qty`` (the database's CHECK ``reserved <= on_hand`` is the last guard). Rows are
+always taken in one fixed (SKU, warehouse) order, so two orders touching the same SKUs cannot deadlock on
+PostgreSQL; on SQLite the write transaction already holds the database lock from its first statement.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import and_, func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.inventory.models import Sku, Warehouse
+from app.db import utcnow
+from app.domain.accounts.services import Actor, audit
+from app.domain.channels.models import Shop
+from app.domain.inventory.models import (
+    BundleComponent,
+    ChannelStock,
+    ChannelStockRule,
+    MoveKind,
+    Reservation,
+    ReservationStatus,
+    Sku,
+    Stock,
+    StockCount,
+    StockMove,
+    Warehouse,
+    WarehouseKind,
+)
 
 
-async def list_warehouses(session: AsyncSession) -> list[Warehouse]:
-    return list((await session.exec(select(Warehouse).order_by(col(Warehouse.priority), col(Warehouse.code)))).all())
+class InventoryError(Exception):
+    """A refused stock operation; ``code`` picks the translated message, ``field`` names the bad input."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
 
 
-async def list_skus(session: AsyncSession) -> list[Sku]:
-    return list((await session.exec(select(Sku).order_by(col(Sku.code)))).all())
+# --- reads: warehouses, SKUs, bundles ------------------------------------------------------------
+
+
+async def list_warehouses(session: AsyncSession, *, active_only: bool = False) -> list[Warehouse]:
+    """Warehouses by priority (lower first), then code."""
+    query = select(Warehouse).order_by(col(Warehouse.priority), col(Warehouse.code))
+    if active_only:
+        query = query.where(col(Warehouse.is_active).is_(True))
+    return list((await session.exec(query)).all())
+
+
+async def list_skus(session: AsyncSession, *, category: str | None = None) -> list[Sku]:
+    """SKUs by code, optionally of one category."""
+    query = select(Sku).order_by(col(Sku.code))
+    if category:
+        query = query.where(Sku.category == category)
+    return list((await session.exec(query)).all())
+
+
+async def get_sku(session: AsyncSession, code: str) -> Sku | None:
+    return (await session.exec(select(Sku).where(Sku.code == code))).first()
+
+
+async def get_warehouse(session: AsyncSession, code: str) -> Warehouse | None:
+    return (await session.exec(select(Warehouse).where(Warehouse.code == code))).first()
+
+
+async def bundle_components(session: AsyncSession, bundle_codes: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
+    """For each bundle among ``bundle_codes``: its (component SKU, units per bundle), by component code."""
+    codes = set(bundle_codes)
+    if not codes:
+        return {}
+    rows = (
+        await session.exec(
+            select(BundleComponent)
+            .where(col(BundleComponent.bundle_code).in_(codes))
+            .order_by(col(BundleComponent.component_code))
+        )
+    ).all()
+    parts: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for row in rows:
+        parts[row.bundle_code].append((row.component_code, row.qty))
+    return dict(parts)
+
+
+async def set_bundle(session: AsyncSession, bundle_code: str, parts: Mapping[str, int], actor: Actor) -> None:
+    """Define a bundle (组合商品) as other SKUs; selling one bundle then reserves its parts."""
+    bundle = await get_sku(session, bundle_code)
+    if bundle is None:
+        raise InventoryError("unknown_sku", f"未知 SKU {bundle_code}", field="sku")
+    for code, qty in parts.items():
+        if code == bundle_code or await get_sku(session, code) is None:
+            raise InventoryError("unknown_sku", f"未知 SKU {code}", field="components")
+        if qty <= 0:
+            raise InventoryError("bad_qty", "数量必须大于 0", field="components")
+    existing = (await session.exec(select(BundleComponent).where(BundleComponent.bundle_code == bundle_code))).all()
+    for row in existing:
+        await session.delete(row)
+    await session.flush()
+    for code, qty in sorted(parts.items()):
+        session.add(BundleComponent(bundle_code=bundle_code, component_code=code, qty=qty))
+    bundle.is_bundle = True
+    session.add(bundle)
+    await session.flush()
+    await audit(session, actor, "inventory.bundle_set", target_type="sku", target_id=bundle_code, after=dict(parts))
+    await recompute_channel_stock(session, [bundle_code])
+
+
+# --- the ledger ----------------------------------------------------------------------------------
+
+
+def _move(
+    kind: MoveKind,
+    warehouse_code: str,
+    sku_code: str,
+    actor: Actor,
+    *,
+    on_hand: int = 0,
+    reserved: int = 0,
+    order_key: str | None = None,
+    line_key: str | None = None,
+    ref: str | None = None,
+    note: str = "",
+) -> StockMove:
+    return StockMove(
+        at=utcnow(),
+        kind=kind,
+        warehouse_code=warehouse_code,
+        sku_code=sku_code,
+        on_hand_delta=on_hand,
+        reserved_delta=reserved,
+        order_key=order_key,
+        line_key=line_key,
+        ref=ref,
+        actor_type=actor.kind,
+        actor_name=actor.name,
+        note=note[:500],
+    )
+
+
+async def ledger(
+    session: AsyncSession,
+    *,
+    sku_code: str | None = None,
+    order_key: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[StockMove]:
+    """Ledger rows newest first (keyset-paginated by id), for one SKU and/or one order."""
+    query = select(StockMove).order_by(col(StockMove.id).desc()).limit(limit)
+    if sku_code:
+        query = query.where(StockMove.sku_code == sku_code)
+    if order_key:
+        query = query.where(StockMove.order_key == order_key)
+    if before_id is not None:
+        query = query.where(col(StockMove.id) < before_id)
+    return list((await session.exec(query)).all())
+
+
+@dataclass(frozen=True)
+class LedgerMismatch:
+    warehouse_code: str
+    sku_code: str
+    on_hand: int
+    ledger_on_hand: int
+    reserved: int
+    ledger_reserved: int
+
+
+async def ledger_mismatches(session: AsyncSession) -> list[LedgerMismatch]:
+    """Stock rows whose on hand or reserved differ from the sum of their ledger rows (should be none)."""
+    sums = (
+        await session.exec(
+            select(
+                StockMove.warehouse_code,
+                StockMove.sku_code,
+                func.sum(StockMove.on_hand_delta),
+                func.sum(StockMove.reserved_delta),
+            ).group_by(col(StockMove.warehouse_code), col(StockMove.sku_code))
+        )
+    ).all()
+    by_key = {(w, s): (int(o or 0), int(r or 0)) for w, s, o, r in sums}
+    problems = []
+    for stock in (await session.exec(select(Stock))).all():
+        on_hand, reserved = by_key.pop((stock.warehouse_code, stock.sku_code), (0, 0))
+        if (on_hand, reserved) != (stock.on_hand, stock.reserved):
+            problems.append(
+                LedgerMismatch(stock.warehouse_code, stock.sku_code, stock.on_hand, on_hand, stock.reserved, reserved)
+            )
+    for (warehouse, sku), (on_hand, reserved) in by_key.items():
+        if on_hand or reserved:
+            problems.append(LedgerMismatch(warehouse, sku, 0, on_hand, 0, reserved))
+    return problems
+
+
+# --- stock rows ----------------------------------------------------------------------------------
+
+
+async def _ensure_stock_rows(session: AsyncSession, pairs: Iterable[tuple[str, str]]) -> None:
+    """Create missing (warehouse, SKU) stock rows at zero; concurrent creators do not collide."""
+    wanted = sorted(set(pairs))
+    if not wanted:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    statement = (
+        insert(Stock)
+        .values(
+            [
+                {"warehouse_code": w, "sku_code": s, "on_hand": 0, "reserved": 0, "safety_stock": 0, "updated_at": now}
+                for w, s in wanted
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["warehouse_code", "sku_code"])
+    )
+    await session.exec(statement)
+
+
+async def _check_known(session: AsyncSession, *, warehouses: Iterable[str] = (), skus: Iterable[str] = ()) -> None:
+    wanted_w, wanted_s = set(warehouses), set(skus)
+    if wanted_w:
+        found = set((await session.exec(select(Warehouse.code).where(col(Warehouse.code).in_(wanted_w)))).all())
+        for code in sorted(wanted_w - found):
+            raise InventoryError("unknown_warehouse", f"未知仓库 {code}", field="warehouse")
+    if wanted_s:
+        found = set((await session.exec(select(Sku.code).where(col(Sku.code).in_(wanted_s)))).all())
+        for code in sorted(wanted_s - found):
+            raise InventoryError("unknown_sku", f"未知 SKU {code}", field="sku")
+
+
+async def _locked_stock(session: AsyncSession, warehouse_code: str, sku_code: str) -> Stock:
+    """The stock row, locked for this transaction on PostgreSQL (created at zero if missing)."""
+    await _ensure_stock_rows(session, [(warehouse_code, sku_code)])
+    row = (
+        await session.exec(
+            select(Stock)
+            .where(Stock.warehouse_code == warehouse_code, Stock.sku_code == sku_code)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    return row
+
+
+async def _apply(session: AsyncSession, move: StockMove) -> None:
+    """Add a ledger row and the same deltas to the stock row (the caller has checked they are allowed)."""
+    await session.exec(
+        update(Stock)
+        .where(col(Stock.warehouse_code) == move.warehouse_code, col(Stock.sku_code) == move.sku_code)
+        .values(
+            on_hand=Stock.on_hand + move.on_hand_delta,
+            reserved=Stock.reserved + move.reserved_delta,
+            updated_at=move.at,
+        )
+    )
+    session.add(move)
+
+
+async def receive(
+    session: AsyncSession,
+    warehouse_code: str,
+    sku_code: str,
+    qty: int,
+    actor: Actor,
+    *,
+    ref: str | None = None,
+    note: str = "",
+) -> StockMove:
+    """Goods in (入库): on hand grows by ``qty``."""
+    if qty <= 0:
+        raise InventoryError("bad_qty", "数量必须大于 0", field="qty")
+    await _check_known(session, warehouses=[warehouse_code], skus=[sku_code])
+    await _locked_stock(session, warehouse_code, sku_code)
+    move = _move(MoveKind.receipt, warehouse_code, sku_code, actor, on_hand=qty, ref=ref, note=note)
+    await _apply(session, move)
+    await session.flush()
+    await recompute_channel_stock(session, [sku_code])
+    return move
+
+
+async def set_safety_stock(
+    session: AsyncSession, warehouse_code: str, sku_code: str, qty: int, actor: Actor, *, ip: str | None = None
+) -> Stock:
+    """Safety stock (安全库存) is held back from sale in this warehouse; it is a setting, not a ledger move."""
+    if qty < 0:
+        raise InventoryError("bad_qty", "安全库存不能为负数", field="safety_stock")
+    await _check_known(session, warehouses=[warehouse_code], skus=[sku_code])
+    stock = await _locked_stock(session, warehouse_code, sku_code)
+    before = stock.safety_stock
+    stock.safety_stock = qty
+    stock.updated_at = utcnow()
+    session.add(stock)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "inventory.safety_stock",
+        target_type="stock",
+        target_id=f"{warehouse_code}/{sku_code}",
+        before={"safety_stock": before},
+        after={"safety_stock": qty},
+        ip=ip,
+    )
+    await recompute_channel_stock(session, [sku_code])
+    return stock
+
+
+# --- reservation ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReservationLine:
+    """One order line to reserve: a key unique within the order, the SKU sold (maybe a bundle), the quantity."""
+
+    line_key: str
+    sku_code: str
+    qty: int
+
+
+class LineOutcome(StrEnum):
+    reserved = "reserved"  # taken now
+    already_reserved = "already_reserved"  # taken by an earlier run for this order line (idempotent)
+    out_of_stock = "out_of_stock"  # 缺货: this line does not fit in its warehouse
+    not_attempted = "not_attempted"  # fits, but another line of the same all-or-nothing order did not
+
+
+REFUSAL_REASONS = {LineOutcome.out_of_stock: "缺货", LineOutcome.not_attempted: "同单其他商品缺货"}
+
+
+@dataclass(frozen=True)
+class LineResult:
+    line_key: str
+    sku_code: str
+    qty: int
+    warehouse_code: str
+    outcome: LineOutcome
+    #: For a refused line: the components (or the SKU itself) that were short.
+    short: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (LineOutcome.reserved, LineOutcome.already_reserved)
+
+    @property
+    def reason(self) -> str:
+        return REFUSAL_REASONS.get(self.outcome, "")
+
+
+@dataclass
+class ReservationResult:
+    order_key: str
+    lines: list[LineResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every line holds its stock."""
+        return all(line.ok for line in self.lines)
+
+    @property
+    def reserved_now(self) -> int:
+        return sum(1 for line in self.lines if line.outcome == LineOutcome.reserved)
+
+
+@dataclass
+class _Take:
+    """One guarded UPDATE: ``units`` of ``sku`` in ``warehouse`` for one order line."""
+
+    line: ReservationLine
+    warehouse: str
+    sku: str
+    units: int
+    taken: bool = False
+    short: bool = False
+
+
+def _guarded_reserve(warehouse: str, sku: str, units: int) -> Any:
+    return (
+        update(Stock)
+        .where(
+            col(Stock.warehouse_code) == warehouse,
+            col(Stock.sku_code) == sku,
+            col(Stock.on_hand) - col(Stock.reserved) - col(Stock.safety_stock) >= units,
+        )
+        .values(reserved=Stock.reserved + units, updated_at=utcnow())
+    )
+
+
+def _plain_release(warehouse: str, sku: str, units: int) -> Any:
+    return (
+        update(Stock)
+        .where(col(Stock.warehouse_code) == warehouse, col(Stock.sku_code) == sku)
+        .values(reserved=Stock.reserved - units, updated_at=utcnow())
+    )
+
+
+async def reserve(
+    session: AsyncSession,
+    order_key: str,
+    lines: Sequence[ReservationLine],
+    warehouse: str | Mapping[str, str],
+    actor: Actor,
+    *,
+    all_or_nothing: bool = True,
+) -> ReservationResult:
+    """Reserve an order's lines in one warehouse (``warehouse`` a code) or split (a map line_key → code).
+
+    Idempotent per order line: a line already holding stock is reported ``already_reserved`` and not taken
+    again. With ``all_or_nothing`` (the default) nothing is reserved unless every line fits; otherwise each
+    line that fits is reserved and the rest are refused (缺货) for the caller to backorder or split.
+    A bundle line reserves each of its components; it is reserved only if all of them fit.
+    """
+    if not lines:
+        return ReservationResult(order_key)
+    keys = [line.line_key for line in lines]
+    if len(set(keys)) != len(keys):
+        raise InventoryError("duplicate_line", "订单行编号重复", field="lines")
+    for line in lines:
+        if line.qty <= 0:
+            raise InventoryError("bad_qty", f"订单行 {line.line_key} 数量必须大于 0", field="qty")
+    plan = {line.line_key: warehouse if isinstance(warehouse, str) else warehouse.get(line.line_key) for line in lines}
+    for key, code in plan.items():
+        if not code:
+            raise InventoryError("no_warehouse", f"订单行 {key} 未指定仓库", field="warehouse")
+    await _check_known(session, warehouses={c for c in plan.values() if c}, skus={line.sku_code for line in lines})
+
+    existing = (await session.exec(select(Reservation).where(Reservation.order_key == order_key))).all()
+    held = {r.line_key for r in existing if r.status != ReservationStatus.released}
+    todo = [line for line in lines if line.line_key not in held]
+    parts = await bundle_components(session, {line.sku_code for line in todo})
+    takes: list[_Take] = []
+    for line in todo:
+        for sku, per_unit in parts.get(line.sku_code, [(line.sku_code, 1)]):
+            takes.append(_Take(line, str(plan[line.line_key]), sku, line.qty * per_unit))
+    # The fixed lock order: by SKU, then warehouse, whatever order the lines came in.
+    takes.sort(key=lambda t: (t.sku, t.warehouse, t.line.line_key))
+    await _ensure_stock_rows(session, {(t.warehouse, t.sku) for t in takes})
+    channel_plan = await plan_channel_stock(session, {t.sku for t in takes})  # before the first lock
+    for take in takes:
+        result = await session.exec(_guarded_reserve(take.warehouse, take.sku, take.units))
+        take.taken = result.rowcount == 1
+        take.short = not take.taken
+
+    short_lines = {t.line.line_key for t in takes if t.short}
+    give_back = [t for t in takes if t.taken and (t.line.line_key in short_lines or (all_or_nothing and short_lines))]
+    for take in give_back:  # rows this transaction already holds: no new lock, no deadlock
+        await session.exec(_plain_release(take.warehouse, take.sku, take.units))
+        take.taken = False
+
+    # A line released earlier (a cancelled order reopened) keeps one row per SKU: the old released row goes
+    # before the new one is written, so the unique key (order, line, SKU) holds. The ledger keeps both.
+    retaken = {(t.line.line_key, t.sku) for t in takes if t.taken}
+    for row in existing:
+        if row.status == ReservationStatus.released and (row.line_key, row.sku_code) in retaken:
+            await session.delete(row)
+    await session.flush()
+    now = utcnow()
+    for take in takes:
+        if not take.taken:
+            continue
+        session.add(
+            Reservation(
+                order_key=order_key,
+                line_key=take.line.line_key,
+                sku_code=take.sku,
+                line_sku_code=take.line.sku_code,
+                warehouse_code=take.warehouse,
+                qty=take.units,
+                line_qty=take.line.qty,
+                status=ReservationStatus.reserved,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            _move(
+                MoveKind.reservation,
+                take.warehouse,
+                take.sku,
+                actor,
+                reserved=take.units,
+                order_key=order_key,
+                line_key=take.line.line_key,
+            )
+        )
+    await session.flush()
+
+    outcome: list[LineResult] = []
+    for line in lines:
+        code = str(plan[line.line_key])
+        if line.line_key in held:
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.already_reserved))
+        elif line.line_key in short_lines:
+            short = tuple(sorted({t.sku for t in takes if t.line is line and t.short}))
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.out_of_stock, short))
+        elif short_lines and all_or_nothing:
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.not_attempted))
+        else:
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.reserved))
+    if channel_plan is not None and any(t.taken for t in takes):
+        await apply_channel_stock(session, channel_plan)
+    return ReservationResult(order_key, outcome)
+
+
+async def reservations(session: AsyncSession, order_key: str, *, lock: bool = False) -> list[Reservation]:
+    """What an order holds, line by line (locked on PostgreSQL when ``lock``)."""
+    query = (
+        select(Reservation)
+        .where(Reservation.order_key == order_key)
+        .order_by(col(Reservation.sku_code), col(Reservation.warehouse_code), col(Reservation.line_key))
+    )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return list((await session.exec(query)).all())
+
+
+async def release(
+    session: AsyncSession, order_key: str, actor: Actor, *, line_keys: Iterable[str] | None = None, note: str = ""
+) -> list[Reservation]:
+    """Give back what an order (or some of its lines) holds, e.g. on cancel. Lines already released or
+    shipped are left alone, so releasing twice releases once. Returns the rows released now."""
+    wanted = None if line_keys is None else set(line_keys)
+    done = []
+    for row in await reservations(session, order_key, lock=True):
+        if row.status != ReservationStatus.reserved or (wanted is not None and row.line_key not in wanted):
+            continue
+        move = _move(
+            MoveKind.release,
+            row.warehouse_code,
+            row.sku_code,
+            actor,
+            reserved=-row.qty,
+            order_key=order_key,
+            line_key=row.line_key,
+            note=note,
+        )
+        await _apply(session, move)
+        row.status = ReservationStatus.released
+        row.updated_at = move.at
+        session.add(row)
+        done.append(row)
+    await session.flush()
+    if done:
+        await recompute_channel_stock(session, {r.sku_code for r in done})
+    return done
+
+
+async def ship(
+    session: AsyncSession, order_key: str, actor: Actor, *, line_keys: Iterable[str] | None = None
+) -> list[Reservation]:
+    """Deduct on shipment (出库): what the lines hold leaves both reserved and on hand. Idempotent."""
+    wanted = None if line_keys is None else set(line_keys)
+    done = []
+    for row in await reservations(session, order_key, lock=True):
+        if row.status != ReservationStatus.reserved or (wanted is not None and row.line_key not in wanted):
+            continue
+        move = _move(
+            MoveKind.shipment,
+            row.warehouse_code,
+            row.sku_code,
+            actor,
+            on_hand=-row.qty,
+            reserved=-row.qty,
+            order_key=order_key,
+            line_key=row.line_key,
+        )
+        await _apply(session, move)
+        row.status = ReservationStatus.shipped
+        row.updated_at = move.at
+        session.add(row)
+        done.append(row)
+    await session.flush()
+    if done:
+        await recompute_channel_stock(session, {r.sku_code for r in done})
+    return done
+
+
+async def restock_return(
+    session: AsyncSession,
+    order_key: str,
+    line_key: str,
+    qty: int,
+    passed_qc: bool,
+    actor: Actor,
+    *,
+    ref: str | None = None,
+) -> list[StockMove]:
+    """A return of ``qty`` units of a shipped line arrives at the warehouse it shipped from. If it passes
+    quality check it is back on hand; if not, the ledger records it with no change to sellable stock.
+
+    ``ref`` (the return's id) makes a retry harmless: a reference already booked books nothing.
+    """
+    if qty <= 0:
+        raise InventoryError("bad_qty", "退货数量必须大于 0", field="qty")
+    rows = [
+        r
+        for r in await reservations(session, order_key, lock=True)
+        if r.line_key == line_key and r.status == ReservationStatus.shipped
+    ]
+    if not rows:
+        raise InventoryError("not_shipped", f"订单行 {line_key} 没有已出库的库存", field="line_key")
+    if ref is not None:
+        seen = (
+            await session.exec(
+                select(StockMove).where(
+                    StockMove.kind == MoveKind.returned, StockMove.ref == ref, StockMove.order_key == order_key
+                )
+            )
+        ).first()
+        if seen is not None:
+            return []
+    moves = []
+    for row in rows:
+        units = qty * row.qty // row.line_qty
+        if row.returned_qty + units > row.qty:
+            raise InventoryError("too_many", f"退货数量超过已发货数量（{row.sku_code}）", field="qty")
+        note = "质检合格，重新入库" if passed_qc else "质检不合格，不入可售库存"
+        move = _move(
+            MoveKind.returned,
+            row.warehouse_code,
+            row.sku_code,
+            actor,
+            on_hand=units if passed_qc else 0,
+            order_key=order_key,
+            line_key=line_key,
+            ref=ref,
+            note=note,
+        )
+        await _locked_stock(session, row.warehouse_code, row.sku_code)
+        await _apply(session, move)
+        row.returned_qty += units
+        row.updated_at = move.at
+        session.add(row)
+        moves.append(move)
+    await session.flush()
+    if passed_qc:
+        await recompute_channel_stock(session, {r.sku_code for r in rows})
+    return moves
+
+
+# --- transfers and counts ------------------------------------------------------------------------
+
+
+async def transfer(
+    session: AsyncSession,
+    from_warehouse: str,
+    to_warehouse: str,
+    sku_code: str,
+    qty: int,
+    actor: Actor,
+    *,
+    note: str = "",
+) -> str:
+    """Move sellable stock between warehouses (调拨); returns the transfer reference on both ledger rows."""
+    if qty <= 0:
+        raise InventoryError("bad_qty", "数量必须大于 0", field="qty")
+    if from_warehouse == to_warehouse:
+        raise InventoryError("same_warehouse", "调出仓和调入仓不能相同", field="to_warehouse")
+    await _check_known(session, warehouses=[from_warehouse, to_warehouse], skus=[sku_code])
+    await _ensure_stock_rows(session, [(from_warehouse, sku_code), (to_warehouse, sku_code)])
+    # Same SKU: lock in warehouse-code order, as reservation does.
+    for code in sorted((from_warehouse, to_warehouse)):
+        await _locked_stock(session, code, sku_code)
+    taken = await session.exec(
+        update(Stock)
+        .where(
+            col(Stock.warehouse_code) == from_warehouse,
+            col(Stock.sku_code) == sku_code,
+            col(Stock.on_hand) - col(Stock.reserved) - col(Stock.safety_stock) >= qty,
+        )
+        .values(on_hand=Stock.on_hand - qty, updated_at=utcnow())
+    )
+    if taken.rowcount != 1:
+        raise InventoryError("out_of_stock", f"{from_warehouse} 的 {sku_code} 可用库存不足 {qty}", field="qty")
+    ref = f"T-{uuid.uuid4().hex[:12]}"
+    session.add(_move(MoveKind.transfer_out, from_warehouse, sku_code, actor, on_hand=-qty, ref=ref, note=note))
+    await _apply(session, _move(MoveKind.transfer_in, to_warehouse, sku_code, actor, on_hand=qty, ref=ref, note=note))
+    await session.flush()
+    await recompute_channel_stock(session, [sku_code])
+    return ref
+
+
+async def record_count(
+    session: AsyncSession, warehouse_code: str, counted: Mapping[str, int], actor: Actor, *, note: str = ""
+) -> StockCount:
+    """A stock count (盘点): set on hand to what was counted, one adjustment row per difference."""
+    if not counted:
+        raise InventoryError("empty_count", "盘点至少需要一个 SKU", field="lines")
+    await _check_known(session, warehouses=[warehouse_code], skus=counted.keys())
+    lines = []
+    for sku_code in sorted(counted):
+        qty = counted[sku_code]
+        if qty < 0:
+            raise InventoryError("bad_qty", f"{sku_code} 的盘点数量不能为负数", field="qty")
+        stock = await _locked_stock(session, warehouse_code, sku_code)
+        if qty < stock.reserved:
+            raise InventoryError(
+                "below_reserved",
+                f"{sku_code} 盘点数 {qty} 少于已占用 {stock.reserved}，请先释放或改派订单",
+                field="qty",
+            )
+        delta = qty - stock.on_hand
+        lines.append({"sku": sku_code, "expected": stock.on_hand, "counted": qty, "delta": delta})
+        if delta:
+            await _apply(
+                session,
+                _move(MoveKind.adjustment, warehouse_code, sku_code, actor, on_hand=delta, note=note or "盘点调整"),
+            )
+    count = StockCount(
+        warehouse_code=warehouse_code, counted_at=utcnow(), actor_name=actor.name, note=note[:500], lines=lines
+    )
+    session.add(count)
+    await session.flush()
+    await recompute_channel_stock(session, counted.keys())
+    return count
+
+
+async def recent_counts(session: AsyncSession, limit: int = 10) -> list[StockCount]:
+    return list((await session.exec(select(StockCount).order_by(col(StockCount.id).desc()).limit(limit))).all())
+
+
+# --- availability for routing --------------------------------------------------------------------
+
+
+async def stock_by_warehouse(session: AsyncSession, sku_codes: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Available stock per active warehouse and SKU: ``{warehouse: {sku: available}}``. A bundle's
+    availability in a warehouse is how many whole bundles its components there make."""
+    codes = set(sku_codes)
+    if not codes:
+        return {}
+    parts = await bundle_components(session, codes)
+    plain = {c for c in codes if c not in parts} | {p for comps in parts.values() for p, _ in comps}
+    warehouses = [w.code for w in await list_warehouses(session, active_only=True)]
+    rows = (await session.exec(select(Stock).where(col(Stock.sku_code).in_(plain)))).all()
+    have: dict[str, dict[str, int]] = {w: {} for w in warehouses}
+    for row in rows:
+        if row.warehouse_code in have:
+            have[row.warehouse_code][row.sku_code] = row.available
+    out: dict[str, dict[str, int]] = {}
+    for code in warehouses:
+        out[code] = {}
+        for sku in sorted(codes):
+            if sku in parts:
+                out[code][sku] = min(have[code].get(p, 0) // n for p, n in parts[sku])
+            else:
+                out[code][sku] = have[code].get(sku, 0)
+    return out
+
+
+async def warehouses_that_can_fill(
+    session: AsyncSession, lines: Sequence[ReservationLine], region: str | None
+) -> list[str]:
+    """Active warehouses serving ``region`` (or everywhere) with every line available, by priority."""
+    needed: dict[str, int] = defaultdict(int)
+    for line in lines:
+        needed[line.sku_code] += line.qty
+    available = await stock_by_warehouse(session, needed)
+    fits = []
+    for warehouse in await list_warehouses(session, active_only=True):
+        if region and warehouse.serves_regions and region not in warehouse.serves_regions:
+            continue
+        if all(available.get(warehouse.code, {}).get(sku, 0) >= qty for sku, qty in needed.items()):
+            fits.append(warehouse.code)
+    return fits
+
+
+async def pool_available(session: AsyncSession, sku_codes: Iterable[str]) -> dict[str, int]:
+    """Available stock of each SKU summed over all active warehouses (bundles counted per warehouse)."""
+    per_warehouse = await stock_by_warehouse(session, sku_codes)
+    totals: dict[str, int] = defaultdict(int)
+    for stock in per_warehouse.values():
+        for sku, qty in stock.items():
+            totals[sku] += qty
+    return {sku: totals.get(sku, 0) for sku in sku_codes}
+
+
+# --- channel stock sync (库存同步) ---------------------------------------------------------------
+
+
+def publishable(available: int, ratio_pct: int, buffer: int) -> tuple[int, int]:
+    """What a shop may show: (quantity, shortfall). quantity = available × ratio − buffer, never negative;
+    shortfall is how far the shop's share falls short of its buffer (the shop then shows sold out)."""
+    share = max(0, available) * ratio_pct // 100
+    return max(0, share - buffer), max(0, buffer - share)
+
+
+async def _bundles_using(session: AsyncSession, sku_codes: set[str]) -> set[str]:
+    rows = (
+        await session.exec(
+            select(BundleComponent.bundle_code).where(col(BundleComponent.component_code).in_(sku_codes))
+        )
+    ).all()
+    return set(rows)
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    """What a channel-stock recompute needs that does not change with stock levels, read before any stock row
+    is locked so the lock is held for as few statements as possible."""
+
+    codes: list[str]  # the SKUs to recompute, with the bundles made of them
+    shop_ids: list[int]
+    rules: dict[int, dict[str | None, tuple[int, int]]]  # shop → SKU (None: default) → (ratio %, buffer)
+    parts: dict[str, list[tuple[str, int]]]
+    warehouses: list[str]  # active warehouses: the pool
+
+
+async def plan_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) -> ChannelPlan | None:
+    """Prepare a recompute for these SKUs; None when there is nothing to publish to (no SKUs or no shops)."""
+    codes = set(sku_codes)
+    if not codes:
+        return None
+    codes |= await _bundles_using(session, codes)
+    shop_ids = list(
+        (await session.exec(select(Shop.id).where(col(Shop.is_active).is_(True)).order_by(col(Shop.id)))).all()
+    )
+    if not shop_ids:
+        return None
+    rules: dict[int, dict[str | None, tuple[int, int]]] = defaultdict(dict)
+    for rule in (await session.exec(select(ChannelStockRule).where(col(ChannelStockRule.shop_id).in_(shop_ids)))).all():
+        rules[rule.shop_id][rule.sku_code] = (rule.ratio_pct, rule.buffer)
+    warehouses = list((await session.exec(select(Warehouse.code).where(col(Warehouse.is_active).is_(True)))).all())
+    parts = await bundle_components(session, codes)
+    return ChannelPlan(sorted(codes), [i for i in shop_ids if i is not None], dict(rules), parts, warehouses)
+
+
+async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
+    """Write what every shop publishes for the planned SKUs from the stock as it is now."""
+    # Lock the rows being rewritten before reading stock, so a concurrent change to the same SKU in another
+    # warehouse is either seen here or recomputes after us (PostgreSQL; SQLite holds the database lock).
+    await session.exec(
+        select(ChannelStock.id)
+        .where(col(ChannelStock.sku_code).in_(plan.codes))
+        .order_by(col(ChannelStock.sku_code), col(ChannelStock.shop_id))
+        .with_for_update()
+    )
+    plain = {c for c in plan.codes if c not in plan.parts} | {p for comps in plan.parts.values() for p, _ in comps}
+    pool = set(plan.warehouses)
+    have: dict[str, dict[str, int]] = defaultdict(dict)
+    rows = await session.exec(
+        select(Stock.warehouse_code, Stock.sku_code, Stock.on_hand - Stock.reserved - Stock.safety_stock).where(
+            col(Stock.sku_code).in_(plain)
+        )
+    )
+    for warehouse, sku, free in rows.all():
+        if warehouse in pool:
+            have[warehouse][sku] = max(0, int(free))
+    available: dict[str, int] = {}
+    for sku in plan.codes:
+        if sku in plan.parts:
+            available[sku] = sum(min(have[w].get(p, 0) // n for p, n in plan.parts[sku]) for w in plan.warehouses)
+        else:
+            available[sku] = sum(have[w].get(sku, 0) for w in plan.warehouses)
+    now = utcnow()
+    values = []
+    for sku in plan.codes:
+        for shop_id in plan.shop_ids:
+            shop_rules = plan.rules.get(shop_id, {})
+            ratio, buffer = shop_rules.get(sku) or shop_rules.get(None) or (100, 0)
+            quantity, shortfall = publishable(available[sku], ratio, buffer)
+            values.append(
+                {
+                    "shop_id": shop_id,
+                    "sku_code": sku,
+                    "available": available[sku],
+                    "quantity": quantity,
+                    "shortfall": shortfall,
+                    "computed_at": now,
+                }
+            )
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(ChannelStock).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["shop_id", "sku_code"],
+        set_={
+            "available": statement.excluded.available,
+            "quantity": statement.excluded.quantity,
+            "shortfall": statement.excluded.shortfall,
+            "computed_at": statement.excluded.computed_at,
+        },
+    )
+    await session.exec(statement)
+
+
+async def recompute_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) -> None:
+    """Recompute what every active shop publishes for these SKUs (and the bundles made of them), in the
+    caller's transaction. Called by every stock change; the channel jobs read the result."""
+    plan = await plan_channel_stock(session, sku_codes)
+    if plan is not None:
+        await apply_channel_stock(session, plan)
+
+
+async def set_channel_rule(
+    session: AsyncSession, shop_id: int, sku_code: str | None, ratio_pct: int, buffer: int, actor: Actor
+) -> ChannelStockRule:
+    """Set a shop's share of the pool (for one SKU, or its default when ``sku_code`` is None)."""
+    if not 0 <= ratio_pct <= 100:
+        raise InventoryError("bad_ratio", "同步比例须在 0–100% 之间", field="ratio_pct")
+    if buffer < 0:
+        raise InventoryError("bad_buffer", "缓冲数量不能为负数", field="buffer")
+    if await session.get(Shop, shop_id) is None:
+        raise InventoryError("unknown_shop", f"未知店铺 {shop_id}", field="shop")
+    if sku_code is not None:
+        await _check_known(session, skus=[sku_code])
+    existing = (
+        await session.exec(
+            select(ChannelStockRule).where(
+                ChannelStockRule.shop_id == shop_id,
+                col(ChannelStockRule.sku_code).is_(None) if sku_code is None else ChannelStockRule.sku_code == sku_code,
+            )
+        )
+    ).first()
+    rule = existing or ChannelStockRule(shop_id=shop_id, sku_code=sku_code)
+    rule.ratio_pct, rule.buffer = ratio_pct, buffer
+    session.add(rule)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "inventory.channel_rule",
+        target_type="shop",
+        target_id=shop_id,
+        after={"sku": sku_code, "ratio_pct": ratio_pct, "buffer": buffer},
+    )
+    skus = [sku_code] if sku_code else [s.code for s in await list_skus(session)]
+    await recompute_channel_stock(session, skus)
+    return rule
+
+
+async def find_shop(session: AsyncSession, shop: str) -> Shop | None:
+    """A shop by id or by code."""
+    if shop.isdigit():
+        found = await session.get(Shop, int(shop))
+        if found is not None:
+            return found
+    return (await session.exec(select(Shop).where(Shop.code == shop))).first()
+
+
+async def channel_stock(session: AsyncSession, shop_id: int) -> list[ChannelStock]:
+    """What one shop should publish, per SKU."""
+    return list(
+        (
+            await session.exec(
+                select(ChannelStock).where(ChannelStock.shop_id == shop_id).order_by(col(ChannelStock.sku_code))
+            )
+        ).all()
+    )
+
+
+async def list_shops(session: AsyncSession) -> list[Shop]:
+    return list((await session.exec(select(Shop).order_by(col(Shop.id)))).all())
+
+
+async def channel_stock_for_sku(session: AsyncSession, sku_code: str) -> list[ChannelStock]:
+    """What every shop publishes for one SKU."""
+    return list(
+        (
+            await session.exec(
+                select(ChannelStock).where(ChannelStock.sku_code == sku_code).order_by(col(ChannelStock.shop_id))
+            )
+        ).all()
+    )
+
+
+async def channel_rules(session: AsyncSession) -> list[ChannelStockRule]:
+    """Every shop's sync ratio and buffer rules (a rule without a SKU is the shop's default)."""
+    query = select(ChannelStockRule).order_by(col(ChannelStockRule.shop_id), col(ChannelStockRule.sku_code))
+    return list((await session.exec(query)).all())
+
+
+async def channel_shortfalls(session: AsyncSession) -> list[tuple[ChannelStock, Shop]]:
+    """Shops that show a SKU sold out because their buffer eats their whole share: the alert list."""
+    rows = (
+        await session.exec(
+            select(ChannelStock, Shop)
+            .join(Shop, and_(col(Shop.id) == ChannelStock.shop_id))
+            .where(col(ChannelStock.shortfall) > 0, col(Shop.is_active).is_(True))
+            .order_by(col(ChannelStock.sku_code), col(Shop.code))
+        )
+    ).all()
+    return [(c, s) for c, s in rows]
+
+
+# --- the stock page ------------------------------------------------------------------------------
+
+
+@dataclass
+class GridRow:
+    sku: Sku
+    cells: dict[str, Stock | None]
+    available: int
+    reserved: int
+    on_hand: int
+    low: bool
+
+
+@dataclass
+class StockGrid:
+    warehouses: list[Warehouse]
+    rows: list[GridRow]
+    totals: dict[str, dict[str, int]]
+    grand: dict[str, int]
+    categories: list[str]
+
+
+async def stock_grid(session: AsyncSession, *, category: str | None = None, warehouse: str | None = None) -> StockGrid:
+    """SKU × warehouse with available / reserved per cell, row totals, column totals and the grand total."""
+    all_warehouses = await list_warehouses(session)
+    warehouses = [w for w in all_warehouses if not warehouse or w.code == warehouse]
+    skus = [s for s in await list_skus(session, category=category) if not s.is_bundle]
+    codes = [s.code for s in skus]
+    rows = (await session.exec(select(Stock).where(col(Stock.sku_code).in_(codes)))).all() if codes else []
+    cells: dict[tuple[str, str], Stock] = {(r.sku_code, r.warehouse_code): r for r in rows}
+    totals = {w.code: {"available": 0, "reserved": 0, "on_hand": 0} for w in warehouses}
+    grand = {"available": 0, "reserved": 0, "on_hand": 0}
+    grid_rows = []
+    for sku in skus:
+        row_cells = {w.code: cells.get((sku.code, w.code)) for w in warehouses}
+        sums = {"available": 0, "reserved": 0, "on_hand": 0}
+        for code, stock in row_cells.items():
+            if stock is None:
+                continue
+            for name, value in (
+                ("available", stock.available),
+                ("reserved", stock.reserved),
+                ("on_hand", stock.on_hand),
+            ):
+                sums[name] += value
+                totals[code][name] += value
+                grand[name] += value
+        low = sku.low_stock_threshold > 0 and sums["available"] <= sku.low_stock_threshold
+        grid_rows.append(GridRow(sku, row_cells, sums["available"], sums["reserved"], sums["on_hand"], low))
+    categories = sorted({s.category for s in await list_skus(session) if s.category})
+    return StockGrid(warehouses, grid_rows, totals, grand, categories)
+
+
+@dataclass(frozen=True)
+class LowStock:
+    sku: Sku
+    available: int
+
+
+async def low_stock_alerts(session: AsyncSession) -> list[LowStock]:
+    """SKUs whose available stock across active warehouses is at or below their threshold (低库存预警)."""
+    skus = [s for s in await list_skus(session) if s.low_stock_threshold > 0 and s.is_active]
+    if not skus:
+        return []
+    available = await pool_available(session, [s.code for s in skus])
+    return [LowStock(s, available[s.code]) for s in skus if available[s.code] <= s.low_stock_threshold]
+
+
+async def set_low_stock_threshold(session: AsyncSession, sku_code: str, threshold: int, actor: Actor) -> Sku:
+    """The level at or below which a SKU raises a low-stock alert (0 turns it off)."""
+    if threshold < 0:
+        raise InventoryError("bad_qty", "预警阈值不能为负数", field="low_stock_threshold")
+    sku = await get_sku(session, sku_code)
+    if sku is None:
+        raise InventoryError("unknown_sku", f"未知 SKU {sku_code}", field="sku")
+    before = sku.low_stock_threshold
+    sku.low_stock_threshold = threshold
+    session.add(sku)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "inventory.low_stock_threshold",
+        target_type="sku",
+        target_id=sku_code,
+        before={"low_stock_threshold": before},
+        after={"low_stock_threshold": threshold},
+    )
+    return sku
+
+
+async def sku_stock(session: AsyncSession, sku_code: str) -> list[Stock]:
+    """The SKU's stock rows, by warehouse."""
+    return list(
+        (await session.exec(select(Stock).where(Stock.sku_code == sku_code).order_by(col(Stock.warehouse_code)))).all()
+    )
+
+
+# --- warehouse settings --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WarehouseForm:
+    code: str
+    name: str
+    kind: str
+    province: str
+    city: str
+    priority: int
+    serves_regions: list[str]
+    per_order_fen: int
+    per_item_fen: int
+    is_active: bool
+
+
+def _check_warehouse_form(form: WarehouseForm) -> None:
+    if not form.code.strip() or len(form.code) > 32:
+        raise InventoryError("bad_code", "仓库编码必填，最多 32 个字符", field="code")
+    if not form.name.strip():
+        raise InventoryError("bad_name", "仓库名称必填", field="name")
+    if form.kind not in {k.value for k in WarehouseKind}:
+        raise InventoryError("bad_kind", "仓库类型无效", field="kind")
+    if not form.province.strip():
+        raise InventoryError("bad_province", "省份必填", field="province")
+    if form.priority < 0 or form.per_order_fen < 0 or form.per_item_fen < 0:
+        raise InventoryError("bad_number", "优先级和费用不能为负数", field="priority")
+
+
+def _warehouse_snapshot(warehouse: Warehouse) -> dict[str, Any]:
+    return {
+        "name": warehouse.name,
+        "kind": str(warehouse.kind),
+        "province": warehouse.province,
+        "city": warehouse.city,
+        "priority": warehouse.priority,
+        "serves_regions": list(warehouse.serves_regions),
+        "cost_profile": dict(warehouse.cost_profile),
+        "is_active": warehouse.is_active,
+    }
+
+
+async def save_warehouse(
+    session: AsyncSession, form: WarehouseForm, actor: Actor, *, ip: str | None = None
+) -> Warehouse:
+    """Create a warehouse or update the one with this code (its regions, priority, cost profile, status)."""
+    _check_warehouse_form(form)
+    warehouse = await get_warehouse(session, form.code.strip())
+    before = _warehouse_snapshot(warehouse) if warehouse else None
+    warehouse = warehouse or Warehouse(code=form.code.strip(), name=form.name, province=form.province)
+    warehouse.name = form.name.strip()
+    warehouse.kind = WarehouseKind(form.kind)
+    warehouse.province = form.province.strip()
+    warehouse.city = form.city.strip()
+    warehouse.priority = form.priority
+    warehouse.serves_regions = [r for r in (x.strip() for x in form.serves_regions) if r]
+    warehouse.cost_profile = {"per_order_fen": form.per_order_fen, "per_item_fen": form.per_item_fen}
+    warehouse.is_active = form.is_active
+    session.add(warehouse)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "inventory.warehouse_saved",
+        target_type="warehouse",
+        target_id=warehouse.code,
+        before=before,
+        after=_warehouse_snapshot(warehouse),
+        ip=ip,
+    )
+    # Whether a warehouse counts towards the pool changes what every shop may publish.
+    if before is None or before["is_active"] != warehouse.is_active:
+        await recompute_channel_stock(session, [s.code for s in await list_skus(session)])
+    return warehouse
