@@ -1,19 +1,743 @@
-"""Pages of the flows area. Their content grows with later issues; today they explain what will be here."""
+"""规则流: the flow list, the visual editor with its server-rendered panels, versions, diffs, and the JSON API."""
 
 from __future__ import annotations
 
-from litestar import Controller, get
-from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Template
+import json
+from typing import Annotated, Any
 
-from app.web import page
+from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body, JSONBody, QueryParameter
+from litestar.plugins.htmx import ClientRedirect, HTMXRequest
+from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import ruleflows
+from app.domain.accounts.services import Actor
+from app.domain.channels.models import Channel
+from app.domain.flows import panels, schemas, services, sources
+from app.domain.flows.samples import context_from_payload
+from app.domain.flows.schemas import (
+    BacktestRead,
+    BacktestRequest,
+    DocumentCheck,
+    DraftSave,
+    FlowCreate,
+    FlowDetail,
+    FlowRead,
+    PublishRequest,
+    RollbackRequest,
+    SimulateRequest,
+    ValidationRead,
+    VersionRead,
+    flow_message,
+    problems_read,
+)
+from app.domain.flows.services import FlowError
+from app.i18n import current_locale, gettext
+from app.web import client_ip, page
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
+
+
+def _one(data: dict[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value).strip()
+
+
+def _many(data: dict[str, Any], name: str) -> list[str]:
+    value = data.get(name, [])
+    return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
+
+
+def _not_found(error: FlowError) -> NotFoundException:
+    return NotFoundException(flow_message(error))
+
+
+async def _flow_or_404(db_session: AsyncSession, flow_id: int) -> Any:
+    try:
+        return await services.get_flow(db_session, flow_id)
+    except FlowError as exc:
+        raise _not_found(exc) from None
+
+
+def _problem_dicts(problems: list[Any]) -> list[dict[str, Any]]:
+    return [problem.to_dict() for problem in problems]
 
 
 class FlowsController(Controller):
+    """Pages for designers (flows.edit); publishing and rollback need flows.publish."""
+
     path = "/flows"
     tags = ["flows"]  # noqa: RUF012
     opt = {"permission": "flows.edit"}  # noqa: RUF012
+    include_in_schema = False
 
     @get("/", name="flows:index")
-    async def index(self, request: HTMXRequest) -> Template:
-        return page(request, "flows/page.html")
+    async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        return page(
+            request,
+            "flows/page.html",
+            flows=await services.list_flows(db_session),
+            templates=ruleflows.list_templates(),
+            error=None,
+        )
+
+    @post("/", name="flows:create", status_code=303)
+    async def create(
+        self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Redirect | Template:
+        try:
+            flow = await services.create_flow(
+                db_session, actor, _one(data, "name"), template=_one(data, "template") or None, ip=client_ip(request)
+            )
+        except FlowError as exc:
+            return await self._index_error(request, db_session, flow_message(exc))
+        return Redirect(request.app.route_reverse("flows:editor", flow_id=flow.id), status_code=303)
+
+    @post("/import", name="flows:import", status_code=303)
+    async def import_flow(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor
+    ) -> Redirect | Template:
+        upload = data.get("file")
+        text = _one(data, "payload")
+        if isinstance(upload, UploadFile):
+            raw = await upload.read()
+            text = raw.decode("utf-8", errors="replace").strip() or text
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            return await self._index_error(request, db_session, gettext("The file is not valid JSON."))
+        try:
+            flow = await services.import_flow(db_session, actor, payload, ip=client_ip(request))
+        except FlowError as exc:
+            return await self._index_error(request, db_session, flow_message(exc))
+        return Redirect(request.app.route_reverse("flows:editor", flow_id=flow.id), status_code=303)
+
+    async def _index_error(self, request: HTMXRequest, db_session: AsyncSession, message: str) -> Template:
+        await db_session.rollback()
+        return Template(
+            "flows/page.html",
+            status_code=400,
+            context={
+                "flows": await services.list_flows(db_session),
+                "templates": ruleflows.list_templates(),
+                "error": message,
+                "actor": request.scope.get("auth"),
+            },
+        )
+
+    @get("/{flow_id:int}", name="flows:editor")
+    async def editor(self, request: HTMXRequest, flow_id: int, db_session: AsyncSession) -> Template:
+        flow = await _flow_or_404(db_session, flow_id)
+        draft = flow.draft
+        nodes = draft.get("nodes") if isinstance(draft.get("nodes"), list) else []
+        return page(
+            request,
+            "flows/editor.html",
+            flow=flow,
+            document=draft,
+            problems=_problem_dicts(services.validate(draft)),
+            summaries={
+                n["id"]: panels.summary(n) for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)
+            },
+            palette=palette(),
+            orders=await sources.recent_contexts(db_session, 20),
+            channels=list(Channel),
+            shops=await services.shops(db_session),
+            locale=current_locale.get(),
+            settings_saved=False,
+            error=None,
+        )
+
+    @post("/{flow_id:int}/draft", name="flows:save_draft", status_code=200)
+    async def save_draft(
+        self,
+        request: Request[Any, Any, Any],
+        flow_id: int,
+        data: JSONBody[DraftSave],
+        db_session: AsyncSession,
+        actor: Actor,
+    ) -> Response[dict[str, Any]]:
+        try:
+            flow, problems = await services.save_draft(
+                db_session, actor, flow_id, data.document, base_revision=data.base_revision, ip=client_ip(request)
+            )
+        except FlowError as exc:
+            await db_session.rollback()
+            return Response(schemas.error_body(exc), status_code=schemas.STATUS.get(exc.code, 400))
+        return Response(
+            {
+                "revision": flow.draft_revision,
+                "saved_at": flow.draft_saved_at.isoformat(),
+                "problems": _problem_dicts(problems),
+            }
+        )
+
+    @post("/{flow_id:int}/panel", name="flows:panel", status_code=200)
+    async def panel(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
+        await _flow_or_404(db_session, flow_id)
+        try:
+            node = panels.read_node(_one(data, "node"))
+        except panels.PanelError as exc:
+            return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
+        applied = (
+            panels.Applied(panels.prepared(node)) if _one(data, "intent") == "open" else panels.apply_form(node, data)
+        )
+        changed = _one(data, "intent") != "open"
+        return Template(
+            "flows/_node_panel.html",
+            context=await self._panel_context(db_session, flow_id, applied, changed=changed),
+        )
+
+    async def _panel_context(
+        self, db_session: AsyncSession, flow_id: int, applied: panels.Applied, *, changed: bool
+    ) -> dict[str, Any]:
+        from app.domain.flows import builder
+
+        node = applied.node
+        return {
+            "flow_id": flow_id,
+            "node": node,
+            "node_json": json.dumps(node, ensure_ascii=False),
+            "changed": changed,
+            "summary": panels.summary(node),
+            "applied": applied,
+            "problems": panels.node_problems(node),
+            "raw": panels.raw_text(node),
+            "mode": panels.builder_mode(node["config"]) if node["type"] == "condition" else None,
+            "branch_modes": {
+                b.get("id"): panels.builder_mode(b) for b in node["config"].get("branches") or [] if isinstance(b, dict)
+            },
+            "fields": builder.PICKER_FIELDS,
+            "field_groups": builder.FIELD_GROUPS,
+            "operators_for": builder.operators_for,
+            "picker_field": builder.picker_field,
+            "no_value": builder.NO_VALUE,
+            "multi_value": builder.MULTI_VALUE,
+            "regions": ruleflows.regions.REGIONS,
+            "province_groups": _province_groups(),
+            "categories": await services.categories(db_session),
+            "actions": panels.action_choices(),
+            "param_rows": panels.param_rows(node),
+            "one_of_mode": applied.action_mode or panels.one_of_mode(node),
+            "warehouses": await services.warehouses(db_session),
+            "carriers": await services.carriers(db_session),
+            "skus": await services.skus(db_session),
+            "china_local": panels.china_local,
+            "presale_due": panels.PRESALE_DUE,
+        }
+
+    @post("/{flow_id:int}/panel/check", name="flows:check_raw", status_code=200)
+    async def check_raw(self, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
+        await _flow_or_404(db_session, flow_id)
+        try:
+            node = panels.read_node(_one(data, "node"))
+        except panels.PanelError as exc:
+            return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
+        return Template("flows/_raw_check.html", context={"check": panels.check_raw(node, _one(data, "raw"))})
+
+    @post("/{flow_id:int}/simulate", name="flows:simulate", status_code=200)
+    async def simulate(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
+        flow = await _flow_or_404(db_session, flow_id)
+        error, simulation = None, None
+        try:
+            document = json.loads(_one(data, "document")) if _one(data, "document") else flow.draft
+        except ValueError:
+            document, error = flow.draft, gettext("The flow on the canvas could not be read.")
+        payload = _one(data, "payload")
+        order: sources.OrderContext | None = None
+        if payload:
+            try:
+                order = sources.OrderContext(
+                    "pasted", gettext("Pasted order"), context_from_payload(json.loads(payload))
+                )
+            except ValueError as exc:
+                error = gettext("The pasted order could not be used: %(detail)s") % {"detail": str(exc)}
+        else:
+            order = await sources.context_for(db_session, _one(data, "order"))
+            if order is None:
+                error = gettext("Choose an order to try the flow on.")
+        if order is not None and error is None:
+            simulation = services.simulate(document, order)
+        return Template(
+            "flows/_simulation.html",
+            status_code=200 if error is None else 400,
+            context={
+                "simulation": simulation,
+                "error": error,
+                "document": document,
+                "locale": current_locale.get(),
+                "shown": panels.shown,
+                "action_label": panels.action_label,
+            },
+        )
+
+    @post("/{flow_id:int}/backtests", name="flows:backtest", status_code=200)
+    async def start_backtest(
+        self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        try:
+            limit = int(_one(data, "orders") or "50")
+        except ValueError:
+            limit = 0
+        try:
+            run = await services.start_backtest(db_session, actor, flow_id, limit, ip=client_ip(request))
+        except FlowError as exc:
+            await db_session.rollback()
+            return Template(
+                "flows/_backtest.html",
+                status_code=400,
+                context={"run": None, "error": flow_message(exc), "flow_id": flow_id},
+            )
+        return Template("flows/_backtest.html", context={"run": run, "error": None, "flow_id": flow_id})
+
+    @get("/{flow_id:int}/backtests/{backtest_id:int}", name="flows:backtest_status")
+    async def backtest_status(
+        self, request: HTMXRequest, flow_id: int, backtest_id: int, db_session: AsyncSession
+    ) -> Template:
+        try:
+            run = await services.get_backtest(db_session, flow_id, backtest_id)
+        except FlowError as exc:
+            raise _not_found(exc) from None
+        return Template("flows/_backtest.html", context={"run": run, "error": None, "flow_id": flow_id})
+
+    @post("/{flow_id:int}/settings", name="flows:settings", status_code=200)
+    async def update_settings(
+        self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        error = None
+        try:
+            priority = int(_one(data, "priority") or "100")
+        except ValueError:
+            priority = 100_000_000  # refused below with a message
+        try:
+            flow = await services.update_settings(
+                db_session,
+                actor,
+                flow_id,
+                name=_one(data, "name"),
+                description=_one(data, "description"),
+                priority=priority,
+                channels=_many(data, "channels"),
+                shop_codes=_many(data, "shop_codes"),
+                ip=client_ip(request),
+            )
+        except FlowError as exc:
+            if exc.code == "not_found":
+                raise _not_found(exc) from None
+            await db_session.rollback()
+            error = flow_message(exc)
+            flow = await services.get_flow(db_session, flow_id)
+        return Template(
+            "flows/_settings.html",
+            status_code=200 if error is None else 400,
+            context={
+                "flow": flow,
+                "channels": list(Channel),
+                "shops": await services.shops(db_session),
+                "error": error,
+                "settings_saved": error is None,
+            },
+        )
+
+    @get("/{flow_id:int}/versions", name="flows:versions")
+    async def versions(self, request: HTMXRequest, flow_id: int, db_session: AsyncSession) -> Template:
+        return page(
+            request, "flows/versions.html", "flows/_versions.html", **await self._versions_context(db_session, flow_id)
+        )
+
+    async def _versions_context(self, db_session: AsyncSession, flow_id: int, **extra: Any) -> dict[str, Any]:
+        flow = await _flow_or_404(db_session, flow_id)
+        return {
+            "flow": flow,
+            "versions": await services.list_versions(db_session, flow_id),
+            "problems": _problem_dicts(services.validate(flow.draft)),
+            "locale": current_locale.get(),
+            "error": None,
+            "message": None,
+            **extra,
+        }
+
+    @post("/{flow_id:int}/publish", name="flows:publish", opt={"permission": "flows.publish"}, status_code=200)
+    async def publish(
+        self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        try:
+            version = await services.publish(db_session, actor, flow_id, _one(data, "note"), ip=client_ip(request))
+        except FlowError as exc:
+            return await self._versions_refused(request, db_session, flow_id, exc)
+        message = gettext("Version %(number)s is live.") % {"number": version.number}
+        return page(
+            request,
+            "flows/versions.html",
+            "flows/_versions.html",
+            **await self._versions_context(db_session, flow_id, message=message),
+        )
+
+    @post(
+        "/{flow_id:int}/versions/{version_id:int}/rollback",
+        name="flows:rollback",
+        opt={"permission": "flows.publish"},
+        status_code=200,
+    )
+    async def rollback(
+        self, request: HTMXRequest, flow_id: int, version_id: int, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        try:
+            version = await services.rollback(
+                db_session, actor, flow_id, version_id, _one(data, "note"), ip=client_ip(request)
+            )
+        except FlowError as exc:
+            return await self._versions_refused(request, db_session, flow_id, exc)
+        message = gettext("Rolled back: version %(number)s is live.") % {"number": version.number}
+        return page(
+            request,
+            "flows/versions.html",
+            "flows/_versions.html",
+            **await self._versions_context(db_session, flow_id, message=message),
+        )
+
+    async def _versions_refused(
+        self, request: HTMXRequest, db_session: AsyncSession, flow_id: int, error: FlowError
+    ) -> Template:
+        if error.code == "not_found":
+            raise _not_found(error)
+        await db_session.rollback()
+        context = await self._versions_context(db_session, flow_id, error=flow_message(error))
+        context["actor"] = request.scope.get("auth")
+        template = "flows/_versions.html" if request.htmx else "flows/versions.html"
+        return Template(template, status_code=schemas.STATUS.get(error.code, 400), context=context)
+
+    @post("/{flow_id:int}/versions/{version_id:int}/restore", name="flows:restore", status_code=303)
+    async def restore(
+        self, request: HTMXRequest, flow_id: int, version_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Redirect | ClientRedirect:
+        try:
+            await services.restore_to_draft(db_session, actor, flow_id, version_id, ip=client_ip(request))
+        except FlowError as exc:
+            raise _not_found(exc) from None
+        target = request.app.route_reverse("flows:editor", flow_id=flow_id)
+        return ClientRedirect(target) if request.htmx else Redirect(target, status_code=303)
+
+    @get("/{flow_id:int}/diff", name="flows:diff")
+    async def diff(
+        self,
+        request: HTMXRequest,
+        flow_id: int,
+        db_session: AsyncSession,
+        left: Annotated[str, QueryParameter(name="left")] = "live",
+        right: Annotated[str, QueryParameter(name="right")] = "draft",
+    ) -> Template:
+        flow = await _flow_or_404(db_session, flow_id)
+        error = None
+        try:
+            left_label, left_doc = await services.document_at(db_session, flow, left)
+            right_label, right_doc = await services.document_at(db_session, flow, right)
+        except FlowError as exc:
+            error = flow_message(exc)
+            left_label, left_doc = "—", {"nodes": [], "edges": []}
+            right_label, right_doc = "draft", flow.draft
+        diff = services.diff_documents(left_doc, right_doc)
+        return page(
+            request,
+            "flows/diff.html",
+            flow=flow,
+            versions=await services.list_versions(db_session, flow_id),
+            left=left,
+            right=right,
+            left_label=left_label,
+            right_label=right_label,
+            left_doc=left_doc,
+            right_doc=right_doc,
+            diff=diff,
+            node_status=diff.node_status(),
+            palette=palette(),
+            locale=current_locale.get(),
+            error=error,
+        )
+
+    @get("/{flow_id:int}/export", name="flows:export")
+    async def export(self, flow_id: int, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        flow = await _flow_or_404(db_session, flow_id)
+        return Response(
+            services.export_flow(flow),
+            headers={"Content-Disposition": f'attachment; filename="flow-{flow_id}.json"'},
+        )
+
+
+def _province_groups() -> list[tuple[str, list[str]]]:
+    from ruleflows.regions import PROVINCES, region_of
+
+    groups: dict[str, list[str]] = {region: [] for region in ruleflows.regions.REGIONS}
+    for province in PROVINCES:
+        region = region_of(province)
+        if region is not None:
+            groups[region].append(province)
+    return list(groups.items())
+
+
+def palette() -> list[dict[str, Any]]:
+    """The palette: 开始, 条件, 分支, each action of the catalogue, 结束 — with what a new node starts with."""
+    items: list[dict[str, Any]] = [
+        {"key": "start", "type": "start", "label": gettext("Start"), "config": {}},
+        {"key": "condition", "type": "condition", "label": gettext("Condition"), "config": {}},
+        {
+            "key": "switch",
+            "type": "switch",
+            "label": gettext("Switch"),
+            "config": {"branches": [{"id": "b1", "label": gettext("Branch %(n)s") % {"n": 1}, "logic": None}]},
+        },
+    ]
+    for name, spec in ruleflows.ACTION_CATALOGUE.items():
+        items.append(
+            {
+                "key": f"action:{name}",
+                "type": "action",
+                "label": panels.localised(spec),
+                "config": {"action": name, "params": {}},
+            }
+        )
+    items.append({"key": "end", "type": "end", "label": gettext("End"), "config": {}})
+    return items
+
+
+# ------------------------------------------------------------------------------------------------ API
+
+
+def _refused(error: FlowError) -> Response[dict[str, Any]]:
+    return Response(schemas.error_body(error), status_code=schemas.STATUS.get(error.code, 400))
+
+
+class FlowsApiController(Controller):
+    """Machine API for rule flows: GETs need the read scope, changes the admin scope."""
+
+    path = "/api/v1/flows"
+    tags = ["flows"]  # noqa: RUF012
+
+    @get("/", name="api:flows", opt={"scope": "read"})
+    async def list_flows(self, db_session: AsyncSession) -> list[FlowRead]:
+        """Every flow, in the order they run."""
+        return [FlowRead.of(flow) for flow in await services.list_flows(db_session)]
+
+    @post("/", name="api:flows_create", opt={"scope": "admin"}, status_code=201)
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[FlowCreate], db_session: AsyncSession, actor: Actor
+    ) -> Response[Any]:
+        """Create a flow: blank, from a shipped template, or from a document."""
+        try:
+            flow = await services.create_flow(
+                db_session,
+                actor,
+                data.name,
+                document=data.document,
+                template=data.template,
+                description=data.description,
+                priority=data.priority,
+                channels=data.channels,
+                shop_codes=data.shop_codes,
+                ip=client_ip(request),
+            )
+        except FlowError as exc:
+            await db_session.rollback()
+            return _refused(exc)
+        return Response(self._detail(flow), status_code=201)
+
+    @staticmethod
+    def _detail(flow: Any) -> FlowDetail:
+        return FlowDetail(
+            **FlowRead.of(flow).model_dump(), draft=flow.draft, problems=problems_read(services.validate(flow.draft))
+        )
+
+    @post("/import", name="api:flows_import", opt={"scope": "admin"}, status_code=201)
+    async def import_flow(
+        self, request: Request[Any, Any, Any], data: JSONBody[dict[str, Any]], db_session: AsyncSession, actor: Actor
+    ) -> Response[Any]:
+        """Create a flow from an exported file."""
+        try:
+            flow = await services.import_flow(db_session, actor, data, ip=client_ip(request))
+        except FlowError as exc:
+            await db_session.rollback()
+            return _refused(exc)
+        return Response(self._detail(flow), status_code=201)
+
+    @get("/{flow_id:int}", name="api:flow", opt={"scope": "read"})
+    async def detail(self, flow_id: int, db_session: AsyncSession) -> Response[Any]:
+        """A flow with its draft and the draft's problems."""
+        try:
+            return Response(self._detail(await services.get_flow(db_session, flow_id)))
+        except FlowError as exc:
+            return _refused(exc)
+
+    @put("/{flow_id:int}/draft", name="api:flow_draft", opt={"scope": "admin"})
+    async def save_draft(
+        self,
+        request: Request[Any, Any, Any],
+        flow_id: int,
+        data: JSONBody[DraftSave],
+        db_session: AsyncSession,
+        actor: Actor,
+    ) -> Response[Any]:
+        """Save the draft; 409 when ``base_revision`` is not the current one."""
+        try:
+            flow, _ = await services.save_draft(
+                db_session, actor, flow_id, data.document, base_revision=data.base_revision, ip=client_ip(request)
+            )
+        except FlowError as exc:
+            await db_session.rollback()
+            return _refused(exc)
+        return Response(self._detail(flow))
+
+    @post("/{flow_id:int}/validate", name="api:flow_validate", opt={"scope": "read"}, status_code=200)
+    async def validate(self, flow_id: int, data: JSONBody[DocumentCheck], db_session: AsyncSession) -> Response[Any]:
+        """Validate a document (default: the saved draft). Changes nothing."""
+        try:
+            flow = await services.get_flow(db_session, flow_id)
+        except FlowError as exc:
+            return _refused(exc)
+        problems = services.validate(data.document if data.document is not None else flow.draft)
+        return Response(ValidationRead(valid=not problems, problems=problems_read(problems)))
+
+    @post("/{flow_id:int}/simulate", name="api:flow_simulate", opt={"scope": "read"}, status_code=200)
+    async def simulate(self, flow_id: int, data: JSONBody[SimulateRequest], db_session: AsyncSession) -> Response[Any]:
+        """Run a document (default: the draft) on a sample or a given order; returns the decisions and trace."""
+        try:
+            flow = await services.get_flow(db_session, flow_id)
+        except FlowError as exc:
+            return _refused(exc)
+        if data.order is not None:
+            try:
+                order = sources.OrderContext("pasted", "pasted", context_from_payload(data.order))
+            except ValueError as exc:
+                return Response(
+                    {"status_code": 400, "error": "bad_order", "detail": str(exc), "field": "order"}, status_code=400
+                )
+        else:
+            found = await sources.context_for(db_session, data.sample or "")
+            if found is None:
+                return Response(
+                    {
+                        "status_code": 400,
+                        "error": "unknown_sample",
+                        "detail": "give order or a known sample",
+                        "field": "sample",
+                    },
+                    status_code=400,
+                )
+            order = found
+        document = data.document if data.document is not None else flow.draft
+        return Response(services.simulate(document, order).to_dict())
+
+    @post("/{flow_id:int}/backtests", name="api:flow_backtest", opt={"scope": "admin"}, status_code=202)
+    async def backtest(
+        self,
+        request: Request[Any, Any, Any],
+        flow_id: int,
+        data: JSONBody[BacktestRequest],
+        db_session: AsyncSession,
+        actor: Actor,
+    ) -> Response[Any]:
+        """Start a backtest of the draft against the live version; poll it by its id."""
+        try:
+            run = await services.start_backtest(db_session, actor, flow_id, data.orders, ip=client_ip(request))
+        except FlowError as exc:
+            await db_session.rollback()
+            return _refused(exc)
+        return Response(BacktestRead.of(run), status_code=202)
+
+    @get("/{flow_id:int}/backtests/{backtest_id:int}", name="api:flow_backtest_status", opt={"scope": "read"})
+    async def backtest_status(self, flow_id: int, backtest_id: int, db_session: AsyncSession) -> Response[Any]:
+        """A backtest's progress, and its result when done."""
+        try:
+            return Response(BacktestRead.of(await services.get_backtest(db_session, flow_id, backtest_id)))
+        except FlowError as exc:
+            return _refused(exc)
+
+    @post("/{flow_id:int}/publish", name="api:flow_publish", opt={"scope": "admin"}, status_code=201)
+    async def publish(
+        self,
+        request: Request[Any, Any, Any],
+        flow_id: int,
+        data: JSONBody[PublishRequest],
+        db_session: AsyncSession,
+        actor: Actor,
+    ) -> Response[Any]:
+        """Publish the draft as a new live version; 422 with the problems if it has any."""
+        try:
+            version = await services.publish(
+                db_session, actor, flow_id, data.note, expected_revision=data.expected_revision, ip=client_ip(request)
+            )
+        except FlowError as exc:
+            await db_session.rollback()
+            return _refused(exc)
+        return Response(VersionRead.of(version, version.id), status_code=201)
+
+    @get("/{flow_id:int}/versions", name="api:flow_versions", opt={"scope": "read"})
+    async def versions(self, flow_id: int, db_session: AsyncSession) -> Response[Any]:
+        """The published versions, newest first."""
+        try:
+            flow = await services.get_flow(db_session, flow_id)
+        except FlowError as exc:
+            return _refused(exc)
+        return Response(
+            [VersionRead.of(v, flow.live_version_id) for v in await services.list_versions(db_session, flow_id)]
+        )
+
+    @get("/{flow_id:int}/versions/{version_id:int}", name="api:flow_version", opt={"scope": "read"})
+    async def version(self, flow_id: int, version_id: int, db_session: AsyncSession) -> Response[Any]:
+        """One version with its document."""
+        try:
+            flow = await services.get_flow(db_session, flow_id)
+            version = await services.get_version(db_session, flow_id, version_id)
+        except FlowError as exc:
+            return _refused(exc)
+        return Response(VersionRead.of(version, flow.live_version_id, with_document=True))
+
+    @get("/{flow_id:int}/diff", name="api:flow_diff", opt={"scope": "read"})
+    async def diff(
+        self,
+        flow_id: int,
+        db_session: AsyncSession,
+        left: Annotated[str, QueryParameter(name="left", description="version id, live or draft")] = "live",
+        right: Annotated[str, QueryParameter(name="right", description="version id, live or draft")] = "draft",
+    ) -> Response[Any]:
+        """Nodes and edges added, removed and changed between two versions (or the draft)."""
+        try:
+            flow = await services.get_flow(db_session, flow_id)
+            _, left_doc = await services.document_at(db_session, flow, left)
+            _, right_doc = await services.document_at(db_session, flow, right)
+        except FlowError as exc:
+            return _refused(exc)
+        return Response(services.diff_documents(left_doc, right_doc).to_dict())
+
+    @post("/{flow_id:int}/rollback", name="api:flow_rollback", opt={"scope": "admin"}, status_code=201)
+    async def rollback(
+        self,
+        request: Request[Any, Any, Any],
+        flow_id: int,
+        data: JSONBody[RollbackRequest],
+        db_session: AsyncSession,
+        actor: Actor,
+    ) -> Response[Any]:
+        """Publish a copy of an older version as the live one."""
+        try:
+            version = await services.rollback(
+                db_session, actor, flow_id, data.version_id, data.note, ip=client_ip(request)
+            )
+        except FlowError as exc:
+            await db_session.rollback()
+            return _refused(exc)
+        return Response(VersionRead.of(version, version.id), status_code=201)
+
+    @get("/{flow_id:int}/export", name="api:flow_export", opt={"scope": "read"})
+    async def export(self, flow_id: int, db_session: AsyncSession) -> Response[Any]:
+        """The flow as a portable JSON file."""
+        try:
+            return Response(services.export_flow(await services.get_flow(db_session, flow_id)))
+        except FlowError as exc:
+            return _refused(exc)

@@ -1,0 +1,453 @@
+"""The editor's side panels: turn a node and a submitted form into the node's new configuration.
+
+The canvas sends the node it shows (as JSON) with the panel's form; the server answers with the panel again
+and the updated node. Nothing here touches the database: the pickers' choices are passed in.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import ruleflows
+from app.db import utcnow
+from app.domain.flows import builder
+from app.domain.flows.samples import SAMPLE_ORDERS, context_of
+from app.i18n import current_locale, gettext
+from app.templating import N_
+from ruleflows import ACTION_CATALOGUE
+from ruleflows.schema import CARRIER_STRATEGIES, DOCUMENT_KINDS, NOTIFY_CHANNELS, PRIORITY_LEVELS, WAREHOUSE_STRATEGIES
+
+NODE_TYPES: Final = ("start", "condition", "switch", "action", "end")
+MAX_BRANCHES: Final = 12
+PRESALE_DUE: Final = {"var": "order.presale.balance_due_at"}
+
+#: Labels of the values of enum parameters (English message ids).
+VALUE_LABELS: Final[dict[str, str]] = {
+    "nearest": N_("nearest warehouse"),
+    "cheapest": N_("cheapest"),
+    "priority": N_("by warehouse priority"),
+    "fastest": N_("fastest"),
+    "low": N_("low"),
+    "normal": N_("normal"),
+    "high": N_("high"),
+    "urgent": N_("urgent"),
+    "outbound_order": N_("outbound order"),
+    "pick_list": N_("pick list"),
+    "sms": N_("SMS"),
+    "wechat": N_("WeChat"),
+}
+assert set(VALUE_LABELS) >= {
+    *WAREHOUSE_STRATEGIES,
+    *CARRIER_STRATEGIES,
+    *PRIORITY_LEVELS,
+    *DOCUMENT_KINDS,
+    *NOTIFY_CHANNELS,
+}
+
+#: Parameters chosen from real data: (action, parameter) -> which picker.
+PICKERS: Final[dict[tuple[str, str], str]] = {
+    ("assign_warehouse", "code"): "warehouse",
+    ("assign_carrier", "code"): "carrier",
+    ("assign_carrier", "candidates"): "carriers",
+    ("add_gift", "sku"): "sku",
+}
+
+
+class PanelError(ValueError):
+    """The panel was sent something that is not a node; the message is for the designer."""
+
+
+def localised(entry: dict[str, Any], key: str = "label") -> str:
+    """``label_zh`` or ``label_en`` of a catalogue or schema entry, in the request's language."""
+    return str(entry[f"{key}_en"] if current_locale.get() == "en" else entry[f"{key}_zh"])
+
+
+def read_node(text: str) -> dict[str, Any]:
+    """The node the canvas sent, checked for the shape the panel needs."""
+    try:
+        node = json.loads(text)
+    except (ValueError, TypeError):
+        raise PanelError(gettext("The node could not be read.")) from None
+    if not isinstance(node, dict) or node.get("type") not in NODE_TYPES or not isinstance(node.get("id"), str):
+        raise PanelError(gettext("The node could not be read."))
+    if not isinstance(node.get("config"), dict):
+        node["config"] = {}
+    if not isinstance(node.get("name"), str):
+        node["name"] = ""
+    return node
+
+
+def prepared(node: dict[str, Any]) -> dict[str, Any]:
+    """A node as the panel first shows it: an empty condition or branch starts with one blank rule."""
+    node = copy.deepcopy(node)
+    config = node["config"]
+    if node["type"] == "condition" and config.get("logic") is None and not builder.is_group(config.get("builder")):
+        config["builder"] = builder.empty_group()
+    if node["type"] == "switch":
+        for branch in config.get("branches") or []:
+            if isinstance(branch, dict) and branch.get("logic") is None and not builder.is_group(branch.get("builder")):
+                branch["builder"] = builder.empty_group()
+    return node
+
+
+# --------------------------------------------------------------------------------------- applying forms
+
+
+def _one(form: dict[str, Any], name: str) -> str:
+    value = form.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value).strip()
+
+
+def _many(form: dict[str, Any], name: str) -> list[str]:
+    value = form.get(name, [])
+    values = value if isinstance(value, list) else [value]
+    return [str(v).strip() for v in values if str(v).strip()]
+
+
+@dataclass
+class Applied:
+    """A node after its panel form was applied, with what the designer should be told."""
+
+    node: dict[str, Any]
+    rule_problems: dict[str, dict[str, str]] = field(default_factory=dict)  # builder root -> rule path -> message
+    raw_error: str | None = None
+    #: For actions taking a code or a strategy: which one the designer picked (before a value is chosen).
+    action_mode: str | None = None
+
+
+def apply_form(node: dict[str, Any], form: dict[str, Any]) -> Applied:
+    """Apply a submitted panel form (and its button, ``do``) to a node; returns the new node."""
+    node = copy.deepcopy(node)
+    command = _one(form, "do")
+    if "name" in form:
+        node["name"] = _one(form, "name")[:100]
+    applied = Applied(node)
+    if command == "apply_raw":
+        _apply_raw(applied, _one(form, "raw"))
+        return applied
+    if node["type"] == "condition":
+        _apply_condition(applied, form, command)
+    elif node["type"] == "switch":
+        _apply_switch(applied, form, command)
+    elif node["type"] == "action":
+        _apply_action(applied, form)
+    return applied
+
+
+def builder_mode(config: dict[str, Any], logic_key: str = "logic") -> str:
+    """``builder`` when the no-code builder describes the logic, ``raw`` when only JSON Logic does."""
+    tree = config.get("builder")
+    logic = config.get(logic_key)
+    if not isinstance(tree, dict) or not builder.is_group(tree):
+        return "builder" if logic is None else "raw"
+    built, _ = builder.to_logic(tree)
+    return "builder" if logic is None or built == logic else "raw"
+
+
+def _apply_condition(applied: Applied, form: dict[str, Any], command: str) -> None:
+    config = applied.node["config"]
+    if command == "use_builder":
+        config["builder"] = builder.empty_group()
+        config["logic"] = None
+        return
+    if _one(form, "mode") == "raw":
+        return  # JSON Logic written by hand is only changed through the JSON editor
+    tree = builder.read_form(form, "c")
+    if command:
+        tree = builder.apply_command(tree, "c", command)
+    logic, problems = builder.to_logic(tree)
+    config["builder"] = tree
+    config["logic"] = logic
+    if problems:
+        applied.rule_problems["c"] = problems
+
+
+def _apply_switch(applied: Applied, form: dict[str, Any], command: str) -> None:
+    config = applied.node["config"]
+    old = {b.get("id"): b for b in config.get("branches") or [] if isinstance(b, dict)}
+    branches: list[dict[str, Any]] = []
+    for branch_id in _many(form, "branch"):
+        previous = old.get(branch_id, {})
+        branch: dict[str, Any] = {"id": branch_id, "label": _one(form, f"label:{branch_id}")[:60]}
+        if command == f"use_builder:{branch_id}":
+            branch.update(builder=builder.empty_group(), logic=None)
+        elif _one(form, f"mode:{branch_id}") == "raw":
+            branch.update(logic=previous.get("logic"), builder=previous.get("builder"))
+        else:
+            tree = builder.read_form(form, branch_id)
+            if command.partition(":")[2].startswith(branch_id):
+                tree = builder.apply_command(tree, branch_id, command)
+            logic, problems = builder.to_logic(tree)
+            branch.update(builder=tree, logic=logic)
+            if problems:
+                applied.rule_problems[branch_id] = problems
+        if command == f"remove_branch:{branch_id}":
+            continue
+        branches.append(branch)
+    if command == "add_branch" and len(branches) < MAX_BRANCHES:
+        used = {b["id"] for b in branches} | set(old)
+        number = 1
+        while f"b{number}" in used:
+            number += 1
+        branches.append(
+            {
+                "id": f"b{number}",
+                "label": gettext("Branch %(n)s") % {"n": number},
+                "builder": builder.empty_group(),
+                "logic": None,
+            }
+        )
+    config["branches"] = branches
+
+
+def _apply_action(applied: Applied, form: dict[str, Any]) -> None:
+    config = applied.node["config"]
+    action = _one(form, "action")
+    if action not in ACTION_CATALOGUE:
+        config["action"] = action or None
+        config["params"] = {}
+        return
+    changed_action = action != config.get("action")
+    old_params = {} if changed_action else dict(config.get("params") or {})
+    config["action"] = action
+    spec = ACTION_CATALOGUE[action]
+    one_of = spec.get("one_of") or []
+    mode = _one(form, "mode") if not changed_action else ""
+    applied.action_mode = mode if mode in one_of else None
+    params: dict[str, Any] = {}
+    for param in spec["params"]:
+        name = param["name"]
+        if one_of and name in one_of and mode and mode != name:
+            continue
+        if ruleflows.logic.is_expression(old_params.get(name)) and f"param:{name}" not in form:
+            params[name] = old_params[name]  # a computed value written as JSON Logic: kept unless replaced
+            continue
+        value = _param_value(action, param, form)
+        if value is not None:
+            params[name] = value
+    if one_of and changed_action:
+        params = {k: v for k, v in params.items() if k not in one_of}
+    config["params"] = params
+
+
+def _param_value(action: str, param: dict[str, Any], form: dict[str, Any]) -> Any:
+    name, kind = param["name"], param["type"]
+    key = f"param:{name}"
+    if kind == "array":
+        values = _many(form, key)
+        return values or None
+    text = _one(form, key)
+    if kind == "datetime":
+        if text == "presale_due":
+            return dict(PRESALE_DUE)
+        text = _one(form, f"{key}:at") if text == "fixed" else text
+        if not text:
+            return None
+        try:
+            return builder.china_moment(text)
+        except builder.RuleProblem:
+            return text  # kept as typed; validation explains what is wrong
+    if not text:
+        return None
+    if kind == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            return text  # kept as typed; validation explains what is wrong
+    return text
+
+
+def _apply_raw(applied: Applied, raw: str) -> None:
+    node = applied.node
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError as exc:
+        applied.raw_error = gettext("Not valid JSON: %(detail)s") % {"detail": str(exc)}
+        return
+    config = node["config"]
+    if node["type"] == "condition":
+        config["logic"] = value
+        config.pop("builder", None)
+    elif node["type"] == "switch":
+        if not isinstance(value, list):
+            applied.raw_error = gettext("The branches must be a JSON list.")
+            return
+        config["branches"] = value
+    elif node["type"] == "action":
+        if not isinstance(value, dict):
+            applied.raw_error = gettext("The parameters must be a JSON object.")
+            return
+        config["params"] = value
+
+
+# ------------------------------------------------------------------------------------------- raw JSON
+
+
+def raw_text(node: dict[str, Any]) -> str:
+    """What the JSON editor shows for a node: a condition's logic, a switch's branches, an action's params."""
+    config = node.get("config") or {}
+    if node["type"] == "condition":
+        value = config.get("logic")
+    elif node["type"] == "switch":
+        value = [
+            {k: b.get(k) for k in ("id", "label", "logic")} for b in config.get("branches") or [] if isinstance(b, dict)
+        ]
+    elif node["type"] == "action":
+        value = config.get("params") or {}
+    else:
+        return ""
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+@dataclass
+class RawCheck:
+    """The verdict on JSON typed into the editor: problems, or the value on a sample order."""
+
+    ok: bool
+    messages: list[str]
+    sample_result: str | None = None
+    sample_label: str | None = None
+
+
+def check_raw(node: dict[str, Any], raw: str) -> RawCheck:
+    """Validate JSON typed into a node's JSON editor, as the engine would, and try it on a sample order."""
+    trial = Applied(copy.deepcopy(node))
+    _apply_raw(trial, raw)
+    if trial.raw_error:
+        return RawCheck(False, [trial.raw_error])
+    problems = node_problems(trial.node)
+    if problems:
+        return RawCheck(False, problems)
+    if node["type"] != "condition":
+        return RawCheck(True, [])
+    sample = SAMPLE_ORDERS[0]
+    label = sample.label_en if current_locale.get() == "en" else sample.label_zh
+    try:
+        value = ruleflows.evaluate(trial.node["config"]["logic"], context_of(sample), now=utcnow())
+    except ruleflows.RuleError as exc:
+        return RawCheck(False, [gettext("It fails on a sample order: %(detail)s") % {"detail": str(exc)}], None, label)
+    return RawCheck(True, [], json.dumps(value, ensure_ascii=False), label)
+
+
+def node_problems(node: dict[str, Any]) -> list[str]:
+    """The engine's problems with one node's configuration (connections aside), in the request's language."""
+    doc = {"schema": 1, "name": "check", "trigger": "order.received", "nodes": [node], "edges": []}
+    language_en = current_locale.get() == "en"
+    return [
+        problem.message_en if language_en else problem.message_zh
+        for problem in ruleflows.validate(doc)
+        if problem.path is not None and problem.path.startswith("nodes[0].config")
+    ]
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def summary(node: dict[str, Any]) -> str:
+    """One line the canvas shows under a node's name: what it checks or does."""
+    config = node.get("config") or {}
+    if node.get("type") == "condition":
+        if builder_mode(config) == "builder":
+            return builder.describe(config.get("builder"))
+        return gettext("JSON Logic") if config.get("logic") is not None else ""
+    if node.get("type") == "switch":
+        return " / ".join(
+            str(b.get("label") or b.get("id")) for b in config.get("branches") or [] if isinstance(b, dict)
+        )
+    if node.get("type") == "action":
+        action = config.get("action")
+        if action not in ACTION_CATALOGUE:
+            return ""
+        params = config.get("params") or {}
+        shown = []
+        for name, value in params.items():
+            if isinstance(value, list):
+                shown.append("、".join(gettext(VALUE_LABELS[v]) if v in VALUE_LABELS else str(v) for v in value))
+            elif isinstance(value, str):
+                shown.append(gettext(VALUE_LABELS[value]) if value in VALUE_LABELS and name != "code" else value)
+            elif ruleflows.logic.is_expression(value):
+                shown.append(gettext("computed"))
+            else:
+                shown.append(str(value))
+        return " · ".join(shown)
+    return ""
+
+
+def shown(value: Any, limit: int = 160, indent: int | None = None) -> str:
+    """A value as readable JSON (Chinese kept as is), cut short for the trace table."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def action_label(action: str) -> str:
+    """An action's label in the request's language, or its name if it is not in the catalogue."""
+    return localised(ACTION_CATALOGUE[action]) if action in ACTION_CATALOGUE else action
+
+
+def action_choices() -> list[tuple[str, str]]:
+    """(action name, label) for the action picker."""
+    return [(name, localised(spec)) for name, spec in ACTION_CATALOGUE.items()]
+
+
+def param_rows(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """How to render each parameter of an action node's chosen action."""
+    config = node.get("config") or {}
+    action = config.get("action")
+    if action not in ACTION_CATALOGUE:
+        return []
+    params = config.get("params") or {}
+    rows = []
+    for param in ACTION_CATALOGUE[action]["params"]:
+        name = param["name"]
+        value = params.get(name)
+        rows.append(
+            {
+                "name": name,
+                "type": param["type"],
+                "label": localised(param),
+                "required": param["required"],
+                "picker": PICKERS.get((action, name)),
+                "values": [
+                    (v, gettext(VALUE_LABELS.get(v, v)))
+                    for v in param.get("values") or param.get("items", {}).get("values") or []
+                ],
+                "value": value,
+                "computed": ruleflows.logic.is_expression(value) and value != PRESALE_DUE,
+                "value_json": json.dumps(value, ensure_ascii=False) if value is not None else "",
+                "min": param.get("min"),
+                "max": param.get("max"),
+            }
+        )
+    return rows
+
+
+def one_of_mode(node: dict[str, Any]) -> str | None:
+    """For actions that take one of several parameters (a code or a strategy), which one is in use."""
+    config = node.get("config") or {}
+    action = config.get("action")
+    if action not in ACTION_CATALOGUE:
+        return None
+    one_of = ACTION_CATALOGUE[action].get("one_of")
+    if not one_of:
+        return None
+    params = config.get("params") or {}
+    return next((name for name in one_of if params.get(name) is not None), one_of[0])
+
+
+def china_local(value: Any) -> str:
+    """An ISO time as the value of a datetime-local input, in China time."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(builder.CHINA)
+    return moment.strftime("%Y-%m-%dT%H:%M")

@@ -1,0 +1,934 @@
+"""Rule-flow services: flows and drafts, publishing and rollback, diffs, import/export, the simulator,
+backtests, and the published flows the processing job runs."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import ruleflows
+from app import outbox
+from app.db import Database, utcnow
+from app.domain.accounts.services import Actor, audit
+from app.domain.channels.models import Channel, Shop
+from app.domain.flows.estimate import ShippingEstimator, WarehouseInfo
+from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowVersion
+from app.domain.flows.sources import OrderContext, recent_contexts
+from app.domain.fulfillment.models import Carrier, CarrierRate
+from app.domain.inventory.models import Sku, Warehouse
+from ruleflows import CompiledFlow, Problem, RunResult
+from ruleflows.document import MAX_DOCUMENT_BYTES, document_size
+
+MAX_NAME: Final = 100
+MAX_NOTE: Final = 500
+MAX_BACKTEST_ORDERS: Final = 500
+BACKTEST_JOB: Final = "flow_backtest"
+EXPORT_FORMAT: Final = "ruleflow-oms/flow"
+_DOCUMENT_KEYS: Final = ("schema", "name", "description", "trigger", "nodes", "edges")
+_NODE_KEYS: Final = ("id", "type", "name", "position", "config")
+_EDGE_KEYS: Final = ("id", "source", "target", "port")
+
+
+class FlowError(Exception):
+    """A user-facing refusal; ``code`` picks the message, ``problems`` lists a document's problems."""
+
+    def __init__(self, code: str, *, problems: list[Problem] | None = None, **params: Any) -> None:
+        super().__init__(code)
+        self.code = code
+        self.problems = problems or []
+        self.params = params
+
+
+# ------------------------------------------------------------------------------------------- documents
+
+
+def blank_document(name: str) -> dict[str, Any]:
+    """A new flow: a start node and an end node, not yet connected."""
+    return {
+        "schema": 1,
+        "name": name,
+        "trigger": "order.received",
+        "nodes": [
+            {"id": "start", "type": "start", "name": "开始", "position": {"x": 40, "y": 200}, "config": {}},
+            {"id": "end", "type": "end", "name": "结束", "position": {"x": 820, "y": 200}, "config": {}},
+        ],
+        "edges": [],
+    }
+
+
+def clean_document(doc: Any) -> Any:
+    """Keep only what the DESIGN.md format has, so no editor markup or stray keys are ever stored.
+
+    Values are kept as given (even wrong ones), so that validation can still name every problem.
+    """
+    if not isinstance(doc, dict):
+        return doc
+    cleaned = {key: doc[key] for key in _DOCUMENT_KEYS if key in doc}
+    if isinstance(cleaned.get("nodes"), list):
+        cleaned["nodes"] = [
+            {key: node[key] for key in _NODE_KEYS if key in node} if isinstance(node, dict) else node
+            for node in cleaned["nodes"]
+        ]
+    if isinstance(cleaned.get("edges"), list):
+        cleaned["edges"] = [
+            {key: edge[key] for key in _EDGE_KEYS if key in edge} if isinstance(edge, dict) else edge
+            for edge in cleaned["edges"]
+        ]
+    return cleaned
+
+
+def fingerprint(doc: Any) -> str:
+    """A short hash of a document's content, for the audit log and for "unchanged" checks."""
+    text = json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def validate(doc: Any) -> list[Problem]:
+    """Every problem of a document, as the engine reports them."""
+    return ruleflows.validate(doc)
+
+
+def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+    nodes, edges = doc.get("nodes"), doc.get("edges")
+    return {
+        "nodes": len(nodes) if isinstance(nodes, list) else 0,
+        "edges": len(edges) if isinstance(edges, list) else 0,
+        "fingerprint": fingerprint(doc),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- flows
+
+
+async def list_flows(session: AsyncSession) -> list[Flow]:
+    """All flows that are not archived, in the order they run (priority, then age)."""
+    query = select(Flow).where(col(Flow.is_archived).is_(False)).order_by(col(Flow.priority), col(Flow.id))
+    return list((await session.exec(query)).all())
+
+
+async def get_flow(session: AsyncSession, flow_id: int, *, for_update: bool = False) -> Flow:
+    """The flow, or FlowError("not_found"). ``for_update`` locks its row for the rest of the transaction."""
+    query = select(Flow).where(Flow.id == flow_id)
+    if for_update:
+        query = query.with_for_update()
+    flow = (await session.exec(query)).first()
+    if flow is None or flow.is_archived:
+        raise FlowError("not_found", flow_id=flow_id)
+    return flow
+
+
+def _check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise FlowError("name_required")
+    if len(name) > MAX_NAME:
+        raise FlowError("name_too_long", limit=MAX_NAME)
+    return name
+
+
+async def create_flow(
+    session: AsyncSession,
+    actor: Actor,
+    name: str,
+    *,
+    document: dict[str, Any] | None = None,
+    template: str | None = None,
+    description: str = "",
+    priority: int = 100,
+    channels: list[str] | None = None,
+    shop_codes: list[str] | None = None,
+    ip: str | None = None,
+) -> Flow:
+    """Create a flow with a blank draft, a shipped template's draft, or a given document."""
+    name = _check_name(name)
+    if template:
+        try:
+            document = ruleflows.load_template(template)
+        except KeyError:
+            raise FlowError("unknown_template", template=template) from None
+        description = description or str(document.get("description") or "")
+    doc = clean_document(document) if document is not None else blank_document(name)
+    if not isinstance(doc, dict) or document_size(doc) is None:
+        raise FlowError("not_a_document")
+    if (document_size(doc) or 0) > MAX_DOCUMENT_BYTES:
+        raise FlowError("document_too_large")
+    doc["name"] = name
+    now = utcnow()
+    flow = Flow(
+        name=name,
+        description=description[:500],
+        trigger=str(doc.get("trigger") or "order.received")[:32],
+        priority=priority,
+        channels=await _checked_channels(channels or []),
+        shop_codes=await _checked_shops(session, shop_codes or []),
+        draft=doc,
+        draft_revision=1,
+        draft_saved_at=now,
+        draft_saved_by=actor.name,
+        created_at=now,
+        created_by=actor.name,
+    )
+    session.add(flow)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "flows.created",
+        target_type="flow",
+        target_id=str(flow.id),
+        after={"name": name, "template": template, **_summary(doc)},
+        ip=ip,
+    )
+    return flow
+
+
+async def _checked_channels(channels: list[str]) -> list[str]:
+    known = {c.value for c in Channel}
+    unknown = [c for c in channels if c not in known]
+    if unknown:
+        raise FlowError("unknown_channel", value=", ".join(unknown))
+    return sorted(set(channels))
+
+
+async def _checked_shops(session: AsyncSession, shop_codes: list[str]) -> list[str]:
+    if not shop_codes:
+        return []
+    known = set((await session.exec(select(Shop.code).where(col(Shop.code).in_(shop_codes)))).all())
+    unknown = [c for c in shop_codes if c not in known]
+    if unknown:
+        raise FlowError("unknown_shop", value=", ".join(unknown))
+    return sorted(set(shop_codes))
+
+
+async def update_settings(
+    session: AsyncSession,
+    actor: Actor,
+    flow_id: int,
+    *,
+    name: str,
+    description: str,
+    priority: int,
+    channels: list[str],
+    shop_codes: list[str],
+    ip: str | None = None,
+) -> Flow:
+    """Change a flow's name and scope: which channels and shops it applies to, and its priority."""
+    flow = await get_flow(session, flow_id, for_update=True)
+    before = _settings_of(flow)
+    flow.name = _check_name(name)
+    flow.description = description.strip()[:500]
+    if not -100000 <= priority <= 100000:
+        raise FlowError("bad_priority")
+    flow.priority = priority
+    flow.channels = await _checked_channels(channels)
+    flow.shop_codes = await _checked_shops(session, shop_codes)
+    draft = dict(flow.draft)
+    draft["name"] = flow.name
+    flow.draft = draft
+    session.add(flow)
+    await audit(
+        session,
+        actor,
+        "flows.settings_changed",
+        target_type="flow",
+        target_id=str(flow.id),
+        before=before,
+        after=_settings_of(flow),
+        ip=ip,
+    )
+    return flow
+
+
+def _settings_of(flow: Flow) -> dict[str, Any]:
+    return {
+        "name": flow.name,
+        "description": flow.description,
+        "priority": flow.priority,
+        "channels": list(flow.channels),
+        "shop_codes": list(flow.shop_codes),
+    }
+
+
+async def save_draft(
+    session: AsyncSession,
+    actor: Actor,
+    flow_id: int,
+    document: Any,
+    *,
+    base_revision: int | None = None,
+    ip: str | None = None,
+) -> tuple[Flow, list[Problem]]:
+    """Store the working draft (even with problems: a draft may be unfinished) and say what is wrong with it.
+
+    ``base_revision`` is the revision the editor started from; if someone saved since, nothing is stored and
+    FlowError("conflict") is raised, so one editor never silently overwrites another.
+    """
+    flow = await get_flow(session, flow_id, for_update=True)
+    if base_revision is not None and base_revision != flow.draft_revision:
+        raise FlowError("conflict", revision=flow.draft_revision, saved_by=flow.draft_saved_by)
+    doc = clean_document(document)
+    if not isinstance(doc, dict):
+        raise FlowError("not_a_document")
+    size = document_size(doc)
+    if size is None:
+        raise FlowError("not_a_document")
+    if size > MAX_DOCUMENT_BYTES:
+        raise FlowError("document_too_large")
+    doc["name"] = flow.name
+    problems = validate(doc)
+    before = _summary(flow.draft)
+    flow.draft = doc
+    flow.trigger = str(doc.get("trigger") or flow.trigger)[:32]
+    flow.draft_revision += 1
+    flow.draft_saved_at = utcnow()
+    flow.draft_saved_by = actor.name
+    session.add(flow)
+    await audit(
+        session,
+        actor,
+        "flows.draft_saved",
+        target_type="flow",
+        target_id=str(flow.id),
+        before=before,
+        after={**_summary(doc), "revision": flow.draft_revision, "problems": len(problems)},
+        ip=ip,
+    )
+    return flow, problems
+
+
+# ------------------------------------------------------------------------------------------- versions
+
+
+async def list_versions(session: AsyncSession, flow_id: int) -> list[FlowVersion]:
+    """A flow's published versions, newest first."""
+    query = select(FlowVersion).where(FlowVersion.flow_id == flow_id).order_by(col(FlowVersion.number).desc())
+    return list((await session.exec(query)).all())
+
+
+async def get_version(session: AsyncSession, flow_id: int, version_id: int) -> FlowVersion:
+    """One version of the flow, or FlowError("version_not_found")."""
+    version = await session.get(FlowVersion, version_id)
+    if version is None or version.flow_id != flow_id:
+        raise FlowError("version_not_found", version_id=version_id)
+    return version
+
+
+async def _next_number(session: AsyncSession, flow_id: int) -> int:
+    query = select(func.max(FlowVersion.number)).where(FlowVersion.flow_id == flow_id)
+    return int((await session.exec(query)).one() or 0) + 1
+
+
+async def publish(
+    session: AsyncSession,
+    actor: Actor,
+    flow_id: int,
+    note: str,
+    *,
+    expected_revision: int | None = None,
+    ip: str | None = None,
+) -> FlowVersion:
+    """Publish the current draft as a new immutable version and make it live. Refused if it has problems."""
+    flow = await get_flow(session, flow_id, for_update=True)
+    note = note.strip()
+    if not note:
+        raise FlowError("note_required")
+    if len(note) > MAX_NOTE:
+        raise FlowError("note_too_long", limit=MAX_NOTE)
+    if expected_revision is not None and expected_revision != flow.draft_revision:
+        raise FlowError("conflict", revision=flow.draft_revision, saved_by=flow.draft_saved_by)
+    problems = validate(flow.draft)
+    if problems:
+        raise FlowError("has_problems", problems=problems, count=len(problems))
+    return await _make_live(session, actor, flow, copy.deepcopy(flow.draft), note, "flows.published", ip=ip)
+
+
+async def rollback(
+    session: AsyncSession, actor: Actor, flow_id: int, version_id: int, note: str = "", *, ip: str | None = None
+) -> FlowVersion:
+    """Publish a copy of an older version, making its behaviour live again. History is never rewritten."""
+    flow = await get_flow(session, flow_id, for_update=True)
+    older = await get_version(session, flow_id, version_id)
+    if flow.live_version_id == older.id:
+        raise FlowError("already_live", number=older.number)
+    problems = validate(older.document)
+    if problems:  # the engine may have grown stricter since it was published
+        raise FlowError("has_problems", problems=problems, count=len(problems))
+    text = f"回滚到 v{older.number}" + (f"：{note.strip()}" if note.strip() else "")
+    return await _make_live(
+        session,
+        actor,
+        flow,
+        copy.deepcopy(older.document),
+        text[:MAX_NOTE],
+        "flows.rolled_back",
+        copied_from=older,
+        ip=ip,
+    )
+
+
+async def _make_live(
+    session: AsyncSession,
+    actor: Actor,
+    flow: Flow,
+    document: dict[str, Any],
+    note: str,
+    action: str,
+    *,
+    copied_from: FlowVersion | None = None,
+    ip: str | None = None,
+) -> FlowVersion:
+    assert flow.id is not None
+    version = FlowVersion(
+        flow_id=flow.id,
+        number=await _next_number(session, flow.id),
+        document=document,
+        note=note,
+        copied_from_version_id=copied_from.id if copied_from else None,
+        published_at=utcnow(),
+        published_by=actor.name,
+    )
+    session.add(version)
+    await session.flush()
+    before = {"live_version_id": flow.live_version_id}
+    flow.live_version_id = version.id
+    session.add(flow)
+    await audit(
+        session,
+        actor,
+        action,
+        target_type="flow",
+        target_id=str(flow.id),
+        before=before,
+        after={
+            "live_version_id": version.id,
+            "number": version.number,
+            "note": note,
+            "copied_from_version_id": version.copied_from_version_id,
+            "fingerprint": fingerprint(document),
+        },
+        ip=ip,
+    )
+    return version
+
+
+async def restore_to_draft(
+    session: AsyncSession, actor: Actor, flow_id: int, version_id: int, *, ip: str | None = None
+) -> Flow:
+    """Put an older version's document back into the draft, to continue designing from it."""
+    version = await get_version(session, flow_id, version_id)
+    flow, _ = await save_draft(session, actor, flow_id, copy.deepcopy(version.document), ip=ip)
+    return flow
+
+
+# ----------------------------------------------------------------------------------------------- diff
+
+
+@dataclass
+class FlowDiff:
+    """What differs between two documents: nodes and edges added, removed and changed."""
+
+    nodes_added: list[dict[str, Any]] = field(default_factory=list)
+    nodes_removed: list[dict[str, Any]] = field(default_factory=list)
+    nodes_changed: list[dict[str, Any]] = field(default_factory=list)
+    nodes_moved: list[str] = field(default_factory=list)
+    edges_added: list[dict[str, Any]] = field(default_factory=list)
+    edges_removed: list[dict[str, Any]] = field(default_factory=list)
+    edges_changed: list[dict[str, Any]] = field(default_factory=list)
+    settings_changed: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the two documents behave the same (layout moves aside)."""
+        return not (
+            self.nodes_added
+            or self.nodes_removed
+            or self.nodes_changed
+            or self.edges_added
+            or self.edges_removed
+            or self.edges_changed
+            or self.settings_changed
+        )
+
+    def node_status(self) -> dict[str, str]:
+        """Node id -> added | changed | removed, for colouring a canvas."""
+        status = {n["id"]: "added" for n in self.nodes_added}
+        status.update({n["id"]: "changed" for n in self.nodes_changed})
+        status.update({n["id"]: "removed" for n in self.nodes_removed})
+        return status
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, for the API."""
+        return {
+            "nodes_added": self.nodes_added,
+            "nodes_removed": self.nodes_removed,
+            "nodes_changed": self.nodes_changed,
+            "nodes_moved": self.nodes_moved,
+            "edges_added": self.edges_added,
+            "edges_removed": self.edges_removed,
+            "edges_changed": self.edges_changed,
+            "settings_changed": self.settings_changed,
+        }
+
+
+def _nodes_by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    nodes: list[Any] = doc["nodes"] if isinstance(doc.get("nodes"), list) else []
+    return {str(n["id"]): n for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)}
+
+
+def _edges_by_exit(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    # An edge is identified by the exit it leaves from: editors may renumber edge ids without changing anything.
+    edges: list[Any] = doc["edges"] if isinstance(doc.get("edges"), list) else []
+    return {
+        (str(e.get("source")), str(e.get("port"))): e
+        for e in edges
+        if isinstance(e, dict) and e.get("source") is not None and e.get("port") is not None
+    }
+
+
+def behaviour_of(config: Any) -> Any:
+    """The part of a node's config that decides anything: the builder's own state and empty values left out."""
+    if not isinstance(config, dict):
+        return config
+    kept: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "builder" or value is None or value == {} or value == []:
+            continue
+        if key == "branches" and isinstance(value, list):
+            value = [behaviour_of(branch) for branch in value]
+        kept[key] = value
+    return kept
+
+
+def _node_brief(node: dict[str, Any]) -> dict[str, Any]:
+    return {"id": node.get("id"), "type": node.get("type"), "name": node.get("name", "")}
+
+
+def diff_documents(old: dict[str, Any], new: dict[str, Any]) -> FlowDiff:
+    """Compare two flow documents. Moving a node is reported apart: it changes the picture, not the behaviour;
+    so is the condition builder's own state, which never decides anything."""
+    diff = FlowDiff()
+    for key in ("trigger",):
+        if old.get(key) != new.get(key):
+            diff.settings_changed.append(key)
+    old_nodes, new_nodes = _nodes_by_id(old), _nodes_by_id(new)
+    for node_id, node in new_nodes.items():
+        if node_id not in old_nodes:
+            diff.nodes_added.append(_node_brief(node))
+            continue
+        before = old_nodes[node_id]
+        changed = [key for key in ("type", "name") if (before.get(key) or None) != (node.get(key) or None)]
+        if behaviour_of(before.get("config") or {}) != behaviour_of(node.get("config") or {}):
+            changed.append("config")
+        if changed:
+            diff.nodes_changed.append(
+                {**_node_brief(node), "fields": changed, "before": before.get("config"), "after": node.get("config")}
+            )
+        elif before.get("position") != node.get("position"):
+            diff.nodes_moved.append(node_id)
+    diff.nodes_removed = [_node_brief(node) for node_id, node in old_nodes.items() if node_id not in new_nodes]
+    old_edges, new_edges = _edges_by_exit(old), _edges_by_exit(new)
+    for exit_key, edge in new_edges.items():
+        if exit_key not in old_edges:
+            diff.edges_added.append({"source": exit_key[0], "port": exit_key[1], "target": edge.get("target")})
+        elif old_edges[exit_key].get("target") != edge.get("target"):
+            diff.edges_changed.append(
+                {
+                    "source": exit_key[0],
+                    "port": exit_key[1],
+                    "before": old_edges[exit_key].get("target"),
+                    "after": edge.get("target"),
+                }
+            )
+    diff.edges_removed = [
+        {"source": key[0], "port": key[1], "target": edge.get("target")}
+        for key, edge in old_edges.items()
+        if key not in new_edges
+    ]
+    return diff
+
+
+async def document_at(session: AsyncSession, flow: Flow, ref: str) -> tuple[str, dict[str, Any]]:
+    """A document by reference: ``draft``, ``live`` or a version id. Returns (label, document)."""
+    assert flow.id is not None
+    if ref == "draft":
+        return "draft", flow.draft
+    if ref == "live":
+        if flow.live_version_id is None:
+            raise FlowError("nothing_published")
+        ref = str(flow.live_version_id)
+    if not ref.isdigit():
+        raise FlowError("version_not_found", version_id=ref)
+    version = await get_version(session, flow.id, int(ref))
+    return f"v{version.number}", version.document
+
+
+# ------------------------------------------------------------------------------------- import / export
+
+
+def export_flow(flow: Flow) -> dict[str, Any]:
+    """A flow as a portable JSON file: its settings and its draft document."""
+    return {
+        "format": EXPORT_FORMAT,
+        "version": 1,
+        "flow": {
+            "name": flow.name,
+            "description": flow.description,
+            "priority": flow.priority,
+            "channels": list(flow.channels),
+            "shop_codes": list(flow.shop_codes),
+        },
+        "document": flow.draft,
+    }
+
+
+async def import_flow(session: AsyncSession, actor: Actor, payload: Any, *, ip: str | None = None) -> Flow:
+    """Create a flow from an exported file (or from a bare flow document). The import becomes a new draft."""
+    if not isinstance(payload, dict):
+        raise FlowError("not_a_document")
+    if payload.get("format") == EXPORT_FORMAT:
+        meta: dict[str, Any] = payload["flow"] if isinstance(payload.get("flow"), dict) else {}
+        document = payload.get("document")
+    elif "nodes" in payload:
+        meta, document = {}, payload
+    else:
+        raise FlowError("not_a_document")
+    if not isinstance(document, dict):
+        raise FlowError("not_a_document")
+    name = str(meta.get("name") or document.get("name") or "").strip() or "导入的流程"
+    priority = meta.get("priority", 100)
+    channels = meta.get("channels") or []
+    shop_codes = meta.get("shop_codes") or []
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        priority = 100
+    if not isinstance(channels, list) or not isinstance(shop_codes, list):
+        raise FlowError("not_a_document")
+    # Shops may not exist on this installation: keep the ones that do, rather than refusing the whole file.
+    known_shops = set((await session.exec(select(Shop.code))).all())
+    flow = await create_flow(
+        session,
+        actor,
+        name[:MAX_NAME],
+        document=document,
+        description=str(meta.get("description") or document.get("description") or ""),
+        priority=priority,
+        channels=[str(c) for c in channels],
+        shop_codes=[str(s) for s in shop_codes if s in known_shops],
+        ip=ip,
+    )
+    await audit(session, actor, "flows.imported", target_type="flow", target_id=str(flow.id), ip=ip)
+    return flow
+
+
+# ------------------------------------------------------------------------------------------ simulator
+
+
+@dataclass
+class Simulation:
+    """One run of a document on one order, with what to highlight on the canvas."""
+
+    label: str
+    context: dict[str, Any]
+    result: RunResult
+    path_edges: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form, for the API."""
+        return {"label": self.label, "path_edges": self.path_edges, **self.result.to_dict()}
+
+
+def path_edges(doc: dict[str, Any], result: RunResult) -> list[str]:
+    """The ids of the connections a run went along."""
+    taken = {(step.node_id, step.port) for step in result.trace if step.port}
+    edges: list[Any] = doc["edges"] if isinstance(doc.get("edges"), list) else []
+    return [
+        str(e["id"])
+        for e in edges
+        if isinstance(e, dict) and (e.get("source"), e.get("port")) in taken and e.get("id") is not None
+    ]
+
+
+def simulate(doc: Any, order: OrderContext, *, now: datetime | None = None) -> Simulation:
+    """Run a document (usually the draft) on one order context; never raises."""
+    result = ruleflows.run(doc, order.context, now=now or utcnow())
+    return Simulation(
+        label=order.label,
+        context=order.context,
+        result=result,
+        path_edges=path_edges(doc, result) if isinstance(doc, dict) else [],
+    )
+
+
+# ------------------------------------------------------------------------------------------- backtest
+
+
+async def start_backtest(
+    session: AsyncSession, actor: Actor, flow_id: int, order_limit: int, *, ip: str | None = None
+) -> FlowBacktest:
+    """Ask for a backtest of the current draft against the live version; the work runs in the background."""
+    flow = await get_flow(session, flow_id)
+    if not 1 <= order_limit <= MAX_BACKTEST_ORDERS:
+        raise FlowError("bad_order_limit", limit=MAX_BACKTEST_ORDERS)
+    assert flow.id is not None
+    run = FlowBacktest(
+        flow_id=flow.id,
+        document=copy.deepcopy(flow.draft),
+        baseline_version_id=flow.live_version_id,
+        order_limit=order_limit,
+        created_at=utcnow(),
+        created_by=actor.name,
+    )
+    session.add(run)
+    await session.flush()
+    await outbox.stage(session, BACKTEST_JOB, run.id, dedupe_key=f"{BACKTEST_JOB}:{run.id}")
+    await audit(
+        session,
+        actor,
+        "flows.backtest_started",
+        target_type="flow",
+        target_id=str(flow.id),
+        after={"backtest_id": run.id, "orders": order_limit, "baseline_version_id": flow.live_version_id},
+        ip=ip,
+    )
+    return run
+
+
+async def get_backtest(session: AsyncSession, flow_id: int, backtest_id: int) -> FlowBacktest:
+    """One backtest of the flow, or FlowError("backtest_not_found")."""
+    run = await session.get(FlowBacktest, backtest_id)
+    if run is None or run.flow_id != flow_id:
+        raise FlowError("backtest_not_found", backtest_id=backtest_id)
+    return run
+
+
+def _outcome(result: RunResult, context: dict[str, Any], estimator: ShippingEstimator) -> dict[str, Any]:
+    decisions = result.decisions
+    routing = estimator.route(context, decisions)
+    return {
+        "status": result.status,
+        # A failed run sends the order to review, so it counts as held.
+        "hold": bool(decisions.get("hold")) or bool(decisions.get("presale")) or not result.ok,
+        "warehouse": routing.warehouse,
+        "carrier": routing.carrier,
+        "gifts": sorted(f"{g.get('sku')}×{g.get('qty')}" for g in decisions.get("gifts") or [] if isinstance(g, dict)),
+        "cost_fen": routing.cost_fen,
+    }
+
+
+async def shipping_estimator(session: AsyncSession) -> ShippingEstimator:
+    """An estimator built from the warehouses, carriers and carrier rate tables in the database."""
+    warehouses = (await session.exec(select(Warehouse).where(col(Warehouse.is_active).is_(True)))).all()
+    carriers = (await session.exec(select(Carrier.code).where(col(Carrier.is_active).is_(True)))).all()
+    rates = (await session.exec(select(CarrierRate))).all()
+    return ShippingEstimator(
+        [WarehouseInfo(w.code, w.province, w.priority, tuple(w.serves_regions or ())) for w in warehouses],
+        list(carriers),
+        list(rates),
+    )
+
+
+async def run_backtest(db: Database, backtest_id: int, *, progress_every: int = 5) -> dict[str, Any]:
+    """The backtest job's work: replay the draft and the baseline over recent orders and compare.
+
+    Safe to run twice: a finished backtest is left as it is; an interrupted one starts again from the top.
+    Progress is committed as it goes, so the page's progress bar moves.
+    """
+    async with db.transaction() as session:
+        run = await session.get(FlowBacktest, backtest_id)
+        if run is None or run.status in (BacktestStatus.done, BacktestStatus.failed):
+            return {"backtest_id": backtest_id, "skipped": True}
+        run.status = BacktestStatus.running
+        run.processed = 0
+        session.add(run)
+        baseline = await session.get(FlowVersion, run.baseline_version_id) if run.baseline_version_id else None
+        baseline_doc = baseline.document if baseline else None
+        baseline_label = f"v{baseline.number}" if baseline else None
+        draft_doc, limit = run.document, run.order_limit
+    async with db.reading() as session:
+        orders = await recent_contexts(session, limit)
+        estimator = await shipping_estimator(session)
+    async with db.transaction() as session:
+        run = await session.get(FlowBacktest, backtest_id)
+        assert run is not None
+        run.total = len(orders)
+        session.add(run)
+
+    draft = _compile_or_none(draft_doc)
+    live = _compile_or_none(baseline_doc) if baseline_doc is not None else None
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
+    cost_before = cost_after = 0
+    for index, order in enumerate(orders, start=1):
+        after = _outcome(
+            ruleflows.run(draft if draft is not None else draft_doc, order.context, now=now), order.context, estimator
+        )
+        if live is not None:
+            before = _outcome(ruleflows.run(live, order.context, now=now), order.context, estimator)
+        else:
+            before = {
+                "status": "none",
+                "hold": False,
+                "warehouse": None,
+                "carrier": None,
+                "gifts": [],
+                "cost_fen": None,
+            }
+        changed = [key for key in totals if before[key] != after[key]]
+        for key in changed:
+            totals[key] += 1
+        cost_before += before["cost_fen"] or 0
+        cost_after += after["cost_fen"] or 0
+        if changed:
+            rows.append({"key": order.key, "label": order.label, "changed": changed, "before": before, "after": after})
+        if index % progress_every == 0 and index < len(orders):
+            async with db.transaction() as session:
+                run = await session.get(FlowBacktest, backtest_id)
+                assert run is not None
+                run.processed = index
+                session.add(run)
+    result = {
+        "orders": len(orders),
+        "changed_orders": len(rows),
+        "changed_by_field": totals,
+        "baseline": baseline_label,
+        "draft_valid": draft is not None,
+        "cost_before_fen": cost_before,
+        "cost_after_fen": cost_after,
+        "cost_difference_fen": cost_after - cost_before,
+        "rows": rows,
+    }
+    async with db.transaction() as session:
+        run = await session.get(FlowBacktest, backtest_id)
+        assert run is not None
+        run.processed = len(orders)
+        run.result = result
+        run.status = BacktestStatus.done
+        run.finished_at = utcnow()
+        session.add(run)
+    return {"backtest_id": backtest_id, "orders": len(orders), "changed_orders": len(rows)}
+
+
+def _compile_or_none(doc: Any) -> CompiledFlow | None:
+    try:
+        return ruleflows.compile_flow(doc)
+    except ruleflows.InvalidFlowError:
+        return None
+
+
+# ----------------------------------------------------------------------------- for the processing job
+
+
+class CompiledVersions:
+    """Compiled flows by version. Versions never change, so an entry never goes stale; the size is bounded.
+
+    The key is the version id with its publish time: ids alone can repeat when a database is reset or
+    restored (tests truncate tables), and a cache must never hand one database's flow to another.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[int, str], CompiledFlow] = OrderedDict()
+
+    @staticmethod
+    def key(version: FlowVersion) -> tuple[int, str]:
+        assert version.id is not None
+        return version.id, version.published_at.isoformat()
+
+    def get(self, version: FlowVersion) -> CompiledFlow:
+        """The compiled flow of a version, compiling it the first time."""
+        key = self.key(version)
+        compiled = self._entries.get(key)
+        if compiled is None:
+            compiled = ruleflows.compile_flow(version.document)
+            self._entries[key] = compiled
+            if len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        return compiled
+
+    def __contains__(self, version_id: object) -> bool:
+        return any(key[0] == version_id for key in self._entries)
+
+
+COMPILED: Final = CompiledVersions()
+
+
+def applies_to(flow: Flow, channel: str, shop_code: str) -> bool:
+    """Whether a flow's scope covers an order of this channel and shop (empty lists mean "all")."""
+    return (not flow.channels or channel in flow.channels) and (not flow.shop_codes or shop_code in flow.shop_codes)
+
+
+async def published_flows_for(
+    session: AsyncSession, channel: str, shop_code: str, *, trigger: str | None = None
+) -> list[tuple[int, int, CompiledFlow]]:
+    """The live flows that apply to an order of this channel and shop, in priority order.
+
+    Returns ``(flow id, version id, compiled flow)``; compiled flows are cached per version id. A live version
+    that no longer validates (the engine grew stricter) is left out rather than run half-checked.
+    """
+    query = (
+        select(Flow, FlowVersion)
+        .join(FlowVersion, col(FlowVersion.id) == col(Flow.live_version_id))
+        .where(col(Flow.is_archived).is_(False))
+        .order_by(col(Flow.priority), col(Flow.id))
+    )
+    found: list[tuple[int, int, CompiledFlow]] = []
+    for flow, version in (await session.exec(query)).all():
+        if not applies_to(flow, channel, shop_code):
+            continue
+        try:
+            compiled = COMPILED.get(version)
+        except ruleflows.InvalidFlowError:
+            continue
+        if trigger is not None and compiled.trigger != trigger:
+            continue
+        assert flow.id is not None and version.id is not None
+        found.append((flow.id, version.id, compiled))
+    return found
+
+
+# ------------------------------------------------------------------------------------------ reference
+
+
+async def categories(session: AsyncSession) -> list[str]:
+    """The product categories of the SKUs, for the category picker."""
+    rows = (
+        await session.exec(select(Sku.category).where(Sku.category != "").distinct().order_by(col(Sku.category)))
+    ).all()
+    return [str(row) for row in rows]
+
+
+async def warehouses(session: AsyncSession) -> list[Warehouse]:
+    """Active warehouses, for the warehouse picker."""
+    query = (
+        select(Warehouse)
+        .where(col(Warehouse.is_active).is_(True))
+        .order_by(col(Warehouse.priority), col(Warehouse.code))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def carriers(session: AsyncSession) -> list[Carrier]:
+    """Active carriers, for the carrier pickers."""
+    return list(
+        (await session.exec(select(Carrier).where(col(Carrier.is_active).is_(True)).order_by(col(Carrier.id)))).all()
+    )
+
+
+async def skus(session: AsyncSession) -> list[Sku]:
+    """Active SKUs, for the gift picker."""
+    return list((await session.exec(select(Sku).where(col(Sku.is_active).is_(True)).order_by(col(Sku.code)))).all())
+
+
+async def shops(session: AsyncSession) -> list[Shop]:
+    """Every shop, for the scope picker."""
+    return list((await session.exec(select(Shop).order_by(col(Shop.channel), col(Shop.code)))).all())

@@ -1,0 +1,114 @@
+"""Where the simulator and the backtest get orders from.
+
+An :class:`OrderSource` hands out flow contexts (``{"order", "features", "decisions"}``) with a key and a
+label: recent real orders (exactly the context the processing job gives the flows) and the built-in samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import utcnow
+from app.domain.flows.samples import SAMPLE_ORDERS, context_of
+from app.domain.orders import services as orders
+from app.domain.orders.models import Order
+from app.i18n import current_locale
+
+
+@dataclass(frozen=True, slots=True)
+class OrderContext:
+    """One order as a flow sees it, with how to name it: ``key`` is unique within its source."""
+
+    key: str
+    label: str
+    context: dict[str, Any]
+
+
+class OrderSource(Protocol):
+    """Something that can list recent orders as flow contexts."""
+
+    #: Short machine name, used as the prefix of keys in forms ("sample:east_3c").
+    name: str
+
+    async def recent_contexts(self, session: AsyncSession, limit: int) -> list[OrderContext]:
+        """Up to ``limit`` orders, newest first."""
+        ...
+
+    async def context_for(self, session: AsyncSession, key: str) -> OrderContext | None:
+        """One order by its key, or None when there is no such order."""
+        ...
+
+
+class SampleOrders:
+    """The built-in sample orders (华东 3C, small and not urgent, presale, bundle, bad phone…)."""
+
+    name = "sample"
+
+    async def recent_contexts(self, session: AsyncSession, limit: int) -> list[OrderContext]:
+        return [self._context(sample.key) for sample in SAMPLE_ORDERS[: max(limit, 0)]]
+
+    async def context_for(self, session: AsyncSession, key: str) -> OrderContext | None:
+        if not any(sample.key == key for sample in SAMPLE_ORDERS):
+            return None
+        return self._context(key)
+
+    def _context(self, key: str) -> OrderContext:
+        sample = next(sample for sample in SAMPLE_ORDERS if sample.key == key)
+        label = sample.label_zh if current_locale.get() != "en" else sample.label_en
+        return OrderContext(key=f"{self.name}:{sample.key}", label=label, context=context_of(sample))
+
+
+class RecentOrders:
+    """The newest orders in the hub, with the features the processing job computes for them."""
+
+    name = "order"
+
+    async def recent_contexts(self, session: AsyncSession, limit: int) -> list[OrderContext]:
+        query = select(Order.id).order_by(col(Order.placed_at).desc(), col(Order.id).desc()).limit(max(limit, 0))
+        found = []
+        for order_id in (await session.exec(query)).all():
+            context = await self.context_for(session, str(order_id))
+            if context is not None:
+                found.append(context)
+        return found
+
+    async def context_for(self, session: AsyncSession, key: str) -> OrderContext | None:
+        from app.domain.processing.services import flow_context  # here: processing imports flows
+
+        if not key.isdigit():
+            return None
+        try:
+            view = await orders.load_order_view(session, int(key))
+        except orders.OrderNotFound:
+            return None
+        context = await flow_context(session, view, now=utcnow())
+        label = f"{view.shop.name} · {view.order.external_id} · {view.order.province or '—'}"
+        return OrderContext(key=f"{self.name}:{key}", label=label, context=context)
+
+
+def order_sources() -> list[OrderSource]:
+    """The sources the simulator offers, most useful first: recent real orders, then the samples."""
+    return [RecentOrders(), SampleOrders()]
+
+
+async def recent_contexts(session: AsyncSession, limit: int) -> list[OrderContext]:
+    """Up to ``limit`` orders across all sources, in source order: what a backtest replays."""
+    found: list[OrderContext] = []
+    for source in order_sources():
+        if len(found) >= limit:
+            break
+        found.extend(await source.recent_contexts(session, limit - len(found)))
+    return found[:limit]
+
+
+async def context_for(session: AsyncSession, key: str) -> OrderContext | None:
+    """The order behind a key such as ``sample:east_3c``, or None."""
+    prefix, _, inner = key.partition(":")
+    for source in order_sources():
+        if source.name == prefix:
+            return await source.context_for(session, inner)
+    return None

@@ -1,0 +1,879 @@
+// The visual rule-flow editor. The flow document (DESIGN.md format) is the one source of truth here:
+// Drawflow only draws it. Every change is made to the document, then the canvas is redrawn from it, so the
+// library's own export (with its HTML) is never stored, and node markup always comes from the node type.
+(function () {
+  "use strict";
+
+  function readJson(id) {
+    var el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  function escapeHtml(text) {
+    return String(text == null ? "" : text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  function clone(value) {
+    return JSON.parse(JSON.stringify(value));
+  }
+
+  var MSG = readJson("flow-messages") || {};
+  var PALETTE = readJson("flow-palette") || [];
+  var ACTION_LABELS = {};
+  PALETTE.forEach(function (item) {
+    if (item.type === "action") ACTION_LABELS[item.config.action] = item.label;
+  });
+
+  // ------------------------------------------------------------------------------ the document model
+
+  function portsOf(node) {
+    if (node.type === "start" || node.type === "action") return ["next"];
+    if (node.type === "condition") return ["true", "false"];
+    if (node.type === "switch") {
+      var branches = (node.config && Array.isArray(node.config.branches)) ? node.config.branches : [];
+      return branches.filter(function (b) { return b && typeof b.id === "string"; })
+        .map(function (b) { return b.id; }).concat(["default"]);
+    }
+    return [];
+  }
+
+  function portLabel(node, port) {
+    if (port === "true") return MSG.yes;
+    if (port === "false") return MSG.no;
+    if (port === "default") return MSG.other;
+    if (port === "next") return "";
+    var branch = (node.config.branches || []).find(function (b) { return b && b.id === port; });
+    return branch ? (branch.label || branch.id) : port;
+  }
+
+  function nodeLabel(node) {
+    if (node.type === "action" && node.config && ACTION_LABELS[node.config.action]) return ACTION_LABELS[node.config.action];
+    return MSG[node.type] || node.type;
+  }
+
+  function nodeHtml(node, summary) {
+    return '<div class="fn-head"><span class="fn-type">' + escapeHtml(nodeLabel(node)) + "</span>" +
+      '<span class="fn-badge" aria-hidden="true"></span></div>' +
+      '<div class="fn-name">' + escapeHtml(node.name || node.id) + "</div>" +
+      (summary ? '<div class="fn-summary">' + escapeHtml(summary) + "</div>" : "");
+  }
+
+  // Our document -> Drawflow's import format. Returns the data and the id maps.
+  function toDrawflow(doc, summaries, extraClasses) {
+    var data = {};
+    var dfOf = {};
+    var nidOf = {};
+    var nodes = Array.isArray(doc.nodes) ? doc.nodes : [];
+    nodes.forEach(function (node, index) {
+      if (!node || typeof node.id !== "string") return;
+      var dfId = index + 1;
+      dfOf[node.id] = dfId;
+      nidOf[dfId] = node.id;
+      var outputs = {};
+      portsOf(node).forEach(function (_, i) { outputs["output_" + (i + 1)] = { connections: [] }; });
+      var position = node.position || {};
+      data[dfId] = {
+        id: dfId,
+        name: node.type,
+        data: { nid: node.id },
+        class: "fn type-" + node.type + (extraClasses && extraClasses[node.id] ? " " + extraClasses[node.id] : ""),
+        html: nodeHtml(node, summaries[node.id]),
+        typenode: false,
+        inputs: node.type === "start" ? {} : { input_1: { connections: [] } },
+        outputs: outputs,
+        pos_x: Number(position.x) || 0,
+        pos_y: Number(position.y) || 0,
+      };
+    });
+    (Array.isArray(doc.edges) ? doc.edges : []).forEach(function (edge) {
+      var source = nodes.find(function (n) { return n && n.id === edge.source; });
+      var from = dfOf[edge.source];
+      var to = dfOf[edge.target];
+      if (!source || !from || !to || !data[to].inputs.input_1) return;
+      var k = portsOf(source).indexOf(edge.port);
+      if (k < 0) return;
+      var output = "output_" + (k + 1);
+      data[from].outputs[output].connections.push({ node: String(to), output: "input_1" });
+      data[to].inputs.input_1.connections.push({ node: String(from), input: output });
+    });
+    return { data: { drawflow: { Home: { data: data } } }, dfOf: dfOf, nidOf: nidOf };
+  }
+
+  // Positions and connections from Drawflow's export, merged into our document (names and configs stay ours).
+  function fromDrawflow(exported, doc) {
+    var data = exported.drawflow.Home.data;
+    var byNid = {};
+    Object.keys(data).forEach(function (key) { byNid[data[key].data.nid] = data[key]; });
+    var next = clone(doc);
+    next.nodes = next.nodes.filter(function (node) { return byNid[node.id]; });
+    next.nodes.forEach(function (node) {
+      var df = byNid[node.id];
+      node.position = { x: Math.round(df.pos_x), y: Math.round(df.pos_y) };
+    });
+    var oldEdges = Array.isArray(doc.edges) ? doc.edges : [];
+    var edges = [];
+    var used = {};
+    next.nodes.forEach(function (node) {
+      var df = byNid[node.id];
+      var ports = portsOf(node);
+      Object.keys(df.outputs).forEach(function (output) {
+        var port = ports[parseInt(output.slice(7), 10) - 1];
+        df.outputs[output].connections.forEach(function (conn) {
+          var target = data[conn.node] && data[conn.node].data.nid;
+          if (!port || !target) return;
+          var old = oldEdges.find(function (e) { return e.source === node.id && e.port === port && e.target === target; });
+          var id = old && !used[old.id] ? old.id : newEdgeId(oldEdges.concat(edges), used);
+          used[id] = true;
+          edges.push({ id: id, source: node.id, target: target, port: port });
+        });
+      });
+    });
+    next.edges = edges;
+    return next;
+  }
+
+  function newEdgeId(edges, used) {
+    var n = 1;
+    var taken = {};
+    edges.forEach(function (e) { taken[e.id] = true; });
+    while (taken["e" + n] || used["e" + n]) n++;
+    return "e" + n;
+  }
+
+  function newNodeId(doc, type) {
+    var prefix = { start: "start", condition: "c", switch: "s", action: "a", end: "end" }[type] || "n";
+    var taken = {};
+    doc.nodes.forEach(function (n) { taken[n.id] = true; });
+    if ((type === "start" || type === "end") && !taken[prefix]) return prefix;
+    var n = 1;
+    while (taken[prefix + n]) n++;
+    return prefix + n;
+  }
+
+  // Zoom and pan so every node is in view (never zooming in past 100%).
+  function fitView(editor, doc, onlyIfNeeded) {
+    var nodes = doc.nodes.filter(function (n) { return n && n.position; });
+    if (!nodes.length) return;
+    var xs = nodes.map(function (n) { return Number(n.position.x) || 0; });
+    var ys = nodes.map(function (n) { return Number(n.position.y) || 0; });
+    var minX = Math.min.apply(null, xs);
+    var minY = Math.min.apply(null, ys);
+    var width = Math.max.apply(null, xs) + 200 - minX;
+    var height = Math.max.apply(null, ys) + 100 - minY;
+    var w = editor.precanvas.clientWidth;
+    var h = editor.precanvas.clientHeight;
+    if (onlyIfNeeded && minX >= 0 && minY >= 0 && minX + width <= w && minY + height <= h) return;
+    var z = Math.max(editor.zoom_min, Math.min(1, (w - 40) / width, (h - 40) / height));
+    // Drawflow scales around the canvas centre, so the translation is worked out from there.
+    editor.zoom = z;
+    editor.zoom_last_value = z;
+    editor.canvas_x = 20 - w / 2 - (minX - w / 2) * z;
+    editor.canvas_y = 20 - h / 2 - (minY - h / 2) * z;
+    editor.precanvas.style.transform = "translate(" + editor.canvas_x + "px, " + editor.canvas_y + "px) scale(" + z + ")";
+    editor.dispatch("zoom", z);
+  }
+
+  function newDrawflow(container) {
+    var editor = new window.Drawflow(container);
+    editor.reroute = false;
+    editor.zoom_min = 0.3;
+    editor.zoom_max = 2;
+    editor.start();
+    return editor;
+  }
+
+  // Labels, test ids and port names on the rendered nodes (Drawflow creates bare dots).
+  function decorate(container, doc, map) {
+    doc.nodes.forEach(function (node) {
+      var el = container.querySelector("#node-" + map.dfOf[node.id]);
+      if (!el) return;
+      el.setAttribute("data-testid", "node-" + node.id);
+      el.setAttribute("data-node-id", node.id);
+      var input = el.querySelector(".input");
+      if (input) input.setAttribute("data-testid", "in-" + node.id);
+      portsOf(node).forEach(function (port, i) {
+        var out = el.querySelector(".outputs .output_" + (i + 1));
+        if (!out) return;
+        out.setAttribute("data-testid", "port-" + node.id + "-" + port);
+        out.setAttribute("data-port", port);
+        var label = portLabel(node, port);
+        if (label) out.setAttribute("data-label", label);
+        out.title = label || MSG.next || "";
+      });
+    });
+  }
+
+  function connectionElement(container, map, doc, edge) {
+    var source = doc.nodes.find(function (n) { return n.id === edge.source; });
+    if (!source) return null;
+    var k = portsOf(source).indexOf(edge.port);
+    if (k < 0 || !map.dfOf[edge.target]) return null;
+    return container.querySelector(".connection.node_in_node-" + map.dfOf[edge.target] +
+      ".node_out_node-" + map.dfOf[edge.source] + ".output_" + (k + 1));
+  }
+
+  // ------------------------------------------------------------------------------ the diff page (read-only)
+
+  function startDiff() {
+    var payload = readJson("diff-data");
+    var container = document.getElementById("diff-canvas");
+    var doc = clone(payload.right);
+    doc.nodes = Array.isArray(doc.nodes) ? doc.nodes : [];
+    doc.edges = Array.isArray(doc.edges) ? doc.edges : [];
+    var status = payload.status || {};
+    // Removed nodes are drawn faded where they were, so the picture shows what went away.
+    (payload.left.nodes || []).forEach(function (node) {
+      if (status[node.id] === "removed") doc.nodes.push(node);
+    });
+    var classes = {};
+    Object.keys(status).forEach(function (id) { classes[id] = "diff-" + status[id]; });
+    var editor = newDrawflow(container);
+    editor.editor_mode = "view";
+    var map = toDrawflow(doc, {}, classes);
+    editor.import(map.data);
+    decorate(container, doc, map);
+    fitView(editor, doc, false);
+  }
+
+  // ------------------------------------------------------------------------------ the editor
+
+  function startEditor(root) {
+    var container = document.getElementById("fe-canvas");
+    var editor = newDrawflow(container);
+    var state = {
+      doc: readJson("flow-document"),
+      summaries: readJson("flow-summaries") || {},
+      problems: readJson("flow-problems") || [],
+      revision: parseInt(root.dataset.revision, 10),
+      locale: root.dataset.locale,
+      undo: [],
+      redo: [],
+      committed: null,
+      selection: [],
+      map: null,
+      highlight: null,
+      dirty: false,
+      saving: false,
+      saveAgain: false,
+      conflict: false,
+      saveTimer: null,
+      syncPending: false,
+      panelNode: null,
+      dragStart: null,
+    };
+    if (!Array.isArray(state.doc.nodes)) state.doc.nodes = [];
+    if (!Array.isArray(state.doc.edges)) state.doc.edges = [];
+    state.committed = JSON.stringify(state.doc);
+
+    var statusEl = root.querySelector("[data-testid=save-status]");
+    var zoomEl = root.querySelector("[data-testid=zoom-level]");
+
+    function setStatus(kind, text) {
+      statusEl.dataset.state = kind;
+      statusEl.textContent = text;
+    }
+
+    // --- drawing
+
+    function render() {
+      state.map = toDrawflow(state.doc, state.summaries);
+      editor.import(state.map.data);
+      decorate(container, state.doc, state.map);
+      showSelection();
+      showProblems();
+      showHighlight();
+    }
+
+    function nodeEl(nid) {
+      return container.querySelector("#node-" + state.map.dfOf[nid]);
+    }
+
+    function showSelection() {
+      container.querySelectorAll(".drawflow-node.multi-selected").forEach(function (el) { el.classList.remove("multi-selected"); });
+      state.selection.forEach(function (nid) {
+        var el = nodeEl(nid);
+        if (el) el.classList.add("multi-selected");
+      });
+    }
+
+    function showProblems() {
+      container.querySelectorAll(".has-problem").forEach(function (el) { el.classList.remove("has-problem"); el.removeAttribute("title"); });
+      container.querySelectorAll(".edge-problem").forEach(function (el) { el.classList.remove("edge-problem"); });
+      container.querySelectorAll(".fn-badge").forEach(function (el) { el.textContent = ""; });
+      var list = document.getElementById("fe-problems");
+      list.innerHTML = "";
+      var counts = {};
+      state.problems.forEach(function (problem) {
+        var message = state.locale === "en" ? problem.message_en : problem.message_zh;
+        var li = document.createElement("li");
+        li.textContent = message;
+        li.setAttribute("data-testid", "problem");
+        if (problem.node_id) li.dataset.node = problem.node_id;
+        list.appendChild(li);
+        if (problem.edge_id) {
+          var edge = state.doc.edges.find(function (e) { return e.id === problem.edge_id; });
+          var conn = edge && connectionElement(container, state.map, state.doc, edge);
+          if (conn) conn.classList.add("edge-problem");
+        }
+        if (problem.node_id && !problem.edge_id) {
+          var el = nodeEl(problem.node_id);
+          if (el) {
+            el.classList.add("has-problem");
+            el.title = (el.title ? el.title + "\n" : "") + message;
+            counts[problem.node_id] = (counts[problem.node_id] || 0) + 1;
+            el.querySelector(".fn-badge").textContent = "⚠ " + counts[problem.node_id];
+          }
+        }
+      });
+      if (!state.problems.length) {
+        var ok = document.createElement("li");
+        ok.className = "ok";
+        ok.setAttribute("data-testid", "no-problems");
+        ok.textContent = MSG.noProblems;
+        list.appendChild(ok);
+      }
+      root.querySelector("[data-testid=problem-count]").textContent = state.problems.length;
+    }
+
+    function showHighlight() {
+      container.querySelectorAll(".sim-path, .sim-failed").forEach(function (el) { el.classList.remove("sim-path", "sim-failed"); });
+      container.querySelectorAll(".sim-edge").forEach(function (el) { el.classList.remove("sim-edge"); });
+      if (!state.highlight) return;
+      state.highlight.path.forEach(function (nid) {
+        var el = nodeEl(nid);
+        if (el) el.classList.add("sim-path");
+      });
+      if (state.highlight.failed) {
+        var failed = nodeEl(state.highlight.failed);
+        if (failed) failed.classList.add("sim-failed");
+      }
+      state.highlight.edges.forEach(function (edgeId) {
+        var edge = state.doc.edges.find(function (e) { return e.id === edgeId; });
+        var conn = edge && connectionElement(container, state.map, state.doc, edge);
+        if (conn) conn.classList.add("sim-edge");
+      });
+    }
+
+    // --- changing the document
+
+    function changed() {
+      state.committed = JSON.stringify(state.doc);
+      state.redo = [];
+      state.highlight = null;
+      markDirty();
+    }
+
+    function commit(mutate) {
+      state.undo.push(state.committed);
+      if (state.undo.length > 100) state.undo.shift();
+      mutate(state.doc);
+      changed();
+      render();
+    }
+
+    // Drawflow changed positions or connections itself: read them back (once per burst of events).
+    function scheduleSync() {
+      if (state.syncPending) return;
+      state.syncPending = true;
+      setTimeout(function () {
+        state.syncPending = false;
+        var next = fromDrawflow(editor.export(), state.doc);
+        if (JSON.stringify(next) === state.committed) return;
+        state.undo.push(state.committed);
+        state.doc = next;
+        changed();
+        showSelection();
+        showProblems();
+      }, 0);
+    }
+
+    function restore(snapshot) {
+      state.doc = JSON.parse(snapshot);
+      state.committed = snapshot;
+      state.selection = state.selection.filter(function (nid) { return state.doc.nodes.some(function (n) { return n.id === nid; }); });
+      state.highlight = null;
+      render();
+      markDirty();
+      if (state.panelNode) {
+        var still = state.doc.nodes.find(function (n) { return n.id === state.panelNode; });
+        if (still) openPanel(still.id); else closePanel();
+      }
+    }
+
+    function undo() {
+      if (!state.undo.length) return;
+      state.redo.push(state.committed);
+      restore(state.undo.pop());
+    }
+
+    function redo() {
+      if (!state.redo.length) return;
+      state.undo.push(state.committed);
+      restore(state.redo.pop());
+    }
+
+    function paletteItem(kind) {
+      return PALETTE.find(function (item) { return item.key === kind; });
+    }
+
+    function addNode(kind, x, y) {
+      var item = paletteItem(kind);
+      if (!item) return;
+      var id;
+      commit(function (doc) {
+        id = newNodeId(doc, item.type);
+        doc.nodes.push({ id: id, type: item.type, name: item.label, position: { x: Math.round(x), y: Math.round(y) }, config: clone(item.config) });
+      });
+      select([id]);
+      openPanel(id);
+    }
+
+    function removeNodes(ids) {
+      if (!ids.length) return;
+      commit(function (doc) {
+        doc.nodes = doc.nodes.filter(function (n) { return ids.indexOf(n.id) < 0; });
+        doc.edges = doc.edges.filter(function (e) { return ids.indexOf(e.source) < 0 && ids.indexOf(e.target) < 0; });
+      });
+      if (ids.indexOf(state.panelNode) >= 0) closePanel();
+      select([]);
+    }
+
+    function copySelection() {
+      if (!state.selection.length) return false;
+      var ids = state.selection.slice();
+      var clip = {
+        nodes: state.doc.nodes.filter(function (n) { return ids.indexOf(n.id) >= 0; }),
+        edges: state.doc.edges.filter(function (e) { return ids.indexOf(e.source) >= 0 && ids.indexOf(e.target) >= 0; }),
+      };
+      try { localStorage.setItem("ruleflow-clipboard", JSON.stringify(clip)); } catch (e) { /* private mode */ }
+      state.clipboard = clip;
+      return true;
+    }
+
+    function paste() {
+      var clip = state.clipboard;
+      try { clip = JSON.parse(localStorage.getItem("ruleflow-clipboard")) || clip; } catch (e) { /* keep ours */ }
+      if (!clip || !clip.nodes || !clip.nodes.length) return;
+      var pasted = [];
+      commit(function (doc) {
+        var renamed = {};
+        clip.nodes.forEach(function (node) {
+          var copy = clone(node);
+          copy.id = newNodeId(doc, node.type);
+          renamed[node.id] = copy.id;
+          copy.position = { x: (node.position ? node.position.x : 0) + 40, y: (node.position ? node.position.y : 0) + 40 };
+          doc.nodes.push(copy);
+          pasted.push(copy.id);
+        });
+        clip.edges.forEach(function (edge) {
+          doc.edges.push({ id: newEdgeId(doc.edges, {}), source: renamed[edge.source], target: renamed[edge.target], port: edge.port });
+        });
+      });
+      select(pasted);
+    }
+
+    function nudge(dx, dy) {
+      var ids = state.selection.slice();
+      commit(function (doc) {
+        doc.nodes.forEach(function (n) {
+          if (ids.indexOf(n.id) >= 0) n.position = { x: (n.position.x || 0) + dx, y: (n.position.y || 0) + dy };
+        });
+      });
+    }
+
+    function select(ids) {
+      state.selection = ids;
+      showSelection();
+    }
+
+    // --- saving
+
+    function markDirty() {
+      state.dirty = true;
+      if (state.conflict) return;
+      setStatus("unsaved", MSG.unsaved);
+      clearTimeout(state.saveTimer);
+      state.saveTimer = setTimeout(save, 1200);
+    }
+
+    function csrf() {
+      var meta = document.querySelector('meta[name="csrf-token"]');
+      return meta ? meta.getAttribute("content") : "";
+    }
+
+    function save() {
+      clearTimeout(state.saveTimer);
+      if (state.conflict) return Promise.resolve();
+      if (state.saving) {
+        state.saveAgain = true;
+        return state.saving;
+      }
+      var body = JSON.stringify({ document: state.doc, base_revision: state.revision });
+      var sent = state.committed;
+      setStatus("saving", MSG.saving);
+      state.saving = fetch(root.dataset.saveUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: body,
+        credentials: "same-origin",
+      }).then(function (response) {
+        return response.json().then(function (data) { return { status: response.status, data: data }; });
+      }).then(function (reply) {
+        if (reply.status === 409) {
+          state.conflict = true;
+          setStatus("conflict", MSG.conflict);
+          return;
+        }
+        if (reply.status !== 200) throw new Error(reply.data.detail || "save failed");
+        state.revision = reply.data.revision;
+        root.dataset.revision = reply.data.revision;
+        state.problems = reply.data.problems;
+        showProblems();
+        if (sent === state.committed) {
+          state.dirty = false;
+          setStatus("saved", MSG.saved + " " + new Date().toLocaleTimeString());
+        }
+      }).catch(function () {
+        setStatus("failed", MSG.failed);
+        state.saveTimer = setTimeout(save, 5000);
+      }).then(function () {
+        state.saving = false;
+        if (state.saveAgain || (state.dirty && !state.conflict && statusEl.dataset.state !== "failed")) {
+          state.saveAgain = false;
+          if (state.dirty) return save();
+        }
+      });
+      return state.saving;
+    }
+
+    window.addEventListener("beforeunload", function (event) {
+      if (state.dirty && !state.conflict) {
+        event.preventDefault();
+        event.returnValue = MSG.leave;
+      }
+    });
+
+    // --- the side panel (rendered by the server)
+
+    function openPanel(nid) {
+      var node = state.doc.nodes.find(function (n) { return n.id === nid; });
+      if (!node) return;
+      state.panelNode = nid;
+      showTab("panel");
+      window.htmx.ajax("POST", root.dataset.panelUrl, {
+        target: "#fe-panel",
+        swap: "innerHTML",
+        values: { node: JSON.stringify(node), intent: "open" },
+      });
+    }
+
+    function closePanel() {
+      state.panelNode = null;
+      document.getElementById("fe-panel").innerHTML = "";
+    }
+
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      var target = event.detail.target;
+      if (target && target.id === "fe-panel") {
+        var script = target.querySelector(".node-update");
+        if (!script) return;
+        var update = JSON.parse(script.textContent);
+        state.summaries[update.node.id] = update.summary;
+        if (script.dataset.changed !== "yes") {
+          renderSummary(update.node.id);
+          return;
+        }
+        var node = state.doc.nodes.find(function (n) { return n.id === update.node.id; });
+        if (!node) return;
+        if (node.name === update.node.name && JSON.stringify(node.config) === JSON.stringify(update.node.config)) return;
+        commit(function (doc) {
+          var current = doc.nodes.find(function (n) { return n.id === update.node.id; });
+          current.name = update.node.name;
+          current.config = update.node.config;
+          // A removed switch branch takes its connection with it.
+          var ports = portsOf(current);
+          doc.edges = doc.edges.filter(function (e) { return e.source !== current.id || ports.indexOf(e.port) >= 0; });
+        });
+      } else if (target && target.id === "sim-result") {
+        var outcome = target.querySelector(".sim-outcome");
+        state.highlight = outcome ? {
+          path: JSON.parse(outcome.dataset.path),
+          edges: JSON.parse(outcome.dataset.edges),
+          failed: outcome.dataset.failed,
+        } : null;
+        showHighlight();
+      }
+    });
+
+    function renderSummary(nid) {
+      var el = nodeEl(nid);
+      var node = state.doc.nodes.find(function (n) { return n.id === nid; });
+      if (!el || !node) return;
+      var content = el.querySelector(".drawflow_content_node");
+      content.innerHTML = nodeHtml(node, state.summaries[nid]);
+      showProblems();
+    }
+
+    // Simulate what is on the canvas, not only what was saved.
+    window.FlowEditor = {
+      documentJson: function () { return JSON.stringify(state.doc); },
+      save: save,
+    };
+
+    // --- tabs
+
+    function showTab(name) {
+      root.querySelectorAll(".fe-tabs button").forEach(function (b) { b.classList.toggle("active", b.dataset.tab === name); });
+      root.querySelectorAll(".fe-tab").forEach(function (pane) { pane.hidden = pane.dataset.pane !== name; });
+    }
+
+    root.querySelectorAll(".fe-tabs button").forEach(function (button) {
+      button.addEventListener("click", function () { showTab(button.dataset.tab); });
+    });
+
+    document.getElementById("fe-problems").addEventListener("click", function (event) {
+      var li = event.target.closest("li[data-node]");
+      if (!li) return;
+      select([li.dataset.node]);
+      openPanel(li.dataset.node);
+    });
+
+    // --- Drawflow's own changes
+
+    editor.on("nodeMoved", scheduleSync);
+    editor.on("nodeRemoved", scheduleSync);
+    editor.on("connectionRemoved", scheduleSync);
+    editor.on("connectionCreated", function (info) {
+      // One exit leads to one place: a new connection from an exit replaces the old one.
+      var node = editor.getNodeFromId(info.output_id);
+      node.outputs[info.output_class].connections.slice().forEach(function (conn) {
+        if (conn.node !== String(info.input_id)) {
+          editor.removeSingleConnection(info.output_id, conn.node, info.output_class, conn.output);
+        }
+      });
+      scheduleSync();
+    });
+    editor.on("zoom", function (level) { zoomEl.textContent = Math.round(level * 100) + "%"; });
+
+    // --- selecting, multi-selecting and moving together
+
+    function canvasPoint(clientX, clientY) {
+      var rect = editor.precanvas.getBoundingClientRect();
+      return { x: (clientX - rect.x) / editor.zoom, y: (clientY - rect.y) / editor.zoom };
+    }
+
+    container.addEventListener("mousedown", function (event) {
+      if (event.button !== 0) return;
+      var nodeElement = event.target.closest(".drawflow-node");
+      var onPort = event.target.classList.contains("output") || event.target.classList.contains("input");
+      if (nodeElement && !onPort) {
+        var nid = state.map.nidOf[nodeElement.id.slice(5)];
+        if (event.shiftKey) {
+          var ids = state.selection.slice();
+          var at = ids.indexOf(nid);
+          if (at >= 0) ids.splice(at, 1); else ids.push(nid);
+          select(ids);
+        } else if (state.selection.indexOf(nid) < 0) {
+          select([nid]);
+        }
+        state.dragStart = { nid: nid, x: event.clientX, y: event.clientY, positions: positionsOf(state.selection) };
+      } else if (!nodeElement && !onPort) {
+        if (event.shiftKey) {
+          event.stopPropagation(); // Shift+drag on the background selects; a plain drag pans
+          startRubberBand(event);
+        } else {
+          select([]);
+        }
+      }
+    }, true);
+
+    container.addEventListener("mouseup", function (event) {
+      var start = state.dragStart;
+      state.dragStart = null;
+      if (!start || event.shiftKey) return;
+      if (Math.abs(event.clientX - start.x) < 3 && Math.abs(event.clientY - start.y) < 3) {
+        select([start.nid]);
+        openPanel(start.nid);
+      }
+    }, true);
+
+    function positionsOf(ids) {
+      var positions = {};
+      ids.forEach(function (nid) {
+        var df = editor.drawflow.drawflow.Home.data[state.map.dfOf[nid]];
+        if (df) positions[nid] = { x: df.pos_x, y: df.pos_y };
+      });
+      return positions;
+    }
+
+    editor.on("mouseMove", function () {
+      var start = state.dragStart;
+      if (!start || !editor.drag || state.selection.length < 2) return;
+      var dragged = editor.drawflow.drawflow.Home.data[state.map.dfOf[start.nid]];
+      var origin = start.positions[start.nid];
+      if (!dragged || !origin) return;
+      var dx = dragged.pos_x - origin.x;
+      var dy = dragged.pos_y - origin.y;
+      state.selection.forEach(function (nid) {
+        if (nid === start.nid || !start.positions[nid]) return;
+        var dfId = state.map.dfOf[nid];
+        var df = editor.drawflow.drawflow.Home.data[dfId];
+        df.pos_x = start.positions[nid].x + dx;
+        df.pos_y = start.positions[nid].y + dy;
+        var el = container.querySelector("#node-" + dfId);
+        el.style.left = df.pos_x + "px";
+        el.style.top = df.pos_y + "px";
+        editor.updateConnectionNodes("node-" + dfId);
+      });
+    });
+
+    function startRubberBand(event) {
+      var band = document.createElement("div");
+      band.className = "fe-band";
+      band.setAttribute("data-testid", "selection-band");
+      document.body.appendChild(band);
+      var x0 = event.clientX;
+      var y0 = event.clientY;
+      function move(e) {
+        band.style.left = Math.min(x0, e.clientX) + "px";
+        band.style.top = Math.min(y0, e.clientY) + "px";
+        band.style.width = Math.abs(e.clientX - x0) + "px";
+        band.style.height = Math.abs(e.clientY - y0) + "px";
+      }
+      function up(e) {
+        document.removeEventListener("mousemove", move);
+        document.removeEventListener("mouseup", up, true);
+        band.remove();
+        var left = Math.min(x0, e.clientX);
+        var right = Math.max(x0, e.clientX);
+        var top = Math.min(y0, e.clientY);
+        var bottom = Math.max(y0, e.clientY);
+        var ids = state.selection.slice();
+        container.querySelectorAll(".drawflow-node").forEach(function (el) {
+          var r = el.getBoundingClientRect();
+          var nid = state.map.nidOf[el.id.slice(5)];
+          if (r.right >= left && r.left <= right && r.bottom >= top && r.top <= bottom && ids.indexOf(nid) < 0) ids.push(nid);
+        });
+        select(ids);
+      }
+      move(event);
+      document.addEventListener("mousemove", move);
+      document.addEventListener("mouseup", up, true);
+    }
+
+    // --- the palette: drag an item onto the canvas (or focus it and press Enter)
+
+    root.querySelectorAll(".fe-palette-item").forEach(function (item) {
+      item.tabIndex = 0;
+      item.setAttribute("role", "button");
+      item.addEventListener("mousedown", function (event) {
+        if (event.button !== 0) return;
+        event.preventDefault();
+        var ghost = item.cloneNode(true);
+        ghost.classList.add("fe-ghost");
+        ghost.removeAttribute("data-testid");
+        document.body.appendChild(ghost);
+        function move(e) {
+          ghost.style.left = e.clientX + 4 + "px";
+          ghost.style.top = e.clientY + 4 + "px";
+        }
+        function up(e) {
+          document.removeEventListener("mousemove", move);
+          document.removeEventListener("mouseup", up);
+          ghost.remove();
+          var rect = container.getBoundingClientRect();
+          if (e.clientX >= rect.left && e.clientX <= rect.right && e.clientY >= rect.top && e.clientY <= rect.bottom) {
+            var point = canvasPoint(e.clientX, e.clientY);
+            addNode(item.dataset.kind, point.x - 70, point.y - 20);
+          }
+        }
+        move(event);
+        document.addEventListener("mousemove", move);
+        document.addEventListener("mouseup", up);
+      });
+      item.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter" && event.key !== " ") return;
+        event.preventDefault();
+        var rect = container.getBoundingClientRect();
+        var point = canvasPoint(rect.left + rect.width / 2, rect.top + rect.height / 2);
+        addNode(item.dataset.kind, point.x - 70, point.y - 20);
+      });
+    });
+
+    // --- toolbar and keyboard
+
+    function pan(dx, dy) {
+      editor.canvas_x += dx;
+      editor.canvas_y += dy;
+      editor.precanvas.style.transform = "translate(" + editor.canvas_x + "px, " + editor.canvas_y + "px) scale(" + editor.zoom + ")";
+    }
+
+    var commands = {
+      undo: undo,
+      redo: redo,
+      copy: copySelection,
+      paste: paste,
+      delete: function () {
+        if (state.selection.length) removeNodes(state.selection.slice());
+        else if (editor.connection_selected) editor.removeConnection();
+      },
+      "zoom-in": function () { editor.zoom_in(); },
+      "zoom-out": function () { editor.zoom_out(); },
+      "zoom-reset": function () { fitView(editor, state.doc, false); },
+      save: function () { save(); },
+      "clear-highlight": function () { state.highlight = null; showHighlight(); },
+    };
+
+    root.querySelectorAll("[data-cmd]").forEach(function (button) {
+      button.addEventListener("click", function () { commands[button.dataset.cmd](); });
+    });
+
+    document.addEventListener("keydown", function (event) {
+      var tag = event.target.tagName;
+      if (tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || event.target.isContentEditable) return;
+      var mod = event.ctrlKey || event.metaKey;
+      var key = event.key.toLowerCase();
+      var handled = true;
+      if (mod && key === "z" && !event.shiftKey) undo();
+      else if (mod && (key === "y" || (key === "z" && event.shiftKey))) redo();
+      else if (mod && key === "c") copySelection();
+      else if (mod && key === "x") { if (copySelection()) removeNodes(state.selection.slice()); }
+      else if (mod && key === "v") paste();
+      else if (mod && key === "d") { if (copySelection()) paste(); }
+      else if (mod && key === "a") select(state.doc.nodes.map(function (n) { return n.id; }));
+      else if (mod && key === "s") save();
+      else if (key === "delete" || key === "backspace") commands.delete();
+      else if (key === "escape") select([]);
+      else if (!mod && (key === "+" || key === "=")) editor.zoom_in();
+      else if (!mod && key === "-") editor.zoom_out();
+      else if (!mod && key === "0") commands["zoom-reset"]();
+      else if (key.indexOf("arrow") === 0) {
+        var step = event.shiftKey ? 50 : 10;
+        var dx = key === "arrowleft" ? -step : key === "arrowright" ? step : 0;
+        var dy = key === "arrowup" ? -step : key === "arrowdown" ? step : 0;
+        if (state.selection.length) nudge(dx, dy); else pan(-dx * 2, -dy * 2);
+      } else handled = false;
+      if (handled) {
+        event.preventDefault();
+        event.stopPropagation(); // Drawflow must not also delete on its own
+      }
+    }, true);
+
+    render();
+    fitView(editor, state.doc, true);
+    setStatus("saved", MSG.saved);
+    root.dataset.ready = "yes";
+  }
+
+  function boot() {
+    if (!window.Drawflow) return;
+    var root = document.getElementById("flow-editor");
+    if (root) startEditor(root);
+    else if (document.getElementById("diff-data")) startDiff();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+  else boot();
+})();
