@@ -24,6 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 CHROMIUM = "/usr/bin/chromium"
+CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
@@ -70,20 +71,24 @@ def run() -> None:
     ruleflow("db", "upgrade")
     say("demo data")
     ruleflow("seed-demo")
-    say("serving http://127.0.0.1:8000 (Ctrl+C stops)")
+    say(f"serving http://127.0.0.1:{os.environ.get('PORT', '8000')} (Ctrl+C stops)")
     os.execv(BIN / "ruleflow", [str(BIN / "ruleflow"), "serve"])  # noqa: S606
 
 
 def ensure_chromium() -> None:
-    """Playwright cannot download browsers here: use Debian's chromium, installing it when missing."""
-    if Path(CHROMIUM).exists():
+    """Playwright cannot download browsers here: use Debian's chromium, installing it when missing, with the
+    Noto CJK fonts so that the journeys' screenshots show Chinese rather than empty boxes."""
+    wanted = [
+        package for package, path in (("chromium", CHROMIUM), ("fonts-noto-cjk", CJK_FONT)) if not Path(path).exists()
+    ]
+    if not wanted:
         return
-    say("installing Debian's chromium for the browser tests")
+    say(f"installing Debian's {' and '.join(wanted)} for the browser tests")
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = {"DEBIAN_FRONTEND": "noninteractive"}
-    if sh(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env, check=False) != 0:
+    if sh(*sudo, "apt-get", "install", "-y", "-q", *wanted, env=env, check=False) != 0:
         sh(*sudo, "apt-get", "update", "-q", env=env)
-        sh(*sudo, "apt-get", "install", "-y", "-q", "chromium", env=env)
+        sh(*sudo, "apt-get", "install", "-y", "-q", *wanted, env=env)
 
 
 def reachable(url: str, default_port: int) -> bool:

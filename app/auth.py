@@ -30,7 +30,7 @@ _VIEWER = {"orders.read", "inventory.read", "reports.read"}
 #: What each role may do. Routes name one of these in ``opt={"permission": ...}``.
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.viewer: frozenset(_VIEWER),
-    Role.operator: frozenset(_VIEWER | {"review.work", "returns.work"}),
+    Role.operator: frozenset(_VIEWER | {"review.work", "returns.work", "orders.import", "inventory.adjust"}),
     Role.designer: frozenset(_VIEWER | {"flows.edit"}),
     Role.admin: frozenset(
         _VIEWER
@@ -43,6 +43,9 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "settings.manage",
             "audit.read",
             "pii.reveal",
+            "orders.import",
+            "inventory.adjust",
+            "inventory.manage",
         }
     ),
 }

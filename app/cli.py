@@ -37,8 +37,14 @@ def main() -> None:
 @click.option("--port", default=None, type=int, help="Port (default: PORT or 8000).")
 def serve(host: str | None, port: int | None) -> None:
     """Serve the web app (with the embedded worker when REDIS_URL is unset)."""
+    import os
+
     import uvicorn
 
+    if port is not None:
+        # Settings derive addresses from PORT (the sandbox carrier's URL, say): keep them in step with --port.
+        os.environ["PORT"] = str(port)
+        get_settings.cache_clear()
     settings = get_settings()
     mode = "arq on Redis" if settings.uses_redis else "embedded worker"
     click.echo(f"Ruleflow OMS on http://{host or settings.host}:{port or settings.port}  ({mode})")

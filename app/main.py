@@ -28,10 +28,17 @@ from app import i18n
 from app.auth import CallerMiddleware, access_guard, is_api_path
 from app.db import Database
 from app.domain.accounts.controllers import AuthController, SettingsController
+from app.domain.channels.controllers import ChannelsController, ChannelWebhookController
 from app.domain.finance.controllers import FinanceController
-from app.domain.flows.controllers import FlowsController
-from app.domain.inventory.controllers import InventoryController
-from app.domain.orders.controllers import OrdersController
+from app.domain.flows.controllers import FlowsApiController, FlowsController
+from app.domain.fulfillment.controllers import (
+    CarrierRatesController,
+    FulfillmentController,
+    SandboxCarrierController,
+)
+from app.domain.inventory.controllers import InventoryApiController, InventoryController
+from app.domain.orders.controllers import OrdersApiController, OrdersController
+from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.i18n import gettext
 from app.settings import PROJECT_ROOT, Settings, get_settings
@@ -137,10 +144,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             SettingsController,
             OrdersController,
+            OrdersApiController,
+            ProcessingController,
+            ChannelsController,
+            ChannelWebhookController,
             InventoryController,
+            InventoryApiController,
             FlowsController,
+            FlowsApiController,
             FinanceController,
             ReportsController,
+            FulfillmentController,
+            CarrierRatesController,
+            SandboxCarrierController,
             static,
         ],
         state=State({"settings": settings, "db": db, "background": background}),

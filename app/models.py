@@ -5,9 +5,22 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from app.domain.accounts.models import ApiToken, AuditEntry, LoginThrottle, User, UserSession
-from app.domain.channels.models import Shop
-from app.domain.fulfillment.models import Carrier
-from app.domain.inventory.models import Sku, Warehouse
+from app.domain.channels.models import InboxEvent, IngestError, OrderImport, Shop
+from app.domain.flows.models import Flow, FlowBacktest, FlowVersion
+from app.domain.fulfillment.models import BuyerNotification, Carrier, CarrierRate, ShippingDocument, Waybill
+from app.domain.inventory.models import (
+    BundleComponent,
+    ChannelStock,
+    ChannelStockRule,
+    Reservation,
+    Sku,
+    Stock,
+    StockCount,
+    StockMove,
+    Warehouse,
+)
+from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderTag
+from app.domain.processing.models import OrderProcessing, Shipment
 from app.outbox import OutboxMessage
 
 metadata = SQLModel.metadata
@@ -15,13 +28,38 @@ metadata = SQLModel.metadata
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "BundleComponent",
+    "BuyerNotification",
     "Carrier",
+    "CarrierRate",
+    "ChannelStock",
+    "ChannelStockRule",
+    "Customer",
+    "CustomerIdentity",
+    "Flow",
+    "FlowBacktest",
+    "FlowVersion",
+    "InboxEvent",
+    "IngestError",
     "LoginThrottle",
+    "Order",
+    "OrderEvent",
+    "OrderImport",
+    "OrderLine",
+    "OrderProcessing",
+    "OrderTag",
     "OutboxMessage",
+    "Reservation",
+    "Shipment",
+    "ShippingDocument",
     "Shop",
     "Sku",
+    "Stock",
+    "StockCount",
+    "StockMove",
     "User",
     "UserSession",
     "Warehouse",
+    "Waybill",
     "metadata",
 ]

@@ -10,7 +10,9 @@ from app.domain.accounts import services as accounts
 from app.domain.accounts.models import Role, UserCreate
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Channel, Shop
-from app.domain.fulfillment.models import Carrier
+from app.domain.flows import services as flows
+from app.domain.fulfillment.models import Carrier, CarrierRate
+from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, TemperatureZone, Warehouse, WarehouseKind
 
 #: username, display name, role, password. Demo passwords are printed by the run command.
@@ -40,7 +42,7 @@ SKUS = [
     ("TEE-BLK-L", "纯棉T恤 黑色 L", "服饰", 200, 1500, TemperatureZone.ambient, 7900),
     ("YOGURT-6", "鲜酸奶 6 杯装", "食品", 900, 1200, TemperatureZone.chilled, 3990),
     ("DUMPLING-1K", "手工水饺 1kg", "食品", 1050, 2000, TemperatureZone.frozen, 4590),
-    ("GIFT-TOTE", "品牌帆布袋（赠品）", "赠品", 150, 800, TemperatureZone.ambient, 0),
+    ("GIFT-TOTE-01", "品牌帆布袋（赠品）", "赠品", 150, 800, TemperatureZone.ambient, 0),
     ("SET-SKIN", "护肤套装（精华+面膜）", "美妆", 420, 800, TemperatureZone.ambient, 32900),
 ]
 
@@ -55,12 +57,119 @@ CARRIERS = [
 ]
 
 SHOPS = [
-    (Channel.taobao, "tmall-flagship", "天猫旗舰店"),
+    (Channel.tmall, "tmall-flagship", "天猫旗舰店"),
     (Channel.jd, "jd-pop", "京东自营旗舰店"),
     (Channel.douyin, "douyin-live", "抖音直播小店"),
-    (Channel.wechat, "wechat-mini", "微信小程序商城"),
+    (Channel.kuaishou, "kuaishou-shop", "快手小店"),
+    (Channel.youzan, "youzan-shop", "有赞微商城"),
+    (Channel.wechat_channels, "wechat-channels", "视频号小店"),
+    (Channel.wechat_miniprogram, "wechat-mini", "微信小程序商城"),
     (Channel.pos, "pos-sh-nanjingxilu", "上海南京西路门店收银"),
+    (Channel.webshop, "webshop", "品牌官网商城"),
 ]
+
+
+#: carrier, first kg (fen), each further kg (fen), promised days; remote provinces cost more and take longer.
+CARRIER_RATES = [
+    ("SF", 1200, 200, 1),
+    ("JD", 1000, 200, 2),
+    ("EMS", 900, 150, 4),
+    ("ZTO", 500, 100, 3),
+    ("YTO", 480, 100, 3),
+    ("STO", 450, 110, 4),
+    ("YUNDA", 460, 100, 3),
+]
+REMOTE_PROVINCES = ["新疆", "西藏", "青海", "内蒙古"]
+#: Within one province (同城/省内件) the economy carriers charge ¥1.50 less and SF / JD ¥2 less; next-day.
+LOCAL_PROVINCES = ["上海", "北京", "广东", "湖北", "四川"]
+LOCAL_DISCOUNT_FEN = {"ZTO": 150, "YTO": 150, "STO": 150, "YUNDA": 150, "SF": 200, "JD": 200}
+
+
+async def seed_carrier_rates(session: AsyncSession, only: tuple[str, ...] | None = None) -> None:
+    """A national rate line per carrier, a remote-province surcharge line, in-province lines, and cold-chain
+    lines for SF and JD."""
+    for code, first, extra, days in CARRIER_RATES:
+        if only is not None and code not in only:
+            continue
+        if code in LOCAL_DISCOUNT_FEN:
+            for province in LOCAL_PROVINCES:
+                session.add(
+                    CarrierRate(
+                        carrier_code=code,
+                        origin_province=province,
+                        dest_province=province,
+                        first_fee_fen=first - LOCAL_DISCOUNT_FEN[code],
+                        extra_fee_fen_per_kg=extra,
+                        promised_days=1,
+                    )
+                )
+        session.add(CarrierRate(carrier_code=code, first_fee_fen=first, extra_fee_fen_per_kg=extra, promised_days=days))
+        for province in REMOTE_PROVINCES:
+            session.add(
+                CarrierRate(
+                    carrier_code=code,
+                    dest_province=province,
+                    first_fee_fen=first * 2,
+                    extra_fee_fen_per_kg=extra * 3,
+                    promised_days=days + 3,
+                )
+            )
+    for code, first in (("SF", 2200), ("JD", 2000)):
+        if only is not None and code not in only:
+            continue
+        for zone in ("chilled", "frozen"):
+            session.add(
+                CarrierRate(
+                    carrier_code=code,
+                    temperature_zone=zone,
+                    first_fee_fen=first,
+                    extra_fee_fen_per_kg=500,
+                    promised_days=2,
+                )
+            )
+
+
+async def seed_demo_flows(session: AsyncSession) -> None:
+    """The shipped four-stage flow as a draft to start from; publishing it is left to an admin."""
+    await flows.create_flow(session, SYSTEM, "标准四段订单处理", template="standard_four_stage", priority=100)
+
+
+#: Demo stock per SKU: (warehouse, on hand) received through the ledger; the store and front warehouse keep
+#: a little of the fast movers. Cold goods sit only where there is a cold room.
+DEMO_STOCK = {
+    "PHONE-X1": [("SH01", 120), ("BJ01", 80), ("GZ01", 60), ("WH01", 30), ("CD01", 25), ("SH-S01", 6)],
+    "EARBUD-P2": [("SH01", 400), ("BJ01", 260), ("GZ01", 240), ("WH01", 90), ("CD01", 80), ("SH-F01", 40)],
+    "CABLE-C1": [("SH01", 1500), ("BJ01", 900), ("GZ01", 800), ("WH01", 500), ("CD01", 400)],
+    "SERUM-30": [("SH01", 300), ("BJ01", 150), ("GZ01", 180), ("SH-S01", 20), ("SH-F01", 30)],
+    "MASK-10": [("SH01", 800), ("BJ01", 400), ("GZ01", 500), ("SH-S01", 40), ("SH-F01", 60)],
+    "TEE-BLK-L": [("SH01", 200), ("GZ01", 150), ("WH01", 60), ("SH-S01", 12)],
+    "YOGURT-6": [("SH01", 90), ("SH-F01", 40), ("BJ01", 50)],
+    "DUMPLING-1K": [("SH01", 70), ("BJ01", 45), ("SH-F01", 15)],
+    "GIFT-TOTE-01": [("SH01", 500), ("BJ01", 200), ("GZ01", 200)],
+}
+
+
+async def seed_demo_stock(session: AsyncSession) -> None:
+    """Demo stock received through the inventory ledger, the SET-SKIN bundle, safety stock, low-stock
+    thresholds and channel sync rules (the live-stream shop sells half the pool, less a buffer)."""
+    await inventory.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 1}, SYSTEM)
+    for sku, rows in DEMO_STOCK.items():
+        for warehouse, qty in rows:
+            await inventory.receive(session, warehouse, sku, qty, SYSTEM, ref="demo-opening", note="期初库存")
+    for warehouse, sku, qty in (("SH01", "PHONE-X1", 10), ("SH01", "SERUM-30", 20), ("SH-S01", "PHONE-X1", 2)):
+        await inventory.set_safety_stock(session, warehouse, sku, qty, SYSTEM)
+    for sku, threshold in (("PHONE-X1", 350), ("DUMPLING-1K", 150), ("TEE-BLK-L", 100)):
+        await inventory.set_low_stock_threshold(session, sku, threshold, SYSTEM)
+    shops = {shop.code: shop.id for shop in await inventory.list_shops(session)}
+    rules: list[tuple[str, str | None, int, int]] = [
+        ("douyin-live", None, 50, 5),
+        ("kuaishou-shop", None, 30, 3),
+        ("pos-sh-nanjingxilu", "DUMPLING-1K", 10, 20),  # the till shows dumplings sold out: a visible shortfall
+    ]
+    for code, rule_sku, ratio, buffer in rules:
+        shop_id = shops.get(code)
+        if shop_id is not None:
+            await inventory.set_channel_rule(session, shop_id, rule_sku, ratio, buffer, SYSTEM)
 
 
 async def seed_demo(session: AsyncSession) -> bool:
@@ -102,5 +211,9 @@ async def seed_demo(session: AsyncSession) -> bool:
     for channel, code, name in SHOPS:
         session.add(Shop(channel=channel, code=code, name=name, webhook_secret=secrets.token_hex(24)))
     await session.flush()
+    await seed_carrier_rates(session)
+    await session.flush()
+    await seed_demo_flows(session)
+    await seed_demo_stock(session)
     await accounts.audit(session, SYSTEM, "demo.seeded")
     return True

@@ -63,9 +63,18 @@ class Settings:
     login_lock_minutes: int = 15
     #: OUTBOX_STUCK_SECONDS: an outbox job claimed or enqueued this long ago without finishing is re-run.
     outbox_stuck_seconds: int = 300
+    #: PROCESSING_STUCK_SECONDS: an order queued this long without a processing run is queued again.
+    processing_stuck_seconds: int = 120
+    #: STOCK_RETRY_SECONDS: orders held for 缺货 are tried again this often (stock may have arrived).
+    stock_retry_seconds: int = 600
     #: HOST / PORT for `ruleflow serve`.
     host: str = "127.0.0.1"
     port: int = 8000
+    #: CARRIER_API_URL / CARRIER_API_KEY / CARRIER_API_SECRET: the carrier waybill API. By default the sandbox
+    #: carrier this app serves itself under /sandbox/carrier, so the demo prints waybills with no contract.
+    carrier_api_url: str = "http://127.0.0.1:8000/sandbox/carrier"
+    carrier_api_key: str = "ruleflow-demo"
+    carrier_api_secret: str = "sandbox-carrier-secret"  # noqa: S105 - the local sandbox carrier's demo secret
 
     @property
     def is_development(self) -> bool:
@@ -105,8 +114,14 @@ class Settings:
             login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
             login_lock_minutes=_env_int("LOGIN_LOCK_MINUTES", 15),
             outbox_stuck_seconds=_env_int("OUTBOX_STUCK_SECONDS", 300),
+            processing_stuck_seconds=_env_int("PROCESSING_STUCK_SECONDS", 120),
+            stock_retry_seconds=_env_int("STOCK_RETRY_SECONDS", 600),
             host=os.environ.get("HOST", "127.0.0.1"),
             port=_env_int("PORT", 8000),
+            carrier_api_url=os.environ.get("CARRIER_API_URL")
+            or f"http://127.0.0.1:{_env_int('PORT', 8000)}/sandbox/carrier",
+            carrier_api_key=os.environ.get("CARRIER_API_KEY", "ruleflow-demo"),
+            carrier_api_secret=os.environ.get("CARRIER_API_SECRET", "sandbox-carrier-secret"),
         )
 
 

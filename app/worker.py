@@ -21,6 +21,10 @@ from arq.worker import func
 
 from app import outbox
 from app.db import Database
+from app.domain.channels import jobs as channels_jobs
+from app.domain.flows import jobs as flows_jobs
+from app.domain.fulfillment import jobs as fulfillment_jobs
+from app.domain.processing import jobs as processing_jobs
 from app.outbox import OutboxStatus
 from app.settings import Settings, get_settings
 
@@ -43,6 +47,12 @@ async def ping(ctx: dict[str, Any], message: str = "ping") -> dict[str, Any]:
 #: Every job the workers run, by name. Add new jobs here, nowhere else.
 JOBS: dict[str, JobFunction] = {
     "ping": ping,
+    "flow_backtest": flows_jobs.flow_backtest,
+    "send_notification": fulfillment_jobs.send_notification,
+    "process_order": processing_jobs.process_order,
+    "request_waybill": processing_jobs.request_waybill,
+    "import_orders": channels_jobs.import_orders,
+    "pull_shop_orders": channels_jobs.pull_shop_orders,
 }
 
 
@@ -90,6 +100,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     swept = await outbox.sweep_stuck(ctx["db"], timedelta(seconds=settings.outbox_stuck_seconds))
     if swept:
         log.warning("sweeper put back %s stuck outbox message(s)", swept)
+    await processing_jobs.sweep_processing(ctx["db"], settings)
     await relay(ctx["db"], ctx["redis"])
     return swept
 
@@ -136,6 +147,7 @@ class EmbeddedWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
+        self._stopping = False
         self.mode = "embedded"
 
     def kick(self) -> None:
@@ -145,8 +157,15 @@ class EmbeddedWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="embedded-worker")
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def stop(self, grace: float = 15.0) -> None:
+        """Let the jobs in hand finish (up to ``grace`` seconds), then stop; what is left waits in the outbox."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+        except TimeoutError:
             self._task.cancel()
             try:
                 await self._task
@@ -161,12 +180,13 @@ class EmbeddedWorker:
         """Run everything that is due now; returns how many jobs ran."""
         ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
         ran = 0
-        while True:
+        while not self._stopping:
             rows = await outbox.claim_due(self.db, status=OutboxStatus.running, limit=self.concurrency)
             if not rows:
                 return ran
             await asyncio.gather(*(self._run(ctx, row) for row in rows))
             ran += len(rows)
+        return ran
 
     async def _run(self, ctx: dict[str, Any], row: outbox.OutboxMessage) -> None:
         assert row.id is not None
@@ -177,11 +197,12 @@ class EmbeddedWorker:
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             try:
                 if loop.time() - self._last_sweep > 10:
                     self._last_sweep = loop.time()
                     await outbox.sweep_stuck(self.db, timedelta(seconds=self.settings.outbox_stuck_seconds))
+                    await processing_jobs.sweep_processing(self.db, self.settings)
                 await self.drain()
             except asyncio.CancelledError:
                 raise

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -10,9 +12,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -87,3 +92,51 @@ def page(browser: Browser, live_server: str, request: pytest.FixtureRequest) -> 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+# --- helpers the journeys share ---------------------------------------------------------------------------
+
+
+def log_in(page: Page, username: str, password: str) -> None:
+    page.goto("/login")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("current-user")).to_contain_text(username)
+
+
+def log_out(page: Page) -> None:
+    page.get_by_test_id("logout").click()
+    expect(page).to_have_url(re.compile(r"/login"))
+
+
+def reload_until_visible(page: Page, url: str, target: Locator, *, within_ms: int = 60_000) -> None:
+    """Background processing: open the page again until ``target`` shows up (checking twice a second)."""
+    deadline = time.monotonic() + within_ms / 1000
+    while True:
+        page.goto(url)
+        if target.count() > 0:
+            return
+        assert time.monotonic() < deadline, f"{url}: nothing matched {target} within {within_ms} ms"
+        page.wait_for_timeout(500)
+
+
+def rotate_webhook_secret(page: Page, shop_code: str) -> str:
+    """As an admin on 渠道与店铺: make a new webhook secret for a shop and read it off the page (shown once)."""
+    page.goto("/channels/")
+    page.get_by_test_id(f"rotate-secret-{shop_code}").click()
+    secret = page.get_by_test_id("new-webhook-secret").locator("code").inner_text().strip()
+    assert secret
+    return secret
+
+
+def deliver_order(page: Page, channel: str, shop_code: str, secret: str, payload: dict[str, Any]) -> int:
+    """POST an order to the webhook, signed as the platform would; returns the order's id."""
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    response = page.request.post(
+        f"/api/v1/channels/{channel}/orders",
+        data=body,
+        headers={SHOP_HEADER: shop_code, SIGNATURE_HEADER: sign_body(secret, body), "Content-Type": "application/json"},
+    )
+    assert response.status == 200, response.text()
+    return int(response.json()["order_id"])

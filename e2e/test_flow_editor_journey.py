@@ -9,18 +9,10 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
-from e2e.conftest import ARTIFACTS, deliver_order, reload_until_visible, rotate_webhook_secret
+from e2e.conftest import ARTIFACTS, deliver_order, log_in, reload_until_visible, rotate_webhook_secret
 
 DESIGNER = ("designer", "designer-demo-123")
 ADMIN = ("admin", "admin-demo-123")
-
-
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("current-user")).to_contain_text(username)
 
 
 def snapshot(page: Page, name: str) -> None:

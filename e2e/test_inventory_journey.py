@@ -8,13 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("current-user")).to_contain_text(username)
+from e2e.conftest import log_in
 
 
 def test_stock_grid_alerts_live_refresh_receipt_transfer_and_ledger(page: Page) -> None:

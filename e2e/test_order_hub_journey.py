@@ -3,10 +3,11 @@ channel, open one and see the masked phone; an admin reveals it and the audit lo
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+
+from e2e.conftest import log_in, log_out
 
 CSV = "\n".join(
     [
@@ -18,19 +19,6 @@ CSV = "\n".join(
         "wechat-mini,E2E-WX-1,paid,2026-11-11 13:00:00,2026-11-11 13:00:05,微信用户,周婷,13911112222,上海,上海市,静安区,南京西路 1266 号,YOGURT-6,鲜酸奶,2,39.90,0,0,",  # noqa: E501
     ]
 )
-
-
-def log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(password)
-    page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("current-user")).to_contain_text(username)
-
-
-def log_out(page: Page) -> None:
-    page.get_by_test_id("logout").click()
-    expect(page).to_have_url(re.compile(r"/login"))
 
 
 def test_import_filter_open_reveal_and_audit(page: Page, tmp_path: Path):

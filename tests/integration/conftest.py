@@ -154,12 +154,8 @@ def make_token(db: Database) -> Any:
 # --- a real arq worker process -------------------------------------------------------------------
 
 
-@pytest.fixture
-def arq_worker(settings: Settings, db: Database) -> Iterator[subprocess.Popen[bytes] | None]:
-    """In the PostgreSQL + Redis run, a real `arq app.worker.WorkerSettings` process; else None."""
-    if BACKEND != "postgres":
-        yield None
-        return
+def start_arq_worker(settings: Settings, **extra_env: str) -> subprocess.Popen[bytes]:
+    """Start a real `arq app.worker.WorkerSettings` process on the test database and Redis; waits until it runs."""
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
@@ -167,9 +163,12 @@ def arq_worker(settings: Settings, db: Database) -> Iterator[subprocess.Popen[by
         "SECRET_KEY": settings.secret_key,
         "RULEFLOW_VAR_DIR": str(settings.var_dir),
         "OUTBOX_STUCK_SECONDS": "3",
+        "CARRIER_API_URL": settings.carrier_api_url,
+        **extra_env,
     }
     log = settings.var_dir / "arq.log"
-    with log.open("wb") as out:
+    start = log.stat().st_size if log.exists() else 0
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "arq"), "app.worker.WorkerSettings"],
             cwd=PROJECT_ROOT,
@@ -178,16 +177,31 @@ def arq_worker(settings: Settings, db: Database) -> Iterator[subprocess.Popen[by
             stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 20
-    while "Starting worker" not in log.read_text(errors="replace"):
+    while "Starting worker" not in log.read_bytes()[start:].decode(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("arq worker did not start:\n" + log.read_text(errors="replace"))
         time.sleep(0.1)
-    yield process
+    return process
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def arq_worker(settings: Settings, db: Database) -> Iterator[subprocess.Popen[bytes] | None]:
+    """In the PostgreSQL + Redis run, a real `arq app.worker.WorkerSettings` process; else None."""
+    if BACKEND != "postgres":
+        yield None
+        return
+    process = start_arq_worker(settings)
+    yield process
+    stop_process(process)
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:

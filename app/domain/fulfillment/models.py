@@ -1,8 +1,16 @@
-"""Fulfillment: carriers. Rate tables, waybills and documents arrive with automatic processing."""
+"""Fulfillment: carriers and their rate tables, waybills, shipping documents and buyer notifications."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from app.dbtypes import json_field, utc_field
+
+ANY = "*"
 
 
 class CarrierBase(SQLModel):
@@ -22,3 +30,75 @@ class Carrier(CarrierBase, table=True):
 
 class CarrierRead(CarrierBase):
     id: int
+
+
+class CarrierRateBase(SQLModel):
+    """One line of a carrier's rate table: price and promised days for a lane, weight band and temperature.
+
+    ``*`` in origin, destination or temperature zone means "any"; the most specific matching line wins.
+    Fee = first_fee_fen for the first kilogram + extra_fee_fen_per_kg for each further started kilogram.
+    """
+
+    carrier_code: str = Field(max_length=32, foreign_key="carriers.code", index=True)
+    origin_province: str = Field(default=ANY, max_length=32)
+    dest_province: str = Field(default=ANY, max_length=32)
+    min_weight_g: int = 0
+    max_weight_g: int = 1_000_000
+    temperature_zone: str = Field(default=ANY, max_length=16)
+    first_fee_fen: int
+    extra_fee_fen_per_kg: int = 0
+    promised_days: int = 3
+
+
+class CarrierRate(CarrierRateBase, table=True):
+    __tablename__ = "carrier_rates"
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class Waybill(SQLModel, table=True):
+    """A waybill number a carrier issued for one shipment. ``request_key`` makes the request idempotent."""
+
+    __tablename__ = "waybills"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_key: str = Field(max_length=120, unique=True)
+    order_ref: str = Field(max_length=64, index=True)
+    carrier_code: str = Field(max_length=32)
+    warehouse_code: str = Field(max_length=32)
+    waybill_no: str = Field(max_length=64, unique=True)
+    created_at: datetime = utc_field()
+    response: dict[str, Any] | None = json_field()
+
+
+class ShippingDocument(SQLModel, table=True):
+    """An outbound order (出库单) or pick list (拣货单) for one warehouse and wave."""
+
+    __tablename__ = "shipping_documents"
+    __table_args__ = (UniqueConstraint("kind", "warehouse_code", "wave", name="uq_shipping_document_wave"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # outbound_order | pick_list
+    warehouse_code: str = Field(max_length=32, index=True)
+    wave: str = Field(max_length=32)  # e.g. 20261111-0930: the half hour the orders were released in
+    order_refs: list[str] = json_field(nullable=False, default_factory=list)
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+
+
+class BuyerNotification(SQLModel, table=True):
+    """A message to a buyer (SMS or WeChat), sent through a pluggable sender after commit."""
+
+    __tablename__ = "buyer_notifications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=160, unique=True)
+    order_ref: str = Field(max_length=64, index=True)
+    template: str = Field(max_length=64)
+    via: str = Field(max_length=16)  # sms | wechat
+    recipient_masked: str = Field(default="", max_length=64)
+    body: str = Field(default="", max_length=500)
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    provider_message_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime = utc_field()
+    sent_at: datetime | None = utc_field(nullable=True)

@@ -10,7 +10,7 @@ import pytest
 
 from ruleflows import compile_flow, list_templates, load_template, run, validate
 
-STAGE_1 = ["start", "audit_address", "audit_phone", "audit_same_address", "approve", "route"]
+STAGE_1 = ["start", "review_approved", "audit_address", "audit_phone", "audit_same_address", "approve", "route"]
 DOCS_AND_NOTIFY = ["ready_to_ship", "documents", "waybill", "notify_buyer", "end"]
 SHIPPING_ACTIONS = [
     ("generate_documents", {"kinds": ["outbound_order", "pick_list"]}),
@@ -217,9 +217,9 @@ def test_order_with_an_invalid_phone_goes_to_review(
     result = run(four_stage, make_context(make_order(receiver__phone_masked="021-5555")), now=now)
 
     assert result.status == "ok"
-    assert result.path == ["start", "audit_address", "audit_phone", "hold_phone", "end_held"]
+    assert result.path == ["start", "review_approved", "audit_address", "audit_phone", "hold_phone", "end_held"]
     assert decided(result) == [("hold_for_review", {"reason": "收货人手机号无效"})]
-    assert result.trace[2].reads == {"order.receiver.phone_masked": "021-5555"}
+    assert result.trace[3].reads == {"order.receiver.phone_masked": "021-5555"}
 
 
 def test_repeated_address_order_goes_to_review(
@@ -232,6 +232,7 @@ def test_repeated_address_order_goes_to_review(
 
     assert result.path == [
         "start",
+        "review_approved",
         "audit_address",
         "audit_phone",
         "audit_same_address",
@@ -249,7 +250,7 @@ def test_order_with_an_incomplete_address_goes_to_review(
 ) -> None:
     result = run(four_stage, make_context(make_order(receiver__address="")), now=now)
 
-    assert result.path == ["start", "audit_address", "hold_address", "end_held"]
+    assert result.path == ["start", "review_approved", "audit_address", "hold_address", "end_held"]
     assert decided(result) == [("hold_for_review", {"reason": "收货地址不完整"})]
 
 
@@ -276,3 +277,31 @@ def test_a_compiled_template_gives_the_same_result_as_the_document(
     assert run(compile_flow(four_stage), context, now=now).to_dict(timings=False) == run(
         four_stage, context, now=now
     ).to_dict(timings=False)
+
+
+def test_an_order_an_operator_approved_skips_the_automatic_audit(
+    four_stage: dict[str, Any],
+    make_order: Callable[..., dict[str, Any]],
+    make_context: Callable[..., dict[str, Any]],
+    now: datetime,
+) -> None:
+    context = make_context(make_order(receiver__address=""), same_address_24h=9, review_approved=True)
+    result = run(four_stage, context, now=now)
+
+    assert result.path[:4] == ["start", "review_approved", "approve", "route"]
+    assert ("hold_for_review", {"reason": "收货地址不完整"}) not in decided(result)
+    assert result.decisions["approved"] is True
+
+
+def test_a_presale_order_whose_balance_is_paid_ships_like_any_other(
+    four_stage: dict[str, Any],
+    make_order: Callable[..., dict[str, Any]],
+    make_context: Callable[..., dict[str, Any]],
+    now: datetime,
+) -> None:
+    presale = {"is_presale": True, "deposit_paid": True, "balance_paid": True, "balance_due_at": None}
+    result = run(four_stage, make_context(make_order(presale=presale), region="华南"), now=now)
+
+    assert result.status == "ok"
+    assert "mark_presale" not in result.path
+    assert result.path[-len(DOCS_AND_NOTIFY) :] == DOCS_AND_NOTIFY

@@ -1,0 +1,159 @@
+"""Fulfillment pages: carrier rate tables (admin), shipping documents to print, the sandbox message outbox,
+and the sandbox carrier's waybill endpoint."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import Body
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Response, Template
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.accounts.services import Actor, audit
+from app.domain.fulfillment import services
+from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
+from app.domain.fulfillment.models import Carrier, CarrierRate, ShippingDocument
+from app.i18n import gettext
+from app.settings import Settings
+from app.web import page
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+
+
+class FulfillmentController(Controller):
+    path = "/fulfillment"
+    tags = ["fulfillment"]  # noqa: RUF012
+    opt = {"permission": "orders.read"}  # noqa: RUF012
+
+    @get("/documents", name="fulfillment:documents")
+    async def documents(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        return page(request, "fulfillment/documents.html", documents=await services.documents_for(db_session))
+
+    @get("/documents/{document_id:int}", name="fulfillment:document")
+    async def document(self, request: HTMXRequest, document_id: int, db_session: AsyncSession) -> Template:
+        document = await db_session.get(ShippingDocument, document_id)
+        if document is None:
+            raise NotFoundException()
+        return page(request, "fulfillment/print.html", document=document)
+
+    @get("/messages", name="fulfillment:messages")
+    async def messages(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """The sandbox outbox: every buyer message the senders were given."""
+        return page(
+            request,
+            "fulfillment/messages.html",
+            "fulfillment/_messages.html",
+            messages=await services.recent_notifications(db_session),
+        )
+
+
+class CarrierRatesController(Controller):
+    """快递价格表: what each carrier charges per lane, weight band and temperature zone. Admins maintain it."""
+
+    path = "/settings/carrier-rates"
+    tags = ["fulfillment"]  # noqa: RUF012
+    opt = {"permission": "settings.manage"}  # noqa: RUF012
+
+    async def _context(self, db_session: AsyncSession, **extra: Any) -> dict[str, Any]:
+        rates = (
+            await db_session.exec(select(CarrierRate).order_by(col(CarrierRate.carrier_code), col(CarrierRate.id)))
+        ).all()
+        carriers = (await db_session.exec(select(Carrier).order_by(col(Carrier.code)))).all()
+        return {"rates": rates, "carriers": carriers, "error": None, **extra}
+
+    @get("/", name="fulfillment:rates")
+    async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        return page(request, "fulfillment/rates.html", **await self._context(db_session))
+
+    @post("/", name="fulfillment:add_rate", status_code=200)
+    async def add(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
+        try:
+            rate = rate_from_form(data)
+        except ValueError:
+            response = page(
+                request,
+                "fulfillment/rates.html",
+                **await self._context(
+                    db_session, error=gettext("Fill in the carrier, the fees in yuan and the promised days.")
+                ),
+            )
+            response.status_code = 400
+            return response
+        if (await db_session.exec(select(Carrier).where(Carrier.code == rate.carrier_code))).first() is None:
+            response = page(
+                request, "fulfillment/rates.html", **await self._context(db_session, error=gettext("Unknown carrier."))
+            )
+            response.status_code = 400
+            return response
+        db_session.add(rate)
+        await db_session.flush()
+        await audit(
+            db_session,
+            actor,
+            "carrier_rate.create",
+            target_type="carrier_rate",
+            target_id=rate.id,
+            after=rate.model_dump(exclude={"id"}),
+        )
+        return page(request, "fulfillment/rates.html", **await self._context(db_session))
+
+
+def rate_from_form(data: dict[str, Any]) -> CarrierRate:
+    """A rate line from the admin's form: fees typed in yuan, stored in fen."""
+
+    def fen(value: Any) -> int:
+        amount = round(float(str(value).strip()) * 100)
+        if amount < 0:
+            raise ValueError("negative fee")
+        return amount
+
+    days = int(str(data.get("promised_days", "")).strip())
+    if not str(data.get("carrier_code", "")).strip() or days < 0:
+        raise ValueError("carrier and days are required")
+    return CarrierRate(
+        carrier_code=str(data["carrier_code"]).strip(),
+        origin_province=str(data.get("origin_province") or "*").strip(),
+        dest_province=str(data.get("dest_province") or "*").strip(),
+        min_weight_g=int(data.get("min_weight_g") or 0),
+        max_weight_g=int(data.get("max_weight_g") or 1_000_000),
+        temperature_zone=str(data.get("temperature_zone") or "*"),
+        first_fee_fen=fen(data.get("first_fee_yuan", "")),
+        extra_fee_fen_per_kg=fen(data.get("extra_fee_yuan") or 0),
+        promised_days=days,
+    )
+
+
+class SandboxCarrierController(Controller):
+    """The sandbox carrier: issues waybill numbers like a carrier's e-waybill API would (demo and tests only)."""
+
+    path = "/sandbox/carrier"
+    tags = ["sandbox"]  # noqa: RUF012
+    include_in_schema = False
+
+    @post("/waybills", name="sandbox:waybills", opt={"public": True}, status_code=200, exclude_from_csrf=True)
+    async def create(self, request: Request[Any, Any, Any], settings: Settings) -> Response[dict[str, Any]]:
+        body = await request.body()
+        presented = request.headers.get("x-sign", "")
+        if request.headers.get("x-app-key") != settings.carrier_api_key or not hmac.compare_digest(
+            presented, sign(settings.carrier_api_secret, body)
+        ):
+            raise PermissionDeniedException("bad signature")
+        try:
+            data = json.loads(body)
+            carrier, key = str(data["carrier_code"]), str(data["request_key"])
+        except (ValueError, KeyError, TypeError):
+            return Response({"error": "invalid request"}, status_code=400)
+        return Response(
+            {
+                "waybill_no": sandbox_waybill_number(carrier, key),
+                "carrier_code": carrier,
+                "sort_code": f"{data.get('dest_province', '')}-{data.get('dest_city', '')}",
+            }
+        )

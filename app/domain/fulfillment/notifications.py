@@ -1,0 +1,25 @@
+"""Sending buyer messages. The sender is pluggable; the demo's sandbox sender only records the message."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.domain.fulfillment.models import BuyerNotification
+
+
+class NotificationSender(Protocol):
+    async def send(self, notification: BuyerNotification) -> str:
+        """Deliver the message; return the provider's message id."""
+        ...
+
+
+class SandboxSender:
+    """Delivers nothing: the message shows up in the sandbox outbox viewer, as a real gateway would see it."""
+
+    async def send(self, notification: BuyerNotification) -> str:
+        return f"sandbox-{notification.via}-{notification.id}"
+
+
+def sender_for(via: str) -> NotificationSender:
+    """The sender per channel (sms | wechat); real gateways plug in here."""
+    return SandboxSender()

@@ -1,0 +1,250 @@
+"""Fulfillment services: carrier quotes from rate tables, waybills, shipping documents, buyer notifications."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import utcnow
+from app.domain.fulfillment.carriers import CarrierClient, WaybillRequest, WaybillResult
+from app.domain.fulfillment.models import (
+    ANY,
+    BuyerNotification,
+    Carrier,
+    CarrierRate,
+    ShippingDocument,
+    Waybill,
+)
+from ruleflows.regions import short_province
+
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What shipping one parcel with one carrier costs and how long it is promised to take."""
+
+    carrier_code: str
+    fee_fen: int
+    promised_days: int
+
+
+def _specificity(rate: CarrierRate) -> int:
+    return (rate.dest_province != ANY) * 4 + (rate.origin_province != ANY) * 2 + (rate.temperature_zone != ANY)
+
+
+def fee_for(rate: CarrierRate, weight_g: int) -> int:
+    """First kilogram at the first fee, every further started kilogram at the extra fee."""
+    extra_kg = max(0, math.ceil((max(weight_g, 1) - 1000) / 1000))
+    return rate.first_fee_fen + extra_kg * rate.extra_fee_fen_per_kg
+
+
+async def quotes(
+    session: AsyncSession,
+    *,
+    origin_province: str,
+    dest_province: str,
+    weight_g: int,
+    temperature_zone: str = "ambient",
+    carriers: list[str] | None = None,
+) -> list[Quote]:
+    """Every active carrier's price for this parcel, cheapest first (ties: faster first, then by code)."""
+    active = {c.code: c for c in (await session.exec(select(Carrier).where(col(Carrier.is_active)))).all()}
+    if temperature_zone != "ambient":
+        active = {code: c for code, c in active.items() if c.supports_cold_chain}
+    if carriers:
+        active = {code: c for code, c in active.items() if code in carriers}
+    rates = (await session.exec(select(CarrierRate).where(col(CarrierRate.carrier_code).in_(list(active))))).all()
+    return quotes_from(
+        rates,
+        origin_province=origin_province,
+        dest_province=dest_province,
+        weight_g=weight_g,
+        temperature_zone=temperature_zone,
+    )
+
+
+def quotes_from(
+    rates: Iterable[CarrierRate], *, origin_province: str, dest_province: str, weight_g: int, temperature_zone: str
+) -> list[Quote]:
+    """Each carrier's price from rate lines already loaded: the most specific matching line per carrier."""
+    origin = short_province(origin_province) or origin_province
+    dest = short_province(dest_province) or dest_province
+    best: dict[str, CarrierRate] = {}
+    for rate in rates:
+        if rate.origin_province not in (ANY, origin) or rate.dest_province not in (ANY, dest):
+            continue
+        if rate.temperature_zone not in (ANY, temperature_zone):
+            continue
+        if not rate.min_weight_g <= weight_g < rate.max_weight_g:
+            continue
+        current = best.get(rate.carrier_code)
+        if current is None or _specificity(rate) > _specificity(current):
+            best[rate.carrier_code] = rate
+    found = [Quote(code, fee_for(rate, weight_g), rate.promised_days) for code, rate in best.items()]
+    return sorted(found, key=lambda q: (q.fee_fen, q.promised_days, q.carrier_code))
+
+
+async def cheapest_carrier(
+    session: AsyncSession,
+    *,
+    origin_province: str,
+    dest_province: str,
+    weight_g: int,
+    temperature_zone: str = "ambient",
+    within_days: int | None = None,
+    carriers: list[str] | None = None,
+) -> Quote | None:
+    """The cheapest carrier that serves the lane within the promised time, or None when none does."""
+    for quote in await quotes(
+        session,
+        origin_province=origin_province,
+        dest_province=dest_province,
+        weight_g=weight_g,
+        temperature_zone=temperature_zone,
+        carriers=carriers,
+    ):
+        if within_days is None or quote.promised_days <= within_days:
+            return quote
+    return None
+
+
+async def fastest_carrier(
+    session: AsyncSession, *, origin_province: str, dest_province: str, weight_g: int, temperature_zone: str = "ambient"
+) -> Quote | None:
+    found = await quotes(
+        session,
+        origin_province=origin_province,
+        dest_province=dest_province,
+        weight_g=weight_g,
+        temperature_zone=temperature_zone,
+    )
+    return min(found, key=lambda q: (q.promised_days, q.fee_fen, q.carrier_code), default=None)
+
+
+async def request_waybill(session: AsyncSession, client: CarrierClient, request: WaybillRequest) -> Waybill:
+    """Get a waybill number for a shipment; asking twice for the same request key returns the first one."""
+    existing = await waybill_for(session, request.request_key)
+    if existing is not None:
+        return existing
+    return await record_waybill(session, request, await client.create_waybill(request))
+
+
+async def waybill_for(session: AsyncSession, request_key: str) -> Waybill | None:
+    return (await session.exec(select(Waybill).where(Waybill.request_key == request_key))).first()
+
+
+async def record_waybill(session: AsyncSession, request: WaybillRequest, result: WaybillResult) -> Waybill:
+    """Keep the number a carrier issued (the first one wins when two deliveries raced)."""
+    existing = await waybill_for(session, request.request_key)
+    if existing is not None:
+        return existing
+    waybill = Waybill(
+        request_key=request.request_key,
+        order_ref=request.order_ref,
+        carrier_code=request.carrier_code,
+        warehouse_code=request.warehouse_code,
+        waybill_no=result.waybill_no,
+        created_at=utcnow(),
+        response=result.raw,
+    )
+    session.add(waybill)
+    await session.flush()
+    return waybill
+
+
+def wave_of(moment: datetime) -> str:
+    """Orders released in the same half hour (China time) are picked in one wave."""
+    local = moment.astimezone(CHINA)
+    return f"{local:%Y%m%d}-{local.hour:02d}{'00' if local.minute < 30 else '30'}"
+
+
+async def add_to_documents(
+    session: AsyncSession, order_ref: str, warehouse_code: str, kinds: list[str], at: datetime | None = None
+) -> list[ShippingDocument]:
+    """Put an order on its warehouse's outbound order / pick list for the current wave (once per document).
+
+    Two workers may open the same wave's document at once: the loser of the insert re-reads the winner's row.
+    """
+    now = at or utcnow()
+    wave = wave_of(now)
+    documents = []
+    for kind in kinds:
+        document = await _wave_document(session, kind, warehouse_code, wave)
+        if document is None:
+            try:
+                async with session.begin_nested():
+                    document = ShippingDocument(
+                        kind=kind,
+                        warehouse_code=warehouse_code,
+                        wave=wave,
+                        order_refs=[],
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(document)
+            except IntegrityError:
+                document = await _wave_document(session, kind, warehouse_code, wave)
+                assert document is not None
+        if order_ref not in document.order_refs:
+            document.order_refs = [*document.order_refs, order_ref]
+            document.updated_at = now
+        session.add(document)
+        documents.append(document)
+    await session.flush()
+    return documents
+
+
+async def _wave_document(session: AsyncSession, kind: str, warehouse_code: str, wave: str) -> ShippingDocument | None:
+    """The wave's document, locked on PostgreSQL so that concurrent additions apply one after the other."""
+    query = select(ShippingDocument).where(
+        ShippingDocument.kind == kind, ShippingDocument.warehouse_code == warehouse_code, ShippingDocument.wave == wave
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return (await session.exec(query)).first()
+
+
+async def stage_notification(
+    session: AsyncSession, *, order_ref: str, template: str, via: str, recipient_masked: str, body: str
+) -> BuyerNotification:
+    """Record a buyer message to send after commit; one per order, template and channel."""
+    key = f"{order_ref}:{template}:{via}"
+    existing = (await session.exec(select(BuyerNotification).where(BuyerNotification.dedupe_key == key))).first()
+    if existing is not None:
+        return existing
+    notification = BuyerNotification(
+        dedupe_key=key,
+        order_ref=order_ref,
+        template=template,
+        via=via,
+        recipient_masked=recipient_masked,
+        body=body[:500],
+        created_at=utcnow(),
+    )
+    session.add(notification)
+    await session.flush()
+    return notification
+
+
+async def recent_notifications(session: AsyncSession, limit: int = 100) -> list[BuyerNotification]:
+    query = select(BuyerNotification).order_by(col(BuyerNotification.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def documents_for(session: AsyncSession, limit: int = 50) -> list[ShippingDocument]:
+    query = select(ShippingDocument).order_by(col(ShippingDocument.updated_at).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+def describe_rates(rates: list[CarrierRate]) -> list[dict[str, Any]]:
+    """Rates as rows for the admin's rate table page."""
+    return [rate.model_dump() for rate in rates]

@@ -1,0 +1,275 @@
+"""审核 and 处理监控: the manual-review queue with its actions (放行, 修改地址, 驳回, 尾款已付) and the live
+processing monitor. Each action is one call into the processing services; a refused action changes nothing
+and shows the reason."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException
+from litestar.params import Body
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.accounts.services import Actor, audit
+from app.domain.orders import presentation
+from app.domain.processing import queries, services
+from app.domain.processing.models import OrderProcessing
+from app.domain.processing.services import ReviewError
+from app.i18n import gettext
+from app.settings import Settings
+from app.web import client_ip, page
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+#: The fields of the 修改地址 form, in the order the service reads them.
+ADDRESS_FIELDS = ("receiver_name", "phone", "province", "city", "district", "address")
+
+
+def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
+    """Render with the order and processing label helpers."""
+    return page(request, template, fragment, **presentation.helpers(), **queries.helpers(), **context)
+
+
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name, "")
+    return str(value[0] if isinstance(value, list) else value).strip()
+
+
+class ProcessingController(Controller):
+    """The review queue (review.work) and the processing monitor (orders.read), under /orders."""
+
+    path = "/orders"
+    tags = ["processing"]  # noqa: RUF012
+    opt = {"permission": "review.work"}  # noqa: RUF012
+
+    # --- the review queue ------------------------------------------------------------------------------
+
+    @get("/review", name="orders:review")
+    async def review(self, request: HTMXRequest, db_session: AsyncSession, code: str = "") -> Template:
+        """审核: orders a flow held, out of stock or awaiting the balance, each with why and the flow's trace."""
+        return _page(
+            request,
+            "processing/review.html",
+            "processing/_review_list.html",
+            **await self._queue_context(db_session, code),
+        )
+
+    async def _queue_context(self, db_session: AsyncSession, code: str, **extra: Any) -> dict[str, Any]:
+        groups = await queries.held_by_code(db_session)
+        code = code if code in {g.code for g in groups} | set(queries.HOLD_CODE_LABELS) else ""
+        return {
+            "rows": await queries.review_queue(db_session, hold_code=code),
+            "groups": groups,
+            "total": sum(g.count for g in groups),
+            "code": code,
+            "limit": queries.REVIEW_LIMIT,
+            "focus_id": None,
+            "editing": None,
+            "form": {},
+            "notice": None,
+            "error": None,
+            **extra,
+        }
+
+    @get("/review/{order_id:int}/address", name="processing:address_form")
+    async def address_form(self, request: HTMXRequest, order_id: int, db_session: AsyncSession) -> Template:
+        """The 修改地址 form, opened inline in the order's card (or on the whole page without htmx)."""
+        row = await queries.review_item(db_session, order_id)
+        if row is None:
+            raise NotFoundException()
+        form = {
+            "receiver_name": row.order.receiver_name,
+            "province": row.order.province,
+            "city": row.order.city,
+            "district": row.order.district,
+        }
+        if request.htmx:
+            return _page(request, "processing/review.html", "processing/_address_form.html", row=row, form=form)
+        return _page(
+            request,
+            "processing/review.html",
+            **await self._queue_context(db_session, "", focus_id=order_id, editing=order_id, form=form),
+        )
+
+    @post("/review/{order_id:int}/approve", name="processing:approve", status_code=200)
+    async def approve(
+        self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template | Redirect:
+        """放行: the flows run again, this time knowing a person approved the order."""
+
+        async def act() -> OrderProcessing:
+            before = await queries.hold_snapshot(db_session, order_id)
+            proc = await services.approve(db_session, order_id, actor)
+            await audit(
+                db_session,
+                actor,
+                "review.approve",
+                target_type="order",
+                target_id=order_id,
+                before=before,
+                ip=client_ip(request),
+            )
+            return proc
+
+        return await self._act(request, db_session, order_id, act, gettext("Approved: the order is processed again."))
+
+    @post("/review/{order_id:int}/reject", name="processing:reject", status_code=200)
+    async def reject(
+        self, request: HTMXRequest, order_id: int, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Template | Redirect:
+        """驳回: the order is cancelled in the OMS and gives back any stock it holds."""
+        reason = _text(data, "reason")
+
+        async def act() -> OrderProcessing:
+            before = await queries.hold_snapshot(db_session, order_id)
+            proc = await services.reject(db_session, order_id, actor, reason)
+            await audit(
+                db_session,
+                actor,
+                "review.reject",
+                target_type="order",
+                target_id=order_id,
+                before=before,
+                after={"reason": reason},
+                ip=client_ip(request),
+            )
+            return proc
+
+        return await self._act(request, db_session, order_id, act, gettext("Rejected: the order is cancelled."))
+
+    @post("/review/{order_id:int}/address", name="processing:edit_address", status_code=200)
+    async def edit_address(
+        self,
+        request: HTMXRequest,
+        order_id: int,
+        data: Form,
+        db_session: AsyncSession,
+        actor: Actor,
+        settings: Settings,
+    ) -> Template | Redirect:
+        """修改地址: correct the receiver, then the order is processed again from the start."""
+        fields = {name: _text(data, name) for name in ADDRESS_FIELDS}
+
+        async def act() -> OrderProcessing:
+            before = await queries.receiver_snapshot(db_session, order_id)
+            proc = await services.edit_address(db_session, order_id, actor, settings.secret_key, fields)
+            await audit(
+                db_session,
+                actor,
+                "review.edit_address",
+                target_type="order",
+                target_id=order_id,
+                before=before,
+                after=await queries.receiver_snapshot(db_session, order_id),
+                ip=client_ip(request),
+            )
+            return proc
+
+        return await self._act(
+            request,
+            db_session,
+            order_id,
+            act,
+            gettext("Address corrected: the order is processed again."),
+            form=fields,
+        )
+
+    @post("/review/{order_id:int}/balance-paid", name="processing:balance_paid", status_code=200)
+    async def balance_paid(
+        self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template | Redirect:
+        """尾款已付: for channels that do not report the presale balance payment themselves."""
+
+        async def act() -> OrderProcessing:
+            proc = await services.mark_balance_paid(db_session, order_id, actor)
+            await audit(
+                db_session,
+                actor,
+                "review.balance_paid",
+                target_type="order",
+                target_id=order_id,
+                ip=client_ip(request),
+            )
+            return proc
+
+        return await self._act(
+            request, db_session, order_id, act, gettext("Balance marked as paid: the order is processed again.")
+        )
+
+    async def _act(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        order_id: int,
+        action: Callable[[], Awaitable[OrderProcessing]],
+        done: str,
+        *,
+        form: dict[str, str] | None = None,
+    ) -> Template | Redirect:
+        """Run one review action. htmx gets the order's card back; a plain form post goes back to the queue.
+
+        A ReviewError rolls the request's transaction back (nothing changed) and shows its reason on the card,
+        with the address form still open and filled in when that was the action.
+        """
+        try:
+            await action()
+        except ReviewError as exc:
+            await db_session.rollback()
+            editing = order_id if form is not None else None
+            if request.htmx:
+                row = await queries.review_item(db_session, order_id)
+                if row is None:
+                    raise NotFoundException() from exc
+                response = _page(
+                    request,
+                    "processing/review.html",
+                    "processing/_review_item.html",
+                    row=row,
+                    focus_id=order_id,
+                    editing=editing,
+                    form=form or {},
+                    notice=None,
+                    error=str(exc),
+                )
+            else:
+                response = _page(
+                    request,
+                    "processing/review.html",
+                    **await self._queue_context(
+                        db_session, "", focus_id=order_id, editing=editing, form=form or {}, error=str(exc)
+                    ),
+                )
+            response.status_code = 400
+            return response
+        if not request.htmx:
+            return Redirect(request.app.route_reverse("orders:review"), status_code=303)
+        row = await queries.review_item(db_session, order_id)
+        if row is None:
+            raise NotFoundException()
+        return _page(
+            request,
+            "processing/review.html",
+            "processing/_review_item.html",
+            row=row,
+            focus_id=order_id,
+            editing=None,
+            form={},
+            notice=done,
+            error=None,
+        )
+
+    # --- the monitor ---------------------------------------------------------------------------------------
+
+    @get("/processing", name="processing:monitor", opt={"permission": "orders.read"})
+    async def monitor(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """处理监控: queue depth, orders per minute, held orders by reason, failures; refreshes every 5 s."""
+        return _page(
+            request,
+            "processing/monitor.html",
+            "processing/_monitor.html",
+            stats=await queries.monitor_stats(db_session),
+        )

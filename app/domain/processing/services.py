@@ -1,0 +1,975 @@
+"""Automatic processing: run the published flows on an order and carry out what they decide, in one transaction.
+
+``process`` is the body of the ``process_order`` job. It locks the order, skips it when its current version
+was already processed (so a second delivery of the job changes nothing), computes the features, runs each
+published flow that applies in priority order, and applies the decided actions: holds, cancellation,
+合单, warehouse choice with the atomic reservation (or 拆单, or 缺货), gifts, bundles, carrier, documents,
+waybill and buyer messages. Anything that cannot be carried out raises :class:`ActionFailed`; the caller
+rolls the whole transaction back and records the reason with :func:`record_failure`, which puts the order
+in the review queue. Nothing is ever half-done.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import ruleflows
+from app import outbox
+from app.db import utcnow
+from app.domain.accounts.services import SYSTEM, Actor
+from app.domain.channels.models import Shop
+from app.domain.flows import services as flows
+from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment.models import Carrier, ShippingDocument
+from app.domain.inventory import services as inventory
+from app.domain.inventory.models import Sku, Warehouse
+from app.domain.inventory.services import LineOutcome, ReservationLine
+from app.domain.orders import pii
+from app.domain.orders import services as orders
+from app.domain.orders.models import Order, OrderLine, OrderStatus, OrderTag
+from app.domain.processing.features import compute_features, enrich_lines, parcel_weight, skus_for, temperature_zone
+from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment, order_ref, shipment_ref
+from ruleflows.regions import short_province
+
+#: Order statuses past which processing never touches an order again.
+FINISHED_STATUSES = frozenset({OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed})
+REFUND_TAGS = frozenset({"refunded", "partially_refunded"})
+#: Messages to buyers, by template; unknown templates get the generic text.
+MESSAGE_TEMPLATES = {
+    "order_processed": "【{shop}】您的订单 {external_id} 已安排从{warehouse}发出，快递：{carrier}。",
+    "presale_balance_reminder": "【{shop}】您预订的商品尾款将于 {due} 截止，请及时支付尾款。",
+    "order_shipped": "【{shop}】您的订单 {external_id} 已发货，快递：{carrier}。",
+}
+GENERIC_MESSAGE = "【{shop}】您的订单 {external_id} 有新进展，请留意。"
+
+
+class ActionFailed(Exception):
+    """A decided action cannot be carried out; the order goes to review with ``reason`` (Chinese)."""
+
+    def __init__(self, reason: str, *, code: str = "failed") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclass
+class Need:
+    """One line to reserve and ship: an order line, a merged order's line, or a gift."""
+
+    key: str
+    sku: str
+    qty: int
+    title: str
+    order_id: int
+    is_gift: bool = False
+
+
+@dataclass
+class Outcome:
+    """What one processing run did, for the job's result and the tests."""
+
+    order_id: int
+    state: str
+    skipped: bool = False
+    reason: str = ""
+    warehouses: list[str] = field(default_factory=list)
+    carriers: list[str] = field(default_factory=list)
+    gifts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "state": self.state,
+            "skipped": self.skipped,
+            "reason": self.reason,
+            "warehouses": self.warehouses,
+            "carriers": self.carriers,
+            "gifts": self.gifts,
+            "notes": self.notes,
+        }
+
+
+def order_key(order_id: int) -> str:
+    """The reservation key of an order (what it holds in the stock pool)."""
+    return f"order:{order_id}"
+
+
+# --- queueing ------------------------------------------------------------------------------------------
+
+
+async def queue(session: AsyncSession, order: Order, *, reason: str = "") -> OrderProcessing:
+    """Mark an order as needing a processing run and stage the job after commit (once per reason/version)."""
+    assert order.id is not None
+    now = utcnow()
+    proc = await session.get(OrderProcessing, order.id)
+    if proc is None:
+        proc = OrderProcessing(order_id=order.id, queued_at=now, updated_at=now)
+    proc.state = ProcessingState.queued
+    proc.queued_at = now
+    proc.updated_at = now
+    session.add(proc)
+    suffix = f":{reason}" if reason else ""
+    await outbox.stage(
+        session, "process_order", order.id, dedupe_key=f"process_order:{order.id}:v{order.version}{suffix}"
+    )
+    return proc
+
+
+# --- helpers on the order ----------------------------------------------------------------------------------
+
+
+async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *, actor: str = "system") -> None:
+    """Change the order's status and put the change on its timeline."""
+    if order.status == status:
+        return
+    before = order.status
+    order.status = status
+    order.updated_at = utcnow()
+    session.add(order)
+    await orders.add_event(session, order, "status_changed", {"from": before.value, "to": status.value}, actor=actor)
+
+
+async def add_tags(session: AsyncSession, order: Order, tags: list[str]) -> None:
+    assert order.id is not None
+    new = [tag[:64] for tag in tags if tag and tag[:64] not in order.tags]
+    if not new:
+        return
+    order.tags = [*order.tags, *new]
+    session.add(order)
+    for tag in new:
+        session.add(OrderTag(order_id=order.id, tag=tag))
+
+
+async def _locked_order(session: AsyncSession, order_id: int) -> Order | None:
+    query = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return (await session.exec(query)).first()
+
+
+async def _lines(session: AsyncSession, order_id: int) -> list[OrderLine]:
+    query = select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.position))
+    return list((await session.exec(query)).all())
+
+
+async def _shipments(session: AsyncSession, order_id: int) -> list[Shipment]:
+    query = select(Shipment).where(Shipment.order_id == order_id).order_by(col(Shipment.seq))
+    return list((await session.exec(query)).all())
+
+
+def _has_refund(order: Order, lines: list[OrderLine]) -> bool:
+    return bool(REFUND_TAGS & set(order.tags)) or any(line.refund_status for line in lines)
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+
+async def process(session: AsyncSession, order_id: int, *, now: datetime | None = None) -> Outcome:
+    """Process an order's current version; a version already processed is left alone."""
+    now = now or utcnow()
+    order = await _locked_order(session, order_id)
+    if order is None:
+        return Outcome(order_id, "missing", skipped=True, reason="订单不存在")
+    proc = await session.get(OrderProcessing, order_id)
+    if proc is None:
+        proc = OrderProcessing(order_id=order_id, queued_at=now, updated_at=now)
+    if proc.state != ProcessingState.queued and proc.order_version == order.version:
+        return Outcome(order_id, proc.state.value, skipped=True, reason="本版本已处理")
+    lines = await _lines(session, order_id)
+    shipments = await _shipments(session, order_id)
+    outcome = Outcome(order_id, "")
+
+    if order.status == OrderStatus.cancelled:
+        await _cancel(session, order, proc, shipments, "平台已取消订单")
+        return _finish(proc, order, outcome, ProcessingState.cancelled, now)
+    if order.status in FINISHED_STATUSES or any(s.waybill_no for s in shipments):
+        await orders.add_event(session, order, "changed_after_dispatch", {"version": order.version})
+        outcome.notes.append("已打单或已发货，未重新处理")
+        return _finish(proc, order, outcome, ProcessingState.processed, now)
+    if proc.merged_into is not None:
+        await _hold_primary_of_merged(session, proc.merged_into, order)
+        return _finish(proc, order, outcome, ProcessingState.merged, now)
+    if order.paid_at is None and not order.deposit_paid:
+        return _finish(proc, order, outcome, ProcessingState.unpaid, now)
+
+    shop = await session.get(Shop, order.shop_id)
+    assert shop is not None
+    skus = await skus_for(session, {line.sku for line in lines if line.sku})
+    context = await flow_context(
+        session,
+        orders.OrderView(order, lines, shop),
+        skus,
+        now=now,
+        review_approved=proc.approved_version == order.version,
+    )
+    features = context["features"]
+    decisions, runs = await _run_flows(session, shop, order, context["order"], features, now)
+    proc.flows = runs
+    proc.decisions = decisions
+    proc.runs += 1
+    await orders.add_event(
+        session,
+        order,
+        "flows_ran",
+        {"flows": [{k: run[k] for k in ("flow_id", "version_id", "name", "status")} for run in runs]},
+    )
+    if not runs:
+        return _hold(proc, order, outcome, "no_flow", "没有适用于该店铺的已发布规则流", now)
+    failed = next((run for run in runs if run["status"] != "ok"), None)
+    if failed is not None:
+        raise ActionFailed(f"规则流「{failed['name']}」节点 {failed['failed_node']} 出错：{failed['error']}")
+
+    await add_tags(session, order, list(decisions.get("tags", [])))
+    proc.priority = str(decisions.get("priority") or proc.priority)
+    if decisions.get("cancelled"):
+        await _cancel(session, order, proc, shipments, str(decisions.get("cancel_reason") or "规则流取消"))
+        return _finish(proc, order, outcome, ProcessingState.cancelled, now)
+    if decisions.get("hold"):
+        await set_status(session, order, OrderStatus.on_hold)
+        return _hold(proc, order, outcome, "review", str(decisions.get("hold_reason") or "规则流要求人工审核"), now)
+    if decisions.get("approved") and order.status == OrderStatus.received:
+        await set_status(session, order, OrderStatus.audited)
+
+    merged: list[tuple[Order, list[OrderLine]]] = []
+    if decisions.get("merge_same_buyer"):
+        merged = await _merge_same_buyer(session, order, lines, proc, now)
+        outcome.notes.extend(f"合并订单 {other.external_id}" for other, _ in merged)
+
+    if decisions.get("warehouse") or decisions.get("warehouse_strategy"):
+        unknown = [line.line_id for line in lines if not line.sku and not line.refund_status]
+        if unknown:
+            await set_status(session, order, OrderStatus.on_hold)
+            return _hold(
+                proc, order, outcome, "unknown_sku", f"商品编码未匹配（行 {', '.join(unknown)}），无法分仓", now
+            )
+        state = await _route(session, order, lines, merged, shop, skus, decisions, features, proc, outcome, now)
+        if state is not None:
+            return _finish(proc, order, outcome, state, now)
+
+    if decisions.get("presale"):
+        proc.hold_until = _parse_time(decisions.get("hold_until"))
+        proc.hold_code = "presale"
+        proc.hold_reason = "预售：等待买家支付尾款"
+        await set_status(session, order, OrderStatus.on_hold)
+        await _notify(session, order, shop, decisions, await _shipments(session, order_id))
+        return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
+
+    shipments = await _shipments(session, order_id)
+    if decisions.get("documents"):
+        for shipment in shipments:
+            await fulfillment.add_to_documents(session, shipment.ref, shipment.warehouse_code, decisions["documents"])
+    if decisions.get("waybill_requested"):
+        for shipment in shipments:
+            if shipment.carrier_code is None:
+                outcome.notes.append(f"{shipment.ref} 未指定快递，未申请面单")
+                continue
+            await outbox.stage(session, "request_waybill", shipment.id, dedupe_key=f"request_waybill:{shipment.ref}")
+    await _notify(session, order, shop, decisions, shipments)
+    if shipments:
+        await set_status(session, order, OrderStatus.routed)
+        for other, _ in merged:
+            await set_status(session, other, OrderStatus.routed)
+    elif order.status == OrderStatus.on_hold:
+        await set_status(session, order, OrderStatus.audited)
+    proc.hold_code = ""
+    proc.hold_reason = ""
+    proc.hold_until = None
+    return _finish(proc, order, outcome, ProcessingState.processed, now)
+
+
+async def flow_context(
+    session: AsyncSession,
+    view: orders.OrderView,
+    skus: dict[str, Sku] | None = None,
+    *,
+    now: datetime,
+    review_approved: bool = False,
+) -> dict[str, Any]:
+    """What a flow reads for an order: the canonical order (lines enriched from the SKU master, no ciphertext,
+    no raw payload), the features, and no decisions yet. The simulator and backtest use the same context."""
+    if skus is None:
+        skus = await skus_for(session, {line.sku for line in view.lines if line.sku})
+    canonical = orders.canonical_order(view)
+    canonical["receiver"].pop("phone_cipher", None)
+    canonical.pop("raw", None)
+    enrich_lines(canonical, skus)
+    features = await compute_features(session, view.order, view.lines, skus, now=now, review_approved=review_approved)
+    return {"order": canonical, "features": features, "decisions": {}}
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _finish(proc: OrderProcessing, order: Order, outcome: Outcome, state: ProcessingState, now: datetime) -> Outcome:
+    proc.state = state
+    proc.order_version = order.version
+    proc.finished_at = now
+    proc.updated_at = now
+    outcome.state = state.value
+    outcome.reason = outcome.reason or proc.hold_reason
+    return outcome
+
+
+def _hold(proc: OrderProcessing, order: Order, outcome: Outcome, code: str, reason: str, now: datetime) -> Outcome:
+    proc.hold_code = code
+    proc.hold_reason = reason[:500]
+    outcome.reason = reason
+    state = ProcessingState.out_of_stock if code == "out_of_stock" else ProcessingState.held
+    return _finish(proc, order, outcome, state, now)
+
+
+async def _run_flows(
+    session: AsyncSession,
+    shop: Shop,
+    order: Order,
+    canonical: dict[str, Any],
+    features: dict[str, Any],
+    now: datetime,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the live flows in priority order; decisions carry from one flow to the next. A flow that holds,
+    cancels or fails ends the chain."""
+    decisions: dict[str, Any] = {}
+    runs: list[dict[str, Any]] = []
+    for flow_id, version_id, compiled in await flows.published_flows_for(session, order.channel, shop.code):
+        result = ruleflows.run(compiled, {"order": canonical, "features": features, "decisions": decisions}, now=now)
+        decisions = result.decisions
+        runs.append(
+            {
+                "flow_id": flow_id,
+                "version_id": version_id,
+                "name": compiled.name,
+                "status": result.status,
+                "path": result.path,
+                "failed_node": result.failed_node,
+                "error": result.error,
+                "actions": [action.to_dict() for action in result.actions],
+                "trace": [step.to_dict(timings=False) for step in result.trace],
+            }
+        )
+        if result.status != "ok" or decisions.get("hold") or decisions.get("cancelled"):
+            break
+    return decisions, runs
+
+
+# --- cancel and merge ----------------------------------------------------------------------------------------
+
+
+async def _cancel(
+    session: AsyncSession, order: Order, proc: OrderProcessing, shipments: list[Shipment], reason: str
+) -> None:
+    assert order.id is not None
+    released = await inventory.release(session, order_key(order.id), SYSTEM, note=reason)
+    for shipment in shipments:
+        shipment.status = "cancelled"
+        shipment.updated_at = utcnow()
+        session.add(shipment)
+        await _remove_from_documents(session, shipment.ref, keep_warehouse=None)
+    await set_status(session, order, OrderStatus.cancelled)
+    await orders.add_event(session, order, "cancelled", {"reason": reason, "released_lines": len(released)})
+    proc.hold_code = ""
+    proc.hold_reason = reason
+
+
+async def _remove_from_documents(session: AsyncSession, ref: str, *, keep_warehouse: str | None) -> None:
+    """Take a shipment off the outbound orders and pick lists it is on (except its own warehouse's)."""
+    for document in (await session.exec(select(ShippingDocument))).all():
+        if ref in document.order_refs and document.warehouse_code != keep_warehouse:
+            document.order_refs = [r for r in document.order_refs if r != ref]
+            document.updated_at = utcnow()
+            session.add(document)
+
+
+async def _hold_primary_of_merged(session: AsyncSession, primary_id: int, changed: Order) -> None:
+    """A merged order changed on its platform: the order it ships with goes back to review."""
+    primary = await session.get(Order, primary_id)
+    proc = await session.get(OrderProcessing, primary_id)
+    if primary is None or proc is None:
+        return
+    await orders.add_event(session, changed, "changed_after_merge", {"merged_into": primary_id})
+    if proc.state == ProcessingState.processed and not any(s.waybill_no for s in await _shipments(session, primary_id)):
+        proc.state = ProcessingState.held
+        proc.hold_code = "review"
+        proc.hold_reason = f"合并的订单 {changed.external_id} 在平台有变更，请核对后再放行"
+        proc.updated_at = utcnow()
+        session.add(proc)
+        await set_status(session, primary, OrderStatus.on_hold)
+
+
+async def _merge_same_buyer(
+    session: AsyncSession, order: Order, lines: list[OrderLine], proc: OrderProcessing, now: datetime
+) -> list[tuple[Order, list[OrderLine]]]:
+    """合单: same shop, buyer, receiver, phone and address; paid, no refund, not held, not yet routed."""
+    if not order.address_key or not order.channel_buyer_id or order.paid_at is None or _has_refund(order, lines):
+        return []
+    query = (
+        select(Order)
+        .where(
+            Order.shop_id == order.shop_id,
+            Order.channel_buyer_id == order.channel_buyer_id,
+            Order.address_key == order.address_key,
+            col(Order.id) != order.id,
+            col(Order.status).in_([OrderStatus.received, OrderStatus.audited]),
+            col(Order.paid_at).is_not(None),
+        )
+        .order_by(col(Order.id))
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    merged = []
+    for other in (await session.exec(query)).all():
+        assert other.id is not None
+        other_lines = await _lines(session, other.id)
+        other_proc = await session.get(OrderProcessing, other.id)
+        if _has_refund(other, other_lines) or other.is_presale:
+            continue
+        if other_proc is not None and (other_proc.state not in (ProcessingState.queued,) or other_proc.warehouse_code):
+            continue
+        if other_proc is None:
+            other_proc = OrderProcessing(order_id=other.id, queued_at=now, updated_at=now)
+        other_proc.state = ProcessingState.merged
+        other_proc.merged_into = order.id
+        other_proc.order_version = other.version
+        other_proc.finished_at = now
+        other_proc.updated_at = now
+        session.add(other_proc)
+        await orders.add_event(session, other, "merged", {"into": order.id, "into_external_id": order.external_id})
+        await orders.add_event(session, order, "merged_in", {"order_id": other.id, "external_id": other.external_id})
+        merged.append((other, other_lines))
+    return merged
+
+
+# --- routing: warehouse, reservation, split, gifts, carrier -------------------------------------------------
+
+
+def _needs(order: Order, lines: list[OrderLine], merged: list[tuple[Order, list[OrderLine]]]) -> list[Need]:
+    assert order.id is not None
+    needs = [Need(line.line_id, line.sku, line.qty, line.title, order.id) for line in lines if line.sku]
+    for other, other_lines in merged:
+        assert other.id is not None
+        needs.extend(
+            Need(f"m{other.id}:{line.line_id}", line.sku, line.qty, line.title, other.id)
+            for line in other_lines
+            if line.sku
+        )
+    return needs
+
+
+async def _warehouse_cost(
+    session: AsyncSession, warehouse: Warehouse, order: Order, items: int, weight_g: int, zone: str
+) -> int:
+    """Handling (per order + per item) plus the cheapest carrier from this warehouse to the receiver."""
+    profile = warehouse.cost_profile or {}
+    handling = int(profile.get("per_order_fen", 0)) + int(profile.get("per_item_fen", 0)) * items
+    quote = await fulfillment.cheapest_carrier(
+        session,
+        origin_province=warehouse.province,
+        dest_province=order.province,
+        weight_g=weight_g,
+        temperature_zone=zone,
+    )
+    return handling + (quote.fee_fen if quote is not None else 1_000_000)
+
+
+async def _ranked_warehouses(
+    session: AsyncSession,
+    strategy: str,
+    order: Order,
+    needs: list[Need],
+    skus: dict[str, Sku],
+    region: str | None,
+) -> list[Warehouse]:
+    """Active warehouses in the order the strategy prefers them (before looking at stock).
+
+    nearest: same province first, then those serving the region (others are not candidates);
+    priority: those serving the region by priority, then the rest by priority;
+    cheapest: by handling plus the cheapest carrier's fee to the receiver.
+    """
+    active = await inventory.list_warehouses(session, active_only=True)
+
+    def serves(w: Warehouse) -> bool:
+        return not w.serves_regions or (region is not None and region in w.serves_regions)
+
+    if strategy == "nearest":
+        return sorted(
+            (w for w in active if serves(w)), key=lambda w: (w.province != order.province, w.priority, w.code)
+        )
+    if strategy == "cheapest":
+        weight = parcel_weight([(n.sku, n.qty) for n in needs], skus)
+        zone = temperature_zone([n.sku for n in needs], skus)
+        items = sum(n.qty for n in needs)
+        costs = {w.code: await _warehouse_cost(session, w, order, items, weight, zone) for w in active}
+        return sorted(active, key=lambda w: (costs[w.code], w.priority, w.code))
+    return sorted(active, key=lambda w: (not serves(w), w.priority, w.code))
+
+
+def _fits(stock: dict[str, dict[str, int]], code: str, needs: list[Need]) -> bool:
+    wanted: dict[str, int] = defaultdict(int)
+    for need in needs:
+        wanted[need.sku] += need.qty
+    return all(stock.get(code, {}).get(sku, 0) >= qty for sku, qty in wanted.items())
+
+
+def _split_plan(stock: dict[str, dict[str, int]], ranked: list[str], needs: list[Need]) -> dict[str, str] | None:
+    """拆单: each line from the first warehouse (in preference order) that still has it; None if a line fits
+    nowhere. Lines are kept together in as few warehouses as possible by trying the preferred one first."""
+    left = {code: dict(stock.get(code, {})) for code in ranked}
+    plan: dict[str, str] = {}
+    for need in sorted(needs, key=lambda n: -n.qty):
+        for code in ranked:
+            if left[code].get(need.sku, 0) >= need.qty:
+                left[code][need.sku] -= need.qty
+                plan[need.key] = code
+                break
+        else:
+            return None
+    return plan
+
+
+async def _route(
+    session: AsyncSession,
+    order: Order,
+    lines: list[OrderLine],
+    merged: list[tuple[Order, list[OrderLine]]],
+    shop: Shop,
+    skus: dict[str, Sku],
+    decisions: dict[str, Any],
+    features: dict[str, Any],
+    proc: OrderProcessing,
+    outcome: Outcome,
+    now: datetime,
+) -> ProcessingState | None:
+    """Choose the warehouse(s), reserve, add gifts, choose carriers and write the shipments.
+
+    Returns a final state when the order cannot be routed (缺货, no carrier), else None.
+    """
+    assert order.id is not None
+    needs = _needs(order, lines, merged)
+    if not needs:
+        raise ActionFailed("订单没有可发货的商品行", code="failed")
+    skus.update(await skus_for(session, {need.sku for need in needs} - set(skus)))
+    fixed = decisions.get("warehouse")
+    strategy = str(decisions.get("warehouse_strategy") or "priority")
+    stock = await inventory.stock_by_warehouse(session, {need.sku for need in needs})
+    if fixed:
+        warehouse = await inventory.get_warehouse(session, str(fixed))
+        if warehouse is None or not warehouse.is_active:
+            raise ActionFailed(f"规则流指定的仓库 {fixed} 不存在或已停用")
+        ranked = [warehouse.code]
+    else:
+        ranked = [
+            w.code for w in await _ranked_warehouses(session, strategy, order, needs, skus, features.get("region"))
+        ]
+    key = order_key(order.id)
+    reservation_lines = [ReservationLine(need.key, need.sku, need.qty) for need in needs]
+
+    plan: dict[str, str] | None = None
+    for code in ranked:
+        if not _fits(stock, code, needs):
+            continue
+        plan = {need.key: code for need in needs}
+        if await _reserve(session, key, reservation_lines, plan):
+            break
+        plan = None  # taken by a concurrent order between the look and the guarded update: try the next one
+    if plan is None and decisions.get("split_by_warehouse") and not fixed:
+        split = _split_plan(stock, ranked, needs)
+        if split is not None and await _reserve(session, key, reservation_lines, split):
+            plan = split
+            outcome.notes.append("按仓拆单")
+    if plan is None:
+        short = sorted({need.sku for need in needs if not any(_fits(stock, c, [need]) for c in ranked)})
+        reason = (
+            "缺货："
+            + ("、".join(short) if short else "没有一个仓能整单发货")
+            + ("（未允许拆单）" if not decisions.get("split_by_warehouse") else "")
+        )
+        await inventory.release(session, key, SYSTEM, note="缺货，未分仓")
+        await set_status(session, order, OrderStatus.on_hold)
+        _hold(proc, order, outcome, "out_of_stock", reason, now)
+        return ProcessingState.out_of_stock
+
+    by_warehouse: dict[str, list[Need]] = defaultdict(list)
+    for need in needs:
+        by_warehouse[plan[need.key]].append(need)
+    gifts = await _reserve_gifts(session, key, decisions, sorted(by_warehouse, key=ranked.index)[0], outcome)
+    if gifts:
+        by_warehouse[gifts[0][0]].extend(need for _, need in gifts)
+        skus.update(await skus_for(session, {need.sku for _, need in gifts} - set(skus)))
+
+    bundles = (
+        await inventory.bundle_components(session, {need.sku for need in needs})
+        if decisions.get("expand_bundles")
+        else {}
+    )
+    existing = {s.ref: s for s in await _shipments(session, order.id)}
+    warehouses = {w.code: w for w in await inventory.list_warehouses(session)}
+    used_refs = set()
+    for seq, code in enumerate(sorted(by_warehouse, key=ranked.index), start=1):
+        parcel = by_warehouse[code]
+        pairs = [(n.sku, n.qty) for n in parcel]
+        weight = parcel_weight(pairs, skus)
+        zone = temperature_zone([n.sku for n in parcel], skus)
+        carrier, fee, days = await _choose_carrier(session, decisions, features, warehouses[code], order, weight, zone)
+        ref = shipment_ref(order.id, seq)
+        used_refs.add(ref)
+        shipment = existing.get(ref) or Shipment(
+            order_id=order.id, seq=seq, ref=ref, warehouse_code=code, created_at=now
+        )
+        if ref in existing and existing[ref].warehouse_code != code:
+            await _remove_from_documents(session, ref, keep_warehouse=code)  # re-routed: off the old lists
+        shipment.warehouse_code = code
+        shipment.carrier_code = carrier
+        shipment.fee_fen = fee
+        shipment.promised_days = days
+        shipment.weight_g = weight
+        shipment.status = "pending"
+        shipment.lines = _shipment_lines(parcel, bundles)
+        shipment.updated_at = now
+        session.add(shipment)
+        outcome.warehouses.append(code)
+        if carrier:
+            outcome.carriers.append(carrier)
+    for ref, stale in existing.items():
+        if ref not in used_refs:
+            stale.status = "cancelled"
+            stale.updated_at = now
+            session.add(stale)
+            await _remove_from_documents(session, ref, keep_warehouse=None)
+    await session.flush()
+    proc.warehouse_code = outcome.warehouses[0]
+    proc.carrier_code = outcome.carriers[0] if outcome.carriers else None
+    outcome.gifts = [need.sku for _, need in gifts]
+    if decisions.get("carrier") or decisions.get("carrier_strategy"):
+        missing = [s.ref for s in await _shipments(session, order.id) if s.status == "pending" and not s.carrier_code]
+        if missing:
+            await inventory.release(session, key, SYSTEM, note="没有可用快递")
+            await set_status(session, order, OrderStatus.on_hold)
+            _hold(proc, order, outcome, "no_carrier", "没有能在承诺时效内送达的快递", now)
+            return ProcessingState.held
+    return None
+
+
+async def _reserve(session: AsyncSession, key: str, lines: list[ReservationLine], plan: dict[str, str]) -> bool:
+    """Hold exactly ``plan`` for the order: lines held elsewhere are given back first, then all or nothing."""
+    moved = [
+        r.line_key
+        for r in await inventory.reservations(session, key)
+        if r.status == "reserved" and not r.line_key.startswith("gift:") and plan.get(r.line_key) != r.warehouse_code
+    ]
+    if moved:
+        await inventory.release(session, key, SYSTEM, line_keys=moved, note="重新分仓")
+    result = await inventory.reserve(session, key, lines, plan, SYSTEM)
+    return result.ok
+
+
+async def _reserve_gifts(
+    session: AsyncSession, key: str, decisions: dict[str, Any], warehouse: str, outcome: Outcome
+) -> list[tuple[str, Need]]:
+    """满赠: each gift from the first shipment's warehouse while gift stock lasts; a gift out of stock is left
+    out (noted), never a reason to hold the order."""
+    gifts = decisions.get("gifts") or []
+    if not gifts:
+        return []
+    wanted: dict[str, int] = defaultdict(int)
+    for gift in gifts:
+        wanted[str(gift.get("sku"))] += int(gift.get("qty") or 1)
+    known = await skus_for(session, set(wanted))
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        raise ActionFailed(f"赠品 {'、'.join(unknown)} 不是已登记的商品")
+    lines = [ReservationLine(f"gift:{sku}", sku, qty) for sku, qty in sorted(wanted.items())]
+    previous = [
+        r.line_key
+        for r in await inventory.reservations(session, key)
+        if r.status == "reserved" and r.line_key.startswith("gift:") and r.warehouse_code != warehouse
+    ]
+    if previous:
+        await inventory.release(session, key, SYSTEM, line_keys=previous, note="赠品改仓")
+    result = await inventory.reserve(session, key, lines, warehouse, SYSTEM, all_or_nothing=False)
+    given = []
+    for line in result.lines:
+        if line.outcome in (LineOutcome.reserved, LineOutcome.already_reserved):
+            given.append((warehouse, Need(line.line_key, line.sku_code, line.qty, known[line.sku_code].name, 0, True)))
+        else:
+            outcome.notes.append(f"赠品 {line.sku_code} 库存不足，未赠送")
+    return given
+
+
+def _shipment_lines(parcel: list[Need], bundles: dict[str, list[tuple[str, int]]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for need in parcel:
+        base = {"line_id": need.key, "title": need.title, "is_gift": need.is_gift, "order_id": need.order_id or None}
+        if need.sku in bundles:
+            rows.extend(
+                {**base, "sku": part, "qty": need.qty * per_unit, "bundle_of": need.sku}
+                for part, per_unit in bundles[need.sku]
+            )
+        else:
+            rows.append({**base, "sku": need.sku, "qty": need.qty, "bundle_of": None})
+    return rows
+
+
+async def _choose_carrier(
+    session: AsyncSession,
+    decisions: dict[str, Any],
+    features: dict[str, Any],
+    warehouse: Warehouse,
+    order: Order,
+    weight_g: int,
+    zone: str,
+) -> tuple[str | None, int, int | None]:
+    """The carrier for one parcel: the flow's fixed carrier, or the cheapest / fastest that serves the lane
+    (urgent orders: within 2 days). Returns (code, fee in fen, promised days); (None, 0, None) when none."""
+    fixed = decisions.get("carrier")
+    strategy = decisions.get("carrier_strategy")
+    if not fixed and not strategy:
+        return None, 0, None
+
+    async def lane_quotes(carriers: list[str] | None) -> list[fulfillment.Quote]:
+        return await fulfillment.quotes(
+            session,
+            origin_province=warehouse.province,
+            dest_province=order.province,
+            weight_g=weight_g,
+            temperature_zone=zone,
+            carriers=carriers,
+        )
+
+    if fixed:
+        carrier = (await session.exec(select(Carrier).where(Carrier.code == str(fixed)))).first()
+        if carrier is None or not carrier.is_active:
+            raise ActionFailed(f"规则流指定的快递 {fixed} 不存在或已停用")
+        found = await lane_quotes([carrier.code])
+        if zone != "ambient" and not found:
+            raise ActionFailed(f"快递 {fixed} 不承运{zone}温层商品")
+        return carrier.code, (found[0].fee_fen if found else 0), (found[0].promised_days if found else None)
+    candidates = list(decisions.get("carrier_candidates") or []) or None
+    found = await lane_quotes(candidates)
+    if strategy == "fastest":
+        best = min(found, key=lambda q: (q.promised_days, q.fee_fen, q.carrier_code), default=None)
+    else:
+        # Cheapest first already; urgent orders only take a carrier that promises two days or less.
+        within = 2 if features.get("is_urgent") else None
+        best = next((q for q in found if within is None or q.promised_days <= within), None)
+    if best is None:
+        return None, 0, None
+    return best.carrier_code, best.fee_fen, best.promised_days
+
+
+# --- messages ---------------------------------------------------------------------------------------------
+
+
+async def _notify(
+    session: AsyncSession, order: Order, shop: Shop, decisions: dict[str, Any], shipments: list[Shipment]
+) -> None:
+    """Stage each decided buyer message; the outbox sends it after commit, once."""
+    assert order.id is not None
+    carriers = {c.code: c.name for c in (await session.exec(select(Carrier))).all()}
+    warehouses = {w.code: w.name for w in await inventory.list_warehouses(session)}
+    first = shipments[0] if shipments else None
+    values = {
+        "shop": shop.name,
+        "external_id": order.external_id,
+        "warehouse": warehouses.get(first.warehouse_code, first.warehouse_code) if first else "仓库",
+        "carrier": carriers.get(first.carrier_code or "", "待定") if first else "待定",
+        "due": _china(order.balance_due_at) if order.balance_due_at else "尾款截止日",
+    }
+    for note in decisions.get("notifications") or []:
+        template = str(note.get("template"))
+        via = str(note.get("via"))
+        body = MESSAGE_TEMPLATES.get(template, GENERIC_MESSAGE).format(**values)
+        recipient = order.phone_masked if via == "sms" else (order.buyer_nick or order.receiver_name)
+        message = await fulfillment.stage_notification(
+            session,
+            order_ref=order_ref(order.id),
+            template=template,
+            via=via,
+            recipient_masked=recipient,
+            body=body,
+        )
+        await outbox.stage(session, "send_notification", message.id, dedupe_key=f"send_notification:{message.id}")
+
+
+def _china(moment: datetime) -> str:
+    return moment.astimezone(fulfillment.CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+# --- failures, review actions ---------------------------------------------------------------------------
+
+
+async def record_failure(session: AsyncSession, order_id: int, reason: str, *, code: str = "failed") -> None:
+    """After a rolled-back run: put the order in the review queue with the reason (nothing else changed)."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        return
+    now = utcnow()
+    proc = await session.get(OrderProcessing, order_id)
+    if proc is None:
+        proc = OrderProcessing(order_id=order_id, queued_at=now, updated_at=now)
+    proc.runs += 1
+    proc.state = ProcessingState.held
+    proc.hold_code = code
+    proc.hold_reason = reason[:500]
+    proc.order_version = order.version
+    proc.finished_at = now
+    proc.updated_at = now
+    session.add(proc)
+    await set_status(session, order, OrderStatus.on_hold)
+    await orders.add_event(session, order, "processing_failed", {"reason": reason[:500]})
+
+
+class ReviewError(Exception):
+    """An operator's review action cannot be done (the message says why, in Chinese)."""
+
+
+async def _reviewable(session: AsyncSession, order_id: int) -> tuple[Order, OrderProcessing]:
+    order = await _locked_order(session, order_id)
+    proc = await session.get(OrderProcessing, order_id)
+    if order is None or proc is None:
+        raise ReviewError("订单不存在")
+    if proc.state not in (ProcessingState.held, ProcessingState.out_of_stock, ProcessingState.awaiting_balance):
+        raise ReviewError("该订单不在待审核队列中（可能已被其他人处理）")
+    return order, proc
+
+
+async def approve(session: AsyncSession, order_id: int, actor: Actor) -> OrderProcessing:
+    """放行: the flows run again with ``features.review_approved`` true (the template then skips the audit)."""
+    order, proc = await _reviewable(session, order_id)
+    proc.approved_version = order.version
+    proc.approved_by = actor.name
+    await orders.add_event(session, order, "review_approved", {"reason": proc.hold_reason}, actor=actor.name)
+    await queue(session, order, reason=f"approved{proc.runs}")
+    return proc
+
+
+async def reject(session: AsyncSession, order_id: int, actor: Actor, reason: str) -> OrderProcessing:
+    """驳回: cancel the order in the OMS and give back any stock it holds."""
+    reason = reason.strip() or "人工审核驳回"
+    order, proc = await _reviewable(session, order_id)
+    await _cancel(session, order, proc, await _shipments(session, order_id), reason[:200])
+    proc.state = ProcessingState.cancelled
+    proc.updated_at = utcnow()
+    session.add(proc)
+    await orders.add_event(session, order, "review_rejected", {"reason": reason[:200]}, actor=actor.name)
+    return proc
+
+
+async def mark_balance_paid(session: AsyncSession, order_id: int, actor: Actor) -> OrderProcessing:
+    """For channels that do not report it: the presale balance is paid, processing resumes."""
+    order, proc = await _reviewable(session, order_id)
+    if proc.state != ProcessingState.awaiting_balance:
+        raise ReviewError("该订单不是等待尾款的预售单")
+    order.balance_paid = True
+    order.version += 1
+    order.updated_at = utcnow()
+    session.add(order)
+    await orders.add_event(session, order, "balance_paid", {"version": order.version}, actor=actor.name)
+    await queue(session, order)
+    return proc
+
+
+async def edit_address(
+    session: AsyncSession, order_id: int, actor: Actor, secret_key: str, fields: dict[str, str]
+) -> OrderProcessing:
+    """Correct the receiver and address, then process the order again from the start (the audit included)."""
+    order, proc = await _reviewable(session, order_id)
+    required = {"receiver_name": "收货人", "phone": "手机号", "province": "省份", "city": "城市", "address": "详细地址"}
+    missing = [label for name, label in required.items() if not (fields.get(name) or "").strip()]
+    if missing:
+        raise ReviewError("请填写：" + "、".join(missing))
+    phone = pii.normalize_phone(fields["phone"])
+    if not pii.is_clear_mobile(phone):
+        raise ReviewError("手机号应为 11 位中国大陆手机号")
+    province = short_province(fields["province"].strip())
+    if province is None:
+        raise ReviewError(f"不认识的省份：{fields['province']}")
+    before = {"province": order.province, "city": order.city, "address": order.address_masked}
+    order.receiver_name = fields["receiver_name"].strip()[:100]
+    order.phone_cipher = pii.encrypt(secret_key, phone)
+    order.phone_masked = pii.mask_phone(phone)
+    order.phone_suffix = pii.phone_suffix(order.phone_masked)
+    order.province = province
+    order.city = fields["city"].strip()[:64]
+    order.district = (fields.get("district") or "").strip()[:64]
+    order.town = ""
+    street = fields["address"].strip()
+    order.address_cipher = pii.encrypt(secret_key, street)
+    order.address_masked = pii.mask_address(street)
+    order.address_key = pii.address_key(
+        secret_key, order.receiver_name, phone, (order.province, order.city, order.district, order.town), street
+    )
+    order.version += 1
+    order.updated_at = utcnow()
+    session.add(order)
+    after = {"province": order.province, "city": order.city, "address": order.address_masked}
+    await orders.add_event(session, order, "address_edited", {"before": before, "after": after}, actor=actor.name)
+    await queue(session, order)
+    return proc
+
+
+# --- the sweeper --------------------------------------------------------------------------------------------
+
+
+async def sweep(session: AsyncSession, *, stuck_after: timedelta, retry_stock_after: timedelta) -> dict[str, int]:
+    """Re-stage orders stuck in ``queued`` (their job was lost or gave up) and retry 缺货 orders now and then.
+
+    Dedupe keys carry a time bucket, so each sweep stages an order at most once however often it runs.
+    """
+    now = utcnow()
+    bucket = int(now.timestamp() // max(stuck_after.total_seconds(), 1))
+    counts = {"requeued": 0, "stock_retried": 0, "unqueued": 0}
+    stuck = (
+        await session.exec(
+            select(OrderProcessing, Order)
+            .join(Order, col(Order.id) == col(OrderProcessing.order_id))
+            .where(OrderProcessing.state == ProcessingState.queued, col(OrderProcessing.queued_at) < now - stuck_after)
+            .limit(500)
+        )
+    ).all()
+    for proc, order in stuck:
+        await outbox.stage(
+            session, "process_order", order.id, dedupe_key=f"process_order:{order.id}:v{order.version}:sweep{bucket}"
+        )
+        proc.queued_at = now
+        session.add(proc)
+        counts["requeued"] += 1
+    # Orders that arrived but were never queued (written before processing existed, or by a bulk load).
+    missing = (
+        await session.exec(
+            select(Order)
+            .outerjoin(OrderProcessing, col(OrderProcessing.order_id) == col(Order.id))
+            .where(col(OrderProcessing.order_id).is_(None), col(Order.received_at) < now - stuck_after)
+            .limit(500)
+        )
+    ).all()
+    for order in missing:
+        await queue(session, order, reason=f"sweep{bucket}")
+        counts["unqueued"] += 1
+    retry_bucket = int(now.timestamp() // max(retry_stock_after.total_seconds(), 1))
+    waiting = (
+        await session.exec(
+            select(OrderProcessing, Order)
+            .join(Order, col(Order.id) == col(OrderProcessing.order_id))
+            .where(
+                OrderProcessing.state == ProcessingState.out_of_stock,
+                col(OrderProcessing.updated_at) < now - retry_stock_after,
+            )
+            .limit(200)
+        )
+    ).all()
+    for _proc, order in waiting:
+        await queue(session, order, reason=f"stock{retry_bucket}")
+        counts["stock_retried"] += 1
+    return counts

@@ -1,0 +1,134 @@
+"""Orders processed per second by the processing job (the published four-stage flow, reservation, carrier,
+documents, outbox rows for waybill and SMS), side by side on SQLite and, when given, PostgreSQL.
+
+    .venv/bin/python -m tests.perf.bench_processing 400 [postgresql://postgres@127.0.0.1:5432/bench_processing]
+
+Each backend gets a fresh migrated database with the demo data; the orders land through the ingest path
+first, then the job body runs for every order (1 at a time on SQLite, which writes one at a time, and with
+8 concurrent workers on PostgreSQL). Figures are wall-clock for the processing only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel import select
+
+from app.db import Database
+from app.domain.accounts.services import SYSTEM
+from app.domain.channels import services as channels
+from app.domain.channels.models import IngestSource, Shop
+from app.domain.flows import services as flows
+from app.domain.flows.models import Flow
+from app.domain.processing import jobs
+from app.seed import seed_demo
+from app.settings import Settings, normalize_database_url
+from tests.integration.conftest import migrate
+
+PROVINCES = [("浙江", "杭州市"), ("广东", "广州市"), ("北京", "北京市"), ("湖北", "武汉市"), ("江苏", "南京市")]
+SKUS = [("CABLE-C1", 2900), ("EARBUD-P2", 49900), ("MASK-10", 9900), ("PHONE-X1", 399900)]
+
+
+def payload(n: int) -> dict[str, object]:
+    province, city = PROVINCES[n % len(PROVINCES)]
+    sku, price = SKUS[n % len(SKUS)]
+    at = f"2026-11-11 {n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}"
+    return {
+        "order_id": f"B{n:06d}",
+        "status": "paid",
+        "created_at": at,
+        "paid_at": at,
+        "buyer": {"id": f"b{n}", "nick": f"买家{n}"},
+        "receiver": {
+            "name": "测试",
+            "phone": f"139{n:08d}",
+            "province": province,
+            "city": city,
+            "district": "某区",
+            "address": f"幸福路 {n} 号",
+        },
+        "lines": [{"line_id": "1", "sku": sku, "title": sku, "qty": 1, "unit_price_fen": price}],
+    }
+
+
+async def prepare(settings: Settings, count: int) -> tuple[Database, list[int]]:
+    db = Database(settings)
+    async with db.transaction() as session:
+        await seed_demo(session)
+        flow = (await session.exec(select(Flow))).one()
+        assert flow.id is not None
+        await flows.publish(session, SYSTEM, flow.id, "bench")
+    async with db.reading() as session:
+        shop = (await session.exec(select(Shop).where(Shop.code == "webshop"))).one()
+    ids = []
+    for n in range(count):
+        result = await channels.ingest(db, settings, shop, payload(n), IngestSource.webhook)
+        assert result.order_id is not None
+        ids.append(result.order_id)
+    return db, ids
+
+
+async def measure(settings: Settings, count: int, concurrency: int) -> tuple[float, float, float]:
+    """(orders per second, median ms per order, p95 ms per order)."""
+    db, ids = await prepare(settings, count)
+    ctx = {"db": db, "settings": settings}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for order_id in ids:
+        queue.put_nowait(order_id)
+    timings: list[float] = []
+
+    async def worker() -> None:
+        while not queue.empty():
+            order_id = queue.get_nowait()
+            started = time.perf_counter()
+            outcome = await jobs.process_order(ctx, order_id)
+            assert outcome["state"] in ("processed", "held", "out_of_stock"), outcome
+            timings.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await db.dispose()
+    timings.sort()
+    return count / elapsed, statistics.median(timings), timings[int(len(timings) * 0.95) - 1]
+
+
+async def reset_postgres(url: str) -> None:
+    admin = create_async_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    name = url.rsplit("/", 1)[1]
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+
+
+def main(count: int, pg_url: str | None) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        var = Path(tmp)
+        sqlite_url = f"sqlite+aiosqlite:///{var / 'bench.db'}"
+        migrate(sqlite_url)
+        settings = Settings(var_dir=var, database_url=sqlite_url, secret_key="b" * 48)
+        rows.append(("SQLite (WAL), 1 worker", *asyncio.run(measure(settings, count, 1))))
+        if pg_url:
+            url = normalize_database_url(pg_url)
+            asyncio.run(reset_postgres(url))
+            migrate(url)
+            settings = Settings(var_dir=var, database_url=url, secret_key="b" * 48)
+            rows.append(("PostgreSQL, 8 concurrent workers", *asyncio.run(measure(settings, count, 8))))
+            asyncio.run(reset_postgres(url))
+    print(f"\nprocess_order on {count:,} orders, four-stage flow published (one run)")
+    print(f"  {'backend':36} {'orders/s':>9} {'median ms':>10} {'p95 ms':>8}")
+    for name, rate, median, p95 in rows:
+        print(f"  {name:36} {rate:9,.0f} {median:10.1f} {p95:8.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 400, sys.argv[2] if len(sys.argv) > 2 else None)
