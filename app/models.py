@@ -7,7 +7,14 @@ from sqlmodel import SQLModel
 from app.domain.accounts.models import ApiToken, AuditEntry, LoginThrottle, User, UserSession
 from app.domain.channels.models import InboxEvent, IngestError, OrderImport, Shop
 from app.domain.flows.models import Flow, FlowBacktest, FlowVersion
-from app.domain.fulfillment.models import BuyerNotification, Carrier, CarrierRate, ShippingDocument, Waybill
+from app.domain.fulfillment.models import (
+    BuyerNotification,
+    Carrier,
+    CarrierRate,
+    ShippingDocument,
+    ShippingDocumentEntry,
+    Waybill,
+)
 from app.domain.inventory.models import (
     BundleComponent,
     ChannelStock,
@@ -52,6 +59,7 @@ __all__ = [
     "Reservation",
     "Shipment",
     "ShippingDocument",
+    "ShippingDocumentEntry",
     "Shop",
     "Sku",
     "Stock",

@@ -1,4 +1,4 @@
-"""Fulfillment: carrier rate tables, waybills, shipping documents, buyer notifications
+"""Fulfillment: carrier rate tables, waybills, shipping documents and their entries, buyer notifications
 
 Revision ID: 0005_fulfillment
 Revises: 0004_flows
@@ -59,13 +59,25 @@ def upgrade() -> None:
         sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("warehouse_code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("wave", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
-        sa.Column("order_refs", sa.JSON(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("kind", "warehouse_code", "wave", name="uq_shipping_document_wave"),
     )
     op.create_index(op.f("ix_shipping_documents_warehouse_code"), "shipping_documents", ["warehouse_code"])
+    op.create_table(
+        "shipping_document_entries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("document_id", sa.Integer(), nullable=False),
+        sa.Column("order_ref", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("added_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["document_id"], ["shipping_documents.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("document_id", "order_ref", name="uq_shipping_document_entry"),
+    )
+    op.create_index(
+        op.f("ix_shipping_document_entries_order_ref"), "shipping_document_entries", ["order_ref"], unique=False
+    )
     op.create_table(
         "buyer_notifications",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -88,6 +100,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_buyer_notifications_order_ref"), table_name="buyer_notifications")
     op.drop_table("buyer_notifications")
+    op.drop_index(op.f("ix_shipping_document_entries_order_ref"), table_name="shipping_document_entries")
+    op.drop_table("shipping_document_entries")
     op.drop_index(op.f("ix_shipping_documents_warehouse_code"), table_name="shipping_documents")
     op.drop_table("shipping_documents")
     op.drop_index(op.f("ix_waybills_order_ref"), table_name="waybills")

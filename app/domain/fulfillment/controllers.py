@@ -20,6 +20,9 @@ from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import services
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
 from app.domain.fulfillment.models import Carrier, CarrierRate, ShippingDocument
+from app.domain.inventory.models import Sku
+from app.domain.orders.models import Order
+from app.domain.processing.models import Shipment
 from app.i18n import gettext
 from app.settings import Settings
 from app.web import page
@@ -38,10 +41,13 @@ class FulfillmentController(Controller):
 
     @get("/documents/{document_id:int}", name="fulfillment:document")
     async def document(self, request: HTMXRequest, document_id: int, db_session: AsyncSession) -> Template:
+        """The printable document: an outbound order lists each shipment with its lines; a pick list adds up
+        what to take off the shelves, SKU by SKU."""
         document = await db_session.get(ShippingDocument, document_id)
         if document is None:
             raise NotFoundException()
-        return page(request, "fulfillment/print.html", document=document)
+        refs = await services.document_refs(db_session, document_id)
+        return page(request, "fulfillment/print.html", document=document, **await printable(db_session, refs))
 
     @get("/messages", name="fulfillment:messages")
     async def messages(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
@@ -52,6 +58,26 @@ class FulfillmentController(Controller):
             "fulfillment/_messages.html",
             messages=await services.recent_notifications(db_session),
         )
+
+
+async def printable(db_session: AsyncSession, refs: list[str]) -> dict[str, Any]:
+    """What a printed document shows: the shipments in order, their receivers' cities, and the pick totals."""
+    found = {s.ref: s for s in (await db_session.exec(select(Shipment).where(col(Shipment.ref).in_(refs)))).all()}
+    shipments = [found[ref] for ref in refs if ref in found]
+    orders = {
+        o.id: o
+        for o in (await db_session.exec(select(Order).where(col(Order.id).in_({s.order_id for s in shipments})))).all()
+    }
+    totals: dict[str, int] = {}
+    for shipment in shipments:
+        for line in shipment.lines:
+            totals[line["sku"]] = totals.get(line["sku"], 0) + int(line["qty"])
+    names = {k.code: k.name for k in (await db_session.exec(select(Sku).where(col(Sku.code).in_(totals)))).all()}
+    return {
+        "shipments": shipments,
+        "orders": orders,
+        "pick": [(sku, names.get(sku, ""), qty) for sku, qty in sorted(totals.items())],
+    }
 
 
 class CarrierRatesController(Controller):

@@ -72,7 +72,7 @@ class Waybill(SQLModel, table=True):
 
 
 class ShippingDocument(SQLModel, table=True):
-    """An outbound order (出库单) or pick list (拣货单) for one warehouse and wave."""
+    """An outbound order (出库单) or pick list (拣货单) for one warehouse and wave; its shipments are entries."""
 
     __tablename__ = "shipping_documents"
     __table_args__ = (UniqueConstraint("kind", "warehouse_code", "wave", name="uq_shipping_document_wave"),)
@@ -81,9 +81,21 @@ class ShippingDocument(SQLModel, table=True):
     kind: str = Field(max_length=32)  # outbound_order | pick_list
     warehouse_code: str = Field(max_length=32, index=True)
     wave: str = Field(max_length=32)  # e.g. 20261111-0930: the half hour the orders were released in
-    order_refs: list[str] = json_field(nullable=False, default_factory=list)
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
+
+
+class ShippingDocumentEntry(SQLModel, table=True):
+    """One shipment on a document. A row each (not a list on the document), so that a wave of thousands of
+    orders is written by concurrent workers without all of them waiting on one row."""
+
+    __tablename__ = "shipping_document_entries"
+    __table_args__ = (UniqueConstraint("document_id", "order_ref", name="uq_shipping_document_entry"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    document_id: int = Field(foreign_key="shipping_documents.id")
+    order_ref: str = Field(max_length=64, index=True)
+    added_at: datetime = utc_field()
 
 
 class BuyerNotification(SQLModel, table=True):

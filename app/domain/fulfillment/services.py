@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,6 +22,7 @@ from app.domain.fulfillment.models import (
     Carrier,
     CarrierRate,
     ShippingDocument,
+    ShippingDocumentEntry,
     Waybill,
 )
 from ruleflows.regions import short_province
@@ -170,9 +172,10 @@ def wave_of(moment: datetime) -> str:
 async def add_to_documents(
     session: AsyncSession, order_ref: str, warehouse_code: str, kinds: list[str], at: datetime | None = None
 ) -> list[ShippingDocument]:
-    """Put an order on its warehouse's outbound order / pick list for the current wave (once per document).
+    """Put a shipment on its warehouse's outbound order / pick list for the current wave (once per document).
 
-    Two workers may open the same wave's document at once: the loser of the insert re-reads the winner's row.
+    Nothing is locked: two workers opening the same wave's document at once both try the insert and the
+    loser reads the winner's row; each shipment is its own entry row.
     """
     now = at or utcnow()
     wave = wave_of(now)
@@ -183,34 +186,58 @@ async def add_to_documents(
             try:
                 async with session.begin_nested():
                     document = ShippingDocument(
-                        kind=kind,
-                        warehouse_code=warehouse_code,
-                        wave=wave,
-                        order_refs=[],
-                        created_at=now,
-                        updated_at=now,
+                        kind=kind, warehouse_code=warehouse_code, wave=wave, created_at=now, updated_at=now
                     )
                     session.add(document)
             except IntegrityError:
                 document = await _wave_document(session, kind, warehouse_code, wave)
                 assert document is not None
-        if order_ref not in document.order_refs:
-            document.order_refs = [*document.order_refs, order_ref]
-            document.updated_at = now
-        session.add(document)
+        assert document.id is not None
+        entry = (
+            await session.exec(
+                select(ShippingDocumentEntry).where(
+                    ShippingDocumentEntry.document_id == document.id, ShippingDocumentEntry.order_ref == order_ref
+                )
+            )
+        ).first()
+        if entry is None:
+            session.add(ShippingDocumentEntry(document_id=document.id, order_ref=order_ref, added_at=now))
         documents.append(document)
     await session.flush()
     return documents
 
 
+async def remove_from_documents(session: AsyncSession, order_ref: str, *, keep_warehouse: str | None = None) -> int:
+    """Take a shipment off the documents it is on (except its own warehouse's, when re-routed). Returns how many."""
+    query = (
+        select(ShippingDocumentEntry, ShippingDocument)
+        .join(ShippingDocument, col(ShippingDocument.id) == col(ShippingDocumentEntry.document_id))
+        .where(ShippingDocumentEntry.order_ref == order_ref)
+    )
+    removed = 0
+    for entry, document in (await session.exec(query)).all():
+        if document.warehouse_code != keep_warehouse:
+            await session.delete(entry)
+            removed += 1
+    await session.flush()
+    return removed
+
+
 async def _wave_document(session: AsyncSession, kind: str, warehouse_code: str, wave: str) -> ShippingDocument | None:
-    """The wave's document, locked on PostgreSQL so that concurrent additions apply one after the other."""
     query = select(ShippingDocument).where(
         ShippingDocument.kind == kind, ShippingDocument.warehouse_code == warehouse_code, ShippingDocument.wave == wave
     )
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.exec(query)).first()
+
+
+async def document_refs(session: AsyncSession, document_id: int) -> list[str]:
+    """The shipments on a document, in the order they were added."""
+    query = (
+        select(ShippingDocumentEntry.order_ref)
+        .where(ShippingDocumentEntry.document_id == document_id)
+        .order_by(col(ShippingDocumentEntry.id))
+    )
+    return [str(ref) for ref in (await session.exec(query)).all()]
 
 
 async def stage_notification(
@@ -240,9 +267,16 @@ async def recent_notifications(session: AsyncSession, limit: int = 100) -> list[
     return list((await session.exec(query)).all())
 
 
-async def documents_for(session: AsyncSession, limit: int = 50) -> list[ShippingDocument]:
-    query = select(ShippingDocument).order_by(col(ShippingDocument.updated_at).desc()).limit(limit)
-    return list((await session.exec(query)).all())
+async def documents_for(session: AsyncSession, limit: int = 50) -> list[tuple[ShippingDocument, int]]:
+    """The newest documents with how many shipments each holds."""
+    count = (
+        select(func.count())
+        .where(ShippingDocumentEntry.document_id == ShippingDocument.id)
+        .correlate(ShippingDocument)
+        .scalar_subquery()
+    )
+    query = select(ShippingDocument, count).order_by(col(ShippingDocument.id).desc()).limit(limit)
+    return [(document, int(n)) for document, n in (await session.exec(query)).all()]
 
 
 def describe_rates(rates: list[CarrierRate]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.channels.models import Shop
 from app.domain.flows import services as flows
 from app.domain.fulfillment import services as fulfillment
-from app.domain.fulfillment.models import Carrier, ShippingDocument
+from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
 from app.domain.inventory.services import LineOutcome, ReservationLine
@@ -376,20 +376,11 @@ async def _cancel(
         shipment.status = "cancelled"
         shipment.updated_at = utcnow()
         session.add(shipment)
-        await _remove_from_documents(session, shipment.ref, keep_warehouse=None)
+        await fulfillment.remove_from_documents(session, shipment.ref, keep_warehouse=None)
     await set_status(session, order, OrderStatus.cancelled)
     await orders.add_event(session, order, "cancelled", {"reason": reason, "released_lines": len(released)})
     proc.hold_code = ""
     proc.hold_reason = reason
-
-
-async def _remove_from_documents(session: AsyncSession, ref: str, *, keep_warehouse: str | None) -> None:
-    """Take a shipment off the outbound orders and pick lists it is on (except its own warehouse's)."""
-    for document in (await session.exec(select(ShippingDocument))).all():
-        if ref in document.order_refs and document.warehouse_code != keep_warehouse:
-            document.order_refs = [r for r in document.order_refs if r != ref]
-            document.updated_at = utcnow()
-            session.add(document)
 
 
 async def _hold_primary_of_merged(session: AsyncSession, primary_id: int, changed: Order) -> None:
@@ -628,7 +619,7 @@ async def _route(
             order_id=order.id, seq=seq, ref=ref, warehouse_code=code, created_at=now
         )
         if ref in existing and existing[ref].warehouse_code != code:
-            await _remove_from_documents(session, ref, keep_warehouse=code)  # re-routed: off the old lists
+            await fulfillment.remove_from_documents(session, ref, keep_warehouse=code)  # re-routed: off the old lists
         shipment.warehouse_code = code
         shipment.carrier_code = carrier
         shipment.fee_fen = fee
@@ -646,7 +637,7 @@ async def _route(
             stale.status = "cancelled"
             stale.updated_at = now
             session.add(stale)
-            await _remove_from_documents(session, ref, keep_warehouse=None)
+            await fulfillment.remove_from_documents(session, ref, keep_warehouse=None)
     await session.flush()
     proc.warehouse_code = outcome.warehouses[0]
     proc.carrier_code = outcome.carriers[0] if outcome.carriers else None
