@@ -8,10 +8,12 @@ import pytest
 from sqlmodel import select
 
 from app import outbox
+from app.domain.accounts.models import Role
 from app.domain.fulfillment import services
 from app.domain.fulfillment.carriers import CarrierError, HttpCarrierClient, WaybillRequest
 from app.domain.fulfillment.models import BuyerNotification, CarrierRate
 from app.outbox import OutboxMessage, OutboxStatus
+from tests.integration.forms import login, post_form
 
 
 async def test_the_cheapest_carrier_for_an_ordinary_parcel_is_the_cheapest_rate_line(db, carriers):
@@ -57,9 +59,6 @@ async def test_a_promised_time_rules_out_slow_carriers(db, carriers):
 
 
 async def test_the_admin_adds_a_rate_line_in_yuan_and_it_is_stored_in_fen(client, make_user, db, carriers):
-    from app.domain.accounts.models import Role
-    from tests.integration.forms import login, post_form
-
     await make_user(Role.admin, "boss")
     await login(client, "boss")
     response = await post_form(
@@ -81,9 +80,6 @@ async def test_the_admin_adds_a_rate_line_in_yuan_and_it_is_stored_in_fen(client
 
 
 async def test_a_rate_line_with_a_bad_fee_is_refused_and_changes_nothing(client, make_user, db, carriers):
-    from app.domain.accounts.models import Role
-    from tests.integration.forms import login, post_form
-
     await make_user(Role.admin, "boss")
     await login(client, "boss")
     async with db.reading() as session:
@@ -173,3 +169,14 @@ async def test_a_buyer_notification_is_sent_once_through_the_outbox(client, db, 
     assert [(n.status, n.provider_message_id) for n in sent] == [("sent", f"sandbox-sms-{note.id}")]
     results = sorted((m.result for m in done if m is not None), key=str)
     assert results == [{"provider_message_id": f"sandbox-sms-{note.id}"}, {"skipped": "already sent or being sent"}]
+
+
+async def test_documents_messages_and_rate_tables_are_reachable_from_the_pages_people_use(client, make_user, carriers):
+    await make_user(Role.admin, "boss")
+    await login(client, "boss")
+    orders = (await client.get("/orders/")).text
+    settings = (await client.get("/settings/")).text
+    assert 'data-testid="documents-link"' in orders and 'data-testid="messages-link"' in orders
+    assert 'data-testid="carrier-rates-link"' in settings
+    for url in ("/fulfillment/documents", "/fulfillment/messages", "/settings/carrier-rates/"):
+        assert (await client.get(url)).status_code == 200, url
