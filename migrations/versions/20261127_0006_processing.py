@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("order_id"),
     )
     op.create_index("ix_order_processing_state_updated", "order_processing", ["state", "updated_at"], unique=False)
+    op.create_index("ix_order_processing_finished", "order_processing", ["finished_at"], unique=False)
     op.create_table(
         "shipments",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -95,6 +96,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_shipments_warehouse_code"), table_name="shipments")
     op.drop_index(op.f("ix_shipments_order_id"), table_name="shipments")
     op.drop_table("shipments")
+    op.drop_index("ix_order_processing_finished", table_name="order_processing")
     op.drop_index("ix_order_processing_state_updated", table_name="order_processing")
     op.drop_table("order_processing")
     sa.Enum(name="processingstate").drop(op.get_bind(), checkfirst=True)

@@ -33,7 +33,11 @@ class OrderProcessing(SQLModel, table=True):
     """One row per order: the state, the flow versions used, their traces and what was decided."""
 
     __tablename__ = "order_processing"
-    __table_args__ = (Index("ix_order_processing_state_updated", "state", "updated_at"),)
+    __table_args__ = (
+        Index("ix_order_processing_state_updated", "state", "updated_at"),
+        # The monitor's orders-per-minute chart reads the last half hour of finished runs.
+        Index("ix_order_processing_finished", "finished_at"),
+    )
 
     order_id: int = Field(foreign_key="orders.id", primary_key=True)
     state: ProcessingState = Field(default=ProcessingState.queued, max_length=24)
