@@ -23,6 +23,7 @@ import ruleflows
 from app import outbox
 from app.db import utcnow
 from app.domain.accounts.services import SYSTEM, Actor
+from app.domain.channels.adapters.base import REFUND_SUCCESS_STATUSES
 from app.domain.channels.models import Shop
 from app.domain.flows import services as flows
 from app.domain.fulfillment import services as fulfillment
@@ -164,8 +165,13 @@ async def _shipments(session: AsyncSession, order_id: int) -> list[Shipment]:
     return list((await session.exec(query)).all())
 
 
+def _refunded(line: OrderLine) -> bool:
+    """The line's money went back to the buyer: it is not shipped."""
+    return line.refund_status in REFUND_SUCCESS_STATUSES
+
+
 def _has_refund(order: Order, lines: list[OrderLine]) -> bool:
-    return bool(REFUND_TAGS & set(order.tags)) or any(line.refund_status for line in lines)
+    return bool(REFUND_TAGS & set(order.tags)) or any(_refunded(line) for line in lines)
 
 
 # --- the run -----------------------------------------------------------------------------------------------
@@ -243,7 +249,7 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
         outcome.notes.extend(f"合并订单 {other.external_id}" for other, _ in merged)
 
     if decisions.get("warehouse") or decisions.get("warehouse_strategy"):
-        unknown = [line.line_id for line in lines if not line.sku and not line.refund_status]
+        unknown = [line.line_id for line in lines if not line.sku and not _refunded(line)]
         if unknown:
             await set_status(session, order, OrderStatus.on_hold)
             return _hold(
@@ -372,13 +378,15 @@ async def _cancel(
 ) -> None:
     assert order.id is not None
     released = await inventory.release(session, order_key(order.id), SYSTEM, note=reason)
-    for shipment in shipments:
+    active = [shipment for shipment in shipments if shipment.status != "cancelled"]
+    for shipment in active:
         shipment.status = "cancelled"
         shipment.updated_at = utcnow()
         session.add(shipment)
         await fulfillment.remove_from_documents(session, shipment.ref, keep_warehouse=None)
     await set_status(session, order, OrderStatus.cancelled)
-    await orders.add_event(session, order, "cancelled", {"reason": reason, "released_lines": len(released)})
+    if released or active or proc.hold_reason != reason:  # a later update of a cancelled order adds nothing
+        await orders.add_event(session, order, "cancelled", {"reason": reason, "released_lines": len(released)})
     proc.hold_code = ""
     proc.hold_reason = reason
 
@@ -447,13 +455,17 @@ async def _merge_same_buyer(
 
 def _needs(order: Order, lines: list[OrderLine], merged: list[tuple[Order, list[OrderLine]]]) -> list[Need]:
     assert order.id is not None
-    needs = [Need(line.line_id, line.sku, line.qty, line.title, order.id) for line in lines if line.sku]
+    needs = [
+        Need(line.line_id, line.sku, line.qty, line.title, order.id)
+        for line in lines
+        if line.sku and not _refunded(line)
+    ]
     for other, other_lines in merged:
         assert other.id is not None
         needs.extend(
             Need(f"m{other.id}:{line.line_id}", line.sku, line.qty, line.title, other.id)
             for line in other_lines
-            if line.sku
+            if line.sku and not _refunded(line)
         )
     return needs
 

@@ -20,6 +20,7 @@ from app.domain.processing import jobs, services
 from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment
 from app.settings import Settings
 from tests.integration.processing.conftest import generic_order
+from tests.samples import channels as samples
 
 OPERATOR = Actor("user", None, "operator")
 
@@ -54,10 +55,10 @@ async def publish(db: Database, doc: dict[str, Any]) -> None:
         await flows.publish(session, SYSTEM, flow.id, "测试")
 
 
-async def land(db: Database, settings: Settings, payload: dict[str, Any]) -> int:
-    """Ingest a web-shop order (its processing job is staged, not run) and return its id."""
+async def land(db: Database, settings: Settings, payload: dict[str, Any], *, shop_code: str = "webshop") -> int:
+    """Ingest an order (the web shop's by default; its processing job is staged, not run) and return its id."""
     async with db.reading() as session:
-        shop = (await session.exec(select(Shop).where(Shop.code == "webshop"))).one()
+        shop = (await session.exec(select(Shop).where(Shop.code == shop_code))).one()
     result = await channels.ingest(db, settings, shop, payload, IngestSource.webhook)
     assert result.order_id is not None
     return result.order_id
@@ -278,3 +279,21 @@ async def test_a_rollback_routes_new_orders_the_old_way_and_the_order_records_th
     (first, _), (second, _) = await state_of(db, before), await state_of(db, after)
     assert (first.warehouse_code, first.flows[0]["version_id"]) == ("GZ01", v2.id)
     assert (second.warehouse_code, second.flows[0]["version_id"]) == ("SH01", v3.id)
+
+
+async def test_a_refunded_line_is_not_shipped_and_a_repeated_cancel_is_one_event(db, settings, demo_data):
+    await publish(db, linear_flow(*ROUTE))
+    order = samples.taobao_bundle_partially_refunded()  # the mask line's money went back (SUCCESS)
+    order["status"] = "WAIT_SELLER_SEND_GOODS"
+    order_id = await land(db, settings, order, shop_code="tmall-flagship")
+    await process(db, settings, order_id)
+    assert await held_stock(db, order_id) == [("1", "GZ01", "MASK-10", 1), ("1", "GZ01", "SERUM-30", 1)]
+
+    for minute in ("21", "22"):  # the platform closes the trade, then sends the same state again later
+        closed = {**order, "status": "TRADE_CLOSED", "modified": f"2026-11-03 18:{minute}:00"}
+        await land(db, settings, closed, shop_code="tmall-flagship")
+        await process(db, settings, order_id)
+    async with db.reading() as session:
+        kinds = (await session.exec(select(OrderEvent.kind).where(OrderEvent.order_id == order_id))).all()
+    assert kinds.count("cancelled") == 1
+    assert await held_stock(db, order_id) == []

@@ -239,6 +239,11 @@ def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+#: Line refund statuses that mean the money went back (Taobao/Tmall SUCCESS, Douyin 3, Youzan REFUND_SUCCESS):
+#: such a line is not shipped. Other statuses (NO_REFUND, a refund still being decided) leave it shippable.
+REFUND_SUCCESS_STATUSES = frozenset({"SUCCESS", "3", "REFUND_SUCCESS"})
+
+
 def partial_refund_tag(lines: list[NormalizedLine], refunded: set[str]) -> list[str]:
     """``partially_refunded`` when some (not all) lines were refunded; ``refunded`` when all were."""
     done = [line for line in lines if line.refund_status in refunded]
