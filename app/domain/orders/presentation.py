@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,17 @@ def _label(table: dict[str, str]) -> Callable[[str], str]:
     return lambda value: table.get(value, value)
 
 
+def event_detail(detail: Any) -> str:
+    """An event's detail as readable text: ``key: value`` pairs, Chinese kept as it is (not \\u escapes)."""
+    if not isinstance(detail, dict):
+        return json.dumps(detail, ensure_ascii=False)
+    parts = []
+    for key, value in detail.items():
+        shown = value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
+        parts.append(f"{key}: {shown}")
+    return " · ".join(parts)
+
+
 def helpers() -> dict[str, Any]:
     """Template functions the order pages use: ``{{ _(channel_label(o.channel)) }}``."""
     return {
@@ -76,4 +88,5 @@ def helpers() -> dict[str, Any]:
         "tag_label": _label(TAG_LABELS),
         "event_label": _label(EVENT_LABELS),
         "import_status_label": _label(IMPORT_STATUS_LABELS),
+        "event_detail": event_detail,
     }
