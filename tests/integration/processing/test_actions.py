@@ -3,6 +3,7 @@ node (nothing half-done), an operator's approval and rejection, a platform cance
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from app.domain.inventory.models import Reservation, StockMove
 from app.domain.orders.models import Order, OrderEvent, OrderStatus
 from app.domain.processing import jobs, services
 from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment
+from app.outbox import OutboxMessage
 from app.settings import Settings
 from tests.integration.processing.conftest import generic_order
 from tests.samples import channels as samples
@@ -297,3 +299,22 @@ async def test_a_refunded_line_is_not_shipped_and_a_repeated_cancel_is_one_event
         kinds = (await session.exec(select(OrderEvent.kind).where(OrderEvent.order_id == order_id))).all()
     assert kinds.count("cancelled") == 1
     assert await held_stock(db, order_id) == []
+
+
+async def test_an_order_held_for_stock_is_routed_by_the_sweeper_once_stock_arrives(db, settings, demo_data):
+    await publish(db, linear_flow(*ROUTE))
+    order_id = await land(db, settings, generic_order("W1", lines=[("DUMPLING-1K", 200, 4590)], province="上海"))
+    await process(db, settings, order_id)
+    assert (await state_of(db, order_id))[0].state == ProcessingState.out_of_stock
+    async with db.transaction() as session:
+        await inventory.receive(session, "SH01", "DUMPLING-1K", 300, SYSTEM, ref="po-1", note="到货")
+    async with db.transaction() as session:
+        counts = await services.sweep(session, stuck_after=timedelta(minutes=5), retry_stock_after=timedelta(0))
+    assert counts["stock_retried"] == 1
+    async with db.reading() as session:
+        jobs_staged = (await session.exec(select(OutboxMessage).where(OutboxMessage.job == "process_order"))).all()
+    staged = [m for m in jobs_staged if m.args == [order_id]]
+    assert len(staged) == 2  # the original job and the sweeper's retry
+    await process(db, settings, order_id)
+    proc, order = await state_of(db, order_id)
+    assert (proc.state, proc.warehouse_code, order.status) == (ProcessingState.processed, "SH01", OrderStatus.routed)
