@@ -416,6 +416,7 @@ async def reserve(
     actor: Actor,
     *,
     all_or_nothing: bool = True,
+    sync_channels: bool = True,
 ) -> ReservationResult:
     """Reserve an order's lines in one warehouse (``warehouse`` a code) or split (a map line_key → code).
 
@@ -423,6 +424,8 @@ async def reserve(
     again. With ``all_or_nothing`` (the default) nothing is reserved unless every line fits; otherwise each
     line that fits is reserved and the rest are refused (缺货) for the caller to backorder or split.
     A bundle line reserves each of its components; it is reserved only if all of them fit.
+    Without ``sync_channels`` the caller recomputes the shops' channel stock itself, later in the same
+    transaction (one recompute for several reservations).
     """
     if not lines:
         return ReservationResult(order_key)
@@ -449,7 +452,7 @@ async def reserve(
     # The fixed lock order: by SKU, then warehouse, whatever order the lines came in.
     takes.sort(key=lambda t: (t.sku, t.warehouse, t.line.line_key))
     await _ensure_stock_rows(session, {(t.warehouse, t.sku) for t in takes})
-    channel_plan = await plan_channel_stock(session, {t.sku for t in takes})  # before the first lock
+    channel_plan = await plan_channel_stock(session, {t.sku for t in takes}) if sync_channels else None
     for take in takes:
         result = await session.exec(_guarded_reserve(take.warehouse, take.sku, take.units))
         take.taken = result.rowcount == 1

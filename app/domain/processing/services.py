@@ -610,6 +610,8 @@ async def _route(
     if gifts:
         by_warehouse[gifts[0][0]].extend(need for _, need in gifts)
         skus.update(await skus_for(session, {need.sku for _, need in gifts} - set(skus)))
+    # What the shops may sell of these SKUs, once for all of this order's reservations.
+    await inventory.recompute_channel_stock(session, {need.sku for need in needs} | {need.sku for _, need in gifts})
 
     bundles = (
         await inventory.bundle_components(session, {need.sku for need in needs})
@@ -673,7 +675,7 @@ async def _reserve(session: AsyncSession, key: str, lines: list[ReservationLine]
     ]
     if moved:
         await inventory.release(session, key, SYSTEM, line_keys=moved, note="重新分仓")
-    result = await inventory.reserve(session, key, lines, plan, SYSTEM)
+    result = await inventory.reserve(session, key, lines, plan, SYSTEM, sync_channels=False)
     return result.ok
 
 
@@ -700,7 +702,7 @@ async def _reserve_gifts(
     ]
     if previous:
         await inventory.release(session, key, SYSTEM, line_keys=previous, note="赠品改仓")
-    result = await inventory.reserve(session, key, lines, warehouse, SYSTEM, all_or_nothing=False)
+    result = await inventory.reserve(session, key, lines, warehouse, SYSTEM, all_or_nothing=False, sync_channels=False)
     given = []
     for line in result.lines:
         if line.outcome in (LineOutcome.reserved, LineOutcome.already_reserved):

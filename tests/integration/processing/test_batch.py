@@ -13,7 +13,8 @@ from sqlmodel import col, select
 
 from app.db import Database
 from app.domain.fulfillment.models import BuyerNotification, ShippingDocument, ShippingDocumentEntry, Waybill
-from app.domain.inventory.models import MoveKind, Reservation, Stock, StockMove
+from app.domain.inventory import services as inventory
+from app.domain.inventory.models import ChannelStock, MoveKind, Reservation, Stock, StockMove
 from app.domain.orders.models import Order, OrderStatus
 from app.domain.processing.models import OrderProcessing, Shipment
 from tests.integration.forms import login
@@ -247,7 +248,8 @@ async def picked_at(server: str, db: Database, warehouse: str) -> dict[str, int]
 
 async def assert_stock_matches_reservations(db: Database) -> None:
     """The stock table's reserved column equals what active reservations hold, per warehouse and SKU, and the
-    ledger's reservation moves add up to the same: nothing reserved twice, nothing lost."""
+    ledger's reservation moves add up to the same: nothing reserved twice, nothing lost. What each shop may
+    sell was recomputed from the stock as it is now."""
     async with db.reading() as session:
         held: Counter[tuple[str, str]] = Counter()
         for r in (await session.exec(select(Reservation).where(Reservation.status == "reserved"))).all():
@@ -257,8 +259,13 @@ async def assert_stock_matches_reservations(db: Database) -> None:
         for move in (await session.exec(select(StockMove))).all():
             if move.kind in (MoveKind.reservation, MoveKind.release, MoveKind.shipment):
                 ledger[(move.warehouse_code, move.sku_code)] += move.reserved_delta
+        published = (await session.exec(select(ChannelStock))).all()
+        pool = await inventory.pool_available(session, {row.sku_code for row in published})
     assert {k: v for k, v in stock.items() if v} == dict(held)
     assert {k: v for k, v in ledger.items() if v} == dict(held)
+    assert published and {(row.shop_id, row.sku_code): row.available for row in published} == {
+        (row.shop_id, row.sku_code): pool[row.sku_code] for row in published
+    }
 
 
 async def test_processing_an_order_again_changes_nothing(server, worker, db):
