@@ -6,7 +6,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -117,19 +116,6 @@ async def cheapest_carrier(
         if within_days is None or quote.promised_days <= within_days:
             return quote
     return None
-
-
-async def fastest_carrier(
-    session: AsyncSession, *, origin_province: str, dest_province: str, weight_g: int, temperature_zone: str = "ambient"
-) -> Quote | None:
-    found = await quotes(
-        session,
-        origin_province=origin_province,
-        dest_province=dest_province,
-        weight_g=weight_g,
-        temperature_zone=temperature_zone,
-    )
-    return min(found, key=lambda q: (q.promised_days, q.fee_fen, q.carrier_code), default=None)
 
 
 async def request_waybill(session: AsyncSession, client: CarrierClient, request: WaybillRequest) -> Waybill:
@@ -277,8 +263,3 @@ async def documents_for(session: AsyncSession, limit: int = 50) -> list[tuple[Sh
     )
     query = select(ShippingDocument, count).order_by(col(ShippingDocument.id).desc()).limit(limit)
     return [(document, int(n)) for document, n in (await session.exec(query)).all()]
-
-
-def describe_rates(rates: list[CarrierRate]) -> list[dict[str, Any]]:
-    """Rates as rows for the admin's rate table page."""
-    return [rate.model_dump() for rate in rates]

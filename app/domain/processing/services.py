@@ -565,7 +565,10 @@ async def _route(
     skus.update(await skus_for(session, {need.sku for need in needs} - set(skus)))
     fixed = decisions.get("warehouse")
     strategy = str(decisions.get("warehouse_strategy") or "priority")
-    stock = await inventory.stock_by_warehouse(session, {need.sku for need in needs})
+    # The features already hold the stock of this order's SKUs; merged orders may bring others.
+    stock: dict[str, dict[str, int]] = features["stock_by_warehouse"]
+    if merged:
+        stock = await inventory.stock_by_warehouse(session, {need.sku for need in needs})
     if fixed:
         warehouse = await inventory.get_warehouse(session, str(fixed))
         if warehouse is None or not warehouse.is_active:
