@@ -536,53 +536,45 @@ async def release(
 ) -> list[Reservation]:
     """Give back what an order (or some of its lines) holds, e.g. on cancel. Lines already released or
     shipped are left alone, so releasing twice releases once. Returns the rows released now."""
-    wanted = None if line_keys is None else set(line_keys)
-    done = []
-    for row in await reservations(session, order_key, lock=True):
-        if row.status != ReservationStatus.reserved or (wanted is not None and row.line_key not in wanted):
-            continue
-        move = _move(
-            MoveKind.release,
-            row.warehouse_code,
-            row.sku_code,
-            actor,
-            reserved=-row.qty,
-            order_key=order_key,
-            line_key=row.line_key,
-            note=note,
-        )
-        await _apply(session, move)
-        row.status = ReservationStatus.released
-        row.updated_at = move.at
-        session.add(row)
-        done.append(row)
-    await session.flush()
-    if done:
-        await recompute_channel_stock(session, {r.sku_code for r in done})
-    return done
+    return await _settle(session, order_key, actor, ReservationStatus.released, line_keys, note)
 
 
 async def ship(
     session: AsyncSession, order_key: str, actor: Actor, *, line_keys: Iterable[str] | None = None
 ) -> list[Reservation]:
     """Deduct on shipment (出库): what the lines hold leaves both reserved and on hand. Idempotent."""
+    return await _settle(session, order_key, actor, ReservationStatus.shipped, line_keys, "")
+
+
+async def _settle(
+    session: AsyncSession,
+    order_key: str,
+    actor: Actor,
+    outcome: ReservationStatus,
+    line_keys: Iterable[str] | None,
+    note: str,
+) -> list[Reservation]:
+    """End the reservations an order (or some of its lines) still holds: released gives the units back to
+    available stock; shipped takes them off hand as well. Rows already ended are left alone."""
     wanted = None if line_keys is None else set(line_keys)
+    shipped = outcome == ReservationStatus.shipped
     done = []
     for row in await reservations(session, order_key, lock=True):
         if row.status != ReservationStatus.reserved or (wanted is not None and row.line_key not in wanted):
             continue
         move = _move(
-            MoveKind.shipment,
+            MoveKind.shipment if shipped else MoveKind.release,
             row.warehouse_code,
             row.sku_code,
             actor,
-            on_hand=-row.qty,
+            on_hand=-row.qty if shipped else 0,
             reserved=-row.qty,
             order_key=order_key,
             line_key=row.line_key,
+            note=note,
         )
         await _apply(session, move)
-        row.status = ReservationStatus.shipped
+        row.status = outcome
         row.updated_at = move.at
         session.add(row)
         done.append(row)
@@ -823,10 +815,13 @@ class ChannelPlan:
 
 
 async def plan_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) -> ChannelPlan | None:
-    """Prepare a recompute for these SKUs; None when there is nothing to publish to (no SKUs or no shops)."""
+    """Prepare a recompute for these SKUs (a bundle's code counts as its parts); None when there is nothing
+    to publish to (no SKUs or no shops)."""
     codes = set(sku_codes)
     if not codes:
         return None
+    # A bundle has no stock of its own: what moved is its parts, and every bundle made of them.
+    codes |= {part for parts in (await bundle_components(session, codes)).values() for part, _ in parts}
     codes |= await _bundles_using(session, codes)
     shop_ids = list(
         (await session.exec(select(Shop.id).where(col(Shop.is_active).is_(True)).order_by(col(Shop.id)))).all()
