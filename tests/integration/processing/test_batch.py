@@ -133,14 +133,17 @@ async def run_batch(server: str, db: Database) -> dict[str, int]:
 
 async def test_the_published_four_stage_flow_processes_a_batch_from_several_channels(server, worker, db):
     ids = await run_batch(server, db)
-    # Waybills come from the carrier after processing: wait for every routed shipment to have one.
+    # Waybills and buyer messages go out after processing: wait until every routed shipment has its waybill
+    # and every message has left.
     routed = [ids[name] for name, want in EXPECTED.items() if want["state"] == "processed"]
 
-    async def all_waybilled(session):
+    async def all_sent(session):
         rows = (await session.exec(select(Shipment).where(col(Shipment.order_id).in_(routed)))).all()
-        return len(rows) >= len(routed) and all(s.waybill_no for s in rows)
+        notes = (await session.exec(select(BuyerNotification))).all()
+        waybilled = len(rows) >= len(routed) and all(s.waybill_no for s in rows)
+        return waybilled and len(notes) == len(routed) + 1 and all(n.status == "sent" for n in notes)
 
-    await wait_for(db, all_waybilled, what="waybills for every routed order")
+    await wait_for(db, all_sent, what="waybills and buyer messages for every routed order")
 
     async with db.reading() as session:
         procs = {p.order_id: p for p in (await session.exec(select(OrderProcessing))).all()}

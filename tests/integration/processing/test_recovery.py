@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from collections import Counter
 from dataclasses import replace
 
-import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -123,8 +121,6 @@ async def test_a_worker_killed_mid_batch_loses_no_order_and_reserves_none_twice(
                 stop_process(process)
 
 
-@pytest.mark.skipif(BACKEND != "postgres", reason="Redis is only in the PostgreSQL + Redis run")
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs the redis-server binary")
 async def test_redis_stopped_mid_run_and_started_again_the_sweeper_recovers_every_order(settings, demo, db, tmp_path):
     port = free_port()
     redis_url = f"redis://127.0.0.1:{port}/0"
