@@ -14,18 +14,13 @@ import pytest
 from ruleflows import evaluate
 from ruleflows.errors import LogicError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+#: The suites travel with the project (copied unchanged, with their licence); JSONLOGIC_SUITES overrides them.
+VENDORED_SUITES = Path(__file__).with_name("jsonlogic_suites")
 
 
 def find_suites() -> Path:
-    """The shared suites live beside the project (../shared); JSONLOGIC_SUITES overrides that."""
-    if os.environ.get("JSONLOGIC_SUITES"):
-        return Path(os.environ["JSONLOGIC_SUITES"])
-    for folder in PROJECT_ROOT.parents:
-        candidate = folder / "shared" / "jsonlogic-suites"
-        if candidate.is_dir():
-            return candidate
-    return PROJECT_ROOT.parent / "shared" / "jsonlogic-suites"
+    """The project's own copy of the suites, or the folder JSONLOGIC_SUITES names."""
+    return Path(os.environ.get("JSONLOGIC_SUITES") or VENDORED_SUITES)
 
 
 SUITES = find_suites()
