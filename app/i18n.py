@@ -7,8 +7,9 @@ templates and Python code translate with the same ``gettext`` without passing th
 from __future__ import annotations
 
 import gettext as gettext_module
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -51,6 +52,23 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 
 
 _ = gettext
+
+
+def label_of(labels: Mapping[str, str], value: object) -> str:
+    """The translated label of a value ``labels`` knows (value -> English message id); any other value as itself.
+
+    Templates show data through these helpers and never through ``_()``: Jinja's i18n ``_()`` marks what it
+    returns as safe markup and %-formats it, so a tag like ``<img onerror=…>`` or ``50%off`` would come out
+    unescaped or crash the page. The result here is a plain ``str`` that the template escapes.
+    """
+    key = "" if value is None else str(value)
+    message = labels.get(key)
+    return gettext(message) if message is not None else key
+
+
+def labeller(labels: Mapping[str, str]) -> Callable[[object], str]:
+    """A one-argument :func:`label_of` for a template: ``{{ channel_label(o.channel) }}``."""
+    return partial(label_of, labels)
 
 
 def pick_locale(cookie: str | None, accept_language: str | None) -> str:

@@ -14,7 +14,9 @@ from litestar.template.config import TemplateConfig
 
 from app import i18n
 from app.auth import may
+from app.domain.accounts.models import Role
 from app.domain.accounts.services import Actor
+from app.domain.inventory.models import MoveKind, WarehouseKind
 from app.settings import PROJECT_ROOT
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -25,16 +27,28 @@ def N_(message: str) -> str:
     return message
 
 
-#: Labels built from data (roles, warehouse kinds) that templates translate with ``_(value | capitalize)``.
-DATA_LABELS = (
-    N_("Viewer"),
-    N_("Operator"),
-    N_("Designer"),
-    N_("Admin"),
-    N_("Regional"),
-    N_("Store"),
-    N_("Front"),
-)
+#: Labels of values that several pages show (English message ids; ``role_label`` etc. translate them).
+ROLE_LABELS = {
+    Role.viewer.value: N_("Viewer"),
+    Role.operator.value: N_("Operator"),
+    Role.designer.value: N_("Designer"),
+    Role.admin.value: N_("Admin"),
+}
+WAREHOUSE_KIND_LABELS = {
+    WarehouseKind.regional.value: N_("Regional"),
+    WarehouseKind.store.value: N_("Store"),
+    WarehouseKind.front.value: N_("Front"),
+}
+MOVE_KIND_LABELS = {
+    MoveKind.receipt.value: N_("Receipt"),
+    MoveKind.reservation.value: N_("Reservation"),
+    MoveKind.release.value: N_("Release"),
+    MoveKind.shipment.value: N_("Shipment"),
+    MoveKind.returned.value: N_("Returned"),
+    MoveKind.adjustment.value: N_("Adjustment"),
+    MoveKind.transfer_out.value: N_("Transfer out"),
+    MoveKind.transfer_in.value: N_("Transfer in"),
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,11 @@ class NavItem:
     label: str  # an English message id, translated at render time
     route: str
     permission: str
+
+    @property
+    def text(self) -> str:
+        """The label in the reader's language."""
+        return i18n.gettext(self.label)
 
 
 #: The main navigation: 订单 · 审核 · 库存 · 规则流 · 财务 · 报表 · 设置, each shown only to roles that may use it.
@@ -92,6 +111,9 @@ def build_environment(template_dir: Path | None = None) -> Environment:
         may=may,
         current_locale=lambda: i18n.current_locale.get(),
         supported_locales=i18n.SUPPORTED,
+        role_label=i18n.labeller(ROLE_LABELS),
+        warehouse_kind_label=i18n.labeller(WAREHOUSE_KIND_LABELS),
+        move_kind_label=i18n.labeller(MOVE_KIND_LABELS),
     )
     env.filters.update(yuan=yuan, china_time=china_time)
     return env

@@ -141,6 +141,11 @@ FIELD_GROUPS: Final = (
 )
 
 
+def field_groups() -> list[tuple[str, str]]:
+    """(group key, label in the reader's language) for the field picker's option groups."""
+    return [(key, gettext(label)) for key, label in FIELD_GROUPS]
+
+
 def picker_field(path: str) -> PickerField | None:
     """The picker field for a path, or None if rules cannot be built on it."""
     return _BY_PATH.get(path)

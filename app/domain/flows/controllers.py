@@ -215,7 +215,7 @@ class FlowsController(Controller):
                 b.get("id"): panels.builder_mode(b) for b in node["config"].get("branches") or [] if isinstance(b, dict)
             },
             "fields": builder.PICKER_FIELDS,
-            "field_groups": builder.FIELD_GROUPS,
+            "field_groups": builder.field_groups(),
             "operators_for": builder.operators_for,
             "picker_field": builder.picker_field,
             "no_value": builder.NO_VALUE,

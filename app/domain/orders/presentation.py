@@ -1,11 +1,11 @@
-"""Labels for channels, statuses, tags and timeline entries (English message ids; templates translate them)."""
+"""Labels for channels, statuses, tags and timeline entries, translated here and shown as escaped text."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
+from app.i18n import labeller
 from app.templating import N_
 
 CHANNEL_LABELS = {
@@ -65,10 +65,6 @@ IMPORT_STATUS_LABELS = {
 }
 
 
-def _label(table: dict[str, str]) -> Callable[[str], str]:
-    return lambda value: table.get(value, value)
-
-
 def event_detail(detail: Any) -> str:
     """An event's detail as readable text: ``key: value`` pairs, Chinese kept as it is (not \\u escapes)."""
     if not isinstance(detail, dict):
@@ -81,12 +77,12 @@ def event_detail(detail: Any) -> str:
 
 
 def helpers() -> dict[str, Any]:
-    """Template functions the order pages use: ``{{ _(channel_label(o.channel)) }}``."""
+    """Template functions the order pages use: ``{{ channel_label(o.channel) }}`` (translated, never ``_()``)."""
     return {
-        "channel_label": _label(CHANNEL_LABELS),
-        "status_label": _label(STATUS_LABELS),
-        "tag_label": _label(TAG_LABELS),
-        "event_label": _label(EVENT_LABELS),
-        "import_status_label": _label(IMPORT_STATUS_LABELS),
+        "channel_label": labeller(CHANNEL_LABELS),
+        "status_label": labeller(STATUS_LABELS),
+        "tag_label": labeller(TAG_LABELS),
+        "event_label": labeller(EVENT_LABELS),
+        "import_status_label": labeller(IMPORT_STATUS_LABELS),
         "event_detail": event_detail,
     }

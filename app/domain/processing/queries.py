@@ -19,6 +19,7 @@ from app.domain.fulfillment.models import Carrier
 from app.domain.inventory.models import Warehouse
 from app.domain.orders.models import Order, OrderLine
 from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState, Shipment, order_ref
+from app.i18n import gettext, label_of
 from app.outbox import OutboxMessage, OutboxStatus
 from app.templating import N_
 
@@ -51,14 +52,14 @@ STATE_LABELS = {
 }
 
 
-def hold_code_label(code: str) -> str:
-    """The English message id for a hold code (the code itself when unknown)."""
-    return HOLD_CODE_LABELS.get(code, code or N_("Other"))
+def hold_code_label(code: str | None) -> str:
+    """Why an order waits, in the reader's language (an unknown code as itself, escaped where shown)."""
+    return label_of(HOLD_CODE_LABELS, code) if code else gettext("Other")
 
 
 def state_label(state: str) -> str:
-    """The English message id for a processing state."""
-    return STATE_LABELS.get(state, state)
+    """A processing state in the reader's language."""
+    return label_of(STATE_LABELS, state)
 
 
 # --- flow runs and their traces ------------------------------------------------------------------------------
@@ -488,5 +489,5 @@ async def order_processing(session: AsyncSession, order_id: int) -> OrderProcess
 
 
 def helpers() -> dict[str, Any]:
-    """Template functions the processing pages use (labels are English message ids, translated in templates)."""
+    """Template functions the processing pages use (labels come back translated, as plain text)."""
     return {"hold_code_label": hold_code_label, "state_label": state_label, "shown": shown}
