@@ -25,6 +25,8 @@ from app.settings import Settings
 
 SESSION_COOKIE = "rf_session"
 LANG_COOKIE = "lang"
+#: Scope state key under which the middleware leaves the server-side id of a live session (CSRF binds to it).
+SESSION_ID_STATE = "session_id"
 
 _VIEWER = {"orders.read", "inventory.read", "reports.read"}
 #: What each role may do. Routes name one of these in ``opt={"permission": ...}``.
@@ -93,6 +95,7 @@ class CallerMiddleware(ASGIMiddleware):
                         await accounts.touch_session(session, cookie, expired=state == "expired")
                 if user is not None:
                     actor = Actor.of_user(user)
+                    scope.setdefault("state", {})[SESSION_ID_STATE] = accounts.digest(cookie)
         scope["auth"] = actor
         scope["user"] = user
         await next_app(scope, receive, send)
@@ -105,6 +108,12 @@ def _parse_cookies(raw: str) -> dict[str, str]:
         if sep:
             cookies[name] = value
     return cookies
+
+
+def session_id_of(scope: Scope) -> str | None:
+    """The stored id of the request's live session, or None before login."""
+    value = scope.get("state", {}).get(SESSION_ID_STATE)
+    return value if isinstance(value, str) else None
 
 
 def actor_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor:

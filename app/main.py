@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Litestar, Request, Response
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import (
@@ -26,6 +25,7 @@ from litestar.static_files import create_static_files_router
 
 from app import i18n
 from app.auth import CallerMiddleware, access_guard, is_api_path
+from app.csrf import CsrfMiddleware
 from app.db import Database
 from app.domain.accounts.controllers import AuthController, SettingsController
 from app.domain.channels.controllers import ChannelsController, ChannelWebhookController
@@ -166,14 +166,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
         },
         guards=[access_guard],
-        middleware=[CallerMiddleware()],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            exclude=["/api/"],
-            cookie_httponly=True,
-            cookie_secure=not settings.is_development,
-            cookie_samesite="lax",
-        ),
+        # The caller is resolved first: the CSRF token is bound to the session it finds.
+        middleware=[CallerMiddleware(), CsrfMiddleware()],
         plugins=[HTMXPlugin()],
         template_config=template_config(),
         exception_handlers={
