@@ -7,6 +7,7 @@ nothing is refused: access fails closed.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -21,7 +22,7 @@ from app.domain.accounts import services as accounts
 from app.domain.accounts.models import Role
 from app.domain.accounts.services import ANONYMOUS, Actor
 from app.i18n import current_locale, pick_locale
-from app.settings import Settings
+from app.settings import Network, Settings
 
 SESSION_COOKIE = "rf_session"
 LANG_COOKIE = "lang"
@@ -161,4 +162,38 @@ async def _deny(connection: ASGIConnection[Any, Any, Any, Any], actor: Actor, ne
 
 
 def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    return connection.client.host if connection.client else None
+    """The caller's address: the peer, or what a configured proxy says in X-Forwarded-For."""
+    settings: Settings = connection.app.state.settings
+    peer = connection.client.host if connection.client else None
+    return forwarded_client(peer, connection.headers.getall("x-forwarded-for", []), settings.trusted_networks)
+
+
+def forwarded_client(peer: str | None, forwarded_for: list[str], trusted: tuple[Network, ...]) -> str | None:
+    """Walk X-Forwarded-For from the nearest hop back while each hop is a trusted proxy.
+
+    Anyone can send the header, so it counts only when the peer is a trusted proxy, and only up to the
+    first hop that is not one: what lies to its left was written by the client and proves nothing.
+    """
+    if not _is_trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # a hop that is no address was not written by a proxy of ours
+        client = hop
+        if not _is_trusted(hop, trusted):
+            break
+    return client
+
+
+def _is_trusted(address: str | None, trusted: tuple[Network, ...]) -> bool:
+    if address is None or not trusted:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)

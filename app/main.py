@@ -156,7 +156,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ReportsController,
             FulfillmentController,
             CarrierRatesController,
-            SandboxCarrierController,
+            # Off in production unless SANDBOX_CARRIER is on: it hands out waybill numbers to whoever signs.
+            *([SandboxCarrierController] if settings.sandbox_carrier else []),
             static,
         ],
         state=State({"settings": settings, "db": db, "background": background}),

@@ -6,6 +6,7 @@ secret key; development generates one into the var directory on first run.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -13,20 +14,54 @@ from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The local sandbox carrier's demo secret: fine on a laptop, refused in production.
+SANDBOX_CARRIER_SECRET = "sandbox-carrier-secret"  # noqa: S105
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(RuntimeError):
     """The environment asks for something unsafe or impossible."""
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be on or off, got {raw!r}")
+
+
+def parse_networks(raw: str) -> tuple[str, ...]:
+    """``TRUSTED_PROXIES``: addresses or CIDRs separated by commas or spaces (``10.0.0.0/8, ::1``)."""
+    networks = []
+    for part in raw.replace(",", " ").split():
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise SettingsError(f"TRUSTED_PROXIES: {part!r} is not an address or network") from exc
+    return tuple(networks)
+
+
+@lru_cache(maxsize=8)
+def networks_of(cidrs: tuple[str, ...]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
 
 def normalize_database_url(url: str) -> str:
@@ -58,9 +93,21 @@ class Settings:
     session_idle_minutes: int = 60
     #: SESSION_ABSOLUTE_HOURS: a session ends this long after login, however busy.
     session_absolute_hours: int = 12
-    #: LOGIN_MAX_FAILURES / LOGIN_LOCK_MINUTES: throttling of repeated wrong passwords.
+    #: LOGIN_MAX_FAILURES: wrong passwords one address may try on one account before it has to wait.
     login_max_failures: int = 5
+    #: LOGIN_BACKOFF_SECONDS: the first wait; it doubles with each further failure (account + address).
+    login_backoff_seconds: int = 30
+    #: LOGIN_LOCK_MINUTES: the longest wait, and how long failures are remembered.
     login_lock_minutes: int = 15
+    #: LOGIN_ACCOUNT_MAX_FAILURES: failures on one account from all addresses after which every address that
+    #: fails on it waits from its first failure. Softer than a lock: an address that has not failed is never
+    #: held back, so nobody can lock the admin out.
+    login_account_max_failures: int = 20
+    #: LOGIN_ADDRESS_MAX_FAILURES: failures from one address over all accounts before it has to wait.
+    login_address_max_failures: int = 30
+    #: TRUSTED_PROXIES: reverse proxies whose X-Forwarded-For is believed (addresses or CIDRs); default none.
+    #: Kept as normalised strings (see :func:`parse_networks`); ``trusted_networks`` gives the networks.
+    trusted_proxies: tuple[str, ...] = ()
     #: OUTBOX_STUCK_SECONDS: an outbox job claimed or enqueued this long ago without finishing is re-run.
     outbox_stuck_seconds: int = 300
     #: PROCESSING_STUCK_SECONDS: an order queued this long without a processing run is queued again.
@@ -74,11 +121,18 @@ class Settings:
     #: carrier this app serves itself under /sandbox/carrier, so the demo prints waybills with no contract.
     carrier_api_url: str = "http://127.0.0.1:8000/sandbox/carrier"
     carrier_api_key: str = "ruleflow-demo"
-    carrier_api_secret: str = "sandbox-carrier-secret"  # noqa: S105 - the local sandbox carrier's demo secret
+    carrier_api_secret: str = SANDBOX_CARRIER_SECRET
+    #: SANDBOX_CARRIER: serve the sandbox carrier under /sandbox/carrier. On in development, off in production
+    #: unless set to on (a staging site without a carrier contract).
+    sandbox_carrier: bool = True
 
     @property
     def is_development(self) -> bool:
         return self.env != "production"
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        return networks_of(self.trusted_proxies)
 
     @property
     def is_sqlite(self) -> bool:
@@ -103,6 +157,10 @@ class Settings:
             secret_key = development_secret(var_dir)
         elif len(secret_key) < 32:
             raise SettingsError("SECRET_KEY must be at least 32 characters")
+        carrier_api_secret = os.environ.get("CARRIER_API_SECRET") or SANDBOX_CARRIER_SECRET
+        if env == "production" and carrier_api_secret == SANDBOX_CARRIER_SECRET:
+            # Anyone can read the demo secret in the source and would sign waybill requests with it.
+            raise SettingsError("CARRIER_API_SECRET must be set in production mode (not the sandbox's demo secret)")
         return cls(
             env=env,
             var_dir=var_dir,
@@ -111,8 +169,12 @@ class Settings:
             secret_key=secret_key,
             session_idle_minutes=_env_int("SESSION_IDLE_MINUTES", 60),
             session_absolute_hours=_env_int("SESSION_ABSOLUTE_HOURS", 12),
-            login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5),
-            login_lock_minutes=_env_int("LOGIN_LOCK_MINUTES", 15),
+            login_max_failures=_env_int("LOGIN_MAX_FAILURES", 5, minimum=1),
+            login_backoff_seconds=_env_int("LOGIN_BACKOFF_SECONDS", 30, minimum=1),
+            login_lock_minutes=_env_int("LOGIN_LOCK_MINUTES", 15, minimum=1),
+            login_account_max_failures=_env_int("LOGIN_ACCOUNT_MAX_FAILURES", 20, minimum=1),
+            login_address_max_failures=_env_int("LOGIN_ADDRESS_MAX_FAILURES", 30, minimum=1),
+            trusted_proxies=parse_networks(os.environ.get("TRUSTED_PROXIES", "")),
             outbox_stuck_seconds=_env_int("OUTBOX_STUCK_SECONDS", 300),
             processing_stuck_seconds=_env_int("PROCESSING_STUCK_SECONDS", 120),
             stock_retry_seconds=_env_int("STOCK_RETRY_SECONDS", 600),
@@ -121,7 +183,8 @@ class Settings:
             carrier_api_url=os.environ.get("CARRIER_API_URL")
             or f"http://127.0.0.1:{_env_int('PORT', 8000)}/sandbox/carrier",
             carrier_api_key=os.environ.get("CARRIER_API_KEY", "ruleflow-demo"),
-            carrier_api_secret=os.environ.get("CARRIER_API_SECRET", "sandbox-carrier-secret"),
+            carrier_api_secret=carrier_api_secret,
+            sandbox_carrier=_env_bool("SANDBOX_CARRIER", env != "production"),
         )
 
 

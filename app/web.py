@@ -11,7 +11,7 @@ from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.auth import actor_of, may
+from app.auth import actor_of, client_ip, may
 from app.domain.accounts.services import Actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -46,10 +46,6 @@ def page(request: HTMXRequest, template: str, fragment: str | None = None, **con
     if fragment is not None and request.htmx and not request.htmx.boosted:
         return HTMXTemplate(template_name=fragment, context=context)
     return Template(template_name=template, context=context)
-
-
-def client_ip(request: Request[Any, Any, Any]) -> str | None:
-    return request.client.host if request.client else None
 
 
 __all__ = ["SAFE_METHODS", "client_ip", "may", "page", "provide_actor", "provide_db_session"]

@@ -31,9 +31,16 @@ def safe_next(target: str | None) -> str:
 
 
 def account_message(error: AccountError) -> str:
+    if error.code == "locked":
+        seconds = int(error.params.get("seconds", 60))
+        if seconds < 60:
+            return gettext("Too many failed logins. Try again in %(seconds)s seconds.") % {"seconds": seconds}
+        minutes = -(-seconds // 60)
+        return gettext("Too many failed logins. Try again in %(minutes)s minutes.") % {"minutes": minutes}
     messages = {
         "bad_credentials": gettext("Wrong username or password."),
-        "locked": gettext("Too many failed logins. Try again in %(minutes)s minutes."),
+        "user_not_found": gettext("That user does not exist."),
+        "cannot_disable_self": gettext("You cannot disable your own account."),
         "username_taken": gettext("The username %(username)s is already taken."),
         "token_needs_scope": gettext("Choose at least one scope for the token."),
         "token_not_found": gettext("That token does not exist."),
@@ -118,6 +125,7 @@ class SettingsController(Controller):
     async def _context(self, db_session: AsyncSession, **extra: Any) -> dict[str, Any]:
         return {
             "users": await services.list_users(db_session),
+            "locked": await services.locked_usernames(db_session),
             "tokens": await services.list_tokens(db_session),
             "roles": list(Role),
             "scopes": list(TokenScope),
@@ -147,6 +155,33 @@ class SettingsController(Controller):
             return await self._error(
                 request, db_session, "users", gettext("Please check these fields: %(fields)s") % {"fields": fields}
             )
+        except AccountError as exc:
+            return await self._error(request, db_session, "users", account_message(exc))
+        return page(request, "settings/page.html", "settings/_users.html", **await self._context(db_session))
+
+    @post("/users/{user_id:int}/unlock", name="settings:unlock_user", status_code=200)
+    async def unlock_user(self, request: HTMXRequest, user_id: int, db_session: AsyncSession, actor: Actor) -> Template:
+        try:
+            await services.unlock_user(db_session, user_id, actor, client_ip(request))
+        except AccountError as exc:
+            return await self._error(request, db_session, "users", account_message(exc))
+        return page(request, "settings/page.html", "settings/_users.html", **await self._context(db_session))
+
+    @post("/users/{user_id:int}/disable", name="settings:disable_user", status_code=200)
+    async def disable_user(
+        self, request: HTMXRequest, user_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        return await self._set_active(request, user_id, False, db_session, actor)
+
+    @post("/users/{user_id:int}/enable", name="settings:enable_user", status_code=200)
+    async def enable_user(self, request: HTMXRequest, user_id: int, db_session: AsyncSession, actor: Actor) -> Template:
+        return await self._set_active(request, user_id, True, db_session, actor)
+
+    async def _set_active(
+        self, request: HTMXRequest, user_id: int, active: bool, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        try:
+            await services.set_user_active(db_session, user_id, active, actor, client_ip(request))
         except AccountError as exc:
             return await self._error(request, db_session, "users", account_message(exc))
         return page(request, "settings/page.html", "settings/_users.html", **await self._context(db_session))

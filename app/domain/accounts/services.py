@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -156,6 +157,42 @@ async def create_user(session: AsyncSession, data: UserCreate, actor: Actor) -> 
     return user
 
 
+async def set_user_active(session: AsyncSession, user_id: int, active: bool, actor: Actor, ip: str | None) -> User:
+    """Disable a user (their sessions end and their API tokens stop at once) or enable them again; audited."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise AccountError("user_not_found")
+    if not active and actor.kind == "user" and actor.id == user.id:
+        raise AccountError("cannot_disable_self")
+    if user.is_active == active:
+        return user
+    before = user_snapshot(user)
+    user.is_active = active
+    session.add(user)
+    change: dict[str, Any] = {}
+    if not active:
+        ended = await session.exec(delete(UserSession).where(col(UserSession.user_id) == user.id))
+        change["sessions_ended"] = ended.rowcount
+    # Their tokens are refused while they are disabled (resolve_token checks the creator) and work again after.
+    tokens = await session.exec(
+        select(func.count())
+        .select_from(ApiToken)
+        .where(col(ApiToken.created_by) == user.id, col(ApiToken.revoked_at).is_(None))
+    )
+    change["tokens_suspended" if not active else "tokens_resumed"] = int(tokens.one())
+    await audit(
+        session,
+        actor,
+        "user.enable" if active else "user.disable",
+        target_type="user",
+        target_id=user.id,
+        before=before,
+        after={**user_snapshot(user), **change},
+        ip=ip,
+    )
+    return user
+
+
 async def list_users(session: AsyncSession) -> list[User]:
     return list((await session.exec(select(User).order_by(col(User.id)))).all())
 
@@ -165,10 +202,24 @@ async def get_user_by_username(session: AsyncSession, username: str) -> User | N
 
 
 # --- login and throttling ------------------------------------------------------------------------
+#
+# Failures are counted three ways. One address guessing one account backs off exponentially after
+# LOGIN_MAX_FAILURES (the pair row). One address spraying many accounts backs off after
+# LOGIN_ADDRESS_MAX_FAILURES (the address row). Many addresses guessing one account make each of them back
+# off from its first failure (the account row only counts): nothing an attacker does from their own
+# addresses holds back an address that has not failed, so the admin can always log in from theirs.
 
 
-async def _throttle_row(session: AsyncSession, key: str) -> LoginThrottle | None:
-    return await session.get(LoginThrottle, key)
+def _pair_key(username: str, ip: str | None) -> str:
+    return f"pair:{username}|{ip or 'unknown'}"
+
+
+def _account_key(username: str) -> str:
+    return f"user:{username}"
+
+
+def _address_key(ip: str | None) -> str:
+    return f"ip:{ip or 'unknown'}"
 
 
 def _lock_remaining(row: LoginThrottle | None, now: datetime) -> timedelta | None:
@@ -177,42 +228,93 @@ def _lock_remaining(row: LoginThrottle | None, now: datetime) -> timedelta | Non
     return None
 
 
-async def _record_failure(session: AsyncSession, key: str, settings: Settings, now: datetime) -> None:
-    row = await _throttle_row(session, key)
+async def _count_failure(session: AsyncSession, key: str, settings: Settings, now: datetime) -> LoginThrottle:
+    """One more failure on a row; failures are forgotten a window after the last failure or wait ended."""
+    row = await session.get(LoginThrottle, key)
     window = timedelta(minutes=settings.login_lock_minutes)
     if row is None:
         row = LoginThrottle(key=key, failures=0, first_failure_at=now)
-    elif row.first_failure_at < now - window:
-        row.failures = 0
-        row.first_failure_at = now
-        row.locked_until = None
+    elif max(row.first_failure_at, row.locked_until or row.first_failure_at) < now - window:
+        row.failures, row.first_failure_at, row.locked_until = 0, now, None
     row.failures += 1
-    if row.failures >= settings.login_max_failures:
-        row.locked_until = now + window
     session.add(row)
+    return row
+
+
+def _back_off(row: LoginThrottle, allowed: int, settings: Settings, now: datetime) -> None:
+    """Past ``allowed`` failures, wait LOGIN_BACKOFF_SECONDS, doubling per further failure, up to the window."""
+    if row.failures >= allowed:
+        doublings = min(row.failures - allowed, 30)
+        seconds = min(settings.login_backoff_seconds * 2**doublings, settings.login_lock_minutes * 60)
+        row.locked_until = now + timedelta(seconds=seconds)
 
 
 async def authenticate(session: AsyncSession, settings: Settings, username: str, password: str, ip: str | None) -> User:
     """Check a login. Raises AccountError('locked'|'bad_credentials'); failures are throttled and audited."""
     now = utcnow()
-    keys = [f"user:{username.lower()}", f"ip:{ip or 'unknown'}"]
-    for key in keys:
-        remaining = _lock_remaining(await _throttle_row(session, key), now)
+    name = username.lower()[:64]  # no account has a longer name; keys and the audit log stay bounded
+    pair_key, address_key = _pair_key(name, ip), _address_key(ip)
+    for key in (pair_key, address_key):
+        remaining = _lock_remaining(await session.get(LoginThrottle, key), now)
         if remaining is not None:
-            minutes = max(1, int(remaining.total_seconds() // 60) + 1)
-            await audit(session, ANONYMOUS, "login.throttled", target_type="user", target_id=username, ip=ip)
-            raise AccountError("locked", minutes=minutes)
+            await audit(session, ANONYMOUS, "login.throttled", target_type="user", target_id=name, ip=ip)
+            raise AccountError("locked", seconds=max(1, math.ceil(remaining.total_seconds())))
     user = await get_user_by_username(session, username)
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
-        for key in keys:
-            await _record_failure(session, key, settings, now)
-        await audit(session, ANONYMOUS, "login.failed", target_type="user", target_id=username, ip=ip)
+        account = await _count_failure(session, _account_key(name), settings, now)
+        under_attack = account.failures >= settings.login_account_max_failures
+        pair = await _count_failure(session, pair_key, settings, now)
+        _back_off(pair, 1 if under_attack else settings.login_max_failures, settings, now)
+        address = await _count_failure(session, address_key, settings, now)
+        _back_off(address, settings.login_address_max_failures, settings, now)
+        await audit(session, ANONYMOUS, "login.failed", target_type="user", target_id=name, ip=ip)
         raise AccountError("bad_credentials")
-    await session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == keys[0]))
+    await session.exec(delete(LoginThrottle).where(col(LoginThrottle.key) == pair_key))
     user.last_login_at = now
     session.add(user)
     await audit(session, Actor.of_user(user), "login.succeeded", target_type="user", target_id=user.id, ip=ip)
+    return user
+
+
+async def locked_usernames(session: AsyncSession) -> set[str]:
+    """Accounts that some address is waiting to try again, for the users table."""
+    rows = await session.exec(
+        select(LoginThrottle.key).where(
+            col(LoginThrottle.key).startswith("pair:"), col(LoginThrottle.locked_until) > utcnow()
+        )
+    )
+    return {key.removeprefix("pair:").rpartition("|")[0] for key in rows.all()}
+
+
+async def unlock_user(session: AsyncSession, user_id: int, actor: Actor, ip: str | None) -> User:
+    """Forget every failed login on an account, from all addresses; audited."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise AccountError("user_not_found")
+    name = user.username.lower()[:64]
+    candidates = await session.exec(
+        select(LoginThrottle).where(
+            (col(LoginThrottle.key) == _account_key(name))
+            | col(LoginThrottle.key).startswith(f"pair:{name}|", autoescape=True)
+        )
+    )
+    # "pair:a|" also prefixes the keys of a user named "a|b": keep only this account's own rows.
+    rows = [r for r in candidates.all() if r.key == _account_key(name) or r.key.rpartition("|")[0] == f"pair:{name}"]
+    now = utcnow()
+    locked = sorted(r.key.rpartition("|")[2] for r in rows if r.key.startswith("pair:") and _lock_remaining(r, now))
+    for row in rows:
+        await session.delete(row)
+    await audit(
+        session,
+        actor,
+        "user.unlock",
+        target_type="user",
+        target_id=user.id,
+        before={"locked_addresses": locked},
+        after={"locked_addresses": []},
+        ip=ip,
+    )
     return user
 
 
@@ -319,6 +421,11 @@ async def resolve_token(session: AsyncSession, presented: str) -> ApiToken | Non
         return None
     if not hmac.compare_digest(token.token_hash, digest(parts[2])):
         return None
+    if token.created_by is not None:
+        # A token acts for the person who made it: it stops while they are disabled.
+        creator = await session.get(User, token.created_by)
+        if creator is None or not creator.is_active:
+            return None
     return token
 
 

@@ -5,23 +5,70 @@
 - CSRF with a token from another session (the attacker's own login, or an earlier session of the victim).
 - A token captured before login replayed after it.
 - A login form posted from another site (login CSRF), even with a matching pre-session pair.
+- Locking the admin out at will: an attacker failing many logins for ``admin`` from one address, or one
+  failure each from many addresses, does not stop the admin logging in from theirs; the wait grows.
+- Escaping the backoff by sending a new X-Forwarded-For with every guess: ignored unless the peer is a
+  configured proxy, and then only the hop that proxy saw counts.
+- A locked account is unlocked by an admin (audited); a disabled user's live session and API token stop
+  on their very next request (audited), and come back only when re-enabled (the token; sessions do not).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
+import httpx
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
 from app.auth import SESSION_COOKIE
 from app.csrf import presession_cookie_name
-from app.domain.accounts.models import Role, User
-from app.settings import Settings
-from tests.integration.forms import PASSWORD, csrf_from, login
+from app.db import utcnow
+from app.domain.accounts.models import AuditEntry, LoginThrottle, Role, User
+from app.settings import Settings, parse_networks
+from tests.integration.forms import PASSWORD, csrf_from, login, post_form
+
+PROXY = "10.0.0.5"
+ATTACKER = "203.0.113.9"
+ADMIN_HOME = "198.51.100.7"
 
 NEW_USER = {"username": "intruder", "display_name": "intruder", "role": "admin", "password": "long-enough-1"}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test settings behind one configured reverse proxy (10.0.0.0/8)."""
+    return replace(settings, trusted_proxies=parse_networks("10.0.0.0/8"))
+
+
+@asynccontextmanager
+async def browser_at(app: Litestar, address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second browser, talking to the same running app from another network address."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as browser:
+        yield browser
+
+
+async def attempt(browser: Any, username: str, password: str, forwarded_for: str | None = None) -> httpx.Response:
+    token = csrf_from((await browser.get("/login")).text)
+    headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+    return await browser.post(
+        "/login",
+        data={"_csrf_token": token, "username": username, "password": password},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+async def audits(db: Any, action: str) -> list[AuditEntry]:
+    async with db.reading() as session:
+        return list((await session.exec(select(AuditEntry).where(AuditEntry.action == action))).all())
 
 
 async def user_exists(db: Any, username: str) -> bool:
@@ -116,3 +163,144 @@ async def test_a_login_without_the_pre_session_cookie_is_refused(client, make_us
     assert response.status_code == 403
     assert presession_cookie_name(settings) == "rf_presession"
     assert presession_cookie_name(Settings(env="production")) == "__Host-rf_presession"
+
+
+# --- lockout -------------------------------------------------------------------------------------
+
+
+async def test_an_attacker_failing_many_logins_for_admin_from_one_address_does_not_stop_the_admin(
+    client, app, make_user
+):
+    await make_user(Role.admin, "admin")
+    async with browser_at(app, ATTACKER) as attacker:
+        answers = [(await attempt(attacker, "admin", f"guess-{i}")).status_code for i in range(40)]
+        assert answers[:4] == [400] * 4
+        assert set(answers[5:]) == {429}
+        assert (await attempt(attacker, "admin", PASSWORD)).status_code == 429
+    async with browser_at(app, ADMIN_HOME) as admin:
+        response = await attempt(admin, "admin", PASSWORD)
+        assert response.status_code == 303
+        assert (await admin.get("/settings/")).status_code == 200
+
+
+async def test_many_addresses_guessing_one_account_each_wait_after_one_failure_but_the_admin_gets_in(
+    client, app, make_user, settings: Settings
+):
+    await make_user(Role.admin, "admin")
+    for i in range(settings.login_account_max_failures):
+        async with browser_at(app, f"203.0.113.{i + 1}") as bot:
+            assert (await attempt(bot, "admin", f"guess-{i}")).status_code == 400
+    async with browser_at(app, "192.0.2.1") as bot:
+        assert (await attempt(bot, "admin", "one-more-guess")).status_code == 400
+        assert (await attempt(bot, "admin", "and-another")).status_code == 429
+    async with browser_at(app, ADMIN_HOME) as admin:
+        assert (await attempt(admin, "admin", PASSWORD)).status_code == 303
+
+
+async def test_the_wait_doubles_with_each_failure_past_the_limit(client, app, make_user, db, settings: Settings):
+    await make_user(Role.admin, "admin")
+    waits = []
+    async with browser_at(app, ATTACKER) as attacker:
+        for _ in range(settings.login_max_failures):
+            await attempt(attacker, "admin", "wrong-password")
+        for _ in range(3):
+            refused = await attempt(attacker, "admin", PASSWORD)
+            assert refused.status_code == 429
+            async with db.transaction() as session:
+                row = await session.get(LoginThrottle, f"pair:admin|{ATTACKER}")
+                assert row is not None and row.locked_until is not None
+                waits.append(round((row.locked_until - utcnow()).total_seconds()))
+                row.locked_until = utcnow() - timedelta(seconds=1)  # the wait is over
+                session.add(row)
+            assert (await attempt(attacker, "admin", "wrong-again")).status_code == 400
+        refused = await attempt(attacker, "admin", PASSWORD)
+    assert waits == [30, 60, 120]
+    assert "登录失败次数过多，请 4 分钟后再试" in refused.text
+
+
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(client, app, make_user, db, settings: Settings):
+    await make_user(Role.admin, "admin")
+    async with browser_at(app, ATTACKER) as attacker:
+        for i in range(settings.login_max_failures):
+            await attempt(attacker, "admin", "wrong-password", forwarded_for=f"192.0.2.{i + 1}")
+        assert (await attempt(attacker, "admin", PASSWORD, forwarded_for="192.0.2.99")).status_code == 429
+    assert {entry.ip for entry in await audits(db, "login.failed")} == {ATTACKER}
+
+
+async def test_x_forwarded_for_from_a_trusted_proxy_is_honoured(client, app, make_user, db, settings: Settings):
+    await make_user(Role.admin, "admin")
+    async with browser_at(app, PROXY) as proxy:
+        for _ in range(settings.login_max_failures + 3):
+            # The attacker writes a fake first hop; the proxy appends the address it really saw.
+            await attempt(proxy, "admin", "wrong-password", forwarded_for=f"{ADMIN_HOME}, {ATTACKER}")
+        assert (await attempt(proxy, "admin", PASSWORD, forwarded_for=ATTACKER)).status_code == 429
+        assert (await attempt(proxy, "admin", PASSWORD, forwarded_for=ADMIN_HOME)).status_code == 303
+    assert {entry.ip for entry in await audits(db, "login.failed")} == {ATTACKER}
+    assert [entry.ip for entry in await audits(db, "login.succeeded")] == [ADMIN_HOME]
+
+
+async def test_an_admin_unlocks_a_locked_account_and_it_is_audited(client, app, make_user, db, settings: Settings):
+    await make_user(Role.admin, "boss")
+    operator = await make_user(Role.operator, "liqiang")
+    async with browser_at(app, ADMIN_HOME) as office:
+        for _ in range(settings.login_max_failures):
+            await attempt(office, "liqiang", "forgot-it")
+        assert (await attempt(office, "liqiang", PASSWORD)).status_code == 429
+        await login(client, "boss")
+        page = await client.get("/settings/")
+        assert 'data-testid="unlock-liqiang"' in page.text
+        assert 'data-testid="unlock-boss"' not in page.text
+        unlocked = await post_form(client, "/settings/", f"/settings/users/{operator.id}/unlock", {})
+        assert unlocked.status_code == 200
+        assert 'data-testid="unlock-liqiang"' not in unlocked.text
+        assert (await attempt(office, "liqiang", PASSWORD)).status_code == 303
+    [entry] = await audits(db, "user.unlock")
+    assert (entry.actor_name, entry.target_id) == ("boss", str(operator.id))
+    assert entry.before == {"locked_addresses": [ADMIN_HOME]}
+
+
+# --- disabling users -----------------------------------------------------------------------------
+
+
+async def test_a_disabled_users_live_session_and_token_stop_at_once(client, app, make_user, db):
+    await make_user(Role.admin, "boss")
+    deputy = await make_user(Role.admin, "deputy")
+    async with browser_at(app, ADMIN_HOME) as browser:
+        await attempt(browser, "deputy", PASSWORD)
+        created = await post_form(browser, "/settings/", "/settings/tokens", {"name": "erp", "scopes": ["read"]})
+        secret = created.text.split('<code class="secret">')[1].split("<")[0]
+        bearer = {"Authorization": f"Bearer {secret}"}
+        assert (await browser.get("/orders/")).status_code == 200
+        assert (await browser.get("/api/v1/whoami", headers=bearer)).status_code == 200
+
+        await login(client, "boss")
+        disabled = await post_form(client, "/settings/", f"/settings/users/{deputy.id}/disable", {})
+        assert disabled.status_code == 200
+        assert 'data-testid="enable-deputy"' in disabled.text
+
+        page = await browser.get("/orders/", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        fragment = await browser.get("/orders/", headers={"HX-Request": "true"}, follow_redirects=False)
+        assert fragment.headers.get("hx-redirect", "").startswith("/login")
+        assert (await browser.get("/api/v1/whoami", headers=bearer)).status_code == 401
+        assert (await attempt(browser, "deputy", PASSWORD)).status_code == 400
+
+        enabled = await post_form(client, "/settings/", f"/settings/users/{deputy.id}/enable", {})
+        assert enabled.status_code == 200
+        assert (await browser.get("/orders/", follow_redirects=False)).status_code == 303  # the session stays ended
+        assert (await browser.get("/api/v1/whoami", headers=bearer)).status_code == 200
+    [entry] = await audits(db, "user.disable")
+    assert entry.actor_name == "boss" and entry.target_id == str(deputy.id)
+    assert entry.after is not None
+    assert (entry.after["is_active"], entry.after["sessions_ended"], entry.after["tokens_suspended"]) == (False, 1, 1)
+    assert [e.target_id for e in await audits(db, "user.enable")] == [str(deputy.id)]
+
+
+async def test_an_admin_cannot_disable_themselves(client, make_user, db):
+    boss = await make_user(Role.admin, "boss")
+    await login(client, "boss")
+    refused = await post_form(client, "/settings/", f"/settings/users/{boss.id}/disable", {})
+    assert refused.status_code == 400
+    assert "不能停用自己的账号" in refused.text
+    assert (await client.get("/settings/")).status_code == 200
+    assert await audits(db, "user.disable") == []

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.settings import Settings, SettingsError, normalize_database_url
+from app.auth import forwarded_client
+from app.settings import SANDBOX_CARRIER_SECRET, Settings, SettingsError, networks_of, normalize_database_url
 
 
 def test_it_defaults_to_sqlite_under_var_and_the_embedded_worker(tmp_path, monkeypatch):
@@ -58,3 +59,81 @@ def test_an_unknown_mode_is_refused(monkeypatch):
 )
 def test_database_urls_are_given_their_async_driver(given, used):
     assert normalize_database_url(given) == used
+
+
+def production_env(monkeypatch, tmp_path, **extra: str) -> None:
+    for name in ("CARRIER_API_SECRET", "SANDBOX_CARRIER", "TRUSTED_PROXIES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RULEFLOW_ENV", "production")
+    monkeypatch.setenv("RULEFLOW_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", "p" * 40)
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_production_refuses_the_sandbox_carriers_demo_secret(tmp_path, monkeypatch):
+    production_env(monkeypatch, tmp_path)
+    with pytest.raises(SettingsError, match="CARRIER_API_SECRET"):
+        Settings.from_env()
+    production_env(monkeypatch, tmp_path, CARRIER_API_SECRET=SANDBOX_CARRIER_SECRET, SANDBOX_CARRIER="on")
+    with pytest.raises(SettingsError, match="CARRIER_API_SECRET"):
+        Settings.from_env()
+
+
+def test_the_sandbox_carrier_is_off_in_production_unless_switched_on(tmp_path, monkeypatch):
+    production_env(monkeypatch, tmp_path, CARRIER_API_SECRET="a-real-contract-secret")
+    assert Settings.from_env().sandbox_carrier is False
+    monkeypatch.setenv("SANDBOX_CARRIER", "on")
+    assert Settings.from_env().sandbox_carrier is True
+    monkeypatch.setenv("SANDBOX_CARRIER", "maybe")
+    with pytest.raises(SettingsError, match="SANDBOX_CARRIER"):
+        Settings.from_env()
+
+
+def test_development_serves_the_sandbox_carrier_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("SANDBOX_CARRIER", raising=False)
+    monkeypatch.delenv("RULEFLOW_ENV", raising=False)
+    monkeypatch.setenv("RULEFLOW_VAR_DIR", str(tmp_path))
+    settings = Settings.from_env()
+    assert settings.sandbox_carrier is True
+    assert settings.carrier_api_secret == SANDBOX_CARRIER_SECRET
+
+
+def test_no_proxy_is_trusted_unless_configured(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRUSTED_PROXIES", raising=False)
+    monkeypatch.setenv("RULEFLOW_VAR_DIR", str(tmp_path))
+    assert Settings.from_env().trusted_networks == ()
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.10 ::1")
+    assert Settings.from_env().trusted_proxies == ("10.0.0.0/8", "192.168.1.10/32", "::1/128")
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "proxy.internal", "10.0.0.*"])
+def test_a_trusted_proxy_that_is_no_address_is_refused(tmp_path, monkeypatch, bad):
+    monkeypatch.setenv("RULEFLOW_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("TRUSTED_PROXIES", bad)
+    with pytest.raises(SettingsError, match="TRUSTED_PROXIES"):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize("name", ["LOGIN_MAX_FAILURES", "LOGIN_BACKOFF_SECONDS", "LOGIN_ACCOUNT_MAX_FAILURES"])
+def test_login_limits_below_one_are_refused(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("RULEFLOW_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv(name, "0")
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "client"),
+    [
+        ("203.0.113.9", ["198.51.100.7"], "203.0.113.9"),  # not a proxy of ours: the header is ignored
+        ("10.0.0.5", ["198.51.100.7"], "198.51.100.7"),
+        ("10.0.0.5", ["6.6.6.6, 198.51.100.7"], "198.51.100.7"),  # the client wrote the left hop itself
+        ("10.0.0.5", ["198.51.100.7, 10.0.0.9"], "198.51.100.7"),  # two proxies of ours in a row
+        ("10.0.0.5", ["not-an-ip, 10.0.0.9"], "10.0.0.9"),
+        ("10.0.0.5", [], "10.0.0.5"),
+        (None, ["198.51.100.7"], None),
+    ],
+)
+def test_the_client_address_is_the_first_hop_no_trusted_proxy_vouches_for(peer, forwarded, client):
+    assert forwarded_client(peer, forwarded, networks_of(("10.0.0.0/8",))) == client
