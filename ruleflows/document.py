@@ -27,6 +27,9 @@ MAX_DOCUMENT_BYTES: Final = 256 * 1024
 MAX_NODES: Final = 200
 MAX_EDGES: Final = 400
 MAX_EXPRESSION_DEPTH: Final = 20
+#: Arrays and objects inside one another, counted from the document itself. A flow needs about 50 (an
+#: expression 20 deep inside a node's config); far deeper input would only reach Python's recursion limit.
+MAX_DOCUMENT_DEPTH: Final = 100
 
 _TYPE_NAMES: Final = {
     "object": ("对象", "an object"),
@@ -77,6 +80,30 @@ class Document:
     readable: bool = True  # False when the document is not worth checking further (not an object, too big)
 
 
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deeply arrays and objects nest in ``value`` (a scalar is 0), counting no further than ``limit + 1``.
+
+    Iterative, so it is safe on input nested far past Python's recursion limit.
+    """
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                return deepest
+        pending.extend((child, depth) for child in children if isinstance(child, dict | list | tuple))
+    return deepest
+
+
 def document_size(doc: Any) -> int | None:
     """Size of the document as compact UTF-8 JSON, or None if it is not JSON at all."""
     try:
@@ -97,6 +124,10 @@ def read_document(doc: Any) -> Document:
     problems = result.problems
     if not isinstance(doc, dict):
         problems.append(make_problem("document_not_object"))
+        result.readable = False
+        return result
+    if nesting_depth(doc, MAX_DOCUMENT_DEPTH) > MAX_DOCUMENT_DEPTH:
+        problems.append(make_problem("document_too_deep", limit=MAX_DOCUMENT_DEPTH))
         result.readable = False
         return result
     size = document_size(doc)

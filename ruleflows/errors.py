@@ -36,5 +36,19 @@ class RefusedOperatorError(RuleError):
         super().__init__(f"operator not allowed: {operator!r}")
 
 
+#: What a :class:`LimitExceededError` ran into (its ``limit``), so callers can explain it.
+LIMIT_STEPS = "steps"
+LIMIT_TIME = "time"
+LIMIT_DEPTH = "depth"
+LIMIT_SIZE = "size"
+
+
 class LimitExceededError(RuleError):
-    """The expression went past a safety limit (depth, evaluation steps, string or list size)."""
+    """The expression went past a safety limit: evaluation steps, time, nesting depth or the size of a value.
+
+    ``limit`` says which (one of the ``LIMIT_*`` codes), for messages that tell the user what to change.
+    """
+
+    def __init__(self, message: str, *, limit: str = LIMIT_STEPS) -> None:
+        self.limit = limit
+        super().__init__(message)

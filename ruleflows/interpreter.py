@@ -2,8 +2,10 @@
 
 ``run`` never raises. A node whose expression fails is traced as failed and the run stops there with
 status ``failed`` (the app then sends the order to review); an invalid document gives a failed result with
-its problems; a step limit stops a runaway run. The caller's context is never changed: decisions made by
-actions are visible to later nodes through a copy, as ``decisions``.
+its problems; a step limit stops a runaway run. A run that goes past a safety limit of the engine (evaluation
+steps, its time limit, nesting, or more output than ``MAX_RUN_OUTPUT_SIZE``) stops with status
+``limit_exceeded`` and says which limit in ``limit``. The caller's context is never changed: decisions made
+by actions are visible to later nodes through a copy, as ``decisions``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any, Final
 from ruleflows.actions import apply_to_decisions, param_specs, value_problem
 from ruleflows.coercion import truthy
 from ruleflows.document import Node
-from ruleflows.errors import LogicError
-from ruleflows.logic import MAX_EVALUATION_STEPS, Evaluation
+from ruleflows.errors import LIMIT_DEPTH, LIMIT_TIME, LimitExceededError, LogicError
+from ruleflows.logic import MAX_EVALUATION_STEPS, Evaluation, OutputBudget
 from ruleflows.problems import Problem
 from ruleflows.validation import check_document
 
@@ -26,10 +28,13 @@ DEFAULT_MAX_STEPS: Final = 1000
 # Evaluation steps shared by all expressions of one run, so many nodes cannot each spend the per-expression
 # budget in turn.
 MAX_RUN_EVALUATION_STEPS: Final = 200_000
+#: The most a run may put in its trace, actions and decisions, in characters of JSON (roughly).
+MAX_RUN_OUTPUT_SIZE: Final = 1_000_000
 
 STATUS_OK: Final = "ok"
 STATUS_FAILED: Final = "failed"
 STATUS_STEP_LIMIT: Final = "step_limit"
+STATUS_LIMIT_EXCEEDED: Final = "limit_exceeded"
 
 
 class InvalidFlowError(ValueError):
@@ -117,6 +122,7 @@ class RunResult:
     error: str | None = None
     problems: list[Problem] = field(default_factory=list)
     micros: int = 0
+    limit: str | None = None  # with status limit_exceeded: which limit (ruleflows.errors.LIMIT_*)
 
     @property
     def ok(self) -> bool:
@@ -134,19 +140,30 @@ class RunResult:
             "failed_node": self.failed_node,
             "error": self.error,
             "problems": [problem.to_dict() for problem in self.problems],
+            "limit": self.limit,
         }
         if timings:
             data["micros"] = self.micros
         return data
 
 
-def run(flow: Any, context: Any, *, now: datetime | None = None, max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
+def run(
+    flow: Any,
+    context: Any,
+    *,
+    now: datetime | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    time_limit: float | None = None,
+) -> RunResult:
     """Run a flow (a document or a :class:`CompiledFlow`) for one order context; never raises.
 
     ``context`` is ``{"order": ..., "features": ..., "decisions": ...}``; ``now`` is the clock the time
-    operators use (they fail, and so does the node, if it is needed and not given).
+    operators use (they fail, and so does the node, if it is needed and not given). ``time_limit`` is a
+    wall-clock budget in seconds, counted from the start of the run; past it the run stops with status
+    ``limit_exceeded``. Without it only the step budgets bound the run.
     """
     started = time.perf_counter_ns()
+    deadline = time.monotonic() + time_limit if time_limit is not None else None
     if isinstance(flow, CompiledFlow):
         compiled = flow
     else:
@@ -161,7 +178,11 @@ def run(flow: Any, context: Any, *, now: datetime | None = None, max_steps: int 
             )
     if not isinstance(context, dict):
         return RunResult(status=STATUS_FAILED, error="the context must be an object", micros=_micros_since(started))
-    result = _Run(compiled, context, now, max_steps).execute()
+    try:
+        result = _Run(compiled, context, now, max_steps, deadline).execute()
+    except RecursionError:
+        # Only data nested past Python's recursion limit gets here (copying the context's decisions).
+        result = RunResult(status=STATUS_LIMIT_EXCEEDED, error="the context is nested too deeply", limit=LIMIT_DEPTH)
     result.micros = _micros_since(started)
     return result
 
@@ -182,10 +203,19 @@ def json_copy(value: Any) -> Any:
 class _Run:
     """One execution of a compiled flow."""
 
-    def __init__(self, flow: CompiledFlow, context: dict[str, Any], now: datetime | None, max_steps: int) -> None:
+    def __init__(
+        self,
+        flow: CompiledFlow,
+        context: dict[str, Any],
+        now: datetime | None,
+        max_steps: int,
+        deadline: float | None,
+    ) -> None:
         self.flow = flow
         self.now = now
         self.max_steps = max_steps
+        self.deadline = deadline
+        self.output = OutputBudget(MAX_RUN_OUTPUT_SIZE)
         decisions = context.get("decisions")
         self.data: dict[str, Any] = {
             "order": context.get("order"),
@@ -210,30 +240,45 @@ class _Run:
             result.trace.append(step)
             started = time.perf_counter_ns()
             try:
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    raise LimitExceededError("the run went past its time limit", limit=LIMIT_TIME)
                 port = self._step(node, step)
+            except LimitExceededError as exc:
+                port = self._stop(step, _describe(exc), STATUS_LIMIT_EXCEEDED, exc.limit)
+            except RecursionError:
+                port = self._stop(step, "LimitExceededError: nested too deeply", STATUS_LIMIT_EXCEEDED, LIMIT_DEPTH)
             except Exception as exc:  # a failing node must be reported, never escape
-                step.error = _describe(exc)
-                result.status = STATUS_FAILED
-                result.failed_node = node.id
-                result.error = f"node {node.id}: {step.error}"
-                port = None
+                port = self._stop(step, _describe(exc), STATUS_FAILED, None)
             step.micros = (time.perf_counter_ns() - started) // 1000
             step.port = port
             if result.status != STATUS_OK or port is None:
                 break
             node_id = self.flow.exits.get((node.id, port))
-        result.decisions = json_copy(self.data["decisions"])
+        try:
+            result.decisions = self.output.keep(self.data["decisions"])
+        except LimitExceededError as exc:
+            result.status, result.limit, result.error = STATUS_LIMIT_EXCEEDED, exc.limit, str(exc)
+            result.decisions = {}
         return result
+
+    def _stop(self, step: NodeTrace, error: str, status: str, limit: str | None) -> str | None:
+        """Record why the run stops at this node; returns the exit taken, which is none."""
+        step.error = error
+        self.result.status = status
+        self.result.limit = limit
+        self.result.failed_node = step.node_id
+        self.result.error = f"node {step.node_id}: {error}"
+        return None
 
     def _evaluate(self, logic: Any, step: NodeTrace) -> Any:
         budget = min(self.evaluation_steps_left, MAX_EVALUATION_STEPS)
-        evaluation = Evaluation(self.now, max_steps=budget, record_reads=True)
+        evaluation = Evaluation(self.now, max_steps=budget, record_reads=True, deadline=self.deadline)
         try:
             return evaluation.evaluate(logic, self.data)
         finally:
             self.evaluation_steps_left -= budget - max(evaluation.steps_left, 0)
             assert evaluation.reads is not None
-            step.reads.update(json_copy(evaluation.reads))
+            step.reads.update(self.output.keep(evaluation.reads))
 
     def _step(self, node: Node, step: NodeTrace) -> str | None:
         """Execute one node and return the exit taken (None ends the run)."""
@@ -243,7 +288,7 @@ class _Run:
             return None
         if node.type == "condition":
             value = self._evaluate(node.config["logic"], step)
-            step.output = json_copy(value)
+            step.output = self.output.keep(value)
             return "true" if truthy(value) else "false"
         if node.type == "switch":
             for branch in node.config["branches"]:
@@ -259,7 +304,7 @@ class _Run:
         specs = param_specs(action)
         params: dict[str, Any] = {}
         for name, raw in (node.config.get("params") or {}).items():
-            value = json_copy(self._evaluate(raw, step))
+            value = self.output.keep(self._evaluate(raw, step))
             if value is None:
                 if specs[name]["required"]:
                     raise ValueError(f"parameter {name!r} of {action} evaluated to null")
@@ -270,7 +315,7 @@ class _Run:
             params[name] = value
         self.result.actions.append(DecidedAction(node_id=node.id, action=action, params=params))
         self.data["decisions"] = apply_to_decisions(self.data["decisions"], action, params)
-        step.output = {"action": action, "params": json_copy(params)}
+        step.output = {"action": action, "params": self.output.keep(params)}
         return "next"
 
 

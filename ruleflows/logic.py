@@ -9,10 +9,17 @@ the broken ones are replaced with our own, and the newer operators of the
 JSON Logic community (``val``, ``exists``, ``??``, ``try``, ``throw``, ``preserve``) and the order-domain
 operators of :mod:`ruleflows.operations` are added. An operator not in the table is refused, at
 validation and at run time.
+
+Every evaluation has a budget of steps, and everything that takes work pays for it: each operation, each
+item of a literal array or object, each item an iteration visits, and text by its length (a step per
+``TEXT_CHARS_PER_STEP`` characters scanned or produced). The clock is looked at every ``CLOCK_EVERY`` steps
+against an optional deadline, so a wall-clock budget really stops an evaluation. Strings, arrays and the
+result are bounded in size. Past any limit a :class:`~ruleflows.errors.LimitExceededError` says which one.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import MappingProxyType
@@ -21,13 +28,30 @@ from typing import Any, Final
 import json_logic
 
 from ruleflows.coercion import is_number, normalise_number, to_number, to_text, truthy
-from ruleflows.errors import INVALID_ARGUMENTS, NAN, LimitExceededError, LogicError, RefusedOperatorError
+from ruleflows.errors import (
+    INVALID_ARGUMENTS,
+    LIMIT_DEPTH,
+    LIMIT_SIZE,
+    LIMIT_STEPS,
+    LIMIT_TIME,
+    NAN,
+    LimitExceededError,
+    LogicError,
+    RefusedOperatorError,
+)
 from ruleflows.operations import DOMAIN_OPERATIONS, OperationFunction
 
 MAX_EVALUATION_DEPTH: Final = 64
 MAX_EVALUATION_STEPS: Final = 100_000
 MAX_STRING_LENGTH: Final = 100_000
 MAX_ARRAY_LENGTH: Final = 100_000
+#: The largest value an evaluation may return, in characters of JSON (roughly).
+MAX_RESULT_SIZE: Final = 1_000_000
+#: One step pays for this many characters of text scanned or produced (C-speed work, a step is Python-speed).
+TEXT_CHARS_PER_STEP: Final = 64
+_TEXT_SHIFT: Final = 6  # log2(TEXT_CHARS_PER_STEP): text costs len >> _TEXT_SHIFT steps
+#: Steps between two looks at the clock.
+CLOCK_EVERY: Final = 64
 
 # Operators that can never be allowed, whatever is added to json_logic's table at run time.
 FORBIDDEN_OPERATORS: Final = frozenset({"method"})
@@ -44,15 +68,27 @@ Handler = Callable[["Evaluation", Any, Scopes, int], Any]
 
 
 class Evaluation:
-    """The state of one evaluation: the clock, the step budget, and the root-level ``var`` reads."""
+    """The state of one evaluation: the clock, the step budget, the deadline and the root-level ``var`` reads.
 
-    __slots__ = ("now", "reads", "steps_left")
+    ``deadline`` is a :func:`time.monotonic` instant; past it the evaluation stops (checked every
+    ``CLOCK_EVERY`` steps, so the overshoot is a few dozen steps).
+    """
+
+    __slots__ = ("check_at", "deadline", "now", "reads", "steps_left")
 
     def __init__(
-        self, now: datetime | None = None, *, max_steps: int = MAX_EVALUATION_STEPS, record_reads: bool = False
+        self,
+        now: datetime | None = None,
+        *,
+        max_steps: int = MAX_EVALUATION_STEPS,
+        record_reads: bool = False,
+        deadline: float | None = None,
     ) -> None:
         self.now = now
         self.steps_left = max_steps
+        self.deadline = deadline
+        # The step count below which charge() next stops to look at the budget and the clock.
+        self.check_at = max(max_steps - CLOCK_EVERY, 0)
         self.reads: dict[str, Any] | None = {} if record_reads else None
 
     def evaluate(self, logic: Any, data: Any) -> Any:
@@ -60,27 +96,50 @@ class Evaluation:
         try:
             return self.eval(logic, [data], 0)
         except RecursionError as exc:
-            raise LimitExceededError("expression nested too deeply") from exc
+            raise LimitExceededError("expression or data nested too deeply", limit=LIMIT_DEPTH) from exc
+        except MemoryError as exc:
+            raise LimitExceededError("expression produced too large a value", limit=LIMIT_SIZE) from exc
         except _ARGUMENT_ERRORS as exc:
             # Last line of defence: whatever the data, callers only ever see rule errors.
             raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
+
+    def charge(self, cost: int) -> None:
+        """Spend ``cost`` steps of the budget; stops the evaluation past the budget or the deadline."""
+        self.steps_left -= cost
+        if self.steps_left < self.check_at:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Stop if the step budget is spent or the deadline has passed; else set the next check."""
+        if self.steps_left < 0:
+            raise LimitExceededError("expression took too many evaluation steps", limit=LIMIT_STEPS)
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise LimitExceededError("evaluation ran past its time limit", limit=LIMIT_TIME)
+        self.check_at = max(self.steps_left - CLOCK_EVERY, 0)
 
     def eval(self, logic: Any, scopes: Scopes, depth: int) -> Any:
         """Evaluate one node of an expression within the given scope stack."""
         if isinstance(logic, dict):
             if len(logic) != 1:
-                return logic  # not an expression: a literal object, never evaluated
+                # Not an expression: a literal object, returned as it is, paid for by its size.
+                self.charge(1 + weight(logic, self.steps_left + 1))
+                return logic
             ((operator, raw),) = logic.items()
             handler = _HANDLERS.get(operator)
             if handler is None:
                 raise RefusedOperatorError(str(operator))
-            self.steps_left -= 1
-            if self.steps_left < 0:
-                raise LimitExceededError("expression took too many evaluation steps")
+            # One step for the operation and one per argument written in the rule (scalars are not
+            # evaluated, so a long literal argument list would otherwise be free).
+            self.steps_left -= len(raw) + 1 if type(raw) is list else 1
+            if self.steps_left < self.check_at:
+                self.checkpoint()
             if depth > MAX_EVALUATION_DEPTH:
-                raise LimitExceededError("expression nested too deeply")
+                raise LimitExceededError("expression nested too deeply", limit=LIMIT_DEPTH)
             return handler(self, raw, scopes, depth + 1)
         if isinstance(logic, list):
+            self.steps_left -= len(logic)
+            if self.steps_left < self.check_at:
+                self.checkpoint()
             return [self.eval(item, scopes, depth + 1) for item in logic]
         return logic
 
@@ -91,16 +150,116 @@ class Evaluation:
 
 
 def evaluate(
-    logic: Any, data: Any = None, *, now: datetime | None = None, max_steps: int = MAX_EVALUATION_STEPS
+    logic: Any,
+    data: Any = None,
+    *,
+    now: datetime | None = None,
+    max_steps: int = MAX_EVALUATION_STEPS,
+    time_limit: float | None = None,
 ) -> Any:
     """Evaluate one JSON Logic expression through the safe wrapper.
 
     Raises :class:`~ruleflows.errors.LogicError` for a JSON Logic error value (NaN, invalid arguments,
     ``throw``), :class:`~ruleflows.errors.RefusedOperatorError` for an operator outside the allow-list and
-    :class:`~ruleflows.errors.LimitExceededError` past a safety limit. ``now`` is the clock the time
-    operators use; nothing reads the system time.
+    :class:`~ruleflows.errors.LimitExceededError` past a safety limit (steps, ``time_limit`` seconds of wall
+    clock, depth, or a result larger than ``MAX_RESULT_SIZE``). ``now`` is the clock the time operators use;
+    nothing reads the system time.
     """
-    return Evaluation(now, max_steps=max_steps).evaluate(logic, data)
+    deadline = time.monotonic() + time_limit if time_limit is not None else None
+    result = Evaluation(now, max_steps=max_steps, deadline=deadline).evaluate(logic, data)
+    return OutputBudget(MAX_RESULT_SIZE).keep(result)
+
+
+# ------------------------------------------------------------------------------------------------- sizes
+
+
+def weight(value: Any, limit: int) -> int:
+    """What a value costs to walk: one step per item at any depth, plus its text by length.
+
+    Stops counting once past ``limit`` (the caller only needs to know it is too much).
+    """
+    total = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        total += 1
+        if isinstance(item, str):
+            total += len(item) >> _TEXT_SHIFT
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        if total > limit:
+            break
+    return total
+
+
+def _shallow_cost(values: list[Any]) -> int:
+    """The cost of an operation's evaluated arguments: text by length, arrays and objects by item count."""
+    cost = 0
+    for value in values:
+        if isinstance(value, str):
+            cost += len(value) >> _TEXT_SHIFT
+        elif isinstance(value, list | dict):
+            cost += len(value)
+    return cost
+
+
+_SCALARS: Final = frozenset({int, float, bool, type(None)})
+
+
+def _operand_cost(value: Any, limit: int) -> int:
+    """A comparison's cost for one operand: text by length, containers (deep compared by ===) by weight."""
+    if isinstance(value, str):
+        return len(value) >> _TEXT_SHIFT
+    if type(value) in _SCALARS:
+        return 0
+    return weight(value, limit)
+
+
+class OutputBudget:
+    """Copies values that leave an evaluation (results, traces), counting their size as JSON characters.
+
+    Past the budget a :class:`LimitExceededError` stops the copy at once, before any large output exists.
+    """
+
+    __slots__ = ("left", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.left = size
+
+    def keep(self, value: Any) -> Any:
+        """A JSON-like copy of ``value``, charged to the budget."""
+        copied = self._copy(value)
+        if self.left < 0:
+            self._refuse()
+        return copied
+
+    def _refuse(self) -> None:
+        raise LimitExceededError(f"results larger than {self.size:,} characters", limit=LIMIT_SIZE)
+
+    def _copy(self, value: Any) -> Any:
+        if isinstance(value, str):
+            self.left -= len(value) + 2
+            return value
+        if isinstance(value, dict):
+            self.left -= 2 + len(value)
+            if self.left < 0:
+                self._refuse()
+            copied = {}
+            for key, item in value.items():
+                self.left -= len(key) + 3 if isinstance(key, str) else 8
+                copied[key] = self._copy(item)
+            return copied
+        if isinstance(value, list | tuple):
+            self.left -= 2 + len(value)
+            if self.left < 0:
+                self._refuse()
+            return [self._copy(item) for item in value]
+        self.left -= 5
+        return value
 
 
 # ----------------------------------------------------------------------------------------- argument forms
@@ -112,6 +271,7 @@ def _values(ev: Evaluation, raw: Any, scopes: Scopes, depth: int, *, spread: boo
         return [ev.eval(item, scopes, depth) for item in raw]
     value = ev.eval(raw, scopes, depth)
     if spread and isinstance(value, list) and isinstance(raw, dict):
+        ev.charge(len(value))
         return value
     return [value]
 
@@ -124,8 +284,11 @@ def _static_list(raw: Any) -> list[Any]:
 
 
 def _eager(function: Callable[[list[Any]], Any], *, spread: bool = True) -> Handler:
+    """An operation of its evaluated arguments, which pays for the text and items it is given."""
+
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth, spread=spread)
+        ev.charge(_shallow_cost(values))
         try:
             return function(values)
         except _ARGUMENT_ERRORS as exc:
@@ -134,9 +297,26 @@ def _eager(function: Callable[[list[Any]], Any], *, spread: bool = True) -> Hand
     return handler
 
 
+def _metered(function: Callable[[Evaluation, list[Any]], Any]) -> Handler:
+    """Like :func:`_eager`, for operations whose cost depends on what they compute: they charge it themselves."""
+
+    def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+        values = _values(ev, raw, scopes, depth)
+        ev.charge(_shallow_cost(values))
+        try:
+            return function(ev, values)
+        except _ARGUMENT_ERRORS as exc:
+            raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
+
+    return handler
+
+
 def _domain(function: OperationFunction) -> Handler:
+    # The order-domain operations scan their arguments once (lines, categories, text), so the arguments'
+    # size is their cost; they refuse text past their own limits and never turn containers into text.
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth, spread=False)
+        ev.charge(_shallow_cost(values))
         try:
             return function(values, ev.now)
         except _ARGUMENT_ERRORS as exc:
@@ -175,7 +355,9 @@ def _read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
     data = scopes[-1]
     if path is None or path == "" or path == []:
         return data
-    text = to_text(path)
+    text = path if isinstance(path, str) else to_text(path)
+    if len(text) > 16:
+        ev.charge(len(text) >> 4)  # a step per 16 characters: a path of many short keys is many lookups
     for key in text.split("."):
         if data is None:
             ev.record(scopes, text, default)
@@ -191,6 +373,7 @@ def _read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
 def _val_path(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> tuple[Any, list[Any], int]:
     """The data a ``val``/``exists`` starts from, the path keys, and how many scopes it climbed."""
     args = _values(ev, raw, scopes, depth, spread=False)
+    ev.charge(_shallow_cost(args))
     climb = 0
     if args and isinstance(args[0], list):
         # {"val": [[n], "key"]} reads from n scopes up: each iteration adds an index scope and an item scope.
@@ -305,6 +488,7 @@ def _throw(values: list[Any]) -> Any:
 
 
 def _preserve(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
+    ev.charge(weight(raw, ev.steps_left + 1))  # returned as it is: paid for by its size, like a literal
     return raw
 
 
@@ -358,6 +542,9 @@ def _compare_chain(test: Callable[[Any, Any], bool]) -> Handler:
         left = ev.eval(args[0], scopes, depth)
         for item in args[1:]:
             right = ev.eval(item, scopes, depth)
+            if type(left) not in _SCALARS or type(right) not in _SCALARS:
+                limit = ev.steps_left + 1
+                ev.charge(_operand_cost(left, limit) + _operand_cost(right, limit))
             if not test(left, right):
                 return False
             left = right
@@ -444,11 +631,14 @@ def _extreme(pick: Callable[[list[int | float]], int | float]) -> Callable[[list
 # ------------------------------------------------------------------------------------------------ text
 
 
-def _cat(values: list[Any]) -> str:
-    text = "".join(to_text(value) for value in values)
-    if len(text) > MAX_STRING_LENGTH:
-        raise LimitExceededError("string too long")
-    return text
+def _cat(ev: Evaluation, values: list[Any]) -> str:
+    texts = [to_text(value) for value in values]
+    length = sum(map(len, texts))
+    if length > MAX_STRING_LENGTH:
+        # Refused before joining: the parts may be long, the whole would be longer.
+        raise LimitExceededError(f"string longer than {MAX_STRING_LENGTH:,} characters", limit=LIMIT_SIZE)
+    ev.charge(length >> _TEXT_SHIFT)
+    return "".join(texts)
 
 
 def _substr(values: list[Any]) -> str:
@@ -459,21 +649,27 @@ def _substr(values: list[Any]) -> str:
     return str(_QUBIT["substr"](to_text(values[0]), start, length))
 
 
-def _in(values: list[Any]) -> bool:
+def _in(ev: Evaluation, values: list[Any]) -> bool:
     if len(values) < 2:
         return False
     needle, haystack = values[0], values[1]
     if isinstance(haystack, str):
-        return to_text(needle) in haystack
+        needle_text = needle if isinstance(needle, str) else to_text(needle)
+        ev.charge(len(needle_text) >> _TEXT_SHIFT)
+        return needle_text in haystack
     if isinstance(haystack, list):
+        if type(needle) not in _SCALARS and not isinstance(needle, str):
+            # A container is compared deeply with every item: pay for that.
+            ev.charge(weight(needle, ev.steps_left + 1) * len(haystack))
         return any(strict_equal(needle, item) for item in haystack)
     return False
 
 
 def _merge(values: list[Any]) -> list[Any]:
+    # Its cost is the arrays' lengths, charged with its arguments.
+    if sum(len(value) if isinstance(value, list) else 1 for value in values) > MAX_ARRAY_LENGTH:
+        raise LimitExceededError(f"array longer than {MAX_ARRAY_LENGTH:,} items", limit=LIMIT_SIZE)
     merged: list[Any] = _QUBIT["merge"](*values)
-    if len(merged) > MAX_ARRAY_LENGTH:
-        raise LimitExceededError("array too long")
     return merged
 
 
@@ -487,6 +683,7 @@ def _iteration_source(
         raise LogicError(INVALID_ARGUMENTS)
     items = ev.eval(args[0], scopes, depth)
     if isinstance(items, list):
+        ev.charge(len(items))  # a step per item visited (quantifiers may stop early: charged up front anyway)
         return items
     if items is None and missing_is_empty:
         return []
@@ -582,9 +779,9 @@ def _build_handlers() -> Mapping[str, Handler]:
         "%": _eager(_modulo),
         "min": _eager(_extreme(min)),
         "max": _eager(_extreme(max)),
-        "cat": _eager(_cat),
+        "cat": _metered(_cat),
         "substr": _eager(_substr),
-        "in": _eager(_in),
+        "in": _metered(_in),
         "merge": _eager(_merge),
         "map": _map,
         "filter": _filter,

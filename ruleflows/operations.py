@@ -15,6 +15,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 
+import re2
+
 from ruleflows.coercion import is_number, normalise_number, to_number, to_text
 from ruleflows.errors import INVALID_ARGUMENTS, LogicError
 from ruleflows.regions import region_of as province_region
@@ -23,6 +25,12 @@ OperationFunction = Callable[[list[Any], datetime | None], Any]
 
 MAX_REGEX_PATTERN_LENGTH: Final = 100
 MAX_REGEX_INPUT_LENGTH: Final = 2000
+# RE2 refuses patterns whose compiled program would need more memory than this.
+MAX_REGEX_PROGRAM_BYTES: Final = 256 * 1024
+# No province name, phone number or ISO time is longer; longer text is answered without scanning it.
+MAX_PROVINCE_LENGTH: Final = 16
+MAX_PHONE_LENGTH: Final = 32
+MAX_TIME_LENGTH: Final = 64
 
 # 13x-19x mobiles; an optional +86/86 prefix; the masked shape flows see ("138****5678") is accepted too,
 # because the flow context carries only the masked copy of the phone.
@@ -51,6 +59,8 @@ def parse_time(value: Any) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, str) and value:
+        if len(value) > MAX_TIME_LENGTH:
+            raise LogicError(INVALID_ARGUMENTS, f"not an ISO date-time: {value[:40]!r}")
         try:
             moment = datetime.fromisoformat(value.strip())
         except ValueError as exc:
@@ -71,6 +81,8 @@ def mobile_cn(args: list[Any], now: datetime | None) -> bool:
     value = _arg(args, 0)
     if not isinstance(value, str | int) or isinstance(value, bool):
         return False
+    if isinstance(value, str) and len(value) > MAX_PHONE_LENGTH:
+        return False
     text = _PHONE_SEPARATORS.sub("", str(value))
     return _MOBILE_RE.fullmatch(text) is not None
 
@@ -78,7 +90,9 @@ def mobile_cn(args: list[Any], now: datetime | None) -> bool:
 def region_of(args: list[Any], now: datetime | None) -> str | None:
     """The region (华东, 华北, ...) of a province, short or full name; null if unknown."""
     value = _arg(args, 0)
-    return province_region(value) if isinstance(value, str) else None
+    if not isinstance(value, str) or len(value) > MAX_PROVINCE_LENGTH:
+        return None
+    return province_region(value)
 
 
 def _seconds_between(start: Any, end: Any) -> float:
@@ -114,78 +128,98 @@ def add_hours(args: list[Any], now: datetime | None) -> str:
     return (moment + timedelta(hours=hours)).isoformat()
 
 
-def regex_problem(pattern: str) -> str | None:
-    """Why a pattern is refused (too long, invalid, or prone to catastrophic backtracking), or None.
+def regex_problem(pattern: str) -> tuple[str, str] | None:
+    """Why a pattern is refused, as (Chinese, English), or None when it can be used.
 
-    Python's ``re`` has no timeout, so patterns that can backtrack exponentially are refused up front: a
-    repeated group that itself contains a repetition or an alternative (``(a+)+``, ``(a|aa)*``), and
-    backreferences.
+    Patterns are matched by RE2, which runs in time linear in the text whatever the pattern, so nothing is
+    refused for being "risky": only what RE2 cannot compile (backreferences, lookaround, a program past the
+    memory limit) and what is too long.
     """
     if len(pattern) > MAX_REGEX_PATTERN_LENGTH:
-        return f"pattern longer than {MAX_REGEX_PATTERN_LENGTH} characters"
-    if re.search(r"\\[1-9]|\(\?P=", pattern):
-        return "backreferences are not allowed"
-    # Each open group records whether it holds a repetition or an alternative.
-    stack: list[bool] = []
-    risky_group_closed = False
-    in_class = False
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\":
-            index += 2
-            risky_group_closed = False
-            continue
-        if in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-            risky_group_closed = False
-        elif char == "(":
-            stack.append(False)
-            risky_group_closed = False
-        elif char == ")":
-            if not stack:
-                break  # unbalanced: re.compile reports it below
-            risky_group_closed = stack.pop()
-            if stack and risky_group_closed:
-                stack[-1] = True
-            index += 1
-            continue
-        elif char in "*+{":
-            if risky_group_closed:
-                return "a repeated group may not contain another repetition or alternative"
-            if stack:
-                stack[-1] = True
-        elif char == "|" and stack:
-            stack[-1] = True
-        elif char != "?":
-            risky_group_closed = False
-        index += 1
+        return (
+            f"正则表达式不能超过 {MAX_REGEX_PATTERN_LENGTH} 个字符",
+            f"the pattern is longer than {MAX_REGEX_PATTERN_LENGTH} characters",
+        )
     try:
         _compile(pattern)
-    except re.error as exc:
-        return f"invalid pattern: {exc}"
+    except re2.error as exc:
+        return _explain_regex_error(exc)
     return None
 
 
-@lru_cache(maxsize=256)
-def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _explain_regex_error(exc: Exception) -> tuple[str, str]:
+    raw = exc.args[0] if exc.args else ""
+    reason = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    if "invalid escape sequence: \\k" in reason or re.search(r"invalid escape sequence: \\[1-9]", reason):
+        return (
+            "不支持反向引用（如 \\1）：只接受能在线性时间内匹配的写法",
+            "backreferences (such as \\1) are not supported: only patterns that match in linear time are",
+        )
+    if "invalid perl operator: (?=" in reason or "(?!" in reason or "(?<=" in reason or "(?<!" in reason:
+        return (
+            "不支持前后断言（如 (?=…)、(?<=…)、(?!…)）：只接受能在线性时间内匹配的写法",
+            "lookahead and lookbehind ((?=…), (?<=…), (?!…)) are not supported: only patterns that match in "
+            "linear time are",
+        )
+    if "invalid perl operator: (?P=" in reason or "(?P>" in reason:
+        return ("不支持命名反向引用（如 (?P=name)）", "named backreferences such as (?P=name) are not supported")
+    if "pattern too large" in reason:
+        return ("正则表达式过于复杂，请写得简单一些", "the pattern is too complex; make it simpler")
+    if "invalid repetition size" in reason:
+        return ("重复次数过大（每处最多 1000 次）", "a repetition count is too large (at most 1000)")
+    return (f"写法有误（{reason}）", f"invalid pattern ({reason})")
+
+
+# Python spellings RE2 does not know, rewritten to RE2's: \uXXXX and the end-of-text anchor \Z. An escaped
+# backslash is matched first, so "\\u" stays a backslash followed by "u".
+_PYTHON_ESCAPES: Final = re.compile(r"\\(\\|u([0-9a-fA-F]{4})|Z)")
+
+
+def _re2_spelling(pattern: str) -> str:
+    def rewrite(match: re.Match[str]) -> str:
+        if match.group(1) == "Z":
+            return r"\z"
+        if match.group(2):
+            return "\\x{" + match.group(2) + "}"
+        return match.group(0)
+
+    return _PYTHON_ESCAPES.sub(rewrite, pattern)
+
+
+def _re2_options() -> Any:
+    options = re2.Options()
+    options.max_mem = MAX_REGEX_PROGRAM_BYTES
+    options.log_errors = False  # a refused pattern is reported to the user, not logged by the C++ library
+    return options
+
+
+_RE2_OPTIONS: Final = _re2_options()
+
+
+@lru_cache(maxsize=128)
+def _compile(pattern: str) -> Any:
+    return re2.compile(_re2_spelling(pattern), _RE2_OPTIONS)
 
 
 def regex_match(args: list[Any], now: datetime | None) -> bool:
-    """True if the pattern matches anywhere in the text (a bounded ``re.search``)."""
+    """True if the pattern matches anywhere in the text (RE2: linear in the text's length)."""
     pattern, text = _arg(args, 0), _arg(args, 1)
     if not isinstance(pattern, str):
         raise LogicError(INVALID_ARGUMENTS, "regex pattern must be a string")
     problem = regex_problem(pattern)
     if problem is not None:
-        raise LogicError(INVALID_ARGUMENTS, problem)
-    subject = to_text(text)
+        raise LogicError(INVALID_ARGUMENTS, problem[1])
+    subject = text if isinstance(text, str) else _scalar_text(text)
     if len(subject) > MAX_REGEX_INPUT_LENGTH:
         raise LogicError(INVALID_ARGUMENTS, f"text longer than {MAX_REGEX_INPUT_LENGTH} characters")
     return _compile(pattern).search(subject) is not None
+
+
+def _scalar_text(value: Any) -> str:
+    """Text of a scalar; arrays and objects are refused rather than joined (their text could be huge)."""
+    if isinstance(value, list | dict):
+        raise LogicError(INVALID_ARGUMENTS, "expected text, not an array or object")
+    return to_text(value)
 
 
 def _lines(value: Any) -> list[dict[str, Any]]:
@@ -199,13 +233,18 @@ def _lines(value: Any) -> list[dict[str, Any]]:
 def any_line_in_category(args: list[Any], now: datetime | None) -> bool:
     """True if any order line's ``category`` equals the category (or one of a list of categories)."""
     wanted = _arg(args, 1)
-    categories = set(map(str, wanted)) if isinstance(wanted, list) else {to_text(wanted)}
-    return any(to_text(line.get("category")) in categories for line in _lines(_arg(args, 0)))
+    categories = {_scalar_text(c) for c in wanted} if isinstance(wanted, list) else {_scalar_text(wanted)}
+    return any(_category_of(line) in categories for line in _lines(_arg(args, 0)))
+
+
+def _category_of(line: dict[str, Any]) -> str | None:
+    category = line.get("category")
+    return None if isinstance(category, list | dict) else to_text(category)
 
 
 def lines_sum(args: list[Any], now: datetime | None) -> int | float:
     """Sum of one numeric field over the order lines, e.g. total ``qty`` or ``paid_fen``."""
-    field = to_text(_arg(args, 1, "qty"))
+    field = _scalar_text(_arg(args, 1, "qty"))
     total: int | float = 0
     for line in _lines(_arg(args, 0)):
         total += to_number(line.get(field))
@@ -217,7 +256,10 @@ def lines_count(args: list[Any], now: datetime | None) -> int:
     lines = _lines(_arg(args, 0))
     if len(args) < 2:
         return len(lines)
-    field, wanted = to_text(args[1]), _arg(args, 2, True)
+    field, wanted = _scalar_text(args[1]), _arg(args, 2, True)
+    if isinstance(wanted, list | dict):
+        # Comparing containers would cost their whole size for every line.
+        raise LogicError(INVALID_ARGUMENTS, "the value to count must be text, a number or true/false")
     return sum(1 for line in lines if _same_value(line.get(field), wanted))
 
 

@@ -42,6 +42,10 @@ MESSAGES: Final = MappingProxyType(
             "流程文档过大（{size} 字节），上限为 {limit} 字节。",
             "The flow document is too large ({size} bytes); the limit is {limit} bytes.",
         ),
+        "document_too_deep": (
+            "流程文档嵌套过深（超过 {limit} 层），无法检查。",
+            "The flow document is nested too deeply (more than {limit} levels) to be checked.",
+        ),
         "not_json": (
             "流程文档包含无法保存为 JSON 的内容：{detail}。",
             "The flow document contains something that is not JSON: {detail}.",
@@ -127,8 +131,8 @@ MESSAGES: Final = MappingProxyType(
             '"{node}" refers to the field "{var}", which is not in the order data.',
         ),
         "bad_regex": (
-            "「{node}」中的正则表达式不可用：{detail}。",
-            '"{node}" has a regular expression that cannot be used: {detail}.',
+            "「{node}」中的正则表达式不可用：{detail_zh}。",
+            '"{node}" has a regular expression that cannot be used: {detail_en}.',
         ),
         "expression_too_deep": (
             "「{node}」的表达式嵌套过深（上限 {limit} 层）。",

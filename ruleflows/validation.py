@@ -439,7 +439,9 @@ def _check_operator(
         if operator == "regex_match" and isinstance(raw, list) and raw and isinstance(raw[0], str):
             reason = regex_problem(raw[0])
             if reason is not None:
-                problems.append(make_problem("bad_regex", node=node.label, detail=reason, **where))
+                problems.append(
+                    make_problem("bad_regex", node=node.label, detail_zh=reason[0], detail_en=reason[1], **where)
+                )
     if not relative:
         for var_path in _static_paths(operator, raw):
             if not is_known_path(var_path):

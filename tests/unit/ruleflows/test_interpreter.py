@@ -218,6 +218,6 @@ def test_expressions_share_one_evaluation_budget_per_run(context: Context, now: 
     chain.append(END)
     edges += [("c19", "true", "end"), ("c19", "false", "end")]
     result = run(flow(chain, edges), context, now=now)
-    assert result.status == "failed"
+    assert result.status == "limit_exceeded" and result.limit == "steps"
     assert 2 < len(result.path) < 20
     assert result.trace[-1].error is not None and "steps" in result.trace[-1].error

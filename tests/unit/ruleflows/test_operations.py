@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,16 +102,39 @@ def test_regex_match_searches_text() -> None:
     assert evaluate({"regex_match": ["^VIP", "普通"]}) is False
 
 
-@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|aa)*b", "(x*)*", r"(a)\1", "(?:(ab)+)+", "a" * 101, "(("])
-def test_regex_refuses_catastrophic_long_or_invalid_patterns(pattern: str) -> None:
+@pytest.mark.parametrize("pattern", [r"(a)\1", "(?=a)a", "(?<=a)b", "(?!x)a", "(?P<n>a)(?P=n)", "a" * 101, "(("])
+def test_regex_refuses_backreferences_lookaround_long_or_invalid_patterns(pattern: str) -> None:
     assert regex_problem(pattern) is not None
     with pytest.raises(LogicError):
         evaluate({"regex_match": [pattern, "aaaa"]})
 
 
-@pytest.mark.parametrize("pattern", [r"^\d{11}$", "[a-z]+@[a-z]+", "(ab)?c", "(foo|bar)", r"^1[3-9]\d{9}$"])
+@pytest.mark.parametrize(
+    "pattern",
+    [r"^\d{11}$", "[a-z]+@[a-z]+", "(ab)?c", "(foo|bar)", r"^1[3-9]\d{9}$", r"[\u4e00-\u9fa5]+", r"\p{Han}{2}"],
+)
 def test_regex_accepts_ordinary_patterns(pattern: str) -> None:
     assert regex_problem(pattern) is None
+
+
+def test_python_spellings_of_unicode_escapes_and_end_of_text_still_work() -> None:
+    assert evaluate({"regex_match": [r"^[\u4e00-\u9fa5]+\Z", "开发票"]}) is True
+    assert evaluate({"regex_match": [r"^[\u4e00-\u9fa5]+\Z", "开发票 ok"]}) is False
+    assert evaluate({"regex_match": [r"\\u4e00", "\\u4e00"]}) is True  # an escaped backslash stays one
+
+
+def test_backreferences_and_lookaround_are_explained_in_chinese() -> None:
+    assert "反向引用" in (regex_problem(r"(a)\1") or ("", ""))[0]
+    assert "断言" in (regex_problem("(?=a)") or ("", ""))[0]
+    assert "断言" in (regex_problem("(?<!a)b") or ("", ""))[0]
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|aa)*b", "(x*)*y", "(?:(ab)+)+c", r"\d*\d*\d*\d*x"])
+def test_patterns_that_backtrack_elsewhere_match_in_linear_time(pattern: str) -> None:
+    assert regex_problem(pattern) is None
+    started = time.perf_counter()
+    assert evaluate({"regex_match": [pattern, "a1" * 999 + "!"]}) is False
+    assert time.perf_counter() - started < 0.1
 
 
 def test_regex_refuses_overlong_input() -> None:
