@@ -41,6 +41,7 @@ from app.domain.orders.controllers import OrdersApiController, OrdersController
 from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.i18n import gettext
+from app.params import ParameterError, ids_in_range
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.system import HealthController, HomeController, SystemApiController
 from app.templating import template_config
@@ -109,6 +110,15 @@ def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> 
     )
 
 
+def on_bad_parameter(request: Request[Any, Any, Any], exc: ParameterError) -> Response[Any]:
+    if _wants_json(request):
+        return Response(
+            {"status_code": 400, "error": "invalid request", "field": exc.field, "detail": exc.message},
+            status_code=400,
+        )
+    return _error_page(request, 400, gettext("Invalid request"), exc.message)
+
+
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return _error_page(request, exc.status_code, str(exc.detail), str(exc.detail))
 
@@ -166,7 +176,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "actor": Provide(provide_actor, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
         },
-        guards=[access_guard],
+        guards=[access_guard, ids_in_range],
         # The caller is resolved first: the CSRF token is bound to the session it finds.
         middleware=[CallerMiddleware(), CsrfMiddleware()],
         plugins=[HTMXPlugin()],
@@ -176,10 +186,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PermissionDeniedException: on_forbidden,
             NotFoundException: on_not_found,
             ValidationException: on_validation,
+            ParameterError: on_bad_parameter,
             HTTPException: on_http_error,
         },
         openapi_config=OpenAPIConfig(title="Ruleflow OMS", version="0.1.0", path="/schema"),
         lifespan=[lifespan],
-        logging_config=LoggingConfig(log_exceptions="always", disable_stack_trace={401, 403, 404, 400}),
+        logging_config=LoggingConfig(log_exceptions="always", disable_stack_trace={401, 403, 404, 400, ParameterError}),
         debug=False,
     )

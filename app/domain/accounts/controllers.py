@@ -17,6 +17,7 @@ from app.domain.accounts import services
 from app.domain.accounts.models import Role, TokenScope, UserCreate
 from app.domain.accounts.services import AccountError, Actor
 from app.i18n import SUPPORTED, gettext
+from app.params import MAX_ID
 from app.settings import Settings
 from app.web import client_ip, page
 
@@ -218,7 +219,7 @@ class SettingsController(Controller):
         self,
         request: HTMXRequest,
         db_session: AsyncSession,
-        before: Annotated[int | None, QueryParameter(name="before")] = None,
+        before: Annotated[int | None, QueryParameter(name="before", ge=1, le=MAX_ID)] = None,
         action: Annotated[str | None, QueryParameter(name="action")] = None,
     ) -> Template:
         entries = await services.audit_page(db_session, before_id=before, action=action or None)

@@ -24,6 +24,7 @@ from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowVers
 from app.domain.flows.sources import OrderContext, recent_contexts
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory.models import Sku, Warehouse
+from app.params import parse_id
 from ruleflows import CompiledFlow, Problem, RunResult
 from ruleflows.document import MAX_DOCUMENT_BYTES, document_size
 
@@ -564,9 +565,10 @@ async def document_at(session: AsyncSession, flow: Flow, ref: str) -> tuple[str,
         if flow.live_version_id is None:
             raise FlowError("nothing_published")
         ref = str(flow.live_version_id)
-    if not ref.isdigit():
-        raise FlowError("version_not_found", version_id=ref)
-    version = await get_version(session, flow.id, int(ref))
+    version_id = parse_id(ref)
+    if version_id is None:
+        raise FlowError("version_not_found", version_id=ref[:40])
+    version = await get_version(session, flow.id, version_id)
     return f"v{version.number}", version.document
 
 

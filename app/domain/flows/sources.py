@@ -17,6 +17,7 @@ from app.domain.flows.samples import SAMPLE_ORDERS, context_of
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order
 from app.i18n import current_locale
+from app.params import parse_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +80,11 @@ class RecentOrders:
     async def context_for(self, session: AsyncSession, key: str) -> OrderContext | None:
         from app.domain.processing.services import flow_context  # here: processing imports flows
 
-        if not key.isdigit():
+        order_id = parse_id(key)
+        if order_id is None:
             return None
         try:
-            view = await orders.load_order_view(session, int(key))
+            view = await orders.load_order_view(session, order_id)
         except orders.OrderNotFound:
             return None
         context = await flow_context(session, view, now=utcnow())

@@ -16,14 +16,13 @@ from litestar.response import Response, Template
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.domain.accounts.services import Actor, audit
+from app.domain.accounts.services import Actor
 from app.domain.fulfillment import services
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
 from app.domain.fulfillment.models import Carrier, CarrierRate, ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
 from app.domain.processing.models import Shipment
-from app.i18n import gettext
 from app.settings import Settings
 from app.web import page
 
@@ -101,59 +100,13 @@ class CarrierRatesController(Controller):
     @post("/", name="fulfillment:add_rate", status_code=200)
     async def add(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
         try:
-            rate = rate_from_form(data)
-        except ValueError:
-            response = page(
-                request,
-                "fulfillment/rates.html",
-                **await self._context(
-                    db_session, error=gettext("Fill in the carrier, the fees in yuan and the promised days.")
-                ),
-            )
+            await services.add_rate(db_session, data, actor)
+        except services.RateFormError as exc:
+            await db_session.rollback()
+            response = page(request, "fulfillment/rates.html", **await self._context(db_session, error=exc.message))
             response.status_code = 400
             return response
-        if (await db_session.exec(select(Carrier).where(Carrier.code == rate.carrier_code))).first() is None:
-            response = page(
-                request, "fulfillment/rates.html", **await self._context(db_session, error=gettext("Unknown carrier."))
-            )
-            response.status_code = 400
-            return response
-        db_session.add(rate)
-        await db_session.flush()
-        await audit(
-            db_session,
-            actor,
-            "carrier_rate.create",
-            target_type="carrier_rate",
-            target_id=rate.id,
-            after=rate.model_dump(exclude={"id"}),
-        )
         return page(request, "fulfillment/rates.html", **await self._context(db_session))
-
-
-def rate_from_form(data: dict[str, Any]) -> CarrierRate:
-    """A rate line from the admin's form: fees typed in yuan, stored in fen."""
-
-    def fen(value: Any) -> int:
-        amount = round(float(str(value).strip()) * 100)
-        if amount < 0:
-            raise ValueError("negative fee")
-        return amount
-
-    days = int(str(data.get("promised_days", "")).strip())
-    if not str(data.get("carrier_code", "")).strip() or days < 0:
-        raise ValueError("carrier and days are required")
-    return CarrierRate(
-        carrier_code=str(data["carrier_code"]).strip(),
-        origin_province=str(data.get("origin_province") or "*").strip(),
-        dest_province=str(data.get("dest_province") or "*").strip(),
-        min_weight_g=int(data.get("min_weight_g") or 0),
-        max_weight_g=int(data.get("max_weight_g") or 1_000_000),
-        temperature_zone=str(data.get("temperature_zone") or "*"),
-        first_fee_fen=fen(data.get("first_fee_yuan", "")),
-        extra_fee_fen_per_kg=fen(data.get("extra_fee_yuan") or 0),
-        promised_days=days,
-    )
 
 
 class SandboxCarrierController(Controller):

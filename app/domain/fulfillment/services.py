@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -14,6 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
+from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment.carriers import CarrierClient, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import (
     ANY,
@@ -24,9 +26,16 @@ from app.domain.fulfillment.models import (
     ShippingDocumentEntry,
     Waybill,
 )
+from app.i18n import gettext
+from app.params import parse_fen, parse_int
 from ruleflows.regions import short_province
 
 CHINA = ZoneInfo("Asia/Shanghai")
+#: Bounds of a rate line an admin types: ¥10,000 per kilogram is no parcel rate, a tonne is no parcel, a quarter
+#: is no promise. All far below what the integer columns hold.
+MAX_RATE_FEE_FEN = 1_000_000
+MAX_PARCEL_WEIGHT_G = 1_000_000
+MAX_PROMISED_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -263,3 +272,74 @@ async def documents_for(session: AsyncSession, limit: int = 50) -> list[tuple[Sh
     )
     query = select(ShippingDocument, count).order_by(col(ShippingDocument.id).desc()).limit(limit)
     return [(document, int(n)) for document, n in (await session.exec(query)).all()]
+
+
+# --- the rate table ------------------------------------------------------------------------------
+
+
+class RateFormError(ValueError):
+    """A rate line that cannot be saved; ``message`` (translated) says what to correct."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def rate_from_form(data: dict[str, Any]) -> CarrierRate:
+    """A rate line from the admin's form: fees typed in yuan, stored in fen; every number within its bounds."""
+
+    def text(name: str, default: str, limit: int) -> str:
+        value = str(data.get(name) or default).strip() or default
+        if len(value) > limit:
+            raise RateFormError(gettext("Fill in the carrier, the fees in yuan and the promised days."))
+        return value
+
+    carrier = text("carrier_code", "", 32)
+    first = parse_fen(data.get("first_fee_yuan", ""), maximum=10**14)
+    extra = parse_fen(data.get("extra_fee_yuan") or "0", maximum=10**14)
+    days = parse_int(data.get("promised_days", ""))
+    low = parse_int(data.get("min_weight_g") or "0")
+    high = parse_int(data.get("max_weight_g") or str(MAX_PARCEL_WEIGHT_G))
+    if not carrier or first is None or extra is None or days is None or low is None or high is None:
+        raise RateFormError(gettext("Fill in the carrier, the fees in yuan and the promised days."))
+    if (
+        max(first, extra) > MAX_RATE_FEE_FEN
+        or not 0 <= days <= MAX_PROMISED_DAYS
+        or not 0 <= low <= high <= MAX_PARCEL_WEIGHT_G
+    ):
+        raise RateFormError(
+            gettext(
+                "Fees are amounts in yuan up to %(yuan)s, promised days a whole number up to %(days)s, weights "
+                "whole grams up to %(grams)s."
+            )
+            % {"yuan": f"{MAX_RATE_FEE_FEN // 100:,}", "days": MAX_PROMISED_DAYS, "grams": f"{MAX_PARCEL_WEIGHT_G:,}"}
+        )
+    return CarrierRate(
+        carrier_code=carrier,
+        origin_province=text("origin_province", ANY, 32),
+        dest_province=text("dest_province", ANY, 32),
+        min_weight_g=low,
+        max_weight_g=high,
+        temperature_zone=text("temperature_zone", ANY, 16),
+        first_fee_fen=first,
+        extra_fee_fen_per_kg=extra,
+        promised_days=days,
+    )
+
+
+async def add_rate(session: AsyncSession, data: dict[str, Any], actor: Actor) -> CarrierRate:
+    """Add a line to the rate table from the admin's form, audited; a RateFormError changes nothing."""
+    rate = rate_from_form(data)
+    if (await session.exec(select(Carrier).where(Carrier.code == rate.carrier_code))).first() is None:
+        raise RateFormError(gettext("Unknown carrier."))
+    session.add(rate)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "carrier_rate.create",
+        target_type="carrier_rate",
+        target_id=rate.id,
+        after=rate.model_dump(exclude={"id"}),
+    )
+    return rate

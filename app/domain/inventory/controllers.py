@@ -18,6 +18,7 @@ from app.domain.accounts.services import Actor
 from app.domain.inventory import services
 from app.domain.inventory.models import WarehouseKind
 from app.domain.inventory.services import InventoryError, WarehouseForm
+from app.params import parse_int
 from app.web import client_ip, page
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -28,10 +29,10 @@ def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
     raw = str(data.get(name, "")).strip()
     if not raw and default is not None:
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InventoryError("bad_number", f"{name} 须为整数", field=name) from None
+    value = parse_int(raw)
+    if value is None:
+        raise InventoryError("bad_number", f"{name} 须为整数", field=name)
+    return value
 
 
 def _text(data: dict[str, Any], name: str) -> str:
@@ -45,9 +46,10 @@ def parse_count_lines(raw: str) -> dict[str, int]:
         parts = line.replace(",", " ").replace("=", " ").replace("，", " ").split()
         if not parts:
             continue
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+        qty = parse_int(parts[1]) if len(parts) == 2 else None
+        if qty is None:
             raise InventoryError("bad_line", f"第 {number} 行应为「SKU 数量」", field="lines")
-        counted[parts[0]] = int(parts[1])
+        counted[parts[0]] = qty
     return counted
 
 

@@ -40,6 +40,15 @@ from app.domain.inventory.models import (
     Warehouse,
     WarehouseKind,
 )
+from app.params import is_row_id, parse_id
+
+#: The most units of one SKU an entry (a receipt, transfer, count line or setting) may name, and the most one
+#: warehouse may hold: far above real stock (a typo, not a delivery), far below the integer columns' 2³¹.
+MAX_UNITS = 10_000_000
+#: The most a warehouse's handling cost per order or per item may be, in fen (¥10,000).
+MAX_HANDLING_FEN = 1_000_000
+#: Priorities are small ranks (lower first); anything past this is a typo.
+MAX_PRIORITY = 1_000_000
 
 
 class InventoryError(Exception):
@@ -105,8 +114,7 @@ async def set_bundle(session: AsyncSession, bundle_code: str, parts: Mapping[str
     for code, qty in parts.items():
         if code == bundle_code or await get_sku(session, code) is None:
             raise InventoryError("unknown_sku", f"未知 SKU {code}", field="components")
-        if qty <= 0:
-            raise InventoryError("bad_qty", "数量必须大于 0", field="components")
+        _check_units(qty, "components")
     existing = (await session.exec(select(BundleComponent).where(BundleComponent.bundle_code == bundle_code))).all()
     for row in existing:
         await session.delete(row)
@@ -271,6 +279,21 @@ async def _apply(session: AsyncSession, move: StockMove) -> None:
     session.add(move)
 
 
+def _check_units(qty: int, field: str, *, allow_zero: bool = False) -> None:
+    """A quantity typed into a stock form: positive (or zero where that means "none"), at most MAX_UNITS."""
+    if qty < 0 or (qty == 0 and not allow_zero):
+        raise InventoryError("bad_qty", "数量不能为负数" if allow_zero else "数量必须大于 0", field=field)
+    if qty > MAX_UNITS:
+        raise InventoryError("bad_qty", f"数量不能超过 {MAX_UNITS:,}", field=field)
+
+
+def _check_room(stock: Stock, qty: int) -> None:
+    if stock.on_hand + qty > MAX_UNITS:
+        raise InventoryError(
+            "too_much", f"{stock.warehouse_code} 的 {stock.sku_code} 库存将超过上限 {MAX_UNITS:,}", field="qty"
+        )
+
+
 async def receive(
     session: AsyncSession,
     warehouse_code: str,
@@ -282,10 +305,9 @@ async def receive(
     note: str = "",
 ) -> StockMove:
     """Goods in (入库): on hand grows by ``qty``."""
-    if qty <= 0:
-        raise InventoryError("bad_qty", "数量必须大于 0", field="qty")
+    _check_units(qty, "qty")
     await _check_known(session, warehouses=[warehouse_code], skus=[sku_code])
-    await _locked_stock(session, warehouse_code, sku_code)
+    _check_room(await _locked_stock(session, warehouse_code, sku_code), qty)
     move = _move(MoveKind.receipt, warehouse_code, sku_code, actor, on_hand=qty, ref=ref, note=note)
     await _apply(session, move)
     await session.flush()
@@ -299,6 +321,7 @@ async def set_safety_stock(
     """Safety stock (安全库存) is held back from sale in this warehouse; it is a setting, not a ledger move."""
     if qty < 0:
         raise InventoryError("bad_qty", "安全库存不能为负数", field="safety_stock")
+    _check_units(qty, "safety_stock", allow_zero=True)
     await _check_known(session, warehouses=[warehouse_code], skus=[sku_code])
     stock = await _locked_stock(session, warehouse_code, sku_code)
     before = stock.safety_stock
@@ -661,15 +684,16 @@ async def transfer(
     note: str = "",
 ) -> str:
     """Move sellable stock between warehouses (调拨); returns the transfer reference on both ledger rows."""
-    if qty <= 0:
-        raise InventoryError("bad_qty", "数量必须大于 0", field="qty")
+    _check_units(qty, "qty")
     if from_warehouse == to_warehouse:
         raise InventoryError("same_warehouse", "调出仓和调入仓不能相同", field="to_warehouse")
     await _check_known(session, warehouses=[from_warehouse, to_warehouse], skus=[sku_code])
     await _ensure_stock_rows(session, [(from_warehouse, sku_code), (to_warehouse, sku_code)])
     # Same SKU: lock in warehouse-code order, as reservation does.
     for code in sorted((from_warehouse, to_warehouse)):
-        await _locked_stock(session, code, sku_code)
+        locked = await _locked_stock(session, code, sku_code)
+        if code == to_warehouse:
+            _check_room(locked, qty)
     taken = await session.exec(
         update(Stock)
         .where(
@@ -701,6 +725,8 @@ async def record_count(
         qty = counted[sku_code]
         if qty < 0:
             raise InventoryError("bad_qty", f"{sku_code} 的盘点数量不能为负数", field="qty")
+        if qty > MAX_UNITS:
+            raise InventoryError("bad_qty", f"{sku_code} 的盘点数量不能超过 {MAX_UNITS:,}", field="qty")
         stock = await _locked_stock(session, warehouse_code, sku_code)
         if qty < stock.reserved:
             raise InventoryError(
@@ -911,7 +937,8 @@ async def set_channel_rule(
         raise InventoryError("bad_ratio", "同步比例须在 0–100% 之间", field="ratio_pct")
     if buffer < 0:
         raise InventoryError("bad_buffer", "缓冲数量不能为负数", field="buffer")
-    if await session.get(Shop, shop_id) is None:
+    _check_units(buffer, "buffer", allow_zero=True)
+    if not is_row_id(shop_id) or await session.get(Shop, shop_id) is None:
         raise InventoryError("unknown_shop", f"未知店铺 {shop_id}", field="shop")
     if sku_code is not None:
         await _check_known(session, skus=[sku_code])
@@ -942,8 +969,9 @@ async def set_channel_rule(
 
 async def find_shop(session: AsyncSession, shop: str) -> Shop | None:
     """A shop by id or by code."""
-    if shop.isdigit():
-        found = await session.get(Shop, int(shop))
+    shop_id = parse_id(shop)
+    if shop_id is not None:
+        found = await session.get(Shop, shop_id)
         if found is not None:
             return found
     return (await session.exec(select(Shop).where(Shop.code == shop))).first()
@@ -1066,6 +1094,7 @@ async def set_low_stock_threshold(session: AsyncSession, sku_code: str, threshol
     """The level at or below which a SKU raises a low-stock alert (0 turns it off)."""
     if threshold < 0:
         raise InventoryError("bad_qty", "预警阈值不能为负数", field="low_stock_threshold")
+    _check_units(threshold, "low_stock_threshold", allow_zero=True)
     sku = await get_sku(session, sku_code)
     if sku is None:
         raise InventoryError("unknown_sku", f"未知 SKU {sku_code}", field="sku")
@@ -1120,6 +1149,10 @@ def _check_warehouse_form(form: WarehouseForm) -> None:
         raise InventoryError("bad_province", "省份必填", field="province")
     if form.priority < 0 or form.per_order_fen < 0 or form.per_item_fen < 0:
         raise InventoryError("bad_number", "优先级和费用不能为负数", field="priority")
+    if form.priority > MAX_PRIORITY:
+        raise InventoryError("bad_number", f"优先级不能超过 {MAX_PRIORITY:,}", field="priority")
+    if max(form.per_order_fen, form.per_item_fen) > MAX_HANDLING_FEN:
+        raise InventoryError("bad_number", f"操作费不能超过 {MAX_HANDLING_FEN // 100:,} 元", field="per_order_fen")
 
 
 def _warehouse_snapshot(warehouse: Warehouse) -> dict[str, Any]:

@@ -3,7 +3,6 @@ the CSV/Excel import; and the read API for one canonical order."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
@@ -18,7 +17,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.accounts.services import Actor
 from app.domain.channels import imports
 from app.domain.channels import services as channels
-from app.domain.channels.adapters.base import CHINA
 from app.domain.channels.models import Channel, IngestError, OrderImport
 from app.domain.orders import presentation, services
 from app.domain.orders.models import OrderStatus
@@ -55,16 +53,6 @@ async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, 
     }
 
 
-def _day(value: str | None) -> datetime | None:
-    """A yyyy-mm-dd from a date picker, as the start of that day in China time."""
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=CHINA)
-    except ValueError:
-        return None
-
-
 class OrdersController(Controller):
     path = "/orders"
     tags = ["orders"]  # noqa: RUF012
@@ -87,17 +75,16 @@ class OrdersController(Controller):
         after: str = "",
     ) -> Template:
         """订单: every channel's orders in one list, filtered, newest first, keyset-paginated."""
-        end = _day(date_to)
-        filters = services.OrderFilters(
-            channel=channel if channel in Channel.__members__ else "",
-            shop_id=int(shop) if shop.isdigit() else None,
-            status=status if status in OrderStatus.__members__ else "",
-            date_from=_day(date_from),
-            date_to=end + timedelta(days=1) if end else None,
-            province=province.strip(),
-            tag=tag.strip(),
-            sku=sku.strip(),
-            q=q.strip(),
+        filters = services.OrderFilters.from_query(
+            channel=channel,
+            shop=shop,
+            status=status,
+            date_from=date_from,
+            date_to=date_to,
+            province=province,
+            tag=tag,
+            sku=sku,
+            q=q,
         )
         rows, next_cursor = await services.list_orders(db_session, filters, after=after or None)
         query = {**filters.as_query(), "date_from": date_from, "date_to": date_to}

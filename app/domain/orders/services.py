@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, or_
@@ -17,11 +17,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
-from app.domain.channels.adapters.base import NormalizedOrder
-from app.domain.channels.models import Shop
+from app.domain.channels.adapters.base import CHINA, NormalizedOrder
+from app.domain.channels.models import Channel, Shop
 from app.domain.inventory.models import Sku
 from app.domain.orders import pii
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
+from app.i18n import gettext
+from app.params import ParameterError, parse_day, parse_id, parse_moment, start_of_day
 from ruleflows.regions import short_province
 
 #: Tags the adapters set from the platform's data; an update replaces these and keeps every other tag.
@@ -367,6 +369,39 @@ class OrderFilters:
     sku: str = ""
     q: str = ""
 
+    @classmethod
+    def from_query(
+        cls,
+        *,
+        channel: str = "",
+        shop: str = "",
+        status: str = "",
+        date_from: str = "",
+        date_to: str = "",
+        province: str = "",
+        tag: str = "",
+        sku: str = "",
+        q: str = "",
+    ) -> OrderFilters:
+        """The filters from the list's query string. Unknown channels and statuses mean "any"; a shop that is
+        not an id, or a day that is not a day we keep, is a ParameterError. Days are China days: ``date_to``
+        includes the whole of its day."""
+        shop_id = parse_id(shop) if shop.strip() else None
+        if shop.strip() and shop_id is None:
+            raise ParameterError("shop", gettext("There is no such shop."))
+        first, last = parse_day(date_from, "date_from"), parse_day(date_to, "date_to")
+        return cls(
+            channel=channel if channel in Channel.__members__ else "",
+            shop_id=shop_id,
+            status=status if status in OrderStatus.__members__ else "",
+            date_from=start_of_day(first, CHINA) if first else None,
+            date_to=start_of_day(last, CHINA) + timedelta(days=1) if last else None,
+            province=province.strip(),
+            tag=tag.strip(),
+            sku=sku.strip(),
+            q=q.strip(),
+        )
+
     def as_query(self) -> dict[str, str]:
         """The filters as query parameters, for links that keep them."""
         values = {
@@ -388,15 +423,19 @@ def encode_cursor(order: Order) -> str:
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    """The (placed_at, id) a cursor names, or None when it is absent or garbled (then: the first page)."""
+    """The (placed_at, id) a cursor names; None when there is none (the first page). A cursor we did not write
+    is a ParameterError: answering with the first page would repeat rows under the ones already shown."""
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         placed, order_id = raw.split("|")
-        return datetime.fromisoformat(placed), int(order_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        return None
+        placed, order_id = "", ""
+    moment, last_id = parse_moment(placed), parse_id(order_id)
+    if moment is None or last_id is None:
+        raise ParameterError("after", gettext("This page link is out of date. Start again from the first page."))
+    return moment, last_id
 
 
 async def list_orders(
@@ -432,7 +471,7 @@ async def list_orders(
     if filters.q:
         term = filters.q.strip()
         conditions = [col(Order.external_id) == term, col(Order.buyer_nick) == term]
-        if term.isdigit() and len(term) == 4:
+        if len(term) == 4 and term.isascii() and term.isdigit():
             conditions.append(col(Order.phone_suffix) == term)
         query = query.where(or_(*conditions))
     position = decode_cursor(after)

@@ -1,0 +1,125 @@
+"""Reading request parameters that anyone can type into a URL or a form: row ids, whole numbers, money, days and
+moments. Each reader says plainly when a value is unusable, so a hostile value is a 400 or a 404, never a 500."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotFoundException
+from litestar.handlers.base import BaseRouteHandler
+
+from app.i18n import gettext
+
+#: The largest row id: PostgreSQL's ``integer`` (the id columns). SQLite's is wider, but the app runs on both.
+MAX_ID = 2**31 - 1
+#: Days the date filters accept. Outside this nothing is stored, and near the calendar's ends adding a day or
+#: moving to another time zone overflows Python's dates.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+
+# ASCII only: str.isdigit() and int() also accept other scripts' digits (² passes one and fails the other).
+_WHOLE = re.compile(r"[+-]?[0-9]{1,100}")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_YUAN = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
+
+
+class ParameterError(ValueError):
+    """A parameter that cannot be used; ``message`` (translated) says why, ``field`` names the parameter."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def is_row_id(value: int) -> bool:
+    """Whether ``value`` can be the id of a row (ids start at 1 and fit the id column)."""
+    return 1 <= value <= MAX_ID
+
+
+def parse_id(text: Any) -> int | None:
+    """A row id written in ASCII digits, or None when ``text`` cannot be one."""
+    value = parse_int(text)
+    return value if value is not None and is_row_id(value) else None
+
+
+def parse_int(text: Any, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
+    """A whole number written in ASCII digits (optionally signed) within the bounds, or None."""
+    raw = str(text).strip()
+    if not _WHOLE.fullmatch(raw):
+        return None
+    value = int(raw)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        return None
+    return value
+
+
+def parse_fen(text: Any, *, maximum: int) -> int | None:
+    """An amount typed in yuan (``12`` or ``12.5`` or ``12.50``) as fen, at most ``maximum`` fen, or None."""
+    raw = str(text).strip()
+    if not _YUAN.fullmatch(raw):
+        return None
+    fen = int(Decimal(raw) * 100)
+    return fen if fen <= maximum else None
+
+
+def parse_day(text: str, field: str) -> date | None:
+    """A ``yyyy-mm-dd`` from a date picker; None when empty; a ParameterError when it is not a day we keep."""
+    raw = text.strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw) if _DAY.fullmatch(raw) else None
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        raise ParameterError(
+            field,
+            gettext("%(value)s is not a day between %(first)s and %(last)s.")
+            % {"value": raw[:40], "first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+        )
+    return day
+
+
+def start_of_day(day: date, zone: tzinfo) -> datetime:
+    """Midnight at the start of ``day`` in ``zone`` (aware)."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+def parse_moment(text: str) -> datetime | None:
+    """An ISO 8601 moment that names its time zone, in UTC; None when it is garbled, naive or off the calendar."""
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.astimezone(UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def ids_in_range(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: an integer path parameter that cannot be a row id names nothing, so the answer is 404.
+
+    Routes declare ids as ``{order_id:int}``; the router accepts any size of integer, the database does not.
+    """
+    for value in connection.path_params.values():
+        if isinstance(value, int) and not isinstance(value, bool) and not is_row_id(value):
+            raise NotFoundException()
+
+
+__all__ = [
+    "FIRST_DAY",
+    "LAST_DAY",
+    "MAX_ID",
+    "ParameterError",
+    "ids_in_range",
+    "is_row_id",
+    "parse_day",
+    "parse_fen",
+    "parse_id",
+    "parse_int",
+    "parse_moment",
+    "start_of_day",
+]
