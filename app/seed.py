@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts import services as accounts
@@ -209,7 +207,8 @@ async def seed_demo(session: AsyncSession) -> bool:
     for code, name, cold in CARRIERS:
         session.add(Carrier(code=code, name=name, supports_cold_chain=cold))
     for channel, code, name in SHOPS:
-        session.add(Shop(channel=channel, code=code, name=name, webhook_secret=secrets.token_hex(24)))
+        # No webhook secret: one nobody has seen is no use; an admin makes one (shown once) on 渠道与店铺.
+        session.add(Shop(channel=channel, code=code, name=name))
     await session.flush()
     await seed_carrier_rates(session)
     await session.flush()

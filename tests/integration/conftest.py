@@ -53,12 +53,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return ["integration backend: SQLite (WAL) + embedded worker"]
 
 
-def migrate(url: str) -> None:
+def migration_config(url: str) -> Config:
+    """Alembic's configuration for migrating the database at ``url``."""
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.attributes["database_url"] = url
     config.attributes["configure_logging"] = False
-    command.upgrade(config, "heads")
+    return config
+
+
+def migrate(url: str) -> None:
+    command.upgrade(migration_config(url), "heads")
 
 
 @pytest.fixture(scope="session")

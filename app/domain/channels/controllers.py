@@ -67,10 +67,12 @@ class ChannelsController(Controller):
 
     @post("/{shop_id:int}/secret", name="channels:rotate_secret", status_code=200)
     async def rotate_secret(
-        self, request: HTMXRequest, shop_id: int, db_session: AsyncSession, actor: Actor
+        self, request: HTMXRequest, shop_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
     ) -> Template:
         try:
-            secret = await services.rotate_webhook_secret(db_session, shop_id, actor, client_ip(request))
+            secret = await services.rotate_webhook_secret(
+                db_session, settings.secret_key, shop_id, actor, client_ip(request)
+            )
         except services.ShopNotFound as exc:
             raise NotFoundException() from exc
         return await self._shop(request, db_session, await db_session.get(Shop, shop_id), new_secret=secret)

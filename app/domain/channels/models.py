@@ -40,8 +40,9 @@ class Shop(ShopBase, table=True):
     __tablename__ = "shops"
 
     id: int | None = Field(default=None, primary_key=True)
-    #: Secret used to verify webhook signatures; never shown after it is set.
-    webhook_secret: str = Field(default="", max_length=128)
+    #: The secret that verifies webhook signatures, encrypted under SECRET_KEY (``pii.encrypt``); empty when
+    #: none is set. Shown once when made; read it with ``channels.services.webhook_secret_of``.
+    webhook_secret_cipher: str = Field(default="", max_length=300)
     #: The platform's open-API address, app key / secret and the shop's access token, for the pull job.
     api_base_url: str = Field(default="", max_length=300)
     app_key: str = Field(default="", max_length=128)

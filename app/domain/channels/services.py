@@ -35,6 +35,7 @@ from app.domain.channels.models import (
     Shop,
 )
 from app.domain.orders import services as orders
+from app.domain.orders.pii import decrypt, encrypt
 from app.domain.processing import services as processing
 from app.outbox import OutboxMessage, OutboxStatus
 from app.settings import Settings
@@ -89,12 +90,22 @@ def event_id_for(external_id: str, payload: dict[str, Any]) -> str:
     return f"{external_id[:64]}:{digest}"
 
 
+def webhook_secret_of(shop: Shop, secret_key: str) -> str | None:
+    """The shop's webhook secret in clear, or None when none is set (or SECRET_KEY no longer opens it)."""
+    return decrypt(secret_key, shop.webhook_secret_cipher)
+
+
+def set_webhook_secret(shop: Shop, secret_key: str, secret: str) -> None:
+    """Keep a webhook secret encrypted: a copy of the database alone must not let anyone sign orders."""
+    shop.webhook_secret_cipher = encrypt(secret_key, secret) or ""
+
+
 async def shop_by_code(session: AsyncSession, code: str) -> Shop | None:
     return (await session.exec(select(Shop).where(Shop.code == code))).first()
 
 
 async def authenticate_webhook(
-    db: Database, channel: str, shop_code: str, body: bytes, signature: str | None, actor: Actor
+    db: Database, secret_key: str, channel: str, shop_code: str, body: bytes, signature: str | None, actor: Actor
 ) -> Shop:
     """Who may deliver orders for a shop: an ``ingest`` (or ``admin``) API token, or a valid HMAC signature.
 
@@ -109,8 +120,9 @@ async def authenticate_webhook(
         raise WebhookRefused(401, "unknown or inactive shop for this channel")
     if actor.kind == "token" and ({"ingest", "admin"} & actor.scopes):
         return shop
-    if signature and shop.webhook_secret:
-        expected = sign_body(shop.webhook_secret, body)
+    secret = webhook_secret_of(shop, secret_key) if signature else None
+    if signature and secret:
+        expected = sign_body(secret, body)
         presented = signature.strip()
         if not presented.startswith("sha256="):
             presented = "sha256=" + presented
@@ -129,7 +141,7 @@ async def receive_webhook(
     actor: Actor,
 ) -> IngestResult:
     """The webhook: authenticate first (always), then ingest the body."""
-    shop = await authenticate_webhook(db, channel, shop_code, body, signature, actor)
+    shop = await authenticate_webhook(db, settings.secret_key, channel, shop_code, body, signature, actor)
     return await ingest(db, settings, shop, body, IngestSource.webhook)
 
 
@@ -373,15 +385,18 @@ async def update_shop_settings(
     return shop
 
 
-async def rotate_webhook_secret(session: AsyncSession, shop_id: int, actor: Actor, ip: str | None) -> str:
+async def rotate_webhook_secret(
+    session: AsyncSession, secret_key: str, shop_id: int, actor: Actor, ip: str | None
+) -> str:
     """A new webhook secret, shown once."""
     shop = await session.get(Shop, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
-    shop.webhook_secret = secrets.token_hex(24)
+    secret = secrets.token_hex(24)
+    set_webhook_secret(shop, secret_key, secret)
     session.add(shop)
     await audit(session, actor, "shop.webhook_secret_rotated", target_type="shop", target_id=shop_id, ip=ip)
-    return shop.webhook_secret
+    return secret
 
 
 async def request_pull(session: AsyncSession, shop_id: int, actor: Actor, ip: str | None) -> None:

@@ -11,9 +11,10 @@ from sqlmodel import col, select
 
 from app.db import Database
 from app.domain.channels.models import Channel, Shop
-from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body
+from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, set_webhook_secret, sign_body
 from app.domain.inventory.models import Sku
 from app.outbox import OutboxMessage, OutboxStatus
+from app.settings import Settings
 
 SECRET = "webhook-secret-for-tests"
 SHOP_CODES = {channel: f"{channel.value.replace('_', '-')}-shop" for channel in Channel}
@@ -31,14 +32,15 @@ SKU_CODES = [
 
 
 @pytest.fixture
-async def shops(db: Database) -> dict[Channel, Shop]:
-    """One active shop per channel, and the SKUs the sample payloads use."""
+async def shops(db: Database, settings: Settings) -> dict[Channel, Shop]:
+    """One active shop per channel (webhook secret SECRET), and the SKUs the sample payloads use."""
     async with db.transaction() as session:
         rows = {
-            channel: Shop(channel=channel, code=code, name=f"{channel.value} 测试店", webhook_secret=SECRET)
+            channel: Shop(channel=channel, code=code, name=f"{channel.value} 测试店")
             for channel, code in SHOP_CODES.items()
         }
         for shop in rows.values():
+            set_webhook_secret(shop, settings.secret_key, SECRET)
             session.add(shop)
         for code in SKU_CODES:
             session.add(Sku(code=code, name=code))

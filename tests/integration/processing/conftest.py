@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from app.db import Database
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Shop
-from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body
+from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, set_webhook_secret, sign_body
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
 from app.domain.processing.models import OrderProcessing, ProcessingState
@@ -47,13 +47,13 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def demo_data(db: Database) -> None:
+async def demo_data(db: Database, settings: Settings) -> None:
     """The demo data: warehouses, SKUs, stock, carriers and rates, shops (with a known webhook secret), and the
     four-stage flow as an unpublished draft."""
     async with db.transaction() as session:
         await seed_demo(session)
         for shop in (await session.exec(select(Shop))).all():
-            shop.webhook_secret = SECRET
+            set_webhook_secret(shop, settings.secret_key, SECRET)
             session.add(shop)
 
 
