@@ -201,20 +201,23 @@ async def test_the_wait_doubles_with_each_failure_past_the_limit(client, app, ma
     await make_user(Role.admin, "admin")
     waits = []
     async with browser_at(app, ATTACKER) as attacker:
-        for _ in range(settings.login_max_failures):
+        for _ in range(settings.login_max_failures - 1):
             await attempt(attacker, "admin", "wrong-password")
         for _ in range(3):
+            before = utcnow()
+            assert (await attempt(attacker, "admin", "wrong-again")).status_code == 400
             refused = await attempt(attacker, "admin", PASSWORD)
             assert refused.status_code == 429
             async with db.transaction() as session:
                 row = await session.get(LoginThrottle, f"pair:admin|{ATTACKER}")
                 assert row is not None and row.locked_until is not None
-                waits.append(round((row.locked_until - utcnow()).total_seconds()))
+                waits.append((row.locked_until - before).total_seconds())
                 row.locked_until = utcnow() - timedelta(seconds=1)  # the wait is over
                 session.add(row)
-            assert (await attempt(attacker, "admin", "wrong-again")).status_code == 400
+        assert (await attempt(attacker, "admin", "wrong-again")).status_code == 400
         refused = await attempt(attacker, "admin", PASSWORD)
-    assert waits == [30, 60, 120]
+    # Each wait starts at the failure, a moment after ``before``.
+    assert [expected <= wait < expected + 3 for expected, wait in zip([30, 60, 120], waits, strict=True)] == [True] * 3
     assert "登录失败次数过多，请 4 分钟后再试" in refused.text
 
 
