@@ -154,14 +154,17 @@ class ChannelWebhookController(Controller):
             )
         state.background.kick()
         if not result.ok:
+            # 400: the body is not a JSON document we can read at all; 422: it is, but not an order within bounds.
+            # Either way the payload is in the error queue (error_id), to be fixed and replayed.
+            status = 400 if result.field == "body" else 422
             return Response(
                 {
-                    "status_code": 422,
+                    "status_code": status,
                     "error": "invalid order",
                     "field": result.field,
                     "detail": result.message,
                     "error_id": result.error_id,
                 },
-                status_code=422,
+                status_code=status,
             )
         return Response({"outcome": result.outcome, "order_id": result.order_id})

@@ -23,8 +23,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import outbox
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
-from app.domain.channels.adapters import PULLABLE, adapter_for
-from app.domain.channels.adapters.base import Credentials, NormalizeError, PullError, as_object, compact_json
+from app.domain.channels.adapters import PULLABLE, Adapter, adapter_for
+from app.domain.channels.adapters.base import (
+    Credentials,
+    NormalizedOrder,
+    NormalizeError,
+    PullError,
+    as_object,
+    check_order,
+    compact_json,
+    safe_text,
+)
 from app.domain.channels.adapters.generic import GenericAdapter
 from app.domain.channels.models import (
     Channel,
@@ -37,6 +46,7 @@ from app.domain.channels.models import (
 from app.domain.orders import services as orders
 from app.domain.orders.pii import decrypt, encrypt
 from app.domain.processing import services as processing
+from app.i18n import gettext
 from app.outbox import OutboxMessage, OutboxStatus
 from app.settings import Settings
 
@@ -160,8 +170,7 @@ async def ingest(
     """
     adapter = GENERIC if source is IngestSource.csv_import else adapter_for(shop.channel)
     try:
-        payload = adapter.unwrap(body)
-        data = adapter.normalize(payload)
+        payload, data = read_order(adapter, body)
     except NormalizeError as exc:
         return await record_error(db, shop, body, source, exc.field, exc.message, import_id=import_id)
     event_id = event_id_for(data.external_id, payload)
@@ -174,6 +183,12 @@ async def ingest(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def read_order(adapter: Adapter, body: bytes | str | dict[str, Any]) -> tuple[dict[str, Any], NormalizedOrder]:
+    """The payload and the order it describes, within the bounds every order keeps; else NormalizeError."""
+    payload = adapter.unwrap(body)
+    return payload, check_order(adapter.normalize(payload))
 
 
 async def _ingest_once(
@@ -206,11 +221,12 @@ async def _ingest_once(
 
 
 def _payload_text(body: bytes | str | dict[str, Any]) -> str:
+    """The payload as text someone can fix: a lone surrogate stays as its JSON escape, so the text can be stored."""
     if isinstance(body, bytes):
         return body.decode("utf-8", errors="replace")
     if isinstance(body, str):
-        return body
-    return json.dumps(body, ensure_ascii=False, indent=2)
+        return safe_text(body)
+    return safe_text(json.dumps(body, ensure_ascii=False, indent=2))
 
 
 async def record_error(
@@ -230,8 +246,8 @@ async def record_error(
             shop_id=shop.id if shop else None,
             source=source.value,
             payload=_payload_text(body)[:1_000_000],
-            field=field[:200],
-            message=message[:1000],
+            field=safe_text(field)[:200],
+            message=safe_text(message)[:1000],
             created_at=utcnow(),
             import_id=import_id,
         )
@@ -265,8 +281,7 @@ async def replay_error(
         generic = error.source == IngestSource.csv_import.value
         try:
             shop = await _replay_shop(session, error, payload_text, generic)
-            adapter = GENERIC if generic else adapter_for(shop.channel)
-            adapter.normalize(adapter.unwrap(payload_text))
+            read_order(GENERIC if generic else adapter_for(shop.channel), payload_text)
         except NormalizeError as exc:
             problem: NormalizeError | None = exc
         else:
@@ -275,7 +290,8 @@ async def replay_error(
         async with db.transaction() as session:
             row = await session.get(IngestError, error_id)
             assert row is not None
-            row.payload, row.field, row.message = payload_text, problem.field[:200], problem.message[:1000]
+            row.payload = _payload_text(payload_text)
+            row.field, row.message = safe_text(problem.field)[:200], safe_text(problem.message)[:1000]
             session.add(row)
         return IngestResult("invalid", error_id=error_id, field=problem.field, message=problem.message)
     result = await ingest(db, settings, shop, payload_text, IngestSource.csv_import if generic else IngestSource.replay)
@@ -283,7 +299,7 @@ async def replay_error(
         row = await session.get(IngestError, error_id)
         assert row is not None
         row.payload, row.status, row.resolved_at, row.order_id = (
-            payload_text,
+            _payload_text(payload_text),
             IngestErrorStatus.replayed,
             utcnow(),
             result.order_id,
@@ -307,11 +323,11 @@ async def _replay_shop(session: AsyncSession, error: IngestError, payload_text: 
         code = str(as_object(payload_text).get("shop") or "")
         shop = await shop_by_code(session, code) if code else None
         if shop is None:
-            raise NormalizeError("shop", f"no shop has the code {code!r}")
+            raise NormalizeError("shop", gettext("no shop has the code %(code)s") % {"code": code[:64]})
         return shop
     shop = await session.get(Shop, error.shop_id) if error.shop_id else None
     if shop is None:
-        raise NormalizeError("shop", "the shop of this payload no longer exists")
+        raise NormalizeError("shop", gettext("the shop of this payload no longer exists"))
     return shop
 
 

@@ -3,11 +3,17 @@
 An adapter turns one platform's order payload (field names, units and time formats as in CHANNELS.md) into a
 :class:`NormalizedOrder`: money in fen, times in UTC, the raw status and payload kept. Anything it cannot read
 raises :class:`NormalizeError` naming the field, never another exception.
+
+The bounds every order must keep, whatever its source (webhook, pull, CSV/Excel import, replay), live here:
+:func:`load_json` / :func:`check_tree` for the payload itself (depth, lone surrogates, finite numbers) and
+:func:`check_order` for the normalised order (quantities, amounts, lines, the order id).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,17 +24,68 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from app import templating
+from app.i18n import gettext
+from app.templating import N_
+
 CHINA = ZoneInfo("Asia/Shanghai")
 _MISSING: Any = object()
 
+#: A line's quantity: a whole number in 1..MAX_QTY. Nobody sells 100,000 of one thing in one order; more is a typo
+#: or an attack, and it would overflow the stock arithmetic downstream.
+MAX_QTY = 99_999
+#: Every amount (a line's price or payment, an order's total, shipping, discount) is 0..MAX_FEN fen (¥10,000,000.00).
+#: The money columns are INTEGER, 32-bit on PostgreSQL (at most 2,147,483,647), so any amount within the cap fits.
+MAX_FEN = 1_000_000_000
+#: Lines in one order, and characters in an order id (the column is VARCHAR(64)).
+MAX_LINES = 1_000
+MAX_EXTERNAL_ID = 64
+#: How deep a payload may nest; platform payloads need about 6 levels. Deeper is refused before parsing.
+MAX_DEPTH = 32
+#: Any other whole number in a payload (status codes, Unix times): beyond this it is garbage, not data.
+MAX_WHOLE = 10**15
+
 
 class NormalizeError(ValueError):
-    """The payload cannot become an order; ``field`` names where (in the platform's own terms)."""
+    """The payload cannot become an order; ``field`` names where (in the platform's own terms).
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+    ``message`` is for an operator, in their language. With ``values`` it is a template that is filled in when
+    read, with ``%(field)s`` as ``label`` (or the field), so that :func:`within` can still rename the field.
+    """
+
+    def __init__(
+        self, field: str, message: str, values: dict[str, Any] | None = None, *, label: str | None = None
+    ) -> None:
+        super().__init__(field, message)
         self.field = field
-        self.message = message
+        self.template = message
+        self.values = values
+        self.label = label
+
+    @property
+    def message(self) -> str:
+        if self.values is None:
+            return self.template
+        return self.template % {"field": self.label or self.field, **self.values}
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+    def renamed(self, field: str, *, label: str | None = None) -> NormalizeError:
+        """The same problem under another name (a field inside a list item, an import row)."""
+        return NormalizeError(field, self.template, self.values, label=label or self.label)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A payload value quoted in a message: short, and storable whatever it contains."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = safe_text(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def safe_text(text: str) -> str:
+    """The text with any lone surrogate written as its JSON escape (``\\ud800``), so that it can be stored."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(text) else text
 
 
 class PullError(RuntimeError):
@@ -133,7 +190,7 @@ def get(data: Any, path: str, default: Any = _MISSING) -> Any:
         if isinstance(current, dict) and part in current and current[part] is not None:
             current = current[part]
         elif default is _MISSING:
-            raise NormalizeError(path, "is missing")
+            raise NormalizeError(path, gettext("%(field)s is missing"), {})
         else:
             return default
     return current
@@ -142,20 +199,36 @@ def get(data: Any, path: str, default: Any = _MISSING) -> Any:
 def text(data: Any, path: str, default: str | None = None) -> str:
     value = get(data, path, _MISSING if default is None else default)
     if isinstance(value, dict | list):
-        raise NormalizeError(path, "must be text")
+        raise NormalizeError(path, gettext("%(field)s must be text"), {})
     return str(value).strip()
 
 
 def yuan_to_fen(value: Any, name: str) -> int:
-    """ "12.50" -> 1250. Yuan amounts come as strings with at most two decimals."""
+    """ "12.50" -> 1250. Yuan amounts come as strings with at most two decimals, within 0..MAX_FEN fen."""
+    not_yuan = NormalizeError(name, gettext("%(field)s: %(value)s is not an amount in yuan"), {"value": shown(value)})
+    if isinstance(value, bool) or isinstance(value, dict | list):
+        raise not_yuan
     try:
         amount = Decimal(str(value).strip().replace(",", ""))
     except InvalidOperation as exc:
-        raise NormalizeError(name, f"is not an amount in yuan: {value!r}") from exc
+        raise not_yuan from exc
+    if not amount.is_finite():
+        raise not_yuan
+    # Compare before any arithmetic: "1e999999999" must not become a number with a billion digits.
+    if not 0 <= amount <= Decimal(MAX_FEN) / 100:
+        raise money_out_of_range(name, shown(value))
     fen = amount * 100
-    if not amount.is_finite() or fen != fen.to_integral_value():
-        raise NormalizeError(name, f"is not an amount in yuan: {value!r}")
+    if fen != fen.to_integral_value():
+        raise not_yuan
     return int(fen)
+
+
+def money_out_of_range(name: str, value: str) -> NormalizeError:
+    return NormalizeError(
+        name,
+        gettext("%(field)s: the amount %(value)s is not valid: amounts are from ¥0.00 to %(max)s"),
+        {"value": value, "max": templating.yuan(MAX_FEN)},
+    )
 
 
 def yuan(data: Any, path: str, default: str | None = None) -> int:
@@ -165,19 +238,26 @@ def yuan(data: Any, path: str, default: str | None = None) -> int:
 def fen(data: Any, path: str, default: int | None = None) -> int:
     """An integer amount in fen (platforms that send fen may send it as a digit string)."""
     value = get(data, path, _MISSING if default is None else default)
-    return integer(value, path)
+    amount = integer(value, path)
+    if not 0 <= amount <= MAX_FEN:
+        raise money_out_of_range(path, shown(value))
+    return amount
 
 
 def integer(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise NormalizeError(name, "must be a whole number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise NormalizeError(name, f"must be a whole number, got {value!r}")
+    """A whole number (a JSON number or a digit string), at most MAX_WHOLE either side of zero."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"-?\d{1,30}", value.strip()):
+        number = int(value.strip())
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    if number is None:
+        raise NormalizeError(name, gettext("%(field)s: %(value)s is not a whole number"), {"value": shown(value)})
+    if abs(number) > MAX_WHOLE:
+        raise NormalizeError(name, gettext("%(field)s: %(value)s is out of range"), {"value": shown(value)})
+    return number
 
 
 def china_time(value: Any, name: str) -> datetime | None:
@@ -190,13 +270,17 @@ def china_time(value: Any, name: str) -> datetime | None:
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"):
         try:
             return datetime.strptime(raw, fmt).replace(tzinfo=CHINA).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):
             continue
+    not_a_time = NormalizeError(name, gettext("%(field)s: %(value)s is not a time"), {"value": shown(raw)})
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise NormalizeError(name, f"is not a time: {raw!r}") from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA)).astimezone(UTC)
+        raise not_a_time from exc
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA)).astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59-08:00 is past the last representable UTC time
+        raise not_a_time from exc
 
 
 def unix_time(value: Any, name: str, *, millis: bool = False) -> datetime | None:
@@ -204,7 +288,10 @@ def unix_time(value: Any, name: str, *, millis: bool = False) -> datetime | None
     if value in (None, "", 0, "0"):
         return None
     number = integer(value, name)
-    return datetime.fromtimestamp(number / 1000 if millis else number, tz=UTC)
+    try:
+        return datetime.fromtimestamp(number / 1000 if millis else number, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:  # beyond the years datetime can hold
+        raise NormalizeError(name, gettext("%(field)s: %(value)s is not a time"), {"value": shown(value)}) from exc
 
 
 def required_time(value: datetime | None, name: str) -> datetime:
@@ -220,19 +307,113 @@ def as_list(value: Any, name: str) -> list[Any]:
     if isinstance(value, dict) and len(value) == 1:
         value = next(iter(value.values()))
     if not isinstance(value, list):
-        raise NormalizeError(name, "must be a list")
+        raise NormalizeError(name, gettext("%(field)s must be a list"), {})
     return value
 
 
 def as_object(body: Any, name: str = "body") -> dict[str, Any]:
+    """The JSON object of a delivered body (text or bytes), or a payload that arrived parsed, checked alike."""
     if isinstance(body, str | bytes):
-        try:
-            body = json.loads(body)
-        except ValueError as exc:
-            raise NormalizeError(name, "is not valid JSON") from exc
+        body = load_json(body, name)
+    check_tree(body, name)
     if not isinstance(body, dict):
-        raise NormalizeError(name, "must be a JSON object")
+        raise NormalizeError(name, gettext("%(field)s must be a JSON object"), {}, label=_label(name))
     return body
+
+
+# --- the payload itself: depth, characters, numbers -------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A JSON string literal (escapes included), to take out before counting brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit``, without parsing (which would recurse)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    # Each pass removes the innermost pairs, so after ``limit`` passes only deeper nesting (or garbage) is left.
+    for _ in range(limit):
+        if not brackets:
+            return False
+        brackets = _EMPTY_PAIR.sub("", brackets)
+    return bool(brackets)
+
+
+def _label(name: str) -> str | None:
+    """How messages call the delivered document as a whole."""
+    return gettext("the request body") if name == "body" else None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def load_json(body: str | bytes, name: str = "body", *, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON safely: UTF-8, at most ``max_depth`` deep (checked before parsing, which would recurse),
+    no NaN or Infinity. Anything else is a NormalizeError naming ``name``; never a RecursionError."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise NormalizeError(name, gettext("%(field)s is not UTF-8 text"), {}, label=_label(name)) from exc
+    if _nesting_exceeds(body, max_depth):
+        raise NormalizeError(
+            name, gettext("%(field)s nests deeper than %(max)s levels"), {"max": max_depth}, label=_label(name)
+        )
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise NormalizeError(
+            name,
+            gettext("%(field)s is not valid JSON (line %(line)s, column %(column)s)"),
+            {"line": exc.lineno, "column": exc.colno},
+            label=_label(name),
+        ) from exc
+    except (ValueError, RecursionError) as exc:  # NaN / Infinity, a number of 5,000 digits
+        raise NormalizeError(name, gettext("%(field)s is not valid JSON"), {}, label=_label(name)) from exc
+
+
+def response_json(response: httpx.Response) -> Any:
+    """A platform's order-list answer. Its orders are checked one by one at ingest (a bad one goes to the error
+    queue), so the page itself may nest a little deeper than one order may."""
+    try:
+        return load_json(response.content, "response", max_depth=4 * MAX_DEPTH)
+    except NormalizeError as exc:
+        raise PullError(str(exc)) from exc
+
+
+def check_tree(value: Any, name: str = "body") -> None:
+    """Refuse a parsed payload that could not be stored or read back: nesting deeper than MAX_DEPTH, a string
+    (or key) with a lone surrogate (no encoding can store it), a number that is not finite."""
+    stack: list[tuple[Any, str, int]] = [(value, name, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise NormalizeError(
+                name, gettext("%(field)s nests deeper than %(max)s levels"), {"max": MAX_DEPTH}, label=_label(name)
+            )
+        if isinstance(item, str):
+            match = _SURROGATE.search(item)
+            if match:
+                raise NormalizeError(
+                    safe_text(path),
+                    gettext("%(field)s contains a character that cannot be stored (a lone surrogate %(code)s)"),
+                    {"code": f"\\u{ord(match.group()):04x}"},
+                )
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise NormalizeError(
+                path, gettext("%(field)s: %(value)s is not a finite number"), {"value": shown(str(item))}
+            )
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                # Paths read as the platform's field names: "payment", "orders[0].num".
+                child_path = str(key) if path == name else f"{path}.{key}"
+                stack.append((key, child_path, depth + 1))
+                stack.append((child, child_path, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
 
 
 def compact_json(value: Any) -> str:
@@ -258,10 +439,75 @@ def within(prefix: str) -> Iterator[None]:
     try:
         yield
     except NormalizeError as exc:
-        raise NormalizeError(f"{prefix}.{exc.field}", exc.message) from exc
+        raise exc.renamed(f"{prefix}.{exc.field}") from exc
 
 
 def object_at(item: Any, where: str) -> dict[str, Any]:
     if not isinstance(item, dict):
-        raise NormalizeError(where, "must be an object")
+        raise NormalizeError(where, gettext("%(field)s must be an object"), {})
     return item
+
+
+# --- the bounds of a normalised order (every source) ------------------------------------------------
+
+LINE_AMOUNTS = (("unit_price_fen", N_("unit price")), ("paid_fen", N_("amount paid")))
+ORDER_AMOUNTS = (
+    ("items_fen", N_("item total")),
+    ("shipping_fen", N_("shipping")),
+    ("discount_fen", N_("discount")),
+    ("paid_fen", N_("amount paid")),
+)
+
+
+def quantity(value: Any, field: str, line: int) -> int:
+    """A line's quantity, a whole number in 1..MAX_QTY; ``line`` is the line (or file row) number people see."""
+    try:
+        qty: int | None = integer(value, field)
+    except NormalizeError:
+        qty = None
+    if qty is None or not 1 <= qty <= MAX_QTY:
+        raise NormalizeError(
+            field,
+            gettext("Line %(line)s: quantity %(value)s is not valid: a quantity is a whole number from 1 to %(max)s"),
+            {"line": line, "value": shown(value), "max": f"{MAX_QTY:,}"},
+        )
+    return qty
+
+
+def check_amount(fen_value: int, field: str, what: str, line: int | None = None) -> None:
+    """An amount in fen within 0..MAX_FEN; ``what`` is its (untranslated) label."""
+    if 0 <= fen_value <= MAX_FEN:
+        return
+    values = {"what": gettext(what), "value": templating.yuan(fen_value), "max": templating.yuan(MAX_FEN)}
+    if line is None:
+        raise NormalizeError(
+            field, gettext("Order %(what)s %(value)s is not valid: amounts are from ¥0.00 to %(max)s"), values
+        )
+    raise NormalizeError(
+        field,
+        gettext("Line %(line)s: %(what)s %(value)s is not valid: amounts are from ¥0.00 to %(max)s"),
+        {**values, "line": line},
+    )
+
+
+def check_order(order: NormalizedOrder) -> NormalizedOrder:
+    """Refuse an order outside the bounds every order keeps, whichever adapter read it; the order otherwise."""
+    if not 1 <= len(order.external_id) <= MAX_EXTERNAL_ID:
+        raise NormalizeError(
+            "external_id",
+            gettext("Order id %(value)s is not valid: it must have 1 to %(max)s characters"),
+            {"value": shown(order.external_id), "max": MAX_EXTERNAL_ID},
+        )
+    if len(order.lines) > MAX_LINES:
+        raise NormalizeError(
+            "lines",
+            gettext("The order has %(count)s lines; at most %(max)s are accepted"),
+            {"count": f"{len(order.lines):,}", "max": f"{MAX_LINES:,}"},
+        )
+    for number, line in enumerate(order.lines, start=1):
+        quantity(line.qty, f"lines[{number - 1}].qty", number)
+        for name, what in LINE_AMOUNTS:
+            check_amount(getattr(line, name), f"lines[{number - 1}].{name}", what, number)
+    for name, what in ORDER_AMOUNTS:
+        check_amount(getattr(order, name), name, what)
+    return order

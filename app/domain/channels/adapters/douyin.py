@@ -30,7 +30,9 @@ from app.domain.channels.adapters.base import (
     integer,
     object_at,
     partial_refund_tag,
+    quantity,
     required_time,
+    response_json,
     text,
     unix_time,
     within,
@@ -75,7 +77,7 @@ class DouyinAdapter:
         for i, item in enumerate(as_list(get(payload, "sku_order_list"), "sku_order_list")):
             item = object_at(item, f"sku_order_list[{i}]")
             with within(f"sku_order_list[{i}]"):
-                qty = integer(get(item, "item_num"), "item_num")
+                qty = quantity(get(item, "item_num"), "item_num", i + 1)
                 origin = fen(item, "origin_amount")
                 bundle = as_list(item.get("bundle_sku_info"), "bundle_sku_info")
                 after_sale = item.get("after_sale_info") or {}
@@ -172,7 +174,7 @@ class DouyinAdapter:
         response = await client.post(
             f"{creds.base_url.rstrip('/')}/order/searchList", params=params, content=param_json
         )
-        body = response.json()
+        body = response_json(response)
         if body.get("code") != 10000:
             raise PullError(f"Douyin refused the order list: {body.get('code')} {body.get('msg', '')}")
         data = body.get("data") or {}

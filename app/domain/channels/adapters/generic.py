@@ -34,8 +34,8 @@ from app.domain.channels.adapters.base import (
     china_time,
     fen,
     get,
-    integer,
     object_at,
+    quantity,
     required_time,
     text,
     within,
@@ -65,9 +65,7 @@ class GenericAdapter:
         for i, item in enumerate(as_list(get(payload, "lines"), "lines")):
             item = object_at(item, f"lines[{i}]")
             with within(f"lines[{i}]"):
-                qty = integer(get(item, "qty"), "qty")
-                if qty <= 0:
-                    raise NormalizeError("qty", "must be at least 1")
+                qty = quantity(get(item, "qty"), "qty", i + 1)
                 unit = fen(item, "unit_price_fen")
                 lines.append(
                     NormalizedLine(

@@ -26,9 +26,10 @@ from app.domain.channels.adapters.base import (
     as_object,
     china_time,
     get,
-    integer,
     object_at,
+    quantity,
     required_time,
+    response_json,
     text,
     within,
     yuan,
@@ -75,7 +76,7 @@ class JdAdapter:
             item = object_at(item, f"itemInfoList[{i}]")
             with within(f"itemInfoList[{i}]"):
                 sku_id = text(item, "skuId")
-                qty = integer(get(item, "itemTotal"), "itemTotal")
+                qty = quantity(get(item, "itemTotal"), "itemTotal", i + 1)
                 unit = yuan(item, "jdPrice")
                 lines.append(
                     NormalizedLine(
@@ -144,7 +145,7 @@ class JdAdapter:
         }
         params["sign"] = jd_sign(params, creds.app_secret)
         response = await client.post(f"{creds.base_url.rstrip('/')}/routerjson", data=params)
-        body = response.json()
+        body = response_json(response)
         if "error_response" in body or response.status_code != 200:
             raise PullError(f"JD refused the order list: {body.get('error_response', response.status_code)}")
         result = (body.get("jingdong_pop_order_search_responce") or {}).get("searchorderinfo_result") or {}

@@ -28,7 +28,9 @@ from app.domain.channels.adapters.base import (
     get,
     integer,
     object_at,
+    quantity,
     required_time,
+    response_json,
     text,
     unix_time,
     within,
@@ -68,7 +70,7 @@ class KuaishouAdapter:
         for i, item in enumerate(items):
             item = object_at(item, f"orderItemInfo[{i}]")
             with within(f"orderItemInfo[{i}]" if len(items) > 1 else "orderItemInfo"):
-                qty = integer(get(item, "num"), "num")
+                qty = quantity(get(item, "num"), "num", i + 1)
                 lines.append(
                     NormalizedLine(
                         line_id=text(item, "orderItemId"),
@@ -142,7 +144,7 @@ class KuaishouAdapter:
         }
         params["sign"] = kuaishou_sign(params, creds.app_secret)
         response = await client.get(f"{creds.base_url.rstrip('/')}/open/order/cursor/list", params=params)
-        body = response.json()
+        body = response_json(response)
         if body.get("result") != 1:
             raise PullError(f"Kuaishou refused the order list: {body.get('error_msg') or body.get('result')}")
         data = body.get("data") or {}

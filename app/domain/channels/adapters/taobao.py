@@ -24,10 +24,11 @@ from app.domain.channels.adapters.base import (
     as_object,
     china_time,
     get,
-    integer,
     object_at,
     partial_refund_tag,
+    quantity,
     required_time,
+    response_json,
     text,
     within,
     yuan,
@@ -71,7 +72,7 @@ class TaobaoAdapter:
         raw_status = text(payload, "status")
         if raw_status not in STATUS:
             raise NormalizeError("status", f"unknown Taobao trade status {raw_status!r}")
-        lines = [self._line(item, f"orders[{i}]") for i, item in enumerate(as_list(payload.get("orders"), "orders"))]
+        lines = [self._line(item, i) for i, item in enumerate(as_list(payload.get("orders"), "orders"))]
         if not lines:
             raise NormalizeError("orders", "the trade has no lines")
         step = str(payload.get("step_trade_status") or "")
@@ -110,7 +111,8 @@ class TaobaoAdapter:
             raw=payload,
         )
 
-    def _line(self, item: Any, where: str) -> NormalizedLine:
+    def _line(self, item: Any, index: int) -> NormalizedLine:
+        where = f"orders[{index}]"
         item = object_at(item, where)
         with within(where):
             paid_source = "divide_order_fee" if item.get("divide_order_fee") not in (None, "") else "payment"
@@ -120,7 +122,7 @@ class TaobaoAdapter:
                 seller_sku=str(item.get("outer_sku_id") or item.get("outer_iid") or ""),
                 channel_sku_id=str(item.get("sku_id") or item.get("num_iid") or ""),
                 title=str(item.get("title") or ""),
-                qty=integer(get(item, "num"), "num"),
+                qty=quantity(get(item, "num"), "num", index + 1),
                 unit_price_fen=yuan(item, "price"),
                 paid_fen=yuan(item, paid_source),
                 is_gift=bool(item.get("is_gift")),
@@ -149,7 +151,7 @@ class TaobaoAdapter:
         }
         params["sign"] = top_sign(params, creds.app_secret)
         response = await client.post(f"{creds.base_url.rstrip('/')}/router/rest", data=params)
-        body = response.json()
+        body = response_json(response)
         if "error_response" in body or response.status_code != 200:
             raise PullError(f"Taobao refused the order list: {body.get('error_response', response.status_code)}")
         result = body.get("trades_sold_increment_get_response", {})

@@ -25,7 +25,9 @@ from app.domain.channels.adapters.base import (
     get,
     integer,
     object_at,
+    quantity,
     required_time,
+    response_json,
     text,
     unix_time,
     within,
@@ -57,7 +59,7 @@ class WechatAdapter:
             item = object_at(item, f"order_detail.product_infos[{i}]")
             with within(f"order_detail.product_infos[{i}]"):
                 sku_id = text(item, "sku_id")
-                qty = integer(get(item, "sku_cnt"), "sku_cnt")
+                qty = quantity(get(item, "sku_cnt"), "sku_cnt", i + 1)
                 lines.append(
                     NormalizedLine(
                         line_id=f"{sku_id}-{i}",
@@ -124,12 +126,14 @@ class WechatAdapter:
         }
         if token:
             request["next_key"] = token
-        listing = (await client.post(f"{base}/channels/ec/order/list/get", params=query, json=request)).json()
+        listing = response_json(await client.post(f"{base}/channels/ec/order/list/get", params=query, json=request))
         if listing.get("errcode") != 0:
             raise PullError(f"WeChat refused the order list: {listing.get('errcode')} {listing.get('errmsg', '')}")
         orders = []
         for order_id in as_list(listing.get("order_id_list", []), "order_id_list"):
-            one = (await client.post(f"{base}/channels/ec/order/get", params=query, json={"order_id": order_id})).json()
+            one = response_json(
+                await client.post(f"{base}/channels/ec/order/get", params=query, json={"order_id": order_id})
+            )
             if one.get("errcode") != 0:
                 raise PullError(f"WeChat refused order {order_id}: {one.get('errcode')} {one.get('errmsg', '')}")
             orders.append(one["order"])

@@ -27,7 +27,9 @@ from app.domain.channels.adapters.base import (
     integer,
     object_at,
     partial_refund_tag,
+    quantity,
     required_time,
+    response_json,
     text,
     within,
     yuan,
@@ -82,7 +84,7 @@ class YouzanAdapter:
                         seller_sku=str(item.get("outer_sku_id") or item.get("outer_item_id") or ""),
                         channel_sku_id=str(item.get("sku_id") or item.get("item_id") or ""),
                         title=str(item.get("title") or ""),
-                        qty=integer(get(item, "num"), "num"),
+                        qty=quantity(get(item, "num"), "num", i + 1),
                         unit_price_fen=yuan(item, "price"),
                         paid_fen=yuan(item, "payment"),
                         is_gift=bool(item.get("is_present")),
@@ -146,7 +148,7 @@ class YouzanAdapter:
                 "page_size": 50,
             },
         )
-        body = response.json()
+        body = response_json(response)
         if not body.get("success"):
             raise PullError(f"Youzan refused the order list: {body.get('gw_err_resp') or body.get('message')}")
         data = body.get("data") or {}

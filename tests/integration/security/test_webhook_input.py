@@ -1,0 +1,277 @@
+"""Hostile or broken webhook bodies, delivered with a valid signature. Each must be answered with a 4xx, kept as
+exactly one row of the error queue with a message an operator can act on (in Chinese, naming the field and the
+value), create nothing else, and become an order once someone fixes and replays it. Attacks covered:
+
+- a quantity of 10^30, and quantities of 0, -1 and 100,000 (outside 1..99,999);
+- a unit price of "1e309" and a payment of "1e30" (numbers far beyond any column), a negative payment;
+- a JSON number that is not finite (1e309 as a number, NaN);
+- a body nested 10,000 deep (the parser would recurse until it crashed);
+- a lone surrogate ("\\ud800") in a text field, which no database encoding can store;
+- an order id longer than the column;
+- the same attacks unsigned: refused with 401 and not kept at all;
+- pulled orders and replays go through the same bounds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlmodel import func, select
+
+from app.domain.accounts.models import Role
+from app.domain.channels.models import Channel, InboxEvent, IngestError
+from app.domain.channels.services import SHOP_HEADER, pull_shop
+from app.domain.orders.models import Order
+from tests.integration.forms import login, post_form
+from tests.integration.orders.conftest import SHOP_CODES, deliver
+from tests.integration.orders.conftest import shops as shops  # the fixture: one shop per channel
+from tests.integration.orders.fake_platform import APP_KEY, APP_SECRET, TOKEN, FakePlatform, running
+from tests.samples import channels as samples
+
+Payload = dict[str, Any]
+
+
+def taobao_with(change: Callable[[Payload], None]) -> Payload:
+    payload = samples.taobao_multi_line_with_gift()
+    change(payload)
+    return payload
+
+
+def first_line(payload: Payload) -> Payload:
+    line: Payload = payload["orders"]["order"][0]
+    return line
+
+
+def set_in(path: Callable[[Payload], Payload], key: str, value: Any) -> Callable[[Payload], None]:
+    def change(payload: Payload) -> None:
+        path(payload)[key] = value
+
+    return change
+
+
+def itself(payload: Payload) -> Payload:
+    return payload
+
+
+# (channel, broken body, status, field, words the message must contain)
+BROKEN: dict[str, tuple[str, bytes, int, str, list[str]]] = {
+    "quantity 10^30": (
+        "tmall",
+        json.dumps(taobao_with(set_in(first_line, "num", 10**30))).encode(),
+        422,
+        "orders[0].num",
+        ["第 1 行数量", "1000000000000000000000000000000", "1 到 99,999 的整数"],
+    ),
+    "quantity 0": (
+        "jd",
+        json.dumps(
+            samples.jd_order_with_coupon_and_gift()
+            | {"itemInfoList": [{"skuId": "1", "outerSkuId": "EARBUD-P2", "jdPrice": "499.00", "itemTotal": "0"}]}
+        ).encode(),
+        422,
+        "itemInfoList[0].itemTotal",
+        ["第 1 行数量 0 无效：数量须为 1 到 99,999 的整数"],
+    ),
+    "quantity -1": (
+        "pos",
+        json.dumps(samples.pos_order() | {"lines": [{"sku": "TEE-BLK-L", "qty": -1, "unit_price_fen": 7900}]}).encode(),
+        422,
+        "lines[0].qty",
+        ["第 1 行数量 -1 无效"],
+    ),
+    "quantity 100,000": (
+        "tmall",
+        json.dumps(taobao_with(set_in(first_line, "num", "100000"))).encode(),
+        422,
+        "orders[0].num",
+        ["第 1 行数量 100000 无效"],
+    ),
+    'price "1e309"': (
+        "tmall",
+        json.dumps(taobao_with(set_in(first_line, "price", "1e309"))).encode(),
+        422,
+        "orders[0].price",
+        ["orders[0].price", "1e309", "¥0.00 到 ¥10,000,000.00"],
+    ),
+    'payment "1e30"': (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "payment", "1e30"))).encode(),
+        422,
+        "payment",
+        ["payment 的金额 1e30 无效"],
+    ),
+    "negative payment": (
+        "jd",
+        json.dumps(samples.jd_order_with_coupon_and_gift() | {"orderPayment": "-3857.00"}).encode(),
+        422,
+        "orderPayment",
+        ["orderPayment 的金额 -3857.00 无效"],
+    ),
+    "negative line payment in fen": (
+        "pos",
+        json.dumps(
+            samples.pos_order() | {"lines": [{"sku": "TEE-BLK-L", "qty": 1, "unit_price_fen": 7900, "paid_fen": -7900}]}
+        ).encode(),
+        422,
+        "lines[0].paid_fen",
+        ["lines[0].paid_fen 的金额 -7900 无效"],
+    ),
+    "price 1e309 as a JSON number": (
+        "tmall",
+        json.dumps(taobao_with(set_in(first_line, "price", "@inf@"))).replace('"@inf@"', "1e309").encode(),
+        422,
+        "orders.order[0].price",
+        ["orders.order[0].price", "inf", "不是有限的数值"],
+    ),
+    "NaN": (
+        "pos",
+        json.dumps(samples.pos_order()).replace('"paid_at"', '"paid_fen": NaN, "paid_at"').encode(),
+        400,
+        "body",
+        ["请求内容 不是有效的 JSON"],
+    ),
+    "nested 10,000 deep": (
+        "pos",
+        ('{"order": ' * 10_000 + "{}" + "}" * 10_000).encode(),
+        400,
+        "body",
+        ["请求内容 的嵌套超过 32 层"],
+    ),
+    "lone surrogate": (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "buyer_message", "请尽快发货\ud800"))).encode(),
+        422,
+        "buyer_message",
+        ["buyer_message 含有无法保存的字符", "\\ud800"],
+    ),
+    "order id of 200 characters": (
+        "pos",
+        json.dumps(samples.pos_order(order_id="P" * 200)).encode(),
+        422,
+        "external_id",
+        ["订单号", "须为 1 到 64 个字符"],
+    ),
+}
+
+
+async def count(db: Any, model: Any) -> int:
+    async with db.reading() as session:
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+async def test_a_malformed_delivery_is_a_4xx_kept_once_with_a_readable_message(client, db, shops, case):
+    channel, body, status, field, words = BROKEN[case]
+    response = await deliver(client, channel, body)
+    assert response.status_code == status, response.text
+    answer = response.json()
+    assert answer["field"] == field
+    async with db.reading() as session:
+        errors = (await session.exec(select(IngestError))).all()
+    assert [(e.id, e.field, e.source, e.shop_id) for e in errors] == [
+        (answer["error_id"], field, "webhook", shops[Channel(channel)].id)
+    ]
+    for word in words:
+        assert word in errors[0].message, errors[0].message
+    assert answer["detail"] == errors[0].message
+    assert await count(db, Order) == 0
+    assert await count(db, InboxEvent) == 0
+
+
+async def replay(client: Any, error_id: int, payload: str) -> Any:
+    page = f"/orders/errors/{error_id}"
+    return await post_form(client, page, f"{page}/replay", {"payload": payload})
+
+
+async def test_each_kept_delivery_becomes_an_order_once_fixed_and_replayed(client, db, shops, make_user):
+    fixes = {
+        "quantity 10^30": ("tmall", samples.taobao_multi_line_with_gift()),
+        "negative payment": ("jd", samples.jd_order_with_coupon_and_gift()),
+        "nested 10,000 deep": ("pos", samples.pos_order()),
+    }
+    kept = {}
+    for case, (channel, _) in fixes.items():
+        response = await deliver(client, channel, BROKEN[case][1])
+        kept[case] = response.json()["error_id"]
+    await make_user(Role.operator, username="op")
+    await login(client, "op")
+    for case, (_, fixed) in fixes.items():
+        response = await replay(client, kept[case], json.dumps(fixed, ensure_ascii=False))
+        assert response.status_code == 200, response.text
+        assert 'data-testid="replay-ok"' in response.text
+    async with db.reading() as session:
+        errors = (await session.exec(select(IngestError))).all()
+        orders = (await session.exec(select(Order))).all()
+    assert sorted(e.status for e in errors) == ["replayed"] * 3
+    assert sorted(o.channel for o in orders) == ["jd", "pos", "tmall"]
+    assert {e.order_id for e in errors} == {o.id for o in orders}
+
+
+async def test_a_lone_surrogate_is_kept_as_its_escape_so_the_payload_can_be_fixed(client, db, shops, make_user):
+    response = await deliver(client, "tmall", BROKEN["lone surrogate"][1])
+    error_id = response.json()["error_id"]
+    async with db.reading() as session:
+        kept = (await session.get(IngestError, error_id)).payload
+    assert "\\ud800" in kept  # the escape as text, which any database stores
+
+    await make_user(Role.operator, username="op")
+    await login(client, "op")
+    page = await client.get(f"/orders/errors/{error_id}")
+    assert page.status_code == 200 and "buyer_message" in page.text
+    replayed = await replay(client, error_id, kept.replace("\\ud800", ""))
+    assert 'data-testid="replay-ok"' in replayed.text
+    async with db.reading() as session:
+        order = (await session.exec(select(Order))).one()
+    assert order.buyer_message == "请尽快发货"
+
+
+async def test_a_replay_that_is_still_out_of_bounds_stays_open_with_the_new_reason(client, db, shops, make_user):
+    response = await deliver(client, "jd", BROKEN["negative payment"][1])
+    error_id = response.json()["error_id"]
+    await make_user(Role.operator, username="op")
+    await login(client, "op")
+    still = samples.jd_order_with_coupon_and_gift() | {"orderPayment": "20000000.00"}
+    answer = await replay(client, error_id, json.dumps(still, ensure_ascii=False))
+    assert answer.status_code == 422
+    assert "orderPayment 的金额 20000000.00 无效" in answer.text
+    async with db.reading() as session:
+        error = await session.get(IngestError, error_id)
+    assert (error.status, error.field) == ("open", "orderPayment")
+    assert await count(db, IngestError) == 1
+    assert await count(db, Order) == 0
+
+
+@pytest.mark.parametrize("case", ["nested 10,000 deep", "quantity 10^30", "lone surrogate"])
+async def test_an_unsigned_malformed_delivery_is_refused_and_not_kept(client, db, shops, case):
+    channel, body, *_ = BROKEN[case]
+    response = await client.post(
+        f"/api/v1/channels/{channel}/orders", content=body, headers={SHOP_HEADER: SHOP_CODES[Channel(channel)]}
+    )
+    assert response.status_code == 401
+    assert await count(db, IngestError) == 0
+
+
+async def test_a_pulled_order_out_of_bounds_is_queued_and_the_rest_of_the_page_imported(db, settings, shops):
+    shop = shops[Channel.jd]
+    good = samples.jd_order_with_coupon_and_gift()
+    bad = samples.jd_order_with_coupon_and_gift() | {"orderId": "285019374699", "orderPayment": "-3857.00"}
+    platform = FakePlatform(orders={"jd": [good, bad]})
+    with running(platform):
+        async with db.transaction() as session:
+            row = await session.get(type(shop), shop.id)
+            row.api_base_url, row.app_key, row.app_secret, row.access_token = (
+                platform.base_url,
+                APP_KEY,
+                APP_SECRET,
+                TOKEN,
+            )
+            session.add(row)
+        summary = await pull_shop(db, settings, shop.id)
+    assert (summary.created, summary.invalid) == (1, 1)
+    async with db.reading() as session:
+        error = (await session.exec(select(IngestError))).one()
+    assert (error.source, error.field) == ("pull", "orderPayment")
+    assert "-3857.00" in error.message
