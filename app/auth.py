@@ -59,6 +59,16 @@ def may(actor: Actor, permission: str) -> bool:
     return actor.kind == "user" and actor.role is not None and permission in PERMISSIONS[actor.role]
 
 
+def host_cookie(settings: Settings, name: str) -> str:
+    """The name a cookie of ours goes by: ``__Host-`` prefixed in production.
+
+    Browsers accept a ``__Host-`` cookie only from this exact host over HTTPS, so neither a sibling
+    subdomain nor a plain-http man in the middle can plant one (their own session, say). Development on
+    http://127.0.0.1 has no HTTPS and keeps the plain name.
+    """
+    return name if settings.is_development else f"__Host-{name}"
+
+
 def is_api_path(path: str) -> bool:
     return path.startswith("/api/")
 
@@ -85,8 +95,8 @@ class CallerMiddleware(ASGIMiddleware):
                         token = await accounts.resolve_token(session, auth[7:].strip())
                         if token is not None:
                             actor = Actor.of_token(token)
-            elif SESSION_COOKIE in cookies:
-                cookie = cookies[SESSION_COOKIE]
+            elif host_cookie(settings, SESSION_COOKIE) in cookies:
+                cookie = cookies[host_cookie(settings, SESSION_COOKIE)]
                 async with db.reading() as session:
                     user, state = await accounts.resolve_session(session, settings, cookie)
                     if user is not None:

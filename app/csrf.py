@@ -29,19 +29,19 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
 
-from app.auth import is_api_path, session_id_of
+from app.auth import host_cookie, is_api_path, session_id_of
 from app.settings import Settings
 
 CSRF_HEADER = "x-csrftoken"
 CSRF_FIELD = "_csrf_token"
+PRESESSION_COOKIE = "rf_presession"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Browsers set Sec-Fetch-Site themselves; a page cannot forge it. These values mean "not our own page".
 FOREIGN_SITES = frozenset({"cross-site", "same-site"})
 
 
 def presession_cookie_name(settings: Settings) -> str:
-    """``__Host-`` needs HTTPS, which development on http://127.0.0.1 does not have."""
-    return "rf_presession" if settings.is_development else "__Host-rf_presession"
+    return host_cookie(settings, PRESESSION_COOKIE)
 
 
 def session_csrf_token(secret_key: str, session_id: str) -> str:

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Template
 from pydantic import ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.auth import LANG_COOKIE, SESSION_COOKIE
+from app.auth import LANG_COOKIE, SESSION_COOKIE, host_cookie
 from app.domain.accounts import services
 from app.domain.accounts.models import Role, TokenScope, UserCreate
 from app.domain.accounts.services import AccountError, Actor
@@ -81,13 +81,13 @@ class AuthController(Controller):
         token = await services.open_session(
             db_session,
             user,
-            replaces=request.cookies.get(SESSION_COOKIE),
+            replaces=request.cookies.get(host_cookie(settings, SESSION_COOKIE)),
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
         )
         response = Redirect(target, status_code=303)
         response.set_cookie(
-            SESSION_COOKIE,
+            host_cookie(settings, SESSION_COOKIE),
             token,
             httponly=True,
             samesite="lax",
@@ -98,13 +98,19 @@ class AuthController(Controller):
         return response
 
     @post("/logout", name="accounts:logout", opt={"any_user": True}, status_code=303)
-    async def logout(self, request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor) -> Redirect:
-        cookie = request.cookies.get(SESSION_COOKIE)
+    async def logout(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Redirect:
+        name = host_cookie(settings, SESSION_COOKIE)
+        cookie = request.cookies.get(name)
         if cookie:
             await services.close_session(db_session, cookie)
         await services.audit(db_session, actor, "logout", target_type="user", target_id=actor.id, ip=client_ip(request))
         response = Redirect("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        # Secure as when it was set: a browser ignores a __Host- cookie without it, even one that expires it.
+        response.set_cookie(
+            name, "", max_age=0, path="/", httponly=True, samesite="lax", secure=not settings.is_development
+        )
         return response
 
     @post("/lang", name="accounts:lang", opt={"public": True}, status_code=303)

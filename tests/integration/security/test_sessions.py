@@ -5,6 +5,8 @@
 - CSRF with a token from another session (the attacker's own login, or an earlier session of the victim).
 - A token captured before login replayed after it.
 - A login form posted from another site (login CSRF), even with a matching pre-session pair.
+- Planting a session or pre-session cookie from a sibling subdomain: in production both are ``__Host-``
+  cookies, which browsers take only from this host over HTTPS; a plain-named cookie is not looked at.
 - Locking the admin out at will: an attacker failing many logins for ``admin`` from one address, or one
   failure each from many addresses, does not stop the admin logging in from theirs; the wait grows.
 - Escaping the backoff by sending a new X-Forwarded-For with every guess: ignored unless the peer is a
@@ -31,6 +33,7 @@ from app.auth import SESSION_COOKIE
 from app.csrf import presession_cookie_name
 from app.db import utcnow
 from app.domain.accounts.models import AuditEntry, LoginThrottle, Role, User
+from app.main import create_app
 from app.settings import Settings, parse_networks
 from tests.integration.forms import PASSWORD, csrf_from, login, post_form
 
@@ -163,6 +166,27 @@ async def test_a_login_without_the_pre_session_cookie_is_refused(client, make_us
     assert response.status_code == 403
     assert presession_cookie_name(settings) == "rf_presession"
     assert presession_cookie_name(Settings(env="production")) == "__Host-rf_presession"
+
+
+async def test_in_production_cookies_that_another_host_could_plant_are_not_looked_at(settings: Settings, make_user):
+    await make_user(Role.admin, "boss")
+    production = replace(settings, env="production", sandbox_carrier=False, carrier_api_secret="contract-secret")
+    async with AsyncTestClient(create_app(production), base_url="https://oms.example.com") as browser:
+        page = await browser.get("/login")
+        assert "__Host-rf_presession=" in page.headers["set-cookie"]
+        logged_in = await browser.post(
+            "/login",
+            data={"_csrf_token": csrf_from(page.text), "username": "boss", "password": PASSWORD},
+            follow_redirects=False,
+        )
+        cookie = logged_in.headers["set-cookie"]
+        assert cookie.startswith(f"__Host-{SESSION_COOKIE}=")
+        assert "Secure" in cookie and "Path=/" in cookie and "Domain" not in cookie
+        assert (await browser.get("/settings/")).status_code == 200
+        session = browser.cookies[f"__Host-{SESSION_COOKIE}"]
+        browser.cookies.clear()
+        browser.cookies.set(SESSION_COOKIE, session)  # the same value under the name a sibling host can write
+        assert (await browser.get("/settings/", follow_redirects=False)).status_code == 303
 
 
 # --- lockout -------------------------------------------------------------------------------------
