@@ -24,7 +24,7 @@ import secrets
 
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.enums import RequestEncodingType, ScopeType
-from litestar.exceptions import PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
@@ -94,6 +94,10 @@ class CsrfMiddleware(ASGIMiddleware):
                 presented = value if isinstance(value, str) else None
             # A token minted for a pre-session cookie the request did not bring proves nothing.
             if new_presession is not None or not presented or not hmac.compare_digest(presented, expected):
+                if session_id is None and not scope["route_handler"].opt.get("public"):
+                    # The session ended while the form was open: refused either way, but "log in again"
+                    # is what helps, not "form expired".
+                    raise NotAuthorizedException("login required")
                 raise PermissionDeniedException("CSRF token verification failed")
         ScopeState.from_scope(scope).csrf_token = expected
         if new_presession is None:

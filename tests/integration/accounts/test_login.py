@@ -115,3 +115,19 @@ async def test_login_redirects_only_to_pages_of_this_site(client, make_user):
         follow_redirects=False,
     )
     assert response.headers["location"] == "/"
+
+
+async def test_a_form_sent_after_the_session_ended_leads_to_the_login_page(client, make_user, db):
+    await make_user(Role.admin, "boss")
+    await login(client, "boss")
+    token = csrf_from((await client.get("/settings/")).text)
+    async with db.transaction() as session:
+        for row in (await session.exec(select(UserSession))).all():
+            row.last_seen_at = utcnow() - timedelta(hours=2)
+            session.add(row)
+    form = {"_csrf_token": token, "username": "late", "role": "viewer", "password": "long-enough-1"}
+    response = await client.post("/settings/users", data=form, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/settings/users"
+    fragment = await client.post("/settings/users", data=form, headers={"HX-Request": "true"})
+    assert fragment.headers["hx-redirect"].startswith("/login")
