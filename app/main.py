@@ -42,6 +42,7 @@ from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.i18n import gettext
 from app.params import ParameterError, ids_in_range
+from app.security import add_security_headers
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.system import HealthController, HomeController, SystemApiController
 from app.templating import template_config
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         guards=[access_guard, ids_in_range],
         # The caller is resolved first: the CSRF token is bound to the session it finds.
         middleware=[CallerMiddleware(), CsrfMiddleware()],
+        before_send=[add_security_headers],
         plugins=[HTMXPlugin()],
         template_config=template_config(),
         exception_handlers={

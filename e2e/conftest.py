@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect, sync_playwright
 
 from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body
 
@@ -84,14 +84,31 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
+def csp_violations(page: Page) -> list[str]:
+    """What the browser reported blocking under our Content-Security-Policy on this tab (kept as it happens)."""
+    found: list[str] = []
+
+    def note(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            found.append(
+                f"{page.url} ({message.location.get('url')}:{message.location.get('lineNumber')}): {message.text}"
+            )
+
+    page.on("console", note)
+    return found
+
+
 @pytest.fixture
 def page(browser: Browser, live_server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
     context = browser.new_context(base_url=live_server, locale="zh-CN", viewport={"width": 1280, "height": 800})
     tab = context.new_page()
+    blocked = csp_violations(tab)
     yield tab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+    # Every journey doubles as a check that nothing the pages need is blocked by the policy.
+    assert blocked == [], f"the browser blocked under the Content-Security-Policy: {blocked}"
 
 
 # --- helpers the journeys share ---------------------------------------------------------------------------

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
+
+from e2e.conftest import csp_violations
 
 DEMO = {
     "admin": ("admin-demo-123", ["订单", "审核", "库存", "规则流", "财务", "报表", "设置"]),
@@ -75,3 +77,23 @@ def test_logging_out_returns_to_the_login_page(page: Page):
     expect(page.get_by_test_id("login-form")).to_be_visible()
     page.goto("/orders")
     expect(page).to_have_url(re.compile(r"/login\?next=/orders"))
+
+
+def test_script_slipped_into_a_page_is_refused_by_the_browser(browser: Browser, live_server: str):
+    """Markup that got past escaping still cannot run: the Content-Security-Policy blocks it, and says so."""
+    context = browser.new_context(base_url=live_server)
+    tab = context.new_page()
+    blocked = csp_violations(tab)
+    tab.goto("/login")
+    tab.evaluate(
+        """() => {
+            document.body.insertAdjacentHTML("beforeend", '<img src="/static/none.png" onerror="window.ran = 1">');
+            const script = document.createElement("script");
+            script.textContent = "window.ran = 2";
+            document.body.appendChild(script);
+        }"""
+    )
+    tab.wait_for_timeout(500)
+    assert tab.evaluate("() => window.ran") is None
+    assert len(blocked) >= 2, blocked
+    context.close()

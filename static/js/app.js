@@ -14,3 +14,15 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.isError = false;
   }
 });
+
+// Buttons that act on the page itself. They say what they do in data-action, because the
+// Content-Security-Policy forbids inline handlers (onclick=…).
+document.addEventListener("click", function (event) {
+  var button = event.target.closest("[data-action]");
+  if (!button) return;
+  if (button.dataset.action === "print") {
+    window.print();
+  } else if (button.dataset.action === "remove-form") {
+    button.closest("form").remove();
+  }
+});

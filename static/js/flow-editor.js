@@ -616,7 +616,10 @@
       showProblems();
     }
 
-    // Simulate what is on the canvas, not only what was saved.
+    // Simulate what is on the canvas, not only what was saved (added here: the page may not run js: values).
+    root.querySelector("[data-testid=simulate-form]").addEventListener("htmx:configRequest", function (event) {
+      event.detail.parameters.document = JSON.stringify(state.doc);
+    });
     window.FlowEditor = {
       documentJson: function () { return JSON.stringify(state.doc); },
       save: save,
