@@ -41,7 +41,7 @@ from app.domain.orders.controllers import OrdersApiController, OrdersController
 from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.i18n import gettext
-from app.params import ParameterError, ids_in_range
+from app.params import ParameterError, reachable_path_params
 from app.security import add_security_headers
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.system import HealthController, HomeController, SystemApiController
@@ -177,7 +177,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "actor": Provide(provide_actor, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
         },
-        guards=[access_guard, ids_in_range],
+        guards=[access_guard, reachable_path_params],
         # The caller is resolved first: the CSRF token is bound to the session it finds.
         middleware=[CallerMiddleware(), CsrfMiddleware()],
         before_send=[add_security_headers],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from pathlib import PurePath
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -99,14 +100,25 @@ def parse_moment(text: str) -> datetime | None:
         return None
 
 
-def ids_in_range(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: an integer path parameter that cannot be a row id names nothing, so the answer is 404.
+def reachable_path_params(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: a parameter that cannot name anything is refused before any handler sees it.
 
-    Routes declare ids as ``{order_id:int}``; the router accepts any size of integer, the database does not.
+    Routes declare ids as ``{order_id:int}``: the router accepts any size of integer, the database does not, so
+    such an id is a 404. A path segment with a NUL byte or longer than file systems allow names no code and no
+    file (``open()`` raises on either), also a 404. A NUL in the query string is a 400: PostgreSQL refuses it.
     """
     for value in connection.path_params.values():
-        if isinstance(value, int) and not isinstance(value, bool) and not is_row_id(value):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and not is_row_id(value):
             raise NotFoundException()
+        if isinstance(value, str | PurePath) and any(
+            "\x00" in part or len(part.encode(errors="replace")) > 255 for part in str(value).split("/")
+        ):
+            raise NotFoundException()
+    for name, value in connection.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise ParameterError(name[:40], gettext("This address contains a character that cannot be used."))
 
 
 __all__ = [
@@ -114,12 +126,12 @@ __all__ = [
     "LAST_DAY",
     "MAX_ID",
     "ParameterError",
-    "ids_in_range",
     "is_row_id",
     "parse_day",
     "parse_fen",
     "parse_id",
     "parse_int",
     "parse_moment",
+    "reachable_path_params",
     "start_of_day",
 ]

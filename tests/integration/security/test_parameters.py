@@ -43,7 +43,7 @@ async def admin(client: Client, db: Database, make_user: Any) -> Client:
         for code, name in (("SH01", "上海仓"), ("BJ01", "北京仓")):
             session.add(Warehouse(code=code, name=name, province=name[:2], city=name[:2]))
         session.add(Sku(code="PHONE-X1", name="星河 X1 手机", weight_g=420))
-        session.add(Shop(channel=Channel.tmall, code="tmall-flagship", name="天猫旗舰店", webhook_secret="s" * 24))
+        session.add(Shop(channel=Channel.tmall, code="tmall-flagship", name="天猫旗舰店"))
         session.add(Carrier(code="ZTO", name="中通快递"))
         await session.flush()
         await inventory.receive(session, "SH01", "PHONE-X1", 120, SYSTEM)
@@ -259,3 +259,19 @@ async def test_a_rate_at_the_bounds_is_kept_to_the_fen(admin: Client, db: Databa
     async with db.reading() as session:
         rate = (await session.exec(select(CarrierRate).where(CarrierRate.first_fee_fen == 1_000_000))).one()
     assert (rate.extra_fee_fen_per_kg, rate.promised_days) == (5, 90)
+
+
+async def test_a_static_file_name_with_a_nul_byte_or_too_long_for_a_file_system_is_not_found(admin: Client) -> None:
+    for url in ("/static/%00", "/static/css/a%00b.css", "/static/" + "x" * 300, f"/inventory/sku/{'x' * 300}"):
+        assert (await admin.get(url)).status_code == 404, url
+    assert (await admin.get("/static/css/app.css")).status_code == 200
+
+
+async def test_a_nul_byte_in_the_query_string_is_refused_with_a_message(admin: Client, make_token: Any) -> None:
+    page = await admin.get("/orders/?tag=%00")
+    assert page.status_code == 400
+    assert "此地址包含无法使用的字符" in page.text
+    token = await make_token(TokenScope.read)
+    api = await admin.get("/api/v1/inventory/channel-stock?shop=a%00", headers={"Authorization": f"Bearer {token}"})
+    assert api.status_code == 400
+    assert api.json()["field"] == "shop"
