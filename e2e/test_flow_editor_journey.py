@@ -3,6 +3,7 @@ simulates a routing flow by drag-and-drop and forms only; an admin publishes it.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from typing import Any
@@ -232,3 +233,55 @@ def test_undo_redo_copy_paste_delete_and_zoom_work_from_the_keyboard_and_toolbar
     page.reload()
     expect(page.get_by_test_id("flow-editor")).to_have_attribute("data-ready", "yes")
     expect(nodes).to_have_count(6)
+
+
+def test_a_flow_with_markup_in_its_names_and_branch_labels_is_drawn_as_text(page: Page):
+    """The canvas builds node markup in the browser: names and labels from the document must stay text there."""
+    markup = "<img src=x onerror=alert(1)>"
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, *DESIGNER)
+    page.get_by_test_id("nav-flows").click()
+    page.get_by_test_id("flow-name").fill(f"{markup} 50%off")
+    page.get_by_test_id("flow-create").click()
+    editor = page.get_by_test_id("flow-editor")
+    expect(editor).to_have_attribute("data-ready", "yes")
+    flow_id = editor.get_attribute("data-flow-id")
+    switch = {
+        "id": "s1",
+        "type": "switch",
+        "name": f"{markup} switch",
+        "position": {"x": 250, "y": 120},
+        "config": {"branches": [{"id": "b1", "label": f"{markup} branch", "logic": True}]},
+    }
+    document = {
+        "schema": 1,
+        "name": f"{markup} 50%off",
+        "trigger": "order.received",
+        "nodes": [
+            {"id": "start", "type": "start", "name": f"{markup} start", "position": {"x": 0, "y": 120}, "config": {}},
+            switch,
+            {"id": "end", "type": "end", "name": "end", "position": {"x": 550, "y": 120}, "config": {}},
+        ],
+        "edges": [
+            {"id": "e1", "source": "start", "target": "s1", "port": "next"},
+            {"id": "e2", "source": "s1", "target": "end", "port": "b1"},
+            {"id": "e3", "source": "s1", "target": "end", "port": "default"},
+        ],
+    }
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+    saved = page.request.post(
+        f"/flows/{flow_id}/draft",
+        data=json.dumps({"document": document, "base_revision": int(editor.get_attribute("data-revision") or 0)}),
+        headers={"X-CSRFToken": token, "Content-Type": "application/json"},
+    )
+    assert saved.ok, saved.text()
+    page.reload()
+    expect(editor).to_have_attribute("data-ready", "yes")
+    expect(page.get_by_test_id("node-s1")).to_contain_text(f"{markup} switch")
+    expect(page.get_by_test_id("node-start")).to_contain_text(f"{markup} start")
+    expect(page.get_by_test_id("port-s1-b1")).to_have_attribute("data-label", f"{markup} branch")
+    page.get_by_test_id("node-s1").click()
+    expect(page.get_by_test_id("node-name")).to_have_value(f"{markup} switch")
+    assert page.locator("#flow-editor img, #fe-panel img").count() == 0
+    assert dialogs == []

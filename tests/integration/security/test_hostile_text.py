@@ -14,7 +14,8 @@ Each value is ``<img src=x onerror=alert(1)>`` followed by the field's name and 
   labels, a hold reason, a tag it adds and a buyer notification template, published with a markup note and
   run by the worker on delivered orders: the flows list, editor, versions, diff, every node's panel, the
   simulation, the review queue, the processing monitor, the order's trace, documents and buyer messages;
-- the audit log, which records all of the above.
+- the audit log, which records all of the above;
+- a link with markup in its path or query (reflected text: search boxes, filters, ``next``, a 404's path).
 Every page must answer (no 500), contain no live ``<img src=x onerror=`` and show each value escaped, and
 carry no inline script the Content-Security-Policy would have to block.
 """
@@ -356,3 +357,31 @@ async def test_settings_and_the_audit_log_show_hostile_names_and_details_escaped
     assert_safe(audit, "warehouse", "publish-note", "flow")
     assert re.search(r'data-testid="audit-row"', audit.text)
     assert_safe(await client.get("/settings/audit", headers={"HX-Request": "true"}))
+
+
+@pytest.mark.parametrize(
+    ("path", "echoed"),
+    [
+        ("/orders/?q={x}&tag={x}&sku={x}&province={x}", True),
+        ("/orders/?channel={x}&shop={x}&status={x}", False),
+        ("/orders/?date_from={x}&date_to={x}&after={x}", True),
+        ("/orders/review?code={x}", False),
+        ("/inventory/?q={x}&category={x}&warehouse={x}&live={x}", False),
+        ("/inventory/sku/{x}", True),
+        ("/settings/audit?action={x}", True),
+        ("/flows/1/diff?left={x}&right={x}", False),
+        ("/login?next={x}", False),
+        ("/no-such-page/{x}", True),
+    ],
+)
+async def test_a_link_with_markup_in_it_is_echoed_as_text_or_refused(client, db, make_user, path, echoed):
+    await make_user(Role.admin, username="admin")
+    await login(client, "admin")
+    url = path.replace("{x}", quote(hostile("link"), safe=""))
+    for headers in ({}, {"HX-Request": "true"}):
+        response = await client.get(url, headers=headers)
+        assert response.status_code in (200, 400, 404), (url, response.status_code)
+        assert LIVE not in response.text, url
+        if not headers:  # the full page, with its search form filled in again
+            assert any(f"{escaped}link 50%off" in response.text for escaped in ESCAPED) is echoed, url
+        assert response.headers.get("Content-Security-Policy") == SECURITY_HEADERS["Content-Security-Policy"]
