@@ -104,6 +104,12 @@ def test_an_operator_approves_an_order_held_for_too_many_orders_to_one_address(p
     item.scroll_into_view_if_needed()
     snapshot(page, "1-queue")
 
+    # 修改地址 opens the form in place; 取消 closes it again (a script file's handler, not an inline one).
+    item.get_by_test_id("edit-address").click()
+    expect(item.get_by_test_id("address-form")).to_be_visible()
+    item.get_by_test_id("address-cancel").click()
+    expect(item.get_by_test_id("address-form")).to_have_count(0)
+
     # 放行: the flows run again knowing a person approved it, and route the order.
     item.get_by_test_id("approve").click()
     expect(item.get_by_test_id("review-notice")).to_contain_text("已放行")
