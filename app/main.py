@@ -41,6 +41,7 @@ from app.domain.orders.controllers import OrdersApiController, OrdersController
 from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.i18n import gettext
+from app.json_input import AppRequest
 from app.params import ParameterError, reachable_path_params
 from app.security import add_security_headers
 from app.settings import PROJECT_ROOT, Settings, get_settings
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[CallerMiddleware(), CsrfMiddleware()],
         before_send=[add_security_headers],
         plugins=[HTMXPlugin()],
+        request_class=AppRequest,
         template_config=template_config(),
         exception_handlers={
             NotAuthorizedException: on_not_authorized,

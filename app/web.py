@@ -21,8 +21,10 @@ async def provide_db_session(request: Request[Any, Any, Any], state: State) -> A
     """One session per request; unsafe methods write (and on SQLite take the lock at BEGIN).
 
     Committed when the handler succeeds; then the background worker is told there may be new outbox rows.
+    A POST that only reads (a simulation) says so with ``opt={"read_only": True}``: its work then never holds
+    SQLite's write lock, which would make every other write wait for it.
     """
-    write = request.method not in SAFE_METHODS
+    write = request.method not in SAFE_METHODS and not request.route_handler.opt.get("read_only")
     session = state.db.session(write=write)
     try:
         yield session

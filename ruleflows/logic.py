@@ -113,8 +113,12 @@ class Evaluation:
         """Stop if the step budget is spent or the deadline has passed; else set the next check."""
         if self.steps_left < 0:
             raise LimitExceededError("expression took too many evaluation steps", limit=LIMIT_STEPS)
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise LimitExceededError("evaluation ran past its time limit", limit=LIMIT_TIME)
+        if self.deadline is not None:
+            if time.monotonic() > self.deadline:
+                raise LimitExceededError("evaluation ran past its time limit", limit=LIMIT_TIME)
+            # A deadline means a server runs this in a worker thread: hand the GIL over now and then, so its
+            # event loop answers within milliseconds instead of waiting out 5 ms switch intervals in turn.
+            time.sleep(0)
         self.check_at = max(self.steps_left - CLOCK_EVERY, 0)
 
     def eval(self, logic: Any, scopes: Scopes, depth: int) -> Any:

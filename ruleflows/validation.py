@@ -375,9 +375,11 @@ def _walk(logic: Any, node: Node, path: str, *, relative: bool, depth: int, prob
         )
         return False
     if isinstance(logic, list):
+        # Scalars need no check: skipping them keeps a long literal array (up to the document size) cheap.
         return all(
             _walk(item, node, f"{path}[{i}]", relative=relative, depth=depth + 1, problems=problems)
             for i, item in enumerate(logic)
+            if isinstance(item, dict | list)
         )
     if not is_expression(logic):
         return True
@@ -391,6 +393,8 @@ def _walk(logic: Any, node: Node, path: str, *, relative: bool, depth: int, prob
         _check_operator(operator, raw, node, relative, problems, where)
     args = raw if isinstance(raw, list) else [raw]
     for index, arg in enumerate(args):
+        if not isinstance(arg, dict | list):
+            continue
         inner_relative = relative or _is_relative_argument(operator, index)
         if not _walk(
             arg, node, f"{path}.{operator}[{index}]", relative=inner_relative, depth=depth + 1, problems=problems

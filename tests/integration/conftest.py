@@ -6,17 +6,21 @@ on PostgreSQL (TEST_DATABASE_URL) with Redis (TEST_REDIS_URL) and real arq worke
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from alembic import command
 from alembic.config import Config
 from litestar import Litestar
@@ -207,6 +211,31 @@ def arq_worker(settings: Settings, db: Database) -> Iterator[subprocess.Popen[by
     process = start_arq_worker(settings)
     yield process
     stop_process(process)
+
+
+# --- the app on a real port -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    """Serve the app on ``settings.port`` in this event loop while the block runs; yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event for "listening"
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:

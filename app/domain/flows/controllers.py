@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import anyio.to_thread
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
@@ -37,6 +38,7 @@ from app.domain.flows.schemas import (
 )
 from app.domain.flows.services import FlowError
 from app.i18n import current_locale, gettext
+from app.json_input import NestedTooDeeplyError, parse_json
 from app.web import client_ip, page
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -110,7 +112,9 @@ class FlowsController(Controller):
             raw = await upload.read()
             text = raw.decode("utf-8", errors="replace").strip() or text
         try:
-            payload = json.loads(text)
+            payload = parse_json(text)
+        except NestedTooDeeplyError as exc:
+            return await self._index_error(request, db_session, str(exc))
         except ValueError:
             return await self._index_error(request, db_session, gettext("The file is not valid JSON."))
         try:
@@ -233,21 +237,25 @@ class FlowsController(Controller):
             "presale_due": panels.PRESALE_DUE,
         }
 
-    @post("/{flow_id:int}/panel/check", name="flows:check_raw", status_code=200)
+    @post("/{flow_id:int}/panel/check", name="flows:check_raw", status_code=200, opt={"read_only": True})
     async def check_raw(self, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
         await _flow_or_404(db_session, flow_id)
         try:
             node = panels.read_node(_one(data, "node"))
         except panels.PanelError as exc:
             return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
-        return Template("flows/_raw_check.html", context={"check": panels.check_raw(node, _one(data, "raw"))})
+        # The check evaluates the rule on a sample order: in a worker thread, within the simulation's time limit.
+        check = await anyio.to_thread.run_sync(panels.check_raw, node, _one(data, "raw"))
+        return Template("flows/_raw_check.html", context={"check": check})
 
-    @post("/{flow_id:int}/simulate", name="flows:simulate", status_code=200)
+    @post("/{flow_id:int}/simulate", name="flows:simulate", status_code=200, opt={"read_only": True})
     async def simulate(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
         flow = await _flow_or_404(db_session, flow_id)
-        error, simulation = None, None
+        error, simulation, status = None, None, 400
         try:
-            document = json.loads(_one(data, "document")) if _one(data, "document") else flow.draft
+            document = parse_json(_one(data, "document")) if _one(data, "document") else flow.draft
+        except NestedTooDeeplyError as exc:
+            document, error = flow.draft, str(exc)
         except ValueError:
             document, error = flow.draft, gettext("The flow on the canvas could not be read.")
         payload = _one(data, "payload")
@@ -255,7 +263,7 @@ class FlowsController(Controller):
         if payload:
             try:
                 order = sources.OrderContext(
-                    "pasted", gettext("Pasted order"), context_from_payload(json.loads(payload))
+                    "pasted", gettext("Pasted order"), context_from_payload(parse_json(payload))
                 )
             except ValueError as exc:
                 error = gettext("The pasted order could not be used: %(detail)s") % {"detail": str(exc)}
@@ -264,10 +272,13 @@ class FlowsController(Controller):
             if order is None:
                 error = gettext("Choose an order to try the flow on.")
         if order is not None and error is None:
-            simulation = services.simulate(document, order)
+            try:
+                simulation = await services.simulate(document, order)
+            except FlowError as exc:
+                error, status = flow_message(exc), schemas.STATUS.get(exc.code, 400)
         return Template(
             "flows/_simulation.html",
-            status_code=200 if error is None else 400,
+            status_code=200 if error is None else status,
             context={
                 "simulation": simulation,
                 "error": error,
@@ -593,17 +604,23 @@ class FlowsApiController(Controller):
             return _refused(exc)
         return Response(self._detail(flow))
 
-    @post("/{flow_id:int}/validate", name="api:flow_validate", opt={"scope": "read"}, status_code=200)
+    @post(
+        "/{flow_id:int}/validate", name="api:flow_validate", opt={"scope": "read", "read_only": True}, status_code=200
+    )
     async def validate(self, flow_id: int, data: JSONBody[DocumentCheck], db_session: AsyncSession) -> Response[Any]:
         """Validate a document (default: the saved draft). Changes nothing."""
         try:
             flow = await services.get_flow(db_session, flow_id)
         except FlowError as exc:
             return _refused(exc)
-        problems = services.validate(data.document if data.document is not None else flow.draft)
+        # A document of the largest size takes a noticeable time to check: not on the event loop.
+        document = data.document if data.document is not None else flow.draft
+        problems = await anyio.to_thread.run_sync(services.validate, document)
         return Response(ValidationRead(valid=not problems, problems=problems_read(problems)))
 
-    @post("/{flow_id:int}/simulate", name="api:flow_simulate", opt={"scope": "read"}, status_code=200)
+    @post(
+        "/{flow_id:int}/simulate", name="api:flow_simulate", opt={"scope": "read", "read_only": True}, status_code=200
+    )
     async def simulate(self, flow_id: int, data: JSONBody[SimulateRequest], db_session: AsyncSession) -> Response[Any]:
         """Run a document (default: the draft) on a sample or a given order; returns the decisions and trace."""
         try:
@@ -631,7 +648,11 @@ class FlowsApiController(Controller):
                 )
             order = found
         document = data.document if data.document is not None else flow.draft
-        return Response(services.simulate(document, order).to_dict())
+        try:
+            simulation = await services.simulate(document, order)
+        except FlowError as exc:
+            return _refused(exc)
+        return Response(simulation.to_dict())
 
     @post("/{flow_id:int}/backtests", name="api:flow_backtest", opt={"scope": "admin"}, status_code=202)
     async def backtest(

@@ -16,7 +16,10 @@ import ruleflows
 from app.db import utcnow
 from app.domain.flows import builder
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of
+from app.domain.flows.schemas import flow_message
+from app.domain.flows.services import SIMULATION_TIME_LIMIT, limit_error
 from app.i18n import current_locale, gettext
+from app.json_input import parse_json
 from app.templating import N_
 from ruleflows import ACTION_CATALOGUE
 from ruleflows.schema import CARRIER_STRATEGIES, DOCUMENT_KINDS, NOTIFY_CHANNELS, PRIORITY_LEVELS, WAREHOUSE_STRATEGIES
@@ -69,7 +72,7 @@ def localised(entry: dict[str, Any], key: str = "label") -> str:
 def read_node(text: str) -> dict[str, Any]:
     """The node the canvas sent, checked for the shape the panel needs."""
     try:
-        node = json.loads(text)
+        node = parse_json(text)
     except (ValueError, TypeError):
         raise PanelError(gettext("The node could not be read.")) from None
     if not isinstance(node, dict) or node.get("type") not in NODE_TYPES or not isinstance(node.get("id"), str):
@@ -266,7 +269,7 @@ def _param_value(action: str, param: dict[str, Any], form: dict[str, Any]) -> An
 def _apply_raw(applied: Applied, raw: str) -> None:
     node = applied.node
     try:
-        value = json.loads(raw) if raw else None
+        value = parse_json(raw) if raw else None
     except ValueError as exc:
         applied.raw_error = gettext("Not valid JSON: %(detail)s") % {"detail": str(exc)}
         return
@@ -316,7 +319,10 @@ class RawCheck:
 
 
 def check_raw(node: dict[str, Any], raw: str) -> RawCheck:
-    """Validate JSON typed into a node's JSON editor, as the engine would, and try it on a sample order."""
+    """Validate JSON typed into a node's JSON editor, as the engine would, and try it on a sample order.
+
+    The trial has the simulation's time limit; callers run this in a worker thread.
+    """
     trial = Applied(copy.deepcopy(node))
     _apply_raw(trial, raw)
     if trial.raw_error:
@@ -329,7 +335,11 @@ def check_raw(node: dict[str, Any], raw: str) -> RawCheck:
     sample = SAMPLE_ORDERS[0]
     label = sample.label_en if current_locale.get() == "en" else sample.label_zh
     try:
-        value = ruleflows.evaluate(trial.node["config"]["logic"], context_of(sample), now=utcnow())
+        value = ruleflows.evaluate(
+            trial.node["config"]["logic"], context_of(sample), now=utcnow(), time_limit=SIMULATION_TIME_LIMIT
+        )
+    except ruleflows.LimitExceededError as exc:
+        return RawCheck(False, [flow_message(limit_error(exc.limit, str(node.get("name") or node["id"])))], None, label)
     except ruleflows.RuleError as exc:
         return RawCheck(False, [gettext("It fails on a sample order: %(detail)s") % {"detail": str(exc)}], None, label)
     return RawCheck(True, [], json.dumps(value, ensure_ascii=False), label)

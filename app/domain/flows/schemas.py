@@ -186,6 +186,11 @@ STATUS: dict[str, int] = {
     "already_live": 409,
     "has_problems": 422,
     "nothing_published": 404,
+    # A simulation the rule engine stopped at one of its limits: the document is the problem.
+    "too_much_work": 422,
+    "too_slow": 422,
+    "too_much_output": 422,
+    "too_deep": 422,
 }
 
 #: The request field a refusal is about, for API clients.
@@ -205,6 +210,10 @@ FIELD: dict[str, str] = {
     "bad_order_limit": "orders",
     "already_live": "version_id",
     "version_not_found": "version_id",
+    "too_much_work": "document",
+    "too_slow": "document",
+    "too_much_output": "document",
+    "too_deep": "document",
 }
 
 
@@ -231,6 +240,18 @@ def flow_message(error: FlowError) -> str:
         "already_live": gettext("Version %(number)s is already live."),
         "bad_order_limit": gettext("Choose between 1 and %(limit)s orders."),
         "nothing_published": gettext("Nothing is published yet."),
+        "too_much_work": gettext(
+            "The flow does too much work on this order and was stopped at “%(node)s”: it went past the rule "
+            "engine's limit of evaluation steps. Use fewer or shorter lists and texts."
+        ),
+        "too_slow": gettext(
+            "The flow took longer than %(seconds)s s to evaluate on this order and was stopped at “%(node)s”."
+        ),
+        "too_much_output": gettext(
+            "The flow produces more data than the rule engine allows (a text, a list or the trace) and was "
+            "stopped at “%(node)s”."
+        ),
+        "too_deep": gettext("The flow or the order is nested too deeply to evaluate (stopped at “%(node)s”)."),
     }
     template = messages.get(error.code, error.code)
     try:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, Final
 
+import anyio.to_thread
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +28,7 @@ from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowVers
 from app.domain.flows.sources import OrderContext, recent_contexts
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory.models import Sku, Warehouse
+from app.i18n import gettext
 from app.params import parse_id
 from ruleflows import CompiledFlow, Problem, RunResult
 from ruleflows.document import MAX_DOCUMENT_BYTES, document_size
@@ -31,6 +36,12 @@ from ruleflows.document import MAX_DOCUMENT_BYTES, document_size
 MAX_NAME: Final = 100
 MAX_NOTE: Final = 500
 MAX_BACKTEST_ORDERS: Final = 500
+#: Wall-clock seconds one simulation may spend evaluating (in a worker thread, off the event loop).
+SIMULATION_TIME_LIMIT: Final = 1.0
+#: Wall-clock seconds a whole backtest may spend evaluating; each order's run also stops at SIMULATION_TIME_LIMIT.
+BACKTEST_TIME_LIMIT: Final = 20.0
+#: The refusal for a run the engine stopped at one of its limits (ruleflows.errors.LIMIT_*).
+LIMIT_REFUSALS: Final = {"steps": "too_much_work", "time": "too_slow", "size": "too_much_output", "depth": "too_deep"}
 BACKTEST_JOB: Final = "flow_backtest"
 EXPORT_FORMAT: Final = "ruleflow-oms/flow"
 _DOCUMENT_KEYS: Final = ("schema", "name", "description", "trigger", "nodes", "edges")
@@ -657,9 +668,32 @@ def path_edges(doc: dict[str, Any], result: RunResult) -> list[str]:
     ]
 
 
-def simulate(doc: Any, order: OrderContext, *, now: datetime | None = None) -> Simulation:
-    """Run a document (usually the draft) on one order context; never raises."""
-    result = ruleflows.run(doc, order.context, now=now or utcnow())
+def limit_refusal(result: RunResult) -> FlowError | None:
+    """The refusal for a run stopped at one of the engine's limits, naming the node; None for other runs."""
+    if result.status != "limit_exceeded":
+        return None
+    node = next((step.name or step.node_id for step in result.trace if step.node_id == result.failed_node), "")
+    return limit_error(result.limit, node)
+
+
+def limit_error(limit: str | None, node: str) -> FlowError:
+    """The refusal for one of the engine's limits (ruleflows.errors.LIMIT_*) reached at a node."""
+    code = LIMIT_REFUSALS.get(limit or "", "too_much_work")
+    return FlowError(code, node=node or "—", seconds=f"{SIMULATION_TIME_LIMIT:g}")
+
+
+async def simulate(doc: Any, order: OrderContext, *, now: datetime | None = None) -> Simulation:
+    """Run a document (usually the draft) on one order context, in a worker thread so the server keeps
+    answering, within SIMULATION_TIME_LIMIT seconds.
+
+    A run that fails is a result (its trace says where); FlowError when the engine stopped it at one of its
+    limits (too much work, time, output or nesting).
+    """
+    run_it = partial(ruleflows.run, doc, order.context, now=now or utcnow(), time_limit=SIMULATION_TIME_LIMIT)
+    result = await anyio.to_thread.run_sync(run_it)
+    refusal = limit_refusal(result)
+    if refusal is not None:
+        raise refusal
     return Simulation(
         label=order.label,
         context=order.context,
@@ -762,46 +796,28 @@ async def run_backtest(db: Database, backtest_id: int, *, progress_every: int = 
         run.total = len(orders)
         session.add(run)
 
-    draft = _compile_or_none(draft_doc)
-    live = _compile_or_none(baseline_doc) if baseline_doc is not None else None
-    now = utcnow()
-    rows: list[dict[str, Any]] = []
-    totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
-    cost_before = cost_after = 0
-    for index, order in enumerate(orders, start=1):
-        after = _outcome(
-            ruleflows.run(draft if draft is not None else draft_doc, order.context, now=now), order.context, estimator
+    try:
+        rows, totals, cost_before, cost_after, draft_valid = await _replay(
+            db, backtest_id, draft_doc, baseline_doc, orders, estimator, progress_every
         )
-        if live is not None:
-            before = _outcome(ruleflows.run(live, order.context, now=now), order.context, estimator)
-        else:
-            before = {
-                "status": "none",
-                "hold": False,
-                "warehouse": None,
-                "carrier": None,
-                "gifts": [],
-                "cost_fen": None,
-            }
-        changed = [key for key in totals if before[key] != after[key]]
-        for key in changed:
-            totals[key] += 1
-        cost_before += before["cost_fen"] or 0
-        cost_after += after["cost_fen"] or 0
-        if changed:
-            rows.append({"key": order.key, "label": order.label, "changed": changed, "before": before, "after": after})
-        if index % progress_every == 0 and index < len(orders):
-            async with db.transaction() as session:
-                run = await session.get(FlowBacktest, backtest_id)
-                assert run is not None
-                run.processed = index
-                session.add(run)
+    except FlowError as exc:
+        async with db.transaction() as session:
+            run = await session.get(FlowBacktest, backtest_id)
+            assert run is not None
+            run.status = BacktestStatus.failed
+            run.error = gettext(
+                "The replay took more than %(seconds)s seconds of evaluation and was stopped; "
+                "try fewer orders or a simpler flow."
+            ) % {"seconds": exc.params.get("seconds")}
+            run.finished_at = utcnow()
+            session.add(run)
+        return {"backtest_id": backtest_id, "failed": True}
     result = {
         "orders": len(orders),
         "changed_orders": len(rows),
         "changed_by_field": totals,
         "baseline": baseline_label,
-        "draft_valid": draft is not None,
+        "draft_valid": draft_valid,
         "cost_before_fen": cost_before,
         "cost_after_fen": cost_after,
         "cost_difference_fen": cost_after - cost_before,
@@ -816,6 +832,87 @@ async def run_backtest(db: Database, backtest_id: int, *, progress_every: int = 
         run.finished_at = utcnow()
         session.add(run)
     return {"backtest_id": backtest_id, "orders": len(orders), "changed_orders": len(rows)}
+
+
+async def _replay(
+    db: Database,
+    backtest_id: int,
+    draft_doc: Any,
+    baseline_doc: Any,
+    orders: Sequence[OrderContext],
+    estimator: ShippingEstimator,
+    progress_every: int,
+) -> tuple[list[dict[str, Any]], dict[str, int], int, int, bool]:
+    """Replay the orders in worker threads, a few at a time, committing progress between; the whole replay
+    stops with FlowError("backtest_too_slow") past BACKTEST_TIME_LIMIT seconds of evaluation."""
+    replay = await anyio.to_thread.run_sync(partial(Replay, draft_doc, baseline_doc, estimator, utcnow()))
+    rows: list[dict[str, Any]] = []
+    totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
+    cost_before = cost_after = 0
+    for start in range(0, len(orders), progress_every):
+        chunk = orders[start : start + progress_every]
+        for order, (before, after) in zip(chunk, await anyio.to_thread.run_sync(replay.compare, chunk), strict=True):
+            changed = [key for key in totals if before[key] != after[key]]
+            for key in changed:
+                totals[key] += 1
+            cost_before += before["cost_fen"] or 0
+            cost_after += after["cost_fen"] or 0
+            if changed:
+                rows.append(
+                    {"key": order.key, "label": order.label, "changed": changed, "before": before, "after": after}
+                )
+        if start + len(chunk) < len(orders):
+            async with db.transaction() as session:
+                run = await session.get(FlowBacktest, backtest_id)
+                assert run is not None
+                run.processed = start + len(chunk)
+                session.add(run)
+    return rows, totals, cost_before, cost_after, replay.draft is not None
+
+
+#: What the live side of a backtest decides when nothing is published yet.
+_NOTHING_LIVE: Final = {
+    "status": "none",
+    "hold": False,
+    "warehouse": None,
+    "carrier": None,
+    "gifts": [],
+    "cost_fen": None,
+}
+
+
+class Replay:
+    """The pure work of a backtest, run in worker threads: the draft and the baseline on each order, within
+    one wall-clock budget for the whole replay."""
+
+    def __init__(self, draft_doc: Any, baseline_doc: Any, estimator: ShippingEstimator, now: datetime) -> None:
+        self.draft = _compile_or_none(draft_doc)
+        # An invalid draft fails the same way on every order (before reading it): run it once.
+        self.invalid_draft = ruleflows.run(draft_doc, {}, now=now) if self.draft is None else None
+        self.live = _compile_or_none(baseline_doc) if baseline_doc is not None else None
+        self.estimator = estimator
+        self.now = now
+        self.deadline = time.monotonic() + BACKTEST_TIME_LIMIT
+
+    def compare(self, orders: Sequence[OrderContext]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """(live outcome, draft outcome) for each order."""
+        return [(self._live(order), self._draft(order)) for order in orders]
+
+    def _live(self, order: OrderContext) -> dict[str, Any]:
+        return self._run(self.live, order) if self.live is not None else dict(_NOTHING_LIVE)
+
+    def _draft(self, order: OrderContext) -> dict[str, Any]:
+        if self.draft is None:
+            assert self.invalid_draft is not None
+            return _outcome(self.invalid_draft, order.context, self.estimator)
+        return self._run(self.draft, order)
+
+    def _run(self, flow: CompiledFlow, order: OrderContext) -> dict[str, Any]:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise FlowError("backtest_too_slow", seconds=f"{BACKTEST_TIME_LIMIT:g}")
+        result = ruleflows.run(flow, order.context, now=self.now, time_limit=min(left, SIMULATION_TIME_LIMIT))
+        return _outcome(result, order.context, self.estimator)
 
 
 def _compile_or_none(doc: Any) -> CompiledFlow | None:

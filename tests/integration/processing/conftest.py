@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import col, select
 
 from app.db import Database
@@ -26,11 +25,9 @@ from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, set_webh
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
 from app.domain.processing.models import OrderProcessing, ProcessingState
-from app.main import create_app
 from app.seed import seed_demo
 from app.settings import PROJECT_ROOT, Settings
-from tests.integration.conftest import BACKEND, REDIS_URL
-from tests.integration.fulfillment.conftest import free_port
+from tests.integration.conftest import BACKEND, REDIS_URL, free_port, serving
 
 SECRET = "processing-webhook-secret"
 #: States an order leaves the queue for; a batch is done when every order is in one of them.
@@ -69,13 +66,8 @@ async def demo(db: Database, demo_data: None) -> None:
 @pytest.fixture
 async def server(settings: Settings, demo: None) -> AsyncIterator[str]:
     """The app on a real port; yields its base URL."""
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port, log_level="warning"))
-    task = asyncio.create_task(uv.serve())
-    while not uv.started:  # noqa: ASYNC110 - uvicorn exposes no event for "listening"
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{settings.port}"
-    uv.should_exit = True
-    await task
+    async with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,8 +17,7 @@ from app.domain.inventory.models import Reservation
 from app.domain.orders.models import OrderEvent, OrderLine
 from app.domain.processing.models import OrderProcessing, ProcessingState
 from app.settings import Settings
-from tests.integration.conftest import BACKEND, start_arq_worker, stop_process
-from tests.integration.fulfillment.conftest import free_port
+from tests.integration.conftest import BACKEND, free_port, start_arq_worker, stop_process
 from tests.integration.processing.conftest import (
     generic_order,
     kill,

@@ -1,0 +1,58 @@
+"""JSON that users send: bodies and form fields nested too deeply get a clear 400, never a RecursionError.
+
+Litestar's msgspec decoder and ``json.loads`` both raise RecursionError (a 500) on input nested about 1,000
+deep, and anything that walks a value recursively afterwards would too; so depth is refused at the door.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from litestar.exceptions import ValidationException
+from litestar.plugins.htmx import HTMXRequest
+
+from app.i18n import gettext
+from ruleflows.document import nesting_depth
+
+#: Arrays and objects inside one another that a JSON body or field may have (a flow document needs about 50).
+MAX_JSON_DEPTH: Final = 128
+
+
+class NestedTooDeeplyError(ValueError):
+    """JSON nested deeper than MAX_JSON_DEPTH; the message is for the user, in the request's language."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            gettext("The JSON is nested too deeply (more than %(limit)s levels).") % {"limit": MAX_JSON_DEPTH}
+        )
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads`` for what users type or upload: ValueError for bad or too deeply nested JSON."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise NestedTooDeeplyError() from None
+    if nesting_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise NestedTooDeeplyError()
+    return value
+
+
+class AppRequest(HTMXRequest):
+    """The app's request class: htmx details, and a JSON body nested too deeply is a 400 (invalid request)."""
+
+    async def json(self) -> Any:
+        """The decoded JSON body; ValidationException when it is nested deeper than MAX_JSON_DEPTH."""
+        try:
+            value = await super().json()
+        except RecursionError:
+            raise _too_deep() from None
+        if nesting_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+            raise _too_deep()
+        return value
+
+
+def _too_deep() -> ValidationException:
+    message = str(NestedTooDeeplyError())
+    return ValidationException(detail=message, extra=[{"key": "body", "message": message}])
