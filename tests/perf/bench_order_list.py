@@ -66,8 +66,8 @@ async def load(db: Database, size: int, seed: int = 11) -> None:
                     webhook_secret_cipher="",
                     api_base_url="",
                     app_key="",
-                    app_secret="",
-                    access_token="",
+                    app_secret_cipher="",
+                    access_token_cipher="",
                     pull_interval_minutes=0,
                     pull_cursor="",
                 )

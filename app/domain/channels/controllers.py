@@ -47,10 +47,12 @@ class ChannelsController(Controller):
 
     @post("/{shop_id:int}/settings", name="channels:save", status_code=200)
     async def save(
-        self, request: HTMXRequest, shop_id: int, data: Form, db_session: AsyncSession, actor: Actor
+        self, request: HTMXRequest, shop_id: int, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
     ) -> Template:
         try:
-            shop = await services.update_shop_settings(db_session, shop_id, data, actor, client_ip(request))
+            shop = await services.update_shop_settings(
+                db_session, settings.secret_key, shop_id, data, actor, client_ip(request)
+            )
         except services.ShopNotFound as exc:
             raise NotFoundException() from exc
         except services.ShopSettingsError as exc:

@@ -43,11 +43,13 @@ class Shop(ShopBase, table=True):
     #: The secret that verifies webhook signatures, encrypted under SECRET_KEY (``pii.encrypt``); empty when
     #: none is set. Shown once when made; read it with ``channels.services.webhook_secret_of``.
     webhook_secret_cipher: str = Field(default="", max_length=300)
-    #: The platform's open-API address, app key / secret and the shop's access token, for the pull job.
+    #: The platform's open-API address, app key / secret and the shop's access token, for the pull job. The
+    #: app secret and the access token are kept encrypted like the webhook secret (``credentials_of`` reads
+    #: them); a clear app secret may be 256 characters, a clear token 512.
     api_base_url: str = Field(default="", max_length=300)
     app_key: str = Field(default="", max_length=128)
-    app_secret: str = Field(default="", max_length=256)
-    access_token: str = Field(default="", max_length=512)
+    app_secret_cipher: str = Field(default="", max_length=512)
+    access_token_cipher: str = Field(default="", max_length=1024)
     #: Pull the order list every this many minutes (0 = only when someone presses "pull now").
     pull_interval_minutes: int = 0
     #: Where the last pull stopped (the newest modification time seen), so the next one starts there.

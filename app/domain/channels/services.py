@@ -100,6 +100,30 @@ def event_id_for(external_id: str, payload: dict[str, Any]) -> str:
     return f"{external_id[:64]}:{digest}"
 
 
+#: The longest clear value each pull-settings field takes (what its column, or its ciphertext's, can hold).
+SHOP_SETTING_LIMITS = {"api_base_url": 300, "app_key": 128, "app_secret": 256, "access_token": 512}
+
+
+def credentials_of(shop: Shop, secret_key: str) -> Credentials:
+    """What the pull job signs and authenticates with, the secrets decrypted."""
+    return Credentials(
+        shop.api_base_url,
+        shop.app_key,
+        decrypt(secret_key, shop.app_secret_cipher) or "",
+        decrypt(secret_key, shop.access_token_cipher) or "",
+    )
+
+
+def set_credentials(
+    shop: Shop, secret_key: str, *, app_secret: str | None = None, access_token: str | None = None
+) -> None:
+    """Store the pull job's app secret and/or access token encrypted (None leaves one as it is)."""
+    if app_secret is not None:
+        shop.app_secret_cipher = encrypt(secret_key, app_secret) or ""
+    if access_token is not None:
+        shop.access_token_cipher = encrypt(secret_key, access_token) or ""
+
+
 def webhook_secret_of(shop: Shop, secret_key: str) -> str | None:
     """The shop's webhook secret in clear, or None when none is set (or SECRET_KEY no longer opens it)."""
     return decrypt(secret_key, shop.webhook_secret_cipher)
@@ -348,9 +372,6 @@ async def list_shops(session: AsyncSession) -> list[Shop]:
     return list((await session.exec(select(Shop).order_by(col(Shop.channel), col(Shop.code)))).all())
 
 
-SHOP_SETTINGS = ("api_base_url", "app_key", "app_secret", "access_token", "pull_interval_minutes")
-
-
 class ShopSettingsError(ValueError):
     def __init__(self, field: str) -> None:
         super().__init__(field)
@@ -358,7 +379,7 @@ class ShopSettingsError(ValueError):
 
 
 async def update_shop_settings(
-    session: AsyncSession, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
+    session: AsyncSession, secret_key: str, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
 ) -> Shop:
     """Save the pull settings. Blank secret fields keep the stored secret (they are never shown back)."""
     shop = await session.get(Shop, shop_id)
@@ -373,6 +394,9 @@ async def update_shop_settings(
         raise ShopSettingsError("pull_interval_minutes") from exc
     if interval < 0 or interval > 1440:
         raise ShopSettingsError("pull_interval_minutes")
+    for name, limit in SHOP_SETTING_LIMITS.items():
+        if len(str(form.get(name, "")).strip()) > limit:
+            raise ShopSettingsError(name)
     changed = []
     for name, value in (("api_base_url", url), ("app_key", str(form.get("app_key", "")).strip())):
         if getattr(shop, name) != value:
@@ -381,7 +405,7 @@ async def update_shop_settings(
     for name in ("app_secret", "access_token"):
         value = str(form.get(name, "")).strip()
         if value:
-            setattr(shop, name, value)
+            set_credentials(shop, secret_key, **{name: value})
             changed.append(name)
     if shop.pull_interval_minutes != interval:
         shop.pull_interval_minutes = interval
@@ -453,7 +477,7 @@ async def pull_shop(db: Database, settings: Settings, shop_id: int, *, now: date
         raise PullError(f"shop {shop.code} has no order-list API configured")
     until = now or utcnow()
     since = datetime.fromisoformat(shop.pull_cursor) if shop.pull_cursor else until - FIRST_PULL_WINDOW
-    creds = Credentials(shop.api_base_url, shop.app_key, shop.app_secret, shop.access_token)
+    creds = credentials_of(shop, settings.secret_key)
     adapter = adapter_for(shop.channel)
     summary = PullSummary(cursor=until.isoformat())
     token: str | None = None

@@ -8,17 +8,18 @@ from sqlmodel import func, select
 from app.domain.accounts.models import Role
 from app.domain.channels.adapters.base import PullError
 from app.domain.channels.models import Channel, Shop
-from app.domain.channels.services import pull_shop
+from app.domain.channels.services import pull_shop, set_credentials
 from app.domain.orders.models import Order
 from tests.integration.forms import login, post_form
 from tests.integration.orders.conftest import wait_for_jobs
 from tests.integration.orders.fake_platform import APP_KEY, APP_SECRET, TOKEN, FakePlatform, many, running
 
 
-async def configure(db, shop: Shop, base_url: str, secret: str = APP_SECRET) -> None:
+async def configure(db, settings, shop: Shop, base_url: str, secret: str = APP_SECRET) -> None:
     async with db.transaction() as session:
         row = await session.get(Shop, shop.id)
-        row.api_base_url, row.app_key, row.app_secret, row.access_token = base_url, APP_KEY, secret, TOKEN
+        row.api_base_url, row.app_key = base_url, APP_KEY
+        set_credentials(row, settings.secret_key, app_secret=secret, access_token=TOKEN)
         session.add(row)
 
 
@@ -42,7 +43,7 @@ async def test_a_pull_pages_through_the_signed_order_list_and_saves_the_cursor(d
     shop = shops[Channel(channel)]
     platform = FakePlatform(orders={fake_key: many(channel, 57)})  # more than one page of 50
     with running(platform):
-        await configure(db, shop, platform.base_url)
+        await configure(db, settings, shop, platform.base_url)
         first = await pull_shop(db, settings, shop.id)
         again = await pull_shop(db, settings, shop.id)
     assert platform.refused == []
@@ -58,7 +59,7 @@ async def test_a_refused_signature_is_recorded_and_the_cursor_does_not_move(db, 
     shop = shops[Channel.jd]
     platform = FakePlatform(orders={"jd": many("jd", 3)})
     with running(platform):
-        await configure(db, shop, platform.base_url, secret="not-the-app-secret")
+        await configure(db, settings, shop, platform.base_url, secret="not-the-app-secret")
         with pytest.raises(PullError):
             await pull_shop(db, settings, shop.id)
     assert platform.refused == ["jd"]
@@ -69,11 +70,11 @@ async def test_a_refused_signature_is_recorded_and_the_cursor_does_not_move(db, 
     assert await orders_of(db, shop) == 0
 
 
-async def test_pull_now_in_shop_settings_runs_the_pull_job(client, db, shops, make_user, arq_worker):
+async def test_pull_now_in_shop_settings_runs_the_pull_job(client, db, settings, shops, make_user, arq_worker):
     shop = shops[Channel.douyin]
     platform = FakePlatform(orders={"douyin": many("douyin", 4)})
     with running(platform):
-        await configure(db, shop, platform.base_url)
+        await configure(db, settings, shop, platform.base_url)
         await make_user(Role.admin, username="admin")
         await login(client, "admin")
         response = await post_form(client, "/channels/", f"/channels/{shop.id}/pull", {})

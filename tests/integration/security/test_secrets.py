@@ -2,7 +2,9 @@
 
 - A copy of the database (a backup, a leaked file) used to sign orders for a shop: webhook secrets are kept
   encrypted under SECRET_KEY, so neither the file nor its WAL holds the secret, and the stored value
-  signs nothing. Secrets stored in clear before the upgrade are encrypted by the migration.
+  signs nothing. The same for a shop's pull credentials (app secret, access token), which would let anyone
+  pull the shop's orders, buyers' details included, from the platform. Secrets stored in clear before the
+  upgrade are encrypted by the migration.
 - The sandbox carrier hands out waybill numbers to whoever signs with its demo secret, which is in the
   source: in production it is not served at all unless switched on, and the demo secret is refused there.
 """
@@ -19,7 +21,13 @@ from sqlalchemy import create_engine, inspect, text
 
 from app.domain.accounts.models import Role
 from app.domain.channels.models import Channel, Shop
-from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body, webhook_secret_of
+from app.domain.channels.services import (
+    SHOP_HEADER,
+    SIGNATURE_HEADER,
+    credentials_of,
+    sign_body,
+    webhook_secret_of,
+)
 from app.domain.fulfillment.carriers import sign
 from app.main import create_app
 from app.settings import SANDBOX_CARRIER_SECRET, Settings, get_settings
@@ -61,13 +69,32 @@ async def deliver_signed(client, secret: str) -> int:
     return (await client.post("/api/v1/channels/pos/orders", content=body, headers=headers)).status_code
 
 
-async def test_a_copy_of_the_database_does_not_let_anyone_sign_orders(client, make_user, db, settings: Settings):
-    await make_user(Role.admin, "boss")
+def database_files(settings: Settings) -> list[Path]:
+    """The SQLite file and its WAL, as a copy of the server's disk would have them (none on PostgreSQL)."""
+    if BACKEND != "sqlite":
+        return []
+    path = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
+    return [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+
+
+async def stored_shop_columns(db) -> str:
+    async with db.engine.connect() as connection:
+        row = (await connection.execute(text("SELECT * FROM shops"))).one()
+    return " ".join(str(value) for value in row)
+
+
+async def make_shop(db, channel: Channel, code: str) -> int:
     async with db.transaction() as session:
-        shop = Shop(channel=Channel.pos, code="pos-1", name="南京西路店")
+        shop = Shop(channel=channel, code=code, name="南京西路店")
         session.add(shop)
         await session.flush()
-        shop_id = shop.id
+        assert shop.id is not None
+        return shop.id
+
+
+async def test_a_copy_of_the_database_does_not_let_anyone_sign_orders(client, make_user, db, settings: Settings):
+    await make_user(Role.admin, "boss")
+    shop_id = await make_shop(db, Channel.pos, "pos-1")
     await login(client, "boss")
     rotated = await post_form(client, "/channels/", f"/channels/{shop_id}/secret", {})
     secret = rotated.text.split('<code class="secret">')[1].split("<")[0]
@@ -77,13 +104,41 @@ async def test_a_copy_of_the_database_does_not_let_anyone_sign_orders(client, ma
     async with db.reading() as session:
         row = await session.get(Shop, shop_id)
         assert row is not None and webhook_secret_of(row, settings.secret_key) == secret
-    assert secret not in stored
-    if BACKEND == "sqlite":
-        files = [Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))]
-        files.append(files[0].with_name(files[0].name + "-wal"))
-        assert all(secret.encode() not in path.read_bytes() for path in files if path.exists())
+    assert secret not in await stored_shop_columns(db)
+    assert all(secret.encode() not in path.read_bytes() for path in database_files(settings))
     assert await deliver_signed(client, stored) == 401
     assert await deliver_signed(client, secret) != 401
+
+
+async def test_a_copy_of_the_database_does_not_hold_a_shops_pull_credentials(client, make_user, db, settings):
+    await make_user(Role.admin, "boss")
+    shop_id = await make_shop(db, Channel.jd, "jd-1")
+    await login(client, "boss")
+    app_secret, access_token = "jd-app-secret-7f3a9c", "jd-access-token-51be02"
+    form = {"api_base_url": "https://api.jd.example", "app_key": "k1", "pull_interval_minutes": "0"}
+    saved = await post_form(
+        client,
+        "/channels/",
+        f"/channels/{shop_id}/settings",
+        {**form, "app_secret": app_secret, "access_token": access_token},
+    )
+    assert saved.status_code == 200
+    stored = await stored_shop_columns(db)
+    assert app_secret not in stored and access_token not in stored
+    assert all(app_secret.encode() not in path.read_bytes() for path in database_files(settings))
+    async with db.reading() as session:
+        row = await session.get(Shop, shop_id)
+        assert row is not None
+        creds = credentials_of(row, settings.secret_key)
+    assert (creds.app_secret, creds.access_token) == (app_secret, access_token)
+    too_long = await post_form(
+        client, "/channels/", f"/channels/{shop_id}/settings", {**form, "access_token": "x" * 513}
+    )
+    assert too_long.status_code == 400
+    assert "access_token" in too_long.text
+    async with db.reading() as session:
+        row = await session.get(Shop, shop_id)
+        assert row is not None and credentials_of(row, settings.secret_key).access_token == access_token
 
 
 def test_the_upgrade_encrypts_secrets_stored_in_clear(tmp_path, monkeypatch):
@@ -98,18 +153,23 @@ def test_the_upgrade_encrypts_secrets_stored_in_clear(tmp_path, monkeypatch):
                 text(
                     "INSERT INTO shops (channel, code, name, is_active, webhook_secret, api_base_url, app_key, "
                     "app_secret, access_token, pull_interval_minutes, pull_cursor) "
-                    "VALUES ('pos', 'pos-1', '店', 1, 'old-clear-secret', '', '', '', '', 0, '')"
+                    "VALUES ('jd', 'jd-1', '店', 1, 'old-clear-secret', '', '', 'old-app-secret', 'old-token', 0, '')"
                 )
             )
         command.upgrade(migration_config(url), "heads")
         with engine.connect() as connection:
             columns = {c["name"] for c in inspect(connection).get_columns("shops")}
-            cipher = connection.execute(text("SELECT webhook_secret_cipher FROM shops")).one()[0]
+            ciphers = connection.execute(
+                text("SELECT webhook_secret_cipher, app_secret_cipher, access_token_cipher FROM shops")
+            ).one()
         engine.dispose()
     finally:
         get_settings.cache_clear()
-    assert "webhook_secret" not in columns
-    assert "old-clear-secret" not in cipher
-    assert webhook_secret_of(Shop(channel=Channel.pos, code="x", name="x", webhook_secret_cipher=cipher), "m" * 40) == (
-        "old-clear-secret"
-    )
+    assert not {"webhook_secret", "app_secret", "access_token"} & columns
+    shop = Shop(channel=Channel.jd, code="jd-1", name="店")
+    shop.webhook_secret_cipher, shop.app_secret_cipher, shop.access_token_cipher = ciphers
+    assert webhook_secret_of(shop, "m" * 40) == "old-clear-secret"
+    creds = credentials_of(shop, "m" * 40)
+    assert (creds.app_secret, creds.access_token) == ("old-app-secret", "old-token")
+    for path in tmp_path.glob("old.db*"):
+        assert b"old-clear-secret" not in path.read_bytes(), path.name

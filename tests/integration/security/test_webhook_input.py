@@ -23,7 +23,7 @@ from sqlmodel import func, select
 
 from app.domain.accounts.models import Role
 from app.domain.channels.models import Channel, InboxEvent, IngestError
-from app.domain.channels.services import SHOP_HEADER, pull_shop
+from app.domain.channels.services import SHOP_HEADER, pull_shop, set_credentials
 from app.domain.orders.models import Order
 from tests.integration.forms import login, post_form
 from tests.integration.orders.conftest import SHOP_CODES, deliver
@@ -262,12 +262,8 @@ async def test_a_pulled_order_out_of_bounds_is_queued_and_the_rest_of_the_page_i
     with running(platform):
         async with db.transaction() as session:
             row = await session.get(type(shop), shop.id)
-            row.api_base_url, row.app_key, row.app_secret, row.access_token = (
-                platform.base_url,
-                APP_KEY,
-                APP_SECRET,
-                TOKEN,
-            )
+            row.api_base_url, row.app_key = platform.base_url, APP_KEY
+            set_credentials(row, settings.secret_key, app_secret=APP_SECRET, access_token=TOKEN)
             session.add(row)
         summary = await pull_shop(db, settings, shop.id)
     assert (summary.created, summary.invalid) == (1, 1)
