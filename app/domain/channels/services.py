@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,6 +88,10 @@ class IngestResult:
     @property
     def ok(self) -> bool:
         return self.outcome != "invalid"
+
+
+#: Work a caller wants done in the very transaction that files a payload (an import counts its progress there).
+Checkpoint = Callable[[AsyncSession, IngestResult], Awaitable[None]]
 
 
 def sign_body(secret: str, body: bytes) -> str:
@@ -187,21 +192,28 @@ async def ingest(
     source: IngestSource,
     *,
     import_id: int | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> IngestResult:
     """Turn one delivered payload into an order (or a kept error). Safe to call any number of times.
 
     Imports use the generic format whatever the shop's platform; everything else the platform's own.
+    ``checkpoint`` runs inside the transaction that files the order or the error, and can veto it by raising.
     """
     adapter = GENERIC if source is IngestSource.csv_import else adapter_for(shop.channel)
     try:
         payload, data = read_order(adapter, body)
     except NormalizeError as exc:
-        return await record_error(db, shop, body, source, exc.field, exc.message, import_id=import_id)
+        return await record_error(
+            db, shop, body, source, exc.field, exc.message, import_id=import_id, checkpoint=checkpoint
+        )
     event_id = event_id_for(data.external_id, payload)
     for attempt in range(3):
         try:
             async with db.transaction() as session:
-                return await _ingest_once(session, settings, shop, data, event_id, source)
+                result = await _ingest_once(session, settings, shop, data, event_id, source)
+                if checkpoint is not None:
+                    await checkpoint(session, result)
+                return result
         except IntegrityError:
             # Two new deliveries of one order raced to insert it (PostgreSQL): the loser tries again and updates.
             if attempt == 2:
@@ -262,6 +274,7 @@ async def record_error(
     message: str,
     *,
     import_id: int | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> IngestResult:
     """Keep a payload that could not become an order, for someone to fix and replay."""
     async with db.transaction() as session:
@@ -277,7 +290,10 @@ async def record_error(
         )
         session.add(error)
         await session.flush()
-        return IngestResult("invalid", error_id=error.id, field=field, message=message)
+        result = IngestResult("invalid", error_id=error.id, field=field, message=message)
+        if checkpoint is not None:
+            await checkpoint(session, result)
+        return result
 
 
 # --- the error queue -------------------------------------------------------------------------------------

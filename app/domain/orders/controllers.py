@@ -31,7 +31,7 @@ Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PAR
 
 def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
     """Render with the label helpers every order page uses."""
-    return page(request, template, fragment, **presentation.helpers(), **context)
+    return page(request, template, fragment, **presentation.helpers(), import_limits=imports.LIMITS, **context)
 
 
 async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, Any]:
@@ -184,14 +184,17 @@ class OrdersController(Controller):
         return _page(request, "orders/import.html", job=None, error=None)
 
     @post("/import", name="orders:import_upload", opt={"permission": "orders.import"}, status_code=200)
-    async def upload(self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor) -> Template:
+    async def upload(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Store the file and answer at once with the progress bar; the worker reads it."""
         upload = data.get("file")
         if not isinstance(upload, UploadFile):
             return self._import_error(request, gettext("Choose a CSV or Excel file to import."))
         content = await upload.read()
         try:
             job = await imports.create_import(
-                db_session, upload.filename or "orders.csv", content, actor, client_ip(request)
+                db_session, settings, upload.filename or "orders.csv", content, actor, client_ip(request)
             )
         except imports.ImportFileError as exc:
             return self._import_error(request, gettext("This file cannot be imported: %(reason)s") % {"reason": exc})

@@ -53,6 +53,23 @@ def decrypt(secret_key: str, cipher: str | None) -> str | None:
         return None
 
 
+def seal(secret_key: str, data: bytes) -> bytes:
+    """Bytes (an uploaded file) encrypted like any personal data; nothing stays nothing."""
+    if not data:
+        return b""
+    return PREFIX.encode() + _fernet(secret_key).encrypt(data)
+
+
+def unseal(secret_key: str, sealed: bytes) -> bytes | None:
+    """The bytes back, or None when they were not sealed or the key no longer opens them."""
+    if not sealed.startswith(PREFIX.encode()):
+        return None
+    try:
+        return _fernet(secret_key).decrypt(sealed.removeprefix(PREFIX.encode()))
+    except InvalidToken:
+        return None
+
+
 def normalize_phone(phone: str) -> str:
     """Digits only, without China's +86 prefix."""
     digits = re.sub(r"\D", "", phone)

@@ -1,13 +1,21 @@
-"""CSV / Excel import from the UI: processed by the background job, with a progress bar; bad rows are queued."""
+"""CSV / Excel import from the UI: processed by the background job, with a progress bar; bad rows are queued.
+
+The file is kept encrypted until its job has read it, then dropped; running the job twice, at once or after
+an interruption, files no order and no error twice.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import io
 
+import pytest
 from openpyxl import Workbook
-from sqlmodel import select
+from sqlmodel import func, select
 
 from app.domain.accounts.models import Role
+from app.domain.accounts.services import SYSTEM
+from app.domain.channels import imports
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders.models import Order, OrderLine
 from tests.integration.forms import csrf_from, login
@@ -56,6 +64,8 @@ async def test_a_csv_of_several_channels_is_imported_in_the_background_with_prog
     assert [(line.sku, line.qty) for line in lines] == [("PHONE-X1", 1), ("CABLE-C1", 2)]
     assert orders["TM-1001"].phone_masked == "138****5678"
     assert [(e.source, e.field) for e in errors] == [("import", "row 5: qty"), ("import", "rows 6: shop")]
+    assert errors[0].message == "第 5 行数量 two 无效：数量须为 1 到 99,999 的整数"
+    assert errors[1].message == "没有店铺编码为 nowhere-shop 的店铺"
     progress = await client.get(f"/orders/import/{job.id}", headers={"HX-Request": "true"})
     assert 'data-status="done"' in progress.text and "hx-trigger" not in progress.text
 
@@ -89,3 +99,115 @@ async def test_a_viewer_cannot_import(client, db, shops, make_user):
     await make_user(Role.viewer, username="viewer")
     await login(client, "viewer")
     assert (await client.get("/orders/import")).status_code == 403
+
+
+async def test_an_upload_answers_at_once_and_its_file_is_kept_encrypted_until_read(client, db, shops, make_user):
+    await make_user(Role.operator, username="op")
+    await login(client, "op")
+    response = await upload(client, "orders.csv", CSV.encode("utf-8"))
+    # The answer is the progress bar of a job not yet started: nothing was parsed in the request.
+    assert 'data-status="queued"' in response.text
+    assert 'hx-trigger="every 1s"' in response.text
+    async with db.reading() as session:
+        stored = (await session.exec(select(OrderImport))).one()
+    assert b"13812345678" not in stored.content and "张江路".encode() not in stored.content
+    await wait_for_jobs(db)
+    async with db.reading() as session:
+        done = await session.get(OrderImport, stored.id)
+    assert (done.status, done.content) == ("done", b"")
+
+
+BOUNDS_CSV = "\n".join(
+    [
+        HEADER,
+        "jd-shop,B-1,paid,2026-11-11 09:00:00,,,,,,,,,EARBUD-P2,耳机,0,499.00,0,0,",
+        "jd-shop,B-2,paid,2026-11-11 09:00:00,,,,,,,,,EARBUD-P2,耳机,100000,499.00,0,0,",
+        "jd-shop,B-3,paid,2026-11-11 09:00:00,,,,,,,,,EARBUD-P2,耳机,1,-3857.00,0,0,",
+        "jd-shop,B-4,paid,2026-11-11 09:00:00,,,,,,,,,EARBUD-P2,耳机,1,1e309,0,0,",
+        "jd-shop,B-5,paid,2026-11-11 09:00:00,,,,,,,,,EARBUD-P2,耳机,1,10.00,0,50.00,",
+    ]
+)
+
+
+async def test_rows_outside_the_bounds_are_queued_with_their_row_and_value(client, db, shops, make_user):
+    await make_user(Role.operator, username="op")
+    await login(client, "op")
+    assert (await upload(client, "bounds.csv", BOUNDS_CSV.encode())).status_code == 200
+    await wait_for_jobs(db)
+    async with db.reading() as session:
+        errors = (await session.exec(select(IngestError).order_by(IngestError.id))).all()
+        orders = (await session.exec(select(Order))).all()
+    assert orders == []
+    assert [(e.field, e.message) for e in errors] == [
+        ("row 2: qty", "第 2 行数量 0 无效：数量须为 1 到 99,999 的整数"),
+        ("row 3: qty", "第 3 行数量 100000 无效：数量须为 1 到 99,999 的整数"),
+        ("row 4: unit_price", "第 4 行 unit_price 的金额 -3857.00 无效：金额须在 ¥0.00 到 ¥10,000,000.00 之间"),
+        ("row 5: unit_price", "第 5 行 unit_price 的金额 1e309 无效：金额须在 ¥0.00 到 ¥10,000,000.00 之间"),
+        ("paid_fen", "paid_fen 的金额 -¥40.00 无效：金额须在 ¥0.00 到 ¥10,000,000.00 之间"),
+    ]
+
+
+def many_orders_csv(count: int) -> bytes:
+    """``count`` one-line orders; every third names a shop that does not exist, so it fails."""
+    rows = [HEADER]
+    for n in range(count):
+        shop = "nowhere-shop" if n % 3 == 2 else "jd-shop"
+        rows.append(f"{shop},MANY-{n},paid,2026-11-11 09:00:00,,,,,,,,,EARBUD-P2,耳机,1,499.00,0,0,")
+    return "\n".join(rows).encode()
+
+
+async def stored_import(db, content: bytes, settings) -> int:
+    async with db.transaction() as session:
+        job = await imports.create_import(session, settings, "many.csv", content, SYSTEM, None)
+    assert job.id is not None
+    return job.id
+
+
+async def tally(db) -> tuple[int, int, list[str]]:
+    async with db.reading() as session:
+        orders = int((await session.exec(select(func.count()).select_from(Order))).one())
+        errors = (await session.exec(select(IngestError.field))).all()
+    return orders, len(errors), sorted(errors)
+
+
+async def test_running_the_import_job_twice_at_once_and_again_files_nothing_twice(db, settings, shops):
+    import_id = await stored_import(db, many_orders_csv(12), settings)
+    await asyncio.gather(imports.run_import(db, settings, import_id), imports.run_import(db, settings, import_id))
+    again = await imports.run_import(db, settings, import_id)
+    orders, errors, fields = await tally(db)
+    assert (orders, errors) == (8, 4)
+    assert len(set(fields)) == 4  # one error per failed order, not one per run
+    assert again == {}
+    async with db.reading() as session:
+        job = await session.get(OrderImport, import_id)
+    assert (job.status, job.total_orders, job.processed_orders, job.ok_orders, job.failed_orders) == (
+        "done",
+        12,
+        12,
+        8,
+        4,
+    )
+
+
+async def test_an_import_cut_off_half_way_carries_on_where_it_stopped(db, settings, shops):
+    import_id = await stored_import(db, many_orders_csv(30), settings)
+    first = asyncio.create_task(imports.run_import(db, settings, import_id))
+    for _ in range(600):  # until the first run is some way in
+        async with db.reading() as session:
+            job = await session.get(OrderImport, import_id)
+        if job.processed_orders >= 5:
+            break
+        await asyncio.sleep(0.02)
+    first.cancel()  # the worker is killed mid-import
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    async with db.reading() as session:
+        cut = await session.get(OrderImport, import_id)
+    assert cut.status == "running" and 5 <= cut.processed_orders < 30
+    await imports.run_import(db, settings, import_id)
+    orders, errors, fields = await tally(db)
+    assert (orders, errors, len(set(fields))) == (20, 10, 10)
+    async with db.reading() as session:
+        job = await session.get(OrderImport, import_id)
+    counters = (job.processed_orders, job.ok_orders, job.failed_orders)
+    assert (job.status, counters, job.content) == ("done", (30, 20, 10), b"")

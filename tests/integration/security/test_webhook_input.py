@@ -117,7 +117,7 @@ BROKEN: dict[str, tuple[str, bytes, int, str, list[str]]] = {
         ).encode(),
         422,
         "lines[0].paid_fen",
-        ["lines[0].paid_fen 的金额 -7900 无效"],
+        ["lines[0].paid_fen 的金额 -¥79.00 无效"],
     ),
     "price 1e309 as a JSON number": (
         "tmall",

@@ -240,7 +240,7 @@ def fen(data: Any, path: str, default: int | None = None) -> int:
     value = get(data, path, _MISSING if default is None else default)
     amount = integer(value, path)
     if not 0 <= amount <= MAX_FEN:
-        raise money_out_of_range(path, shown(value))
+        raise money_out_of_range(path, templating.yuan(amount))  # in yuan, as the bounds are said
     return amount
 
 
