@@ -91,9 +91,9 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     return path
 
 
-@pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path | None) -> Settings:
-    var_dir = tmp_path / "var"
+def fresh_settings(base: Path, migrated_template: Path | None) -> Settings:
+    """Settings for a clean database under ``base``: a copy of the migrated SQLite file, or the PostgreSQL one."""
+    var_dir = base / "var"
     var_dir.mkdir()
     if BACKEND == "postgres":
         return Settings(var_dir=var_dir, database_url=PG_URL, redis_url=REDIS_URL, secret_key="t" * 48)
@@ -102,8 +102,8 @@ def settings(tmp_path: Path, migrated_template: Path | None) -> Settings:
     return Settings(var_dir=var_dir, database_url=f"sqlite+aiosqlite:///{var_dir / 'test.db'}", secret_key="t" * 48)
 
 
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
+async def fresh_database(settings: Settings) -> Database:
+    """The database of ``settings``, emptied first on PostgreSQL (and its Redis with it)."""
     database = Database(settings)
     if BACKEND == "postgres":
         tables = ", ".join(t.name for t in metadata.sorted_tables)
@@ -114,6 +114,17 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
         client = aioredis.from_url(REDIS_URL)
         await client.flushdb()
         await client.aclose()
+    return database
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_template: Path | None) -> Settings:
+    return fresh_settings(tmp_path, migrated_template)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = await fresh_database(settings)
     yield database
     await database.dispose()
 
