@@ -1,6 +1,7 @@
 """Database engines and sessions.
 
-SQLite runs in WAL mode with foreign keys and a busy timeout. SQLAlchemy drops ``FOR UPDATE`` on
+SQLite runs in WAL mode with foreign keys, a busy timeout and ``secure_delete`` (personal data a migration or
+an update replaces does not linger in free pages). SQLAlchemy drops ``FOR UPDATE`` on
 SQLite, so writes go through a second engine whose transactions start with ``BEGIN IMMEDIATE``: the
 write lock is taken up front and two writers can never interleave a read-then-write. Reads keep a
 deferred ``BEGIN`` so they do not queue behind writers. On PostgreSQL both are the same engine.
@@ -40,6 +41,8 @@ def _configure_sqlite(engine: AsyncEngine, begin_statement: str) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Freed pages and deleted cells are zeroed, so an overwritten or deleted value is gone from the file.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

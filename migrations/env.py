@@ -48,7 +48,15 @@ async def run_async_migrations() -> None:
         async with engine.connect() as connection:
             await connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     async with engine.connect() as connection:
+        if url.startswith("sqlite"):
+            # Data migrations rewrite personal data: what they replace must not stay behind in free pages.
+            await connection.exec_driver_sql("PRAGMA secure_delete=ON")
+            await connection.commit()  # end the implicit transaction, so the migrations commit their own
         await connection.run_sync(do_run_migrations)
+    if url.startswith("sqlite"):
+        # ...nor in the WAL: copy it into the file and empty it.
+        async with engine.connect() as connection:
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     await engine.dispose()
 
 

@@ -427,6 +427,7 @@ async def _ingest_imported(
             message,
             import_id=import_id,
             checkpoint=checkpoint,
+            secret_key=settings.secret_key,
         )
 
     if order.problem is not None:

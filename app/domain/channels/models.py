@@ -102,8 +102,11 @@ class IngestError(SQLModel, table=True):
     #: None when the payload named no shop we know (an import row with a wrong shop code).
     shop_id: int | None = Field(default=None, foreign_key="shops.id", index=True)
     source: str = Field(max_length=16)
-    #: The payload as received (text, since it may not even be JSON).
+    #: The payload as shown and edited for a replay: personal data masked, long strings cut (text, since it
+    #: may not even be JSON).
     payload: str = Field(sa_column=Column(Text, nullable=False))
+    #: The payload as received (long strings cut), sealed; opened only by an audited reveal and by a replay.
+    payload_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     field: str = Field(default="", max_length=200)
     message: str = Field(default="", max_length=1000)
     status: IngestErrorStatus = Field(default=IngestErrorStatus.open, max_length=16, index=True)

@@ -44,6 +44,7 @@ from app.domain.channels.models import (
     IngestSource,
     Shop,
 )
+from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.pii import decrypt, encrypt
 from app.domain.processing import services as processing
@@ -199,18 +200,26 @@ async def ingest(
     Imports use the generic format whatever the shop's platform; everything else the platform's own.
     ``checkpoint`` runs inside the transaction that files the order or the error, and can veto it by raising.
     """
-    adapter = GENERIC if source is IngestSource.csv_import else adapter_for(shop.channel)
+    adapter = _adapter_of(shop, source)
     try:
         payload, data = read_order(adapter, body)
     except NormalizeError as exc:
         return await record_error(
-            db, shop, body, source, exc.field, exc.message, import_id=import_id, checkpoint=checkpoint
+            db,
+            shop,
+            body,
+            source,
+            exc.field,
+            exc.message,
+            import_id=import_id,
+            checkpoint=checkpoint,
+            secret_key=settings.secret_key,
         )
     event_id = event_id_for(data.external_id, payload)
     for attempt in range(3):
         try:
             async with db.transaction() as session:
-                result = await _ingest_once(session, settings, shop, data, event_id, source)
+                result = await _ingest_once(session, settings, shop, data, event_id, source, adapter)
                 if checkpoint is not None:
                     await checkpoint(session, result)
                 return result
@@ -228,7 +237,13 @@ def read_order(adapter: Adapter, body: bytes | str | dict[str, Any]) -> tuple[di
 
 
 async def _ingest_once(
-    session: AsyncSession, settings: Settings, shop: Shop, data: Any, event_id: str, source: IngestSource
+    session: AsyncSession,
+    settings: Settings,
+    shop: Shop,
+    data: Any,
+    event_id: str,
+    source: IngestSource,
+    adapter: Adapter,
 ) -> IngestResult:
     assert shop.id is not None
     inbox = InboxEvent(
@@ -245,7 +260,14 @@ async def _ingest_once(
             )
         ).first()
         return IngestResult("duplicate", order_id=earlier.order_id if earlier else None)
-    result = await orders.upsert_order(session, shop, data, settings.secret_key, lock=not settings.is_sqlite)
+    result = await orders.upsert_order(
+        session,
+        shop,
+        data,
+        settings.secret_key,
+        lock=not settings.is_sqlite,
+        personal_fields=adapter.personal_fields,
+    )
     order = result.order
     assert order.id is not None
     inbox.order_id = order.id
@@ -275,16 +297,21 @@ async def record_error(
     *,
     import_id: int | None = None,
     checkpoint: Checkpoint | None = None,
+    secret_key: str,
 ) -> IngestResult:
-    """Keep a payload that could not become an order, for someone to fix and replay."""
+    """Keep a payload that could not become an order, for someone to fix and replay: sealed as received,
+    and redacted for the queue's pages (the reason too, since it may quote a value)."""
+    kept = pii.redact_payload_text(_payload_text(body), _adapter_of(shop, source).personal_fields)
+    message = pii.redact_text(safe_text(message), kept.known, limit=1000)
     async with db.transaction() as session:
         error = IngestError(
             channel=shop.channel.value if shop else str((body if isinstance(body, dict) else {}).get("channel", "")),
             shop_id=shop.id if shop else None,
             source=source.value,
-            payload=_payload_text(body)[:1_000_000],
+            payload=kept.shown,
+            payload_cipher=pii.seal_text(secret_key, kept.original),
             field=safe_text(field)[:200],
-            message=safe_text(message)[:1000],
+            message=message,
             created_at=utcnow(),
             import_id=import_id,
         )
@@ -294,6 +321,13 @@ async def record_error(
         if checkpoint is not None:
             await checkpoint(session, result)
         return result
+
+
+def _adapter_of(shop: Shop | None, source: IngestSource | str) -> Adapter:
+    """The adapter that reads a payload: imports (and payloads of no known shop) use the generic format."""
+    if shop is None or source in (IngestSource.csv_import, IngestSource.csv_import.value):
+        return GENERIC
+    return adapter_for(shop.channel)
 
 
 # --- the error queue -------------------------------------------------------------------------------------
@@ -311,6 +345,9 @@ async def replay_error(
 ) -> IngestResult:
     """Run a (possibly corrected) payload from the error queue through the pipeline again.
 
+    The payload is edited in its redacted form: wherever the edit left a masked (or cut) value as shown, the
+    sealed original's value is put back, so an operator fixes a broken field without seeing the buyer's
+    phone and the order still gets it. Someone who revealed the original may edit that directly.
     Success marks the error replayed and links the order; a payload that still fails updates the error's
     reason and keeps it open, so the queue never grows with copies of one problem.
     """
@@ -319,6 +356,10 @@ async def replay_error(
         if error is None or error.status != IngestErrorStatus.open:
             raise LookupError(error_id)
         generic = error.source == IngestSource.csv_import.value
+        error_shop = await session.get(Shop, error.shop_id) if error.shop_id else None
+        fields = _adapter_of(error_shop, error.source).personal_fields
+        original = pii.unseal_text(settings.secret_key, error.payload_cipher)
+        payload_text = pii.restore_payload_text(payload_text, error.payload, original)
         try:
             shop = await _replay_shop(session, error, payload_text, generic)
             read_order(GENERIC if generic else adapter_for(shop.channel), payload_text)
@@ -326,24 +367,22 @@ async def replay_error(
             problem: NormalizeError | None = exc
         else:
             problem = None
+    kept = pii.redact_payload_text(_payload_text(payload_text), fields)
     if problem is not None:
+        message = pii.redact_text(safe_text(problem.message), kept.known, limit=1000)
         async with db.transaction() as session:
             row = await session.get(IngestError, error_id)
             assert row is not None
-            row.payload = _payload_text(payload_text)
-            row.field, row.message = safe_text(problem.field)[:200], safe_text(problem.message)[:1000]
+            row.payload, row.payload_cipher = kept.shown, pii.seal_text(settings.secret_key, kept.original)
+            row.field, row.message = safe_text(problem.field)[:200], message
             session.add(row)
-        return IngestResult("invalid", error_id=error_id, field=problem.field, message=problem.message)
+        return IngestResult("invalid", error_id=error_id, field=problem.field, message=message)
     result = await ingest(db, settings, shop, payload_text, IngestSource.csv_import if generic else IngestSource.replay)
     async with db.transaction() as session:
         row = await session.get(IngestError, error_id)
         assert row is not None
-        row.payload, row.status, row.resolved_at, row.order_id = (
-            _payload_text(payload_text),
-            IngestErrorStatus.replayed,
-            utcnow(),
-            result.order_id,
-        )
+        row.payload, row.payload_cipher = kept.shown, pii.seal_text(settings.secret_key, kept.original)
+        row.status, row.resolved_at, row.order_id = IngestErrorStatus.replayed, utcnow(), result.order_id
         session.add(row)
         await audit(
             session,
@@ -369,6 +408,29 @@ async def _replay_shop(session: AsyncSession, error: IngestError, payload_text: 
     if shop is None:
         raise NormalizeError("shop", gettext("the shop of this payload no longer exists"))
     return shop
+
+
+async def reveal_error_payload(
+    session: AsyncSession, secret_key: str, error_id: int, actor: Actor, ip: str | None
+) -> str:
+    """The error's payload as received, for someone allowed to see personal data; audited every time.
+
+    Falls back to the redacted copy when no original is kept (or the key no longer opens it).
+    """
+    error = await session.get(IngestError, error_id)
+    if error is None:
+        raise LookupError(error_id)
+    original = pii.unseal_text(secret_key, error.payload_cipher)
+    await audit(
+        session,
+        actor,
+        "pii.reveal_payload",
+        target_type="ingest_error",
+        target_id=error_id,
+        after={"found": original is not None},
+        ip=ip,
+    )
+    return error.payload if original is None else original
 
 
 async def discard_error(session: AsyncSession, error_id: int, actor: Actor, ip: str | None) -> None:

@@ -29,6 +29,10 @@ class WaybillRequest:
     dest_city: str
     receiver_masked: str
     weight_g: int
+    #: The receiver in clear, for the label: sent on the wire only, never stored (see ``record_waybill``).
+    receiver_name: str = ""
+    receiver_phone: str = ""
+    receiver_address: str = ""
 
 
 @dataclass(frozen=True)

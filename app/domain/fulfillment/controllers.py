@@ -134,5 +134,13 @@ class SandboxCarrierController(Controller):
                 "waybill_no": sandbox_waybill_number(carrier, key),
                 "carrier_code": carrier,
                 "sort_code": f"{data.get('dest_province', '')}-{data.get('dest_city', '')}",
+                # Like a real e-waybill API, the label's print data echoes the receiver back.
+                "print_data": {
+                    "receiver": {
+                        "name": data.get("receiver_name", ""),
+                        "mobile": data.get("receiver_phone", ""),
+                        "address": data.get("receiver_address", ""),
+                    }
+                },
             }
         )

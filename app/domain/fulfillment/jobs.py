@@ -11,6 +11,8 @@ from sqlmodel import col
 from app.db import Database, utcnow
 from app.domain.fulfillment.models import BuyerNotification
 from app.domain.fulfillment.notifications import sender_for
+from app.domain.orders import pii
+from app.settings import Settings
 
 #: A send that started this long ago and never finished is tried again (its worker died mid-send).
 STALE_SEND = timedelta(minutes=5)
@@ -36,7 +38,9 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> dict[s
             return {"skipped": "already sent or being sent"}
         notification = await session.get(BuyerNotification, notification_id)
     assert notification is not None
-    provider_id = await sender_for(notification.via).send(notification)
+    settings: Settings = ctx["settings"]
+    recipient = pii.decrypt(settings.secret_key, notification.recipient_cipher)
+    provider_id = await sender_for(notification.via).send(notification, recipient)
     async with db.transaction() as session:
         row = await session.get(BuyerNotification, notification_id)
         assert row is not None

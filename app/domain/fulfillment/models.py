@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
@@ -109,6 +109,8 @@ class BuyerNotification(SQLModel, table=True):
     template: str = Field(max_length=64)
     via: str = Field(max_length=16)  # sms | wechat
     recipient_masked: str = Field(default="", max_length=64)
+    #: Where the gateway sends it (an SMS's phone number), sealed; opened only by the sender.
+    recipient_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     body: str = Field(default="", max_length=500)
     status: str = Field(default="pending", max_length=16)  # pending | sent | failed
     provider_message_id: str | None = Field(default=None, max_length=100)

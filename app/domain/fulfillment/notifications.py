@@ -8,15 +8,16 @@ from app.domain.fulfillment.models import BuyerNotification
 
 
 class NotificationSender(Protocol):
-    async def send(self, notification: BuyerNotification) -> str:
-        """Deliver the message; return the provider's message id."""
+    async def send(self, notification: BuyerNotification, recipient: str | None) -> str:
+        """Deliver the message to ``recipient`` (the opened phone number or account; None when unknown);
+        return the provider's message id."""
         ...
 
 
 class SandboxSender:
     """Delivers nothing: the message shows up in the sandbox outbox viewer, as a real gateway would see it."""
 
-    async def send(self, notification: BuyerNotification) -> str:
+    async def send(self, notification: BuyerNotification, recipient: str | None) -> str:
         return f"sandbox-{notification.via}-{notification.id}"
 
 

@@ -26,6 +26,7 @@ from app.domain.fulfillment.models import (
     ShippingDocumentEntry,
     Waybill,
 )
+from app.domain.orders import pii
 from app.i18n import gettext
 from app.params import parse_fen, parse_int
 from ruleflows.regions import short_province
@@ -151,7 +152,13 @@ async def record_waybill(session: AsyncSession, request: WaybillRequest, result:
         warehouse_code=request.warehouse_code,
         waybill_no=result.waybill_no,
         created_at=utcnow(),
-        response=result.raw,
+        # Carriers echo the receiver (print data): keep their answer with it masked.
+        response=pii.redact(
+            result.raw,
+            known=pii.Known.of(
+                phones=[request.receiver_phone], streets=[request.receiver_address], names=[request.receiver_name]
+            ),
+        ),
     )
     session.add(waybill)
     await session.flush()
@@ -236,9 +243,19 @@ async def document_refs(session: AsyncSession, document_id: int) -> list[str]:
 
 
 async def stage_notification(
-    session: AsyncSession, *, order_ref: str, template: str, via: str, recipient_masked: str, body: str
+    session: AsyncSession,
+    *,
+    order_ref: str,
+    template: str,
+    via: str,
+    recipient_masked: str,
+    body: str,
+    recipient_cipher: str | None = None,
 ) -> BuyerNotification:
-    """Record a buyer message to send after commit; one per order, template and channel."""
+    """Record a buyer message to send after commit; one per order, template and channel.
+
+    ``recipient_cipher`` is the sealed address the gateway needs (an SMS's phone number), opened only to send.
+    """
     key = f"{order_ref}:{template}:{via}"
     existing = (await session.exec(select(BuyerNotification).where(BuyerNotification.dedupe_key == key))).first()
     if existing is not None:
@@ -249,6 +266,7 @@ async def stage_notification(
         template=template,
         via=via,
         recipient_masked=recipient_masked,
+        recipient_cipher=recipient_cipher,
         body=body[:500],
         created_at=utcnow(),
     )

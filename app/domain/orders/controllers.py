@@ -48,6 +48,7 @@ async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, 
         "customer_orders": others,
         "shops": await services.shops_by_id(db_session),
         "revealed": None,
+        "original": None,
         "processing": await processing.order_processing(db_session, order_id),
         **processing.helpers(),
     }
@@ -123,6 +124,20 @@ class OrdersController(Controller):
         context = await _detail_context(db_session, order_id)
         return _page(request, "orders/detail.html", "orders/_pii.html", **{**context, "revealed": revealed})
 
+    @post("/{order_id:int}/payload", name="orders:reveal_payload", opt={"permission": "pii.reveal"}, status_code=200)
+    async def reveal_payload(
+        self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Show the platform's payload as received; every look is written to the audit log and the timeline."""
+        try:
+            original = await services.reveal_original_payload(
+                db_session, settings.secret_key, order_id, actor, client_ip(request)
+            )
+        except services.OrderNotFound as exc:
+            raise NotFoundException() from exc
+        context = await _detail_context(db_session, order_id)
+        return _page(request, "orders/detail.html", "orders/_raw.html", **{**context, "original": original})
+
     # --- ingest errors -------------------------------------------------------------------------------------
 
     @get("/errors", name="orders:errors")
@@ -138,7 +153,34 @@ class OrdersController(Controller):
         row = await db_session.get(IngestError, error_id)
         if row is None:
             raise NotFoundException()
-        return _page(request, "orders/error.html", error=row, payload=row.payload, result=None)
+        return _page(request, "orders/error.html", error=row, payload=row.payload, result=None, original=False)
+
+    @post(
+        "/errors/{error_id:int}/payload",
+        name="orders:reveal_error_payload",
+        opt={"permission": "pii.reveal"},
+        status_code=200,
+    )
+    async def reveal_error_payload(
+        self, request: HTMXRequest, error_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """The payload as received, to read or fix and replay; every look is written to the audit log."""
+        try:
+            payload = await channels.reveal_error_payload(
+                db_session, settings.secret_key, error_id, actor, client_ip(request)
+            )
+        except LookupError as exc:
+            raise NotFoundException() from exc
+        row = await db_session.get(IngestError, error_id)
+        return _page(
+            request,
+            "orders/error.html",
+            "orders/_error_form.html",
+            error=row,
+            payload=payload,
+            result=None,
+            original=True,
+        )
 
     @post("/errors/{error_id:int}/replay", name="orders:replay", opt={"permission": "orders.import"}, status_code=200)
     async def replay(
@@ -153,8 +195,15 @@ class OrdersController(Controller):
         state.background.kick()
         async with state.db.reading() as session:
             row = await session.get(IngestError, error_id)
+        # The form shows back what was typed (the original only if it was revealed and edited).
         response = _page(
-            request, "orders/error.html", "orders/_error_form.html", error=row, payload=payload, result=result
+            request,
+            "orders/error.html",
+            "orders/_error_form.html",
+            error=row,
+            payload=payload,
+            result=result,
+            original=False,
         )
         if not result.ok:
             response.status_code = 422
@@ -174,6 +223,7 @@ class OrdersController(Controller):
             error=row,
             payload=row.payload if row else "",
             result=None,
+            original=False,
         )
 
     # --- import --------------------------------------------------------------------------------------------
@@ -223,9 +273,9 @@ class OrdersApiController(Controller):
 
     @get("/{order_id:int}", name="api:order")
     async def order(self, order_id: int, db_session: AsyncSession) -> Response[dict[str, Any]]:
-        """The canonical order (as the rule flows see it)."""
+        """The canonical order (as the rule flows see it), with personal data masked and the payload redacted."""
         try:
-            return Response(await services.canonical_order_by_id(db_session, order_id))
+            return Response(await services.api_order(db_session, order_id))
         except services.OrderNotFound:
             return Response(
                 {"status_code": 404, "error": "not found", "detail": f"no order {order_id}"}, status_code=404

@@ -103,7 +103,10 @@ class Order(SQLModel, table=True):
     buyer_message: str = Field(default="", max_length=1000)
     seller_memo: str = Field(default="", max_length=1000)
     tags: list[str] = json_field(nullable=False, default_factory=list)
+    #: The platform's payload as shown everywhere: personal data masked, long strings cut (pii.redact).
     raw: dict[str, Any] = json_field(nullable=False, default_factory=dict)
+    #: The payload as received (long strings cut), sealed; opened only by an audited reveal.
+    raw_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     #: Bumped by every accepted update; the processing job is staged once per version.
     version: int = 1
     received_at: datetime = utc_field()

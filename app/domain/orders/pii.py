@@ -5,6 +5,11 @@ HKDF-SHA256 under fixed labels, so no second secret has to be deployed and the d
 reveals anything. Rotating ``SECRET_KEY`` therefore makes stored ciphertext unreadable: re-encrypt (read
 with the old key, write with the new) before rotating. Ciphertext is Fernet (AES-128-CBC + HMAC-SHA256)
 and carries a ``v1:`` prefix naming the key generation, so a later rotation can tell old rows apart.
+
+Whole payloads (a platform's order JSON, an error-queue body, an uploaded file) are kept sealed with the same
+key (:func:`seal_text`, :func:`seal`) beside a redacted copy (:func:`redact`) that is what every page and API
+shows: personal fields the adapter names are masked, and a generic pass masks anything that looks like a
+mainland mobile or repeats the receiver's known phone, street or name. Oversized strings are cut.
 """
 
 from __future__ import annotations
@@ -12,14 +17,28 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.domain.channels.adapters.base import safe_text
+
 PREFIX = "v1:"
+#: Appended where text was cut, so a reader sees that something is missing.
+TRUNCATED = "…(truncated)"
+#: Strings in a stored or shown payload longer than this are cut (a 5 MB buyer message is not kept whole).
+MAX_PAYLOAD_STRING = 2000
+#: A payload nested deeper than this is cut at that depth (nothing legitimate is; recursion stays bounded).
+MAX_PAYLOAD_DEPTH = 64
+#: A mainland mobile number anywhere in text, also written 139 1234 5678, 139-1234-5678 or +86 139….
+MOBILE = re.compile(r"(?<![\d*])(?:\+?86[\s-]?)?1[3-9]\d[\s-]?\d{4}[\s-]?\d{4}(?![\d*])")
 
 
 def _derive(secret_key: str, label: bytes) -> bytes:
@@ -70,6 +89,27 @@ def unseal(secret_key: str, sealed: bytes) -> bytes | None:
         return None
 
 
+def seal_text(secret_key: str, text: str) -> str:
+    """Ciphertext of a text payload, for a text column (empty text stays empty)."""
+    return encrypt(secret_key, text) or ""
+
+
+def unseal_text(secret_key: str, sealed: str | None) -> str | None:
+    """The text payload back (None when there is none or the key no longer opens it)."""
+    return decrypt(secret_key, sealed)
+
+
+def seal_json(secret_key: str, value: Any) -> str:
+    """Ciphertext of a JSON value, compact and with Chinese as written."""
+    return seal_text(secret_key, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def unseal_json(secret_key: str, sealed: str | None) -> Any:
+    """The JSON value back, or None when there is none or the key no longer opens it."""
+    text = decrypt(secret_key, sealed)
+    return None if text is None else json.loads(text)
+
+
 def normalize_phone(phone: str) -> str:
     """Digits only, without China's +86 prefix."""
     digits = re.sub(r"\D", "", phone)
@@ -113,6 +153,220 @@ def mask_address(address: str) -> str:
         return ""
     keep = min(6, max(len(address) // 3, 1))
     return address[:keep] + "****"
+
+
+def mask_name(name: str) -> str:
+    """张** : the first character (the family name) and a star for each further one."""
+    name = name.strip()
+    if len(name) <= 1 or "*" in name:
+        return name
+    return name[0] + "*" * min(len(name) - 1, 8)
+
+
+def cut(text: str, limit: int) -> str:
+    """At most ``limit`` characters; cut text ends with the visible truncation marker."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - len(TRUNCATED), 0)] + TRUNCATED
+
+
+@dataclass(frozen=True)
+class Known:
+    """What is known of one receiver, to find it again anywhere in a payload (a buyer who types their phone
+    into the message, a carrier that echoes the address back)."""
+
+    phones: frozenset[str] = frozenset()
+    streets: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, *, phones: Iterable[str | None] = (), streets: Iterable[str | None] = (), names: Iterable[str | None] = ()
+    ) -> Known:
+        """Only clear values count: masks, platform ciphertext and one-letter names find nothing."""
+
+        def clear(values: Iterable[str | None], shortest: int) -> frozenset[str]:
+            found = (str(v).strip() for v in values if v)
+            return frozenset(v for v in found if len(v) >= shortest and "*" not in v and not v.startswith(("#", "$")))
+
+        return cls(clear(phones, 5), clear(streets, 4), clear(names, 2))
+
+    def __or__(self, other: Known) -> Known:
+        return Known(self.phones | other.phones, self.streets | other.streets, self.names | other.names)
+
+
+#: Kinds of personal field an adapter can name: how each is masked.
+MASKS = {"phone": mask_phone, "address": mask_address, "name": mask_name}
+KNOWN_BY_KIND = {"phone": "phones", "address": "streets", "name": "names"}
+
+
+def redact_text(text: str, known: Known = Known(), *, limit: int | None = MAX_PAYLOAD_STRING) -> str:
+    """Free text with every mainland mobile and every known phone, street and name masked (and cut to ``limit``).
+
+    Longer values are replaced first, so a street that contains the name is masked as a street. A huge text
+    is cut before it is searched (with a margin, so a number that straddles the cut is still found whole).
+    """
+    if limit is not None and len(text) > limit + 64:
+        text = text[: limit + 64]
+    replacements = [
+        (value, MASKS[kind](value))
+        for kind, values in (("address", known.streets), ("phone", known.phones), ("name", known.names))
+        for value in values
+    ]
+    for value, masked in sorted(replacements, key=lambda pair: -len(pair[0])):
+        text = text.replace(value, masked)
+    text = MOBILE.sub(lambda match: mask_phone(match.group(0)), text)
+    return cut(text, limit) if limit is not None else text
+
+
+def _is_clear(value: Any) -> bool:
+    """A value in clear: not empty, not already masked, not the platform's ciphertext (#…#, $…$)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return False
+    text = str(value).strip()
+    return bool(text) and "*" not in text and not text.startswith(("#", "$"))
+
+
+def _rule_kind(path: tuple[str, ...], fields: Mapping[str, str]) -> str | None:
+    """The kind of personal field at this key path: a rule ``a.b`` names a key ``b`` inside ``a``, anywhere."""
+    for rule, kind in fields.items():
+        parts = tuple(rule.split("."))
+        if path[-len(parts) :] == parts:
+            return kind
+    return None
+
+
+def collect(value: Any, fields: Mapping[str, str], path: tuple[str, ...] = (), depth: int = 0) -> Known:
+    """The clear personal values found at the fields an adapter names."""
+    if depth > MAX_PAYLOAD_DEPTH:
+        return Known()
+    if isinstance(value, dict):
+        found = Known()
+        for key, item in value.items():
+            here = (*path, str(key))
+            kind = _rule_kind(here, fields)
+            if kind is not None and _is_clear(item):
+                found = found | Known.of(**{KNOWN_BY_KIND[kind]: [str(item)]})
+            else:
+                found = found | collect(item, fields, here, depth + 1)
+        return found
+    if isinstance(value, list):
+        found = Known()
+        for item in value:
+            found = found | collect(item, fields, path, depth + 1)
+        return found
+    return Known()
+
+
+def redact(value: Any, fields: Mapping[str, str] | None = None, known: Known = Known()) -> Any:
+    """A redacted copy of a JSON value: the adapter's personal ``fields`` (key or ``parent.key`` -> phone,
+    address or name) masked, then the generic pass of :func:`redact_text` over every other string, with the
+    values found in those fields added to what is ``known``. Long strings are cut, deep nesting too."""
+    fields = fields or {}
+    return _redact(value, fields, known | collect(value, fields), (), 0)
+
+
+def _redact(value: Any, fields: Mapping[str, str], known: Known, path: tuple[str, ...], depth: int) -> Any:
+    if depth > MAX_PAYLOAD_DEPTH:
+        return TRUNCATED
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            here = (*path, str(key))
+            kind = _rule_kind(here, fields)
+            if kind is not None and _is_clear(item):
+                out[key] = cut(MASKS[kind](str(item)), MAX_PAYLOAD_STRING)
+            else:
+                out[key] = _redact(item, fields, known, here, depth + 1)
+        return out
+    if isinstance(value, list):
+        return [_redact(item, fields, known, path, depth + 1) for item in value]
+    if isinstance(value, str):
+        return redact_text(value, known)
+    if isinstance(value, int) and not isinstance(value, bool) and MOBILE.fullmatch(str(value)):
+        return mask_phone(str(value))
+    return value
+
+
+def cut_strings(value: Any, depth: int = 0) -> Any:
+    """The same JSON value with every string longer than :data:`MAX_PAYLOAD_STRING` cut (for the sealed original)."""
+    if depth > MAX_PAYLOAD_DEPTH:
+        return TRUNCATED
+    if isinstance(value, dict):
+        return {key: cut_strings(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [cut_strings(item, depth + 1) for item in value]
+    if isinstance(value, str):
+        return cut(value, MAX_PAYLOAD_STRING)
+    return value
+
+
+#: A payload that is not even JSON is kept (sealed) up to this many characters, and shown up to a tenth of it.
+MAX_PAYLOAD_TEXT = 1_000_000
+
+
+@dataclass(frozen=True)
+class RedactedText:
+    """A payload kept as text (the error queue): what is shown, what is sealed, and what was found in it."""
+
+    shown: str
+    original: str
+    known: Known
+
+
+def _parse(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict | list) else None
+
+
+def _dump(value: Any) -> str:
+    # A lone surrogate (valid JSON escape, invalid UTF-8) is written back as its escape, so the text can be stored.
+    return safe_text(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def redact_payload_text(text: str, fields: Mapping[str, str] | None = None) -> RedactedText:
+    """A delivered body as text, redacted for showing and cut for sealing. JSON is redacted field by field
+    (see :func:`redact`); anything else gets the generic pass over the whole text."""
+    parsed = _parse(text)
+    if parsed is None:
+        original = cut(text, MAX_PAYLOAD_TEXT)
+        return RedactedText(redact_text(original, limit=MAX_PAYLOAD_TEXT // 10), original, Known())
+    fields = fields or {}
+    return RedactedText(_dump(redact(parsed, fields)), _dump(cut_strings(parsed)), collect(parsed, fields))
+
+
+def restore(edited: Any, shown: Any, original: Any) -> Any:
+    """An edited copy of a redacted value with the original put back wherever the edit left the shown
+    (masked or cut) value exactly as it was: someone can fix a payload without ever seeing the personal data
+    in it, and what they did not touch keeps its real value. Only the same place gets its value back."""
+    if edited == shown:
+        return original
+    if isinstance(edited, dict) and isinstance(shown, dict) and isinstance(original, dict):
+        return {
+            key: restore(item, shown[key], original[key]) if key in shown and key in original else item
+            for key, item in edited.items()
+        }
+    if isinstance(edited, list) and isinstance(shown, list) and isinstance(original, list):
+        if len(edited) == len(shown) == len(original):
+            return [restore(e, s, o) for e, s, o in zip(edited, shown, original, strict=True)]
+        pairs = list(zip(shown, original, strict=False))
+        return [next((o for s, o in pairs if s == item), item) for item in edited]
+    return edited
+
+
+def restore_payload_text(edited: str, shown: str, original: str | None) -> str:
+    """:func:`restore` for a payload kept as text (JSON or not)."""
+    if original is None:
+        return edited
+    if edited == shown:
+        return original
+    values = _parse(edited), _parse(shown), _parse(original)
+    if any(value is None for value in values):
+        return edited
+    return _dump(restore(*values))
 
 
 def phone_suffix(masked_or_clear: str) -> str:

@@ -42,6 +42,7 @@ EVENT_LABELS = {
     "received": N_("Order received"),
     "updated": N_("Updated by the channel"),
     "pii_revealed": N_("Personal data revealed"),
+    "payload_revealed": N_("Original payload revealed"),
     "flows_ran": N_("Rule flows ran"),
     "status_changed": N_("Status changed"),
     "cancelled": N_("Cancelled"),
@@ -76,6 +77,11 @@ def event_detail(detail: Any) -> str:
     return " · ".join(parts)
 
 
+def payload_json(value: Any) -> str:
+    """A payload as indented JSON with Chinese as written (the page escapes it like any text)."""
+    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True)
+
+
 def helpers() -> dict[str, Any]:
     """Template functions the order pages use: ``{{ channel_label(o.channel) }}`` (translated, never ``_()``)."""
     return {
@@ -85,4 +91,5 @@ def helpers() -> dict[str, Any]:
         "event_label": labeller(EVENT_LABELS),
         "import_status_label": labeller(IMPORT_STATUS_LABELS),
         "event_detail": event_detail,
+        "payload_json": payload_json,
     }

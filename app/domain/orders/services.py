@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +41,9 @@ _RANK = {
     OrderStatus.cancelled: 7,
 }
 PAGE_SIZE = 50
+#: The buyer message and seller memo are cut to this many characters (with the truncation marker); the
+#: sealed payload keeps up to pii.MAX_PAYLOAD_STRING of them for an audited look.
+NOTE_LIMIT = 1000
 
 
 class OrderNotFound(LookupError):
@@ -100,8 +104,13 @@ async def resolve_customer(session: AsyncSession, secret_key: str, data: Normali
     return customer_id
 
 
-def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str) -> None:
-    """Copy the normalised order onto the row, encrypting personal data and keeping the masked copy."""
+def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal_fields: Mapping[str, str]) -> None:
+    """Copy the normalised order onto the row, encrypting personal data and keeping the masked copy.
+
+    The payload itself is kept twice: sealed as received, and redacted (what pages and the API show). Notes are
+    searched for the receiver's phone, street and name (buyers type them into messages) and cut.
+    """
+    known = pii.Known.of(phones=[data.phone], streets=[data.address], names=[data.receiver_name])
     order.raw_status = data.raw_status
     order.placed_at = data.created_at
     order.paid_at = data.paid_at
@@ -142,9 +151,10 @@ def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str) -> None:
         (order.province, order.city, order.district, order.town),
         data.address or order.address_masked,
     )
-    order.buyer_message = data.buyer_message[:1000]
-    order.seller_memo = data.seller_memo[:1000]
-    order.raw = data.raw
+    order.buyer_message = pii.redact_text(data.buyer_message, known, limit=NOTE_LIMIT)
+    order.seller_memo = pii.redact_text(data.seller_memo, known, limit=NOTE_LIMIT)
+    order.raw = pii.redact(data.raw, personal_fields, known)
+    order.raw_cipher = pii.seal_json(secret_key, pii.cut_strings(data.raw))
 
 
 async def _write_lines_and_tags(session: AsyncSession, order: Order, data: NormalizedOrder, tags: list[str]) -> None:
@@ -182,12 +192,20 @@ def _platform_tags(data: NormalizedOrder) -> list[str]:
 
 
 async def upsert_order(
-    session: AsyncSession, shop: Shop, data: NormalizedOrder, secret_key: str, *, lock: bool
+    session: AsyncSession,
+    shop: Shop,
+    data: NormalizedOrder,
+    secret_key: str,
+    *,
+    lock: bool,
+    personal_fields: Mapping[str, str] | None = None,
 ) -> UpsertResult:
     """Create the order, or update it when this version is newer than the one kept; an older one changes nothing.
 
     ``lock`` takes a row lock on the existing order (PostgreSQL), so two updates of one order apply in turn.
+    ``personal_fields`` is the adapter's map of where its payload carries personal data (for the redacted copy).
     """
+    fields = personal_fields or {}
     assert shop.id is not None
     query = select(Order).where(
         Order.channel == shop.channel.value, Order.shop_id == shop.id, Order.external_id == data.external_id
@@ -207,7 +225,7 @@ async def upsert_order(
             received_at=now,
             updated_at=now,
         )
-        _apply_fields(order, data, secret_key)
+        _apply_fields(order, data, secret_key, fields)
         order.customer_id = await resolve_customer(session, secret_key, data)
         session.add(order)
         await session.flush()
@@ -217,7 +235,7 @@ async def upsert_order(
     if data.updated_at <= order.source_updated_at:
         return UpsertResult(order, "stale")
     before = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
-    _apply_fields(order, data, secret_key)
+    _apply_fields(order, data, secret_key, fields)
     order.status = merged_status(order.status, OrderStatus(data.status))
     if order.customer_id is None:
         order.customer_id = await resolve_customer(session, secret_key, data)
@@ -263,7 +281,8 @@ def canonical_order(view: OrderView) -> dict[str, Any]:
     """The canonical order of DESIGN.md, exactly as the rule-flow context reads it under ``order``.
 
     JSON-ready: ISO-8601 UTC times, fen integers, ids as strings (``shop_id`` is the shop's code). Lines
-    carry ``category`` and ``weight_g`` as None, for the processing job to fill from the SKU master.
+    carry ``category`` and ``weight_g`` as None, for the processing job to fill from the SKU master. Personal
+    data only masked: no ciphertext, and ``raw`` is the redacted copy of the payload.
     """
     order = view.order
     return {
@@ -283,7 +302,6 @@ def canonical_order(view: OrderView) -> dict[str, Any]:
         "receiver": {
             "name": order.receiver_name,
             "phone_masked": order.phone_masked,
-            "phone_cipher": order.phone_cipher,
             "province": order.province,
             "city": order.city,
             "district": order.district,
@@ -350,6 +368,13 @@ async def load_order_view(session: AsyncSession, order_id: int, *, with_events: 
 async def canonical_order_by_id(session: AsyncSession, order_id: int) -> dict[str, Any]:
     """The canonical order for an order id (what ``process_order`` and the simulator pass to the engine)."""
     return canonical_order(await load_order_view(session, order_id))
+
+
+async def api_order(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    """The canonical order as the read API gives it: masked values only (the receiver's name too)."""
+    canonical = await canonical_order_by_id(session, order_id)
+    canonical["receiver"]["name"] = pii.mask_name(canonical["receiver"]["name"])
+    return canonical
 
 
 # --- the list --------------------------------------------------------------------------------------------
@@ -529,3 +554,27 @@ async def reveal_personal_data(
     )
     await add_event(session, order, "pii_revealed", None, actor=actor.name)
     return revealed
+
+
+async def reveal_original_payload(
+    session: AsyncSession, secret_key: str, order_id: int, actor: Actor, ip: str | None
+) -> Any:
+    """The platform's payload as received, for someone allowed to see personal data; audited every time.
+
+    None when no original is kept (or the key no longer opens it): the redacted copy is all there is.
+    """
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(order_id)
+    original = pii.unseal_json(secret_key, order.raw_cipher)
+    await audit(
+        session,
+        actor,
+        "pii.reveal_payload",
+        target_type="order",
+        target_id=order_id,
+        after={"found": original is not None},
+        ip=ip,
+    )
+    await add_event(session, order, "payload_revealed", None, actor=actor.name)
+    return original

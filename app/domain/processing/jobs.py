@@ -17,6 +17,7 @@ from app.db import Database, utcnow
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.carriers import CarrierError, HttpCarrierClient, WaybillRequest
 from app.domain.inventory.models import Warehouse
+from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderStatus
 from app.domain.processing import services
@@ -77,8 +78,21 @@ async def request_waybill(ctx: dict[str, Any], shipment_id: int) -> dict[str, An
             origin_province=warehouse.province,
             dest_province=order.province,
             dest_city=order.city,
-            receiver_masked=f"{order.receiver_name} {order.phone_masked}",
+            receiver_masked=f"{pii.mask_name(order.receiver_name)} {order.phone_masked}",
             weight_g=shipment.weight_g,
+            receiver_name=order.receiver_name,
+            receiver_phone=pii.decrypt(settings.secret_key, order.phone_cipher) or order.phone_masked,
+            receiver_address=" ".join(
+                part
+                for part in (
+                    order.province,
+                    order.city,
+                    order.district,
+                    order.town,
+                    pii.decrypt(settings.secret_key, order.address_cipher) or order.address_masked,
+                )
+                if part
+            ),
         )
         existing = await fulfillment.waybill_for(session, request.request_key)
     client = ctx.get("carrier_client") or HttpCarrierClient(

@@ -303,7 +303,6 @@ async def flow_context(
     if skus is None:
         skus = await skus_for(session, {line.sku for line in view.lines if line.sku})
     canonical = orders.canonical_order(view)
-    canonical["receiver"].pop("phone_cipher", None)
     canonical.pop("raw", None)
     enrich_lines(canonical, skus)
     features = await compute_features(session, view.order, view.lines, skus, now=now, review_approved=review_approved)
@@ -805,6 +804,7 @@ async def _notify(
             template=template,
             via=via,
             recipient_masked=recipient,
+            recipient_cipher=order.phone_cipher if via == "sms" else None,
             body=body,
         )
         await outbox.stage(session, "send_notification", message.id, dedupe_key=f"send_notification:{message.id}")

@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -164,6 +164,10 @@ class PullPage:
 
 class Adapter(Protocol):
     """One platform's payload format and order-list API."""
+
+    #: Where the payload carries personal data in clear: a key (or ``parent.key``, matched at any depth) ->
+    #: ``phone``, ``address`` or ``name``. Redaction masks these first and then looks for their values anywhere.
+    personal_fields: ClassVar[Mapping[str, str]]
 
     def unwrap(self, body: Any) -> dict[str, Any]:
         """The order object inside a delivered body (platforms wrap it differently)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -62,6 +63,13 @@ def _name(value: Any) -> str:
 
 
 class DouyinAdapter:
+    #: The clear receiver when Douyin sends one; ``encrypt_*`` ciphertext and ``mask_*`` copies are kept as sent.
+    personal_fields: ClassVar[Mapping[str, str]] = {
+        "post_receiver": "name",
+        "post_tel": "phone",
+        "post_addr.detail": "address",
+    }
+
     def unwrap(self, body: Any) -> dict[str, Any]:
         data = as_object(body)
         if isinstance(data.get("data"), dict):

@@ -17,8 +17,9 @@ unpaid, shipped, delivered, completed, cancelled.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -52,6 +53,13 @@ STATUS = {
 
 
 class GenericAdapter:
+    #: The generic format's receiver.
+    personal_fields: ClassVar[Mapping[str, str]] = {
+        "receiver.name": "name",
+        "receiver.phone": "phone",
+        "receiver.address": "address",
+    }
+
     def unwrap(self, body: Any) -> dict[str, Any]:
         data = as_object(body)
         return data["order"] if isinstance(data.get("order"), dict) else data

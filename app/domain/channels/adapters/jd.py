@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -53,6 +54,14 @@ def jd_sign(params: dict[str, str], secret: str) -> str:
 
 
 class JdAdapter:
+    #: The consignee in clear (隐私号 virtual mobiles included).
+    personal_fields: ClassVar[Mapping[str, str]] = {
+        "consigneeInfo.fullname": "name",
+        "consigneeInfo.mobile": "phone",
+        "consigneeInfo.telephone": "phone",
+        "consigneeInfo.fullAddress": "address",
+    }
+
     def unwrap(self, body: Any) -> dict[str, Any]:
         data = as_object(body)
         for wrapper in ("jingdong_pop_order_get_responce", "orderDetailInfo", "orderInfo"):

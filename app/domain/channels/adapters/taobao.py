@@ -7,8 +7,9 @@ the sorted parameters concatenated as key+value, and the secret again, in upper-
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -60,6 +61,14 @@ def top_sign(params: dict[str, str], secret: str) -> str:
 
 class TaobaoAdapter:
     """Taobao and Tmall share one API and one payload."""
+
+    #: Where a TOP trade carries the receiver in clear (see CHANNELS.md); ``oaid`` replaces them under privacy.
+    personal_fields: ClassVar[Mapping[str, str]] = {
+        "receiver_name": "name",
+        "receiver_mobile": "phone",
+        "receiver_phone": "phone",
+        "receiver_address": "address",
+    }
 
     def unwrap(self, body: Any) -> dict[str, Any]:
         data = as_object(body)

@@ -7,8 +7,9 @@ each order is then fetched with ``order/get``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -45,6 +46,13 @@ STATUS = {
 
 
 class WechatAdapter:
+    #: ``order_detail.delivery_info.address_info``: the receiver in clear.
+    personal_fields: ClassVar[Mapping[str, str]] = {
+        "address_info.user_name": "name",
+        "address_info.tel_number": "phone",
+        "address_info.detail_info": "address",
+    }
+
     def unwrap(self, body: Any) -> dict[str, Any]:
         data = as_object(body)
         return data["order"] if isinstance(data.get("order"), dict) else data

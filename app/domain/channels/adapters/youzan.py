@@ -7,8 +7,9 @@ The open API authenticates by the shop's OAuth ``access_token`` (no request sign
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -52,6 +53,13 @@ def _clear(value: Any) -> str | None:
 
 
 class YouzanAdapter:
+    #: The receiver in clear (``$…$1$`` ciphertext is left as sent).
+    personal_fields: ClassVar[Mapping[str, str]] = {
+        "address_info.receiver_name": "name",
+        "address_info.receiver_tel": "phone",
+        "address_info.delivery_address": "address",
+    }
+
     def unwrap(self, body: Any) -> dict[str, Any]:
         data = as_object(body)
         if isinstance(data.get("data"), dict):
