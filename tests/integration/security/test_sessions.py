@@ -27,6 +27,7 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from litestar.testing import transport as litestar_transport
 from sqlmodel import select
 
 from app.auth import SESSION_COOKIE
@@ -50,10 +51,21 @@ def settings(settings: Settings) -> Settings:
     return replace(settings, trusted_proxies=parse_networks("10.0.0.0/8"))
 
 
+class TransportFrom(litestar_transport.TestClientTransport[Any], httpx.AsyncBaseTransport):
+    """The test client's own transport (so the app runs on its event loop), from another network address."""
+
+    def __init__(self, client: AsyncTestClient[Litestar], address: str) -> None:
+        super().__init__(client=client, raise_server_exceptions=True, root_path="")
+        self.address = address
+
+    def parse_request(self, request: httpx.Request) -> dict[str, Any]:
+        return {**super().parse_request(request), "client": (self.address, 40000)}
+
+
 @asynccontextmanager
-async def browser_at(app: Litestar, address: str) -> AsyncIterator[httpx.AsyncClient]:
-    """A second browser, talking to the same running app from another network address."""
-    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+async def browser_at(client: AsyncTestClient[Litestar], address: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A second browser (its own cookies), talking to the running app from another network address."""
+    transport = TransportFrom(client, address)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as browser:
         yield browser
 
@@ -192,39 +204,37 @@ async def test_in_production_cookies_that_another_host_could_plant_are_not_looke
 # --- lockout -------------------------------------------------------------------------------------
 
 
-async def test_an_attacker_failing_many_logins_for_admin_from_one_address_does_not_stop_the_admin(
-    client, app, make_user
-):
+async def test_an_attacker_failing_many_logins_for_admin_from_one_address_does_not_stop_the_admin(client, make_user):
     await make_user(Role.admin, "admin")
-    async with browser_at(app, ATTACKER) as attacker:
+    async with browser_at(client, ATTACKER) as attacker:
         answers = [(await attempt(attacker, "admin", f"guess-{i}")).status_code for i in range(40)]
         assert answers[:4] == [400] * 4
         assert set(answers[5:]) == {429}
         assert (await attempt(attacker, "admin", PASSWORD)).status_code == 429
-    async with browser_at(app, ADMIN_HOME) as admin:
+    async with browser_at(client, ADMIN_HOME) as admin:
         response = await attempt(admin, "admin", PASSWORD)
         assert response.status_code == 303
         assert (await admin.get("/settings/")).status_code == 200
 
 
 async def test_many_addresses_guessing_one_account_each_wait_after_one_failure_but_the_admin_gets_in(
-    client, app, make_user, settings: Settings
+    client, make_user, settings: Settings
 ):
     await make_user(Role.admin, "admin")
     for i in range(settings.login_account_max_failures):
-        async with browser_at(app, f"203.0.113.{i + 1}") as bot:
+        async with browser_at(client, f"203.0.113.{i + 1}") as bot:
             assert (await attempt(bot, "admin", f"guess-{i}")).status_code == 400
-    async with browser_at(app, "192.0.2.1") as bot:
+    async with browser_at(client, "192.0.2.1") as bot:
         assert (await attempt(bot, "admin", "one-more-guess")).status_code == 400
         assert (await attempt(bot, "admin", "and-another")).status_code == 429
-    async with browser_at(app, ADMIN_HOME) as admin:
+    async with browser_at(client, ADMIN_HOME) as admin:
         assert (await attempt(admin, "admin", PASSWORD)).status_code == 303
 
 
-async def test_the_wait_doubles_with_each_failure_past_the_limit(client, app, make_user, db, settings: Settings):
+async def test_the_wait_doubles_with_each_failure_past_the_limit(client, make_user, db, settings: Settings):
     await make_user(Role.admin, "admin")
     waits = []
-    async with browser_at(app, ATTACKER) as attacker:
+    async with browser_at(client, ATTACKER) as attacker:
         for _ in range(settings.login_max_failures - 1):
             await attempt(attacker, "admin", "wrong-password")
         for _ in range(3):
@@ -245,18 +255,18 @@ async def test_the_wait_doubles_with_each_failure_past_the_limit(client, app, ma
     assert "登录失败次数过多，请 4 分钟后再试" in refused.text
 
 
-async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(client, app, make_user, db, settings: Settings):
+async def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(client, make_user, db, settings: Settings):
     await make_user(Role.admin, "admin")
-    async with browser_at(app, ATTACKER) as attacker:
+    async with browser_at(client, ATTACKER) as attacker:
         for i in range(settings.login_max_failures):
             await attempt(attacker, "admin", "wrong-password", forwarded_for=f"192.0.2.{i + 1}")
         assert (await attempt(attacker, "admin", PASSWORD, forwarded_for="192.0.2.99")).status_code == 429
     assert {entry.ip for entry in await audits(db, "login.failed")} == {ATTACKER}
 
 
-async def test_x_forwarded_for_from_a_trusted_proxy_is_honoured(client, app, make_user, db, settings: Settings):
+async def test_x_forwarded_for_from_a_trusted_proxy_is_honoured(client, make_user, db, settings: Settings):
     await make_user(Role.admin, "admin")
-    async with browser_at(app, PROXY) as proxy:
+    async with browser_at(client, PROXY) as proxy:
         for _ in range(settings.login_max_failures + 3):
             # The attacker writes a fake first hop; the proxy appends the address it really saw.
             await attempt(proxy, "admin", "wrong-password", forwarded_for=f"{ADMIN_HOME}, {ATTACKER}")
@@ -266,10 +276,10 @@ async def test_x_forwarded_for_from_a_trusted_proxy_is_honoured(client, app, mak
     assert [entry.ip for entry in await audits(db, "login.succeeded")] == [ADMIN_HOME]
 
 
-async def test_an_admin_unlocks_a_locked_account_and_it_is_audited(client, app, make_user, db, settings: Settings):
+async def test_an_admin_unlocks_a_locked_account_and_it_is_audited(client, make_user, db, settings: Settings):
     await make_user(Role.admin, "boss")
     operator = await make_user(Role.operator, "liqiang")
-    async with browser_at(app, ADMIN_HOME) as office:
+    async with browser_at(client, ADMIN_HOME) as office:
         for _ in range(settings.login_max_failures):
             await attempt(office, "liqiang", "forgot-it")
         assert (await attempt(office, "liqiang", PASSWORD)).status_code == 429
@@ -289,10 +299,10 @@ async def test_an_admin_unlocks_a_locked_account_and_it_is_audited(client, app, 
 # --- disabling users -----------------------------------------------------------------------------
 
 
-async def test_a_disabled_users_live_session_and_token_stop_at_once(client, app, make_user, db):
+async def test_a_disabled_users_live_session_and_token_stop_at_once(client, make_user, db):
     await make_user(Role.admin, "boss")
     deputy = await make_user(Role.admin, "deputy")
-    async with browser_at(app, ADMIN_HOME) as browser:
+    async with browser_at(client, ADMIN_HOME) as browser:
         await attempt(browser, "deputy", PASSWORD)
         created = await post_form(browser, "/settings/", "/settings/tokens", {"name": "erp", "scopes": ["read"]})
         secret = created.text.split('<code class="secret">')[1].split("<")[0]
