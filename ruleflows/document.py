@@ -80,28 +80,27 @@ class Document:
     readable: bool = True  # False when the document is not worth checking further (not an object, too big)
 
 
+_CONTAINERS: Final = (dict, list, tuple)
+
+
 def nesting_depth(value: Any, limit: int) -> int:
     """How deeply arrays and objects nest in ``value`` (a scalar is 0), counting no further than ``limit + 1``.
 
-    Iterative, so it is safe on input nested far past Python's recursion limit.
+    Level by level rather than recursively, so it is safe on input nested far past Python's recursion limit.
     """
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
+    depth = 0
+    level = [value] if isinstance(value, _CONTAINERS) else []
+    while level:
         depth += 1
-        if depth > deepest:
-            deepest = depth
-            if deepest > limit:
-                return deepest
-        pending.extend((child, depth) for child in children if isinstance(child, dict | list | tuple))
-    return deepest
+        if depth > limit:
+            break
+        below = []
+        for item in level:
+            for child in item.values() if isinstance(item, dict) else item:
+                if isinstance(child, _CONTAINERS):
+                    below.append(child)
+        level = below
+    return depth
 
 
 def document_size(doc: Any) -> int | None:

@@ -74,7 +74,7 @@ class Evaluation:
     ``CLOCK_EVERY`` steps, so the overshoot is a few dozen steps).
     """
 
-    __slots__ = ("check_at", "deadline", "now", "reads", "steps_left")
+    __slots__ = ("banked", "deadline", "now", "reads", "ticks")
 
     def __init__(
         self,
@@ -85,10 +85,11 @@ class Evaluation:
         deadline: float | None = None,
     ) -> None:
         self.now = now
-        self.steps_left = max_steps
         self.deadline = deadline
-        # The step count below which charge() next stops to look at the budget and the clock.
-        self.check_at = max(max_steps - CLOCK_EVERY, 0)
+        # The budget is kept in two parts so the hot path compares one counter with 0: ``ticks``, the steps
+        # until the next look at the budget and the clock (at most CLOCK_EVERY), and ``banked``, the rest.
+        self.ticks = min(max_steps, CLOCK_EVERY)
+        self.banked = max_steps - self.ticks
         self.reads: dict[str, Any] | None = {} if record_reads else None
 
     def evaluate(self, logic: Any, data: Any) -> Any:
@@ -103,15 +104,21 @@ class Evaluation:
             # Last line of defence: whatever the data, callers only ever see rule errors.
             raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
 
+    @property
+    def steps_left(self) -> int:
+        """Steps of the budget not spent yet (negative once it is overspent)."""
+        return self.banked + self.ticks
+
     def charge(self, cost: int) -> None:
         """Spend ``cost`` steps of the budget; stops the evaluation past the budget or the deadline."""
-        self.steps_left -= cost
-        if self.steps_left < self.check_at:
+        self.ticks -= cost
+        if self.ticks < 0:
             self.checkpoint()
 
     def checkpoint(self) -> None:
         """Stop if the step budget is spent or the deadline has passed; else set the next check."""
-        if self.steps_left < 0:
+        left = self.banked + self.ticks
+        if left < 0:
             raise LimitExceededError("expression took too many evaluation steps", limit=LIMIT_STEPS)
         if self.deadline is not None:
             if time.monotonic() > self.deadline:
@@ -119,7 +126,8 @@ class Evaluation:
             # A deadline means a server runs this in a worker thread: hand the GIL over now and then, so its
             # event loop answers within milliseconds instead of waiting out 5 ms switch intervals in turn.
             time.sleep(0)
-        self.check_at = max(self.steps_left - CLOCK_EVERY, 0)
+        self.ticks = min(left, CLOCK_EVERY)
+        self.banked = left - self.ticks
 
     def eval(self, logic: Any, scopes: Scopes, depth: int) -> Any:
         """Evaluate one node of an expression within the given scope stack."""
@@ -134,15 +142,15 @@ class Evaluation:
                 raise RefusedOperatorError(str(operator))
             # One step for the operation and one per argument written in the rule (scalars are not
             # evaluated, so a long literal argument list would otherwise be free).
-            self.steps_left -= len(raw) + 1 if type(raw) is list else 1
-            if self.steps_left < self.check_at:
+            self.ticks -= len(raw) + 1 if type(raw) is list else 1
+            if self.ticks < 0:
                 self.checkpoint()
             if depth > MAX_EVALUATION_DEPTH:
                 raise LimitExceededError("expression nested too deeply", limit=LIMIT_DEPTH)
             return handler(self, raw, scopes, depth + 1)
         if isinstance(logic, list):
-            self.steps_left -= len(logic)
-            if self.steps_left < self.check_at:
+            self.ticks -= len(logic)
+            if self.ticks < 0:
                 self.checkpoint()
             return [self.eval(item, scopes, depth + 1) for item in logic]
         return logic
@@ -171,6 +179,8 @@ def evaluate(
     """
     deadline = time.monotonic() + time_limit if time_limit is not None else None
     result = Evaluation(now, max_steps=max_steps, deadline=deadline).evaluate(logic, data)
+    if type(result) in _SCALARS:
+        return result
     return OutputBudget(MAX_RESULT_SIZE).keep(result)
 
 
@@ -245,24 +255,31 @@ class OutputBudget:
         raise LimitExceededError(f"results larger than {self.size:,} characters", limit=LIMIT_SIZE)
 
     def _copy(self, value: Any) -> Any:
-        if isinstance(value, str):
+        kind = type(value)
+        if kind in _SCALARS:
+            self.left -= 5
+            return value
+        if kind is str:
             self.left -= len(value) + 2
             return value
-        if isinstance(value, dict):
+        if kind is dict:
             self.left -= 2 + len(value)
             if self.left < 0:
                 self._refuse()
             copied = {}
             for key, item in value.items():
-                self.left -= len(key) + 3 if isinstance(key, str) else 8
+                self.left -= len(key) + 3 if type(key) is str else 8
                 copied[key] = self._copy(item)
             return copied
-        if isinstance(value, list | tuple):
+        if kind is list or kind is tuple:
             self.left -= 2 + len(value)
             if self.left < 0:
                 self._refuse()
             return [self._copy(item) for item in value]
-        self.left -= 5
+        if isinstance(value, str):  # a str subclass, such as an enum member
+            self.left -= len(value) + 2
+        else:
+            self.left -= 5
         return value
 
 
@@ -292,7 +309,8 @@ def _eager(function: Callable[[list[Any]], Any], *, spread: bool = True) -> Hand
 
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth, spread=spread)
-        ev.charge(_shallow_cost(values))
+        if cost := _shallow_cost(values):
+            ev.charge(cost)
         try:
             return function(values)
         except _ARGUMENT_ERRORS as exc:
@@ -306,7 +324,8 @@ def _metered(function: Callable[[Evaluation, list[Any]], Any]) -> Handler:
 
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth)
-        ev.charge(_shallow_cost(values))
+        if cost := _shallow_cost(values):
+            ev.charge(cost)
         try:
             return function(ev, values)
         except _ARGUMENT_ERRORS as exc:
@@ -320,7 +339,8 @@ def _domain(function: OperationFunction) -> Handler:
     # size is their cost; they refuse text past their own limits and never turn containers into text.
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth, spread=False)
-        ev.charge(_shallow_cost(values))
+        if cost := _shallow_cost(values):
+            ev.charge(cost)
         try:
             return function(values, ev.now)
         except _ARGUMENT_ERRORS as exc:
@@ -377,7 +397,8 @@ def _read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
 def _val_path(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> tuple[Any, list[Any], int]:
     """The data a ``val``/``exists`` starts from, the path keys, and how many scopes it climbed."""
     args = _values(ev, raw, scopes, depth, spread=False)
-    ev.charge(_shallow_cost(args))
+    if cost := _shallow_cost(args):
+        ev.charge(cost)
     climb = 0
     if args and isinstance(args[0], list):
         # {"val": [[n], "key"]} reads from n scopes up: each iteration adds an index scope and an item scope.
@@ -546,7 +567,11 @@ def _compare_chain(test: Callable[[Any, Any], bool]) -> Handler:
         left = ev.eval(args[0], scopes, depth)
         for item in args[1:]:
             right = ev.eval(item, scopes, depth)
-            if type(left) not in _SCALARS or type(right) not in _SCALARS:
+            left_type, right_type = type(left), type(right)
+            if left_type is str and right_type is str:
+                if (length := len(left) + len(right)) >> _TEXT_SHIFT:
+                    ev.charge(length >> _TEXT_SHIFT)
+            elif left_type not in _SCALARS or right_type not in _SCALARS:
                 limit = ev.steps_left + 1
                 ev.charge(_operand_cost(left, limit) + _operand_cost(right, limit))
             if not test(left, right):

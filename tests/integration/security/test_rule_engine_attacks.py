@@ -41,8 +41,8 @@ from app.settings import Settings
 from tests.integration.conftest import free_port, serving
 from tests.integration.forms import csrf_from, login
 
-#: The evaluation budget is 1 s; the whole request (validation, threads, a loaded CI machine) gets a margin.
-REQUEST_SECONDS = 1.5
+#: The evaluation budget is 1 s; the whole request (validation, threads, a machine shared by many) gets a margin.
+REQUEST_SECONDS = 2.0
 SMALL_RESPONSE = 20_000
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ruleflows import evaluate, run
+from ruleflows.document import nesting_depth
 from ruleflows.errors import LimitExceededError, LogicError
 from ruleflows.interpreter import MAX_RUN_OUTPUT_SIZE
 from ruleflows.logic import MAX_ARRAY_LENGTH, MAX_RESULT_SIZE, MAX_STRING_LENGTH, TEXT_CHARS_PER_STEP
@@ -215,3 +216,9 @@ def test_one_step_pays_for_a_fixed_amount_of_text() -> None:
     text = "x" * (TEXT_CHARS_PER_STEP * 400)
     assert evaluate({"in": ["y", {"var": "s"}]}, {"s": text}, max_steps=450) is False
     assert refused({"in": ["y", {"var": "s"}]}, {"s": text}, max_steps=350).limit == "steps"
+
+
+def test_nesting_is_measured_without_recursion_and_stops_past_the_limit() -> None:
+    assert nesting_depth(nested_lists(100_000), 100) == 101
+    assert nesting_depth({"a": [1, {"b": []}], "c": "x"}, 100) == 4
+    assert nesting_depth("text", 100) == 0
