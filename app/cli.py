@@ -1,4 +1,4 @@
-"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, create-user, create-token."""
+"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, create-user, unlock-user, create-token."""
 
 from __future__ import annotations
 
@@ -127,6 +127,25 @@ def create_user(username: str, role: str, display_name: str | None, password: st
     except AccountError as exc:
         raise click.ClickException(f"could not create user: {exc.code}") from exc
     click.echo(f"user {username} created with role {role}")
+
+
+@main.command("unlock-user")
+@click.argument("username")
+def unlock_user(username: str) -> None:
+    """Forget a user's failed logins from every address (for an admin who cannot reach the settings page)."""
+    from app.domain.accounts import services
+    from app.domain.accounts.services import SYSTEM
+
+    async def work(session: Any) -> bool:
+        user = await services.get_user_by_username(session, username)
+        if user is None or user.id is None:
+            return False
+        await services.unlock_user(session, user.id, SYSTEM, None)
+        return True
+
+    if not _with_db(work):
+        raise click.ClickException(f"no user named {username}")
+    click.echo(f"user {username} unlocked")
 
 
 @main.command("create-token")

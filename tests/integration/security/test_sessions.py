@@ -11,12 +11,15 @@
   failure each from many addresses, does not stop the admin logging in from theirs; the wait grows.
 - Escaping the backoff by sending a new X-Forwarded-For with every guess: ignored unless the peer is a
   configured proxy, and then only the hop that proxy saw counts.
-- A locked account is unlocked by an admin (audited); a disabled user's live session and API token stop
-  on their very next request (audited), and come back only when re-enabled (the token; sessions do not).
+- A locked account is unlocked by an admin, on the settings page or with ``ruleflow unlock-user``
+  (audited).
+- A disabled user's live session and API token stop on their very next request (audited), and come back
+  only when re-enabled (the token; sessions do not). An admin cannot disable themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -25,17 +28,19 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from litestar.testing import transport as litestar_transport
 from sqlmodel import select
 
 from app.auth import SESSION_COOKIE
+from app.cli import main as ruleflow
 from app.csrf import presession_cookie_name
 from app.db import utcnow
 from app.domain.accounts.models import AuditEntry, LoginThrottle, Role, User
 from app.main import create_app
-from app.settings import Settings, parse_networks
+from app.settings import Settings, get_settings, parse_networks
 from tests.integration.forms import PASSWORD, csrf_from, login, post_form
 
 PROXY = "10.0.0.5"
@@ -294,6 +299,29 @@ async def test_an_admin_unlocks_a_locked_account_and_it_is_audited(client, make_
     [entry] = await audits(db, "user.unlock")
     assert (entry.actor_name, entry.target_id) == ("boss", str(operator.id))
     assert entry.before == {"locked_addresses": [ADMIN_HOME]}
+
+
+async def test_an_admin_locked_out_of_every_address_unlocks_with_the_command(
+    client, make_user, db, settings, monkeypatch
+):
+    await make_user(Role.admin, "admin")
+    async with browser_at(client, ADMIN_HOME) as office:
+        for _ in range(settings.login_max_failures):
+            await attempt(office, "admin", "forgot-it")
+        assert (await attempt(office, "admin", PASSWORD)).status_code == 429
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("SECRET_KEY", settings.secret_key)
+        get_settings.cache_clear()
+        try:
+            done = await asyncio.to_thread(CliRunner().invoke, ruleflow, ["unlock-user", "admin"])
+            unknown = await asyncio.to_thread(CliRunner().invoke, ruleflow, ["unlock-user", "nobody"])
+        finally:
+            get_settings.cache_clear()
+        assert done.exit_code == 0, done.output
+        assert unknown.exit_code != 0 and "no user named nobody" in unknown.output
+        assert (await attempt(office, "admin", PASSWORD)).status_code == 303
+    [entry] = await audits(db, "user.unlock")
+    assert (entry.actor_type, entry.before) == ("system", {"locked_addresses": [ADMIN_HOME]})
 
 
 # --- disabling users -----------------------------------------------------------------------------
