@@ -39,7 +39,7 @@ from ruleflows.errors import (
     LogicError,
     RefusedOperatorError,
 )
-from ruleflows.operations import DOMAIN_OPERATIONS, OperationFunction
+from ruleflows.operations import DOMAIN_OPERATIONS, DomainOperation
 
 MAX_EVALUATION_DEPTH: Final = 64
 MAX_EVALUATION_STEPS: Final = 100_000
@@ -334,12 +334,15 @@ def _metered(function: Callable[[Evaluation, list[Any]], Any]) -> Handler:
     return handler
 
 
-def _domain(function: OperationFunction) -> Handler:
+def _domain(operation: DomainOperation) -> Handler:
     # The order-domain operations scan their arguments once (lines, categories, text), so the arguments'
-    # size is their cost; they refuse text past their own limits and never turn containers into text.
+    # size is their cost, plus what the operation declares (a regex pays for its matching); they refuse text
+    # past their own limits and never turn containers into text.
+    function, extra = operation.function, operation.cost
+
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth, spread=False)
-        if cost := _shallow_cost(values):
+        if cost := _shallow_cost(values) + (extra(values) if extra is not None else 0):
             ev.charge(cost)
         try:
             return function(values, ev.now)
@@ -821,7 +824,7 @@ def _build_handlers() -> Mapping[str, Handler]:
         "log": _eager(_log, spread=False),
     }
     for name, operation in DOMAIN_OPERATIONS.items():
-        handlers[name] = _domain(operation.function)
+        handlers[name] = _domain(operation)
     assert not FORBIDDEN_OPERATORS & handlers.keys()
     return MappingProxyType(handlers)
 

@@ -22,6 +22,8 @@ from ruleflows.errors import INVALID_ARGUMENTS, LogicError
 from ruleflows.regions import region_of as province_region
 
 OperationFunction = Callable[[list[Any], datetime | None], Any]
+#: Evaluation steps an operation costs beyond the size of its arguments, from its (evaluated) arguments.
+OperationCost = Callable[[list[Any]], int]
 
 MAX_REGEX_PATTERN_LENGTH: Final = 100
 MAX_REGEX_INPUT_LENGTH: Final = 2000
@@ -48,6 +50,7 @@ class DomainOperation:
     max_args: int
     label_zh: str
     label_en: str
+    cost: OperationCost | None = None
 
 
 def _arg(args: list[Any], index: int, default: Any = None) -> Any:
@@ -140,11 +143,7 @@ def regex_problem(pattern: str) -> tuple[str, str] | None:
             f"正则表达式不能超过 {MAX_REGEX_PATTERN_LENGTH} 个字符",
             f"the pattern is longer than {MAX_REGEX_PATTERN_LENGTH} characters",
         )
-    try:
-        _compile(pattern)
-    except re2.error as exc:
-        return _explain_regex_error(exc)
-    return None
+    return _compiled(pattern)[1]
 
 
 def _explain_regex_error(exc: Exception) -> tuple[str, str]:
@@ -197,8 +196,12 @@ _RE2_OPTIONS: Final = _re2_options()
 
 
 @lru_cache(maxsize=128)
-def _compile(pattern: str) -> Any:
-    return re2.compile(_re2_spelling(pattern), _RE2_OPTIONS)
+def _compiled(pattern: str) -> tuple[Any, tuple[str, str] | None]:
+    """(RE2 program, None) or (None, why it is refused); refusals are kept too, as failing costs the most."""
+    try:
+        return re2.compile(_re2_spelling(pattern), _RE2_OPTIONS), None
+    except re2.error as exc:
+        return None, _explain_regex_error(exc)
 
 
 def regex_match(args: list[Any], now: datetime | None) -> bool:
@@ -212,7 +215,16 @@ def regex_match(args: list[Any], now: datetime | None) -> bool:
     subject = text if isinstance(text, str) else _scalar_text(text)
     if len(subject) > MAX_REGEX_INPUT_LENGTH:
         raise LogicError(INVALID_ARGUMENTS, f"text longer than {MAX_REGEX_INPUT_LENGTH} characters")
-    return _compile(pattern).search(subject) is not None
+    return _compiled(pattern)[0].search(subject) is not None
+
+
+def regex_cost(args: list[Any]) -> int:
+    """RE2 takes time linear in the text times the pattern's size, plus compiling the pattern: that is the
+    cost, whether or not the compiled pattern is cached (so a rule's budget never depends on the cache)."""
+    pattern, text = _arg(args, 0), _arg(args, 1)
+    pattern_length = len(pattern) if isinstance(pattern, str) else 0
+    text_length = len(text) if isinstance(text, str) else 0
+    return pattern_length * 16 + (text_length + 1) * (pattern_length + 1) // 32
 
 
 def _scalar_text(value: Any) -> str:
@@ -280,7 +292,9 @@ DOMAIN_OPERATIONS: Final[Mapping[str, DomainOperation]] = MappingProxyType(
             DomainOperation("hours_since", hours_since, 1, 1, "距今小时数", "hours since"),
             DomainOperation("now", now_iso, 0, 0, "当前时间", "now"),
             DomainOperation("add_hours", add_hours, 2, 2, "时间加小时", "add hours to a time"),
-            DomainOperation("regex_match", regex_match, 2, 2, "匹配正则表达式", "matches regular expression"),
+            DomainOperation(
+                "regex_match", regex_match, 2, 2, "匹配正则表达式", "matches regular expression", cost=regex_cost
+            ),
             DomainOperation(
                 "any_line_in_category", any_line_in_category, 2, 2, "任一商品属于类目", "any line in category"
             ),

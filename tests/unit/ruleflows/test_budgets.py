@@ -222,3 +222,26 @@ def test_nesting_is_measured_without_recursion_and_stops_past_the_limit() -> Non
     assert nesting_depth(nested_lists(100_000), 100) == 101
     assert nesting_depth({"a": [1, {"b": []}], "c": "x"}, 100) == 4
     assert nesting_depth("text", 100) == 0
+
+
+def test_regex_matching_pays_for_the_text_times_the_pattern() -> None:
+    logic = {"regex_match": ["(a|b)*a(a|b){20}x", {"var": "t"}]}
+    data = {"t": "ab" * 1000}
+    assert refused(logic, data, max_steps=500).limit == "steps"
+    assert evaluate(logic, data, max_steps=5000) is False
+
+
+def test_a_pattern_that_defeats_the_fast_matcher_cannot_be_repeated_for_long() -> None:
+    # RE2 falls back to its slower matcher on this pattern: ~1 ms per 2,000 characters.
+    logic = {"map": [list(range(5000)), {"regex_match": ["(a|b)*a(a|b){20}x", {"val": [[2], "t"]}]}]}
+    started = time.perf_counter()
+    assert refused(logic, {"t": "ab" * 1000}).limit == "steps"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_computed_pattern_that_cannot_compile_is_refused_cheaply_every_time() -> None:
+    # Compiling a pattern past RE2's memory limit takes over a millisecond before it fails: that is done once.
+    logic = {"map": [list(range(500)), {"try": [{"regex_match": [{"val": [[2], "p"]}, "x"]}, 0]}]}
+    started = time.perf_counter()
+    assert evaluate(logic, {"p": r"[\p{L}\p{N}]{40}"}, max_steps=10**6) == [0] * 500
+    assert time.perf_counter() - started < 0.3
