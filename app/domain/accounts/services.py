@@ -241,6 +241,17 @@ async def _count_failure(session: AsyncSession, key: str, settings: Settings, no
     return row
 
 
+async def _forget_old_failures(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """Drop rows a window past their last failure or wait, so guesses at random names do not pile up."""
+    cutoff = now - timedelta(minutes=settings.login_lock_minutes)
+    await session.exec(
+        delete(LoginThrottle).where(
+            col(LoginThrottle.first_failure_at) < cutoff,
+            col(LoginThrottle.locked_until).is_(None) | (col(LoginThrottle.locked_until) < cutoff),
+        )
+    )
+
+
 def _back_off(row: LoginThrottle, allowed: int, settings: Settings, now: datetime) -> None:
     """Past ``allowed`` failures, wait LOGIN_BACKOFF_SECONDS, doubling per further failure, up to the window."""
     if row.failures >= allowed:
@@ -262,6 +273,7 @@ async def authenticate(session: AsyncSession, settings: Settings, username: str,
     user = await get_user_by_username(session, username)
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
+        await _forget_old_failures(session, settings, now)
         account = await _count_failure(session, _account_key(name), settings, now)
         under_attack = account.failures >= settings.login_account_max_failures
         pair = await _count_failure(session, pair_key, settings, now)

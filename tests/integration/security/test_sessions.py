@@ -324,6 +324,20 @@ async def test_an_admin_locked_out_of_every_address_unlocks_with_the_command(
     assert (entry.actor_type, entry.before) == ("system", {"locked_addresses": [ADMIN_HOME]})
 
 
+async def test_guesses_at_names_that_were_never_tried_again_are_forgotten(client, make_user, db, settings):
+    async with browser_at(client, ATTACKER) as attacker:
+        for i in range(3):
+            await attempt(attacker, f"random-name-{i}", "guess")
+        async with db.transaction() as session:
+            for row in (await session.exec(select(LoginThrottle))).all():
+                row.first_failure_at = utcnow() - timedelta(minutes=settings.login_lock_minutes + 1)
+                session.add(row)
+        await attempt(attacker, "another-name", "guess")
+    async with db.reading() as session:
+        keys = sorted(row.key for row in (await session.exec(select(LoginThrottle))).all())
+    assert keys == [f"ip:{ATTACKER}", f"pair:another-name|{ATTACKER}", "user:another-name"]
+
+
 # --- disabling users -----------------------------------------------------------------------------
 
 
