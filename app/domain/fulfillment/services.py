@@ -140,6 +140,13 @@ async def waybill_for(session: AsyncSession, request_key: str) -> Waybill | None
     return (await session.exec(select(Waybill).where(Waybill.request_key == request_key))).first()
 
 
+def receiver_of(request: WaybillRequest) -> pii.Known:
+    """The clear receiver a waybill request carries, to mask wherever a carrier's answer repeats it."""
+    return pii.Known.of(
+        phones=[request.receiver_phone], streets=[request.receiver_address], names=[request.receiver_name]
+    )
+
+
 async def record_waybill(session: AsyncSession, request: WaybillRequest, result: WaybillResult) -> Waybill:
     """Keep the number a carrier issued (the first one wins when two deliveries raced)."""
     existing = await waybill_for(session, request.request_key)
@@ -153,12 +160,7 @@ async def record_waybill(session: AsyncSession, request: WaybillRequest, result:
         waybill_no=result.waybill_no,
         created_at=utcnow(),
         # Carriers echo the receiver (print data): keep their answer with it masked.
-        response=pii.redact(
-            result.raw,
-            known=pii.Known.of(
-                phones=[request.receiver_phone], streets=[request.receiver_address], names=[request.receiver_name]
-            ),
-        ),
+        response=pii.redact(result.raw, known=receiver_of(request)),
     )
     session.add(waybill)
     await session.flush()

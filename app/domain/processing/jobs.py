@@ -103,9 +103,13 @@ async def request_waybill(ctx: dict[str, Any], shipment_id: int) -> dict[str, An
     except CarrierError as exc:
         if exc.transient:
             raise
+        # A refusal may quote the request back: keep it with the receiver masked.
+        refusal = pii.redact_text(str(exc), fulfillment.receiver_of(request), limit=300)
         async with db.transaction() as session:
-            await services.record_failure(session, shipment.order_id, f"快递 {request.carrier_code} 拒绝出面单：{exc}")
-        return {"refused": str(exc)}
+            await services.record_failure(
+                session, shipment.order_id, f"快递 {request.carrier_code} 拒绝出面单：{refusal}"
+            )
+        return {"refused": refusal}
     async with db.transaction() as session:
         waybill = existing if result is None else await fulfillment.record_waybill(session, request, result)
         assert waybill is not None

@@ -3,7 +3,8 @@
 - read the database file and its WAL byte by byte after an order was delivered by webhook, processed by the
   published flow (reservation, waybill from the carrier, SMS) and another one failed into the error queue;
 - open the order page, the error queue and an error as a viewer, or call the order API with a read token;
-- have the buyer type the phone and street into the buyer message, or a carrier echo them back;
+- have the buyer type the phone and street into the buyer message, or a carrier echo them back (in its
+  answer or in a refusal);
 - deliver any platform's own payload format (the adapters' fields) and look for clear mobiles in what is kept;
 - reveal the original payload as a viewer (refused) or as an admin (shown, and audited with a timeline entry);
 - replay an error as an operator who only sees the masked copy (the real phone survives the replay);
@@ -32,10 +33,12 @@ from app.domain.channels import services as channels
 from app.domain.channels.adapters import adapter_for
 from app.domain.channels.models import IngestError, IngestSource, Shop
 from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body
+from app.domain.fulfillment.carriers import CarrierError, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import BuyerNotification, Waybill
 from app.domain.orders import pii
 from app.domain.orders.models import Order, OrderEvent
-from app.domain.processing.models import Shipment
+from app.domain.processing import jobs as processing_jobs
+from app.domain.processing.models import OrderProcessing, Shipment
 from app.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import BACKEND
 from tests.integration.forms import PASSWORD, csrf_from, login, post_form
@@ -187,6 +190,33 @@ async def admin_session(db: Database, browser: httpx.AsyncClient) -> None:
     await browser.post(
         "/login", data={"_csrf_token": csrf_from(page.text), "username": "pii-admin", "password": PASSWORD}
     )
+
+
+async def test_the_carrier_gets_the_receiver_in_clear_and_a_refusal_quoting_it_is_kept_masked(
+    db,
+    settings,
+    demo,
+):
+    order = await land(db, settings, "webshop", webshop_order("PII-6"))
+    assert order.order_id is not None
+    outcome = await processing_jobs.process_order({"db": db, "settings": settings}, order.order_id)
+    assert outcome["state"] == "processed", outcome
+    async with db.reading() as session:
+        shipment = (await session.exec(select(Shipment).where(Shipment.order_id == order.order_id))).one()
+    sent: list[WaybillRequest] = []
+
+    class RefusingCarrier:
+        async def create_waybill(self, request: WaybillRequest) -> WaybillResult:
+            sent.append(request)
+            raise CarrierError(f"收件人 {request.receiver_name} {request.receiver_phone} 地址不可达", transient=False)
+
+    ctx = {"db": db, "settings": settings, "carrier_client": RefusingCarrier()}
+    answer = await processing_jobs.request_waybill(ctx, shipment.id)
+    assert sent[0].receiver_phone == PHONE and STREET in sent[0].receiver_address  # on the wire, in clear
+    async with db.reading() as session:
+        proc = await session.get(OrderProcessing, order.order_id)
+    assert proc is not None and "拒绝出面单" in proc.hold_reason and "139****5678" in proc.hold_reason
+    assert_absent(proc.hold_reason + json.dumps(answer, ensure_ascii=False), "the kept refusal")
 
 
 # --- what a viewer and a read token see -------------------------------------------------------------------
