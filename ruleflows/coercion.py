@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any, Final
 
-from ruleflows.errors import NAN, LogicError
+from ruleflows.errors import LIMIT_SIZE, NAN, LimitExceededError, LogicError
 
 # Numbers JSON Logic engines agree on; JavaScript also reads hex and "Infinity", which no order field needs.
 # Possessive quantifiers: the plain \d+\.?\d* backtracks quadratically on a long run of digits that then fails
@@ -95,7 +95,26 @@ def to_text(value: Any) -> str:
     if isinstance(value, float):
         return str(normalise_number(value)) if value.is_integer() else repr(value)
     if isinstance(value, list | tuple):
-        return ",".join(to_text(item) for item in value)
+        return _joined(value)
     if isinstance(value, dict):
         return "[object Object]"
     return str(value)
+
+
+#: The longest text an array turns into; an array of arrays could otherwise make a text of any size.
+MAX_ARRAY_TEXT: Final = 100_000
+
+
+def _joined(items: list[Any] | tuple[Any, ...]) -> str:
+    """JavaScript's ``String(array)``: the items' text joined by commas, refused past MAX_ARRAY_TEXT."""
+    parts = []
+    length = 0
+    for item in items:
+        text = to_text(item)
+        length += len(text) + 1
+        if length > MAX_ARRAY_TEXT:
+            raise LimitExceededError(
+                f"the text of an array is longer than {MAX_ARRAY_TEXT:,} characters", limit=LIMIT_SIZE
+            )
+        parts.append(text)
+    return ",".join(parts)

@@ -358,6 +358,8 @@ def _domain(operation: DomainOperation) -> Handler:
 def _lookup(data: Any, key: Any) -> tuple[bool, Any]:
     """One step of a path: (found, value). Arrays take integer or digit-string indices."""
     if isinstance(data, dict):
+        if isinstance(key, list | dict):
+            return False, None  # no key is an array or an object (their text could be any length)
         name = key if isinstance(key, str) else to_text(key)
         if name in data:
             return True, data[name]
@@ -420,7 +422,7 @@ def _val(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
             data = None
             break
     if climb == 0 and keys:
-        ev.record(scopes, ".".join(to_text(k) for k in keys), data)
+        ev.record(scopes, ".".join("?" if isinstance(k, list | dict) else to_text(k) for k in keys), data)
     return data
 
 
@@ -435,6 +437,7 @@ def _exists(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> bool:
 
 def _absent(ev: Evaluation, scopes: Scopes, names: list[Any]) -> list[Any]:
     """The names whose value is missing, null or "" in the current scope (duplicates kept, as specified)."""
+    ev.charge(len(names))
     absent = []
     for name in names:
         value = _read_path(ev, scopes, name, None)
@@ -673,12 +676,14 @@ def _cat(ev: Evaluation, values: list[Any]) -> str:
     return "".join(texts)
 
 
-def _substr(values: list[Any]) -> str:
+def _substr(ev: Evaluation, values: list[Any]) -> str:
     if not values:
         raise LogicError(INVALID_ARGUMENTS)
     start = int(to_number(values[1])) if len(values) > 1 else 0
     length = int(to_number(values[2])) if len(values) > 2 and values[2] is not None else None
-    return str(_QUBIT["substr"](to_text(values[0]), start, length))
+    text = to_text(values[0])
+    ev.charge(len(text) >> _TEXT_SHIFT)  # an array's text is built before it is cut: pay for its length
+    return str(_QUBIT["substr"](text, start, length))
 
 
 def _in(ev: Evaluation, values: list[Any]) -> bool:
@@ -812,7 +817,7 @@ def _build_handlers() -> Mapping[str, Handler]:
         "min": _eager(_extreme(min)),
         "max": _eager(_extreme(max)),
         "cat": _metered(_cat),
-        "substr": _eager(_substr),
+        "substr": _metered(_substr),
         "in": _metered(_in),
         "merge": _eager(_merge),
         "map": _map,

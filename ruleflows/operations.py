@@ -69,7 +69,8 @@ def parse_time(value: Any) -> datetime:
         except ValueError as exc:
             raise LogicError(INVALID_ARGUMENTS, f"not an ISO date-time: {value[:40]!r}") from exc
     else:
-        raise LogicError(INVALID_ARGUMENTS, f"not a date-time: {to_text(value)[:40]!r}")
+        shown = type(value).__name__ if isinstance(value, list | dict) else to_text(value)[:40]
+        raise LogicError(INVALID_ARGUMENTS, f"not a date-time: {shown!r}")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

@@ -61,6 +61,8 @@ PAID_WORK: list[tuple[str, Any, Any]] = [
     ),
     ("arithmetic on text, by its length", {"+": [{"var": "s"}, 1]}, {"s": "0" * 63_999 + "1"}),
     ("var, by the length of its path", {"var": ".".join(["a"] * 8000)}, {}),
+    ("missing, per name", {"missing": [{"var": "names"}]}, {"names": ["a"] * 1000}),
+    ("substr of an array, by the length of its text", {"substr": [{"var": "xs"}, 0, 1]}, {"xs": [[1] * 1000] * 20}),
     ("lines_sum, per line", {"lines_sum": [{"var": "lines"}, "qty"]}, {"lines": [{"qty": 1}] * 1000}),
     ("lines_count, per line", {"lines_count": [{"var": "lines"}, "qty", 1]}, {"lines": [{"qty": 1}] * 1000}),
     (
@@ -245,3 +247,15 @@ def test_a_computed_pattern_that_cannot_compile_is_refused_cheaply_every_time() 
     started = time.perf_counter()
     assert evaluate(logic, {"p": r"[\p{L}\p{N}]{40}"}, max_steps=10**6) == [0] * 500
     assert time.perf_counter() - started < 0.3
+
+
+def test_the_text_of_an_array_of_arrays_is_bounded() -> None:
+    started = time.perf_counter()
+    error = refused({"cat": [{"var": "xs"}]}, {"xs": [[1] * 1000] * 1000})  # would be 2,000,000 characters
+    assert error.limit == "size"
+    assert time.perf_counter() - started < 0.2
+
+
+def test_an_array_or_object_is_never_a_key() -> None:
+    assert evaluate({"val": ["x", {"var": "k"}]}, {"k": ["a"], "x": {"a": 1}}) is None
+    assert evaluate({"val": ["x", {"var": "k.0"}]}, {"k": ["a"], "x": {"a": 1}}) == 1
