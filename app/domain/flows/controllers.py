@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
@@ -245,7 +244,7 @@ class FlowsController(Controller):
         except panels.PanelError as exc:
             return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
         # The check evaluates the rule on a sample order: in a worker thread, within the simulation's time limit.
-        check = await anyio.to_thread.run_sync(panels.check_raw, node, _one(data, "raw"))
+        check = await services.evaluate_off_loop(panels.check_raw, node, _one(data, "raw"))
         return Template("flows/_raw_check.html", context={"check": check})
 
     @post("/{flow_id:int}/simulate", name="flows:simulate", status_code=200, opt={"read_only": True})
@@ -615,7 +614,7 @@ class FlowsApiController(Controller):
             return _refused(exc)
         # A document of the largest size takes a noticeable time to check: not on the event loop.
         document = data.document if data.document is not None else flow.draft
-        problems = await anyio.to_thread.run_sync(services.validate, document)
+        problems = await services.evaluate_off_loop(services.validate, document)
         return Response(ValidationRead(valid=not problems, problems=problems_read(problems)))
 
     @post(

@@ -8,12 +8,13 @@ import hashlib
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+import anyio
 import anyio.to_thread
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -40,6 +41,10 @@ MAX_BACKTEST_ORDERS: Final = 500
 SIMULATION_TIME_LIMIT: Final = 1.0
 #: Wall-clock seconds a whole backtest may spend evaluating; each order's run also stops at SIMULATION_TIME_LIMIT.
 BACKTEST_TIME_LIMIT: Final = 20.0
+#: Evaluations running at once in worker threads; more wait their turn, so a flood of simulations cannot
+#: take every thread the server has (database drivers and sync handlers use them too).
+EVALUATION_THREADS: Final = 4
+_EVALUATIONS: Final = anyio.CapacityLimiter(EVALUATION_THREADS)
 #: The refusal for a run the engine stopped at one of its limits (ruleflows.errors.LIMIT_*).
 LIMIT_REFUSALS: Final = {"steps": "too_much_work", "time": "too_slow", "size": "too_much_output", "depth": "too_deep"}
 BACKTEST_JOB: Final = "flow_backtest"
@@ -668,6 +673,15 @@ def path_edges(doc: dict[str, Any], result: RunResult) -> list[str]:
     ]
 
 
+T = TypeVar("T")
+
+
+async def evaluate_off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run rule-engine work (a simulation, a rule check, a validation, a backtest's replay) in a worker
+    thread, at most EVALUATION_THREADS at a time, so the event loop keeps answering meanwhile."""
+    return await anyio.to_thread.run_sync(function, *args, limiter=_EVALUATIONS)
+
+
 def limit_refusal(result: RunResult) -> FlowError | None:
     """The refusal for a run stopped at one of the engine's limits, naming the node; None for other runs."""
     if result.status != "limit_exceeded":
@@ -690,7 +704,7 @@ async def simulate(doc: Any, order: OrderContext, *, now: datetime | None = None
     limits (too much work, time, output or nesting).
     """
     run_it = partial(ruleflows.run, doc, order.context, now=now or utcnow(), time_limit=SIMULATION_TIME_LIMIT)
-    result = await anyio.to_thread.run_sync(run_it)
+    result = await evaluate_off_loop(run_it)
     refusal = limit_refusal(result)
     if refusal is not None:
         raise refusal
@@ -845,13 +859,13 @@ async def _replay(
 ) -> tuple[list[dict[str, Any]], dict[str, int], int, int, bool]:
     """Replay the orders in worker threads, a few at a time, committing progress between; the whole replay
     stops with FlowError("backtest_too_slow") past BACKTEST_TIME_LIMIT seconds of evaluation."""
-    replay = await anyio.to_thread.run_sync(partial(Replay, draft_doc, baseline_doc, estimator, utcnow()))
+    replay = await evaluate_off_loop(Replay, draft_doc, baseline_doc, estimator, utcnow())
     rows: list[dict[str, Any]] = []
     totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
     cost_before = cost_after = 0
     for start in range(0, len(orders), progress_every):
         chunk = orders[start : start + progress_every]
-        for order, (before, after) in zip(chunk, await anyio.to_thread.run_sync(replay.compare, chunk), strict=True):
+        for order, (before, after) in zip(chunk, await evaluate_off_loop(replay.compare, chunk), strict=True):
             changed = [key for key in totals if before[key] != after[key]]
             for key in changed:
                 totals[key] += 1
