@@ -42,7 +42,7 @@ from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.i18n import gettext
 from app.json_input import AppRequest
-from app.params import ParameterError, reachable_path_params
+from app.params import ParameterError, usable_parameters
 from app.security import add_security_headers
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.system import HealthController, HomeController, SystemApiController
@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "actor": Provide(provide_actor, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
         },
-        guards=[access_guard, reachable_path_params],
+        guards=[access_guard, usable_parameters],
         # The caller is resolved first: the CSRF token is bound to the session it finds.
         middleware=[CallerMiddleware(), CsrfMiddleware()],
         before_send=[add_security_headers],

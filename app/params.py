@@ -9,7 +9,9 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 
@@ -100,12 +102,19 @@ def parse_moment(text: str) -> datetime | None:
         return None
 
 
-def reachable_path_params(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Guard: a parameter that cannot name anything is refused before any handler sees it.
+#: A JSON string escape for NUL: ``\u0000`` after an even number of backslashes (an odd one escapes the backslash).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def usable_parameters(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    """Guard: a parameter that cannot name anything, or a NUL anywhere, is refused before any handler sees it.
 
     Routes declare ids as ``{order_id:int}``: the router accepts any size of integer, the database does not, so
     such an id is a 404. A path segment with a NUL byte or longer than file systems allow names no code and no
-    file (``open()`` raises on either), also a 404. A NUL in the query string is a 400: PostgreSQL refuses it.
+    file (``open()`` raises on either), also a 404. A NUL in the query string, a form field or a JSON body is a
+    400: PostgreSQL refuses it in text. Public routes (the webhooks) judge their own bodies, so that a bad
+    delivery is kept in the error queue.
     """
     for value in connection.path_params.values():
         if isinstance(value, bool):
@@ -119,6 +128,16 @@ def reachable_path_params(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
     for name, value in connection.query_params.multi_items():
         if "\x00" in name or "\x00" in value:
             raise ParameterError(name[:40], gettext("This address contains a character that cannot be used."))
+    if not isinstance(connection, Request) or connection.method in _SAFE_METHODS:
+        return
+    content_type, _ = connection.content_type
+    if content_type in (RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART):
+        for name, field in (await connection.form()).multi_items():
+            if "\x00" in name or (isinstance(field, str) and "\x00" in field):
+                raise ParameterError(name[:40], gettext("The form contains a character that cannot be used."))
+    elif content_type == "application/json" and not handler.opt.get("public"):
+        if _JSON_NUL.search(await connection.body()):
+            raise ParameterError("body", gettext("The request contains a character that cannot be used."))
 
 
 __all__ = [
@@ -132,6 +151,6 @@ __all__ = [
     "parse_id",
     "parse_int",
     "parse_moment",
-    "reachable_path_params",
     "start_of_day",
+    "usable_parameters",
 ]

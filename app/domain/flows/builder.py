@@ -19,6 +19,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from app.i18n import current_locale, gettext
+from app.params import parse_int
 from app.templating import N_
 from ruleflows import ORDER_CONTEXT_SCHEMA
 from ruleflows.regions import PROVINCES, REGIONS
@@ -211,7 +212,7 @@ def read_form(form: dict[str, Any], root: str) -> dict[str, Any]:
         if one(f"kind:{path}") == "group":
             children = sorted(
                 (row for row in rows if row.rpartition(".")[0] == path and row.startswith(path + ".")),
-                key=lambda row: int(row.rpartition(".")[2]) if row.rpartition(".")[2].isdigit() else 0,
+                key=lambda row: parse_int(row.rpartition(".")[2], minimum=0) or 0,
             )
             join = one(f"join:{path}")
             return {"join": join if join in ("and", "or") else "and", "rules": [build(child) for child in children]}
@@ -235,7 +236,7 @@ def apply_command(tree: dict[str, Any], root: str, command: str) -> dict[str, An
     action, _, path = command.partition(":")
     if not path.startswith(root):
         return tree
-    indexes = [int(part) for part in path[len(root) :].split(".") if part.isdigit()]
+    indexes = [index for part in path[len(root) :].split(".") if (index := parse_int(part, minimum=0)) is not None]
     if action == "remove":
         if not indexes:
             return tree

@@ -5,6 +5,7 @@
 - a day at the calendar's ends (``date_to=9999-12-31`` overflows adding a day, ``date_from=0001-01-01`` going to
   UTC) and a keyset cursor without a time zone, or one we never wrote;
 - a version reference, an audit cursor or a shop id in Unicode digits or beyond the integer range;
+- a NUL byte in a static file name, the query string, a form field or a JSON body (PostgreSQL refuses it);
 - stock quantities that overflow the columns (receive, transfer, safety stock, count lines, channel buffers,
   warehouse costs), and carrier fees, days and weights that do (``1e309`` yuan, ``10^30`` grams).
 
@@ -26,6 +27,7 @@ from app.domain.accounts.models import Role, TokenScope
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Channel, Shop
 from app.domain.flows import services as flows
+from app.domain.flows.models import Flow
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import ChannelStockRule, Sku, Stock, StockMove, Warehouse
@@ -275,3 +277,59 @@ async def test_a_nul_byte_in_the_query_string_is_refused_with_a_message(admin: C
     api = await admin.get("/api/v1/inventory/channel-stock?shop=a%00", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 400
     assert api.json()["field"] == "shop"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"do": "remove:c.²", "rows": ["c", "c.0"], "kind:c": "group"},
+        {"do": "add_rule:c.٣", "rows": ["c", "c.0"], "kind:c": "group"},
+        {"do": "", "rows": ["c", "c.0", "c.²"], "kind:c": "group", "field:c.²": "order.amounts.paid_fen"},
+        {"do": "remove:c.99999999999999999999999", "rows": ["c", "c.0"], "kind:c": "group"},
+    ],
+)
+async def test_a_condition_builder_row_path_in_unicode_digits_is_ignored(admin: Client, form: dict[str, Any]) -> None:
+    node = '{"id": "n2", "type": "condition", "name": "金额", "config": {}}'
+    response = await post_form(admin, "/flows/1", "/flows/1/panel", {"node": node, "intent": "apply", **form})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("page", "action", "form"),
+    [
+        (
+            "/inventory/sku/PHONE-X1",
+            "/inventory/sku/PHONE-X1/receive",
+            {"warehouse": "SH01", "qty": "1", "note": "a\x00"},
+        ),
+        ("/inventory/warehouses", "/inventory/warehouses", {"code": "Z\x00", "name": "仓", "kind": "regional"}),
+        ("/flows", "/flows", {"name": "流程\x00"}),
+    ],
+)
+async def test_a_nul_byte_in_a_form_field_is_refused_with_a_message_and_changes_nothing(
+    admin: Client, db: Database, page: str, action: str, form: dict[str, str]
+) -> None:
+    moves, flows_before = await count(db, StockMove), await count(db, Flow)
+    response = await post_form(admin, page, action, form)
+    assert response.status_code == 400
+    assert "表单包含无法使用的字符" in response.text
+    assert (await count(db, StockMove), await count(db, Flow)) == (moves, flows_before)
+
+
+async def test_a_nul_byte_in_the_login_form_is_refused(client: Client) -> None:
+    response = await post_form(client, "/login", "/login", {"username": "admin\x00", "password": "x"})
+    assert response.status_code == 400
+    assert "表单包含无法使用的字符" in response.text
+
+
+async def test_a_nul_escape_in_a_json_body_is_refused_and_a_quoted_backslash_is_not(
+    admin: Client, make_token: Any
+) -> None:
+    token = await make_token(TokenScope.read, TokenScope.admin)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    refused = await admin.post("/api/v1/flows/", content=b'{"name": "a\\u0000b"}', headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "body"
+    kept = await admin.post("/api/v1/flows/", content=b'{"name": "a\\\\u0000b"}', headers=headers)
+    assert kept.status_code == 201
+    assert kept.json()["name"] == "a\\u0000b"
