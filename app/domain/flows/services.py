@@ -300,7 +300,7 @@ async def save_draft(
     if size > MAX_DOCUMENT_BYTES:
         raise FlowError("document_too_large")
     doc["name"] = flow.name
-    problems = validate(doc)
+    problems = await evaluate_off_loop(validate, doc)  # the editor saves often; a large draft takes a while
     before = _summary(flow.draft)
     flow.draft = doc
     flow.trigger = str(doc.get("trigger") or flow.trigger)[:32]
