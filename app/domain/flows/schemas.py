@@ -230,7 +230,7 @@ def flow_message(error: FlowError) -> str:
         "document_too_large": gettext("The flow document is too large."),
         "unknown_channel": gettext("Unknown channel: %(value)s"),
         "unknown_shop": gettext("Unknown shop: %(value)s"),
-        "bad_priority": gettext("The priority must be a whole number."),
+        "bad_priority": gettext("The priority must be a whole number from -100,000 to 100,000."),
         "conflict": gettext(
             "Someone else saved this flow meanwhile (revision %(revision)s by %(saved_by)s). Reload to see it."
         ),

@@ -30,13 +30,16 @@ from app.domain.flows.sources import OrderContext, recent_contexts
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory.models import Sku, Warehouse
 from app.i18n import gettext
-from app.params import parse_id
+from app.params import is_row_id, parse_id
 from ruleflows import CompiledFlow, Problem, RunResult
 from ruleflows.document import MAX_DOCUMENT_BYTES, document_size
 
 MAX_NAME: Final = 100
 MAX_NOTE: Final = 500
 MAX_BACKTEST_ORDERS: Final = 500
+#: Flows run in priority order; the range keeps the number a person can read and the column can hold.
+MIN_PRIORITY: Final = -100_000
+MAX_PRIORITY: Final = 100_000
 #: Wall-clock seconds one simulation may spend evaluating (in a worker thread, off the event loop).
 SIMULATION_TIME_LIMIT: Final = 1.0
 #: Wall-clock seconds a whole backtest may spend evaluating; each order's run also stops at SIMULATION_TIME_LIMIT.
@@ -166,6 +169,7 @@ async def create_flow(
 ) -> Flow:
     """Create a flow with a blank draft, a shipped template's draft, or a given document."""
     name = _check_name(name)
+    _check_priority(priority)
     if template:
         try:
             document = ruleflows.load_template(template)
@@ -242,8 +246,7 @@ async def update_settings(
     before = _settings_of(flow)
     flow.name = _check_name(name)
     flow.description = description.strip()[:500]
-    if not -100000 <= priority <= 100000:
-        raise FlowError("bad_priority")
+    _check_priority(priority)
     flow.priority = priority
     flow.channels = await _checked_channels(channels)
     flow.shop_codes = await _checked_shops(session, shop_codes)
@@ -330,9 +333,14 @@ async def list_versions(session: AsyncSession, flow_id: int) -> list[FlowVersion
     return list((await session.exec(query)).all())
 
 
+def _check_priority(priority: int) -> None:
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise FlowError("bad_priority")
+
+
 async def get_version(session: AsyncSession, flow_id: int, version_id: int) -> FlowVersion:
     """One version of the flow, or FlowError("version_not_found")."""
-    version = await session.get(FlowVersion, version_id)
+    version = await session.get(FlowVersion, version_id) if is_row_id(version_id) else None
     if version is None or version.flow_id != flow_id:
         raise FlowError("version_not_found", version_id=version_id)
     return version

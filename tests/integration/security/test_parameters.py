@@ -28,6 +28,7 @@ from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Channel, Shop
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
+from app.domain.flows.services import EXPORT_FORMAT
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import ChannelStockRule, Sku, Stock, StockMove, Warehouse
@@ -333,3 +334,29 @@ async def test_a_nul_escape_in_a_json_body_is_refused_and_a_quoted_backslash_is_
     kept = await admin.post("/api/v1/flows/", content=b'{"name": "a\\\\u0000b"}', headers=headers)
     assert kept.status_code == 201
     assert kept.json()["name"] == "a\\u0000b"
+
+
+async def test_a_flow_priority_or_version_id_beyond_the_integer_range_in_a_json_body_is_refused(
+    admin: Client, db: Database, make_token: Any
+) -> None:
+    token = await make_token(TokenScope.read, TokenScope.admin)
+    headers = {"Authorization": f"Bearer {token}"}
+    flows_before = await count(db, Flow)
+    created = await admin.post("/api/v1/flows/", json={"name": "大数", "priority": int(HUGE)}, headers=headers)
+    assert created.status_code == 400
+    assert created.json()["field"] == "priority"
+    assert "-100,000 到 100,000" in created.json()["detail"]
+    imported = await admin.post(
+        "/api/v1/flows/import",
+        json={
+            "format": EXPORT_FORMAT,
+            "flow": {"name": "大数", "priority": int(HUGE)},
+            "document": {"schema": 1, "nodes": [], "edges": []},
+        },
+        headers=headers,
+    )
+    assert imported.status_code == 400
+    assert await count(db, Flow) == flows_before
+    rollback = await admin.post("/api/v1/flows/1/rollback", json={"version_id": int(HUGE)}, headers=headers)
+    assert rollback.status_code == 404
+    assert rollback.json()["error"] == "version_not_found"
