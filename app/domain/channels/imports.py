@@ -392,6 +392,8 @@ async def run_import(db: Database, settings: Settings, import_id: int) -> dict[s
     async with db.transaction() as session:
         row = await session.get(OrderImport, import_id)
         assert row is not None
+        if row.status in (ImportStatus.done, ImportStatus.failed):  # another run finished while this one parsed
+            return {}
         row.status, row.total_orders = ImportStatus.running, len(orders)
         session.add(row)
         start = row.processed_orders

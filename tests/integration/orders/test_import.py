@@ -101,7 +101,9 @@ async def test_a_viewer_cannot_import(client, db, shops, make_user):
     assert (await client.get("/orders/import")).status_code == 403
 
 
-async def test_an_upload_answers_at_once_and_its_file_is_kept_encrypted_until_read(client, db, shops, make_user):
+async def test_an_upload_answers_at_once_and_its_file_is_kept_encrypted_until_read(
+    client, db, shops, make_user, arq_worker
+):
     await make_user(Role.operator, username="op")
     await login(client, "op")
     response = await upload(client, "orders.csv", CSV.encode("utf-8"))
@@ -129,7 +131,7 @@ BOUNDS_CSV = "\n".join(
 )
 
 
-async def test_rows_outside_the_bounds_are_queued_with_their_row_and_value(client, db, shops, make_user):
+async def test_rows_outside_the_bounds_are_queued_with_their_row_and_value(client, db, shops, make_user, arq_worker):
     await make_user(Role.operator, username="op")
     await login(client, "op")
     assert (await upload(client, "bounds.csv", BOUNDS_CSV.encode())).status_code == 200

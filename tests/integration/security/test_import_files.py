@@ -86,7 +86,9 @@ def excel(rows: int) -> bytes:
     return buffer.getvalue()
 
 
-async def test_more_than_10000_rows_are_refused_whole_while_the_pages_keep_answering(client, db, shops, make_user):
+async def test_more_than_10000_rows_are_refused_whole_while_the_pages_keep_answering(
+    client, db, shops, make_user, arq_worker
+):
     content = excel(10_001)
     await as_operator(client, make_user)
     slowest = 0.0
@@ -115,21 +117,21 @@ async def test_more_than_10000_rows_are_refused_whole_while_the_pages_keep_answe
     assert "文件超过 10,000 行" in progress.text and "hx-trigger" not in progress.text
 
 
-async def test_a_row_of_more_than_60_columns_is_refused(client, db, shops, make_user):
+async def test_a_row_of_more_than_60_columns_is_refused(client, db, shops, make_user, arq_worker):
     await as_operator(client, make_user)
     wide = ROW.format(n=1) + "," * 45 + "extra"
     await upload(client, "wide.csv", f"{HEADER}\n{wide}".encode())
     assert (await refused_by_the_worker(db)).message == "第 2 行超过 60 列"
 
 
-async def test_a_cell_of_more_than_5000_characters_is_refused(client, db, shops, make_user):
+async def test_a_cell_of_more_than_5000_characters_is_refused(client, db, shops, make_user, arq_worker):
     await as_operator(client, make_user)
     long_memo = ROW.format(n=1).replace("耳机", "耳" * 5_001)
     await upload(client, "long.csv", f"{HEADER}\n{long_memo}".encode())
     assert (await refused_by_the_worker(db)).message == "第 2 行有单元格超过 5,000 个字符"
 
 
-async def test_more_than_300000_filled_cells_are_refused(client, db, shops, make_user):
+async def test_more_than_300000_filled_cells_are_refused(client, db, shops, make_user, arq_worker):
     await as_operator(client, make_user)
     header = HEADER + "," + ",".join(f"note{i}" for i in range(40))
     row = ROW.format(n=1) + "," + ",".join("x" * 40)  # 49 filled cells in 59 columns
@@ -138,7 +140,7 @@ async def test_more_than_300000_filled_cells_are_refused(client, db, shops, make
     assert (await refused_by_the_worker(db)).message == "文件中有内容的单元格超过 300,000 个"
 
 
-async def test_a_csv_cell_beyond_the_csv_modules_own_limit_is_a_clear_refusal(client, db, shops, make_user):
+async def test_a_csv_cell_beyond_the_csv_modules_own_limit_is_a_clear_refusal(client, db, shops, make_user, arq_worker):
     await as_operator(client, make_user)
     content = f'{HEADER}\n{ROW.format(n=1)}\n"{"x" * 200_000}'.encode()
     await upload(client, "odd.csv", content)
