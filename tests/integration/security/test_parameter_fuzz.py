@@ -10,8 +10,8 @@ other scripts (``²``, ``٣``, fullwidth), empty and very long strings, days at 
 and without a time zone, forged page cursors, ``%00``, percent-escaped surrogates and invalid UTF-8, format and
 template markup, path traversal, repeated parameters (lists), and an undeclared parameter as well. First every
 parameter of every route gets each value that once answered 500 somewhere (a sweep, so none is left to chance),
-then Hypothesis combines hostile values across a route's parameters; each example is sent as GET and as HEAD. No
-answer may be a 5xx.
+then Hypothesis combines hostile values across a route's parameters; each example is sent as GET and as HEAD, for
+the whole page or for its htmx fragment. No answer may be a 5xx.
 
 The POST forms with numeric fields (receiving, transferring, counting stock, safety stock, low-stock thresholds,
 channel rules, warehouse costs, carrier rates) get the same two passes: any number, however written, is a 200/303
@@ -308,13 +308,17 @@ def summary(response: Any) -> str:
     return f"{request.method} {str(request.url)[:300]} → {response.status_code}: {response.text[:300]}"
 
 
-async def fetch(fuzzing: Fuzzing, method: str, url: str) -> Any:
-    return await fuzzing.client.request(method, url, headers=headers_for(url, fuzzing))
+async def fetch(fuzzing: Fuzzing, method: str, url: str, *, htmx: bool = False) -> Any:
+    headers = {**headers_for(url, fuzzing), **({"HX-Request": "true"} if htmx else {})}
+    return await fuzzing.client.request(method, url, headers=headers)
 
 
-async def answers_without_5xx(fuzzing: Fuzzing, url: str) -> None:
+async def answers_without_5xx(fuzzing: Fuzzing, data: st.DataObject, route: Route) -> None:
+    """One drawn URL, as GET and as HEAD, asked for the whole page or (as htmx does) only its fragment."""
+    url = data.draw(requests_for(route), label="url")
+    htmx = data.draw(st.booleans(), label="htmx")
     for method in ("GET", "HEAD"):
-        response = await fetch(fuzzing, method, url)
+        response = await fetch(fuzzing, method, url, htmx=htmx)
         assert response.status_code < 500, summary(response)
 
 
@@ -338,7 +342,7 @@ async def test_every_parameter_answers_each_value_that_once_gave_a_500_without_a
 async def test_no_route_answers_5xx_to_hostile_path_or_query_parameters(
     fuzzing: Fuzzing, route: Route, data: st.DataObject
 ) -> None:
-    await answers_without_5xx(fuzzing, data.draw(requests_for(route), label="url"))
+    await answers_without_5xx(fuzzing, data, route)
 
 
 @pytest.mark.parametrize("route", WITHOUT_PARAMETERS, ids=str)
@@ -347,7 +351,7 @@ async def test_no_route_answers_5xx_to_hostile_path_or_query_parameters(
 async def test_a_route_without_parameters_ignores_a_hostile_query_string(
     fuzzing: Fuzzing, route: Route, data: st.DataObject
 ) -> None:
-    await answers_without_5xx(fuzzing, data.draw(requests_for(route), label="url"))
+    await answers_without_5xx(fuzzing, data, route)
 
 
 async def test_the_fuzz_reaches_every_kind_of_route_it_lists(fuzzing: Fuzzing) -> None:
