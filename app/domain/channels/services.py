@@ -279,9 +279,9 @@ async def _ingest_once(
 
 
 def _payload_text(body: bytes | str | dict[str, Any]) -> str:
-    """The payload as text someone can fix: a lone surrogate stays as its JSON escape, so the text can be stored."""
+    """The payload as text someone can fix: a lone surrogate or NUL stays as its JSON escape, so it can be stored."""
     if isinstance(body, bytes):
-        return body.decode("utf-8", errors="replace")
+        return safe_text(body.decode("utf-8", errors="replace"))
     if isinstance(body, str):
         return safe_text(body)
     return safe_text(json.dumps(body, ensure_ascii=False, indent=2))

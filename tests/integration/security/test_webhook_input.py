@@ -6,7 +6,8 @@ value), create nothing else, and become an order once someone fixes and replays 
 - a unit price of "1e309" and a payment of "1e30" (numbers far beyond any column), a negative payment;
 - a JSON number that is not finite (1e309 as a number, NaN);
 - a body nested 10,000 deep (the parser would recurse until it crashed);
-- a lone surrogate ("\\ud800") in a text field, which no database encoding can store;
+- a lone surrogate ("\\ud800") in a text field, which no database encoding can store; a NUL ("\\u0000"), which
+  PostgreSQL's text cannot hold, escaped or as a raw byte;
 - an order id longer than the column;
 - the same attacks unsigned: refused with 401 and not kept at all;
 - pulled orders and replays go through the same bounds.
@@ -146,6 +147,20 @@ BROKEN: dict[str, tuple[str, bytes, int, str, list[str]]] = {
         422,
         "buyer_message",
         ["buyer_message 含有无法保存的字符", "\\ud800"],
+    ),
+    "NUL character": (
+        "pos",
+        json.dumps(samples.pos_order() | {"buyer_message": "a\u0000b"}).encode(),
+        422,
+        "buyer_message",
+        ["buyer_message 含有无法保存的空字符"],
+    ),
+    "raw NUL byte": (
+        "pos",
+        json.dumps(samples.pos_order()).replace('"completed"', '"comp\u0000leted"').encode(),  # a raw 0x00 byte
+        400,
+        "body",
+        ["请求内容 不是有效的 JSON"],
     ),
     "order id of 200 characters": (
         "pos",

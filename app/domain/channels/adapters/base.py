@@ -5,7 +5,7 @@ An adapter turns one platform's order payload (field names, units and time forma
 raises :class:`NormalizeError` naming the field, never another exception.
 
 The bounds every order must keep, whatever its source (webhook, pull, CSV/Excel import, replay), live here:
-:func:`load_json` / :func:`check_tree` for the payload itself (depth, lone surrogates, finite numbers) and
+:func:`load_json` / :func:`check_tree` for the payload itself (depth, lone surrogates and NUL, finite numbers) and
 :func:`check_order` for the normalised order (quantities, amounts, lines, the order id).
 """
 
@@ -84,8 +84,11 @@ def shown(value: Any, limit: int = 40) -> str:
 
 
 def safe_text(text: str) -> str:
-    """The text with any lone surrogate written as its JSON escape (``\\ud800``), so that it can be stored."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(text) else text
+    """The text with any lone surrogate or NUL written as its JSON escape (``\\ud800``, ``\\u0000``), so that
+    it can be stored: no encoding holds a lone surrogate, and PostgreSQL's text holds no NUL."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class PullError(RuntimeError):
@@ -327,7 +330,7 @@ def as_object(body: Any, name: str = "body") -> dict[str, Any]:
 
 # --- the payload itself: depth, characters, numbers -------------------------------------------------
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 #: A JSON string literal (escapes included), to take out before counting brackets.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
@@ -390,7 +393,8 @@ def response_json(response: httpx.Response) -> Any:
 
 def check_tree(value: Any, name: str = "body") -> None:
     """Refuse a parsed payload that could not be stored or read back: nesting deeper than MAX_DEPTH, a string
-    (or key) with a lone surrogate (no encoding can store it), a number that is not finite."""
+    (or key) with a lone surrogate (no encoding can store it) or a NUL (PostgreSQL cannot), a number that is
+    not finite."""
     stack: list[tuple[Any, str, int]] = [(value, name, 0)]
     while stack:
         item, path, depth = stack.pop()
@@ -399,7 +403,11 @@ def check_tree(value: Any, name: str = "body") -> None:
                 name, gettext("%(field)s nests deeper than %(max)s levels"), {"max": MAX_DEPTH}, label=_label(name)
             )
         if isinstance(item, str):
-            match = _SURROGATE.search(item)
+            match = _UNSTORABLE.search(item)
+            if match and match.group() == "\x00":
+                raise NormalizeError(
+                    safe_text(path), gettext("%(field)s contains a NUL character (\\u0000), which cannot be stored"), {}
+                )
             if match:
                 raise NormalizeError(
                     safe_text(path),
