@@ -45,7 +45,7 @@ from app.settings import PROJECT_ROOT, normalize_database_url
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_inventory"
 HOT_SKU, WAREHOUSE = "HOT-1", "BENCH"
-ON_HAND = 1_000_000_000
+ON_HAND = inventory.MAX_UNITS  # the most one stock level may hold
 GUARDED_UPDATE = (
     "UPDATE stock SET reserved = reserved + $3, updated_at = now() "
     "WHERE warehouse_code = $1 AND sku_code = $2 AND on_hand - reserved - safety_stock >= $3"
@@ -102,7 +102,7 @@ def migrate(url: str) -> None:
 
 
 async def prepare(transaction: Transaction, shops: int) -> None:
-    """One warehouse, one hot SKU with a billion on hand (received through the ledger), a few shops."""
+    """One warehouse, one hot SKU with ten million on hand (received through the ledger), a few shops."""
     async with transaction() as session:
         session.add(Warehouse(code=WAREHOUSE, name="压测仓", province="上海"))
         session.add(Sku(code=HOT_SKU, name="爆款", category="bench"))
