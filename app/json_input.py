@@ -20,23 +20,29 @@ MAX_JSON_DEPTH: Final = 128
 
 
 class NestedTooDeeplyError(ValueError):
-    """JSON nested deeper than MAX_JSON_DEPTH; the message is for the user, in the request's language."""
+    """JSON nested deeper than a limit; the message is for the user, in the request's language."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            gettext("The JSON is nested too deeply (more than %(limit)s levels).") % {"limit": MAX_JSON_DEPTH}
-        )
+    def __init__(self, limit: int = MAX_JSON_DEPTH) -> None:
+        self.limit = limit
+        super().__init__(gettext("The JSON is nested too deeply (more than %(limit)s levels).") % {"limit": limit})
+
+
+def loads_within(text: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: Any) -> Any:
+    """``json.loads`` (same ``options``, same ValueError for bad JSON) that refuses arrays and objects nested
+    deeper than ``max_depth`` with NestedTooDeeplyError, never a RecursionError. The one depth guard for JSON
+    from outside: what users type and what platforms deliver."""
+    try:
+        value = json.loads(text, **options)
+    except RecursionError:
+        raise NestedTooDeeplyError(max_depth) from None
+    if nesting_depth(value, max_depth) > max_depth:
+        raise NestedTooDeeplyError(max_depth)
+    return value
 
 
 def parse_json(text: str | bytes) -> Any:
     """``json.loads`` for what users type or upload: ValueError for bad or too deeply nested JSON."""
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise NestedTooDeeplyError() from None
-    if nesting_depth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise NestedTooDeeplyError()
-    return value
+    return loads_within(text)
 
 
 class AppRequest(HTMXRequest):

@@ -26,6 +26,7 @@ import httpx
 
 from app import templating
 from app.i18n import gettext
+from app.json_input import NestedTooDeeplyError, loads_within
 from app.templating import N_
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -331,21 +332,6 @@ def as_object(body: Any, name: str = "body") -> dict[str, Any]:
 # --- the payload itself: depth, characters, numbers -------------------------------------------------
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-#: A JSON string literal (escapes included), to take out before counting brackets.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
-
-
-def _nesting_exceeds(text: str, limit: int) -> bool:
-    """Whether brackets outside strings nest deeper than ``limit``, without parsing (which would recurse)."""
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    # Each pass removes the innermost pairs, so after ``limit`` passes only deeper nesting (or garbage) is left.
-    for _ in range(limit):
-        if not brackets:
-            return False
-        brackets = _EMPTY_PAIR.sub("", brackets)
-    return bool(brackets)
 
 
 def _label(name: str) -> str | None:
@@ -358,19 +344,19 @@ def _refuse_constant(name: str) -> Any:
 
 
 def load_json(body: str | bytes, name: str = "body", *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse JSON safely: UTF-8, at most ``max_depth`` deep (checked before parsing, which would recurse),
-    no NaN or Infinity. Anything else is a NormalizeError naming ``name``; never a RecursionError."""
+    """Parse JSON safely: UTF-8, at most ``max_depth`` deep, no NaN or Infinity. Anything else is a
+    NormalizeError naming ``name``; never a RecursionError."""
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise NormalizeError(name, gettext("%(field)s is not UTF-8 text"), {}, label=_label(name)) from exc
-    if _nesting_exceeds(body, max_depth):
+    try:
+        return loads_within(body, max_depth, parse_constant=_refuse_constant)
+    except NestedTooDeeplyError as exc:
         raise NormalizeError(
             name, gettext("%(field)s nests deeper than %(max)s levels"), {"max": max_depth}, label=_label(name)
-        )
-    try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        ) from exc
     except json.JSONDecodeError as exc:
         raise NormalizeError(
             name,
@@ -378,7 +364,7 @@ def load_json(body: str | bytes, name: str = "body", *, max_depth: int = MAX_DEP
             {"line": exc.lineno, "column": exc.colno},
             label=_label(name),
         ) from exc
-    except (ValueError, RecursionError) as exc:  # NaN / Infinity, a number of 5,000 digits
+    except ValueError as exc:  # NaN / Infinity, a number of 5,000 digits
         raise NormalizeError(name, gettext("%(field)s is not valid JSON"), {}, label=_label(name)) from exc
 
 
