@@ -90,10 +90,16 @@ def db_upgrade(revision: str) -> None:
 
 @main.command("seed-demo")
 def seed_demo() -> None:
-    """Add demo users, warehouses, SKUs, carriers and shops (once)."""
+    """Add demo users, warehouses, SKUs, carriers and shops (once). Refused in production."""
     from app.seed import DEMO_USERS
     from app.seed import seed_demo as seed
 
+    if not get_settings().is_development:
+        # The demo users' passwords are printed below and in the README: in production they would be a way in.
+        raise click.ClickException(
+            "seed-demo refuses to run in production (RULEFLOW_ENV=production): the demo users' passwords are "
+            "public. Nothing was changed. Create real users with `ruleflow create-user`."
+        )
     added = _with_db(seed)
     click.echo("demo data added" if added else "demo data already present; nothing changed")
     click.echo("Demo logins (username / password / role):")

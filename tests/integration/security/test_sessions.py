@@ -15,6 +15,8 @@
   (audited).
 - A disabled user's live session and API token stop on their very next request (audited), and come back
   only when re-enabled (the token; sessions do not). An admin cannot disable themselves.
+- Logging in as ``admin`` / ``admin-demo-123`` on a production site where someone ran ``ruleflow seed-demo``:
+  the command refuses in production and adds nobody.
 """
 
 from __future__ import annotations
@@ -383,3 +385,22 @@ async def test_an_admin_cannot_disable_themselves(client, make_user, db):
     assert "不能停用自己的账号" in refused.text
     assert (await client.get("/settings/")).status_code == 200
     assert await audits(db, "user.disable") == []
+
+
+async def test_seed_demo_refuses_in_production_so_the_published_demo_admin_password_never_works(
+    client, db, settings, monkeypatch
+):
+    monkeypatch.setenv("RULEFLOW_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SECRET_KEY", settings.secret_key)
+    monkeypatch.setenv("CARRIER_API_SECRET", "a-real-carrier-secret-for-this-site")
+    get_settings.cache_clear()
+    try:
+        result = await asyncio.to_thread(CliRunner().invoke, ruleflow, ["seed-demo"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code != 0
+    assert "refuses to run in production" in result.output and "admin-demo-123" not in result.output
+    assert not await user_exists(db, "admin")
+    async with browser_at(client, ATTACKER) as attacker:
+        assert (await attempt(attacker, "admin", "admin-demo-123")).status_code == 400
