@@ -301,8 +301,12 @@ def cut_strings(value: Any, depth: int = 0) -> Any:
     return value
 
 
-#: A payload that is not even JSON is kept (sealed) up to this many characters, and shown up to a tenth of it.
-MAX_PAYLOAD_TEXT = 1_000_000
+#: A payload that is not even JSON is kept (sealed) up to this many characters, and shown up to half of it.
+MAX_BROKEN_PAYLOAD = 200_000
+#: In a body that is not JSON: a quoted string (either quote; one left open runs to the end), a run of
+#: non-ASCII text, or a run of more than three digits. Everything else (keys' ASCII punctuation, brackets,
+#: commas, short numbers, bare ASCII words) is shape, kept so an operator sees where the syntax breaks.
+_BROKEN_TOKEN = re.compile(r"""("(?:[^"\\]|\\.)*(?:"|\Z)|'(?:[^'\\]|\\.)*(?:'|\Z))(\s*:)?|[^\x00-\x7f]+|\d{4,}""", re.S)
 
 
 @dataclass(frozen=True)
@@ -327,13 +331,40 @@ def _dump(value: Any) -> str:
     return safe_text(json.dumps(value, ensure_ascii=False, indent=2))
 
 
+def _mask_broken(match: re.Match[str]) -> str:
+    quoted, colon = match.group(1), match.group(2)
+    if quoted is None:
+        return "*" * min(len(match.group(0)), 8)
+    if colon is not None:
+        # A key: its ASCII shows where the syntax breaks; anything in it that may be personal is masked.
+        return _BROKEN_KEY.sub(lambda part: "*" * min(len(part.group(0)), 8), quoted) + colon
+    closed = _CLOSED_STRING.fullmatch(quoted) is not None
+    empty = len(quoted) == (2 if closed else 1)
+    return quoted[0] + ("" if empty else "***") + (quoted[0] if closed else "")
+
+
+_BROKEN_KEY = re.compile(r"[^\x00-\x7f]+|\d{4,}")
+_CLOSED_STRING = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'""", re.S)
+
+
+def redact_broken(text: str) -> str:
+    """A body that is not JSON, redacted without knowing its fields: every string value becomes ``"***"``
+    (a key stays, with its non-ASCII text and long digit runs masked), and outside strings every run of
+    non-ASCII text and every run of more than three digits is masked. Brackets, commas, colons and quotes
+    stay where they were, so the place where the syntax breaks can still be seen."""
+    return _BROKEN_TOKEN.sub(_mask_broken, text)
+
+
 def redact_payload_text(text: str, fields: Mapping[str, str] | None = None) -> RedactedText:
     """A delivered body as text, redacted for showing and cut for sealing. JSON is redacted field by field
-    (see :func:`redact`); anything else gets the generic pass over the whole text."""
+    (see :func:`redact`); a body that is not JSON has every value masked (:func:`redact_broken`) and is
+    sealed only up to :data:`MAX_BROKEN_PAYLOAD` characters."""
     parsed = _parse(text)
     if parsed is None:
-        original = cut(text, MAX_PAYLOAD_TEXT)
-        return RedactedText(redact_text(original, limit=MAX_PAYLOAD_TEXT // 10), original, Known())
+        original = cut(text, MAX_BROKEN_PAYLOAD)
+        shown = MAX_BROKEN_PAYLOAD // 2
+        marker = TRUNCATED if len(text) > shown else ""
+        return RedactedText(redact_broken(text[:shown]) + marker, original, Known())
     fields = fields or {}
     return RedactedText(_dump(redact(parsed, fields)), _dump(cut_strings(parsed)), collect(parsed, fields))
 

@@ -9,6 +9,8 @@
 - reveal the original payload as a viewer (refused) or as an admin (shown, and audited with a timeline entry);
 - replay an error as an operator who only sees the masked copy (the real phone survives the replay);
 - deliver a 5 MB buyer message (cut, never kept whole);
+- deliver a body that is not JSON (a trailing comma, cut short, single quotes, a 5,000-digit number): every
+  value is masked without knowing the fields, the admin still sees the original, a huge one is sealed cut;
 - upgrade a database whose rows were written in clear before (the migration seals and redacts them).
 """
 
@@ -468,3 +470,73 @@ def test_the_migration_seals_payloads_that_were_stored_in_clear(tmp_path):
     assert json.loads(pii.unseal_text(secret, sealed) or "") == payload
     assert_absent(file_bytes(path), "the migrated database file")
     assert file_bytes(Path(f"{path}-wal")) == b""  # the migration emptied the WAL it wrote the clear rows to
+
+
+# --- a body that is not JSON ------------------------------------------------------------------------------
+
+BROKEN_STREET = "明珠路 66 弄 3 号 808 室"
+BROKEN_NAME = "钱多多"
+BROKEN_PHONE = "13912345678"
+BROKEN_ORDER = (
+    '{"order_id":"P-1","receiver":{"name":"钱多多","phone":"13912345678","address":"明珠路 66 弄 3 号 808 室"},'
+    '"buyer_message":"备用电话 13800001111","lines":[]'
+)
+BROKEN_BODIES = {
+    "a trailing comma": BROKEN_ORDER + ",}",
+    "a truncated body": BROKEN_ORDER[:-12],
+    "single quotes": BROKEN_ORDER.replace('"order_id"', "'order_id'") + "}",
+    "a 5,000-digit number": BROKEN_ORDER.replace('"lines":[]', '"lines":[], "n": ' + "9" * 5000) + "}",
+}
+
+
+async def post_body(client: httpx.AsyncClient, token: str, body: str) -> httpx.Response:
+    """Deliver a body to the web shop's webhook exactly as written, with an ingest token."""
+    headers = {"Authorization": f"Bearer {token}"}
+    return await client.post("/api/v1/channels/webshop/orders?shop=webshop", content=body.encode(), headers=headers)
+
+
+async def test_a_body_that_is_not_json_is_shown_with_every_value_masked(client, db, demo_data, make_token, make_user):
+    token = await make_token(TokenScope.ingest)
+    await make_user(Role.viewer, username="pii-viewer")
+    error_ids = {}
+    for name, body in BROKEN_BODIES.items():
+        response = await post_body(client, token, body)
+        assert response.status_code in (400, 422), (name, response.text)
+        error_ids[name] = response.json()["error_id"]
+    await login(client, "pii-viewer")
+    for name, error_id in error_ids.items():
+        async with db.reading() as session:
+            kept = await session.get(IngestError, error_id)
+        assert kept is not None
+        page = (await client.get(f"/orders/errors/{error_id}")).text
+        for where, text in (("the stored copy", kept.payload), ("the error page", page)):
+            for secret in (BROKEN_STREET, "明珠路", "808", BROKEN_NAME, BROKEN_PHONE, "13800001111", "9999"):
+                assert secret not in text, (name, where, secret)
+        # The operator still sees the keys and the punctuation, so where the syntax breaks.
+        assert '"receiver":{"name":"***","phone":' in kept.payload, (name, kept.payload)
+
+
+async def test_an_admin_sees_a_broken_body_as_it_came(client, db, settings, demo_data, make_token, make_user):
+    token = await make_token(TokenScope.ingest)
+    body = BROKEN_BODIES["a trailing comma"]
+    response = await post_body(client, token, body)
+    error_id = response.json()["error_id"]
+    await make_user(Role.admin, username="pii-admin")
+    await login(client, "pii-admin")
+    page = f"/orders/errors/{error_id}"
+    revealed = await post_form(client, page, f"/orders/errors/{error_id}/payload", {})
+    assert revealed.status_code == 200 and BROKEN_STREET in revealed.text and BROKEN_NAME in revealed.text
+
+
+async def test_a_huge_body_that_is_not_json_is_sealed_cut(client, db, settings, demo_data, make_token):
+    token = await make_token(TokenScope.ingest)
+    body = BROKEN_ORDER.replace('"lines":[]', '"lines":[], "pad": "' + "x" * 3_000_000 + '",') + "}"
+    response = await post_body(client, token, body)
+    assert response.status_code in (400, 422), response.text
+    async with db.reading() as session:
+        kept = await session.get(IngestError, response.json()["error_id"])
+    assert kept is not None
+    original = pii.unseal_text(settings.secret_key, kept.payload_cipher)
+    assert original is not None and original.startswith(BROKEN_ORDER[:40])
+    assert len(original) <= pii.MAX_BROKEN_PAYLOAD and original.endswith(pii.TRUNCATED)
+    assert len(kept.payload_cipher) < 2 * pii.MAX_BROKEN_PAYLOAD
