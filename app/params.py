@@ -135,7 +135,8 @@ async def usable_parameters(connection: ASGIConnection[Any, Any, Any, Any], hand
         for name, field in (await connection.form()).multi_items():
             if "\x00" in name or (isinstance(field, str) and "\x00" in field):
                 raise ParameterError(name[:40], gettext("The form contains a character that cannot be used."))
-    elif content_type == "application/json" and not handler.opt.get("public"):
+    elif not handler.opt.get("public"):
+        # Whatever the Content-Type says, a handler's ``data`` is decoded as JSON: text/plain is no way round.
         if _JSON_NUL.search(await connection.body()):
             raise ParameterError("body", gettext("The request contains a character that cannot be used."))
 

@@ -5,7 +5,8 @@
 - a day at the calendar's ends (``date_to=9999-12-31`` overflows adding a day, ``date_from=0001-01-01`` going to
   UTC) and a keyset cursor without a time zone, or one we never wrote;
 - a version reference, an audit cursor or a shop id in Unicode digits or beyond the integer range;
-- a NUL byte in a static file name, the query string, a form field or a JSON body (PostgreSQL refuses it);
+- a NUL byte in a static file name, the query string, a stored form field (warehouse, stock note, token, carrier
+  rate, flow, publish note), the public login form, or a JSON body under any Content-Type (PostgreSQL refuses it);
 - stock quantities that overflow the columns (receive, transfer, safety stock, count lines, channel buffers,
   warehouse costs), and carrier fees, days and weights that do (``1e309`` yuan, ``10^30`` grams).
 
@@ -23,11 +24,11 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import func, select
 
 from app.db import Database
-from app.domain.accounts.models import Role, TokenScope
+from app.domain.accounts.models import ApiToken, Role, TokenScope
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Channel, Shop
 from app.domain.flows import services as flows
-from app.domain.flows.models import Flow
+from app.domain.flows.models import Flow, FlowVersion
 from app.domain.flows.services import EXPORT_FORMAT
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
@@ -305,32 +306,45 @@ async def test_a_condition_builder_row_path_in_unicode_digits_is_ignored(admin: 
         ),
         ("/inventory/warehouses", "/inventory/warehouses", {"code": "Z\x00", "name": "仓", "kind": "regional"}),
         ("/flows", "/flows", {"name": "流程\x00"}),
+        ("/settings/", "/settings/tokens", {"name": "对账\x00", "scopes": "read"}),
+        (
+            "/settings/carrier-rates/",
+            "/settings/carrier-rates/",
+            {"carrier_code": "ZTO", "first_fee_yuan": "7.5", "extra_fee_yuan": "1", "dest_province": "上海\x00"},
+        ),
+        ("/flows/1/versions", "/flows/1/publish", {"note": "上线\x00"}),
+        ("/flows/1/versions", "/flows/1/publish", {"note\x00": "上线"}),
     ],
 )
 async def test_a_nul_byte_in_a_form_field_is_refused_with_a_message_and_changes_nothing(
     admin: Client, db: Database, page: str, action: str, form: dict[str, str]
 ) -> None:
-    moves, flows_before = await count(db, StockMove), await count(db, Flow)
+    tables = (StockMove, Warehouse, Flow, FlowVersion, ApiToken, CarrierRate)
+    before = [await count(db, table) for table in tables]
     response = await post_form(admin, page, action, form)
     assert response.status_code == 400
     assert "表单包含无法使用的字符" in response.text
-    assert (await count(db, StockMove), await count(db, Flow)) == (moves, flows_before)
+    assert [await count(db, table) for table in tables] == before
 
 
-async def test_a_nul_byte_in_the_login_form_is_refused(client: Client) -> None:
-    response = await post_form(client, "/login", "/login", {"username": "admin\x00", "password": "x"})
+@pytest.mark.parametrize("form", [{"username": "admin\x00"}, {"username": "ad\x00min"}, {"password": "x\x00"}])
+async def test_a_nul_byte_in_the_login_form_is_refused(client: Client, form: dict[str, str]) -> None:
+    response = await post_form(client, "/login", "/login", {"username": "admin", "password": "x", **form})
     assert response.status_code == 400
     assert "表单包含无法使用的字符" in response.text
 
 
-async def test_a_nul_escape_in_a_json_body_is_refused_and_a_quoted_backslash_is_not(
-    admin: Client, make_token: Any
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "application/vnd.api+json", ""])
+async def test_a_nul_escape_in_a_json_body_is_refused_whatever_its_content_type_and_a_quoted_backslash_is_not(
+    admin: Client, db: Database, make_token: Any, content_type: str
 ) -> None:
     token = await make_token(TokenScope.read, TokenScope.admin)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+    flows_before = await count(db, Flow)
     refused = await admin.post("/api/v1/flows/", content=b'{"name": "a\\u0000b"}', headers=headers)
     assert refused.status_code == 400
     assert refused.json()["field"] == "body"
+    assert await count(db, Flow) == flows_before
     kept = await admin.post("/api/v1/flows/", content=b'{"name": "a\\\\u0000b"}', headers=headers)
     assert kept.status_code == 201
     assert kept.json()["name"] == "a\\u0000b"

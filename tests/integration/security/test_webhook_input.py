@@ -7,7 +7,7 @@ value), create nothing else, and become an order once someone fixes and replays 
 - a JSON number that is not finite (1e309 as a number, NaN);
 - a body nested 10,000 deep (the parser would recurse until it crashed);
 - a lone surrogate ("\\ud800") in a text field, which no database encoding can store; a NUL ("\\u0000"), which
-  PostgreSQL's text cannot hold, escaped or as a raw byte;
+  PostgreSQL's text cannot hold, escaped or as a raw byte, in the buyer's message or nick, a SKU or the order id;
 - an order id longer than the column;
 - the same attacks unsigned: refused with 401 and not kept at all;
 - pulled orders and replays go through the same bounds.
@@ -154,6 +154,27 @@ BROKEN: dict[str, tuple[str, bytes, int, str, list[str]]] = {
         422,
         "buyer_message",
         ["buyer_message 含有无法保存的空字符"],
+    ),
+    "NUL in the buyer's nick": (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "buyer_nick", "a\u0000b"))).encode(),
+        422,
+        "buyer_nick",
+        ["buyer_nick 含有无法保存的空字符"],
+    ),
+    "NUL in a SKU": (
+        "tmall",
+        json.dumps(taobao_with(set_in(first_line, "outer_sku_id", "PHONE\u0000X1"))).encode(),
+        422,
+        "orders.order[0].outer_sku_id",
+        ["outer_sku_id 含有无法保存的空字符"],
+    ),
+    "NUL in the order id": (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "tid", "9101\u00007"))).encode(),
+        422,
+        "tid",
+        ["tid 含有无法保存的空字符"],
     ),
     "raw NUL byte": (
         "pos",
