@@ -147,12 +147,16 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_address(address: str) -> str:
-    """Keep the first few characters (street level) and hide the house number."""
+    """幸福路**** : the first few characters of the street, and nothing from its first digit on (no lane, house
+    or room number)."""
     address = address.strip()
     if not address:
         return ""
-    keep = min(6, max(len(address) // 3, 1))
-    return address[:keep] + "****"
+    number = re.search(r"[\d０-９]", address)
+    if number is None:
+        # No number to stop at (a village, a building's name): a third of it, at most six characters.
+        return address[: min(6, max(len(address) // 3, 1))] + "****"
+    return address[: min(number.start(), 6)].rstrip() + "****"
 
 
 def mask_name(name: str) -> str:

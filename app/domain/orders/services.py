@@ -104,19 +104,24 @@ async def resolve_customer(session: AsyncSession, secret_key: str, data: Normali
     return customer_id
 
 
+def _receiver_known(data: NormalizedOrder) -> pii.Known:
+    """The receiver's phone, street and name, to mask them wherever free text repeats them."""
+    return pii.Known.of(phones=[data.phone], streets=[data.address], names=[data.receiver_name])
+
+
 def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal_fields: Mapping[str, str]) -> None:
     """Copy the normalised order onto the row, encrypting personal data and keeping the masked copy.
 
     The payload itself is kept twice: sealed as received, and redacted (what pages and the API show). Notes are
     searched for the receiver's phone, street and name (buyers type them into messages) and cut.
     """
-    known = pii.Known.of(phones=[data.phone], streets=[data.address], names=[data.receiver_name])
+    known = _receiver_known(data)
     order.raw_status = data.raw_status
     order.placed_at = data.created_at
     order.paid_at = data.paid_at
     order.source_updated_at = data.updated_at
     order.channel_buyer_id = data.channel_buyer_id[:128]
-    order.buyer_nick = data.buyer_nick[:100]
+    order.buyer_nick = pii.redact_text(data.buyer_nick, known, limit=100)
     order.receiver_name = data.receiver_name[:100]
     if data.phone and "*" not in data.phone:
         order.phone_cipher = pii.encrypt(secret_key, data.phone)
@@ -162,6 +167,8 @@ async def _write_lines_and_tags(session: AsyncSession, order: Order, data: Norma
     await session.exec(delete(OrderLine).where(col(OrderLine.order_id) == order.id))
     await session.exec(delete(OrderTag).where(col(OrderTag.order_id) == order.id))
     ours = await known_skus(session, {line.seller_sku for line in data.lines if line.seller_sku})
+    # Titles and tags are free text too: a buyer's phone in an engraving (刻字 139…) is masked before it is kept.
+    known = _receiver_known(data)
     for position, line in enumerate(data.lines):
         session.add(
             OrderLine(
@@ -171,7 +178,7 @@ async def _write_lines_and_tags(session: AsyncSession, order: Order, data: Norma
                 sku=line.seller_sku if line.seller_sku in ours else "",
                 seller_sku=line.seller_sku[:64],
                 channel_sku_id=line.channel_sku_id[:64],
-                title=line.title[:300],
+                title=pii.redact_text(line.title, known, limit=300),
                 qty=line.qty,
                 unit_price_fen=line.unit_price_fen,
                 paid_fen=line.paid_fen,
@@ -182,9 +189,9 @@ async def _write_lines_and_tags(session: AsyncSession, order: Order, data: Norma
         )
     if any(line.seller_sku not in ours for line in data.lines):
         tags = [*tags, "unknown_sku"]
-    order.tags = sorted(set(tags))
+    order.tags = sorted({pii.redact_text(tag, known, limit=64) for tag in tags})
     for tag in order.tags:
-        session.add(OrderTag(order_id=order.id, tag=tag[:64]))
+        session.add(OrderTag(order_id=order.id, tag=tag))
 
 
 def _platform_tags(data: NormalizedOrder) -> list[str]:

@@ -9,6 +9,8 @@
 - reveal the original payload as a viewer (refused) or as an admin (shown, and audited with a timeline entry);
 - replay an error as an operator who only sees the masked copy (the real phone survives the replay);
 - deliver a 5 MB buyer message (cut, never kept whole);
+- put a phone into a line title (刻字 139…), the buyer's nick or a tag: masked in the lines, the trace, the
+  payload, the pages and the file; read a masked street for its lane or house number (none is kept);
 - deliver a body that is not JSON (a trailing comma, cut short, single quotes, a 5,000-digit number): every
   value is masked without knowing the fields, the admin still sees the original, a huge one is sealed cut;
 - upgrade a database whose rows were written in clear before (the migration seals and redacts them).
@@ -38,7 +40,7 @@ from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_bod
 from app.domain.fulfillment.carriers import CarrierError, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import BuyerNotification, Waybill
 from app.domain.orders import pii
-from app.domain.orders.models import Order, OrderEvent
+from app.domain.orders.models import Order, OrderEvent, OrderLine
 from app.domain.processing import jobs as processing_jobs
 from app.domain.processing.models import OrderProcessing, Shipment
 from app.settings import PROJECT_ROOT, Settings
@@ -540,3 +542,61 @@ async def test_a_huge_body_that_is_not_json_is_sealed_cut(client, db, settings, 
     assert original is not None and original.startswith(BROKEN_ORDER[:40])
     assert len(original) <= pii.MAX_BROKEN_PAYLOAD and original.endswith(pii.TRUNCATED)
     assert len(kept.payload_cipher) < 2 * pii.MAX_BROKEN_PAYLOAD
+
+
+# --- what the masks keep ----------------------------------------------------------------------------------
+
+
+async def test_the_masked_street_keeps_no_lane_or_house_number(client, db, settings, demo_data, make_user, make_token):
+    order = webshop_order("PII-MASK")
+    order["receiver"]["address"] = order["buyer_message"] = "幸福路 88 弄 3 号"
+    result = await land(db, settings, "webshop", order)
+    token = await make_token(TokenScope.read)
+    api = (await client.get(f"/api/v1/orders/{result.order_id}", headers={"Authorization": f"Bearer {token}"})).json()
+    assert api["receiver"]["address"] == "幸福路****"
+    await make_user(Role.viewer, username="pii-viewer")
+    await login(client, "pii-viewer")
+    page = (await client.get(f"/orders/{result.order_id}")).text
+    assert "幸福路****" in page and "幸福路 8" not in page and "88 弄" not in page
+
+
+# --- free text a buyer or a platform wrote ----------------------------------------------------------------
+
+TITLE_PHONE, NICK_PHONE, TAG_PHONE = "13977778888", "13966667777", "13955556666"
+
+
+async def test_a_phone_in_a_line_title_nick_or_tag_is_masked_wherever_it_is_kept_or_shown(
+    server, worker, db, settings, make_user
+):
+    order = webshop_order("PII-TEXT")
+    order["lines"][0]["title"] = f"刻字 {TITLE_PHONE}"
+    order["buyer"]["nick"] = NICK_PHONE
+    order["tags"] = [f"call {TAG_PHONE}"]
+    order_id = (await deliver(server, "webshop", "webshop", order))["order_id"]
+    await wait_until_settled(db, 1)
+    async with db.reading() as session:
+        kept = await session.get(Order, order_id)
+        lines = (await session.exec(select(OrderLine).where(OrderLine.order_id == order_id))).all()
+        processing_row = (await session.exec(select(OrderProcessing).where(OrderProcessing.order_id == order_id))).one()
+    assert kept is not None
+    stored = {
+        "the line title": [line.title for line in lines],
+        "the nick and tags": [kept.buyer_nick, kept.tags],
+        "the redacted payload": kept.raw,
+        "the processing trace": processing_row.flows,
+    }
+    async with httpx.AsyncClient(base_url=server, timeout=30) as browser:
+        await make_user(Role.viewer, username="pii-viewer")
+        await login(browser, "pii-viewer")
+        stored["the order page"] = (await browser.get(f"/orders/{order_id}")).text
+    assert "刻字 139****8888" in stored["the order page"]
+    for where, value in stored.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        for phone in (TITLE_PHONE, NICK_PHONE, TAG_PHONE):
+            assert phone not in text, (where, phone)
+    if BACKEND == "postgres":
+        return
+    path = Path(settings.database_url.split("///", 1)[1])
+    for blob, where in ((file_bytes(Path(f"{path}-wal")), "the WAL"), (file_bytes(path), "the database file")):
+        for phone in (TITLE_PHONE, NICK_PHONE, TAG_PHONE):
+            assert phone.encode() not in blob, (where, phone)
