@@ -9,6 +9,8 @@ value), create nothing else, and become an order once someone fixes and replays 
 - a lone surrogate ("\\ud800") in a text field, which no database encoding can store; a NUL ("\\u0000"), which
   PostgreSQL's text cannot hold, escaped or as a raw byte, in the buyer's message or nick, a SKU or the order id;
 - an order id longer than the column;
+- a time before 2000-01-01 or more than a year ahead (year 9999, the second day of year 1, 1999, Unix time 1),
+  which the date arithmetic downstream cannot hold;
 - the same attacks unsigned: refused with 401 and not kept at all;
 - pulled orders and replays go through the same bounds.
 """
@@ -182,6 +184,41 @@ BROKEN: dict[str, tuple[str, bytes, int, str, list[str]]] = {
         400,
         "body",
         ["请求内容 不是有效的 JSON"],
+    ),
+    "placed in year 9999": (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "created", "9999-12-31 23:59:59"))).encode(),
+        422,
+        "created",
+        ["created 的时间 9999-12-31 23:59:59 无效", "2000-01-01 至一年后"],
+    ),
+    "paid on the second day of year 1": (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "pay_time", "0001-01-02 00:00:00"))).encode(),
+        422,
+        "pay_time",
+        ["pay_time 的时间 0001-01-02 00:00:00 无效"],
+    ),
+    "updated on the second day of year 1": (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "modified", "0001-01-02 00:00:00"))).encode(),
+        422,
+        "modified",
+        ["modified 的时间 0001-01-02 00:00:00 无效"],
+    ),
+    "placed in 1999 as an ISO time": (
+        "pos",
+        json.dumps(samples.pos_order() | {"created_at": "1999-12-31T23:59:59+08:00"}).encode(),
+        422,
+        "created_at",
+        ["created_at 的时间 1999-12-31T23:59:59+08:00 无效"],
+    ),
+    "placed in 1970 as a Unix time": (
+        "douyin",
+        json.dumps(samples.douyin_presale_bundle_gift_refund() | {"create_time": 1}).encode(),
+        422,
+        "create_time",
+        ["create_time 的时间 1 无效"],
     ),
     "order id of 200 characters": (
         "pos",

@@ -6,7 +6,8 @@ raises :class:`NormalizeError` naming the field, never another exception.
 
 The bounds every order must keep, whatever its source (webhook, pull, CSV/Excel import, replay), live here:
 :func:`load_json` / :func:`check_tree` for the payload itself (depth, lone surrogates and NUL, finite numbers) and
-:func:`check_order` for the normalised order (quantities, amounts, lines, the order id).
+:func:`check_order` for the normalised order (quantities, amounts, lines, the order id), and
+:func:`plausible_time` for every time the readers return.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
@@ -45,6 +46,10 @@ MAX_EXTERNAL_ID = 64
 MAX_DEPTH = 32
 #: Any other whole number in a payload (status codes, Unix times): beyond this it is garbage, not data.
 MAX_WHOLE = 10**15
+#: Every time in an order (placed, updated, paid, balance due) is from 2000-01-01 China time to a year from now:
+#: no channel we read existed before, a presale's balance is due within months, and anything outside is a typo.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+LATEST_AHEAD = timedelta(days=366)
 
 
 class NormalizeError(ValueError):
@@ -268,8 +273,22 @@ def integer(value: Any, name: str) -> int:
     return number
 
 
+def plausible_time(moment: datetime, name: str, raw: Any) -> datetime:
+    """``moment`` if it lies within EARLIEST_TIME .. a year from now, else a NormalizeError naming ``name`` and
+    the value as sent. An order placed in year 1 or 9999 is a typo or an attack, and date arithmetic on it (a
+    day before, 24 hours around) leaves the calendar datetime can hold."""
+    if EARLIEST_TIME <= moment <= datetime.now(UTC) + LATEST_AHEAD:
+        return moment
+    raise NormalizeError(
+        name,
+        gettext("%(field)s: the time %(value)s is not valid: times are from %(earliest)s to a year from now"),
+        {"value": shown(raw), "earliest": EARLIEST_TIME.astimezone(CHINA).strftime("%Y-%m-%d")},
+    )
+
+
 def china_time(value: Any, name: str) -> datetime | None:
-    """A zone-less "yyyy-MM-dd HH:mm:ss" in China time, as UTC. Empty or JD's 0001-01-01 means unset."""
+    """A zone-less "yyyy-MM-dd HH:mm:ss" in China time, as UTC, within :func:`plausible_time`'s window.
+    Empty or JD's 0001-01-01 means unset."""
     if value is None:
         return None
     raw = str(value).strip()
@@ -277,29 +296,32 @@ def china_time(value: Any, name: str) -> datetime | None:
         return None
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M"):
         try:
-            return datetime.strptime(raw, fmt).replace(tzinfo=CHINA).astimezone(UTC)
+            moment = datetime.strptime(raw, fmt).replace(tzinfo=CHINA).astimezone(UTC)
         except (ValueError, OverflowError):
             continue
+        return plausible_time(moment, name, raw)
     not_a_time = NormalizeError(name, gettext("%(field)s: %(value)s is not a time"), {"value": shown(raw)})
     try:
         parsed = datetime.fromisoformat(raw)
     except ValueError as exc:
         raise not_a_time from exc
     try:
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA)).astimezone(UTC)
+        moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA)).astimezone(UTC)
     except OverflowError as exc:  # 9999-12-31T23:59-08:00 is past the last representable UTC time
         raise not_a_time from exc
+    return plausible_time(moment, name, raw)
 
 
 def unix_time(value: Any, name: str, *, millis: bool = False) -> datetime | None:
-    """Unix seconds (or milliseconds) as UTC; 0 or empty means unset."""
+    """Unix seconds (or milliseconds) as UTC, within :func:`plausible_time`'s window; 0 or empty means unset."""
     if value in (None, "", 0, "0"):
         return None
     number = integer(value, name)
     try:
-        return datetime.fromtimestamp(number / 1000 if millis else number, tz=UTC)
+        moment = datetime.fromtimestamp(number / 1000 if millis else number, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:  # beyond the years datetime can hold
         raise NormalizeError(name, gettext("%(field)s: %(value)s is not a time"), {"value": shown(value)}) from exc
+    return plausible_time(moment, name, value)
 
 
 def required_time(value: datetime | None, name: str) -> datetime:
