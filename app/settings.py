@@ -114,6 +114,8 @@ class Settings:
     processing_stuck_seconds: int = 120
     #: STOCK_RETRY_SECONDS: orders held for 缺货 are tried again this often (stock may have arrived).
     stock_retry_seconds: int = 600
+    #: BACKTEST_SECONDS: wall-clock seconds of evaluation a whole backtest may take before it is stopped.
+    backtest_seconds: int = 20
     #: HOST / PORT for `ruleflow serve`.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -178,6 +180,7 @@ class Settings:
             outbox_stuck_seconds=_env_int("OUTBOX_STUCK_SECONDS", 300),
             processing_stuck_seconds=_env_int("PROCESSING_STUCK_SECONDS", 120),
             stock_retry_seconds=_env_int("STOCK_RETRY_SECONDS", 600),
+            backtest_seconds=_env_int("BACKTEST_SECONDS", 20, minimum=0),
             host=os.environ.get("HOST", "127.0.0.1"),
             port=_env_int("PORT", 8000),
             carrier_api_url=os.environ.get("CARRIER_API_URL")

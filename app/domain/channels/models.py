@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
+
+#: How long a channel's name may be where it is stored as text (error rows keep whatever a payload named).
+CHANNEL_LENGTH: Final = 32
 
 
 class Channel(StrEnum):
@@ -98,7 +101,7 @@ class IngestError(SQLModel, table=True):
     __tablename__ = "ingest_errors"
 
     id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=32, index=True)
+    channel: str = Field(max_length=CHANNEL_LENGTH, index=True)
     #: None when the payload named no shop we know (an import row with a wrong shop code).
     shop_id: int | None = Field(default=None, foreign_key="shops.id", index=True)
     source: str = Field(max_length=16)

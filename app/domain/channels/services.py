@@ -37,6 +37,7 @@ from app.domain.channels.adapters.base import (
 )
 from app.domain.channels.adapters.generic import GenericAdapter
 from app.domain.channels.models import (
+    CHANNEL_LENGTH,
     Channel,
     InboxEvent,
     IngestError,
@@ -287,6 +288,12 @@ def _payload_text(body: bytes | str | dict[str, Any]) -> str:
     return safe_text(json.dumps(body, ensure_ascii=False, indent=2))
 
 
+def _channel_named_in(body: bytes | str | dict[str, Any]) -> str:
+    """The channel a payload of no known shop names, as text that fits its column (whatever was sent)."""
+    named = body.get("channel", "") if isinstance(body, dict) else ""
+    return safe_text(named if isinstance(named, str) else json.dumps(named, ensure_ascii=False))[:CHANNEL_LENGTH]
+
+
 async def record_error(
     db: Database,
     shop: Shop | None,
@@ -305,7 +312,7 @@ async def record_error(
     message = pii.redact_text(safe_text(message), kept.known, limit=1000)
     async with db.transaction() as session:
         error = IngestError(
-            channel=shop.channel.value if shop else str((body if isinstance(body, dict) else {}).get("channel", "")),
+            channel=shop.channel.value if shop else _channel_named_in(body),
             shop_id=shop.id if shop else None,
             source=source.value,
             payload=kept.shown,

@@ -8,6 +8,7 @@ from typing import Any
 from app.db import Database, utcnow
 from app.domain.flows import services
 from app.domain.flows.models import BacktestStatus, FlowBacktest
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,9 @@ async def flow_backtest(ctx: dict[str, Any], backtest_id: int) -> dict[str, Any]
     backtest (the page shows it and stops polling) instead of being retried.
     """
     db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
     try:
-        return await services.run_backtest(db, backtest_id)
+        return await services.run_backtest(db, backtest_id, time_limit=settings.backtest_seconds)
     except Exception as exc:
         log.exception("backtest %s failed", backtest_id)
         async with db.transaction() as session:

@@ -42,8 +42,6 @@ MIN_PRIORITY: Final = -100_000
 MAX_PRIORITY: Final = 100_000
 #: Wall-clock seconds one simulation may spend evaluating (in a worker thread, off the event loop).
 SIMULATION_TIME_LIMIT: Final = 1.0
-#: Wall-clock seconds a whole backtest may spend evaluating; each order's run also stops at SIMULATION_TIME_LIMIT.
-BACKTEST_TIME_LIMIT: Final = 20.0
 #: Evaluations running at once in worker threads; more wait their turn, so a flood of simulations cannot
 #: take every thread the server has (database drivers and sync handlers use them too).
 EVALUATION_THREADS: Final = 4
@@ -792,8 +790,10 @@ async def shipping_estimator(session: AsyncSession) -> ShippingEstimator:
     )
 
 
-async def run_backtest(db: Database, backtest_id: int, *, progress_every: int = 5) -> dict[str, Any]:
-    """The backtest job's work: replay the draft and the baseline over recent orders and compare.
+async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, progress_every: int = 5) -> dict[str, Any]:
+    """The backtest job's work: replay the draft and the baseline over recent orders and compare, within
+    ``time_limit`` wall-clock seconds of evaluation for the whole replay (each order's run also stops at
+    SIMULATION_TIME_LIMIT).
 
     Safe to run twice: a finished backtest is left as it is; an interrupted one starts again from the top.
     Progress is committed as it goes, so the page's progress bar moves.
@@ -820,7 +820,7 @@ async def run_backtest(db: Database, backtest_id: int, *, progress_every: int = 
 
     try:
         rows, totals, cost_before, cost_after, draft_valid = await _replay(
-            db, backtest_id, draft_doc, baseline_doc, orders, estimator, progress_every
+            db, backtest_id, draft_doc, baseline_doc, orders, estimator, progress_every, time_limit
         )
     except FlowError as exc:
         async with db.transaction() as session:
@@ -864,10 +864,11 @@ async def _replay(
     orders: Sequence[OrderContext],
     estimator: ShippingEstimator,
     progress_every: int,
+    time_limit: float,
 ) -> tuple[list[dict[str, Any]], dict[str, int], int, int, bool]:
     """Replay the orders in worker threads, a few at a time, committing progress between; the whole replay
-    stops with FlowError("backtest_too_slow") past BACKTEST_TIME_LIMIT seconds of evaluation."""
-    replay = await evaluate_off_loop(Replay, draft_doc, baseline_doc, estimator, utcnow())
+    stops with FlowError("backtest_too_slow") past ``time_limit`` seconds of evaluation."""
+    replay = await evaluate_off_loop(Replay, draft_doc, baseline_doc, estimator, utcnow(), time_limit)
     rows: list[dict[str, Any]] = []
     totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
     cost_before = cost_after = 0
@@ -907,14 +908,17 @@ class Replay:
     """The pure work of a backtest, run in worker threads: the draft and the baseline on each order, within
     one wall-clock budget for the whole replay."""
 
-    def __init__(self, draft_doc: Any, baseline_doc: Any, estimator: ShippingEstimator, now: datetime) -> None:
+    def __init__(
+        self, draft_doc: Any, baseline_doc: Any, estimator: ShippingEstimator, now: datetime, time_limit: float
+    ) -> None:
         self.draft = _compile_or_none(draft_doc)
         # An invalid draft fails the same way on every order (before reading it): run it once.
         self.invalid_draft = ruleflows.run(draft_doc, {}, now=now) if self.draft is None else None
         self.live = _compile_or_none(baseline_doc) if baseline_doc is not None else None
         self.estimator = estimator
         self.now = now
-        self.deadline = time.monotonic() + BACKTEST_TIME_LIMIT
+        self.time_limit = time_limit
+        self.deadline = time.monotonic() + time_limit
 
     def compare(self, orders: Sequence[OrderContext]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(live outcome, draft outcome) for each order."""
@@ -932,7 +936,7 @@ class Replay:
     def _run(self, flow: CompiledFlow, order: OrderContext) -> dict[str, Any]:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise FlowError("backtest_too_slow", seconds=f"{BACKTEST_TIME_LIMIT:g}")
+            raise FlowError("backtest_too_slow", seconds=f"{self.time_limit:g}")
         result = ruleflows.run(flow, order.context, now=self.now, time_limit=min(left, SIMULATION_TIME_LIMIT))
         return _outcome(result, order.context, self.estimator)
 

@@ -143,10 +143,12 @@ async def test_a_csv_channel_with_markup_or_a_percent_is_shown_as_text_in_the_er
     await wait_for_jobs(db)
     async with db.reading() as session:
         errors = (await session.exec(select(IngestError))).all()
-    assert {e.channel for e in errors} == {hostile("channel"), "100%pure", "pos"}
+    # A channel longer than any real one is kept cut to its column, on every database, so the row is not lost.
+    assert {e.channel for e in errors} == {hostile("channel")[:32], "100%pure", "pos"}
 
     queue = await client.get("/orders/errors")
-    assert_safe(queue, "channel")
+    assert_safe(queue)
+    assert any(f"{escaped}chan" in queue.text for escaped in ESCAPED)
     assert "100%pure" in queue.text
     for error in errors:
         assert_safe(await client.get(f"/orders/errors/{error.id}"))
