@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, QueryParameter
+from litestar.params import QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from pydantic import ValidationError
@@ -16,12 +15,11 @@ from app.auth import LANG_COOKIE, SESSION_COOKIE, host_cookie
 from app.domain.accounts import services
 from app.domain.accounts.models import Role, TokenScope, UserCreate
 from app.domain.accounts.services import AccountError, Actor
+from app.forms import Form, many, one
 from app.i18n import SUPPORTED, gettext
 from app.params import MAX_ID
 from app.settings import Settings
 from app.web import client_ip, page
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def safe_next(target: str | None) -> str:
@@ -64,9 +62,9 @@ class AuthController(Controller):
     async def login(
         self, request: HTMXRequest, data: Form, db_session: AsyncSession, settings: Settings
     ) -> Template | Redirect:
-        username = str(data.get("username", "")).strip()
-        password = str(data.get("password", ""))
-        target = safe_next(data.get("next"))
+        username = one(data, "username")
+        password = one(data, "password", strip=False)
+        target = safe_next(one(data, "next"))
         try:
             user = await services.authenticate(db_session, settings, username, password, client_ip(request))
         except AccountError as exc:
@@ -115,8 +113,8 @@ class AuthController(Controller):
 
     @post("/lang", name="accounts:lang", opt={"public": True}, status_code=303)
     async def switch_language(self, data: Form) -> Redirect:
-        lang = str(data.get("lang", ""))
-        response = Redirect(safe_next(data.get("next")), status_code=303)
+        lang = one(data, "lang")
+        response = Redirect(safe_next(one(data, "next")), status_code=303)
         if lang in SUPPORTED:
             response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="lax", path="/", max_age=365 * 86400)
         return response
@@ -150,10 +148,10 @@ class SettingsController(Controller):
         try:
             user = UserCreate.model_validate(
                 {
-                    "username": str(data.get("username", "")).strip(),
-                    "display_name": str(data.get("display_name", "")).strip() or str(data.get("username", "")),
-                    "role": data.get("role"),
-                    "password": data.get("password", ""),
+                    "username": one(data, "username"),
+                    "display_name": one(data, "display_name") or one(data, "username"),
+                    "role": one(data, "role"),
+                    "password": one(data, "password", strip=False),
                 }
             )
             await services.create_user(db_session, user, actor)
@@ -195,9 +193,8 @@ class SettingsController(Controller):
 
     @post("/tokens", name="settings:create_token", status_code=200)
     async def create_token(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
-        raw_scopes = data.get("scopes", [])
-        scope_values = raw_scopes if isinstance(raw_scopes, list) else [raw_scopes]
-        name = str(data.get("name", "")).strip()
+        scope_values = many(data, "scopes")
+        name = one(data, "name")
         try:
             if not name:
                 raise AccountError("token_needs_name")

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, HeaderParameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,11 +17,10 @@ from app.domain.accounts.services import Actor
 from app.domain.channels import services
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import Shop
+from app.forms import Form
 from app.i18n import gettext
 from app.settings import Settings
 from app.web import client_ip, page
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class ChannelsController(Controller):

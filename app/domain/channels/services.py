@@ -49,6 +49,7 @@ from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.pii import decrypt, encrypt
 from app.domain.processing import services as processing
+from app.forms import one
 from app.i18n import gettext
 from app.outbox import OutboxMessage, OutboxStatus
 from app.settings import Settings
@@ -470,25 +471,25 @@ async def update_shop_settings(
     shop = await session.get(Shop, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
-    url = str(form.get("api_base_url", "")).strip()
+    url = one(form, "api_base_url")
     if url and not url.startswith(("http://", "https://")):
         raise ShopSettingsError("api_base_url")
     try:
-        interval = int(str(form.get("pull_interval_minutes", "0")).strip() or "0")
+        interval = int(one(form, "pull_interval_minutes") or "0")
     except ValueError as exc:
         raise ShopSettingsError("pull_interval_minutes") from exc
     if interval < 0 or interval > 1440:
         raise ShopSettingsError("pull_interval_minutes")
     for name, limit in SHOP_SETTING_LIMITS.items():
-        if len(str(form.get(name, "")).strip()) > limit:
+        if len(one(form, name)) > limit:
             raise ShopSettingsError(name)
     changed = []
-    for name, value in (("api_base_url", url), ("app_key", str(form.get("app_key", "")).strip())):
+    for name, value in (("api_base_url", url), ("app_key", one(form, "app_key"))):
         if getattr(shop, name) != value:
             setattr(shop, name, value)
             changed.append(name)
     for name in ("app_secret", "access_token"):
-        value = str(form.get(name, "")).strip()
+        value = one(form, name)
         if value:
             set_credentials(shop, secret_key, **{name: value})
             changed.append(name)

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from app.forms import many, one
 from app.i18n import current_locale, gettext
 from app.params import parse_int
 from app.templating import N_
@@ -194,35 +195,23 @@ def normalise_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 def read_form(form: dict[str, Any], root: str) -> dict[str, Any]:
     """Rebuild the builder tree rooted at ``root`` from a submitted form (see the module docstring)."""
-    rows = form.get("rows", [])
-    rows = rows if isinstance(rows, list) else [rows]
-
-    def one(name: str) -> str:
-        value = form.get(name, "")
-        if isinstance(value, list):
-            value = value[0] if value else ""
-        return str(value).strip()
-
-    def many(name: str) -> list[str]:
-        value = form.get(name, [])
-        values = value if isinstance(value, list) else [value]
-        return [str(v).strip() for v in values if str(v).strip()]
+    rows = many(form, "rows")
 
     def build(path: str) -> dict[str, Any]:
-        if one(f"kind:{path}") == "group":
+        if one(form, f"kind:{path}") == "group":
             children = sorted(
                 (row for row in rows if row.rpartition(".")[0] == path and row.startswith(path + ".")),
                 key=lambda row: parse_int(row.rpartition(".")[2], minimum=0) or 0,
             )
-            join = one(f"join:{path}")
+            join = one(form, f"join:{path}")
             return {"join": join if join in ("and", "or") else "and", "rules": [build(child) for child in children]}
-        rule: dict[str, Any] = {"field": one(f"field:{path}"), "op": one(f"op:{path}")}
+        rule: dict[str, Any] = {"field": one(form, f"field:{path}"), "op": one(form, f"op:{path}")}
         if rule["op"] in MULTI_VALUE:
-            rule["value"] = many(f"value:{path}")
+            rule["value"] = many(form, f"value:{path}")
         else:
-            rule["value"] = one(f"value:{path}") or None
+            rule["value"] = one(form, f"value:{path}") or None
         if rule["op"] == "between":
-            rule["value2"] = one(f"value2:{path}") or None
+            rule["value2"] = one(form, f"value2:{path}") or None
         return normalise_rule(rule)
 
     if root not in rows:

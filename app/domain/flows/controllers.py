@@ -7,9 +7,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.plugins.htmx import ClientRedirect, HTMXRequest
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,24 +35,10 @@ from app.domain.flows.schemas import (
     problems_read,
 )
 from app.domain.flows.services import FlowError
+from app.forms import Form, Upload, many, one
 from app.i18n import current_locale, gettext
 from app.json_input import NestedTooDeeplyError, parse_json
 from app.web import client_ip, page
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
-
-
-def _one(data: dict[str, Any], name: str) -> str:
-    value = data.get(name, "")
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return str(value).strip()
-
-
-def _many(data: dict[str, Any], name: str) -> list[str]:
-    value = data.get(name, [])
-    return [str(v) for v in (value if isinstance(value, list) else [value]) if str(v).strip()]
 
 
 def _not_found(error: FlowError) -> NotFoundException:
@@ -95,7 +80,7 @@ class FlowsController(Controller):
     ) -> Redirect | Template:
         try:
             flow = await services.create_flow(
-                db_session, actor, _one(data, "name"), template=_one(data, "template") or None, ip=client_ip(request)
+                db_session, actor, one(data, "name"), template=one(data, "template") or None, ip=client_ip(request)
             )
         except FlowError as exc:
             return await self._index_error(request, db_session, flow_message(exc))
@@ -106,7 +91,7 @@ class FlowsController(Controller):
         self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor
     ) -> Redirect | Template:
         upload = data.get("file")
-        text = _one(data, "payload")
+        text = one(data, "payload")
         if isinstance(upload, UploadFile):
             raw = await upload.read()
             text = raw.decode("utf-8", errors="replace").strip() or text
@@ -186,13 +171,13 @@ class FlowsController(Controller):
     async def panel(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
         await _flow_or_404(db_session, flow_id)
         try:
-            node = panels.read_node(_one(data, "node"))
+            node = panels.read_node(one(data, "node"))
         except panels.PanelError as exc:
             return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
         applied = (
-            panels.Applied(panels.prepared(node)) if _one(data, "intent") == "open" else panels.apply_form(node, data)
+            panels.Applied(panels.prepared(node)) if one(data, "intent") == "open" else panels.apply_form(node, data)
         )
-        changed = _one(data, "intent") != "open"
+        changed = one(data, "intent") != "open"
         return Template(
             "flows/_node_panel.html",
             context=await self._panel_context(db_session, flow_id, applied, changed=changed),
@@ -240,11 +225,11 @@ class FlowsController(Controller):
     async def check_raw(self, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
         await _flow_or_404(db_session, flow_id)
         try:
-            node = panels.read_node(_one(data, "node"))
+            node = panels.read_node(one(data, "node"))
         except panels.PanelError as exc:
             return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
         # The check evaluates the rule on a sample order: in a worker thread, within the simulation's time limit.
-        check = await services.evaluate_off_loop(panels.check_raw, node, _one(data, "raw"))
+        check = await services.evaluate_off_loop(panels.check_raw, node, one(data, "raw"))
         return Template("flows/_raw_check.html", context={"check": check})
 
     @post("/{flow_id:int}/simulate", name="flows:simulate", status_code=200, opt={"read_only": True})
@@ -252,12 +237,12 @@ class FlowsController(Controller):
         flow = await _flow_or_404(db_session, flow_id)
         error, simulation, status = None, None, 400
         try:
-            document = parse_json(_one(data, "document")) if _one(data, "document") else flow.draft
+            document = parse_json(one(data, "document")) if one(data, "document") else flow.draft
         except NestedTooDeeplyError as exc:
             document, error = flow.draft, str(exc)
         except ValueError:
             document, error = flow.draft, gettext("The flow on the canvas could not be read.")
-        payload = _one(data, "payload")
+        payload = one(data, "payload")
         order: sources.OrderContext | None = None
         if payload:
             try:
@@ -267,7 +252,7 @@ class FlowsController(Controller):
             except ValueError as exc:
                 error = gettext("The pasted order could not be used: %(detail)s") % {"detail": str(exc)}
         else:
-            order = await sources.context_for(db_session, _one(data, "order"))
+            order = await sources.context_for(db_session, one(data, "order"))
             if order is None:
                 error = gettext("Choose an order to try the flow on.")
         if order is not None and error is None:
@@ -293,7 +278,7 @@ class FlowsController(Controller):
         self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Template:
         try:
-            limit = int(_one(data, "orders") or "50")
+            limit = int(one(data, "orders") or "50")
         except ValueError:
             limit = 0
         try:
@@ -323,7 +308,7 @@ class FlowsController(Controller):
     ) -> Template:
         error = None
         try:
-            priority = int(_one(data, "priority") or "100")
+            priority = int(one(data, "priority") or "100")
         except ValueError:
             priority = 100_000_000  # refused below with a message
         try:
@@ -331,11 +316,11 @@ class FlowsController(Controller):
                 db_session,
                 actor,
                 flow_id,
-                name=_one(data, "name"),
-                description=_one(data, "description"),
+                name=one(data, "name"),
+                description=one(data, "description"),
                 priority=priority,
-                channels=_many(data, "channels"),
-                shop_codes=_many(data, "shop_codes"),
+                channels=many(data, "channels"),
+                shop_codes=many(data, "shop_codes"),
                 ip=client_ip(request),
             )
         except FlowError as exc:
@@ -379,7 +364,7 @@ class FlowsController(Controller):
         self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Template:
         try:
-            version = await services.publish(db_session, actor, flow_id, _one(data, "note"), ip=client_ip(request))
+            version = await services.publish(db_session, actor, flow_id, one(data, "note"), ip=client_ip(request))
         except FlowError as exc:
             return await self._versions_refused(request, db_session, flow_id, exc)
         message = gettext("Version %(number)s is live.") % {"number": version.number}
@@ -401,7 +386,7 @@ class FlowsController(Controller):
     ) -> Template:
         try:
             version = await services.rollback(
-                db_session, actor, flow_id, version_id, _one(data, "note"), ip=client_ip(request)
+                db_session, actor, flow_id, version_id, one(data, "note"), ip=client_ip(request)
             )
         except FlowError as exc:
             return await self._versions_refused(request, db_session, flow_id, exc)

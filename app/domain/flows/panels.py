@@ -18,6 +18,7 @@ from app.domain.flows import builder
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of
 from app.domain.flows.schemas import flow_message
 from app.domain.flows.services import SIMULATION_TIME_LIMIT, limit_error
+from app.forms import many, one
 from app.i18n import current_locale, gettext
 from app.json_input import parse_json
 from app.templating import N_
@@ -100,19 +101,6 @@ def prepared(node: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------- applying forms
 
 
-def _one(form: dict[str, Any], name: str) -> str:
-    value = form.get(name, "")
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return str(value).strip()
-
-
-def _many(form: dict[str, Any], name: str) -> list[str]:
-    value = form.get(name, [])
-    values = value if isinstance(value, list) else [value]
-    return [str(v).strip() for v in values if str(v).strip()]
-
-
 @dataclass
 class Applied:
     """A node after its panel form was applied, with what the designer should be told."""
@@ -127,12 +115,12 @@ class Applied:
 def apply_form(node: dict[str, Any], form: dict[str, Any]) -> Applied:
     """Apply a submitted panel form (and its button, ``do``) to a node; returns the new node."""
     node = copy.deepcopy(node)
-    command = _one(form, "do")
+    command = one(form, "do")
     if "name" in form:
-        node["name"] = _one(form, "name")[:100]
+        node["name"] = one(form, "name")[:100]
     applied = Applied(node)
     if command == "apply_raw":
-        _apply_raw(applied, _one(form, "raw"))
+        _apply_raw(applied, one(form, "raw"))
         return applied
     if node["type"] == "condition":
         _apply_condition(applied, form, command)
@@ -159,7 +147,7 @@ def _apply_condition(applied: Applied, form: dict[str, Any], command: str) -> No
         config["builder"] = builder.empty_group()
         config["logic"] = None
         return
-    if _one(form, "mode") == "raw":
+    if one(form, "mode") == "raw":
         return  # JSON Logic written by hand is only changed through the JSON editor
     tree = builder.read_form(form, "c")
     if command:
@@ -175,12 +163,12 @@ def _apply_switch(applied: Applied, form: dict[str, Any], command: str) -> None:
     config = applied.node["config"]
     old = {b.get("id"): b for b in config.get("branches") or [] if isinstance(b, dict)}
     branches: list[dict[str, Any]] = []
-    for branch_id in _many(form, "branch"):
+    for branch_id in many(form, "branch"):
         previous = old.get(branch_id, {})
-        branch: dict[str, Any] = {"id": branch_id, "label": _one(form, f"label:{branch_id}")[:60]}
+        branch: dict[str, Any] = {"id": branch_id, "label": one(form, f"label:{branch_id}")[:60]}
         if command == f"use_builder:{branch_id}":
             branch.update(builder=builder.empty_group(), logic=None)
-        elif _one(form, f"mode:{branch_id}") == "raw":
+        elif one(form, f"mode:{branch_id}") == "raw":
             branch.update(logic=previous.get("logic"), builder=previous.get("builder"))
         else:
             tree = builder.read_form(form, branch_id)
@@ -211,7 +199,7 @@ def _apply_switch(applied: Applied, form: dict[str, Any], command: str) -> None:
 
 def _apply_action(applied: Applied, form: dict[str, Any]) -> None:
     config = applied.node["config"]
-    action = _one(form, "action")
+    action = one(form, "action")
     if action not in ACTION_CATALOGUE:
         config["action"] = action or None
         config["params"] = {}
@@ -221,7 +209,7 @@ def _apply_action(applied: Applied, form: dict[str, Any]) -> None:
     config["action"] = action
     spec = ACTION_CATALOGUE[action]
     one_of = spec.get("one_of") or []
-    mode = _one(form, "mode") if not changed_action else ""
+    mode = one(form, "mode") if not changed_action else ""
     applied.action_mode = mode if mode in one_of else None
     params: dict[str, Any] = {}
     for param in spec["params"]:
@@ -243,13 +231,13 @@ def _param_value(action: str, param: dict[str, Any], form: dict[str, Any]) -> An
     name, kind = param["name"], param["type"]
     key = f"param:{name}"
     if kind == "array":
-        values = _many(form, key)
+        values = many(form, key)
         return values or None
-    text = _one(form, key)
+    text = one(form, key)
     if kind == "datetime":
         if text == "presale_due":
             return dict(PRESALE_DUE)
-        text = _one(form, f"{key}:at") if text == "fixed" else text
+        text = one(form, f"{key}:at") if text == "fixed" else text
         if not text:
             return None
         try:

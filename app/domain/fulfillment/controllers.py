@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, PermissionDeniedException
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 from sqlmodel import col, select
@@ -23,10 +21,9 @@ from app.domain.fulfillment.models import Carrier, CarrierRate, ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
 from app.domain.processing.models import Shipment
+from app.forms import Form
 from app.settings import Settings
 from app.web import page
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 class FulfillmentController(Controller):

@@ -27,6 +27,7 @@ from app.domain.fulfillment.models import (
     Waybill,
 )
 from app.domain.orders import pii
+from app.forms import one
 from app.i18n import gettext
 from app.params import parse_fen, parse_int
 from ruleflows.regions import short_province
@@ -309,17 +310,17 @@ def rate_from_form(data: dict[str, Any]) -> CarrierRate:
     """A rate line from the admin's form: fees typed in yuan, stored in fen; every number within its bounds."""
 
     def text(name: str, default: str, limit: int) -> str:
-        value = str(data.get(name) or default).strip() or default
+        value = one(data, name) or default
         if len(value) > limit:
             raise RateFormError(gettext("Fill in the carrier, the fees in yuan and the promised days."))
         return value
 
     carrier = text("carrier_code", "", 32)
-    first = parse_fen(data.get("first_fee_yuan", ""), maximum=10**14)
-    extra = parse_fen(data.get("extra_fee_yuan") or "0", maximum=10**14)
-    days = parse_int(data.get("promised_days", ""))
-    low = parse_int(data.get("min_weight_g") or "0")
-    high = parse_int(data.get("max_weight_g") or str(MAX_PARCEL_WEIGHT_G))
+    first = parse_fen(one(data, "first_fee_yuan"), maximum=10**14)
+    extra = parse_fen(one(data, "extra_fee_yuan") or "0", maximum=10**14)
+    days = parse_int(one(data, "promised_days"))
+    low = parse_int(one(data, "min_weight_g") or "0")
+    high = parse_int(one(data, "max_weight_g") or str(MAX_PARCEL_WEIGHT_G))
     if not carrier or first is None or extra is None or days is None or low is None or high is None:
         raise RateFormError(gettext("Fill in the carrier, the fees in yuan and the promised days."))
     if (

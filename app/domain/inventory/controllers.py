@@ -7,9 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body, QueryParameter
+from litestar.params import QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,25 +17,20 @@ from app.domain.accounts.services import Actor
 from app.domain.inventory import services
 from app.domain.inventory.models import WarehouseKind
 from app.domain.inventory.services import InventoryError, WarehouseForm
+from app.forms import Form, one
 from app.params import parse_int
 from app.web import client_ip, page
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
     """A whole number from a form field, or an InventoryError naming the field."""
-    raw = str(data.get(name, "")).strip()
+    raw = one(data, name)
     if not raw and default is not None:
         return default
     value = parse_int(raw)
     if value is None:
         raise InventoryError("bad_number", f"{name} 须为整数", field=name)
     return value
-
-
-def _text(data: dict[str, Any], name: str) -> str:
-    return str(data.get(name, "")).strip()
 
 
 def parse_count_lines(raw: str) -> dict[str, int]:
@@ -129,7 +123,7 @@ class InventoryController(Controller):
     ) -> Template | Redirect:
         async def act() -> None:
             await services.receive(
-                db_session, _text(data, "warehouse"), code, _int(data, "qty"), actor, note=_text(data, "note")
+                db_session, one(data, "warehouse"), code, _int(data, "qty"), actor, note=one(data, "note")
             )
 
         return await self._sku_action(request, db_session, code, act)
@@ -143,12 +137,12 @@ class InventoryController(Controller):
         async def act() -> None:
             await services.transfer(
                 db_session,
-                _text(data, "from_warehouse"),
-                _text(data, "to_warehouse"),
+                one(data, "from_warehouse"),
+                one(data, "to_warehouse"),
                 code,
                 _int(data, "qty"),
                 actor,
-                note=_text(data, "note"),
+                note=one(data, "note"),
             )
 
         return await self._sku_action(request, db_session, code, act)
@@ -159,7 +153,7 @@ class InventoryController(Controller):
     ) -> Template | Redirect:
         async def act() -> None:
             await services.set_safety_stock(
-                db_session, _text(data, "warehouse"), code, _int(data, "safety_stock"), actor, ip=client_ip(request)
+                db_session, one(data, "warehouse"), code, _int(data, "safety_stock"), actor, ip=client_ip(request)
             )
 
         return await self._sku_action(request, db_session, code, act)
@@ -192,10 +186,10 @@ class InventoryController(Controller):
         try:
             await services.record_count(
                 db_session,
-                _text(data, "warehouse"),
-                parse_count_lines(str(data.get("lines", ""))),
+                one(data, "warehouse"),
+                parse_count_lines(one(data, "lines", strip=False)),
                 actor,
-                note=_text(data, "note"),
+                note=one(data, "note"),
             )
         except InventoryError as exc:
             await db_session.rollback()
@@ -204,7 +198,7 @@ class InventoryController(Controller):
                 db_session,
                 "inventory/counts.html",
                 exc,
-                lines=str(data.get("lines", "")),
+                lines=one(data, "lines", strip=False),
                 **await self._counts_context(db_session),
             )
         return Redirect(request.app.route_reverse("inventory:counts"), status_code=303)
@@ -227,16 +221,16 @@ class InventoryController(Controller):
     ) -> Template | Redirect:
         try:
             form = WarehouseForm(
-                code=_text(data, "code"),
-                name=_text(data, "name"),
-                kind=_text(data, "kind"),
-                province=_text(data, "province"),
-                city=_text(data, "city"),
+                code=one(data, "code"),
+                name=one(data, "name"),
+                kind=one(data, "kind"),
+                province=one(data, "province"),
+                city=one(data, "city"),
                 priority=_int(data, "priority", 100),
-                serves_regions=_text(data, "serves_regions").replace("、", ",").replace("，", ",").split(","),
+                serves_regions=one(data, "serves_regions").replace("、", ",").replace("，", ",").split(","),
                 per_order_fen=_int(data, "per_order_fen", 0),
                 per_item_fen=_int(data, "per_item_fen", 0),
-                is_active=data.get("is_active") in ("on", "true", "1"),
+                is_active=one(data, "is_active") in ("on", "true", "1"),
             )
             await services.save_warehouse(db_session, form, actor, ip=client_ip(request))
         except InventoryError as exc:
@@ -254,7 +248,7 @@ class InventoryController(Controller):
             await services.set_channel_rule(
                 db_session,
                 _int(data, "shop_id"),
-                _text(data, "sku") or None,
+                one(data, "sku") or None,
                 _int(data, "ratio_pct"),
                 _int(data, "buffer", 0),
                 actor,

@@ -3,13 +3,11 @@ the CSV/Excel import; and the read API for one canonical order."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, get, post
 from litestar.datastructures import State, UploadFile
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,12 +19,10 @@ from app.domain.channels.models import Channel, IngestError, OrderImport
 from app.domain.orders import presentation, services
 from app.domain.orders.models import OrderStatus
 from app.domain.processing import queries as processing
+from app.forms import Form, Upload, one
 from app.i18n import gettext
 from app.settings import Settings
 from app.web import client_ip, page
-
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 
 def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
@@ -187,7 +183,7 @@ class OrdersController(Controller):
         self, request: HTMXRequest, error_id: int, data: Form, state: State, actor: Actor, settings: Settings
     ) -> Template:
         """Run the (corrected) payload through the pipeline again."""
-        payload = str(data.get("payload", ""))
+        payload = one(data, "payload", strip=False)
         try:
             result = await channels.replay_error(state.db, settings, error_id, payload, actor, client_ip(request))
         except LookupError as exc:

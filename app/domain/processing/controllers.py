@@ -5,12 +5,10 @@ and shows the reason."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, get, post
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
-from litestar.params import Body
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,11 +18,11 @@ from app.domain.orders import presentation
 from app.domain.processing import queries, services
 from app.domain.processing.models import OrderProcessing
 from app.domain.processing.services import ReviewError
+from app.forms import Form, one
 from app.i18n import gettext
 from app.settings import Settings
 from app.web import client_ip, page
 
-Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 #: The fields of the 修改地址 form, in the order the service reads them.
 ADDRESS_FIELDS = ("receiver_name", "phone", "province", "city", "district", "address")
 
@@ -32,11 +30,6 @@ ADDRESS_FIELDS = ("receiver_name", "phone", "province", "city", "district", "add
 def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
     """Render with the order and processing label helpers."""
     return page(request, template, fragment, **presentation.helpers(), **queries.helpers(), **context)
-
-
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data.get(name, "")
-    return str(value[0] if isinstance(value, list) else value).strip()
 
 
 class ProcessingController(Controller):
@@ -122,7 +115,7 @@ class ProcessingController(Controller):
         self, request: HTMXRequest, order_id: int, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Template | Redirect:
         """驳回: the order is cancelled in the OMS and gives back any stock it holds."""
-        reason = _text(data, "reason")
+        reason = one(data, "reason")
 
         async def act() -> OrderProcessing:
             before = await queries.hold_snapshot(db_session, order_id)
@@ -152,7 +145,7 @@ class ProcessingController(Controller):
         settings: Settings,
     ) -> Template | Redirect:
         """修改地址: correct the receiver, then the order is processed again from the start."""
-        fields = {name: _text(data, name) for name in ADDRESS_FIELDS}
+        fields = {name: one(data, name) for name in ADDRESS_FIELDS}
 
         async def act() -> OrderProcessing:
             before = await queries.receiver_snapshot(db_session, order_id)
