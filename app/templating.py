@@ -96,6 +96,13 @@ def china_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(CHINA).strftime(fmt)
 
 
+def mask_name(name: str) -> str:
+    """The receiver's name as pages show it to everyone (李**); the audited reveal shows it whole."""
+    from app.domain.orders.pii import mask_name as masked  # here: the domain packages import this module
+
+    return masked(name or "")
+
+
 def build_environment(template_dir: Path | None = None) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(template_dir or PROJECT_ROOT / "templates")),
@@ -115,7 +122,7 @@ def build_environment(template_dir: Path | None = None) -> Environment:
         warehouse_kind_label=i18n.labeller(WAREHOUSE_KIND_LABELS),
         move_kind_label=i18n.labeller(MOVE_KIND_LABELS),
     )
-    env.filters.update(yuan=yuan, china_time=china_time)
+    env.filters.update(yuan=yuan, china_time=china_time, mask_name=mask_name)
     return env
 
 

@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of
+from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order
 from app.i18n import current_locale
@@ -88,6 +89,9 @@ class RecentOrders:
         except orders.OrderNotFound:
             return None
         context = await flow_context(session, view, now=utcnow())
+        # What a simulation shows goes to people without the reveal permission: the name as everywhere, masked.
+        receiver = context["order"]["receiver"]
+        receiver["name"] = pii.mask_name(receiver["name"])
         label = f"{view.shop.name} · {view.order.external_id} · {view.order.province or '—'}"
         return OrderContext(key=f"{self.name}:{key}", label=label, context=context)
 

@@ -540,23 +540,28 @@ async def shops_by_id(session: AsyncSession) -> dict[int, Shop]:
 class Revealed:
     phone: str | None
     address: str | None
+    name: str | None = None
 
 
 async def reveal_personal_data(
     session: AsyncSession, secret_key: str, order_id: int, actor: Actor, ip: str | None
 ) -> Revealed:
-    """Decrypt the receiver's phone and address for someone allowed to see them; audited every time."""
+    """Decrypt the receiver's phone and address (and show the full name) for someone allowed to; audited every time."""
     order = await session.get(Order, order_id)
     if order is None:
         raise OrderNotFound(order_id)
-    revealed = Revealed(pii.decrypt(secret_key, order.phone_cipher), pii.decrypt(secret_key, order.address_cipher))
+    revealed = Revealed(
+        pii.decrypt(secret_key, order.phone_cipher),
+        pii.decrypt(secret_key, order.address_cipher),
+        order.receiver_name or None,
+    )
     await audit(
         session,
         actor,
         "pii.reveal",
         target_type="order",
         target_id=order_id,
-        after={"fields": [name for name in ("phone", "address") if getattr(revealed, name)]},
+        after={"fields": [name for name in ("phone", "address", "name") if getattr(revealed, name)]},
         ip=ip,
     )
     await add_event(session, order, "pii_revealed", None, actor=actor.name)

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor, audit
-from app.domain.orders import presentation
+from app.domain.orders import pii, presentation
 from app.domain.processing import queries, services
 from app.domain.processing.models import OrderProcessing
 from app.domain.processing.services import ReviewError
@@ -75,7 +75,7 @@ class ProcessingController(Controller):
         if row is None:
             raise NotFoundException()
         form = {
-            "receiver_name": row.order.receiver_name,
+            "receiver_name": pii.mask_name(row.order.receiver_name),
             "province": row.order.province,
             "city": row.order.city,
             "district": row.order.district,

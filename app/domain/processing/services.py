@@ -217,7 +217,8 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
     )
     features = context["features"]
     decisions, runs = await _run_flows(session, shop, order, context["order"], features, now)
-    proc.flows = runs
+    # The engine read the receiver's name in clear; the trace people are shown keeps it masked.
+    proc.flows = pii.redact(runs, known=pii.Known.of(names=[order.receiver_name]))
     proc.decisions = decisions
     proc.runs += 1
     await orders.add_event(
@@ -904,7 +905,10 @@ async def edit_address(
     if province is None:
         raise ReviewError(f"不认识的省份：{fields['province']}")
     before = {"province": order.province, "city": order.city, "address": order.address_masked}
-    order.receiver_name = fields["receiver_name"].strip()[:100]
+    name = fields["receiver_name"].strip()[:100]
+    # The form shows the name masked (李**): sent back untouched, it means "keep the name".
+    if name != pii.mask_name(order.receiver_name):
+        order.receiver_name = name
     order.phone_cipher = pii.encrypt(secret_key, phone)
     order.phone_masked = pii.mask_phone(phone)
     order.phone_suffix = pii.phone_suffix(order.phone_masked)

@@ -13,6 +13,8 @@
   payload, the pages and the file; read a masked street for its lane or house number (none is kept);
 - deliver a body that is not JSON (a trailing comma, cut short, single quotes, a 5,000-digit number): every
   value is masked without knowing the fields, the admin still sees the original, a huge one is sealed cut;
+- look for the receiver's full name as a viewer (order page, list), an operator (review queue, address form),
+  in the stored trace of the published flow (which reads it) and in a read token's simulation of the order;
 - upgrade a database whose rows were written in clear before (the migration seals and redacts them).
 """
 
@@ -40,9 +42,9 @@ from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_bod
 from app.domain.fulfillment.carriers import CarrierError, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import BuyerNotification, Waybill
 from app.domain.orders import pii
-from app.domain.orders.models import Order, OrderEvent, OrderLine
+from app.domain.orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from app.domain.processing import jobs as processing_jobs
-from app.domain.processing.models import OrderProcessing, Shipment
+from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment
 from app.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import BACKEND
 from tests.integration.forms import PASSWORD, csrf_from, login, post_form
@@ -600,3 +602,61 @@ async def test_a_phone_in_a_line_title_nick_or_tag_is_masked_wherever_it_is_kept
     for blob, where in ((file_bytes(Path(f"{path}-wal")), "the WAL"), (file_bytes(path), "the database file")):
         for phone in (TITLE_PHONE, NICK_PHONE, TAG_PHONE):
             assert phone.encode() not in blob, (where, phone)
+
+
+# --- the receiver's name ----------------------------------------------------------------------------------
+
+
+async def test_the_receiver_name_is_masked_on_the_pages_in_the_trace_and_in_a_simulation(
+    server, worker, db, settings, make_user, make_token
+):
+    order_id = (await deliver(server, "webshop", "webshop", webshop_order("PII-NAME")))["order_id"]
+    await wait_until_settled(db, 1)
+    async with db.reading() as session:
+        processing_row = (await session.exec(select(OrderProcessing).where(OrderProcessing.order_id == order_id))).one()
+    trace = json.dumps(processing_row.flows, ensure_ascii=False)
+    # The published flow reads the name (the engine sees it); the trace keeps what it read, masked.
+    assert '"order.receiver.name": "李**"' in trace and NAME not in trace
+    token = await make_token(TokenScope.read)
+    async with httpx.AsyncClient(base_url=server, timeout=30) as browser:
+        simulated = await browser.post(
+            f"/api/v1/flows/{processing_row.flows[0]['flow_id']}/simulate",
+            json={"sample": f"order:{order_id}"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        await make_user(Role.viewer, username="pii-viewer")
+        await login(browser, "pii-viewer")
+        page = (await browser.get(f"/orders/{order_id}")).text
+        listed = (await browser.get("/orders")).text
+    assert simulated.status_code == 200, simulated.text
+    assert NAME not in simulated.text and '"order.receiver.name":"李**"' in simulated.text.replace(" ", "")
+    assert "李**" in page and NAME not in page
+    assert NAME not in listed
+
+
+async def test_the_review_queue_shows_the_name_masked_and_an_untouched_name_survives_an_address_fix(
+    client, db, settings, demo_data, make_user
+):
+    result = await land(db, settings, "webshop", webshop_order("PII-REVIEW"))
+    async with db.transaction() as session:
+        order = await session.get(Order, result.order_id)
+        assert order is not None
+        order.status = OrderStatus.on_hold
+        session.add(order)
+        processing_row = await session.get(OrderProcessing, order.id)
+        assert processing_row is not None
+        processing_row.state, processing_row.hold_code = ProcessingState.held, "review"
+        session.add(processing_row)
+    await make_user(Role.operator, username="pii-operator")
+    await login(client, "pii-operator")
+    queue = (await client.get("/orders/review")).text
+    form = (await client.get(f"/orders/review/{result.order_id}/address", headers={"HX-Request": "true"})).text
+    assert "李**" in queue and NAME not in queue
+    assert 'value="李**"' in form and NAME not in form
+    fields = {"receiver_name": "李**", "phone": PHONE, "province": "上海", "city": "上海市", "district": "静安区"}
+    fields["address"] = "南京西路 1 号"
+    response = await post_form(client, "/orders/review", f"/orders/review/{result.order_id}/address", fields)
+    assert response.status_code in (200, 303), response.text
+    async with db.reading() as session:
+        order = await session.get(Order, result.order_id)
+    assert order is not None and order.receiver_name == NAME
