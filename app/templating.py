@@ -90,10 +90,13 @@ def yuan(fen: int | None) -> str:
 
 
 def china_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Times are stored in UTC and shown in China time."""
+    """Times are stored in UTC and shown in China time (in UTC, marked so, past the calendar's last day there)."""
     if value is None:
         return "—"
-    return value.astimezone(CHINA).strftime(fmt)
+    try:
+        return value.astimezone(CHINA).strftime(fmt)
+    except OverflowError:  # an order kept before its times were bounded: 9999-12-31 23:00 UTC
+        return value.strftime(fmt) + " UTC"
 
 
 def mask_name(name: str) -> str:

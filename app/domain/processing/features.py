@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
@@ -16,6 +16,15 @@ from ruleflows.regions import region_of
 
 URGENT_TAGS = frozenset({"urgent", "加急"})
 ZONE_RANK = {"ambient": 0, "chilled": 1, "frozen": 2}
+
+
+def hours_before(moment: datetime, hours: int) -> datetime:
+    """``hours`` before ``moment``, or the first moment datetime holds: an order kept before its times were
+    bounded may be placed on the calendar's first day, and a feature must not fail on it."""
+    try:
+        return moment - timedelta(hours=hours)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 async def skus_for(session: AsyncSession, codes: set[str]) -> dict[str, Sku]:
@@ -71,7 +80,7 @@ async def compute_features(
             await session.exec(
                 select(func.count()).where(
                     Order.address_key == order.address_key,
-                    col(Order.placed_at) > order.placed_at - timedelta(hours=24),
+                    col(Order.placed_at) > hours_before(order.placed_at, 24),
                     col(Order.placed_at) <= order.placed_at,
                 )
             )

@@ -12,22 +12,29 @@ value), create nothing else, and become an order once someone fixes and replays 
 - a time before 2000-01-01 or more than a year ahead (year 9999, the second day of year 1, 1999, Unix time 1),
   which the date arithmetic downstream cannot hold;
 - the same attacks unsigned: refused with 401 and not kept at all;
-- pulled orders and replays go through the same bounds.
+- pulled orders and replays go through the same bounds;
+- an order kept before times were bounded, placed on the calendar's first or last day, is still processed,
+  simulated on, and shown on the flow editor, its page and the order list.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlmodel import func, select
 
-from app.domain.accounts.models import Role
+from app.domain.accounts.models import Role, TokenScope
+from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Channel, InboxEvent, IngestError
 from app.domain.channels.services import SHOP_HEADER, pull_shop, set_credentials
+from app.domain.flows import services as flows
 from app.domain.orders.models import Order
+from app.domain.processing import services as processing
+from app.domain.processing.models import OrderProcessing
 from tests.integration.forms import login, post_form
 from tests.integration.orders.conftest import SHOP_CODES, deliver
 from tests.integration.orders.conftest import shops as shops  # the fixture: one shop per channel
@@ -344,3 +351,39 @@ async def test_a_pulled_order_out_of_bounds_is_queued_and_the_rest_of_the_page_i
         error = (await session.exec(select(IngestError))).one()
     assert (error.source, error.field) == ("pull", "orderPayment")
     assert "-3857.00" in error.message
+
+
+@pytest.mark.parametrize(
+    "placed",
+    [datetime(1, 1, 1, 16, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)],
+    ids=["second day of year 1", "last second of year 9999 in UTC"],
+)
+async def test_an_order_kept_with_a_time_at_the_calendars_ends_is_processed_simulated_and_shown(
+    client, db, shops, make_user, make_token, placed
+):
+    # Orders delivered before times were bounded are still in the database: nothing that reads them may fail.
+    order_id = (await deliver(client, "tmall", samples.taobao_multi_line_with_gift())).json()["order_id"]
+    async with db.transaction() as session:
+        order = await session.get(Order, order_id)
+        order.placed_at, order.paid_at, order.version = placed, placed, order.version + 1
+        flow = await flows.create_flow(session, SYSTEM, "标准四段订单处理", template="standard_four_stage")
+    async with db.transaction() as session:
+        await processing.process(session, order_id)  # unless a worker got there first: either way, no failure
+    async with db.reading() as session:
+        run = await session.get(OrderProcessing, order_id)
+    assert run.order_version == 2
+    assert run.hold_code == "no_flow", run.hold_reason  # none is published: the one hold expected, not "failed"
+    token = await make_token(TokenScope.read)
+    simulated = await client.post(
+        f"/api/v1/flows/{flow.id}/simulate",
+        json={"sample": f"order:{order_id}"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert simulated.status_code == 200, simulated.text
+    assert simulated.json()["decisions"] is not None
+    await make_user(Role.admin, username="boss")
+    await login(client, "boss")
+    for page in (f"/flows/{flow.id}", f"/orders/{order_id}", "/orders"):
+        shown = await client.get(page)
+        assert shown.status_code == 200, page
+    assert str(samples.taobao_multi_line_with_gift()["tid"]) in shown.text  # the order list shows it
