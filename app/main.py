@@ -17,6 +17,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.logging.config import LoggingConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.plugins.htmx import ClientRedirect, HTMXPlugin
@@ -40,6 +41,7 @@ from app.domain.inventory.controllers import InventoryApiController, InventoryCo
 from app.domain.orders.controllers import OrdersApiController, OrdersController
 from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
+from app.forms import FORM_MAX_BYTES, BodyTooLarge, FormLimitMiddleware, too_large_message
 from app.i18n import gettext
 from app.json_input import AppRequest
 from app.params import ParameterError, usable_parameters
@@ -121,6 +123,16 @@ def on_bad_parameter(request: Request[Any, Any, Any], exc: ParameterError) -> Re
     return _error_page(request, 400, gettext("Invalid request"), exc.message)
 
 
+def on_too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
+    # Litestar's own refusal (the route's request_max_body_size) says only "Request Entity Too Large".
+    message = (
+        str(exc.detail)
+        if isinstance(exc, BodyTooLarge)
+        else too_large_message(request.route_handler.resolve_request_max_body_size())
+    )
+    return _error_page(request, 413, gettext("Request too large"), message)
+
+
 def on_http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return _error_page(request, exc.status_code, str(exc.detail), str(exc.detail))
 
@@ -180,7 +192,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         guards=[access_guard, usable_parameters],
         # The caller is resolved first: the CSRF token is bound to the session it finds.
-        middleware=[CallerMiddleware(), CsrfMiddleware()],
+        # Oversized forms are refused before the CSRF check parses them.
+        middleware=[CallerMiddleware(), FormLimitMiddleware(), CsrfMiddleware()],
+        request_max_body_size=FORM_MAX_BYTES,
         before_send=[add_security_headers],
         plugins=[HTMXPlugin()],
         request_class=AppRequest,
@@ -191,10 +205,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             NotFoundException: on_not_found,
             ValidationException: on_validation,
             ParameterError: on_bad_parameter,
+            RequestEntityTooLarge: on_too_large,
             HTTPException: on_http_error,
         },
         openapi_config=OpenAPIConfig(title="Ruleflow OMS", version="0.1.0", path="/schema"),
         lifespan=[lifespan],
-        logging_config=LoggingConfig(log_exceptions="always", disable_stack_trace={401, 403, 404, 400, ParameterError}),
+        logging_config=LoggingConfig(
+            log_exceptions="always", disable_stack_trace={400, 401, 403, 404, 405, 413, ParameterError}
+        ),
         debug=False,
     )

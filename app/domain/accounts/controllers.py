@@ -15,7 +15,7 @@ from app.auth import LANG_COOKIE, SESSION_COOKIE, host_cookie
 from app.domain.accounts import services
 from app.domain.accounts.models import Role, TokenScope, UserCreate
 from app.domain.accounts.services import AccountError, Actor
-from app.forms import Form, many, one
+from app.forms import PUBLIC_FORM_MAX_BYTES, Form, many, one
 from app.i18n import SUPPORTED, gettext
 from app.params import MAX_ID
 from app.settings import Settings
@@ -58,7 +58,13 @@ class AuthController(Controller):
     ) -> Template:
         return page(request, "accounts/login.html", next=safe_next(next_url), error=None, username="")
 
-    @post("/login", name="accounts:login_submit", opt={"public": True}, status_code=303)
+    @post(
+        "/login",
+        name="accounts:login_submit",
+        opt={"public": True},
+        status_code=303,
+        request_max_body_size=PUBLIC_FORM_MAX_BYTES,
+    )
     async def login(
         self, request: HTMXRequest, data: Form, db_session: AsyncSession, settings: Settings
     ) -> Template | Redirect:
@@ -111,7 +117,13 @@ class AuthController(Controller):
         )
         return response
 
-    @post("/lang", name="accounts:lang", opt={"public": True}, status_code=303)
+    @post(
+        "/lang",
+        name="accounts:lang",
+        opt={"public": True},
+        status_code=303,
+        request_max_body_size=PUBLIC_FORM_MAX_BYTES,
+    )
     async def switch_language(self, data: Form) -> Redirect:
         lang = one(data, "lang")
         response = Redirect(safe_next(one(data, "next")), status_code=303)

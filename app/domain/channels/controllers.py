@@ -126,7 +126,13 @@ class ChannelWebhookController(Controller):
 
     # Public to the app-wide guard (platforms cannot send our bearer tokens): the service checks the HMAC
     # signature or the ingest token itself, before it reads anything.
-    @post("/{channel:str}/orders", name="api:channel_orders", opt={"public": True}, status_code=200)
+    @post(
+        "/{channel:str}/orders",
+        name="api:channel_orders",
+        opt={"public": True},
+        status_code=200,
+        request_max_body_size=services.WEBHOOK_MAX_BYTES,
+    )
     async def deliver(
         self,
         request: Request[Any, Any, Any],

@@ -61,6 +61,8 @@ EVENT_HEADER = "X-Ruleflow-Event-Id"
 #: How far back the first pull of a shop looks.
 FIRST_PULL_WINDOW = timedelta(days=1)
 MAX_PULL_PAGES = 200
+#: The largest webhook body taken: a real order of several hundred lines is a few hundred KB.
+WEBHOOK_MAX_BYTES = 2 * 1024 * 1024
 GENERIC = GenericAdapter()
 
 

@@ -19,7 +19,7 @@ from app.domain.channels.models import Channel, IngestError, OrderImport
 from app.domain.orders import presentation, services
 from app.domain.orders.models import OrderStatus
 from app.domain.processing import queries as processing
-from app.forms import Form, Upload, one
+from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.i18n import gettext
 from app.settings import Settings
 from app.web import client_ip, page
@@ -178,7 +178,14 @@ class OrdersController(Controller):
             original=True,
         )
 
-    @post("/errors/{error_id:int}/replay", name="orders:replay", opt={"permission": "orders.import"}, status_code=200)
+    @post(
+        "/errors/{error_id:int}/replay",
+        name="orders:replay",
+        opt={"permission": "orders.import"},
+        status_code=200,
+        # The corrected payload, up to a webhook's size, percent-encoded (which can triple it).
+        request_max_body_size=3 * channels.WEBHOOK_MAX_BYTES,
+    )
     async def replay(
         self, request: HTMXRequest, error_id: int, data: Form, state: State, actor: Actor, settings: Settings
     ) -> Template:
@@ -229,7 +236,13 @@ class OrdersController(Controller):
         """Upload a CSV or Excel file of orders; it is read in the background with a progress bar."""
         return _page(request, "orders/import.html", job=None, error=None)
 
-    @post("/import", name="orders:import_upload", opt={"permission": "orders.import"}, status_code=200)
+    @post(
+        "/import",
+        name="orders:import_upload",
+        opt={"permission": "orders.import"},
+        status_code=200,
+        request_max_body_size=imports.MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
     async def upload(
         self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor, settings: Settings
     ) -> Template:
