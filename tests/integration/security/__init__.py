@@ -12,6 +12,8 @@ the embedded worker, PostgreSQL + Redis with real arq processes).
 - ``test_import_files``: oversized files, zip bombs and too many rows, cells or columns in an import.
 - ``test_parameters`` and ``test_parameter_fuzz``: hostile path, query and form parameters, then a
   property-based fuzz over every route the app has; nothing answers 5xx.
-- ``test_sessions``: planted CSRF pairs, locking the admin out, forged forwarded addresses, disabled users.
+- ``test_sessions``: planted CSRF pairs, locking the admin out, forged forwarded addresses, disabled users,
+  the demo seed in production.
+- ``test_request_limits``: huge bodies and forms with millions of fields (413 before parsing), repeated fields.
 - ``test_secrets``: webhook and pull secrets at rest, and the sandbox carrier in production.
 """
