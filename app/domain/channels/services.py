@@ -58,6 +58,10 @@ from app.settings import Settings
 SHOP_HEADER = "X-Ruleflow-Shop"
 SIGNATURE_HEADER = "X-Ruleflow-Signature"
 EVENT_HEADER = "X-Ruleflow-Event-Id"
+#: Why the masked copy of a body that was not JSON cannot be replayed (every value in it is a mask).
+BROKEN_BODY_MASKED = (
+    "这条消息不是有效的 JSON，显示的副本遮盖了所有取值，无法据此重放：请有权限的人查看原始内容后修改，或让平台重新推送"
+)
 #: How far back the first pull of a shop looks.
 FIRST_PULL_WINDOW = timedelta(days=1)
 MAX_PULL_PAGES = 200
@@ -369,6 +373,9 @@ async def replay_error(
         error_shop = await session.get(Shop, error.shop_id) if error.shop_id else None
         fields = _adapter_of(error_shop, error.source).personal_fields
         original = pii.unseal_text(settings.secret_key, error.payload_cipher)
+        if pii.masks_left(payload_text, error.payload, original):
+            # Refused before anything is written: the sealed original stays the one to fix.
+            return IngestResult("invalid", error_id=error_id, field="payload", message=BROKEN_BODY_MASKED)
         payload_text = pii.restore_payload_text(payload_text, error.payload, original)
         try:
             shop = await _replay_shop(session, error, payload_text, generic)

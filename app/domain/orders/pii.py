@@ -404,6 +404,14 @@ def restore_payload_text(edited: str, shown: str, original: str | None) -> str:
     return _dump(restore(*values))
 
 
+def masks_left(edited: str, shown: str, original: str | None) -> bool:
+    """Whether an edit of the masked copy of a body that was not JSON still holds its masked values: such a copy
+    cannot be matched back to the original value by value, so replaying it would make an order of stars."""
+    if original is None or edited == shown or _parse(original) is not None:
+        return False
+    return re.search(r"""(["'])\*\*\*\1""", edited) is not None
+
+
 def phone_suffix(masked_or_clear: str) -> str:
     """The last four digits if they are visible, else empty."""
     match = re.search(r"(\d{4})$", masked_or_clear.strip())

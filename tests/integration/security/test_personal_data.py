@@ -13,6 +13,8 @@
   payload, the pages and the file; read a masked street for its lane or house number (none is kept);
 - deliver a body that is not JSON (a trailing comma, cut short, single quotes, a 5,000-digit number): every
   value is masked without knowing the fields, the admin still sees the original, a huge one is sealed cut;
+- replay the masked copy of such a body with its syntax fixed (refused: it would be an order of stars; the
+  sealed original stays);
 - look for the receiver's full name as a viewer (order page, list), an operator (review queue, address form),
   in the stored trace of the published flow (which reads it) and in a read token's simulation of the order;
 - upgrade a database whose rows were written in clear before (the migration seals and redacts them).
@@ -544,6 +546,29 @@ async def test_a_huge_body_that_is_not_json_is_sealed_cut(client, db, settings, 
     assert original is not None and original.startswith(BROKEN_ORDER[:40])
     assert len(original) <= pii.MAX_BROKEN_PAYLOAD and original.endswith(pii.TRUNCATED)
     assert len(kept.payload_cipher) < 2 * pii.MAX_BROKEN_PAYLOAD
+
+
+async def test_a_fixed_masked_copy_of_a_broken_body_is_refused_and_the_original_kept(
+    client, db, settings, demo_data, make_token, make_user
+):
+    token = await make_token(TokenScope.ingest)
+    error_id = (await post_body(client, token, BROKEN_BODIES["a trailing comma"])).json()["error_id"]
+    await make_user(Role.operator, username="pii-operator")
+    await login(client, "pii-operator")
+    async with db.reading() as session:
+        before = await session.get(IngestError, error_id)
+    assert before is not None
+    # The syntax is fixed, but every value is still a mask: replaying it would make an order of stars.
+    page = f"/orders/errors/{error_id}"
+    fixed = before.payload.replace(",}", "}")
+    replayed = await post_form(client, page, f"/orders/errors/{error_id}/replay", {"payload": fixed})
+    assert replayed.status_code == 422 and "原始内容" in replayed.text
+    async with db.reading() as session:
+        after = await session.get(IngestError, error_id)
+        orders = (await session.exec(select(Order))).all()
+    assert after is not None and orders == []
+    assert (after.payload, after.status.value) == (before.payload, "open")
+    assert pii.unseal_text(settings.secret_key, after.payload_cipher) == BROKEN_BODIES["a trailing comma"]
 
 
 # --- what the masks keep ----------------------------------------------------------------------------------
