@@ -4,6 +4,8 @@ value), create nothing else, and become an order once someone fixes and replays 
 
 - a quantity of 10^30, and quantities of 0, -1 and 100,000 (outside 1..99,999);
 - a unit price of "1e309" and a payment of "1e30" (numbers far beyond any column), a negative payment;
+- amounts that Python's Decimal reads but no platform sends: Arabic-Indic digits ("٣٩.00"), "1_000";
+- a discount of ¥99,999 on a ¥4,057 order (more than its items and shipping together);
 - a JSON number that is not finite (1e309 as a number, NaN);
 - a body nested 10,000 deep (the parser would recurse until it crashed);
 - a lone surrogate ("\\ud800") in a text field, which no database encoding can store; a NUL ("\\u0000"), which
@@ -112,6 +114,27 @@ BROKEN: dict[str, tuple[str, bytes, int, str, list[str]]] = {
         422,
         "payment",
         ["payment 的金额 1e30 无效"],
+    ),
+    "price in Arabic-Indic digits": (
+        "tmall",
+        json.dumps(taobao_with(set_in(first_line, "price", "٣٩.00"))).encode(),
+        422,
+        "orders[0].price",
+        ["orders[0].price 的值 ٣٩.00 不是以元为单位的金额"],
+    ),
+    'payment "1_000"': (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "payment", "1_000"))).encode(),
+        422,
+        "payment",
+        ["payment 的值 1_000 不是以元为单位的金额"],
+    ),
+    "discount larger than the order": (
+        "tmall",
+        json.dumps(taobao_with(set_in(itself, "discount_fee", "99999.00"))).encode(),
+        422,
+        "discount_fen",
+        ["订单优惠 ¥99,999.00 超过商品与运费合计（¥4,057.00）"],
     ),
     "negative payment": (
         "jd",

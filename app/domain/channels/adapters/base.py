@@ -6,7 +6,8 @@ raises :class:`NormalizeError` naming the field, never another exception.
 
 The bounds every order must keep, whatever its source (webhook, pull, CSV/Excel import, replay), live here:
 :func:`load_json` / :func:`check_tree` for the payload itself (depth, lone surrogates and NUL, finite numbers) and
-:func:`check_order` for the normalised order (quantities, amounts, lines, the order id), and
+:func:`check_order` for the normalised order (quantities, amounts, a discount within the charge, lines, the
+order id), and
 :func:`plausible_time` for every time the readers return.
 """
 
@@ -216,17 +217,24 @@ def text(data: Any, path: str, default: str | None = None) -> str:
     return str(value).strip()
 
 
+_YUAN_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def yuan_to_fen(value: Any, name: str) -> int:
-    """ "12.50" -> 1250. Yuan amounts come as strings with at most two decimals, within 0..MAX_FEN fen."""
+    """ "12.50" -> 1250. Yuan amounts come as strings with at most two decimals, within 0..MAX_FEN fen.
+
+    Only ASCII digits, one sign, one point (and an exponent, as a JSON number's text may have): Decimal also
+    reads "٣٩.00", "1_000", "Infinity", which no platform sends and no operator would recognise."""
     not_yuan = NormalizeError(name, gettext("%(field)s: %(value)s is not an amount in yuan"), {"value": shown(value)})
     if isinstance(value, bool) or isinstance(value, dict | list):
         raise not_yuan
+    raw = str(value).strip().replace(",", "")
+    if not _YUAN_TEXT.fullmatch(raw):
+        raise not_yuan
     try:
-        amount = Decimal(str(value).strip().replace(",", ""))
+        amount = Decimal(raw)
     except InvalidOperation as exc:
         raise not_yuan from exc
-    if not amount.is_finite():
-        raise not_yuan
     # Compare before any arithmetic: "1e999999999" must not become a number with a billion digits.
     if not 0 <= amount <= Decimal(MAX_FEN) / 100:
         raise money_out_of_range(name, shown(value))
@@ -530,4 +538,14 @@ def check_order(order: NormalizedOrder) -> NormalizedOrder:
             check_amount(getattr(line, name), f"lines[{number - 1}].{name}", what, number)
     for name, what in ORDER_AMOUNTS:
         check_amount(getattr(order, name), name, what)
+    if order.discount_fen > order.items_fen + order.shipping_fen:
+        # Nobody is paid to take an order: a discount beyond what is charged is a mistake in the payload.
+        raise NormalizeError(
+            "discount_fen",
+            gettext("Order discount %(discount)s is more than its items and shipping together (%(charged)s)"),
+            {
+                "discount": templating.yuan(order.discount_fen),
+                "charged": templating.yuan(order.items_fen + order.shipping_fen),
+            },
+        )
     return order
