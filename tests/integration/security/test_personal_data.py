@@ -536,7 +536,7 @@ async def test_an_admin_sees_a_broken_body_as_it_came(client, db, settings, demo
 
 async def test_a_huge_body_that_is_not_json_is_sealed_cut(client, db, settings, demo_data, make_token):
     token = await make_token(TokenScope.ingest)
-    body = BROKEN_ORDER.replace('"lines":[]', '"lines":[], "pad": "' + "x" * 3_000_000 + '",') + "}"
+    body = BROKEN_ORDER.replace('"lines":[]', '"lines":[], "pad": "' + "x" * 1_500_000 + '",') + "}"
     response = await post_body(client, token, body)
     assert response.status_code in (400, 422), response.text
     async with db.reading() as session:
