@@ -810,7 +810,7 @@ async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, pro
         baseline_label = f"v{baseline.number}" if baseline else None
         draft_doc, limit = run.document, run.order_limit
     async with db.reading() as session:
-        orders = await recent_contexts(session, limit)
+        orders = await recent_contexts(session, limit, shown=False)
         estimator = await shipping_estimator(session)
     async with db.transaction() as session:
         run = await session.get(FlowBacktest, backtest_id)

@@ -36,11 +36,11 @@ class OrderSource(Protocol):
     #: Short machine name, used as the prefix of keys in forms ("sample:east_3c").
     name: str
 
-    async def recent_contexts(self, session: AsyncSession, limit: int) -> list[OrderContext]:
-        """Up to ``limit`` orders, newest first."""
+    async def recent_contexts(self, session: AsyncSession, limit: int, *, shown: bool = True) -> list[OrderContext]:
+        """Up to ``limit`` orders, newest first; ``shown`` when people will see the contexts (names masked)."""
         ...
 
-    async def context_for(self, session: AsyncSession, key: str) -> OrderContext | None:
+    async def context_for(self, session: AsyncSession, key: str, *, shown: bool = True) -> OrderContext | None:
         """One order by its key, or None when there is no such order."""
         ...
 
@@ -50,10 +50,10 @@ class SampleOrders:
 
     name = "sample"
 
-    async def recent_contexts(self, session: AsyncSession, limit: int) -> list[OrderContext]:
+    async def recent_contexts(self, session: AsyncSession, limit: int, *, shown: bool = True) -> list[OrderContext]:
         return [self._context(sample.key) for sample in SAMPLE_ORDERS[: max(limit, 0)]]
 
-    async def context_for(self, session: AsyncSession, key: str) -> OrderContext | None:
+    async def context_for(self, session: AsyncSession, key: str, *, shown: bool = True) -> OrderContext | None:
         if not any(sample.key == key for sample in SAMPLE_ORDERS):
             return None
         return self._context(key)
@@ -69,16 +69,16 @@ class RecentOrders:
 
     name = "order"
 
-    async def recent_contexts(self, session: AsyncSession, limit: int) -> list[OrderContext]:
+    async def recent_contexts(self, session: AsyncSession, limit: int, *, shown: bool = True) -> list[OrderContext]:
         query = select(Order.id).order_by(col(Order.placed_at).desc(), col(Order.id).desc()).limit(max(limit, 0))
         found = []
         for order_id in (await session.exec(query)).all():
-            context = await self.context_for(session, str(order_id))
+            context = await self.context_for(session, str(order_id), shown=shown)
             if context is not None:
                 found.append(context)
         return found
 
-    async def context_for(self, session: AsyncSession, key: str) -> OrderContext | None:
+    async def context_for(self, session: AsyncSession, key: str, *, shown: bool = True) -> OrderContext | None:
         from app.domain.processing.services import flow_context  # here: processing imports flows
 
         order_id = parse_id(key)
@@ -89,9 +89,10 @@ class RecentOrders:
         except orders.OrderNotFound:
             return None
         context = await flow_context(session, view, now=utcnow())
-        # What a simulation shows goes to people without the reveal permission: the name as everywhere, masked.
-        receiver = context["order"]["receiver"]
-        receiver["name"] = pii.mask_name(receiver["name"])
+        if shown:
+            # What a simulation shows goes to people without the reveal permission: the name as everywhere, masked.
+            receiver = context["order"]["receiver"]
+            receiver["name"] = pii.mask_name(receiver["name"])
         label = f"{view.shop.name} · {view.order.external_id} · {view.order.province or '—'}"
         return OrderContext(key=f"{self.name}:{key}", label=label, context=context)
 
@@ -101,13 +102,14 @@ def order_sources() -> list[OrderSource]:
     return [RecentOrders(), SampleOrders()]
 
 
-async def recent_contexts(session: AsyncSession, limit: int) -> list[OrderContext]:
-    """Up to ``limit`` orders across all sources, in source order: what a backtest replays."""
+async def recent_contexts(session: AsyncSession, limit: int, *, shown: bool = True) -> list[OrderContext]:
+    """Up to ``limit`` orders across all sources, in source order: what a backtest replays (``shown=False``: it
+    shows outcomes, not orders, so it sees the orders as production does) and the simulator offers."""
     found: list[OrderContext] = []
     for source in order_sources():
         if len(found) >= limit:
             break
-        found.extend(await source.recent_contexts(session, limit - len(found)))
+        found.extend(await source.recent_contexts(session, limit - len(found), shown=shown))
     return found[:limit]
 
 
