@@ -55,10 +55,15 @@ async def test_a_file_over_5_mb_is_refused_at_once_and_nothing_is_stored(client,
     await as_operator(client, make_user)
     rows = [HEADER, *(ROW.format(n=n) for n in range(70_000))]
     content = "\n".join(rows).encode()
-    assert len(content) > 5 * 1024 * 1024
-    response = await upload(client, "big.csv", content)
+    just_over = content[: 5 * 1024 * 1024 + 1000]
+    response = await upload(client, "big.csv", just_over)
     assert response.status_code == 400
     assert "最多只能导入 5 MB" in response.text
+    # Far past the limit, the request itself is refused before the form is read.
+    assert len(content) > 5 * 1024 * 1024 + 64 * 1024
+    response = await upload(client, "bigger.csv", content)
+    assert response.status_code == 413
+    assert "请求过大" in response.text
     assert await count(db, OrderImport) == 0
 
 
