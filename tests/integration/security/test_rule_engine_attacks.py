@@ -92,12 +92,13 @@ def map_of_maps(levels: int) -> dict[str, Any]:
 MAP_OF_MAPS = map_of_maps(9)
 HUGE_REDUCE = flow_with({"reduce": [[0] * 100_000, {"+": [{"var": "accumulator"}, 1]}, 0]})
 
-# (name, document, the refusal code, words of the Chinese message)
+#: (name, document, the refusal codes, words of the message). The map of maps meets the step budget in about
+#: 0.2 s, but on a loaded machine the 1 s clock may stop it first: either is the refusal a user should get.
 HEAVY = [
-    ("a large literal array", LITERAL_ARRAY, "too_much_work", "计算量过大"),
-    ("map with cat", MAP_CAT, "too_much_output", "超出了规则引擎的上限"),
-    ("a deep map of maps", MAP_OF_MAPS, "too_much_work", "计算量过大"),
-    ("reduce over a huge array", HUGE_REDUCE, "too_much_work", "计算量过大"),
+    ("a large literal array", LITERAL_ARRAY, ("too_much_work",), ("计算量过大",)),
+    ("map with cat", MAP_CAT, ("too_much_output",), ("超出了规则引擎的上限",)),
+    ("a deep map of maps", MAP_OF_MAPS, ("too_much_work", "too_slow"), ("计算量过大", "计算超过 1 秒")),
+    ("reduce over a huge array", HUGE_REDUCE, ("too_much_work",), ("计算量过大",)),
 ]
 
 
@@ -147,22 +148,22 @@ async def test_a_backreference_or_lookaround_is_refused_when_the_flow_is_checked
         assert problem["code"] == "bad_regex" and words in problem["message_zh"]
 
 
-@pytest.mark.parametrize(("name", "document", "code", "words"), HEAVY, ids=[case[0] for case in HEAVY])
+@pytest.mark.parametrize(("name", "document", "codes", "words"), HEAVY, ids=[case[0] for case in HEAVY])
 async def test_a_heavy_rule_is_refused_by_the_api_within_the_budget(
-    client, flow_id, reader, name, document, code, words
+    client, flow_id, reader, name, document, codes, words
 ):
     response, elapsed = await simulate_api(client, flow_id, reader, document)
     assert response.status_code == 422
     body = response.json()
-    assert body["error"] == code and body["field"] == "document"
-    assert words in body["detail"] and "攻击" in body["detail"]  # the message names the node
+    assert body["error"] in codes and body["field"] == "document"
+    assert any(word in body["detail"] for word in words) and "攻击" in body["detail"]  # the message names the node
     assert len(response.content) < SMALL_RESPONSE
     assert elapsed < REQUEST_SECONDS
 
 
-@pytest.mark.parametrize(("name", "document", "code", "words"), HEAVY, ids=[case[0] for case in HEAVY])
+@pytest.mark.parametrize(("name", "document", "codes", "words"), HEAVY, ids=[case[0] for case in HEAVY])
 async def test_a_heavy_rule_is_refused_in_the_editor_with_a_chinese_message(
-    client, flow_id, designer, name, document, code, words
+    client, flow_id, designer, name, document, codes, words
 ):
     started = time.perf_counter()
     response = await client.post(
@@ -171,7 +172,7 @@ async def test_a_heavy_rule_is_refused_in_the_editor_with_a_chinese_message(
     )
     assert time.perf_counter() - started < REQUEST_SECONDS
     assert response.status_code == 422
-    assert 'data-testid="simulate-error"' in response.text and words in response.text
+    assert 'data-testid="simulate-error"' in response.text and any(word in response.text for word in words)
     assert len(response.content) < SMALL_RESPONSE
 
 
