@@ -13,7 +13,7 @@ from litestar.exceptions import ValidationException
 from litestar.plugins.htmx import HTMXRequest
 
 from app.i18n import gettext
-from ruleflows.document import nesting_depth
+from ruleflows import nesting_depth
 
 #: Arrays and objects inside one another that a JSON body or field may have (a flow document needs about 50).
 MAX_JSON_DEPTH: Final = 128

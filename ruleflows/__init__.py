@@ -3,18 +3,50 @@
 Public API::
 
     validate(doc) -> list[Problem]                 every problem of a flow document, at once
-    run(doc, context, now=...) -> RunResult        decided actions, path and per-node trace; never raises
+    run(doc, context, now=...) -> RunResult        decided actions, typed decisions, path and per-node trace;
+                                                   never raises
     compile_flow(doc) -> CompiledFlow              validate once, run many times
     evaluate(logic, data, now=...)                 one JSON Logic expression through the safe wrapper
+    is_expression(value)                           whether a value has the shape of a JSON Logic operation
     ORDER_CONTEXT_SCHEMA / order_context_schema()  the fields a flow can read, for the field picker
+    is_known_path(path)                            whether a dotted path names a field of the flow context
     ACTION_CATALOGUE                               the actions a flow can decide, with parameter schemas
+    Decisions, Gift, Notification                  what a run decided (RunResult.decisions), frozen; its
+                                                   to_dict() / Decisions.from_dict() JSON form is what
+                                                   flows read as ``decisions`` and what the app stores
     list_templates() / load_template(name)         ready-made flows shipped in ruleflows/library
+
+Vocabularies the schema and the catalogue use::
+
+    CHANNELS, WAREHOUSE_STRATEGIES, CARRIER_STRATEGIES, PRIORITY_LEVELS, DOCUMENT_KINDS, NOTIFY_CHANNELS
+
+Regions of China, as flows see them (``features.region``)::
+
+    REGIONS, PROVINCES                             the seven regions; the provinces' short names
+    region_of(province) / short_province(name)     "上海市" -> "华东" / "上海"; None if not a province
+
+Document limits and errors::
+
+    MAX_DOCUMENT_BYTES, document_size(doc)         the largest document accepted; a document's JSON size
+    nesting_depth(value, limit)                    how deeply JSON nests, safe past the recursion limit
+    LIMIT_STEPS, LIMIT_TIME, LIMIT_SIZE, LIMIT_DEPTH  RunResult.limit of a run stopped at a safety limit
+    RuleError, LogicError, RefusedOperatorError, LimitExceededError, InvalidFlowError, Problem
 """
 
 from __future__ import annotations
 
-from ruleflows.actions import ACTION_CATALOGUE
-from ruleflows.errors import LimitExceededError, LogicError, RefusedOperatorError, RuleError
+from ruleflows.actions import ACTION_CATALOGUE, Decisions, Gift, Notification
+from ruleflows.document import MAX_DOCUMENT_BYTES, document_size, nesting_depth
+from ruleflows.errors import (
+    LIMIT_DEPTH,
+    LIMIT_SIZE,
+    LIMIT_STEPS,
+    LIMIT_TIME,
+    LimitExceededError,
+    LogicError,
+    RefusedOperatorError,
+    RuleError,
+)
 from ruleflows.interpreter import (
     CompiledFlow,
     DecidedAction,
@@ -25,30 +57,63 @@ from ruleflows.interpreter import (
     run,
 )
 from ruleflows.library import list_templates, load_template
-from ruleflows.logic import ALLOWED_OPERATORS, evaluate
+from ruleflows.logic import ALLOWED_OPERATORS, evaluate, is_expression
 from ruleflows.problems import Problem
-from ruleflows.schema import ORDER_CONTEXT_SCHEMA, order_context_schema
+from ruleflows.regions import PROVINCES, REGIONS, region_of, short_province
+from ruleflows.schema import (
+    CARRIER_STRATEGIES,
+    CHANNELS,
+    DOCUMENT_KINDS,
+    NOTIFY_CHANNELS,
+    ORDER_CONTEXT_SCHEMA,
+    PRIORITY_LEVELS,
+    WAREHOUSE_STRATEGIES,
+    is_known_path,
+    order_context_schema,
+)
 from ruleflows.validation import validate
 
 __all__ = [
     "ACTION_CATALOGUE",
     "ALLOWED_OPERATORS",
+    "CARRIER_STRATEGIES",
+    "CHANNELS",
+    "DOCUMENT_KINDS",
+    "LIMIT_DEPTH",
+    "LIMIT_SIZE",
+    "LIMIT_STEPS",
+    "LIMIT_TIME",
+    "MAX_DOCUMENT_BYTES",
+    "NOTIFY_CHANNELS",
     "ORDER_CONTEXT_SCHEMA",
+    "PRIORITY_LEVELS",
+    "PROVINCES",
+    "REGIONS",
+    "WAREHOUSE_STRATEGIES",
     "CompiledFlow",
     "DecidedAction",
+    "Decisions",
+    "Gift",
     "InvalidFlowError",
     "LimitExceededError",
     "LogicError",
     "NodeTrace",
+    "Notification",
     "Problem",
     "RefusedOperatorError",
     "RuleError",
     "RunResult",
     "compile_flow",
+    "document_size",
     "evaluate",
+    "is_expression",
+    "is_known_path",
     "list_templates",
     "load_template",
+    "nesting_depth",
     "order_context_schema",
+    "region_of",
     "run",
+    "short_province",
     "validate",
 ]

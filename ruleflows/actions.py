@@ -8,7 +8,8 @@ read it (after ``assign_warehouse``, ``decisions.warehouse`` is set).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -225,45 +226,234 @@ def value_problem(spec: dict[str, Any], value: Any) -> tuple[str, str] | None:
     return None
 
 
+# --- typed decisions -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Gift:
+    """A gift the flow adds (``add_gift``): this SKU, this many."""
+
+    sku: str
+    qty: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, as flows read it (``decisions.gifts``)."""
+        return {"sku": self.sku, "qty": self.qty}
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A message to the buyer the flow decided (``notify``): which template, by which channel."""
+
+    template: str
+    via: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form, as flows read it (``decisions.notifications``)."""
+        return {"template": self.template, "via": self.via}
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """What the actions of a run decided, one typed field per thing an action can decide; immutable.
+
+    Its JSON form (:meth:`to_dict`) is what later nodes read as ``decisions`` and what the app stores; it
+    holds only what some action recorded, with the same keys the action always wrote (see ``_EFFECTS``).
+    """
+
+    approved: bool = False
+    hold: bool = False
+    hold_reason: str | None = None
+    cancelled: bool = False
+    cancel_reason: str | None = None
+    warehouse: str | None = None
+    warehouse_strategy: str | None = None
+    carrier: str | None = None
+    carrier_strategy: str | None = None
+    carrier_candidates: tuple[str, ...] = ()
+    gifts: tuple[Gift, ...] = ()
+    expand_bundles: bool = False
+    split_by_warehouse: bool = False
+    merge_same_buyer: bool = False
+    presale: bool = False
+    hold_until: str | None = None  # ISO date-time text, as the flow computed it
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+    documents: tuple[str, ...] = ()
+    waybill_requested: bool = False
+    notifications: tuple[Notification, ...] = ()
+
+    @property
+    def hold_until_at(self) -> datetime | None:
+        """``hold_until`` as a datetime (a trailing ``Z`` read as UTC); None when unset or unreadable."""
+        if self.hold_until is None:
+            return None
+        try:
+            return datetime.fromisoformat(self.hold_until.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+
+    def apply(self, action: str, params: Mapping[str, Any]) -> Decisions:
+        """These decisions with one decided action recorded (its params already checked); unknown: unchanged."""
+        effect = _EFFECTS.get(action)
+        return self if effect is None else replace(self, **effect.apply(self, params))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: each group of keys an action writes, for the actions that recorded something."""
+        data: dict[str, Any] = {}
+        for group in _GROUPS:
+            if any(getattr(self, name) != _DEFAULTS[name] for name in group):
+                for name in group:
+                    data[name] = _to_json(getattr(self, name))
+        return data
+
+    def json_of(self, action: str) -> dict[str, Any]:
+        """The JSON of the keys ``action`` writes, as they are now (what a later node reads after it)."""
+        effect = _EFFECTS.get(action)
+        return {name: _to_json(getattr(self, name)) for name in effect.keys} if effect is not None else {}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Decisions:
+        """Read the JSON form back (stored rows, a simulator's given decisions); never raises.
+
+        Unknown keys are ignored and a value of the wrong type counts as not decided.
+        """
+        values: dict[str, Any] = {}
+        for name, reader in _READERS.items():
+            if name in data:
+                value = reader(data[name])
+                if value is not None:
+                    values[name] = value
+        return cls(**values)
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [item.to_dict() if isinstance(item, Gift | Notification) else item for item in value]
+    return value
+
+
+def _read_flag(value: Any) -> bool:
+    return bool(value)
+
+
+def _read_text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _read_texts(value: Any) -> tuple[str, ...] | None:
+    return tuple(item for item in value if isinstance(item, str)) if isinstance(value, list | tuple) else None
+
+
+def _read_gifts(value: Any) -> tuple[Gift, ...] | None:
+    if not isinstance(value, list | tuple):
+        return None
+    gifts = []
+    for item in value:
+        if isinstance(item, Mapping) and isinstance(item.get("sku"), str):
+            gifts.append(Gift(item["sku"], _read_quantity(item.get("qty"))))
+    return tuple(gifts)
+
+
+def _read_quantity(value: Any) -> int:
+    """A gift's quantity: a whole number from 1 up; anything else counts as one."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else 1
+
+
+def _read_notifications(value: Any) -> tuple[Notification, ...] | None:
+    if not isinstance(value, list | tuple):
+        return None
+    return tuple(
+        Notification(item["template"], item["via"])
+        for item in value
+        if isinstance(item, Mapping) and isinstance(item.get("template"), str) and isinstance(item.get("via"), str)
+    )
+
+
+# How each field is read from JSON, by its annotation (``from __future__ import annotations`` makes it text).
+_READER_BY_TYPE: Final[dict[str, Callable[[Any], Any]]] = {
+    "bool": _read_flag,
+    "str | None": _read_text,
+    "tuple[str, ...]": _read_texts,
+    "tuple[Gift, ...]": _read_gifts,
+    "tuple[Notification, ...]": _read_notifications,
+}
+_READERS: Final = {f.name: _READER_BY_TYPE[str(f.type)] for f in fields(Decisions)}
+_DEFAULTS: Final = {f.name: f.default for f in fields(Decisions)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Effect:
+    """How an action is recorded: the decision keys it writes (always together) and their new values."""
+
+    keys: tuple[str, ...]
+    apply: Callable[[Decisions, Mapping[str, Any]], dict[str, Any]]
+
+
+def _flag(name: str) -> _Effect:
+    return _Effect((name,), lambda _d, _p: {name: True})
+
+
+def _text(params: Mapping[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    return None if value is None else str(value)
+
+
+def _appended(items: tuple[str, ...], new: Any) -> tuple[str, ...]:
+    extra = [item for item in dict.fromkeys(str(value) for value in new) if item not in items]
+    return (*items, *extra)
+
+
+#: How each catalogue action changes the decisions. Adding an action: its catalogue entry above, its effect
+#: here and, if it decides something new, a field of :class:`Decisions`.
+_EFFECTS: Final[dict[str, _Effect]] = {
+    "approve": _flag("approved"),
+    "hold_for_review": _Effect(
+        ("hold", "hold_reason"), lambda _d, p: {"hold": True, "hold_reason": _text(p, "reason")}
+    ),
+    "cancel": _Effect(
+        ("cancelled", "cancel_reason"), lambda _d, p: {"cancelled": True, "cancel_reason": _text(p, "reason")}
+    ),
+    "assign_warehouse": _Effect(
+        ("warehouse", "warehouse_strategy"),
+        lambda _d, p: {"warehouse": _text(p, "code"), "warehouse_strategy": _text(p, "strategy")},
+    ),
+    "assign_carrier": _Effect(
+        ("carrier", "carrier_strategy", "carrier_candidates"),
+        lambda _d, p: {
+            "carrier": _text(p, "code"),
+            "carrier_strategy": _text(p, "strategy"),
+            "carrier_candidates": tuple(str(code) for code in p.get("candidates") or ()),
+        },
+    ),
+    "add_gift": _Effect(("gifts",), lambda d, p: {"gifts": (*d.gifts, Gift(str(p["sku"]), int(p["qty"])))}),
+    "expand_bundles": _flag("expand_bundles"),
+    "split_by_warehouse": _flag("split_by_warehouse"),
+    "merge_same_buyer": _flag("merge_same_buyer"),
+    "mark_presale": _Effect(
+        ("presale", "hold_until"), lambda _d, p: {"presale": True, "hold_until": _text(p, "balance_due_at")}
+    ),
+    "add_tag": _Effect(("tags",), lambda d, p: {"tags": _appended(d.tags, [p["tag"]])}),
+    "set_priority": _Effect(("priority",), lambda _d, p: {"priority": _text(p, "level")}),
+    "generate_documents": _Effect(("documents",), lambda d, p: {"documents": _appended(d.documents, p["kinds"])}),
+    "request_waybill": _flag("waybill_requested"),
+    "notify": _Effect(
+        ("notifications",),
+        lambda d, p: {"notifications": (*d.notifications, Notification(str(p["template"]), str(p["via"])))},
+    ),
+}
+# The key groups in JSON, once each (actions may share a group), in the order of the Decisions fields.
+_GROUPS: Final = tuple(
+    sorted(
+        dict.fromkeys(effect.keys for effect in _EFFECTS.values()),
+        key=lambda keys: [f.name for f in fields(Decisions)].index(keys[0]),
+    )
+)
+
+
 def apply_to_decisions(decisions: dict[str, Any], action: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Return new decisions with the action's effect recorded; ``decisions`` itself is not changed."""
-    updated = dict(decisions)
-    if action == "approve":
-        updated["approved"] = True
-    elif action == "hold_for_review":
-        updated.update(hold=True, hold_reason=params.get("reason"))
-    elif action == "cancel":
-        updated.update(cancelled=True, cancel_reason=params.get("reason"))
-    elif action == "assign_warehouse":
-        updated.update(warehouse=params.get("code"), warehouse_strategy=params.get("strategy"))
-    elif action == "assign_carrier":
-        updated.update(
-            carrier=params.get("code"),
-            carrier_strategy=params.get("strategy"),
-            carrier_candidates=list(params.get("candidates") or []),
-        )
-    elif action == "add_gift":
-        updated["gifts"] = [*updated.get("gifts", []), {"sku": params.get("sku"), "qty": params.get("qty")}]
-    elif action in ("expand_bundles", "split_by_warehouse", "merge_same_buyer"):
-        updated[action] = True
-    elif action == "mark_presale":
-        updated.update(presale=True, hold_until=params.get("balance_due_at"))
-    elif action == "add_tag":
-        tags = list(updated.get("tags", []))
-        if params.get("tag") not in tags:
-            tags.append(params.get("tag"))
-        updated["tags"] = tags
-    elif action == "set_priority":
-        updated["priority"] = params.get("level")
-    elif action == "generate_documents":
-        documents = list(updated.get("documents", []))
-        documents.extend(kind for kind in params.get("kinds", []) if kind not in documents)
-        updated["documents"] = documents
-    elif action == "request_waybill":
-        updated["waybill_requested"] = True
-    elif action == "notify":
-        updated["notifications"] = [
-            *updated.get("notifications", []),
-            {"template": params.get("template"), "via": params.get("via")},
-        ]
-    return updated
+    """The JSON form of :meth:`Decisions.apply`: new decisions with the action recorded; keys it does not know
+    are kept, and ``decisions`` itself is not changed."""
+    return {**decisions, **Decisions.from_dict(decisions).apply(action, params).json_of(action)}

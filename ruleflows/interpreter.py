@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from ruleflows.actions import apply_to_decisions, param_specs, value_problem
+from ruleflows.actions import Decisions, param_specs, value_problem
 from ruleflows.coercion import truthy
 from ruleflows.document import Node
 from ruleflows.errors import LIMIT_DEPTH, LIMIT_TIME, LimitExceededError, LogicError
@@ -111,13 +111,13 @@ class DecidedAction:
 
 @dataclass(slots=True)
 class RunResult:
-    """The outcome of running a flow for one order."""
+    """The outcome of running a flow for one order; ``decisions`` is what its actions decided, typed."""
 
     status: str
     actions: list[DecidedAction] = field(default_factory=list)
     path: list[str] = field(default_factory=list)
     trace: list[NodeTrace] = field(default_factory=list)
-    decisions: dict[str, Any] = field(default_factory=dict)
+    decisions: Decisions = field(default_factory=Decisions)
     failed_node: str | None = None
     error: str | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -136,7 +136,7 @@ class RunResult:
             "actions": [action.to_dict() for action in self.actions],
             "path": list(self.path),
             "trace": [step.to_dict(timings=timings) for step in self.trace],
-            "decisions": self.decisions,
+            "decisions": self.decisions.to_dict(),
             "failed_node": self.failed_node,
             "error": self.error,
             "problems": [problem.to_dict() for problem in self.problems],
@@ -216,11 +216,14 @@ class _Run:
         self.max_steps = max_steps
         self.deadline = deadline
         self.output = OutputBudget(MAX_RUN_OUTPUT_SIZE)
-        decisions = context.get("decisions")
+        given = context.get("decisions")
+        # Flows read the decisions as JSON, as given; the typed record is read from them once and kept beside.
+        seen = json_copy(given) if isinstance(given, dict) else {}
+        self.decisions = Decisions.from_dict(seen)
         self.data: dict[str, Any] = {
             "order": context.get("order"),
             "features": context.get("features") if context.get("features") is not None else {},
-            "decisions": json_copy(decisions) if isinstance(decisions, dict) else {},
+            "decisions": seen,
         }
         self.result = RunResult(status=STATUS_OK)
         self.evaluation_steps_left = MAX_RUN_EVALUATION_STEPS
@@ -255,10 +258,11 @@ class _Run:
                 break
             node_id = self.flow.exits.get((node.id, port))
         try:
-            result.decisions = self.output.keep(self.data["decisions"])
+            self.output.keep(self.data["decisions"])  # charged to the output budget, as any result
+            result.decisions = self.decisions
         except LimitExceededError as exc:
             result.status, result.limit, result.error = STATUS_LIMIT_EXCEEDED, exc.limit, str(exc)
-            result.decisions = {}
+            result.decisions = Decisions()
         return result
 
     def _stop(self, step: NodeTrace, error: str, status: str, limit: str | None) -> str | None:
@@ -314,7 +318,8 @@ class _Run:
                 raise ValueError(f"parameter {name!r} of {action}: {problem[1]}")
             params[name] = value
         self.result.actions.append(DecidedAction(node_id=node.id, action=action, params=params))
-        self.data["decisions"] = apply_to_decisions(self.data["decisions"], action, params)
+        self.decisions = self.decisions.apply(action, params)
+        self.data["decisions"] = {**self.data["decisions"], **self.decisions.json_of(action)}
         step.output = {"action": action, "params": self.output.keep(params)}
         return "next"
 

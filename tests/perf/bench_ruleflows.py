@@ -28,9 +28,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 import json_logic
 
-from ruleflows import compile_flow, evaluate, load_template, run
+from ruleflows import compile_flow, evaluate, load_template, region_of, run
 from ruleflows.operations import DOMAIN_OPERATIONS
-from ruleflows.regions import region_of
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 MOBILE = re.compile(r"(?:\+?86)?1[3-9]\d(?:\d{4}|\*{4})\d{4}")

@@ -22,8 +22,7 @@ from app.forms import many, one
 from app.i18n import current_locale, gettext
 from app.params import parse_int
 from app.templating import N_
-from ruleflows import ORDER_CONTEXT_SCHEMA
-from ruleflows.regions import PROVINCES, REGIONS
+from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS
 
 CHINA: Final = ZoneInfo("Asia/Shanghai")
 LINE_PREFIX: Final = "order.lines[]."

@@ -208,7 +208,7 @@ class FlowsController(Controller):
             "picker_field": builder.picker_field,
             "no_value": builder.NO_VALUE,
             "multi_value": builder.MULTI_VALUE,
-            "regions": ruleflows.regions.REGIONS,
+            "regions": ruleflows.REGIONS,
             "province_groups": _province_groups(),
             "categories": await services.categories(db_session),
             "actions": panels.action_choices(),
@@ -467,9 +467,9 @@ class FlowsController(Controller):
 
 
 def _province_groups() -> list[tuple[str, list[str]]]:
-    from ruleflows.regions import PROVINCES, region_of
+    from ruleflows import PROVINCES, region_of
 
-    groups: dict[str, list[str]] = {region: [] for region in ruleflows.regions.REGIONS}
+    groups: dict[str, list[str]] = {region: [] for region in ruleflows.REGIONS}
     for province in PROVINCES:
         region = region_of(province)
         if region is not None:

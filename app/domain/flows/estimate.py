@@ -12,7 +12,7 @@ from typing import Any
 
 from app.domain.fulfillment.models import CarrierRate
 from app.domain.fulfillment.services import quotes_from
-from ruleflows.regions import region_of
+from ruleflows import Decisions, region_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +43,7 @@ class ShippingEstimator:
         self.carriers = carriers
         self.rates = [rate for rate in rates if rate.carrier_code in set(carriers)]
 
-    def route(self, context: dict[str, Any], decisions: dict[str, Any]) -> Routing:
+    def route(self, context: dict[str, Any], decisions: Decisions) -> Routing:
         """The warehouse and carrier the decisions lead to, and the estimated fee (None if undecided)."""
         order: dict[str, Any] = context["order"] if isinstance(context.get("order"), dict) else {}
         receiver: dict[str, Any] = order["receiver"] if isinstance(order.get("receiver"), dict) else {}
@@ -73,11 +73,10 @@ class ShippingEstimator:
         """Fee in fen for one parcel by the carrier's rate table; None when it has no line for the lane."""
         return self._quotes(warehouse, province, weight_g).get(carrier)
 
-    def _warehouse(self, decisions: dict[str, Any], region: str | None) -> str | None:
-        code = decisions.get("warehouse")
-        if isinstance(code, str) and code:
-            return code
-        strategy = decisions.get("warehouse_strategy")
+    def _warehouse(self, decisions: Decisions, region: str | None) -> str | None:
+        if decisions.warehouse:
+            return decisions.warehouse
+        strategy = decisions.warehouse_strategy
         if not strategy or not self.warehouses:
             return None
         if strategy in ("nearest", "cheapest") and region is not None:
@@ -86,14 +85,13 @@ class ShippingEstimator:
                     return warehouse.code
         return self.warehouses[0].code
 
-    def _carrier(self, decisions: dict[str, Any], warehouse: str | None, province: str, weight_g: int) -> str | None:
-        code = decisions.get("carrier")
-        if isinstance(code, str) and code:
-            return code
-        strategy = decisions.get("carrier_strategy")
+    def _carrier(self, decisions: Decisions, warehouse: str | None, province: str, weight_g: int) -> str | None:
+        if decisions.carrier:
+            return decisions.carrier
+        strategy = decisions.carrier_strategy
         if not strategy:
             return None
-        candidates = [c for c in decisions.get("carrier_candidates") or [] if isinstance(c, str)] or self.carriers
+        candidates = list(decisions.carrier_candidates) or self.carriers
         if strategy == "fastest":
             return "SF" if "SF" in candidates else (candidates[0] if candidates else None)
         fees = self._quotes(warehouse, province, weight_g) if warehouse else {}

@@ -22,8 +22,14 @@ from app.forms import many, one
 from app.i18n import current_locale, gettext
 from app.json_input import parse_json
 from app.templating import N_
-from ruleflows import ACTION_CATALOGUE
-from ruleflows.schema import CARRIER_STRATEGIES, DOCUMENT_KINDS, NOTIFY_CHANNELS, PRIORITY_LEVELS, WAREHOUSE_STRATEGIES
+from ruleflows import (
+    ACTION_CATALOGUE,
+    CARRIER_STRATEGIES,
+    DOCUMENT_KINDS,
+    NOTIFY_CHANNELS,
+    PRIORITY_LEVELS,
+    WAREHOUSE_STRATEGIES,
+)
 
 NODE_TYPES: Final = ("start", "condition", "switch", "action", "end")
 MAX_BRANCHES: Final = 12
@@ -216,7 +222,7 @@ def _apply_action(applied: Applied, form: dict[str, Any]) -> None:
         name = param["name"]
         if one_of and name in one_of and mode and mode != name:
             continue
-        if ruleflows.logic.is_expression(old_params.get(name)) and f"param:{name}" not in form:
+        if ruleflows.is_expression(old_params.get(name)) and f"param:{name}" not in form:
             params[name] = old_params[name]  # a computed value written as JSON Logic: kept unless replaced
             continue
         value = _param_value(action, param, form)
@@ -369,7 +375,7 @@ def summary(node: dict[str, Any]) -> str:
                 shown.append("、".join(gettext(VALUE_LABELS[v]) if v in VALUE_LABELS else str(v) for v in value))
             elif isinstance(value, str):
                 shown.append(gettext(VALUE_LABELS[value]) if value in VALUE_LABELS and name != "code" else value)
-            elif ruleflows.logic.is_expression(value):
+            elif ruleflows.is_expression(value):
                 shown.append(gettext("computed"))
             else:
                 shown.append(str(value))
@@ -416,7 +422,7 @@ def param_rows(node: dict[str, Any]) -> list[dict[str, Any]]:
                     for v in param.get("values") or param.get("items", {}).get("values") or []
                 ],
                 "value": value,
-                "computed": ruleflows.logic.is_expression(value) and value != PRESALE_DUE,
+                "computed": ruleflows.is_expression(value) and value != PRESALE_DUE,
                 "value_json": json.dumps(value, ensure_ascii=False) if value is not None else "",
                 "min": param.get("min"),
                 "max": param.get("max"),

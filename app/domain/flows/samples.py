@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ruleflows.regions import region_of, short_province
+from ruleflows import region_of, short_province
 
 
 @dataclass(frozen=True, slots=True)

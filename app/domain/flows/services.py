@@ -31,8 +31,17 @@ from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory.models import Sku, Warehouse
 from app.i18n import gettext
 from app.params import is_row_id, parse_id
-from ruleflows import CompiledFlow, Problem, RunResult
-from ruleflows.document import MAX_DOCUMENT_BYTES, document_size
+from ruleflows import (
+    LIMIT_DEPTH,
+    LIMIT_SIZE,
+    LIMIT_STEPS,
+    LIMIT_TIME,
+    MAX_DOCUMENT_BYTES,
+    CompiledFlow,
+    Problem,
+    RunResult,
+    document_size,
+)
 
 MAX_NAME: Final = 100
 MAX_NOTE: Final = 500
@@ -46,8 +55,13 @@ SIMULATION_TIME_LIMIT: Final = 1.0
 #: take every thread the server has (database drivers and sync handlers use them too).
 EVALUATION_THREADS: Final = 4
 _EVALUATIONS: Final = anyio.CapacityLimiter(EVALUATION_THREADS)
-#: The refusal for a run the engine stopped at one of its limits (ruleflows.errors.LIMIT_*).
-LIMIT_REFUSALS: Final = {"steps": "too_much_work", "time": "too_slow", "size": "too_much_output", "depth": "too_deep"}
+#: The refusal for a run the engine stopped at one of its limits (RunResult.limit).
+LIMIT_REFUSALS: Final = {
+    LIMIT_STEPS: "too_much_work",
+    LIMIT_TIME: "too_slow",
+    LIMIT_SIZE: "too_much_output",
+    LIMIT_DEPTH: "too_deep",
+}
 BACKTEST_JOB: Final = "flow_backtest"
 EXPORT_FORMAT: Final = "ruleflow-oms/flow"
 _DOCUMENT_KEYS: Final = ("schema", "name", "description", "trigger", "nodes", "edges")
@@ -697,7 +711,7 @@ def limit_refusal(result: RunResult) -> FlowError | None:
 
 
 def limit_error(limit: str | None, node: str) -> FlowError:
-    """The refusal for one of the engine's limits (ruleflows.errors.LIMIT_*) reached at a node."""
+    """The refusal for one of the engine's limits (RunResult.limit) reached at a node."""
     code = LIMIT_REFUSALS.get(limit or "", "too_much_work")
     return FlowError(code, node=node or "—", seconds=f"{SIMULATION_TIME_LIMIT:g}")
 
@@ -770,10 +784,10 @@ def _outcome(result: RunResult, context: dict[str, Any], estimator: ShippingEsti
     return {
         "status": result.status,
         # A failed run sends the order to review, so it counts as held.
-        "hold": bool(decisions.get("hold")) or bool(decisions.get("presale")) or not result.ok,
+        "hold": decisions.hold or decisions.presale or not result.ok,
         "warehouse": routing.warehouse,
         "carrier": routing.carrier,
-        "gifts": sorted(f"{g.get('sku')}×{g.get('qty')}" for g in decisions.get("gifts") or [] if isinstance(g, dict)),
+        "gifts": sorted(f"{gift.sku}×{gift.qty}" for gift in decisions.gifts),
         "cost_fen": routing.cost_fen,
     }
 

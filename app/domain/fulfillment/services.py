@@ -30,7 +30,7 @@ from app.domain.orders import pii
 from app.forms import one
 from app.i18n import gettext
 from app.params import parse_fen, parse_int
-from ruleflows.regions import short_province
+from ruleflows import short_province
 
 CHINA = ZoneInfo("Asia/Shanghai")
 #: Bounds of a rate line an admin types: ¥10,000 per kilogram is no parcel rate, a tonne is no parcel, a quarter

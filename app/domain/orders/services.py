@@ -25,7 +25,7 @@ from app.domain.orders import pii
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
 from app.i18n import gettext
 from app.params import ParameterError, parse_day, parse_id, parse_moment, start_of_day
-from ruleflows.regions import short_province
+from ruleflows import short_province
 
 #: Tags the adapters set from the platform's data; an update replaces these and keeps every other tag.
 PLATFORM_TAGS = frozenset({"unpaid", "partially_refunded", "refunded", "presale", "unknown_sku"})

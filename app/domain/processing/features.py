@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order, OrderLine
-from ruleflows.regions import region_of
+from ruleflows import region_of
 
 URGENT_TAGS = frozenset({"urgent", "加急"})
 ZONE_RANK = {"ambient": 0, "chilled": 1, "frozen": 2}

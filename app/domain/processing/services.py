@@ -36,7 +36,7 @@ from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderLine, OrderStatus, OrderTag
 from app.domain.processing.features import compute_features, enrich_lines, parcel_weight, skus_for, temperature_zone
 from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment, order_ref, shipment_ref
-from ruleflows.regions import short_province
+from ruleflows import short_province
 
 #: Order statuses past which processing never touches an order again.
 FINISHED_STATUSES = frozenset({OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed})
@@ -219,7 +219,7 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
     decisions, runs = await _run_flows(session, shop, order, context["order"], features, now)
     # The engine read the receiver's name in clear; the trace people are shown keeps it masked.
     proc.flows = pii.redact(runs, known=pii.Known.of(names=[order.receiver_name]))
-    proc.decisions = decisions
+    proc.decisions = decisions.to_dict()
     proc.runs += 1
     await orders.add_event(
         session,
@@ -233,23 +233,23 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
     if failed is not None:
         raise ActionFailed(f"规则流「{failed['name']}」节点 {failed['failed_node']} 出错：{failed['error']}")
 
-    await add_tags(session, order, list(decisions.get("tags", [])))
-    proc.priority = str(decisions.get("priority") or proc.priority)
-    if decisions.get("cancelled"):
-        await _cancel(session, order, proc, shipments, str(decisions.get("cancel_reason") or "规则流取消"))
+    await add_tags(session, order, list(decisions.tags))
+    proc.priority = decisions.priority or proc.priority
+    if decisions.cancelled:
+        await _cancel(session, order, proc, shipments, decisions.cancel_reason or "规则流取消")
         return _finish(proc, order, outcome, ProcessingState.cancelled, now)
-    if decisions.get("hold"):
+    if decisions.hold:
         await set_status(session, order, OrderStatus.on_hold)
-        return _hold(proc, order, outcome, "review", str(decisions.get("hold_reason") or "规则流要求人工审核"), now)
-    if decisions.get("approved") and order.status == OrderStatus.received:
+        return _hold(proc, order, outcome, "review", decisions.hold_reason or "规则流要求人工审核", now)
+    if decisions.approved and order.status == OrderStatus.received:
         await set_status(session, order, OrderStatus.audited)
 
     merged: list[tuple[Order, list[OrderLine]]] = []
-    if decisions.get("merge_same_buyer"):
+    if decisions.merge_same_buyer:
         merged = await _merge_same_buyer(session, order, lines, proc, now)
         outcome.notes.extend(f"合并订单 {other.external_id}" for other, _ in merged)
 
-    if decisions.get("warehouse") or decisions.get("warehouse_strategy"):
+    if decisions.warehouse or decisions.warehouse_strategy:
         unknown = [line.line_id for line in lines if not line.sku and not _refunded(line)]
         if unknown:
             await set_status(session, order, OrderStatus.on_hold)
@@ -260,8 +260,8 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
         if state is not None:
             return _finish(proc, order, outcome, state, now)
 
-    if decisions.get("presale"):
-        proc.hold_until = _parse_time(decisions.get("hold_until"))
+    if decisions.presale:
+        proc.hold_until = decisions.hold_until_at
         proc.hold_code = "presale"
         proc.hold_reason = "预售：等待买家支付尾款"
         await set_status(session, order, OrderStatus.on_hold)
@@ -269,10 +269,12 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
         return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
 
     shipments = await _shipments(session, order_id)
-    if decisions.get("documents"):
+    if decisions.documents:
         for shipment in shipments:
-            await fulfillment.add_to_documents(session, shipment.ref, shipment.warehouse_code, decisions["documents"])
-    if decisions.get("waybill_requested"):
+            await fulfillment.add_to_documents(
+                session, shipment.ref, shipment.warehouse_code, list(decisions.documents)
+            )
+    if decisions.waybill_requested:
         for shipment in shipments:
             if shipment.carrier_code is None:
                 outcome.notes.append(f"{shipment.ref} 未指定快递，未申请面单")
@@ -310,15 +312,6 @@ async def flow_context(
     return {"order": canonical, "features": features, "decisions": {}}
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _finish(proc: OrderProcessing, order: Order, outcome: Outcome, state: ProcessingState, now: datetime) -> Outcome:
     proc.state = state
     proc.order_version = order.version
@@ -344,13 +337,14 @@ async def _run_flows(
     canonical: dict[str, Any],
     features: dict[str, Any],
     now: datetime,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[ruleflows.Decisions, list[dict[str, Any]]]:
     """Run the live flows in priority order; decisions carry from one flow to the next. A flow that holds,
     cancels or fails ends the chain."""
-    decisions: dict[str, Any] = {}
+    decisions = ruleflows.Decisions()
     runs: list[dict[str, Any]] = []
     for flow_id, version_id, compiled in await flows.published_flows_for(session, order.channel, shop.code):
-        result = ruleflows.run(compiled, {"order": canonical, "features": features, "decisions": decisions}, now=now)
+        context = {"order": canonical, "features": features, "decisions": decisions.to_dict()}
+        result = ruleflows.run(compiled, context, now=now)
         decisions = result.decisions
         runs.append(
             {
@@ -365,7 +359,7 @@ async def _run_flows(
                 "trace": [step.to_dict(timings=False) for step in result.trace],
             }
         )
-        if result.status != "ok" or decisions.get("hold") or decisions.get("cancelled"):
+        if result.status != "ok" or decisions.hold or decisions.cancelled:
             break
     return decisions, runs
 
@@ -548,7 +542,7 @@ async def _route(
     merged: list[tuple[Order, list[OrderLine]]],
     shop: Shop,
     skus: dict[str, Sku],
-    decisions: dict[str, Any],
+    decisions: ruleflows.Decisions,
     features: dict[str, Any],
     proc: OrderProcessing,
     outcome: Outcome,
@@ -563,14 +557,14 @@ async def _route(
     if not needs:
         raise ActionFailed("订单没有可发货的商品行", code="failed")
     skus.update(await skus_for(session, {need.sku for need in needs} - set(skus)))
-    fixed = decisions.get("warehouse")
-    strategy = str(decisions.get("warehouse_strategy") or "priority")
+    fixed = decisions.warehouse
+    strategy = decisions.warehouse_strategy or "priority"
     # The features already hold the stock of this order's SKUs; merged orders may bring others.
     stock: dict[str, dict[str, int]] = features["stock_by_warehouse"]
     if merged:
         stock = await inventory.stock_by_warehouse(session, {need.sku for need in needs})
     if fixed:
-        warehouse = await inventory.get_warehouse(session, str(fixed))
+        warehouse = await inventory.get_warehouse(session, fixed)
         if warehouse is None or not warehouse.is_active:
             raise ActionFailed(f"规则流指定的仓库 {fixed} 不存在或已停用")
         ranked = [warehouse.code]
@@ -589,7 +583,7 @@ async def _route(
         if await _reserve(session, key, reservation_lines, plan):
             break
         plan = None  # taken by a concurrent order between the look and the guarded update: try the next one
-    if plan is None and decisions.get("split_by_warehouse") and not fixed:
+    if plan is None and decisions.split_by_warehouse and not fixed:
         split = _split_plan(stock, ranked, needs)
         if split is not None and await _reserve(session, key, reservation_lines, split):
             plan = split
@@ -599,7 +593,7 @@ async def _route(
         reason = (
             "缺货："
             + ("、".join(short) if short else "没有一个仓能整单发货")
-            + ("（未允许拆单）" if not decisions.get("split_by_warehouse") else "")
+            + ("（未允许拆单）" if not decisions.split_by_warehouse else "")
         )
         await inventory.release(session, key, SYSTEM, note="缺货，未分仓")
         await set_status(session, order, OrderStatus.on_hold)
@@ -617,9 +611,7 @@ async def _route(
     await inventory.recompute_channel_stock(session, {need.sku for need in needs} | {need.sku for _, need in gifts})
 
     bundles = (
-        await inventory.bundle_components(session, {need.sku for need in needs})
-        if decisions.get("expand_bundles")
-        else {}
+        await inventory.bundle_components(session, {need.sku for need in needs}) if decisions.expand_bundles else {}
     )
     existing = {s.ref: s for s in await _shipments(session, order.id)}
     warehouses = {w.code: w for w in await inventory.list_warehouses(session)}
@@ -659,7 +651,7 @@ async def _route(
     proc.warehouse_code = outcome.warehouses[0]
     proc.carrier_code = outcome.carriers[0] if outcome.carriers else None
     outcome.gifts = [need.sku for _, need in gifts]
-    if decisions.get("carrier") or decisions.get("carrier_strategy"):
+    if decisions.carrier or decisions.carrier_strategy:
         missing = [s.ref for s in await _shipments(session, order.id) if s.status == "pending" and not s.carrier_code]
         if missing:
             await inventory.release(session, key, SYSTEM, note="没有可用快递")
@@ -683,16 +675,15 @@ async def _reserve(session: AsyncSession, key: str, lines: list[ReservationLine]
 
 
 async def _reserve_gifts(
-    session: AsyncSession, key: str, decisions: dict[str, Any], warehouse: str, outcome: Outcome
+    session: AsyncSession, key: str, decisions: ruleflows.Decisions, warehouse: str, outcome: Outcome
 ) -> list[tuple[str, Need]]:
     """满赠: each gift from the first shipment's warehouse while gift stock lasts; a gift out of stock is left
     out (noted), never a reason to hold the order."""
-    gifts = decisions.get("gifts") or []
-    if not gifts:
+    if not decisions.gifts:
         return []
     wanted: dict[str, int] = defaultdict(int)
-    for gift in gifts:
-        wanted[str(gift.get("sku"))] += int(gift.get("qty") or 1)
+    for gift in decisions.gifts:
+        wanted[gift.sku] += gift.qty
     known = await skus_for(session, set(wanted))
     unknown = sorted(set(wanted) - set(known))
     if unknown:
@@ -731,7 +722,7 @@ def _shipment_lines(parcel: list[Need], bundles: dict[str, list[tuple[str, int]]
 
 async def _choose_carrier(
     session: AsyncSession,
-    decisions: dict[str, Any],
+    decisions: ruleflows.Decisions,
     features: dict[str, Any],
     warehouse: Warehouse,
     order: Order,
@@ -740,8 +731,8 @@ async def _choose_carrier(
 ) -> tuple[str | None, int, int | None]:
     """The carrier for one parcel: the flow's fixed carrier, or the cheapest / fastest that serves the lane
     (urgent orders: within 2 days). Returns (code, fee in fen, promised days); (None, 0, None) when none."""
-    fixed = decisions.get("carrier")
-    strategy = decisions.get("carrier_strategy")
+    fixed = decisions.carrier
+    strategy = decisions.carrier_strategy
     if not fixed and not strategy:
         return None, 0, None
 
@@ -756,14 +747,14 @@ async def _choose_carrier(
         )
 
     if fixed:
-        carrier = (await session.exec(select(Carrier).where(Carrier.code == str(fixed)))).first()
+        carrier = (await session.exec(select(Carrier).where(Carrier.code == fixed))).first()
         if carrier is None or not carrier.is_active:
             raise ActionFailed(f"规则流指定的快递 {fixed} 不存在或已停用")
         found = await lane_quotes([carrier.code])
         if zone != "ambient" and not found:
             raise ActionFailed(f"快递 {fixed} 不承运{zone}温层商品")
         return carrier.code, (found[0].fee_fen if found else 0), (found[0].promised_days if found else None)
-    candidates = list(decisions.get("carrier_candidates") or []) or None
+    candidates = list(decisions.carrier_candidates) or None
     found = await lane_quotes(candidates)
     if strategy == "fastest":
         best = min(found, key=lambda q: (q.promised_days, q.fee_fen, q.carrier_code), default=None)
@@ -780,7 +771,7 @@ async def _choose_carrier(
 
 
 async def _notify(
-    session: AsyncSession, order: Order, shop: Shop, decisions: dict[str, Any], shipments: list[Shipment]
+    session: AsyncSession, order: Order, shop: Shop, decisions: ruleflows.Decisions, shipments: list[Shipment]
 ) -> None:
     """Stage each decided buyer message; the outbox sends it after commit, once."""
     assert order.id is not None
@@ -794,9 +785,8 @@ async def _notify(
         "carrier": carriers.get(first.carrier_code or "", "待定") if first else "待定",
         "due": _china(order.balance_due_at) if order.balance_due_at else "尾款截止日",
     }
-    for note in decisions.get("notifications") or []:
-        template = str(note.get("template"))
-        via = str(note.get("via"))
+    for note in decisions.notifications:
+        template, via = note.template, note.via
         body = MESSAGE_TEMPLATES.get(template, GENERIC_MESSAGE).format(**values)
         recipient = order.phone_masked if via == "sms" else (order.buyer_nick or order.receiver_name)
         message = await fulfillment.stage_notification(

@@ -283,8 +283,8 @@ async def test_every_sample_order_runs_through_the_standard_template():
     template = ruleflows.load_template("standard_four_stage")
     outcomes = {sample.key: ruleflows.run(template, context_of(sample), now=None) for sample in SAMPLE_ORDERS}
     assert all(result.status in ("ok", "failed") for result in outcomes.values())
-    assert outcomes["east_3c"].decisions.get("warehouse") == "SH01"
-    assert outcomes["bad_phone"].decisions.get("hold") is True
+    assert outcomes["east_3c"].decisions.warehouse == "SH01"
+    assert outcomes["bad_phone"].decisions.hold is True
 
 
 async def test_scope_settings_are_checked_and_audited(client, db, as_role, reference_data):

@@ -87,7 +87,7 @@ async def test_rollback_makes_the_older_behaviour_live_for_new_orders(client, db
     async def live_warehouse() -> str:
         async with db.reading() as session:
             ((_, _, compiled),) = await services.published_flows_for(session, "taobao", "tmall-flagship")
-        return ruleflows.run(compiled, east_3c).decisions["warehouse"]
+        return ruleflows.run(compiled, east_3c).decisions.warehouse
 
     assert await live_warehouse() == "GZ01"
     async with db.reading() as session:

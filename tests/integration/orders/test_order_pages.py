@@ -102,7 +102,7 @@ async def test_an_admin_reveals_the_phone_and_the_audit_log_records_it(client, d
 
 async def test_the_api_returns_the_canonical_order_the_rule_flows_read(client, db, shops, make_token):
     from app.domain.accounts.models import TokenScope
-    from ruleflows.schema import is_known_path
+    from ruleflows import is_known_path
 
     ids = await seed_orders(client)
     token = await make_token(TokenScope.read)

@@ -123,7 +123,7 @@ def test_later_nodes_see_earlier_decisions(context: Context, now: datetime) -> N
     )
     result = run(doc, context, now=now)
     assert result.path == ["s", "wh", "c", "sf", "end"]
-    assert result.decisions["warehouse"] == "SH01" and result.decisions["carrier"] == "SF"
+    assert result.decisions.warehouse == "SH01" and result.decisions.carrier == "SF"
 
 
 def test_an_action_without_a_next_connection_ends_the_run(context: Context, now: datetime) -> None:
@@ -183,6 +183,21 @@ def test_a_context_that_is_not_an_object_gives_a_failed_result(bad_context: Any,
     assert result.status == "failed"
 
 
+def test_a_later_node_sees_every_key_an_earlier_action_writes(context: Context, now: datetime) -> None:
+    doc = flow(
+        [
+            action("c", "assign_carrier", code="SF"),
+            condition("q", {"!": {"var": ["decisions.carrier_candidates", "absent"]}}),  # present and empty
+            action("t", "add_tag", tag="seen"),
+            END,
+        ],
+        [("s", "next", "c"), ("c", "next", "q"), ("q", "true", "t"), ("q", "false", "end"), ("t", "next", "end")],
+    )
+    result = run(doc, context, now=now)
+    assert result.status == "ok", result.error
+    assert result.decisions.tags == ("seen",)
+
+
 def test_the_callers_context_and_document_are_not_changed(context: Context, now: datetime) -> None:
     context["decisions"] = {"tags": ["old"]}
     doc = flow(
@@ -191,11 +206,11 @@ def test_the_callers_context_and_document_are_not_changed(context: Context, now:
     )
     before_context, before_doc = copy.deepcopy(context), copy.deepcopy(doc)
     result = run(doc, context, now=now)
-    result.decisions["tags"].append("mutated")
+    result.decisions.to_dict()["tags"].append("mutated")
     result.actions[0].params["tag"] = "mutated"
     assert context == before_context
     assert doc == before_doc
-    assert run(doc, context, now=now).decisions["tags"] == ["old", "new"]
+    assert run(doc, context, now=now).decisions.tags == ("old", "new")
 
 
 def test_same_input_same_result_and_the_result_is_json(context: Context, now: datetime) -> None:

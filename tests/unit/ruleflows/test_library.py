@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ruleflows import compile_flow, list_templates, load_template, run, validate
+from ruleflows import Decisions, Gift, Notification, compile_flow, list_templates, load_template, run, validate
 
 STAGE_1 = ["start", "review_approved", "audit_address", "audit_phone", "audit_same_address", "approve", "route"]
 DOCS_AND_NOTIFY = ["ready_to_ship", "documents", "waybill", "notify_buyer", "end"]
@@ -48,20 +48,26 @@ def test_load_template_returns_a_fresh_copy() -> None:
     assert load_template("standard_four_stage")["name"] != "changed"
 
 
-def test_east_china_3c_order_goes_to_shanghai_with_sf(
-    four_stage: dict[str, Any],
+@pytest.fixture
+def east_china_phone(
     make_order: Callable[..., dict[str, Any]],
     make_line: Callable[..., dict[str, Any]],
     make_context: Callable[..., dict[str, Any]],
-    now: datetime,
-) -> None:
+) -> dict[str, Any]:
+    """The context of a phone (3C) shipped to Shanghai."""
     order = make_order(
         receiver__province="上海",
         receiver__city="上海市",
         lines=[make_line("l1", "PHONE-15", "智能手机 15", 1, 599900, category="3C")],
         amounts={"items_fen": 599900, "shipping_fen": 0, "discount_fen": 0, "paid_fen": 599900},
     )
-    result = run(four_stage, make_context(order, categories=["3C"]), now=now)
+    return make_context(order, categories=["3C"])
+
+
+def test_east_china_3c_order_goes_to_shanghai_with_sf(
+    four_stage: dict[str, Any], east_china_phone: dict[str, Any], now: datetime
+) -> None:
+    result = run(four_stage, east_china_phone, now=now)
 
     assert result.status == "ok"
     assert result.path == [
@@ -81,8 +87,24 @@ def test_east_china_3c_order_goes_to_shanghai_with_sf(
         ("add_gift", {"sku": "GIFT-TOTE-01", "qty": 1}),
         *SHIPPING_ACTIONS,
     ]
-    assert result.decisions["warehouse"] == "SH01"
-    assert result.decisions["carrier"] == "SF"
+    assert result.decisions.warehouse == "SH01"
+    assert result.decisions.carrier == "SF"
+
+
+def test_the_four_stage_template_gives_an_east_china_phone_order_these_typed_decisions(
+    four_stage: dict[str, Any], east_china_phone: dict[str, Any], now: datetime
+) -> None:
+    result = run(four_stage, east_china_phone, now=now)
+    assert result.decisions == Decisions(
+        approved=True,
+        warehouse="SH01",
+        carrier="SF",
+        gifts=(Gift("GIFT-TOTE-01", 1),),
+        documents=("outbound_order", "pick_list"),
+        waybill_requested=True,
+        notifications=(Notification("order_processed", "sms"),),
+    )
+    assert Decisions.from_dict(result.to_dict()["decisions"]) == result.decisions
 
 
 def test_cheap_non_urgent_order_takes_the_cheapest_warehouse_and_carrier(
@@ -168,7 +190,7 @@ def test_presale_order_is_held_until_the_balance_is_due(
         ("mark_presale", {"balance_due_at": "2026-12-10T16:00:00+00:00"}),
         ("notify", {"template": "presale_balance_reminder", "via": "wechat"}),
     ]
-    assert result.decisions["hold_until"] == "2026-12-10T16:00:00+00:00"
+    assert result.decisions.hold_until == "2026-12-10T16:00:00+00:00"
 
 
 def test_bundle_order_is_expanded_and_gets_the_gift(
@@ -290,7 +312,7 @@ def test_an_order_an_operator_approved_skips_the_automatic_audit(
 
     assert result.path[:4] == ["start", "review_approved", "approve", "route"]
     assert ("hold_for_review", {"reason": "收货地址不完整"}) not in decided(result)
-    assert result.decisions["approved"] is True
+    assert result.decisions.approved is True
 
 
 def test_a_presale_order_whose_balance_is_paid_ships_like_any_other(
