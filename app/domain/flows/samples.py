@@ -10,7 +10,9 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ruleflows import region_of, short_province
+from app.db import utcnow
+from app.domain.orders.features import History, build_features
+from ruleflows import short_province
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class SampleOrder:
     label_en: str
     order: dict[str, Any]
     urgent: bool = False
-    same_address_24h: int = 0
+    same_address_24h: int = 1
     customer_order_count: int = 1
 
 
@@ -231,32 +233,12 @@ SAMPLE_ORDERS: Final[tuple[SampleOrder, ...]] = (
 
 
 def features_of(
-    order: dict[str, Any], *, urgent: bool = False, same_address_24h: int = 0, customer_order_count: int = 1
+    order: dict[str, Any], *, urgent: bool = False, same_address_24h: int = 1, customer_order_count: int = 1
 ) -> dict[str, Any]:
-    """The features a flow reads, derived from the order alone (the processing job adds stock and history)."""
-    receiver = order["receiver"] if isinstance(order.get("receiver"), dict) else {}
-    province = str(receiver.get("province") or "")
-    lines = [line for line in order.get("lines") or [] if isinstance(line, dict)]
-    categories: list[str] = []
-    for line in lines:
-        category = line.get("category")
-        if isinstance(category, str) and category and category not in categories:
-            categories.append(category)
-
-    def number(value: Any) -> int:
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
-
-    return {
-        "region": region_of(province) if province else None,
-        "weight_g": sum(number(line.get("weight_g")) * max(number(line.get("qty")), 1) for line in lines),
-        "volume_cm3": 0,
-        "categories": categories,
-        "customer_order_count": customer_order_count,
-        "same_address_24h": same_address_24h,
-        "stock_by_warehouse": {},
-        "is_urgent": urgent,
-        "hours_since_paid": 0,
-    }
+    """The features a flow reads for an order that is not stored, by the processing job's own builder: from
+    the order and the history given (no stock is known)."""
+    history = History(customer_order_count=customer_order_count, same_address_24h=same_address_24h)
+    return build_features(order, now=utcnow(), history=history, urgent=urgent or None)
 
 
 def context_of(sample: SampleOrder) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +23,12 @@ from app import outbox
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.models import Channel, Shop
-from app.domain.flows.estimate import ShippingEstimator, WarehouseInfo
+from app.domain.flows.backtest import OutOfTime, Replay, World
 from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowVersion
 from app.domain.flows.sources import OrderContext, recent_contexts
-from app.domain.fulfillment.models import Carrier, CarrierRate
+from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment.models import Carrier
+from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
 from app.i18n import gettext
 from app.params import is_row_id, parse_id
@@ -778,30 +779,15 @@ async def get_backtest(session: AsyncSession, flow_id: int, backtest_id: int) ->
     return run
 
 
-def _outcome(result: RunResult, context: dict[str, Any], estimator: ShippingEstimator) -> dict[str, Any]:
-    decisions = result.decisions
-    routing = estimator.route(context, decisions)
-    return {
-        "status": result.status,
-        # A failed run sends the order to review, so it counts as held.
-        "hold": decisions.hold or decisions.presale or not result.ok,
-        "warehouse": routing.warehouse,
-        "carrier": routing.carrier,
-        "gifts": sorted(f"{gift.sku}×{gift.qty}" for gift in decisions.gifts),
-        "cost_fen": routing.cost_fen,
-    }
-
-
-async def shipping_estimator(session: AsyncSession) -> ShippingEstimator:
-    """An estimator built from the warehouses, carriers and carrier rate tables in the database."""
-    warehouses = (await session.exec(select(Warehouse).where(col(Warehouse.is_active).is_(True)))).all()
-    carriers = (await session.exec(select(Carrier.code).where(col(Carrier.is_active).is_(True)))).all()
-    rates = (await session.exec(select(CarrierRate))).all()
-    return ShippingEstimator(
-        [WarehouseInfo(w.code, w.province, w.priority, tuple(w.serves_regions or ())) for w in warehouses],
-        list(carriers),
-        list(rates),
+async def backtest_world(session: AsyncSession, orders: Sequence[OrderContext]) -> World:
+    """The network, the SKU master and the stock as it was before these stored orders were routed (what
+    they hold counts as available again)."""
+    network = await fulfillment.load_network(session)
+    pool = await inventory.load_pool(
+        session, None, holders=[inventory.order_key(o.order_id) for o in orders if o.order_id]
     )
+    skus = {sku.code: sku for sku in await inventory.list_skus(session)}
+    return World(network=network, pool=pool, skus=skus)
 
 
 async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, progress_every: int = 5) -> dict[str, Any]:
@@ -824,8 +810,11 @@ async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, pro
         baseline_label = f"v{baseline.number}" if baseline else None
         draft_doc, limit = run.document, run.order_limit
     async with db.reading() as session:
-        orders = await recent_contexts(session, limit, shown=False)
-        estimator = await shipping_estimator(session)
+        # Replayed in the order they arrived, so that each routed order takes the stock the earlier ones left.
+        orders = sorted(
+            await recent_contexts(session, limit, shown=False), key=lambda o: (o.order_id is None, o.order_id or 0)
+        )
+        world = await backtest_world(session, orders)
     async with db.transaction() as session:
         run = await session.get(FlowBacktest, backtest_id)
         assert run is not None
@@ -834,9 +823,9 @@ async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, pro
 
     try:
         rows, totals, cost_before, cost_after, draft_valid = await _replay(
-            db, backtest_id, draft_doc, baseline_doc, orders, estimator, progress_every, time_limit
+            db, backtest_id, draft_doc, baseline_doc, orders, world, progress_every, time_limit
         )
-    except FlowError as exc:
+    except OutOfTime:
         async with db.transaction() as session:
             run = await session.get(FlowBacktest, backtest_id)
             assert run is not None
@@ -844,7 +833,7 @@ async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, pro
             run.error = gettext(
                 "The replay took more than %(seconds)s seconds of evaluation and was stopped; "
                 "try fewer orders or a simpler flow."
-            ) % {"seconds": exc.params.get("seconds")}
+            ) % {"seconds": f"{time_limit:g}"}
             run.finished_at = utcnow()
             session.add(run)
         return {"backtest_id": backtest_id, "failed": True}
@@ -876,13 +865,15 @@ async def _replay(
     draft_doc: Any,
     baseline_doc: Any,
     orders: Sequence[OrderContext],
-    estimator: ShippingEstimator,
+    world: World,
     progress_every: int,
     time_limit: float,
 ) -> tuple[list[dict[str, Any]], dict[str, int], int, int, bool]:
     """Replay the orders in worker threads, a few at a time, committing progress between; the whole replay
-    stops with FlowError("backtest_too_slow") past ``time_limit`` seconds of evaluation."""
-    replay = await evaluate_off_loop(Replay, draft_doc, baseline_doc, estimator, utcnow(), time_limit)
+    stops with OutOfTime past ``time_limit`` seconds of evaluation."""
+    replay = await evaluate_off_loop(
+        Replay, draft_doc, baseline_doc, world, utcnow(), time_limit, SIMULATION_TIME_LIMIT
+    )
     rows: list[dict[str, Any]] = []
     totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
     cost_before = cost_after = 0
@@ -905,61 +896,6 @@ async def _replay(
                 run.processed = start + len(chunk)
                 session.add(run)
     return rows, totals, cost_before, cost_after, replay.draft is not None
-
-
-#: What the live side of a backtest decides when nothing is published yet.
-_NOTHING_LIVE: Final = {
-    "status": "none",
-    "hold": False,
-    "warehouse": None,
-    "carrier": None,
-    "gifts": [],
-    "cost_fen": None,
-}
-
-
-class Replay:
-    """The pure work of a backtest, run in worker threads: the draft and the baseline on each order, within
-    one wall-clock budget for the whole replay."""
-
-    def __init__(
-        self, draft_doc: Any, baseline_doc: Any, estimator: ShippingEstimator, now: datetime, time_limit: float
-    ) -> None:
-        self.draft = _compile_or_none(draft_doc)
-        # An invalid draft fails the same way on every order (before reading it): run it once.
-        self.invalid_draft = ruleflows.run(draft_doc, {}, now=now) if self.draft is None else None
-        self.live = _compile_or_none(baseline_doc) if baseline_doc is not None else None
-        self.estimator = estimator
-        self.now = now
-        self.time_limit = time_limit
-        self.deadline = time.monotonic() + time_limit
-
-    def compare(self, orders: Sequence[OrderContext]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """(live outcome, draft outcome) for each order."""
-        return [(self._live(order), self._draft(order)) for order in orders]
-
-    def _live(self, order: OrderContext) -> dict[str, Any]:
-        return self._run(self.live, order) if self.live is not None else dict(_NOTHING_LIVE)
-
-    def _draft(self, order: OrderContext) -> dict[str, Any]:
-        if self.draft is None:
-            assert self.invalid_draft is not None
-            return _outcome(self.invalid_draft, order.context, self.estimator)
-        return self._run(self.draft, order)
-
-    def _run(self, flow: CompiledFlow, order: OrderContext) -> dict[str, Any]:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise FlowError("backtest_too_slow", seconds=f"{self.time_limit:g}")
-        result = ruleflows.run(flow, order.context, now=self.now, time_limit=min(left, SIMULATION_TIME_LIMIT))
-        return _outcome(result, order.context, self.estimator)
-
-
-def _compile_or_none(doc: Any) -> CompiledFlow | None:
-    try:
-        return ruleflows.compile_flow(doc)
-    except ruleflows.InvalidFlowError:
-        return None
 
 
 # ----------------------------------------------------------------------------- for the processing job

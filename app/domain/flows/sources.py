@@ -14,8 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of
+from app.domain.fulfillment import routing
 from app.domain.orders import pii
 from app.domain.orders import services as orders
+from app.domain.orders.features import flow_context
 from app.domain.orders.models import Order
 from app.i18n import current_locale
 from app.params import parse_id
@@ -23,11 +25,18 @@ from app.params import parse_id
 
 @dataclass(frozen=True, slots=True)
 class OrderContext:
-    """One order as a flow sees it, with how to name it: ``key`` is unique within its source."""
+    """One order as a flow sees it, with how to name it: ``key`` is unique within its source.
+
+    A stored order also carries what routing ships of it (``items``: its lines with a SKU whose money was
+    not refunded; ``unmatched``: lines without a known SKU) and its id; a sample carries None.
+    """
 
     key: str
     label: str
     context: dict[str, Any]
+    order_id: int | None = None
+    items: tuple[routing.Item, ...] | None = None
+    unmatched: tuple[str, ...] = ()
 
 
 class OrderSource(Protocol):
@@ -79,8 +88,6 @@ class RecentOrders:
         return found
 
     async def context_for(self, session: AsyncSession, key: str, *, shown: bool = True) -> OrderContext | None:
-        from app.domain.processing.services import flow_context  # here: processing imports flows
-
         order_id = parse_id(key)
         if order_id is None:
             return None
@@ -94,7 +101,14 @@ class RecentOrders:
             receiver = context["order"]["receiver"]
             receiver["name"] = pii.mask_name(receiver["name"])
         label = f"{view.shop.name} · {view.order.external_id} · {view.order.province or '—'}"
-        return OrderContext(key=f"{self.name}:{key}", label=label, context=context)
+        return OrderContext(
+            key=f"{self.name}:{key}",
+            label=label,
+            context=context,
+            order_id=order_id,
+            items=tuple(routing.items_of(order_id, view.lines)),
+            unmatched=tuple(routing.unmatched_lines(view.lines)),
+        )
 
 
 def order_sources() -> list[OrderSource]:

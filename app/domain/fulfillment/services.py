@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
+from app.domain.fulfillment import routing
 from app.domain.fulfillment.carriers import CarrierClient, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import (
     ANY,
@@ -26,6 +24,8 @@ from app.domain.fulfillment.models import (
     ShippingDocumentEntry,
     Waybill,
 )
+from app.domain.inventory import services as inventory
+from app.domain.inventory.models import Warehouse
 from app.domain.orders import pii
 from app.forms import one
 from app.i18n import gettext
@@ -40,23 +40,45 @@ MAX_PARCEL_WEIGHT_G = 1_000_000
 MAX_PROMISED_DAYS = 90
 
 
-@dataclass(frozen=True)
-class Quote:
-    """What shipping one parcel with one carrier costs and how long it is promised to take."""
+def site_of(warehouse: Warehouse) -> routing.Site:
+    """A warehouse row as routing sees it."""
+    profile = warehouse.cost_profile or {}
+    return routing.Site(
+        code=warehouse.code,
+        name=warehouse.name,
+        province=short_province(warehouse.province) or warehouse.province,
+        priority=warehouse.priority,
+        serves_regions=tuple(warehouse.serves_regions or ()),
+        per_order_fen=int(profile.get("per_order_fen", 0)),
+        per_item_fen=int(profile.get("per_item_fen", 0)),
+    )
 
-    carrier_code: str
-    fee_fen: int
-    promised_days: int
+
+def rate_of(rate: CarrierRate) -> routing.Rate:
+    """A rate line as routing sees it."""
+    return routing.Rate(
+        carrier_code=rate.carrier_code,
+        first_fee_fen=rate.first_fee_fen,
+        origin_province=rate.origin_province,
+        dest_province=rate.dest_province,
+        min_weight_g=rate.min_weight_g,
+        max_weight_g=rate.max_weight_g,
+        temperature_zone=rate.temperature_zone,
+        extra_fee_fen_per_kg=rate.extra_fee_fen_per_kg,
+        promised_days=rate.promised_days,
+    )
 
 
-def _specificity(rate: CarrierRate) -> int:
-    return (rate.dest_province != ANY) * 4 + (rate.origin_province != ANY) * 2 + (rate.temperature_zone != ANY)
-
-
-def fee_for(rate: CarrierRate, weight_g: int) -> int:
-    """First kilogram at the first fee, every further started kilogram at the extra fee."""
-    extra_kg = max(0, math.ceil((max(weight_g, 1) - 1000) / 1000))
-    return rate.first_fee_fen + extra_kg * rate.extra_fee_fen_per_kg
+async def load_network(session: AsyncSession) -> routing.Network:
+    """The active warehouses, the carriers and every rate line, for routing (three queries)."""
+    warehouses = await inventory.list_warehouses(session, active_only=True)
+    couriers = (await session.exec(select(Carrier).order_by(col(Carrier.code)))).all()
+    rates = (await session.exec(select(CarrierRate).order_by(col(CarrierRate.id)))).all()
+    return routing.Network(
+        sites=tuple(site_of(w) for w in warehouses),
+        couriers=tuple(routing.Courier(c.code, c.name, c.supports_cold_chain, c.is_active) for c in couriers),
+        rates=tuple(rate_of(r) for r in rates),
+    )
 
 
 async def quotes(
@@ -67,42 +89,16 @@ async def quotes(
     weight_g: int,
     temperature_zone: str = "ambient",
     carriers: list[str] | None = None,
-) -> list[Quote]:
+) -> list[routing.Quote]:
     """Every active carrier's price for this parcel, cheapest first (ties: faster first, then by code)."""
-    active = {c.code: c for c in (await session.exec(select(Carrier).where(col(Carrier.is_active)))).all()}
-    if temperature_zone != "ambient":
-        active = {code: c for code, c in active.items() if c.supports_cold_chain}
-    if carriers:
-        active = {code: c for code, c in active.items() if code in carriers}
-    rates = (await session.exec(select(CarrierRate).where(col(CarrierRate.carrier_code).in_(list(active))))).all()
-    return quotes_from(
-        rates,
+    network = await load_network(session)
+    return network.quotes(
         origin_province=origin_province,
         dest_province=dest_province,
         weight_g=weight_g,
         temperature_zone=temperature_zone,
+        carriers=carriers,
     )
-
-
-def quotes_from(
-    rates: Iterable[CarrierRate], *, origin_province: str, dest_province: str, weight_g: int, temperature_zone: str
-) -> list[Quote]:
-    """Each carrier's price from rate lines already loaded: the most specific matching line per carrier."""
-    origin = short_province(origin_province) or origin_province
-    dest = short_province(dest_province) or dest_province
-    best: dict[str, CarrierRate] = {}
-    for rate in rates:
-        if rate.origin_province not in (ANY, origin) or rate.dest_province not in (ANY, dest):
-            continue
-        if rate.temperature_zone not in (ANY, temperature_zone):
-            continue
-        if not rate.min_weight_g <= weight_g < rate.max_weight_g:
-            continue
-        current = best.get(rate.carrier_code)
-        if current is None or _specificity(rate) > _specificity(current):
-            best[rate.carrier_code] = rate
-    found = [Quote(code, fee_for(rate, weight_g), rate.promised_days) for code, rate in best.items()]
-    return sorted(found, key=lambda q: (q.fee_fen, q.promised_days, q.carrier_code))
 
 
 async def cheapest_carrier(
@@ -114,7 +110,7 @@ async def cheapest_carrier(
     temperature_zone: str = "ambient",
     within_days: int | None = None,
     carriers: list[str] | None = None,
-) -> Quote | None:
+) -> routing.Quote | None:
     """The cheapest carrier that serves the lane within the promised time, or None when none does."""
     for quote in await quotes(
         session,

@@ -40,6 +40,7 @@ from app.domain.inventory.models import (
     Warehouse,
     WarehouseKind,
 )
+from app.domain.inventory.pool import StockPool
 from app.params import is_row_id, parse_id
 
 #: The most units of one SKU an entry (a receipt, transfer, count line or setting) may name, and the most one
@@ -70,6 +71,14 @@ async def list_warehouses(session: AsyncSession, *, active_only: bool = False) -
     if active_only:
         query = query.where(col(Warehouse.is_active).is_(True))
     return list((await session.exec(query)).all())
+
+
+async def skus_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Sku]:
+    """The SKU master rows of these codes, by code (unknown codes are left out)."""
+    wanted = set(codes)
+    if not wanted:
+        return {}
+    return {sku.code: sku for sku in (await session.exec(select(Sku).where(col(Sku.code).in_(wanted)))).all()}
 
 
 async def list_skus(session: AsyncSession, *, category: str | None = None) -> list[Sku]:
@@ -757,29 +766,55 @@ async def recent_counts(session: AsyncSession, limit: int = 10) -> list[StockCou
 # --- availability for routing --------------------------------------------------------------------
 
 
+def order_key(order_id: int) -> str:
+    """The reservation key of an order (what it holds in the stock pool)."""
+    return f"order:{order_id}"
+
+
+async def load_pool(
+    session: AsyncSession, sku_codes: Iterable[str] | None, *, holders: Iterable[str] = ()
+) -> StockPool:
+    """The available units of these SKUs (a bundle's components included; None: every SKU) in every active
+    warehouse, as a :class:`StockPool`. What the ``holders`` (order keys) hold themselves counts as available
+    again, as when they are routed anew."""
+    codes = set(sku_codes) if sku_codes is not None else None
+    bundles = select(BundleComponent)
+    if codes is not None:
+        bundles = bundles.where(col(BundleComponent.bundle_code).in_(codes))
+    parts: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for part in (await session.exec(bundles.order_by(col(BundleComponent.component_code)))).all():
+        parts[part.bundle_code].append((part.component_code, part.qty))
+    warehouses = [w.code for w in await list_warehouses(session, active_only=True)]
+    available: dict[str, dict[str, int]] = {code: {} for code in warehouses}
+    stock = select(Stock)
+    if codes is not None:
+        stock = stock.where(
+            col(Stock.sku_code).in_({c for c in codes if c not in parts} | {p for ps in parts.values() for p, _ in ps})
+        )
+    if codes is None or codes:
+        for row in (await session.exec(stock)).all():
+            if row.warehouse_code in available:
+                available[row.warehouse_code][row.sku_code] = row.available
+    pool = StockPool(available, parts)
+    keys = set(holders)
+    if keys:
+        held = select(Reservation).where(
+            col(Reservation.order_key).in_(keys), Reservation.status == ReservationStatus.reserved
+        )
+        for hold in (await session.exec(held)).all():
+            if hold.warehouse_code in available:
+                pool.add(hold.warehouse_code, hold.sku_code, hold.qty)
+    return pool
+
+
 async def stock_by_warehouse(session: AsyncSession, sku_codes: Iterable[str]) -> dict[str, dict[str, int]]:
     """Available stock per active warehouse and SKU: ``{warehouse: {sku: available}}``. A bundle's
     availability in a warehouse is how many whole bundles its components there make."""
     codes = set(sku_codes)
     if not codes:
         return {}
-    parts = await bundle_components(session, codes)
-    plain = {c for c in codes if c not in parts} | {p for comps in parts.values() for p, _ in comps}
-    warehouses = [w.code for w in await list_warehouses(session, active_only=True)]
-    rows = (await session.exec(select(Stock).where(col(Stock.sku_code).in_(plain)))).all()
-    have: dict[str, dict[str, int]] = {w: {} for w in warehouses}
-    for row in rows:
-        if row.warehouse_code in have:
-            have[row.warehouse_code][row.sku_code] = row.available
-    out: dict[str, dict[str, int]] = {}
-    for code in warehouses:
-        out[code] = {}
-        for sku in sorted(codes):
-            if sku in parts:
-                out[code][sku] = min(have[code].get(p, 0) // n for p, n in parts[sku])
-            else:
-                out[code][sku] = have[code].get(sku, 0)
-    return out
+    pool = await load_pool(session, codes)
+    return pool.by_warehouse(codes, pool.available)
 
 
 async def warehouses_that_can_fill(

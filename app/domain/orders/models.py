@@ -10,6 +10,7 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
+from app.domain.channels.adapters.base import REFUND_SUCCESS_STATUSES
 
 
 class OrderStatus(StrEnum):
@@ -133,6 +134,11 @@ class OrderLine(SQLModel, table=True):
     is_gift: bool = False
     bundle_of: str | None = Field(default=None, max_length=100)
     refund_status: str = Field(default="", max_length=32)
+
+    @property
+    def is_refunded(self) -> bool:
+        """The line's money went back to the buyer: it is not shipped."""
+        return self.refund_status in REFUND_SUCCESS_STATUSES
 
 
 class OrderTag(SQLModel, table=True):

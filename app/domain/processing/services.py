@@ -11,7 +11,6 @@ in the review queue. Nothing is ever half-done.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,20 +22,20 @@ import ruleflows
 from app import outbox
 from app.db import utcnow
 from app.domain.accounts.services import SYSTEM, Actor
-from app.domain.channels.adapters.base import REFUND_SUCCESS_STATUSES
 from app.domain.channels.models import Shop
 from app.domain.flows import services as flows
+from app.domain.fulfillment import routing
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
-from app.domain.inventory.models import Sku, Warehouse
-from app.domain.inventory.services import LineOutcome, ReservationLine
+from app.domain.inventory.models import Sku
+from app.domain.inventory.services import ReservationLine
 from app.domain.orders import pii
 from app.domain.orders import services as orders
+from app.domain.orders.features import flow_context
 from app.domain.orders.models import Order, OrderLine, OrderStatus, OrderTag
-from app.domain.processing.features import compute_features, enrich_lines, parcel_weight, skus_for, temperature_zone
 from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment, order_ref, shipment_ref
-from ruleflows import short_province
+from ruleflows.regions import short_province
 
 #: Order statuses past which processing never touches an order again.
 FINISHED_STATUSES = frozenset({OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed})
@@ -57,18 +56,6 @@ class ActionFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.code = code
-
-
-@dataclass
-class Need:
-    """One line to reserve and ship: an order line, a merged order's line, or a gift."""
-
-    key: str
-    sku: str
-    qty: int
-    title: str
-    order_id: int
-    is_gift: bool = False
 
 
 @dataclass
@@ -95,11 +82,6 @@ class Outcome:
             "gifts": self.gifts,
             "notes": self.notes,
         }
-
-
-def order_key(order_id: int) -> str:
-    """The reservation key of an order (what it holds in the stock pool)."""
-    return f"order:{order_id}"
 
 
 # --- queueing ------------------------------------------------------------------------------------------
@@ -165,13 +147,8 @@ async def _shipments(session: AsyncSession, order_id: int) -> list[Shipment]:
     return list((await session.exec(query)).all())
 
 
-def _refunded(line: OrderLine) -> bool:
-    """The line's money went back to the buyer: it is not shipped."""
-    return line.refund_status in REFUND_SUCCESS_STATUSES
-
-
 def _has_refund(order: Order, lines: list[OrderLine]) -> bool:
-    return bool(REFUND_TAGS & set(order.tags)) or any(_refunded(line) for line in lines)
+    return bool(REFUND_TAGS & set(order.tags)) or any(line.is_refunded for line in lines)
 
 
 # --- the run -----------------------------------------------------------------------------------------------
@@ -207,7 +184,7 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
 
     shop = await session.get(Shop, order.shop_id)
     assert shop is not None
-    skus = await skus_for(session, {line.sku for line in lines if line.sku})
+    skus = await inventory.skus_by_code(session, {line.sku for line in lines if line.sku})
     context = await flow_context(
         session,
         orders.OrderView(order, lines, shop),
@@ -250,13 +227,13 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
         outcome.notes.extend(f"合并订单 {other.external_id}" for other, _ in merged)
 
     if decisions.warehouse or decisions.warehouse_strategy:
-        unknown = [line.line_id for line in lines if not line.sku and not _refunded(line)]
+        unknown = routing.unmatched_lines(lines)
         if unknown:
             await set_status(session, order, OrderStatus.on_hold)
             return _hold(
                 proc, order, outcome, "unknown_sku", f"商品编码未匹配（行 {', '.join(unknown)}），无法分仓", now
             )
-        state = await _route(session, order, lines, merged, shop, skus, decisions, features, proc, outcome, now)
+        state = await _route(session, order, lines, merged, skus, decisions, features, proc, outcome, now)
         if state is not None:
             return _finish(proc, order, outcome, state, now)
 
@@ -291,25 +268,6 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
     proc.hold_reason = ""
     proc.hold_until = None
     return _finish(proc, order, outcome, ProcessingState.processed, now)
-
-
-async def flow_context(
-    session: AsyncSession,
-    view: orders.OrderView,
-    skus: dict[str, Sku] | None = None,
-    *,
-    now: datetime,
-    review_approved: bool = False,
-) -> dict[str, Any]:
-    """What a flow reads for an order: the canonical order (lines enriched from the SKU master, no ciphertext,
-    no raw payload), the features, and no decisions yet. The simulator and backtest use the same context."""
-    if skus is None:
-        skus = await skus_for(session, {line.sku for line in view.lines if line.sku})
-    canonical = orders.canonical_order(view)
-    canonical.pop("raw", None)
-    enrich_lines(canonical, skus)
-    features = await compute_features(session, view.order, view.lines, skus, now=now, review_approved=review_approved)
-    return {"order": canonical, "features": features, "decisions": {}}
 
 
 def _finish(proc: OrderProcessing, order: Order, outcome: Outcome, state: ProcessingState, now: datetime) -> Outcome:
@@ -371,7 +329,7 @@ async def _cancel(
     session: AsyncSession, order: Order, proc: OrderProcessing, shipments: list[Shipment], reason: str
 ) -> None:
     assert order.id is not None
-    released = await inventory.release(session, order_key(order.id), SYSTEM, note=reason)
+    released = await inventory.release(session, inventory.order_key(order.id), SYSTEM, note=reason)
     active = [shipment for shipment in shipments if shipment.status != "cancelled"]
     for shipment in active:
         shipment.status = "cancelled"
@@ -447,92 +405,17 @@ async def _merge_same_buyer(
 # --- routing: warehouse, reservation, split, gifts, carrier -------------------------------------------------
 
 
-def _needs(order: Order, lines: list[OrderLine], merged: list[tuple[Order, list[OrderLine]]]) -> list[Need]:
+def _needs(order: Order, lines: list[OrderLine], merged: list[tuple[Order, list[OrderLine]]]) -> list[routing.Item]:
     assert order.id is not None
-    needs = [
-        Need(line.line_id, line.sku, line.qty, line.title, order.id)
-        for line in lines
-        if line.sku and not _refunded(line)
-    ]
+    needs = routing.items_of(order.id, lines)
     for other, other_lines in merged:
         assert other.id is not None
-        needs.extend(
-            Need(f"m{other.id}:{line.line_id}", line.sku, line.qty, line.title, other.id)
-            for line in other_lines
-            if line.sku and not _refunded(line)
-        )
+        needs.extend(routing.items_of(other.id, other_lines, prefix=f"m{other.id}:"))
     return needs
 
 
-async def _warehouse_cost(
-    session: AsyncSession, warehouse: Warehouse, order: Order, items: int, weight_g: int, zone: str
-) -> int:
-    """Handling (per order + per item) plus the cheapest carrier from this warehouse to the receiver."""
-    profile = warehouse.cost_profile or {}
-    handling = int(profile.get("per_order_fen", 0)) + int(profile.get("per_item_fen", 0)) * items
-    quote = await fulfillment.cheapest_carrier(
-        session,
-        origin_province=warehouse.province,
-        dest_province=order.province,
-        weight_g=weight_g,
-        temperature_zone=zone,
-    )
-    return handling + (quote.fee_fen if quote is not None else 1_000_000)
-
-
-async def _ranked_warehouses(
-    session: AsyncSession,
-    strategy: str,
-    order: Order,
-    needs: list[Need],
-    skus: dict[str, Sku],
-    region: str | None,
-) -> list[Warehouse]:
-    """Active warehouses in the order the strategy prefers them (before looking at stock).
-
-    nearest: same province first, then those serving the region (others are not candidates);
-    priority: those serving the region by priority, then the rest by priority;
-    cheapest: by handling plus the cheapest carrier's fee to the receiver.
-    """
-    active = await inventory.list_warehouses(session, active_only=True)
-
-    def serves(w: Warehouse) -> bool:
-        return not w.serves_regions or (region is not None and region in w.serves_regions)
-
-    if strategy == "nearest":
-        return sorted(
-            (w for w in active if serves(w)), key=lambda w: (w.province != order.province, w.priority, w.code)
-        )
-    if strategy == "cheapest":
-        weight = parcel_weight([(n.sku, n.qty) for n in needs], skus)
-        zone = temperature_zone([n.sku for n in needs], skus)
-        items = sum(n.qty for n in needs)
-        costs = {w.code: await _warehouse_cost(session, w, order, items, weight, zone) for w in active}
-        return sorted(active, key=lambda w: (costs[w.code], w.priority, w.code))
-    return sorted(active, key=lambda w: (not serves(w), w.priority, w.code))
-
-
-def _fits(stock: dict[str, dict[str, int]], code: str, needs: list[Need]) -> bool:
-    wanted: dict[str, int] = defaultdict(int)
-    for need in needs:
-        wanted[need.sku] += need.qty
-    return all(stock.get(code, {}).get(sku, 0) >= qty for sku, qty in wanted.items())
-
-
-def _split_plan(stock: dict[str, dict[str, int]], ranked: list[str], needs: list[Need]) -> dict[str, str] | None:
-    """拆单: each line from the first warehouse (in preference order) that still has it; None if a line fits
-    nowhere. Lines are kept together in as few warehouses as possible by trying the preferred one first."""
-    left = {code: dict(stock.get(code, {})) for code in ranked}
-    plan: dict[str, str] = {}
-    for need in sorted(needs, key=lambda n: -n.qty):
-        for code in ranked:
-            if left[code].get(need.sku, 0) >= need.qty:
-                left[code][need.sku] -= need.qty
-                plan[need.key] = code
-                break
-        else:
-            return None
-    return plan
+#: How often an order is routed again with fresh stock when concurrent orders took what its plan counted on.
+ROUTE_ATTEMPTS = 3
 
 
 async def _route(
@@ -540,7 +423,6 @@ async def _route(
     order: Order,
     lines: list[OrderLine],
     merged: list[tuple[Order, list[OrderLine]]],
-    shop: Shop,
     skus: dict[str, Sku],
     decisions: ruleflows.Decisions,
     features: dict[str, Any],
@@ -548,99 +430,99 @@ async def _route(
     outcome: Outcome,
     now: datetime,
 ) -> ProcessingState | None:
-    """Choose the warehouse(s), reserve, add gifts, choose carriers and write the shipments.
-
-    Returns a final state when the order cannot be routed (缺货, no carrier), else None.
-    """
+    """Route the order (``fulfillment.routing`` decides), reserve what the route takes and write the
+    shipments. Returns a final state when the order cannot be routed (缺货, no carrier), else None."""
     assert order.id is not None
     needs = _needs(order, lines, merged)
     if not needs:
         raise ActionFailed("订单没有可发货的商品行", code="failed")
-    skus.update(await skus_for(session, {need.sku for need in needs} - set(skus)))
-    fixed = decisions.warehouse
-    strategy = decisions.warehouse_strategy or "priority"
-    # The features already hold the stock of this order's SKUs; merged orders may bring others.
-    stock: dict[str, dict[str, int]] = features["stock_by_warehouse"]
-    if merged:
-        stock = await inventory.stock_by_warehouse(session, {need.sku for need in needs})
-    if fixed:
-        warehouse = await inventory.get_warehouse(session, fixed)
-        if warehouse is None or not warehouse.is_active:
-            raise ActionFailed(f"规则流指定的仓库 {fixed} 不存在或已停用")
-        ranked = [warehouse.code]
-    else:
-        ranked = [
-            w.code for w in await _ranked_warehouses(session, strategy, order, needs, skus, features.get("region"))
-        ]
-    key = order_key(order.id)
-    reservation_lines = [ReservationLine(need.key, need.sku, need.qty) for need in needs]
-
-    plan: dict[str, str] | None = None
-    for code in ranked:
-        if not _fits(stock, code, needs):
-            continue
-        plan = {need.key: code for need in needs}
-        if await _reserve(session, key, reservation_lines, plan):
+    request = routing.request_for(decisions, features, order.province)
+    skus.update(await inventory.skus_by_code(session, {n.sku for n in needs} | request.gift_skus - set(skus)))
+    network = await fulfillment.load_network(session)
+    key = inventory.order_key(order.id)
+    titles = {code: sku.name for code, sku in skus.items()}
+    decided: routing.Route | None = None
+    for _attempt in range(ROUTE_ATTEMPTS):
+        pool = await inventory.load_pool(session, {n.sku for n in needs} | request.gift_skus, holders=[key])
+        try:
+            decided = routing.route(network, pool, request, needs, skus, gift_titles=titles)
+        except routing.RoutingError as exc:
+            raise ActionFailed(exc.reason) from exc
+        if not decided.routed or await _reserve(session, key, decided):
             break
-        plan = None  # taken by a concurrent order between the look and the guarded update: try the next one
-    if plan is None and decisions.split_by_warehouse and not fixed:
-        split = _split_plan(stock, ranked, needs)
-        if split is not None and await _reserve(session, key, reservation_lines, split):
-            plan = split
-            outcome.notes.append("按仓拆单")
-    if plan is None:
-        short = sorted({need.sku for need in needs if not any(_fits(stock, c, [need]) for c in ranked)})
-        reason = (
-            "缺货："
-            + ("、".join(short) if short else "没有一个仓能整单发货")
-            + ("（未允许拆单）" if not decisions.split_by_warehouse else "")
+        # A concurrent order took stock between the look and the guarded update: look again.
+        decided = routing.Route("out_of_stock", decided.ranked, reason="缺货：库存已被其他订单占用")
+    assert decided is not None
+    if not decided.routed:
+        await inventory.release(
+            session, key, SYSTEM, note="缺货，未分仓" if decided.status == "out_of_stock" else "没有可用快递"
         )
-        await inventory.release(session, key, SYSTEM, note="缺货，未分仓")
         await set_status(session, order, OrderStatus.on_hold)
-        _hold(proc, order, outcome, "out_of_stock", reason, now)
-        return ProcessingState.out_of_stock
+        code = "out_of_stock" if decided.status == "out_of_stock" else "no_carrier"
+        _hold(proc, order, outcome, code, decided.reason, now)
+        return ProcessingState.out_of_stock if code == "out_of_stock" else ProcessingState.held
+    outcome.notes.extend(decided.notes)
+    await _write_shipments(session, order, decided, decisions.expand_bundles, now)
+    proc.warehouse_code = decided.parcels[0].warehouse
+    proc.carrier_code = decided.parcels[0].carrier
+    outcome.warehouses = [parcel.warehouse for parcel in decided.parcels]
+    outcome.carriers = [parcel.carrier for parcel in decided.parcels if parcel.carrier]
+    outcome.gifts = [gift.sku for gift in decided.gifts]
+    return None
 
-    by_warehouse: dict[str, list[Need]] = defaultdict(list)
-    for need in needs:
-        by_warehouse[plan[need.key]].append(need)
-    gifts = await _reserve_gifts(session, key, decisions, sorted(by_warehouse, key=ranked.index)[0], outcome)
-    if gifts:
-        by_warehouse[gifts[0][0]].extend(need for _, need in gifts)
-        skus.update(await skus_for(session, {need.sku for _, need in gifts} - set(skus)))
-    # What the shops may sell of these SKUs, once for all of this order's reservations.
-    await inventory.recompute_channel_stock(session, {need.sku for need in needs} | {need.sku for _, need in gifts})
 
-    bundles = (
-        await inventory.bundle_components(session, {need.sku for need in needs}) if decisions.expand_bundles else {}
-    )
+async def _reserve(session: AsyncSession, key: str, decided: routing.Route) -> bool:
+    """Make the route's plan what the order holds: lines held elsewhere (or no longer wanted) are given back
+    first, then every line and gift of the plan is reserved, all or nothing."""
+    wanted = [
+        *((item, decided.plan[item.key]) for parcel in decided.parcels for item in parcel.items if not item.is_gift)
+    ]
+    wanted += [(gift, decided.parcels[0].warehouse) for gift in decided.gifts]
+    plan = {item.key: code for item, code in wanted}
+    skus = {item.key: item.sku for item, _ in wanted}
+    stale = [
+        r.line_key
+        for r in await inventory.reservations(session, key)
+        if r.status == "reserved"
+        and (plan.get(r.line_key) != r.warehouse_code or skus.get(r.line_key) != r.line_sku_code)
+    ]
+    if stale:
+        await inventory.release(session, key, SYSTEM, line_keys=stale, note="重新分仓")
+    lines = [ReservationLine(item.key, item.sku, item.qty) for item, _ in wanted]
+    result = await inventory.reserve(session, key, lines, plan, SYSTEM, sync_channels=False)
+    if result.ok:
+        # What the shops may sell of these SKUs, once for all of this order's reservations.
+        await inventory.recompute_channel_stock(session, set(skus.values()))
+    return result.ok
+
+
+async def _write_shipments(
+    session: AsyncSession, order: Order, decided: routing.Route, expand_bundles: bool, now: datetime
+) -> None:
+    """One shipment per parcel of the route (re-using the order's earlier ones by sequence number); earlier
+    shipments the route no longer has are cancelled and taken off the shipping documents."""
+    assert order.id is not None
+    items = [item for parcel in decided.parcels for item in parcel.items]
+    bundles = await inventory.bundle_components(session, {i.sku for i in items}) if expand_bundles else {}
     existing = {s.ref: s for s in await _shipments(session, order.id)}
-    warehouses = {w.code: w for w in await inventory.list_warehouses(session)}
     used_refs = set()
-    for seq, code in enumerate(sorted(by_warehouse, key=ranked.index), start=1):
-        parcel = by_warehouse[code]
-        pairs = [(n.sku, n.qty) for n in parcel]
-        weight = parcel_weight(pairs, skus)
-        zone = temperature_zone([n.sku for n in parcel], skus)
-        carrier, fee, days = await _choose_carrier(session, decisions, features, warehouses[code], order, weight, zone)
+    for seq, parcel in enumerate(decided.parcels, start=1):
         ref = shipment_ref(order.id, seq)
         used_refs.add(ref)
         shipment = existing.get(ref) or Shipment(
-            order_id=order.id, seq=seq, ref=ref, warehouse_code=code, created_at=now
+            order_id=order.id, seq=seq, ref=ref, warehouse_code=parcel.warehouse, created_at=now
         )
-        if ref in existing and existing[ref].warehouse_code != code:
-            await fulfillment.remove_from_documents(session, ref, keep_warehouse=code)  # re-routed: off the old lists
-        shipment.warehouse_code = code
-        shipment.carrier_code = carrier
-        shipment.fee_fen = fee
-        shipment.promised_days = days
-        shipment.weight_g = weight
+        if ref in existing and existing[ref].warehouse_code != parcel.warehouse:
+            await fulfillment.remove_from_documents(session, ref, keep_warehouse=parcel.warehouse)  # off the old lists
+        shipment.warehouse_code = parcel.warehouse
+        shipment.carrier_code = parcel.carrier
+        shipment.fee_fen = parcel.fee_fen
+        shipment.promised_days = parcel.promised_days
+        shipment.weight_g = parcel.weight_g
         shipment.status = "pending"
-        shipment.lines = _shipment_lines(parcel, bundles)
+        shipment.lines = _shipment_lines(parcel.items, bundles)
         shipment.updated_at = now
         session.add(shipment)
-        outcome.warehouses.append(code)
-        if carrier:
-            outcome.carriers.append(carrier)
     for ref, stale in existing.items():
         if ref not in used_refs:
             stale.status = "cancelled"
@@ -648,123 +530,22 @@ async def _route(
             session.add(stale)
             await fulfillment.remove_from_documents(session, ref, keep_warehouse=None)
     await session.flush()
-    proc.warehouse_code = outcome.warehouses[0]
-    proc.carrier_code = outcome.carriers[0] if outcome.carriers else None
-    outcome.gifts = [need.sku for _, need in gifts]
-    if decisions.carrier or decisions.carrier_strategy:
-        missing = [s.ref for s in await _shipments(session, order.id) if s.status == "pending" and not s.carrier_code]
-        if missing:
-            await inventory.release(session, key, SYSTEM, note="没有可用快递")
-            await set_status(session, order, OrderStatus.on_hold)
-            _hold(proc, order, outcome, "no_carrier", "没有能在承诺时效内送达的快递", now)
-            return ProcessingState.held
-    return None
 
 
-async def _reserve(session: AsyncSession, key: str, lines: list[ReservationLine], plan: dict[str, str]) -> bool:
-    """Hold exactly ``plan`` for the order: lines held elsewhere are given back first, then all or nothing."""
-    moved = [
-        r.line_key
-        for r in await inventory.reservations(session, key)
-        if r.status == "reserved" and not r.line_key.startswith("gift:") and plan.get(r.line_key) != r.warehouse_code
-    ]
-    if moved:
-        await inventory.release(session, key, SYSTEM, line_keys=moved, note="重新分仓")
-    result = await inventory.reserve(session, key, lines, plan, SYSTEM, sync_channels=False)
-    return result.ok
-
-
-async def _reserve_gifts(
-    session: AsyncSession, key: str, decisions: ruleflows.Decisions, warehouse: str, outcome: Outcome
-) -> list[tuple[str, Need]]:
-    """满赠: each gift from the first shipment's warehouse while gift stock lasts; a gift out of stock is left
-    out (noted), never a reason to hold the order."""
-    if not decisions.gifts:
-        return []
-    wanted: dict[str, int] = defaultdict(int)
-    for gift in decisions.gifts:
-        wanted[gift.sku] += gift.qty
-    known = await skus_for(session, set(wanted))
-    unknown = sorted(set(wanted) - set(known))
-    if unknown:
-        raise ActionFailed(f"赠品 {'、'.join(unknown)} 不是已登记的商品")
-    lines = [ReservationLine(f"gift:{sku}", sku, qty) for sku, qty in sorted(wanted.items())]
-    previous = [
-        r.line_key
-        for r in await inventory.reservations(session, key)
-        if r.status == "reserved" and r.line_key.startswith("gift:") and r.warehouse_code != warehouse
-    ]
-    if previous:
-        await inventory.release(session, key, SYSTEM, line_keys=previous, note="赠品改仓")
-    result = await inventory.reserve(session, key, lines, warehouse, SYSTEM, all_or_nothing=False, sync_channels=False)
-    given = []
-    for line in result.lines:
-        if line.outcome in (LineOutcome.reserved, LineOutcome.already_reserved):
-            given.append((warehouse, Need(line.line_key, line.sku_code, line.qty, known[line.sku_code].name, 0, True)))
-        else:
-            outcome.notes.append(f"赠品 {line.sku_code} 库存不足，未赠送")
-    return given
-
-
-def _shipment_lines(parcel: list[Need], bundles: dict[str, list[tuple[str, int]]]) -> list[dict[str, Any]]:
+def _shipment_lines(
+    parcel: tuple[routing.Item, ...], bundles: dict[str, list[tuple[str, int]]]
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for need in parcel:
-        base = {"line_id": need.key, "title": need.title, "is_gift": need.is_gift, "order_id": need.order_id or None}
-        if need.sku in bundles:
+    for item in parcel:
+        base = {"line_id": item.key, "title": item.title, "is_gift": item.is_gift, "order_id": item.order_id or None}
+        if item.sku in bundles:
             rows.extend(
-                {**base, "sku": part, "qty": need.qty * per_unit, "bundle_of": need.sku}
-                for part, per_unit in bundles[need.sku]
+                {**base, "sku": part, "qty": item.qty * per_unit, "bundle_of": item.sku}
+                for part, per_unit in bundles[item.sku]
             )
         else:
-            rows.append({**base, "sku": need.sku, "qty": need.qty, "bundle_of": None})
+            rows.append({**base, "sku": item.sku, "qty": item.qty, "bundle_of": None})
     return rows
-
-
-async def _choose_carrier(
-    session: AsyncSession,
-    decisions: ruleflows.Decisions,
-    features: dict[str, Any],
-    warehouse: Warehouse,
-    order: Order,
-    weight_g: int,
-    zone: str,
-) -> tuple[str | None, int, int | None]:
-    """The carrier for one parcel: the flow's fixed carrier, or the cheapest / fastest that serves the lane
-    (urgent orders: within 2 days). Returns (code, fee in fen, promised days); (None, 0, None) when none."""
-    fixed = decisions.carrier
-    strategy = decisions.carrier_strategy
-    if not fixed and not strategy:
-        return None, 0, None
-
-    async def lane_quotes(carriers: list[str] | None) -> list[fulfillment.Quote]:
-        return await fulfillment.quotes(
-            session,
-            origin_province=warehouse.province,
-            dest_province=order.province,
-            weight_g=weight_g,
-            temperature_zone=zone,
-            carriers=carriers,
-        )
-
-    if fixed:
-        carrier = (await session.exec(select(Carrier).where(Carrier.code == fixed))).first()
-        if carrier is None or not carrier.is_active:
-            raise ActionFailed(f"规则流指定的快递 {fixed} 不存在或已停用")
-        found = await lane_quotes([carrier.code])
-        if zone != "ambient" and not found:
-            raise ActionFailed(f"快递 {fixed} 不承运{zone}温层商品")
-        return carrier.code, (found[0].fee_fen if found else 0), (found[0].promised_days if found else None)
-    candidates = list(decisions.carrier_candidates) or None
-    found = await lane_quotes(candidates)
-    if strategy == "fastest":
-        best = min(found, key=lambda q: (q.promised_days, q.fee_fen, q.carrier_code), default=None)
-    else:
-        # Cheapest first already; urgent orders only take a carrier that promises two days or less.
-        within = 2 if features.get("is_urgent") else None
-        best = next((q for q in found if within is None or q.promised_days <= within), None)
-    if best is None:
-        return None, 0, None
-    return best.carrier_code, best.fee_fen, best.promised_days
 
 
 # --- messages ---------------------------------------------------------------------------------------------
