@@ -27,6 +27,8 @@ from ruleflows import Decisions, short_province
 
 ANY = "*"
 ZONE_RANK = {"ambient": 0, "chilled": 1, "frozen": 2}
+#: How the review queue names a temperature zone.
+ZONE_LABELS = {"ambient": "常温", "chilled": "冷藏", "frozen": "冷冻"}
 #: Days an urgent order's carrier may promise at most under the ``cheapest`` strategy.
 URGENT_DAYS = 2
 #: What "cheapest" counts for a warehouse no carrier serves: far more than any real parcel.
@@ -331,9 +333,11 @@ def rank_warehouses(
         return [site]
     sites = network.sites
     if request.warehouse_strategy == "nearest":
+        # Sites carry short province names; a receiver may be given as "上海市".
+        dest = short_province(request.dest_province) or request.dest_province
         return sorted(
             (s for s in sites if s.serves(request.region)),
-            key=lambda s: (s.province != request.dest_province, s.priority, s.code),
+            key=lambda s: (s.province != dest, s.priority, s.code),
         )
     if request.warehouse_strategy == "cheapest":
         weight = parcel_weight([(i.sku, i.qty) for i in items], skus)
@@ -393,7 +397,7 @@ def choose_carrier(network: Network, request: Request, origin: Site, weight_g: i
             carriers=[courier.code],
         )
         if zone != "ambient" and not found:
-            raise RoutingError(f"快递 {request.carrier} 不承运{zone}温层商品")
+            raise RoutingError(f"快递 {request.carrier} 不承运{ZONE_LABELS.get(zone, zone)}温层商品")
         return Pick(courier.code, found[0].fee_fen, found[0].promised_days) if found else Pick(courier.code, 0, None)
     if not request.carrier_strategy:
         return None
