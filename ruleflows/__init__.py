@@ -7,6 +7,8 @@ Public API::
                                                    never raises
     compile_flow(doc) -> CompiledFlow              validate once, run many times
     evaluate(logic, data, now=...)                 one JSON Logic expression through the safe wrapper
+    compile_logic(logic) -> CompiledLogic          one expression compiled once; .evaluate(data, now=...)
+                                                   gives evaluate's result or error (flows compile theirs)
     is_expression(value)                           whether a value has the shape of a JSON Logic operation
     ORDER_CONTEXT_SCHEMA / order_context_schema()  the fields a flow can read, for the field picker
     is_known_path(path)                            whether a dotted path names a field of the flow context
@@ -36,6 +38,7 @@ Document limits and errors::
 from __future__ import annotations
 
 from ruleflows.actions import ACTION_CATALOGUE, Decisions, Gift, Notification
+from ruleflows.compiler import CompiledLogic, compile_logic
 from ruleflows.document import MAX_DOCUMENT_BYTES, document_size, nesting_depth
 from ruleflows.errors import (
     LIMIT_DEPTH,
@@ -91,6 +94,7 @@ __all__ = [
     "REGIONS",
     "WAREHOUSE_STRATEGIES",
     "CompiledFlow",
+    "CompiledLogic",
     "DecidedAction",
     "Decisions",
     "Gift",
@@ -104,6 +108,7 @@ __all__ = [
     "RuleError",
     "RunResult",
     "compile_flow",
+    "compile_logic",
     "document_size",
     "evaluate",
     "is_expression",

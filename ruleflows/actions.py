@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Final
 
 from ruleflows.coercion import is_number
@@ -295,8 +296,11 @@ class Decisions:
 
     def apply(self, action: str, params: Mapping[str, Any]) -> Decisions:
         """These decisions with one decided action recorded (its params already checked); unknown: unchanged."""
-        effect = _EFFECTS.get(action)
-        return self if effect is None else replace(self, **effect.apply(self, params))
+        if action not in _EFFECTS:
+            return self
+        draft = DecisionsDraft(self)
+        draft.apply(action, params)
+        return draft.freeze()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: each group of keys an action writes, for the actions that recorded something."""
@@ -325,6 +329,42 @@ class Decisions:
                 if value is not None:
                     values[name] = value
         return cls(**values)
+
+
+class DecisionsDraft:
+    """Decisions while a run makes them: updated in place by each action, frozen once at the end.
+
+    A run decides an action per action node, and a new frozen :class:`Decisions` (a few dozen fields set one
+    by one) for each of them was most of a compiled run's time.
+    """
+
+    __slots__ = ("values",)
+
+    def __init__(self, decisions: Decisions | None = None) -> None:
+        self.values: dict[str, Any] = (
+            dict(_DEFAULTS) if decisions is None else dict(zip(_FIELD_NAMES, _FIELD_VALUES(decisions), strict=True))
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        # What an action's effect reads of the decisions so far (``d.gifts``, ``d.tags``, ...).
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def apply(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Record one decided action (its params already checked); returns the JSON of the keys it wrote, as
+        :meth:`Decisions.json_of` gives it (what a later node reads); an unknown action changes nothing."""
+        effect = _EFFECTS.get(action)
+        if effect is None:
+            return {}
+        values = self.values
+        values.update(effect.apply(self, params))
+        return {name: _to_json(values[name]) for name in effect.keys}
+
+    def freeze(self) -> Decisions:
+        """The decisions made so far, frozen."""
+        return Decisions(**self.values)
 
 
 def _to_json(value: Any) -> Any:
@@ -382,6 +422,8 @@ _READER_BY_TYPE: Final[dict[str, Callable[[Any], Any]]] = {
 }
 _READERS: Final = {f.name: _READER_BY_TYPE[str(f.type)] for f in fields(Decisions)}
 _DEFAULTS: Final = {f.name: f.default for f in fields(Decisions)}
+_FIELD_NAMES: Final = tuple(f.name for f in fields(Decisions))
+_FIELD_VALUES: Final = attrgetter(*_FIELD_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +431,7 @@ class _Effect:
     """How an action is recorded: the decision keys it writes (always together) and their new values."""
 
     keys: tuple[str, ...]
-    apply: Callable[[Decisions, Mapping[str, Any]], dict[str, Any]]
+    apply: Callable[[DecisionsDraft, Mapping[str, Any]], dict[str, Any]]
 
 
 def _flag(name: str) -> _Effect:

@@ -12,15 +12,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
-from ruleflows.actions import Decisions, param_specs, value_problem
+from ruleflows.actions import Decisions, DecisionsDraft, param_specs, value_problem
 from ruleflows.coercion import truthy
+from ruleflows.compiler import CompiledNode, compile_node, link
 from ruleflows.document import Node
 from ruleflows.errors import LIMIT_DEPTH, LIMIT_TIME, LimitExceededError, LogicError
-from ruleflows.logic import MAX_EVALUATION_STEPS, Evaluation, OutputBudget
+from ruleflows.logic import (
+    MAX_EVALUATION_STEPS,
+    PYTHON_ERRORS,
+    SCALARS,
+    Compiled,
+    Evaluation,
+    OutputBudget,
+    rule_error,
+)
 from ruleflows.problems import Problem
 from ruleflows.validation import check_document
 
@@ -37,6 +46,9 @@ STATUS_STEP_LIMIT: Final = "step_limit"
 STATUS_LIMIT_EXCEEDED: Final = "limit_exceeded"
 
 
+_NONE_DECIDED: Final = Decisions()
+
+
 class InvalidFlowError(ValueError):
     """Raised by :func:`compile_flow` for a document with problems; ``problems`` lists them all."""
 
@@ -47,17 +59,30 @@ class InvalidFlowError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CompiledFlow:
-    """A validated flow, ready to run many times without validating again."""
+    """A validated flow, ready to run many times without validating again.
+
+    ``program`` holds the flow's expressions compiled into closures (:mod:`ruleflows.compiler`); a flow
+    prepared without it (as ``run`` does for a document it is given) is run by the interpreter.
+    """
 
     name: str
     trigger: str
     start_id: str
     nodes: Mapping[str, Node]
     exits: Mapping[tuple[str, str], str]  # (node id, port) -> next node id
+    program: Mapping[str, CompiledNode] | None = None
 
 
 def compile_flow(doc: Any) -> CompiledFlow:
-    """Validate a document and prepare it for running; raises InvalidFlowError listing every problem."""
+    """Validate a document and compile its expressions; raises InvalidFlowError listing every problem."""
+    flow = _prepare(doc)
+    program = {node.id: compile_node(node.id, node.type, node.name, node.config) for node in flow.nodes.values()}
+    link(program, dict(flow.exits))
+    return replace(flow, program=program)
+
+
+def _prepare(doc: Any) -> CompiledFlow:
+    """Validate a document and index its nodes and exits, for the interpreter."""
     document, problems = check_document(doc)
     if problems:
         raise InvalidFlowError(problems)
@@ -168,7 +193,8 @@ def run(
         compiled = flow
     else:
         try:
-            compiled = compile_flow(flow)
+            # One run of a document: validating it is the cost, compiling would only add to it.
+            compiled = _prepare(flow)
         except InvalidFlowError as exc:
             return RunResult(
                 status=STATUS_FAILED,
@@ -179,7 +205,8 @@ def run(
     if not isinstance(context, dict):
         return RunResult(status=STATUS_FAILED, error="the context must be an object", micros=_micros_since(started))
     try:
-        result = _Run(compiled, context, now, max_steps, deadline).execute()
+        runner = _Run if compiled.program is None else _CompiledRun
+        result = runner(compiled, context, now, max_steps, deadline).execute()
     except RecursionError:
         # Only data nested past Python's recursion limit gets here (copying the context's decisions).
         result = RunResult(status=STATUS_LIMIT_EXCEEDED, error="the context is nested too deeply", limit=LIMIT_DEPTH)
@@ -219,13 +246,13 @@ class _Run:
         given = context.get("decisions")
         # Flows read the decisions as JSON, as given; the typed record is read from them once and kept beside.
         seen = json_copy(given) if isinstance(given, dict) else {}
-        self.decisions = Decisions.from_dict(seen)
+        self.draft = DecisionsDraft(Decisions.from_dict(seen)) if seen else DecisionsDraft()
         self.data: dict[str, Any] = {
             "order": context.get("order"),
             "features": context.get("features") if context.get("features") is not None else {},
             "decisions": seen,
         }
-        self.result = RunResult(status=STATUS_OK)
+        self.result = RunResult(status=STATUS_OK, decisions=_NONE_DECIDED)  # (not a new one per run)
         self.evaluation_steps_left = MAX_RUN_EVALUATION_STEPS
 
     def execute(self) -> RunResult:
@@ -246,24 +273,33 @@ class _Run:
                 if self.deadline is not None and time.monotonic() > self.deadline:
                     raise LimitExceededError("the run went past its time limit", limit=LIMIT_TIME)
                 port = self._step(node, step)
-            except LimitExceededError as exc:
-                port = self._stop(step, _describe(exc), STATUS_LIMIT_EXCEEDED, exc.limit)
-            except RecursionError:
-                port = self._stop(step, "LimitExceededError: nested too deeply", STATUS_LIMIT_EXCEEDED, LIMIT_DEPTH)
             except Exception as exc:  # a failing node must be reported, never escape
-                port = self._stop(step, _describe(exc), STATUS_FAILED, None)
+                port = self._failed(step, exc)
             step.micros = (time.perf_counter_ns() - started) // 1000
             step.port = port
             if result.status != STATUS_OK or port is None:
                 break
             node_id = self.flow.exits.get((node.id, port))
+        return self._finish()
+
+    def _finish(self) -> RunResult:
+        """The result, with the decisions charged to the output budget, as any result."""
+        result = self.result
         try:
-            self.output.keep(self.data["decisions"])  # charged to the output budget, as any result
-            result.decisions = self.decisions
+            self.output.keep(self.data["decisions"])
+            result.decisions = self.draft.freeze()
         except LimitExceededError as exc:
             result.status, result.limit, result.error = STATUS_LIMIT_EXCEEDED, exc.limit, str(exc)
             result.decisions = Decisions()
         return result
+
+    def _failed(self, step: NodeTrace, exc: Exception) -> str | None:
+        """Record the error a node failed with: a safety limit stops the run as such, anything else fails it."""
+        if isinstance(exc, LimitExceededError):
+            return self._stop(step, _describe(exc), STATUS_LIMIT_EXCEEDED, exc.limit)
+        if isinstance(exc, RecursionError):
+            return self._stop(step, "LimitExceededError: nested too deeply", STATUS_LIMIT_EXCEEDED, LIMIT_DEPTH)
+        return self._stop(step, _describe(exc), STATUS_FAILED, None)
 
     def _stop(self, step: NodeTrace, error: str, status: str, limit: str | None) -> str | None:
         """Record why the run stops at this node; returns the exit taken, which is none."""
@@ -317,9 +353,12 @@ class _Run:
             if problem is not None:
                 raise ValueError(f"parameter {name!r} of {action}: {problem[1]}")
             params[name] = value
-        self.result.actions.append(DecidedAction(node_id=node.id, action=action, params=params))
-        self.decisions = self.decisions.apply(action, params)
-        self.data["decisions"] = {**self.data["decisions"], **self.decisions.json_of(action)}
+        return self._decide(step, action, params)
+
+    def _decide(self, step: NodeTrace, action: str, params: dict[str, Any]) -> str:
+        """Record an action decided with checked params: in the result, the decisions and the trace."""
+        self.result.actions.append(DecidedAction(step.node_id, action, params))
+        self.data["decisions"] = {**self.data["decisions"], **self.draft.apply(action, params)}
         step.output = {"action": action, "params": self.output.keep(params)}
         return "next"
 
@@ -328,3 +367,111 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, LogicError) and str(exc) != str(exc.type):
         return f"LogicError {exc.type}: {exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+class _CompiledRun(_Run):
+    """One execution of a flow's compiled program: the interpreter's run, node for node, without re-reading
+    the document. It returns what :class:`_Run` returns for the same flow and context (timings aside)."""
+
+    def execute(self) -> RunResult:
+        result, output = self.result, self.output
+        path, trace = result.path, result.trace
+        # One evaluation serves every expression of the run; each starts with its own budget and reads.
+        self.evaluation = Evaluation(self.now, record_reads=True, deadline=self.deadline)
+        self.scopes = [self.data]
+        assert self.flow.program is not None
+        node: CompiledNode | None = self.flow.program[self.flow.start_id]
+        max_steps, deadline, clock = self.max_steps, self.deadline, time.perf_counter_ns
+        # A node's time runs from the end of the one before to its own end: one look at the clock per node
+        # instead of two, and a node's time still includes all its own work (its trace entry, its output).
+        started = clock()
+        while node is not None:
+            if len(path) >= max_steps:
+                result.status = STATUS_STEP_LIMIT
+                result.failed_node = node.id
+                result.error = f"step limit of {max_steps} reached"
+                break
+            path.append(node.id)
+            step = NodeTrace(node.id, node.type, node.name, {})
+            trace.append(step)
+            port: str | None
+            try:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise LimitExceededError("the run went past its time limit", limit=LIMIT_TIME)
+                logic = node.logic
+                if logic is not None:  # a condition, the commonest node, without a call of its own
+                    value = self._evaluate_compiled(logic, step)
+                    if type(value) in SCALARS:
+                        output.charge(5)  # what keeping a scalar costs
+                        step.output = value
+                    else:
+                        step.output = output.keep(value)
+                    port = "true" if value is True or (value is not False and truthy(value)) else "false"
+                elif node.type == "action":
+                    port = self._act_compiled(node, step)
+                elif node.branches:
+                    port = self._switch_compiled(node, step)
+                else:
+                    port = "next" if node.type == "start" else None
+            except Exception as exc:  # a failing node must be reported, never escape
+                port = self._failed(step, exc)
+            ended = clock()
+            step.micros = (ended - started) // 1000
+            started = ended
+            step.port = port
+            if port is None or result.status != STATUS_OK:
+                break
+            node = node.exits.get(port)
+        return self._finish()
+
+    def _evaluate_compiled(self, function: Compiled, step: NodeTrace) -> Any:
+        """``_evaluate`` of the interpreter, for a compiled expression and the run's one evaluation."""
+        left = self.evaluation_steps_left
+        budget = left if left < MAX_EVALUATION_STEPS else MAX_EVALUATION_STEPS
+        evaluation = self.evaluation
+        evaluation.restart(budget)
+        try:
+            return function(evaluation, self.scopes)
+        except PYTHON_ERRORS as exc:
+            raise rule_error(exc) from exc
+        finally:
+            left = evaluation.banked + evaluation.ticks
+            self.evaluation_steps_left -= budget - left if left > 0 else budget
+            reads = evaluation.reads
+            if not reads:
+                self.output.charge(2)  # what keeping the empty reads costs, as the interpreter does
+            elif step.reads:
+                step.reads.update(self.output.keep(reads))
+            else:
+                step.reads = self.output.keep(reads)
+
+    def _switch_compiled(self, node: CompiledNode, step: NodeTrace) -> str:
+        for branch_id, logic in node.branches:
+            if truthy(self._evaluate_compiled(logic, step)):
+                step.output = branch_id
+                return branch_id
+        step.output = "default"
+        return "default"
+
+    def _act_compiled(self, node: CompiledNode, step: NodeTrace) -> str:
+        action, output = node.action, self.output
+        params: dict[str, Any] = {}
+        for param in node.params:
+            if param.constant:
+                output.charge(param.size)
+                value, problem = param.value, param.problem
+            else:
+                value = output.keep(self._evaluate_compiled(param.function, step))
+                problem = None
+            if param.spec is None:
+                raise KeyError(param.name)  # the interpreter's lookup of an unknown parameter's spec
+            if value is None:
+                if param.spec["required"]:
+                    raise ValueError(f"parameter {param.name!r} of {action} evaluated to null")
+                continue
+            if not param.constant:
+                problem = value_problem(param.spec, value)
+            if problem is not None:
+                raise ValueError(f"parameter {param.name!r} of {action}: {problem[1]}")
+            params[param.name] = value
+        return self._decide(step, action, params)

@@ -38,6 +38,7 @@ from ruleflows.errors import (
     LimitExceededError,
     LogicError,
     RefusedOperatorError,
+    RuleError,
 )
 from ruleflows.operations import DOMAIN_OPERATIONS, DomainOperation
 
@@ -49,7 +50,7 @@ MAX_ARRAY_LENGTH: Final = 100_000
 MAX_RESULT_SIZE: Final = 1_000_000
 #: One step pays for this many characters of text scanned or produced (C-speed work, a step is Python-speed).
 TEXT_CHARS_PER_STEP: Final = 64
-_TEXT_SHIFT: Final = 6  # log2(TEXT_CHARS_PER_STEP): text costs len >> _TEXT_SHIFT steps
+TEXT_SHIFT: Final = 6  # log2(TEXT_CHARS_PER_STEP): text costs len >> TEXT_SHIFT steps
 #: Steps between two looks at the clock.
 CLOCK_EVERY: Final = 64
 
@@ -61,10 +62,26 @@ FORBIDDEN_OPERATORS: Final = frozenset({"method"})
 _QUBIT: Final = {name: json_logic.operations[name] for name in ("===", "merge", "substr")}
 
 # Python errors an operator can hit on arguments of the wrong shape; they become JSON Logic errors.
-_ARGUMENT_ERRORS: Final = (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError)
+ARGUMENT_ERRORS: Final = (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError)
+
+#: Python errors an evaluation may run into, which it reports as rule errors (see :func:`rule_error`).
+PYTHON_ERRORS: Final = (RecursionError, MemoryError, *ARGUMENT_ERRORS)
+
+
+def rule_error(exc: BaseException) -> RuleError:
+    """The rule error an evaluation reports for a Python error: whatever the data, callers only ever see
+    rule errors."""
+    if isinstance(exc, RecursionError):
+        return LimitExceededError("expression or data nested too deeply", limit=LIMIT_DEPTH)
+    if isinstance(exc, MemoryError):
+        return LimitExceededError("expression produced too large a value", limit=LIMIT_SIZE)
+    return LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}")
+
 
 Scopes = list[Any]
 Handler = Callable[["Evaluation", Any, Scopes, int], Any]
+#: An expression compiled by :mod:`ruleflows.compiler`: called with the evaluation and the scope stack.
+Compiled = Callable[["Evaluation", Scopes], Any]
 
 
 class Evaluation:
@@ -92,17 +109,21 @@ class Evaluation:
         self.banked = max_steps - self.ticks
         self.reads: dict[str, Any] | None = {} if record_reads else None
 
-    def evaluate(self, logic: Any, data: Any) -> Any:
-        """Evaluate ``logic`` against ``data`` (the root scope)."""
+    def restart(self, max_steps: int) -> None:
+        """Start a new expression with a fresh budget (and fresh reads), reusing this evaluation's clock."""
+        self.ticks = ticks = min(max_steps, CLOCK_EVERY)
+        self.banked = max_steps - ticks
+        if self.reads is not None:
+            self.reads = {}
+
+    def evaluate(self, logic: Any, data: Any, compiled: Compiled | None = None) -> Any:
+        """Evaluate ``logic`` against ``data`` (the root scope); ``compiled`` is its compiled form, if any."""
         try:
+            if compiled is not None:
+                return compiled(self, [data])
             return self.eval(logic, [data], 0)
-        except RecursionError as exc:
-            raise LimitExceededError("expression or data nested too deeply", limit=LIMIT_DEPTH) from exc
-        except MemoryError as exc:
-            raise LimitExceededError("expression produced too large a value", limit=LIMIT_SIZE) from exc
-        except _ARGUMENT_ERRORS as exc:
-            # Last line of defence: whatever the data, callers only ever see rule errors.
-            raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
+        except PYTHON_ERRORS as exc:
+            raise rule_error(exc) from exc
 
     @property
     def steps_left(self) -> int:
@@ -114,6 +135,15 @@ class Evaluation:
         self.ticks -= cost
         if self.ticks < 0:
             self.checkpoint()
+
+    def charge_comparison(self, left: Any, right: Any) -> None:
+        """Spend what comparing two operands costs: text by length, containers (deep compared) by weight."""
+        if type(left) is str and type(right) is str:
+            if (length := len(left) + len(right)) >> TEXT_SHIFT:
+                self.charge(length >> TEXT_SHIFT)
+        elif type(left) not in SCALARS or type(right) not in SCALARS:
+            limit = self.banked + self.ticks + 1
+            self.charge(operand_cost(left, limit) + operand_cost(right, limit))
 
     def checkpoint(self) -> None:
         """Stop if the step budget is spent or the deadline has passed; else set the next check."""
@@ -137,7 +167,7 @@ class Evaluation:
                 self.charge(1 + weight(logic, self.steps_left + 1))
                 return logic
             ((operator, raw),) = logic.items()
-            handler = _HANDLERS.get(operator)
+            handler = HANDLERS.get(operator)
             if handler is None:
                 raise RefusedOperatorError(str(operator))
             # One step for the operation and one per argument written in the rule (scalars are not
@@ -179,7 +209,7 @@ def evaluate(
     """
     deadline = time.monotonic() + time_limit if time_limit is not None else None
     result = Evaluation(now, max_steps=max_steps, deadline=deadline).evaluate(logic, data)
-    if type(result) in _SCALARS:
+    if type(result) in SCALARS:
         return result
     return OutputBudget(MAX_RESULT_SIZE).keep(result)
 
@@ -198,7 +228,7 @@ def weight(value: Any, limit: int) -> int:
         item = pending.pop()
         total += 1
         if isinstance(item, str):
-            total += len(item) >> _TEXT_SHIFT
+            total += len(item) >> TEXT_SHIFT
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
@@ -209,25 +239,25 @@ def weight(value: Any, limit: int) -> int:
     return total
 
 
-def _shallow_cost(values: list[Any]) -> int:
+def shallow_cost(values: list[Any]) -> int:
     """The cost of an operation's evaluated arguments: text by length, arrays and objects by item count."""
     cost = 0
     for value in values:
         if isinstance(value, str):
-            cost += len(value) >> _TEXT_SHIFT
+            cost += len(value) >> TEXT_SHIFT
         elif isinstance(value, list | dict):
             cost += len(value)
     return cost
 
 
-_SCALARS: Final = frozenset({int, float, bool, type(None)})
+SCALARS: Final = frozenset({int, float, bool, type(None)})
 
 
-def _operand_cost(value: Any, limit: int) -> int:
+def operand_cost(value: Any, limit: int) -> int:
     """A comparison's cost for one operand: text by length, containers (deep compared by ===) by weight."""
     if isinstance(value, str):
-        return len(value) >> _TEXT_SHIFT
-    if type(value) in _SCALARS:
+        return len(value) >> TEXT_SHIFT
+    if type(value) in SCALARS:
         return 0
     return weight(value, limit)
 
@@ -246,36 +276,72 @@ class OutputBudget:
 
     def keep(self, value: Any) -> Any:
         """A JSON-like copy of ``value``, charged to the budget."""
-        copied = self._copy(value)
+        if type(value) in SCALARS:  # the common case, without the copy's call
+            self.left -= 5
+        else:
+            value = self._copy(value)
         if self.left < 0:
             self._refuse()
-        return copied
+        return value
+
+    def charge(self, size: int) -> None:
+        """Count ``size`` characters of output already known (what keeping a fixed value costs)."""
+        self.left -= size
+        if self.left < 0:
+            self._refuse()
 
     def _refuse(self) -> None:
         raise LimitExceededError(f"results larger than {self.size:,} characters", limit=LIMIT_SIZE)
 
     def _copy(self, value: Any) -> Any:
         kind = type(value)
-        if kind in _SCALARS:
+        if kind in SCALARS:
             self.left -= 5
             return value
         if kind is str:
             self.left -= len(value) + 2
             return value
+        # Leaves are counted in the loops rather than in a call of their own: most of a trace is leaves. (The
+        # two loops are alike on purpose: this is the hottest code of a run.)
         if kind is dict:
-            self.left -= 2 + len(value)
-            if self.left < 0:
+            left = self.left - 2 - len(value)
+            if left < 0:
+                self.left = left
                 self._refuse()
             copied = {}
             for key, item in value.items():
-                self.left -= len(key) + 3 if type(key) is str else 8
-                copied[key] = self._copy(item)
+                left -= len(key) + 3 if type(key) is str else 8
+                item_kind = type(item)
+                if item_kind is str:
+                    left -= len(item) + 2
+                elif item_kind in SCALARS:
+                    left -= 5
+                else:
+                    self.left = left
+                    item = self._copy(item)
+                    left = self.left
+                copied[key] = item
+            self.left = left
             return copied
         if kind is list or kind is tuple:
-            self.left -= 2 + len(value)
-            if self.left < 0:
+            left = self.left - 2 - len(value)
+            if left < 0:
+                self.left = left
                 self._refuse()
-            return [self._copy(item) for item in value]
+            items = []
+            for item in value:
+                item_kind = type(item)
+                if item_kind is str:
+                    left -= len(item) + 2
+                elif item_kind in SCALARS:
+                    left -= 5
+                else:
+                    self.left = left
+                    item = self._copy(item)
+                    left = self.left
+                items.append(item)
+            self.left = left
+            return items
         if isinstance(value, str):  # a str subclass, such as an enum member
             self.left -= len(value) + 2
         else:
@@ -309,11 +375,11 @@ def _eager(function: Callable[[list[Any]], Any], *, spread: bool = True) -> Hand
 
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth, spread=spread)
-        if cost := _shallow_cost(values):
+        if cost := shallow_cost(values):
             ev.charge(cost)
         try:
             return function(values)
-        except _ARGUMENT_ERRORS as exc:
+        except ARGUMENT_ERRORS as exc:
             raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
 
     return handler
@@ -324,11 +390,11 @@ def _metered(function: Callable[[Evaluation, list[Any]], Any]) -> Handler:
 
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth)
-        if cost := _shallow_cost(values):
+        if cost := shallow_cost(values):
             ev.charge(cost)
         try:
             return function(ev, values)
-        except _ARGUMENT_ERRORS as exc:
+        except ARGUMENT_ERRORS as exc:
             raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
 
     return handler
@@ -342,11 +408,11 @@ def _domain(operation: DomainOperation) -> Handler:
 
     def handler(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
         values = _values(ev, raw, scopes, depth, spread=False)
-        if cost := _shallow_cost(values) + (extra(values) if extra is not None else 0):
+        if cost := shallow_cost(values) + (extra(values) if extra is not None else 0):
             ev.charge(cost)
         try:
             return function(values, ev.now)
-        except _ARGUMENT_ERRORS as exc:
+        except ARGUMENT_ERRORS as exc:
             raise LogicError(INVALID_ARGUMENTS, f"{INVALID_ARGUMENTS}: {exc}") from exc
 
     return handler
@@ -355,7 +421,7 @@ def _domain(operation: DomainOperation) -> Handler:
 # ------------------------------------------------------------------------------------------- data access
 
 
-def _lookup(data: Any, key: Any) -> tuple[bool, Any]:
+def lookup(data: Any, key: Any) -> tuple[bool, Any]:
     """One step of a path: (found, value). Arrays take integer or digit-string indices."""
     if isinstance(data, dict):
         if isinstance(key, list | dict):
@@ -376,10 +442,10 @@ def _lookup(data: Any, key: Any) -> tuple[bool, Any]:
 
 def _var(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
     args = [] if raw == [] else _values(ev, raw, scopes, depth, spread=False)
-    return _read_path(ev, scopes, args[0] if args else None, args[1] if len(args) > 1 else None)
+    return read_path(ev, scopes, args[0] if args else None, args[1] if len(args) > 1 else None)
 
 
-def _read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
+def read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
     """``var`` semantics: a dotted path into the current scope; the default only when a key is absent."""
     data = scopes[-1]
     if path is None or path == "" or path == []:
@@ -391,7 +457,7 @@ def _read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
         if data is None:
             ev.record(scopes, text, default)
             return default
-        found, data = _lookup(data, key)
+        found, data = lookup(data, key)
         if not found:
             ev.record(scopes, text, default)
             return default
@@ -402,7 +468,7 @@ def _read_path(ev: Evaluation, scopes: Scopes, path: Any, default: Any) -> Any:
 def _val_path(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> tuple[Any, list[Any], int]:
     """The data a ``val``/``exists`` starts from, the path keys, and how many scopes it climbed."""
     args = _values(ev, raw, scopes, depth, spread=False)
-    if cost := _shallow_cost(args):
+    if cost := shallow_cost(args):
         ev.charge(cost)
     climb = 0
     if args and isinstance(args[0], list):
@@ -417,7 +483,7 @@ def _val_path(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> tuple[Any
 def _val(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
     data, keys, climb = _val_path(ev, raw, scopes, depth)
     for key in keys:
-        found, data = _lookup(data, key)
+        found, data = lookup(data, key)
         if not found:
             data = None
             break
@@ -429,7 +495,7 @@ def _val(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> Any:
 def _exists(ev: Evaluation, raw: Any, scopes: Scopes, depth: int) -> bool:
     data, keys, _ = _val_path(ev, raw, scopes, depth)
     for key in keys:
-        found, data = _lookup(data, key)
+        found, data = lookup(data, key)
         if not found:
             return False
     return bool(keys)
@@ -440,7 +506,7 @@ def _absent(ev: Evaluation, scopes: Scopes, names: list[Any]) -> list[Any]:
     ev.charge(len(names))
     absent = []
     for name in names:
-        value = _read_path(ev, scopes, name, None)
+        value = read_path(ev, scopes, name, None)
         if value is None or value == "":
             absent.append(name)
     return absent
@@ -573,13 +639,8 @@ def _compare_chain(test: Callable[[Any, Any], bool]) -> Handler:
         left = ev.eval(args[0], scopes, depth)
         for item in args[1:]:
             right = ev.eval(item, scopes, depth)
-            left_type, right_type = type(left), type(right)
-            if left_type is str and right_type is str:
-                if (length := len(left) + len(right)) >> _TEXT_SHIFT:
-                    ev.charge(length >> _TEXT_SHIFT)
-            elif left_type not in _SCALARS or right_type not in _SCALARS:
-                limit = ev.steps_left + 1
-                ev.charge(_operand_cost(left, limit) + _operand_cost(right, limit))
+            if type(left) not in SCALARS or type(right) not in SCALARS:
+                ev.charge_comparison(left, right)
             if not test(left, right):
                 return False
             left = right
@@ -672,7 +733,7 @@ def _cat(ev: Evaluation, values: list[Any]) -> str:
     if length > MAX_STRING_LENGTH:
         # Refused before joining: the parts may be long, the whole would be longer.
         raise LimitExceededError(f"string longer than {MAX_STRING_LENGTH:,} characters", limit=LIMIT_SIZE)
-    ev.charge(length >> _TEXT_SHIFT)
+    ev.charge(length >> TEXT_SHIFT)
     return "".join(texts)
 
 
@@ -682,7 +743,7 @@ def _substr(ev: Evaluation, values: list[Any]) -> str:
     start = int(to_number(values[1])) if len(values) > 1 else 0
     length = int(to_number(values[2])) if len(values) > 2 and values[2] is not None else None
     text = to_text(values[0])
-    ev.charge(len(text) >> _TEXT_SHIFT)  # an array's text is built before it is cut: pay for its length
+    ev.charge(len(text) >> TEXT_SHIFT)  # an array's text is built before it is cut: pay for its length
     return str(_QUBIT["substr"](text, start, length))
 
 
@@ -692,10 +753,10 @@ def _in(ev: Evaluation, values: list[Any]) -> bool:
     needle, haystack = values[0], values[1]
     if isinstance(haystack, str):
         needle_text = needle if isinstance(needle, str) else to_text(needle)
-        ev.charge(len(needle_text) >> _TEXT_SHIFT)
+        ev.charge(len(needle_text) >> TEXT_SHIFT)
         return needle_text in haystack
     if isinstance(haystack, list):
-        if type(needle) not in _SCALARS and not isinstance(needle, str):
+        if type(needle) not in SCALARS and not isinstance(needle, str):
             # A container is compared deeply with every item: pay for that.
             ev.charge(weight(needle, ev.steps_left + 1) * len(haystack))
         return any(strict_equal(needle, item) for item in haystack)
@@ -784,6 +845,51 @@ def _log(values: list[Any]) -> Any:
     return values[0] if values else None
 
 
+#: The comparison operators: each takes 2+ arguments pairwise with one of these tests.
+COMPARISONS: Final[Mapping[str, Callable[[Any, Any], bool]]] = MappingProxyType(
+    {
+        "==": loose_equal,
+        "!=": lambda a, b: not loose_equal(a, b),
+        "===": strict_equal,
+        "!==": lambda a, b: not strict_equal(a, b),  # qubit's !== is the negation of its ===
+        "<": less_than,
+        "<=": _less_equal,
+        ">": lambda a, b: less_than(b, a),
+        ">=": lambda a, b: _less_equal(b, a),
+    }
+)
+
+#: Operations of their evaluated arguments (see :func:`_eager`): name -> (function, whether a single
+#: expression yielding an array spreads into arguments).
+EAGER_OPERATIONS: Final[Mapping[str, tuple[Callable[[list[Any]], Any], bool]]] = MappingProxyType(
+    {
+        "throw": (_throw, False),
+        "!": (_not, False),
+        "!!": (_double_bang, False),
+        "+": (_plus, True),
+        "-": (_minus, True),
+        "*": (_times, True),
+        "/": (_divide, True),
+        "%": (_modulo, True),
+        "min": (_extreme(min), True),
+        "max": (_extreme(max), True),
+        "merge": (_merge, True),
+        "log": (_log, False),
+    }
+)
+
+#: Operations of their evaluated arguments that charge what they compute themselves (see :func:`_metered`).
+METERED_OPERATIONS: Final[Mapping[str, Callable[[Evaluation, list[Any]], Any]]] = MappingProxyType(
+    {"cat": _cat, "substr": _substr, "in": _in}
+)
+
+
+#: all / some / none: name -> (the item truthiness that stops early, the result then, the result for []).
+QUANTIFIERS: Final[Mapping[str, tuple[bool, bool, bool]]] = MappingProxyType(
+    {"all": (False, False, False), "some": (True, True, False), "none": (True, False, True)}
+)
+
+
 def _build_handlers() -> Mapping[str, Handler]:
     handlers: dict[str, Handler] = {
         "var": _var,
@@ -797,47 +903,30 @@ def _build_handlers() -> Mapping[str, Handler]:
         "or": _or,
         "??": _coalesce,
         "try": _try,
-        "throw": _eager(_throw, spread=False),
         "preserve": _preserve,
-        "!": _eager(_not, spread=False),
-        "!!": _eager(_double_bang, spread=False),
-        "==": _compare_chain(loose_equal),
-        "!=": _compare_chain(lambda a, b: not loose_equal(a, b)),
-        "===": _compare_chain(strict_equal),
-        "!==": _compare_chain(lambda a, b: not strict_equal(a, b)),  # qubit's !== is the negation of its ===
-        "<": _compare_chain(less_than),
-        "<=": _compare_chain(_less_equal),
-        ">": _compare_chain(lambda a, b: less_than(b, a)),
-        ">=": _compare_chain(lambda a, b: _less_equal(b, a)),
-        "+": _eager(_plus),
-        "-": _eager(_minus),
-        "*": _eager(_times),
-        "/": _eager(_divide),
-        "%": _eager(_modulo),
-        "min": _eager(_extreme(min)),
-        "max": _eager(_extreme(max)),
-        "cat": _metered(_cat),
-        "substr": _metered(_substr),
-        "in": _metered(_in),
-        "merge": _eager(_merge),
         "map": _map,
         "filter": _filter,
         "reduce": _reduce,
-        "all": _quantifier(stop_on=False, result_on_stop=False, empty=False),
-        "some": _quantifier(stop_on=True, result_on_stop=True, empty=False),
-        "none": _quantifier(stop_on=True, result_on_stop=False, empty=True),
-        "log": _eager(_log, spread=False),
     }
+    for name, (stop_on, result_on_stop, empty) in QUANTIFIERS.items():
+        handlers[name] = _quantifier(stop_on, result_on_stop, empty)
+    for name, test in COMPARISONS.items():
+        handlers[name] = _compare_chain(test)
+    for name, (function, spread) in EAGER_OPERATIONS.items():
+        handlers[name] = _eager(function, spread=spread)
+    for name, metered in METERED_OPERATIONS.items():
+        handlers[name] = _metered(metered)
     for name, operation in DOMAIN_OPERATIONS.items():
         handlers[name] = _domain(operation)
     assert not FORBIDDEN_OPERATORS & handlers.keys()
     return MappingProxyType(handlers)
 
 
-_HANDLERS: Final = _build_handlers()
+#: Operator -> handler(evaluation, raw arguments, scopes, depth): the read-only dispatch table.
+HANDLERS: Final = _build_handlers()
 
 #: Every operator a rule may use: the standard ones and the order-domain ones.
-ALLOWED_OPERATORS: Final = frozenset(_HANDLERS)
+ALLOWED_OPERATORS: Final = frozenset(HANDLERS)
 
 #: Operators whose second argument is evaluated once per array item, relative to that item.
 ITERATING_OPERATORS: Final = frozenset({"map", "filter", "reduce", "all", "some", "none"})
