@@ -634,7 +634,7 @@ class CompiledParam:
     problem: tuple[str, str] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # by identity: comparing would walk every node its exits lead to
 class CompiledNode:
     """A node of a compiled flow: what it evaluates, and the nodes its exits lead to."""
 

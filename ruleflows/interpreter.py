@@ -70,7 +70,8 @@ class CompiledFlow:
     start_id: str
     nodes: Mapping[str, Node]
     exits: Mapping[tuple[str, str], str]  # (node id, port) -> next node id
-    program: Mapping[str, CompiledNode] | None = None
+    # Derived from the rest, so it takes no part in comparing flows (its nodes compare by identity).
+    program: Mapping[str, CompiledNode] | None = field(default=None, compare=False, repr=False)
 
 
 def compile_flow(doc: Any) -> CompiledFlow:

@@ -227,3 +227,8 @@ def test_a_compiled_run_out_of_steps_or_output_stops_where_the_interpreter_stops
 @given(doc=flows(), context=contexts())
 def test_generated_flows_run_compiled_exactly_as_interpreted(doc: dict[str, Any], context: dict[str, Any]) -> None:
     assert comparable(run(compile_flow(doc), context, now=NOW)) == comparable(run(doc, context, now=NOW))
+
+
+def test_a_template_compiled_twice_is_the_same_flow() -> None:
+    doc = load_template("standard_four_stage")
+    assert compile_flow(doc) == compile_flow(doc)
