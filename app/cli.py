@@ -1,4 +1,4 @@
-"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, create-user, unlock-user, create-token."""
+"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, create-user, unlock-user, create-token, loadtest."""
 
 from __future__ import annotations
 
@@ -168,6 +168,115 @@ def create_token(name: str, scopes: tuple[str, ...]) -> None:
         return secret
 
     click.echo(_with_db(work))
+
+
+@main.command()
+@click.option("--url", default=None, help="The running server (default: http://HOST:PORT from the settings).")
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, help="Orders to send (default 1000 without --duration)."
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0.1), default=None, help="Orders per second (default: as fast as possible)."
+)
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, help="Send for this many seconds.")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True, help="Connections at once.")
+@click.option("--token", default=None, help="Authenticate with this ingest token instead of the shops' signatures.")
+@click.option("--ingest-only", is_flag=True, help="Measure the webhook alone: report accepted/s, do not wait.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds to wait for processing."
+)
+@click.option(
+    "--prepare/--no-prepare", "do_prepare", default=True, show_default=True, help="Prepare the database first."
+)
+@click.option("--prepare-only", is_flag=True, help="Prepare the database and stop.")
+@click.option(
+    "--stock",
+    "stock_level",
+    type=click.IntRange(1, 1_000_000),
+    default=50_000,
+    show_default=True,
+    help="Units kept free per SKU in each warehouse that stocks it.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def loadtest(
+    url: str | None,
+    count: int | None,
+    rate: float | None,
+    duration: float | None,
+    concurrency: int,
+    token: str | None,
+    ingest_only: bool,
+    timeout: float,
+    do_prepare: bool,
+    prepare_only: bool,
+    stock_level: int,
+    as_json: bool,
+) -> None:
+    """Send realistic orders of every channel through a running server's webhook and report what became of them.
+
+    Run it with the server's own settings (the same DATABASE_URL and SECRET_KEY, or the same var/ folder): it
+    reads the shops' webhook secrets and, afterwards, the database. First it prepares the database (unless
+    --no-prepare): a shop loadtest-<channel> for every channel with a webhook secret, the demo warehouses, SKUs,
+    carriers and rates where missing, stock topped up to --stock free units, and the four-stage flow published
+    when no flow is live. Preparing is idempotent, and refused with RULEFLOW_ENV=production.
+
+    Then it posts orders (signed like each platform's push, or with --token) at --rate or as fast as possible,
+    for --count orders or --duration seconds, waits until every accepted order is processed and its jobs have
+    run, and reports accepted/s, processed/s, receipt → routed p50/p95/p99, errors, oversold units and
+    duplicated effects. The exit status is 1 when anything was oversold or done twice, the stock disagrees with
+    its ledger, or the wait timed out.
+    """
+    from app import loadtest as lt
+    from app.db import Database
+
+    settings = get_settings()
+    if not settings.is_development:
+        raise click.ClickException(
+            "loadtest refuses to run in production (RULEFLOW_ENV=production): it creates shops, tops up stock, "
+            "publishes a flow and fills the database with test orders. Nothing was changed."
+        )
+    if count is None and duration is None:
+        count = 1000
+    base_url = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+    async def work() -> lt.Report | lt.Preparation:
+        db = Database(settings)
+        try:
+            prepared = await lt.prepare(db, settings, stock_level=stock_level) if do_prepare or prepare_only else None
+            if prepare_only:
+                assert prepared is not None
+                return prepared
+            return await lt.run(
+                db,
+                settings,
+                base_url,
+                count=count,
+                rate=rate,
+                duration=duration,
+                concurrency=concurrency,
+                token=token,
+                ingest_only=ingest_only,
+                wait_seconds=timeout,
+                quiet=as_json,
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        outcome = asyncio.run(work())
+    except lt.LoadtestRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    if isinstance(outcome, lt.Preparation):
+        click.echo(lt.preparation_text(outcome))
+        return
+    if as_json:
+        import json
+
+        click.echo(json.dumps(outcome.as_dict(), ensure_ascii=False))
+    else:
+        lt.print_report(outcome)
+    if not outcome.safe:
+        raise SystemExit(1)
 
 
 @main.group()

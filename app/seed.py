@@ -170,6 +170,36 @@ async def seed_demo_stock(session: AsyncSession) -> None:
             await inventory.set_channel_rule(session, shop_id, rule_sku, ratio, buffer, SYSTEM)
 
 
+def demo_warehouse(row: tuple[str, str, WarehouseKind, str, str, int, list[str]]) -> Warehouse:
+    """A warehouse of ``WAREHOUSES``, with the demo handling costs."""
+    code, name, kind, province, city, priority, regions = row
+    return Warehouse(
+        code=code,
+        name=name,
+        kind=kind,
+        province=province,
+        city=city,
+        priority=priority,
+        serves_regions=regions,
+        cost_profile={"per_order_fen": 150, "per_item_fen": 30},
+    )
+
+
+def demo_sku(row: tuple[str, str, str, int, int, TemperatureZone, int]) -> Sku:
+    """A SKU of ``SKUS`` (codes starting SET- are bundles)."""
+    code, name, category, weight, volume, zone, price = row
+    return Sku(
+        code=code,
+        name=name,
+        category=category,
+        weight_g=weight,
+        volume_cm3=volume,
+        temperature_zone=zone,
+        price_fen=price,
+        is_bundle=code.startswith("SET-"),
+    )
+
+
 async def seed_demo(session: AsyncSession) -> bool:
     """Add the demo data unless users already exist. Returns whether anything was added."""
     if await accounts.count_users(session) > 0:
@@ -178,32 +208,10 @@ async def seed_demo(session: AsyncSession) -> bool:
         await accounts.create_user(
             session, UserCreate(username=username, display_name=name, role=role, password=password), SYSTEM
         )
-    for code, name, kind, province, city, priority, regions in WAREHOUSES:
-        session.add(
-            Warehouse(
-                code=code,
-                name=name,
-                kind=kind,
-                province=province,
-                city=city,
-                priority=priority,
-                serves_regions=regions,
-                cost_profile={"per_order_fen": 150, "per_item_fen": 30},
-            )
-        )
-    for code, name, category, weight, volume, zone, price in SKUS:
-        session.add(
-            Sku(
-                code=code,
-                name=name,
-                category=category,
-                weight_g=weight,
-                volume_cm3=volume,
-                temperature_zone=zone,
-                price_fen=price,
-                is_bundle=code.startswith("SET-"),
-            )
-        )
+    for place in WAREHOUSES:
+        session.add(demo_warehouse(place))
+    for item in SKUS:
+        session.add(demo_sku(item))
     for code, name, cold in CARRIERS:
         session.add(Carrier(code=code, name=name, supports_cold_chain=cold))
     for channel, code, name in SHOPS:
