@@ -18,6 +18,7 @@ from app.domain.fulfillment.models import (
 from app.domain.inventory.models import (
     BundleComponent,
     ChannelStock,
+    ChannelStockMark,
     ChannelStockRule,
     Reservation,
     Sku,
@@ -40,6 +41,7 @@ __all__ = [
     "Carrier",
     "CarrierRate",
     "ChannelStock",
+    "ChannelStockMark",
     "ChannelStockRule",
     "Customer",
     "CustomerIdentity",

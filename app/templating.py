@@ -99,6 +99,20 @@ def china_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return value.strftime(fmt) + " UTC"
 
 
+def updated_ago(seconds: int | None) -> str:
+    """How long ago figures were computed, in the reader's language: 3 秒前更新 / updated 3 s ago."""
+    if seconds is None:
+        return i18n.gettext("not computed yet")
+    for unit, message in (
+        (86400, N_("updated %(n)s d ago")),
+        (3600, N_("updated %(n)s h ago")),
+        (60, N_("updated %(n)s min ago")),
+    ):
+        if seconds >= unit:
+            return i18n.gettext(message) % {"n": seconds // unit}
+    return i18n.gettext(N_("updated %(n)s s ago")) % {"n": seconds}
+
+
 def mask_name(name: str) -> str:
     """The receiver's name as pages show it to everyone (李**); the audited reveal shows it whole."""
     from app.domain.orders.pii import mask_name as masked  # here: the domain packages import this module
@@ -125,7 +139,7 @@ def build_environment(template_dir: Path | None = None) -> Environment:
         warehouse_kind_label=i18n.labeller(WAREHOUSE_KIND_LABELS),
         move_kind_label=i18n.labeller(MOVE_KIND_LABELS),
     )
-    env.filters.update(yuan=yuan, china_time=china_time, mask_name=mask_name)
+    env.filters.update(yuan=yuan, china_time=china_time, mask_name=mask_name, updated_ago=updated_ago)
     return env
 
 

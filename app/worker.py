@@ -13,10 +13,11 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from arq import cron
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.typing import WorkerCoroutine
 from arq.worker import func
 
 from app import outbox
@@ -24,6 +25,7 @@ from app.db import Database
 from app.domain.channels import jobs as channels_jobs
 from app.domain.flows import jobs as flows_jobs
 from app.domain.fulfillment import jobs as fulfillment_jobs
+from app.domain.inventory import jobs as inventory_jobs
 from app.domain.processing import jobs as processing_jobs
 from app.outbox import OutboxStatus
 from app.settings import Settings, get_settings
@@ -53,7 +55,11 @@ JOBS: dict[str, JobFunction] = {
     "request_waybill": processing_jobs.request_waybill,
     "import_orders": channels_jobs.import_orders,
     "pull_shop_orders": channels_jobs.pull_shop_orders,
+    "refresh_channel_stock": inventory_jobs.refresh_channel_stock,
 }
+
+#: Jobs that also run on a clock, every second, without an outbox row (by the arq cron and the embedded worker).
+EVERY_SECOND = ("refresh_channel_stock",)
 
 
 async def run_outbox_job(ctx: dict[str, Any], *args: Any, outbox_id: int, job: str) -> Any:
@@ -127,7 +133,20 @@ class WorkerSettings:
     """Settings for ``arq app.worker.WorkerSettings``: the jobs, listed explicitly, and the sweeper."""
 
     functions = [_arq_function(name) for name in JOBS]  # noqa: RUF012
-    cron_jobs = [cron(sweep, second={0, 10, 20, 30, 40, 50}, run_at_startup=False)]  # noqa: RUF012
+    cron_jobs = [  # noqa: RUF012
+        cron(sweep, second={0, 10, 20, 30, 40, 50}, run_at_startup=False),
+        # arq enqueues each tick under one job id, so however many workers run, a tick runs once.
+        *(
+            cron(
+                cast("WorkerCoroutine", JOBS[name]),
+                name=f"cron:{name}",
+                second=set(range(60)),
+                run_at_startup=True,
+                keep_result=5,
+            )
+            for name in EVERY_SECOND
+        ),
+    ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()
@@ -146,6 +165,7 @@ class EmbeddedWorker:
         self.tick = tick
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._clock: asyncio.Task[None] | None = None
         self._last_sweep = 0.0
         self._stopping = False
         self.mode = "embedded"
@@ -156,11 +176,19 @@ class EmbeddedWorker:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="embedded-worker")
+        # Its own task, so that a long batch of orders in the outbox loop never delays it past its promise.
+        self._clock = asyncio.create_task(self._every_second(), name="embedded-worker-clock")
 
     async def stop(self, grace: float = 15.0) -> None:
         """Let the jobs in hand finish (up to ``grace`` seconds), then stop; what is left waits in the outbox."""
         self._stopping = True
         self._wake.set()
+        if self._clock is not None:
+            self._clock.cancel()
+            try:
+                await self._clock
+            except asyncio.CancelledError:
+                pass
         if self._task is None:
             return
         try:
@@ -187,6 +215,20 @@ class EmbeddedWorker:
             await asyncio.gather(*(self._run(ctx, row) for row in rows))
             ran += len(rows)
         return ran
+
+    async def run_clock_jobs(self) -> None:
+        """Run each of the every-second jobs once (the clock task calls this; tests may too)."""
+        ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
+        for name in EVERY_SECOND:
+            try:
+                await JOBS[name](ctx)
+            except Exception:  # a database hiccup: the next tick tries again, nothing is lost
+                log.exception("embedded clock job %s failed", name)
+
+    async def _every_second(self) -> None:
+        while not self._stopping:
+            await self.run_clock_jobs()
+            await asyncio.sleep(1.0)
 
     async def _run(self, ctx: dict[str, Any], row: outbox.OutboxMessage) -> None:
         assert row.id is not None

@@ -3,8 +3,9 @@
 Two ways, from one run, on one scratch database migrated like production:
 
 * service — ``app.domain.inventory.services.reserve`` in its own transaction per order, exactly as the order
-  processing calls it: the idempotency check, the guarded UPDATE, the reservation row, the ledger row and the
-  channel-stock recompute for every shop.
+  processing calls it: the idempotency check, the reservation row, the ledger row, the channel-stock mark and
+  the guarded UPDATE; meanwhile the channel-stock job runs every second, as the workers run it, and recomputes
+  every shop's channel stock once per pass (its passes and the published figure are checked at the end).
 * asyncpg — the bare guarded ``UPDATE stock SET reserved = reserved + 1 WHERE … AND on_hand - reserved -
   safety_stock >= 1`` issued directly with asyncpg, one autocommitted statement per reservation: the ceiling
   the row lock on a single hot row allows.
@@ -22,7 +23,7 @@ import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import Database
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Channel, Shop
 from app.domain.inventory import services as inventory
+from app.domain.inventory.jobs import refresh_channel_stock
 from app.domain.inventory.models import Sku, Warehouse
 from app.domain.inventory.services import ReservationLine
-from app.settings import PROJECT_ROOT, normalize_database_url
+from app.settings import PROJECT_ROOT, Settings, normalize_database_url
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_inventory"
 HOT_SKU, WAREHOUSE = "HOT-1", "BENCH"
@@ -62,6 +65,9 @@ class Figures:
     asyncpg_per_second: float
     service_reserved: int
     asyncpg_reserved: int
+    #: Passes of the channel-stock job during the service half, and the SKUs they recomputed in all.
+    channel_passes: int = 0
+    channel_recomputes: int = 0
 
     @property
     def total(self) -> int:
@@ -161,23 +167,56 @@ async def benchmark(clients: int = 64, per_client: int = 200, url: str = DEFAULT
         async with sessions() as session, session.begin():
             yield session
 
+    job_db = Database(Settings(database_url=normalize_database_url(url), secret_key="b" * 48))
     try:
         await prepare(transaction, shops)
-        service_rate, service_reserved = await through_service(transaction, clients, per_client)
+        await refresh_channel_stock({"db": job_db})
+        async with channel_job_every_second(job_db) as passes:
+            service_rate, service_reserved = await through_service(transaction, clients, per_client)
+        passes.append(await refresh_channel_stock({"db": job_db}))
         async with sessions() as session:
             mismatches = await inventory.ledger_mismatches(session)
+            published = await inventory.channel_stock_for_sku(session, HOT_SKU)
         assert mismatches == [], f"stock table differs from the ledger: {mismatches}"
+        assert published and all(row.quantity == ON_HAND - service_reserved for row in published), published
     finally:
         await engine.dispose()
+        await job_db.dispose()
     direct_rate, direct_reserved = await through_asyncpg(url, clients, per_client)
-    return Figures(clients, per_client, service_rate, direct_rate, service_reserved, direct_reserved)
+    ran = [p for p in passes if p["marks"]]
+    return Figures(
+        clients,
+        per_client,
+        service_rate,
+        direct_rate,
+        service_reserved,
+        direct_reserved,
+        len(ran),
+        sum(p["skus"] for p in ran),
+    )
+
+
+@asynccontextmanager
+async def channel_job_every_second(db: Database) -> AsyncIterator[list[dict[str, int]]]:
+    """Run the channel-stock job every second while the block runs, as the workers do; yields its passes."""
+    passes: list[dict[str, int]] = []
+
+    async def loop() -> None:
+        while True:
+            passes.append(await refresh_channel_stock({"db": db}))
+            await asyncio.sleep(1)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield passes
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
 
 
 async def benchmark_sqlite(work_dir: Path, clients: int = 8, per_client: int = 10) -> tuple[float, int]:
     """The service half on SQLite (WAL, write lock at BEGIN IMMEDIATE): for machines without PostgreSQL."""
-    from app.db import Database
-    from app.settings import Settings
-
     url = f"sqlite+aiosqlite:///{work_dir / 'bench.db'}"
     await asyncio.to_thread(migrate, url)
     db = Database(Settings(database_url=url, secret_key="b" * 48, var_dir=work_dir))
@@ -200,6 +239,10 @@ def report(figures: Figures) -> str:
     ]
     lines += [f"  {name:<30} {rate:>15,.0f} {reserved:>10,}" for name, rate, reserved in rows]
     lines.append(f"  service / asyncpg: {figures.service_per_second / figures.asyncpg_per_second:.2f}")
+    lines.append(
+        f"  channel-stock job: {figures.channel_passes} passes, {figures.channel_recomputes} SKU recomputes "
+        f"for {figures.service_reserved:,} reservations"
+    )
     return "\n".join(lines)
 
 

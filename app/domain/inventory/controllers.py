@@ -13,6 +13,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import utcnow
 from app.domain.accounts.services import Actor
 from app.domain.inventory import services
 from app.domain.inventory.models import WarehouseKind
@@ -71,12 +72,16 @@ class InventoryController(Controller):
         warehouse: Annotated[str | None, QueryParameter(name="warehouse")] = None,
         live: Annotated[str | None, QueryParameter(name="live")] = None,
     ) -> Template:
-        """SKU × warehouse grid; htmx asks for just the grid when filtering or refreshing live."""
+        """SKU × warehouse grid with how old each SKU's published channel stock is; htmx asks for just the grid
+        when filtering or refreshing live."""
+        grid = await services.stock_grid(db_session, category=category or None, warehouse=warehouse or None)
         return page(
             request,
             "inventory/page.html",
             "inventory/_grid.html",
-            grid=await services.stock_grid(db_session, category=category or None, warehouse=warehouse or None),
+            grid=grid,
+            freshness=await services.channel_freshness(db_session, [row.sku.code for row in grid.rows]),
+            now=utcnow(),
             all_warehouses=await services.list_warehouses(db_session),
             low_stock=await services.low_stock_alerts(db_session),
             shortfalls=await services.channel_shortfalls(db_session),
@@ -102,6 +107,8 @@ class InventoryController(Controller):
             "moves": await services.ledger(db_session, sku_code=code, limit=200),
             "warehouses": await services.list_warehouses(db_session),
             "channel": channel,
+            "freshness": (await services.channel_freshness(db_session, [code]))[code],
+            "now": utcnow(),
             "parts": parts,
             "bundle_available": await services.stock_by_warehouse(db_session, [code]) if parts else {},
         }

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
@@ -219,8 +219,9 @@ class ChannelStockRule(SQLModel, table=True):
 
 
 class ChannelStock(SQLModel, table=True):
-    """The quantity to publish to one shop for one SKU, recomputed in the same transaction as every stock
-    change. ``shortfall`` > 0 means the buffer is more than the shop's share: the shop shows sold out."""
+    """The quantity to publish to one shop for one SKU, recomputed by the channel-stock job within seconds of
+    a stock change (see :class:`ChannelStockMark`). ``shortfall`` > 0 means the buffer is more than the shop's
+    share: the shop shows sold out."""
 
     __tablename__ = "channel_stock"
     __table_args__ = (UniqueConstraint("shop_id", "sku_code", name="uq_channel_stock_shop_sku"),)
@@ -232,3 +233,18 @@ class ChannelStock(SQLModel, table=True):
     quantity: int = 0
     shortfall: int = 0
     computed_at: datetime = utc_field()
+
+
+class ChannelStockMark(SQLModel, table=True):
+    """A change to a SKU's stock whose channel stock is not yet recomputed. Appended in the transaction that
+    changes the stock (one row per change, never updated, no unique key, so concurrent reservations of a hot
+    SKU never wait on each other here); the channel-stock job deletes the rows it recomputed."""
+
+    __tablename__ = "channel_stock_marks"
+
+    # 64-bit: a busy shop appends millions a day. SQLite auto-numbers only an INTEGER primary key.
+    id: int | None = Field(
+        default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    )
+    sku_code: str = Field(max_length=64, index=True)
+    marked_at: datetime = utc_field()

@@ -7,6 +7,10 @@ Reservation never oversells: each order line takes stock with one guarded ``UPDA
 reserved − safety_stock >= qty`` (the database's CHECK ``reserved <= on_hand`` is the last guard). Rows are
 always taken in one fixed (SKU, warehouse) order, so two orders touching the same SKUs cannot deadlock on
 PostgreSQL; on SQLite the write transaction already holds the database lock from its first statement.
+
+What each shop may publish (channel stock) is not recomputed inside the changing transaction, where it would
+hold the hot SKU's row lock for a dozen more statements: every change appends a mark for its SKUs, and the
+channel-stock job (``app/domain/inventory/jobs.py``) recomputes each marked SKU once, within seconds.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, update
+from sqlalchemy import and_, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,6 +34,7 @@ from app.domain.channels.models import Shop
 from app.domain.inventory.models import (
     BundleComponent,
     ChannelStock,
+    ChannelStockMark,
     ChannelStockRule,
     MoveKind,
     Reservation,
@@ -134,7 +140,7 @@ async def set_bundle(session: AsyncSession, bundle_code: str, parts: Mapping[str
     session.add(bundle)
     await session.flush()
     await audit(session, actor, "inventory.bundle_set", target_type="sku", target_id=bundle_code, after=dict(parts))
-    await recompute_channel_stock(session, [bundle_code])
+    await mark_channel_stock(session, [bundle_code])
 
 
 # --- the ledger ----------------------------------------------------------------------------------
@@ -320,7 +326,7 @@ async def receive(
     move = _move(MoveKind.receipt, warehouse_code, sku_code, actor, on_hand=qty, ref=ref, note=note)
     await _apply(session, move)
     await session.flush()
-    await recompute_channel_stock(session, [sku_code])
+    await mark_channel_stock(session, [sku_code])
     return move
 
 
@@ -348,7 +354,7 @@ async def set_safety_stock(
         after={"safety_stock": qty},
         ip=ip,
     )
-    await recompute_channel_stock(session, [sku_code])
+    await mark_channel_stock(session, [sku_code])
     return stock
 
 
@@ -432,12 +438,52 @@ def _guarded_reserve(warehouse: str, sku: str, units: int) -> Any:
     )
 
 
-def _plain_release(warehouse: str, sku: str, units: int) -> Any:
-    return (
-        update(Stock)
-        .where(col(Stock.warehouse_code) == warehouse, col(Stock.sku_code) == sku)
-        .values(reserved=Stock.reserved - units, updated_at=utcnow())
-    )
+async def _write_reservations(
+    session: AsyncSession, order_key: str, takes: Sequence[_Take], existing: Sequence[Reservation], actor: Actor
+) -> None:
+    """The reservation rows, ledger rows and channel-stock marks for ``takes``, one INSERT per table (as
+    parameter lists, so each statement is compiled once per process rather than once per call)."""
+    # A line released earlier (a cancelled order reopened) keeps one row per SKU: the old released row goes
+    # before the new one is written, so the unique key (order, line, SKU) holds. The ledger keeps both.
+    retaken = {(t.line.line_key, t.sku) for t in takes}
+    stale = [r for r in existing if r.status == ReservationStatus.released and (r.line_key, r.sku_code) in retaken]
+    if stale:
+        await session.exec(delete(Reservation).where(col(Reservation.id).in_([r.id for r in stale])))
+        for row in stale:  # SQLite may hand a deleted id to the new row: the session must not keep the old one
+            if row in session:
+                session.expunge(row)
+    now = utcnow()
+    rows = [
+        {
+            "order_key": order_key,
+            "line_key": t.line.line_key,
+            "sku_code": t.sku,
+            "line_sku_code": t.line.sku_code,
+            "warehouse_code": t.warehouse,
+            "qty": t.units,
+            "line_qty": t.line.qty,
+            "status": ReservationStatus.reserved,
+            "returned_qty": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for t in takes
+    ]
+    await session.exec(insert(Reservation), params=rows)
+    moves = [
+        _move(
+            MoveKind.reservation,
+            t.warehouse,
+            t.sku,
+            actor,
+            reserved=t.units,
+            order_key=order_key,
+            line_key=t.line.line_key,
+        ).model_dump(exclude={"id"})
+        for t in takes
+    ]
+    await session.exec(insert(StockMove), params=moves)
+    await mark_channel_stock(session, {t.sku for t in takes})
 
 
 async def reserve(
@@ -456,8 +502,8 @@ async def reserve(
     again. With ``all_or_nothing`` (the default) nothing is reserved unless every line fits; otherwise each
     line that fits is reserved and the rest are refused (缺货) for the caller to backorder or split.
     A bundle line reserves each of its components; it is reserved only if all of them fit.
-    Without ``sync_channels`` the caller recomputes the shops' channel stock itself, later in the same
-    transaction (one recompute for several reservations).
+    The SKUs taken are marked for the channel-stock job; ``sync_channels`` is accepted for callers written
+    when the recompute ran here and no longer changes anything.
     """
     if not lines:
         return ReservationResult(order_key)
@@ -483,56 +529,31 @@ async def reserve(
             takes.append(_Take(line, str(plan[line.line_key]), sku, line.qty * per_unit))
     # The fixed lock order: by SKU, then warehouse, whatever order the lines came in.
     takes.sort(key=lambda t: (t.sku, t.warehouse, t.line.line_key))
-    await _ensure_stock_rows(session, {(t.warehouse, t.sku) for t in takes})
-    channel_plan = await plan_channel_stock(session, {t.sku for t in takes}) if sync_channels else None
-    for take in takes:
-        result = await session.exec(_guarded_reserve(take.warehouse, take.sku, take.units))
-        take.taken = result.rowcount == 1
-        take.short = not take.taken
 
-    short_lines = {t.line.line_key for t in takes if t.short}
-    give_back = [t for t in takes if t.taken and (t.line.line_key in short_lines or (all_or_nothing and short_lines))]
-    for take in give_back:  # rows this transaction already holds: no new lock, no deadlock
-        await session.exec(_plain_release(take.warehouse, take.sku, take.units))
-        take.taken = False
-
-    # A line released earlier (a cancelled order reopened) keeps one row per SKU: the old released row goes
-    # before the new one is written, so the unique key (order, line, SKU) holds. The ledger keeps both.
-    retaken = {(t.line.line_key, t.sku) for t in takes if t.taken}
-    for row in existing:
-        if row.status == ReservationStatus.released and (row.line_key, row.sku_code) in retaken:
-            await session.delete(row)
+    # The rows are written first and the guarded UPDATEs come last, so that a hot SKU's stock row is locked
+    # only from its UPDATE to the caller's commit. A savepoint undoes the rows when a take falls short; the
+    # statements inside it are Core ones, so the session holds no object the rollback would leave stale.
     await session.flush()
-    now = utcnow()
-    for take in takes:
-        if not take.taken:
-            continue
-        session.add(
-            Reservation(
-                order_key=order_key,
-                line_key=take.line.line_key,
-                sku_code=take.sku,
-                line_sku_code=take.line.sku_code,
-                warehouse_code=take.warehouse,
-                qty=take.units,
-                line_qty=take.line.qty,
-                status=ReservationStatus.reserved,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.add(
-            _move(
-                MoveKind.reservation,
-                take.warehouse,
-                take.sku,
-                actor,
-                reserved=take.units,
-                order_key=order_key,
-                line_key=take.line.line_key,
-            )
-        )
-    await session.flush()
+    connection = await session.connection()
+    short_lines: set[str] = set()
+    attempt = takes
+    while attempt:
+        await connection.exec_driver_sql("SAVEPOINT inventory_reserve")
+        await _write_reservations(session, order_key, attempt, existing, actor)
+        for take in attempt:
+            result = await session.exec(_guarded_reserve(take.warehouse, take.sku, take.units))
+            take.taken = result.rowcount == 1
+            take.short = not take.taken
+        if not any(t.short for t in attempt):
+            break
+        # Rolling back also gives back the rows taken so far and their locks.
+        await connection.exec_driver_sql("ROLLBACK TO SAVEPOINT inventory_reserve")
+        for take in attempt:
+            take.taken = False
+        short_lines |= {t.line.line_key for t in attempt if t.short}
+        attempt = [] if all_or_nothing else [t for t in attempt if t.line.line_key not in short_lines]
+    # A warehouse that never held the SKU gets its stock row at zero, as a receipt would create it.
+    await _ensure_stock_rows(session, {(t.warehouse, t.sku) for t in takes if t.short})
 
     outcome: list[LineResult] = []
     for line in lines:
@@ -546,8 +567,6 @@ async def reserve(
             outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.not_attempted))
         else:
             outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.reserved))
-    if channel_plan is not None and any(t.taken for t in takes):
-        await apply_channel_stock(session, channel_plan)
     return ReservationResult(order_key, outcome)
 
 
@@ -612,7 +631,7 @@ async def _settle(
         done.append(row)
     await session.flush()
     if done:
-        await recompute_channel_stock(session, {r.sku_code for r in done})
+        await mark_channel_stock(session, {r.sku_code for r in done})
     return done
 
 
@@ -675,7 +694,7 @@ async def restock_return(
         moves.append(move)
     await session.flush()
     if passed_qc:
-        await recompute_channel_stock(session, {r.sku_code for r in rows})
+        await mark_channel_stock(session, {r.sku_code for r in rows})
     return moves
 
 
@@ -718,7 +737,7 @@ async def transfer(
     session.add(_move(MoveKind.transfer_out, from_warehouse, sku_code, actor, on_hand=-qty, ref=ref, note=note))
     await _apply(session, _move(MoveKind.transfer_in, to_warehouse, sku_code, actor, on_hand=qty, ref=ref, note=note))
     await session.flush()
-    await recompute_channel_stock(session, [sku_code])
+    await mark_channel_stock(session, [sku_code])
     return ref
 
 
@@ -755,7 +774,7 @@ async def record_count(
     )
     session.add(count)
     await session.flush()
-    await recompute_channel_stock(session, counted.keys())
+    await mark_channel_stock(session, counted.keys())
     return count
 
 
@@ -899,8 +918,21 @@ async def plan_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) ->
 
 async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
     """Write what every shop publishes for the planned SKUs from the stock as it is now."""
-    # Lock the rows being rewritten before reading stock, so a concurrent change to the same SKU in another
-    # warehouse is either seen here or recomputes after us (PostgreSQL; SQLite holds the database lock).
+    dialect = session.get_bind().dialect.name
+    insert_for = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # Two jobs may recompute one SKU at once: each locks the rows it rewrites and only then reads the stock,
+    # so whichever writes last read last. Rows a shop never had are created first, so there is a row to lock.
+    await session.exec(
+        insert_for(ChannelStock)
+        .values(
+            [
+                {"shop_id": i, "sku_code": c, "available": 0, "quantity": 0, "shortfall": 0, "computed_at": utcnow()}
+                for c in plan.codes
+                for i in plan.shop_ids
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "sku_code"])
+    )
     await session.exec(
         select(ChannelStock.id)
         .where(col(ChannelStock.sku_code).in_(plan.codes))
@@ -941,9 +973,7 @@ async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
                     "computed_at": now,
                 }
             )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(ChannelStock).values(values)
+    statement = insert_for(ChannelStock).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["shop_id", "sku_code"],
         set_={
@@ -958,10 +988,111 @@ async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
 
 async def recompute_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) -> None:
     """Recompute what every active shop publishes for these SKUs (and the bundles made of them), in the
-    caller's transaction. Called by every stock change; the channel jobs read the result."""
+    caller's transaction. The channel-stock job calls it for the SKUs stock changes marked."""
     plan = await plan_channel_stock(session, sku_codes)
     if plan is not None:
         await apply_channel_stock(session, plan)
+
+
+#: How stale published channel stock may become: the job runs every second, so a change still waiting after
+#: this long is late (the stock page flags it).
+CHANNEL_STOCK_MAX_LAG = timedelta(seconds=2)
+#: Marks one transaction of the channel-stock job claims: one recompute per SKU among them.
+CHANNEL_MARK_BATCH = 5000
+
+
+async def mark_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) -> None:
+    """Note, in the caller's transaction, that these SKUs' stock changed: the channel-stock job recomputes
+    what the shops publish for them once this commits. One plain INSERT with no unique key, so concurrent
+    transactions marking the same SKU never wait on or conflict with each other."""
+    codes = sorted(set(sku_codes))
+    if codes:
+        now = utcnow()
+        await session.exec(insert(ChannelStockMark), params=[{"sku_code": c, "marked_at": now} for c in codes])
+
+
+@dataclass(frozen=True)
+class ChannelRefresh:
+    """What one pass of the channel-stock job did: marks consumed and SKUs recomputed (each once)."""
+
+    marks: int = 0
+    skus: int = 0
+
+    def __add__(self, other: ChannelRefresh) -> ChannelRefresh:
+        return ChannelRefresh(self.marks + other.marks, self.skus + other.skus)
+
+
+async def channel_marks_pending(session: AsyncSession) -> bool:
+    """Whether any stock change still waits for its channel-stock recompute."""
+    return (await session.exec(select(ChannelStockMark.id).limit(1))).first() is not None
+
+
+async def refresh_marked_channel_stock(session: AsyncSession, *, limit: int = CHANNEL_MARK_BATCH) -> ChannelRefresh:
+    """Claim up to ``limit`` marks, recompute each SKU they name once and delete them, in the caller's
+    transaction. On PostgreSQL marks another worker has claimed are skipped (``FOR UPDATE SKIP LOCKED``);
+    a mark appended meanwhile is a new row, left for the next pass; if this transaction fails, its marks stay.
+    """
+    claimable = (
+        select(ChannelStockMark.id).order_by(col(ChannelStockMark.id)).limit(limit).with_for_update(skip_locked=True)
+    )
+    claimed = await session.exec(
+        delete(ChannelStockMark)
+        .where(col(ChannelStockMark.id).in_(claimable))
+        .returning(col(ChannelStockMark.sku_code))
+    )
+    marked = list(claimed.scalars().all())
+    # The stock is read by the statements after the claim, so it includes every change whose mark was claimed.
+    await recompute_channel_stock(session, marked)
+    return ChannelRefresh(len(marked), len(set(marked)))
+
+
+@dataclass(frozen=True)
+class ChannelFreshness:
+    """How current a SKU's published channel stock is: when it was last computed (the oldest shop's row) and
+    since when a stock change has been waiting for the job, if one is."""
+
+    computed_at: datetime | None
+    waiting_since: datetime | None
+
+    def age_seconds(self, now: datetime) -> int | None:
+        """Whole seconds since the published figures were computed."""
+        return None if self.computed_at is None else max(0, int((now - self.computed_at).total_seconds()))
+
+    def late(self, now: datetime) -> bool:
+        """A change has waited longer than the job promises."""
+        return self.waiting_since is not None and now - self.waiting_since > CHANNEL_STOCK_MAX_LAG
+
+
+async def channel_freshness(session: AsyncSession, sku_codes: Iterable[str]) -> dict[str, ChannelFreshness]:
+    """For each SKU (a bundle counts its parts' changes): its :class:`ChannelFreshness`."""
+    codes = set(sku_codes)
+    if not codes:
+        return {}
+    parts = await bundle_components(session, codes)
+    computed = dict(
+        (
+            await session.exec(
+                select(ChannelStock.sku_code, func.min(ChannelStock.computed_at))
+                .where(col(ChannelStock.sku_code).in_(codes))
+                .group_by(col(ChannelStock.sku_code))
+            )
+        ).all()
+    )
+    watched = codes | {p for comps in parts.values() for p, _ in comps}
+    waiting = dict(
+        (
+            await session.exec(
+                select(ChannelStockMark.sku_code, func.min(ChannelStockMark.marked_at))
+                .where(col(ChannelStockMark.sku_code).in_(watched))
+                .group_by(col(ChannelStockMark.sku_code))
+            )
+        ).all()
+    )
+    out = {}
+    for code in codes:
+        since = [waiting[c] for c in [code, *(p for p, _ in parts.get(code, []))] if c in waiting]
+        out[code] = ChannelFreshness(computed.get(code), min(since) if since else None)
+    return out
 
 
 async def set_channel_rule(
@@ -998,7 +1129,7 @@ async def set_channel_rule(
         after={"sku": sku_code, "ratio_pct": ratio_pct, "buffer": buffer},
     )
     skus = [sku_code] if sku_code else [s.code for s in await list_skus(session)]
-    await recompute_channel_stock(session, skus)
+    await mark_channel_stock(session, skus)
     return rule
 
 
@@ -1233,5 +1364,5 @@ async def save_warehouse(
     )
     # Whether a warehouse counts towards the pool changes what every shop may publish.
     if before is None or before["is_active"] != warehouse.is_active:
-        await recompute_channel_stock(session, [s.code for s in await list_skus(session)])
+        await mark_channel_stock(session, [s.code for s in await list_skus(session)])
     return warehouse

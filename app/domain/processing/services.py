@@ -490,9 +490,6 @@ async def _reserve(session: AsyncSession, key: str, decided: routing.Route) -> b
         await inventory.release(session, key, SYSTEM, line_keys=stale, note="重新分仓")
     lines = [ReservationLine(item.key, item.sku, item.qty) for item, _ in wanted]
     result = await inventory.reserve(session, key, lines, plan, SYSTEM, sync_channels=False)
-    if result.ok:
-        # What the shops may sell of these SKUs, once for all of this order's reservations.
-        await inventory.recompute_channel_stock(session, set(skus.values()))
     return result.ok
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -11,6 +12,7 @@ from app.db import Database
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels.models import Channel, Shop
 from app.domain.inventory import services as inventory
+from app.domain.inventory.jobs import refresh_channel_stock
 from app.domain.inventory.models import Sku, Stock, Warehouse, WarehouseKind
 
 Receive = Callable[[str, str, int], Awaitable[None]]
@@ -19,7 +21,7 @@ Receive = Callable[[str, str, int], Awaitable[None]]
 @pytest.fixture
 async def pool(db: Database) -> Database:
     """Warehouses SH01 (华东, first), BJ01 (华北) and a store; SKUs A…E, SERUM, MASK and the bundle SET-SKIN;
-    one shop, so every change also recomputes channel stock."""
+    one shop, so every change also marks its SKUs for the channel-stock job."""
     async with db.transaction() as session:
         for code, kind, province, priority, regions in (
             ("SH01", WarehouseKind.regional, "上海", 10, ["华东"]),
@@ -70,3 +72,8 @@ async def stock_of(db: Database, warehouse: str, sku: str) -> Stock:
 async def assert_ledger_matches(db: Database) -> None:
     async with db.reading() as session:
         assert await inventory.ledger_mismatches(session) == []
+
+
+async def publish_channel_stock(db: Database) -> dict[str, Any]:
+    """Run the channel-stock job once, as the workers do every second; returns what it did."""
+    return await refresh_channel_stock({"db": db})

@@ -12,7 +12,7 @@ from app.domain.accounts.services import SYSTEM
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Reservation, Stock
 from app.domain.inventory.services import LineOutcome, ReservationLine, ReservationResult
-from tests.integration.inventory.conftest import Receive, assert_ledger_matches, stock_of
+from tests.integration.inventory.conftest import Receive, assert_ledger_matches, publish_channel_stock, stock_of
 
 
 async def reserve_in_own_transaction(
@@ -37,6 +37,7 @@ async def test_200_concurrent_orders_for_50_units_reserve_exactly_50(pool: Datab
     stock = await stock_of(pool, "SH01", "A")
     assert (stock.on_hand, stock.reserved, stock.available) == (50, 50, 0)
     await assert_ledger_matches(pool)
+    await publish_channel_stock(pool)  # what the shops see, within the job's 2 s
     async with pool.reading() as session:
         held = (await session.exec(select(func.count()).select_from(Reservation))).one()
         channel = await inventory.channel_stock(session, (await inventory.find_shop(session, "tmall-test")).id)  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from app.domain.accounts.services import SYSTEM
 from app.domain.inventory import services as inventory
 from app.domain.inventory.services import ReservationLine
 from tests.integration.forms import login, post_form
-from tests.integration.inventory.conftest import Receive, assert_ledger_matches, stock_of
+from tests.integration.inventory.conftest import Receive, assert_ledger_matches, publish_channel_stock, stock_of
 
 Client = AsyncTestClient[Litestar]
 
@@ -117,6 +117,7 @@ async def test_a_low_stock_sku_and_a_shop_whose_buffer_eats_its_share_are_flagge
     assert shop is not None
     rule = {"shop_id": str(shop.id), "sku": "A", "ratio_pct": "50", "buffer": "8"}
     assert (await post_form(client, "/inventory/warehouses", "/inventory/channel-rules", rule)).status_code == 303
+    await publish_channel_stock(pool)  # the shops' figures follow within the job's 2 s
 
     page = await client.get("/inventory/")
     assert 'data-testid="low-stock-A"' in page.text
@@ -134,6 +135,7 @@ async def test_the_channel_stock_api_gives_each_shop_its_share_and_needs_a_read_
         await inventory.set_channel_rule(session, shop.id, None, 80, 2, SYSTEM)
         await inventory.set_safety_stock(session, "BJ01", "A", 1, SYSTEM)
     token = await make_token(TokenScope.read)
+    await publish_channel_stock(pool)  # the shops' figures follow within the job's 2 s
 
     anonymous = await client.get("/api/v1/inventory/channel-stock?shop=tmall-test")
     response = await client.get(

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.domain.fulfillment.models import BuyerNotification, ShippingDocument, ShippingDocumentEntry, Waybill
@@ -249,10 +250,15 @@ async def picked_at(server: str, db: Database, warehouse: str) -> dict[str, int]
     return dict(totals)
 
 
+async def channel_stock_published(session: AsyncSession) -> bool:
+    return not await inventory.channel_marks_pending(session)
+
+
 async def assert_stock_matches_reservations(db: Database) -> None:
     """The stock table's reserved column equals what active reservations hold, per warehouse and SKU, and the
     ledger's reservation moves add up to the same: nothing reserved twice, nothing lost. What each shop may
-    sell was recomputed from the stock as it is now."""
+    sell was recomputed from the stock as it is now (by the channel-stock job, within its 2 s)."""
+    await wait_for(db, channel_stock_published, what="the channel-stock job")
     async with db.reading() as session:
         held: Counter[tuple[str, str]] = Counter()
         for r in (await session.exec(select(Reservation).where(Reservation.status == "reserved"))).all():
