@@ -54,6 +54,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated where it is shown."""
+    return message
+
+
 def label_of(labels: Mapping[str, str], value: object) -> str:
     """The translated label of a value ``labels`` knows (value -> English message id); any other value as itself.
 

@@ -41,15 +41,23 @@ from app.domain.inventory.controllers import InventoryApiController, InventoryCo
 from app.domain.orders.controllers import OrdersApiController, OrdersController
 from app.domain.processing.controllers import ProcessingController
 from app.domain.reports.controllers import ReportsController
+from app.errors import DomainError
 from app.forms import FORM_MAX_BYTES, BodyTooLarge, FormLimitMiddleware, too_large_message
 from app.i18n import gettext
 from app.json_input import AppRequest
-from app.params import ParameterError, usable_parameters
+from app.params import usable_parameters
 from app.security import add_security_headers
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.system import HealthController, HomeController, SystemApiController
 from app.templating import template_config
-from app.web import provide_actor, provide_db_session
+from app.web import (
+    REFUSAL_VIEW,
+    RefusalPage,
+    end_request_transaction,
+    open_request_transaction,
+    provide_actor,
+    provide_db_session,
+)
 from app.worker import background_for
 
 
@@ -114,13 +122,29 @@ def on_validation(request: Request[Any, Any, Any], exc: ValidationException) -> 
     )
 
 
-def on_bad_parameter(request: Request[Any, Any, Any], exc: ParameterError) -> Response[Any]:
-    if _wants_json(request):
-        return Response(
-            {"status_code": 400, "error": "invalid request", "field": exc.field, "detail": exc.message},
-            status_code=400,
+def on_domain_error(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """Any refusal, in the request's language: JSON for the API (and for a JSON body, as the flow editor
+    sends), else the page's own display of it.
+
+    A route whose page shows refusals in place names its view with :func:`app.web.refusals_shown_by`; other
+    htmx requests get the refusal as a fragment, a plain page the error page. The request's transaction was
+    rolled back before this runs (the handler raised), so what a view reads is what is stored.
+    """
+    if _wants_json(request) or request.content_type[0] == "application/json":
+        return Response(exc.body(), status_code=exc.status)
+    if exc.status == 404:
+        # Nothing there: the same page as any unknown address.
+        return on_not_found(request, NotFoundException(exc.message))
+    view = request.route_handler.opt.get(REFUSAL_VIEW)
+    if view is not None and exc.in_place:
+        return RefusalPage(view, request, exc)
+    if request.headers.get("hx-request") and exc.in_place:
+        return Template(
+            "errors/_refusal.html",
+            status_code=exc.status,
+            context={"message": exc.message, "code": exc.code, "field": exc.field},
         )
-    return _error_page(request, 400, gettext("Invalid request"), exc.message)
+    return _error_page(request, exc.status, gettext(exc.title), exc.message)
 
 
 def on_too_large(request: Request[Any, Any, Any], exc: RequestEntityTooLarge) -> Response[Any]:
@@ -196,6 +220,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[CallerMiddleware(), FormLimitMiddleware(), CsrfMiddleware()],
         request_max_body_size=FORM_MAX_BYTES,
         before_send=[add_security_headers],
+        # The request's transaction commits only when its response succeeds (app.web).
+        before_request=open_request_transaction,
+        after_request=end_request_transaction,
         plugins=[HTMXPlugin()],
         request_class=AppRequest,
         template_config=template_config(),
@@ -204,14 +231,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PermissionDeniedException: on_forbidden,
             NotFoundException: on_not_found,
             ValidationException: on_validation,
-            ParameterError: on_bad_parameter,
+            DomainError: on_domain_error,
             RequestEntityTooLarge: on_too_large,
             HTTPException: on_http_error,
         },
         openapi_config=OpenAPIConfig(title="Ruleflow OMS", version="0.1.0", path="/schema"),
         lifespan=[lifespan],
         logging_config=LoggingConfig(
-            log_exceptions="always", disable_stack_trace={400, 401, 403, 404, 405, 413, ParameterError}
+            log_exceptions="always", disable_stack_trace={400, 401, 403, 404, 405, 413, DomainError}
         ),
         debug=False,
     )

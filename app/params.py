@@ -4,10 +4,11 @@ moments. Each reader says plainly when a value is unusable, so a hostile value i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from pathlib import PurePath
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -15,7 +16,8 @@ from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
 
-from app.i18n import gettext
+from app.errors import DomainError
+from app.i18n import N_
 
 #: The largest row id: PostgreSQL's ``integer`` (the id columns). SQLite's is wider, but the app runs on both.
 MAX_ID = 2**31 - 1
@@ -30,13 +32,20 @@ _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _YUAN = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
 
 
-class ParameterError(ValueError):
-    """A parameter that cannot be used; ``message`` (translated) says why, ``field`` names the parameter."""
+class ParameterError(DomainError, ValueError):
+    """A parameter that cannot be used; ``field`` names it and the message says why."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
+    title = N_("Invalid request")
+    # Refused before any handler ran (a guard, a filter): not a form's refusal to show beside the form.
+    in_place = False
+    messages: ClassVar[Mapping[str, str]] = {
+        "bad_day": N_("%(value)s is not a day between %(first)s and %(last)s."),
+        "bad_character.address": N_("This address contains a character that cannot be used."),
+        "bad_character.form": N_("The form contains a character that cannot be used."),
+        "bad_character.body": N_("The request contains a character that cannot be used."),
+        "unknown_shop": N_("There is no such shop."),
+        "stale_page": N_("This page link is out of date. Start again from the first page."),
+    }
 
 
 def is_row_id(value: int) -> bool:
@@ -81,9 +90,7 @@ def parse_day(text: str, field: str) -> date | None:
         day = None
     if day is None or not FIRST_DAY <= day <= LAST_DAY:
         raise ParameterError(
-            field,
-            gettext("%(value)s is not a day between %(first)s and %(last)s.")
-            % {"value": raw[:40], "first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+            "bad_day", field=field, value=raw[:40], first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat()
         )
     return day
 
@@ -127,18 +134,18 @@ async def usable_parameters(connection: ASGIConnection[Any, Any, Any, Any], hand
             raise NotFoundException()
     for name, value in connection.query_params.multi_items():
         if "\x00" in name or "\x00" in value:
-            raise ParameterError(name[:40], gettext("This address contains a character that cannot be used."))
+            raise ParameterError("bad_character", "address", field=name[:40])
     if not isinstance(connection, Request) or connection.method in _SAFE_METHODS:
         return
     content_type, _ = connection.content_type
     if content_type in (RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART):
         for name, field in (await connection.form()).multi_items():
             if "\x00" in name or (isinstance(field, str) and "\x00" in field):
-                raise ParameterError(name[:40], gettext("The form contains a character that cannot be used."))
+                raise ParameterError("bad_character", "form", field=name[:40])
     elif not handler.opt.get("public"):
         # Whatever the Content-Type says, a handler's ``data`` is decoded as JSON: text/plain is no way round.
         if _JSON_NUL.search(await connection.body()):
-            raise ParameterError("body", gettext("The request contains a character that cannot be used."))
+            raise ParameterError("bad_character", "body", field="body")
 
 
 __all__ = [

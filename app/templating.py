@@ -17,14 +17,10 @@ from app.auth import may
 from app.domain.accounts.models import Role
 from app.domain.accounts.services import Actor
 from app.domain.inventory.models import MoveKind, WarehouseKind
+from app.i18n import N_
 from app.settings import PROJECT_ROOT
 
 CHINA = ZoneInfo("Asia/Shanghai")
-
-
-def N_(message: str) -> str:
-    """Mark a message for extraction; it is translated where it is shown."""
-    return message
 
 
 #: Labels of values that several pages show (English message ids; ``role_label`` etc. translate them).

@@ -15,11 +15,12 @@ from app.auth import LANG_COOKIE, SESSION_COOKIE, host_cookie
 from app.domain.accounts import services
 from app.domain.accounts.models import Role, TokenScope, UserCreate
 from app.domain.accounts.services import AccountError, Actor
+from app.errors import DomainError
 from app.forms import PUBLIC_FORM_MAX_BYTES, Form, many, one
-from app.i18n import SUPPORTED, gettext
+from app.i18n import SUPPORTED
 from app.params import MAX_ID
 from app.settings import Settings
-from app.web import client_ip, page
+from app.web import client_ip, page, refusals_shown_by
 
 
 def safe_next(target: str | None) -> str:
@@ -27,24 +28,6 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
-
-
-def account_message(error: AccountError) -> str:
-    if error.code == "locked":
-        seconds = int(error.params.get("seconds", 60))
-        if seconds < 60:
-            return gettext("Too many failed logins. Try again in %(seconds)s seconds.") % {"seconds": seconds}
-        minutes = -(-seconds // 60)
-        return gettext("Too many failed logins. Try again in %(minutes)s minutes.") % {"minutes": minutes}
-    messages = {
-        "bad_credentials": gettext("Wrong username or password."),
-        "user_not_found": gettext("That user does not exist."),
-        "cannot_disable_self": gettext("You cannot disable your own account."),
-        "username_taken": gettext("The username %(username)s is already taken."),
-        "token_needs_scope": gettext("Choose at least one scope for the token."),
-        "token_not_found": gettext("That token does not exist."),
-    }
-    return messages.get(error.code, error.code) % error.params
 
 
 class AuthController(Controller):
@@ -76,11 +59,10 @@ class AuthController(Controller):
         except AccountError as exc:
             # The failure and its throttling row must be kept even though the login is refused.
             await db_session.commit()
-            status = 429 if exc.code == "locked" else 400
             return Template(
                 "accounts/login.html",
-                status_code=status,
-                context={"error": account_message(exc), "next": target, "username": username},
+                status_code=exc.status,
+                context={"error": exc.message, "next": target, "username": username},
             )
         token = await services.open_session(
             db_session,
@@ -132,6 +114,46 @@ class AuthController(Controller):
         return response
 
 
+async def settings_context(db_session: AsyncSession, **extra: Any) -> dict[str, Any]:
+    """What the settings page shows: users, locked usernames, tokens, and the choices of its forms."""
+    return {
+        "users": await services.list_users(db_session),
+        "locked": await services.locked_usernames(db_session),
+        "tokens": await services.list_tokens(db_session),
+        "roles": list(Role),
+        "scopes": list(TokenScope),
+        "error": None,
+        "new_token": None,
+        **extra,
+    }
+
+
+async def _settings_refused(
+    request: HTMXRequest, db_session: AsyncSession, section: str, error: DomainError
+) -> Template:
+    return page(
+        request,
+        "settings/page.html",
+        f"settings/_{section}.html",
+        **await settings_context(db_session, error=error.message, section=section),
+    )
+
+
+async def users_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The users' section again with the reason (nothing was changed)."""
+    return await _settings_refused(request, db_session, "users", error)
+
+
+async def tokens_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The tokens' section again with the reason (nothing was changed)."""
+    return await _settings_refused(request, db_session, "tokens", error)
+
+
+#: The forms of the settings page's users and tokens sections: a refusal shows in its section.
+USERS_FORM = refusals_shown_by(users_refused)
+TOKENS_FORM = refusals_shown_by(tokens_refused)
+
+
 class SettingsController(Controller):
     """设置: users, API tokens and the audit log. Admins only."""
 
@@ -139,23 +161,11 @@ class SettingsController(Controller):
     tags = ["settings"]  # noqa: RUF012
     opt = {"permission": "settings.manage"}  # noqa: RUF012
 
-    async def _context(self, db_session: AsyncSession, **extra: Any) -> dict[str, Any]:
-        return {
-            "users": await services.list_users(db_session),
-            "locked": await services.locked_usernames(db_session),
-            "tokens": await services.list_tokens(db_session),
-            "roles": list(Role),
-            "scopes": list(TokenScope),
-            "error": None,
-            "new_token": None,
-            **extra,
-        }
-
     @get("/", name="settings:index")
     async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
-        return page(request, "settings/page.html", **await self._context(db_session))
+        return page(request, "settings/page.html", **await settings_context(db_session))
 
-    @post("/users", name="settings:create_user", status_code=200)
+    @post("/users", name="settings:create_user", status_code=200, opt=USERS_FORM)
     async def create_user(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
         try:
             user = UserCreate.model_validate(
@@ -166,68 +176,52 @@ class SettingsController(Controller):
                     "password": one(data, "password", strip=False),
                 }
             )
-            await services.create_user(db_session, user, actor)
         except ValidationError as exc:
-            fields = ", ".join(str(err["loc"][0]) for err in exc.errors())
-            return await self._error(
-                request, db_session, "users", gettext("Please check these fields: %(fields)s") % {"fields": fields}
-            )
-        except AccountError as exc:
-            return await self._error(request, db_session, "users", account_message(exc))
-        return page(request, "settings/page.html", "settings/_users.html", **await self._context(db_session))
+            raise AccountError("check_fields", fields=", ".join(str(err["loc"][0]) for err in exc.errors())) from None
+        await services.create_user(db_session, user, actor)
+        return page(request, "settings/page.html", "settings/_users.html", **await settings_context(db_session))
 
-    @post("/users/{user_id:int}/unlock", name="settings:unlock_user", status_code=200)
+    @post("/users/{user_id:int}/unlock", name="settings:unlock_user", status_code=200, opt=USERS_FORM)
     async def unlock_user(self, request: HTMXRequest, user_id: int, db_session: AsyncSession, actor: Actor) -> Template:
-        try:
-            await services.unlock_user(db_session, user_id, actor, client_ip(request))
-        except AccountError as exc:
-            return await self._error(request, db_session, "users", account_message(exc))
-        return page(request, "settings/page.html", "settings/_users.html", **await self._context(db_session))
+        await services.unlock_user(db_session, user_id, actor, client_ip(request))
+        return page(request, "settings/page.html", "settings/_users.html", **await settings_context(db_session))
 
-    @post("/users/{user_id:int}/disable", name="settings:disable_user", status_code=200)
+    @post("/users/{user_id:int}/disable", name="settings:disable_user", status_code=200, opt=USERS_FORM)
     async def disable_user(
         self, request: HTMXRequest, user_id: int, db_session: AsyncSession, actor: Actor
     ) -> Template:
         return await self._set_active(request, user_id, False, db_session, actor)
 
-    @post("/users/{user_id:int}/enable", name="settings:enable_user", status_code=200)
+    @post("/users/{user_id:int}/enable", name="settings:enable_user", status_code=200, opt=USERS_FORM)
     async def enable_user(self, request: HTMXRequest, user_id: int, db_session: AsyncSession, actor: Actor) -> Template:
         return await self._set_active(request, user_id, True, db_session, actor)
 
     async def _set_active(
         self, request: HTMXRequest, user_id: int, active: bool, db_session: AsyncSession, actor: Actor
     ) -> Template:
-        try:
-            await services.set_user_active(db_session, user_id, active, actor, client_ip(request))
-        except AccountError as exc:
-            return await self._error(request, db_session, "users", account_message(exc))
-        return page(request, "settings/page.html", "settings/_users.html", **await self._context(db_session))
+        await services.set_user_active(db_session, user_id, active, actor, client_ip(request))
+        return page(request, "settings/page.html", "settings/_users.html", **await settings_context(db_session))
 
-    @post("/tokens", name="settings:create_token", status_code=200)
+    @post("/tokens", name="settings:create_token", status_code=200, opt=TOKENS_FORM)
     async def create_token(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
-        scope_values = many(data, "scopes")
         name = one(data, "name")
-        try:
-            if not name:
-                raise AccountError("token_needs_name")
-            scopes = [TokenScope(s) for s in scope_values if s in TokenScope.__members__]
-            _, secret = await services.create_token(db_session, name, scopes, actor)
-        except AccountError as exc:
-            message = gettext("Give the token a name.") if exc.code == "token_needs_name" else account_message(exc)
-            return await self._error(request, db_session, "tokens", message)
+        if not name:
+            raise AccountError("token_needs_name")
+        scopes = [TokenScope(s) for s in many(data, "scopes") if s in TokenScope.__members__]
+        _, secret = await services.create_token(db_session, name, scopes, actor)
         return page(
-            request, "settings/page.html", "settings/_tokens.html", **await self._context(db_session, new_token=secret)
+            request,
+            "settings/page.html",
+            "settings/_tokens.html",
+            **await settings_context(db_session, new_token=secret),
         )
 
-    @post("/tokens/{token_id:int}/revoke", name="settings:revoke_token", status_code=200)
+    @post("/tokens/{token_id:int}/revoke", name="settings:revoke_token", status_code=200, opt=TOKENS_FORM)
     async def revoke_token(
         self, request: HTMXRequest, token_id: int, db_session: AsyncSession, actor: Actor
     ) -> Template:
-        try:
-            await services.revoke_token(db_session, token_id, actor)
-        except AccountError as exc:
-            return await self._error(request, db_session, "tokens", account_message(exc))
-        return page(request, "settings/page.html", "settings/_tokens.html", **await self._context(db_session))
+        await services.revoke_token(db_session, token_id, actor)
+        return page(request, "settings/page.html", "settings/_tokens.html", **await settings_context(db_session))
 
     @get("/audit", name="settings:audit", opt={"permission": "audit.read"})
     async def audit_log(
@@ -246,15 +240,3 @@ class SettingsController(Controller):
             action=action or "",
             next_before=entries[-1].id if len(entries) == 50 else None,
         )
-
-    async def _error(self, request: HTMXRequest, db_session: AsyncSession, section: str, message: str) -> Template:
-        """The form again with the reason; nothing was changed (the request's transaction is rolled back)."""
-        await db_session.rollback()
-        response = page(
-            request,
-            "settings/page.html",
-            f"settings/_{section}.html",
-            **await self._context(db_session, error=message, section=section),
-        )
-        response.status_code = 400
-        return response

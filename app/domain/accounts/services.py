@@ -6,9 +6,10 @@ import hashlib
 import hmac
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +28,8 @@ from app.domain.accounts.models import (
     UserCreate,
     UserSession,
 )
+from app.errors import DomainError
+from app.i18n import N_
 from app.settings import Settings
 
 _hasher = PasswordHasher()
@@ -34,13 +37,33 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
-class AccountError(Exception):
-    """A user-facing refusal; ``code`` picks the translated message."""
+class AccountError(DomainError):
+    """A refused login or account change; ``code`` picks the message."""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "locked.seconds": N_("Too many failed logins. Try again in %(seconds)s seconds."),
+        "locked.minutes": N_("Too many failed logins. Try again in %(minutes)s minutes."),
+        "bad_credentials": N_("Wrong username or password."),
+        "user_not_found": N_("That user does not exist."),
+        "cannot_disable_self": N_("You cannot disable your own account."),
+        "username_taken": N_("The username %(username)s is already taken."),
+        "check_fields": N_("Please check these fields: %(fields)s"),
+        "token_needs_name": N_("Give the token a name."),
+        "token_needs_scope": N_("Choose at least one scope for the token."),
+        "token_not_found": N_("That token does not exist."),
+    }
+    statuses: ClassVar[Mapping[str, int]] = {"locked": 429}
 
     def __init__(self, code: str, **params: Any) -> None:
-        super().__init__(code)
-        self.code = code
-        self.params = params
+        if code == "locked":
+            # Under a minute the wait is told in seconds, else in whole minutes (rounded up).
+            seconds = int(params.get("seconds", 60))
+            if seconds < 60:
+                super().__init__(code, "seconds", seconds=seconds)
+                return
+            super().__init__(code, "minutes", seconds=seconds, minutes=-(-seconds // 60))
+            return
+        super().__init__(code, **params)
 
 
 def hash_password(password: str) -> str:

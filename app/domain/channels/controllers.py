@@ -17,10 +17,43 @@ from app.domain.accounts.services import Actor
 from app.domain.channels import services
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import Shop
+from app.errors import DomainError
 from app.forms import Form
 from app.i18n import gettext
 from app.settings import Settings
-from app.web import client_ip, page
+from app.web import client_ip, page, refusals_shown_by
+
+
+async def shop_card(
+    request: HTMXRequest,
+    db_session: AsyncSession,
+    shop: Shop | None,
+    *,
+    new_secret: str | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+) -> Template:
+    """The shop's card (htmx), or the whole page with the message on that shop's card."""
+    if shop is None:
+        raise NotFoundException()
+    return page(
+        request,
+        "channels/page.html",
+        "channels/_shop.html",
+        shop=shop,
+        shops=await services.list_shops(db_session),
+        focus_id=shop.id,
+        pullable=PULLABLE,
+        new_secret=new_secret,
+        error=error,
+        notice=notice,
+    )
+
+
+async def settings_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The shop's card with the reason its settings were refused, showing them as stored."""
+    shop = await db_session.get(Shop, int(request.path_params["shop_id"]))
+    return await shop_card(request, db_session, shop, error=error.message)
 
 
 class ChannelsController(Controller):
@@ -43,79 +76,31 @@ class ChannelsController(Controller):
             focus_id=None,
         )
 
-    @post("/{shop_id:int}/settings", name="channels:save", status_code=200)
+    @post("/{shop_id:int}/settings", name="channels:save", status_code=200, opt=refusals_shown_by(settings_refused))
     async def save(
         self, request: HTMXRequest, shop_id: int, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
     ) -> Template:
-        try:
-            shop = await services.update_shop_settings(
-                db_session, settings.secret_key, shop_id, data, actor, client_ip(request)
-            )
-        except services.ShopNotFound as exc:
-            raise NotFoundException() from exc
-        except services.ShopSettingsError as exc:
-            await db_session.rollback()
-            shop_row = await db_session.get(Shop, shop_id)
-            return await self._shop(
-                request,
-                db_session,
-                shop_row,
-                error=gettext("Please check this field: %(field)s") % {"field": exc.field},
-                status=400,
-            )
-        return await self._shop(request, db_session, shop, notice=gettext("Saved."))
+        shop = await services.update_shop_settings(
+            db_session, settings.secret_key, shop_id, data, actor, client_ip(request)
+        )
+        return await shop_card(request, db_session, shop, notice=gettext("Saved."))
 
     @post("/{shop_id:int}/secret", name="channels:rotate_secret", status_code=200)
     async def rotate_secret(
         self, request: HTMXRequest, shop_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
     ) -> Template:
-        try:
-            secret = await services.rotate_webhook_secret(
-                db_session, settings.secret_key, shop_id, actor, client_ip(request)
-            )
-        except services.ShopNotFound as exc:
-            raise NotFoundException() from exc
-        return await self._shop(request, db_session, await db_session.get(Shop, shop_id), new_secret=secret)
+        secret = await services.rotate_webhook_secret(
+            db_session, settings.secret_key, shop_id, actor, client_ip(request)
+        )
+        return await shop_card(request, db_session, await db_session.get(Shop, shop_id), new_secret=secret)
 
     @post("/{shop_id:int}/pull", name="channels:pull", status_code=200)
     async def pull_now(self, request: HTMXRequest, shop_id: int, db_session: AsyncSession, actor: Actor) -> Template:
         """Pull now: the pull job runs in the background; the card shows its outcome when reloaded."""
-        try:
-            await services.request_pull(db_session, shop_id, actor, client_ip(request))
-        except services.ShopNotFound as exc:
-            raise NotFoundException() from exc
-        return await self._shop(
+        await services.request_pull(db_session, shop_id, actor, client_ip(request))
+        return await shop_card(
             request, db_session, await db_session.get(Shop, shop_id), notice=gettext("Pull started.")
         )
-
-    async def _shop(
-        self,
-        request: HTMXRequest,
-        db_session: AsyncSession,
-        shop: Shop | None,
-        *,
-        new_secret: str | None = None,
-        error: str | None = None,
-        notice: str | None = None,
-        status: int = 200,
-    ) -> Template:
-        """The shop's card (htmx), or the whole page with the message on that shop's card."""
-        if shop is None:
-            raise NotFoundException()
-        response = page(
-            request,
-            "channels/page.html",
-            "channels/_shop.html",
-            shop=shop,
-            shops=await services.list_shops(db_session),
-            focus_id=shop.id,
-            pullable=PULLABLE,
-            new_secret=new_secret,
-            error=error,
-            notice=notice,
-        )
-        response.status_code = status
-        return response
 
 
 class ChannelWebhookController(Controller):

@@ -26,9 +26,9 @@ import asyncio
 import csv
 import io
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import update
 from sqlmodel import col
@@ -41,7 +41,8 @@ from app.domain.channels.adapters.base import NormalizeError, quantity, yuan_to_
 from app.domain.channels.models import ImportStatus, IngestSource, OrderImport, Shop
 from app.domain.channels.services import Checkpoint, IngestResult, ingest, record_error, shop_by_code
 from app.domain.orders import pii
-from app.i18n import gettext
+from app.errors import DomainError
+from app.i18n import N_, gettext
 from app.settings import Settings
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -109,8 +110,25 @@ HEADERS = {
 LIMITS = {"size": MAX_FILE_BYTES // 1024 // 1024, "rows": f"{MAX_ROWS:,}", "columns": MAX_COLUMNS}
 
 
-class ImportFileError(ValueError):
+class ImportFileError(DomainError, ValueError):
     """The file as a whole cannot be read (not CSV/Excel, no header, over a limit); the message says why."""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "empty": N_("the file is empty"),
+        "too_large": N_("the file has %(size)s MB; at most %(max)s MB can be imported"),
+        "not_excel": N_("not a readable Excel file"),
+        "unpacks_too_large": N_("the Excel file unpacks to %(size)s MB; at most %(max)s MB can be imported"),
+        "no_sheet": N_("the workbook has no sheet"),
+        "not_text": N_("the CSV is neither UTF-8 nor GBK text"),
+        "bad_csv": N_("the CSV cannot be read: %(reason)s"),
+        "sheet_too_long": N_("the sheet has more than %(max)s rows"),
+        "too_many_columns": N_("row %(row)s has more than %(max)s columns"),
+        "too_many_rows": N_("the file has more than %(max)s rows; split it and import the parts"),
+        "cell_too_long": N_("row %(row)s has a cell of more than %(max)s characters"),
+        "too_many_cells": N_("the file has more than %(max)s filled cells"),
+        "no_header": N_("the header row must name at least the shop and order_id columns"),
+        "wrong_type": N_("only .csv and .xlsx files can be imported"),
+    }
 
 
 class ImportOvertaken(RuntimeError):
@@ -127,12 +145,9 @@ class ImportedOrder:
 
 def check_size(content: bytes) -> None:
     if not content:
-        raise ImportFileError(gettext("the file is empty"))
+        raise ImportFileError("empty")
     if len(content) > MAX_FILE_BYTES:
-        raise ImportFileError(
-            gettext("the file has %(size)s MB; at most %(max)s MB can be imported")
-            % {"size": f"{len(content) / 1024 / 1024:.1f}", "max": MAX_FILE_BYTES // 1024 // 1024}
-        )
+        raise ImportFileError("too_large", size=f"{len(content) / 1024 / 1024:.1f}", max=MAX_FILE_BYTES // 1024 // 1024)
 
 
 def check_archive(content: bytes) -> None:
@@ -145,12 +160,11 @@ def check_archive(content: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             entries = archive.infolist()
     except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ImportFileError(gettext("not a readable Excel file")) from exc
+        raise ImportFileError("not_excel") from exc
     unpacked = sum(entry.file_size for entry in entries)
     if len(entries) > MAX_ARCHIVE_ENTRIES or unpacked > MAX_UNPACKED_BYTES:
         raise ImportFileError(
-            gettext("the Excel file unpacks to %(size)s MB; at most %(max)s MB can be imported")
-            % {"size": f"{unpacked / 1024 / 1024:,.0f}", "max": MAX_UNPACKED_BYTES // 1024 // 1024}
+            "unpacks_too_large", size=f"{unpacked / 1024 / 1024:,.0f}", max=MAX_UNPACKED_BYTES // 1024 // 1024
         )
 
 
@@ -161,15 +175,15 @@ def _excel_rows(content: bytes) -> Iterator[Sequence[Any]]:
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise ImportFileError(gettext("not a readable Excel file")) from exc
+        raise ImportFileError("not_excel") from exc
     try:
         sheet = workbook.active
         if sheet is None:
-            raise ImportFileError(gettext("the workbook has no sheet"))
+            raise ImportFileError("no_sheet")
         try:
             yield from sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1)
         except Exception as exc:  # a sheet that breaks half-way
-            raise ImportFileError(gettext("not a readable Excel file")) from exc
+            raise ImportFileError("not_excel") from exc
     finally:
         workbook.close()
 
@@ -182,11 +196,11 @@ def _csv_rows(content: bytes) -> Iterator[Sequence[Any]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ImportFileError(gettext("the CSV is neither UTF-8 nor GBK text"))
+        raise ImportFileError("not_text")
     try:
         yield from csv.reader(io.StringIO(decoded))
     except csv.Error as exc:  # a cell over the csv module's own limit, a stray NUL
-        raise ImportFileError(gettext("the CSV cannot be read: %(reason)s") % {"reason": str(exc)[:200]}) from exc
+        raise ImportFileError("bad_csv", reason=str(exc)[:200]) from exc
 
 
 def _bounded(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[int, list[str]]]:
@@ -194,27 +208,20 @@ def _bounded(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[int, list[str]]]:
     data_rows = cells = 0
     for number, raw in enumerate(rows, start=1):
         if number > MAX_SHEET_ROWS:
-            raise ImportFileError(gettext("the sheet has more than %(max)s rows") % {"max": f"{MAX_SHEET_ROWS:,}"})
+            raise ImportFileError("sheet_too_long", max=f"{MAX_SHEET_ROWS:,}")
         values = ["" if value is None else str(value) for value in raw]
         if not any(value.strip() for value in values):
             continue
         if len(values) > MAX_COLUMNS and any(value.strip() for value in values[MAX_COLUMNS:]):
-            raise ImportFileError(
-                gettext("row %(row)s has more than %(max)s columns") % {"row": number, "max": MAX_COLUMNS}
-            )
+            raise ImportFileError("too_many_columns", row=number, max=MAX_COLUMNS)
         data_rows += 1
         if data_rows > MAX_ROWS + 1:  # the header row, then at most MAX_ROWS
-            raise ImportFileError(
-                gettext("the file has more than %(max)s rows; split it and import the parts") % {"max": f"{MAX_ROWS:,}"}
-            )
+            raise ImportFileError("too_many_rows", max=f"{MAX_ROWS:,}")
         if any(len(value) > MAX_CELL_CHARS for value in values):
-            raise ImportFileError(
-                gettext("row %(row)s has a cell of more than %(max)s characters")
-                % {"row": number, "max": f"{MAX_CELL_CHARS:,}"}
-            )
+            raise ImportFileError("cell_too_long", row=number, max=f"{MAX_CELL_CHARS:,}")
         cells += sum(1 for value in values if value)
         if cells > MAX_CELLS:
-            raise ImportFileError(gettext("the file has more than %(max)s filled cells") % {"max": f"{MAX_CELLS:,}"})
+            raise ImportFileError("too_many_cells", max=f"{MAX_CELLS:,}")
         yield number, values[:MAX_COLUMNS]
 
 
@@ -225,10 +232,10 @@ def read_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, str]]]
     table = _bounded(source)
     first = next(table, None)
     if first is None:
-        raise ImportFileError(gettext("the file is empty"))
+        raise ImportFileError("empty")
     header = [HEADERS.get(name.strip().lower(), HEADERS.get(name.strip(), "")) for name in first[1]]
     if "order_id" not in header or "shop" not in header:
-        raise ImportFileError(gettext("the header row must name at least the shop and order_id columns"))
+        raise ImportFileError("no_header")
     return [
         (number, {name: value.strip() for name, value in zip(header, values, strict=False) if name})
         for number, values in table
@@ -314,7 +321,7 @@ async def create_import(
     """Store the uploaded file (encrypted: it holds buyers' phones and addresses) and stage the job that reads
     it. What can be checked without parsing is checked here, so the operator hears of it at once."""
     if not filename.lower().endswith((".csv", ".xlsx")):
-        raise ImportFileError(gettext("only .csv and .xlsx files can be imported"))
+        raise ImportFileError("wrong_type")
     check_size(content)
     if filename.lower().endswith(".xlsx"):
         check_archive(content)

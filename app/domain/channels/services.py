@@ -11,10 +11,10 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from sqlalchemy.exc import IntegrityError
@@ -49,8 +49,9 @@ from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.pii import decrypt, encrypt
 from app.domain.processing import services as processing
+from app.errors import DomainError
 from app.forms import one
-from app.i18n import gettext
+from app.i18n import N_, gettext
 from app.outbox import OutboxMessage, OutboxStatus
 from app.settings import Settings
 
@@ -79,8 +80,14 @@ class WebhookRefused(Exception):
         self.reason = reason
 
 
-class ShopNotFound(LookupError):
-    pass
+class ShopNotFound(DomainError, LookupError):
+    """No shop has this id."""
+
+    messages: ClassVar[Mapping[str, str]] = {"shop_not_found": N_("There is no such shop.")}
+    default_status: ClassVar[int] = 404
+
+    def __init__(self, shop_id: object) -> None:
+        super().__init__("shop_not_found", shop_id=shop_id)
 
 
 @dataclass
@@ -467,10 +474,13 @@ async def list_shops(session: AsyncSession) -> list[Shop]:
     return list((await session.exec(select(Shop).order_by(col(Shop.channel), col(Shop.code)))).all())
 
 
-class ShopSettingsError(ValueError):
+class ShopSettingsError(DomainError, ValueError):
+    """A shop setting that cannot be saved; ``field`` names it."""
+
+    messages: ClassVar[Mapping[str, str]] = {"bad_setting": N_("Please check this field: %(field)s")}
+
     def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
+        super().__init__("bad_setting", field=field)
 
 
 async def update_shop_settings(

@@ -19,9 +19,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from app.forms import many, one
-from app.i18n import current_locale, gettext
+from app.i18n import N_, current_locale, gettext
 from app.params import parse_int
-from app.templating import N_
 from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS
 
 CHINA: Final = ZoneInfo("Asia/Shanghai")

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import ruleflows
 from app.domain.accounts.services import Actor
 from app.domain.channels.models import Channel
-from app.domain.flows import panels, schemas, services, sources
+from app.domain.flows import panels, services, sources
 from app.domain.flows.samples import context_from_payload
 from app.domain.flows.schemas import (
     BacktestRead,
@@ -31,18 +31,18 @@ from app.domain.flows.schemas import (
     SimulateRequest,
     ValidationRead,
     VersionRead,
-    flow_message,
     problems_read,
 )
 from app.domain.flows.services import FlowError
+from app.errors import DomainError
 from app.forms import Form, Upload, many, one
 from app.i18n import current_locale, gettext
 from app.json_input import NestedTooDeeplyError, parse_json
-from app.web import client_ip, page
+from app.web import client_ip, page, refusals_shown_by
 
 
 def _not_found(error: FlowError) -> NotFoundException:
-    return NotFoundException(flow_message(error))
+    return NotFoundException(error.message)
 
 
 async def _flow_or_404(db_session: AsyncSession, flow_id: int) -> Any:
@@ -54,6 +54,60 @@ async def _flow_or_404(db_session: AsyncSession, flow_id: int) -> Any:
 
 def _problem_dicts(problems: list[Any]) -> list[dict[str, Any]]:
     return [problem.to_dict() for problem in problems]
+
+
+async def index_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The flow list again with the reason a new or imported flow was refused."""
+    return page(
+        request,
+        "flows/page.html",
+        flows=await services.list_flows(db_session),
+        templates=ruleflows.list_templates(),
+        error=error.message,
+    )
+
+
+async def panel_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """In the property panel: the reason the node it was sent could not be used."""
+    return Template("flows/_panel_error.html", context={"message": error.message})
+
+
+async def settings_context(db_session: AsyncSession, flow: Any, error: str | None = None) -> dict[str, Any]:
+    """What the flow's settings form shows; ``settings_saved`` when there was no refusal."""
+    return {
+        "flow": flow,
+        "channels": list(Channel),
+        "shops": await services.shops(db_session),
+        "error": error,
+        "settings_saved": error is None,
+    }
+
+
+async def settings_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The settings form with the reason, showing the flow as it is stored."""
+    flow = await services.get_flow(db_session, int(request.path_params["flow_id"]))
+    return Template("flows/_settings.html", context=await settings_context(db_session, flow, error.message))
+
+
+async def versions_context(db_session: AsyncSession, flow_id: int, **extra: Any) -> dict[str, Any]:
+    """What the versions page shows: the flow, its versions, the draft's problems."""
+    flow = await _flow_or_404(db_session, flow_id)
+    return {
+        "flow": flow,
+        "versions": await services.list_versions(db_session, flow_id),
+        "problems": _problem_dicts(services.validate(flow.draft)),
+        "locale": current_locale.get(),
+        "error": None,
+        "message": None,
+        **extra,
+    }
+
+
+async def versions_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The versions page (or its fragment) with the reason a publish or rollback was refused."""
+    context = await versions_context(db_session, int(request.path_params["flow_id"]), error=error.message)
+    context["actor"] = request.scope.get("auth")
+    return Template("flows/_versions.html" if request.htmx else "flows/versions.html", context=context)
 
 
 class FlowsController(Controller):
@@ -74,19 +128,16 @@ class FlowsController(Controller):
             error=None,
         )
 
-    @post("/", name="flows:create", status_code=303)
+    @post("/", name="flows:create", status_code=303, opt=refusals_shown_by(index_refused))
     async def create(
         self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Redirect | Template:
-        try:
-            flow = await services.create_flow(
-                db_session, actor, one(data, "name"), template=one(data, "template") or None, ip=client_ip(request)
-            )
-        except FlowError as exc:
-            return await self._index_error(request, db_session, flow_message(exc))
+        flow = await services.create_flow(
+            db_session, actor, one(data, "name"), template=one(data, "template") or None, ip=client_ip(request)
+        )
         return Redirect(request.app.route_reverse("flows:editor", flow_id=flow.id), status_code=303)
 
-    @post("/import", name="flows:import", status_code=303)
+    @post("/import", name="flows:import", status_code=303, opt=refusals_shown_by(index_refused))
     async def import_flow(
         self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor
     ) -> Redirect | Template:
@@ -98,27 +149,11 @@ class FlowsController(Controller):
         try:
             payload = parse_json(text)
         except NestedTooDeeplyError as exc:
-            return await self._index_error(request, db_session, str(exc))
+            raise FlowError("json_too_deep", limit=exc.limit) from None
         except ValueError:
-            return await self._index_error(request, db_session, gettext("The file is not valid JSON."))
-        try:
-            flow = await services.import_flow(db_session, actor, payload, ip=client_ip(request))
-        except FlowError as exc:
-            return await self._index_error(request, db_session, flow_message(exc))
+            raise FlowError("not_json") from None
+        flow = await services.import_flow(db_session, actor, payload, ip=client_ip(request))
         return Redirect(request.app.route_reverse("flows:editor", flow_id=flow.id), status_code=303)
-
-    async def _index_error(self, request: HTMXRequest, db_session: AsyncSession, message: str) -> Template:
-        await db_session.rollback()
-        return Template(
-            "flows/page.html",
-            status_code=400,
-            context={
-                "flows": await services.list_flows(db_session),
-                "templates": ruleflows.list_templates(),
-                "error": message,
-                "actor": request.scope.get("auth"),
-            },
-        )
 
     @get("/{flow_id:int}", name="flows:editor")
     async def editor(self, request: HTMXRequest, flow_id: int, db_session: AsyncSession) -> Template:
@@ -152,13 +187,9 @@ class FlowsController(Controller):
         db_session: AsyncSession,
         actor: Actor,
     ) -> Response[dict[str, Any]]:
-        try:
-            flow, problems = await services.save_draft(
-                db_session, actor, flow_id, data.document, base_revision=data.base_revision, ip=client_ip(request)
-            )
-        except FlowError as exc:
-            await db_session.rollback()
-            return Response(schemas.error_body(exc), status_code=schemas.STATUS.get(exc.code, 400))
+        flow, problems = await services.save_draft(
+            db_session, actor, flow_id, data.document, base_revision=data.base_revision, ip=client_ip(request)
+        )
         return Response(
             {
                 "revision": flow.draft_revision,
@@ -167,13 +198,10 @@ class FlowsController(Controller):
             }
         )
 
-    @post("/{flow_id:int}/panel", name="flows:panel", status_code=200)
+    @post("/{flow_id:int}/panel", name="flows:panel", status_code=200, opt=refusals_shown_by(panel_refused))
     async def panel(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
         await _flow_or_404(db_session, flow_id)
-        try:
-            node = panels.read_node(one(data, "node"))
-        except panels.PanelError as exc:
-            return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
+        node = panels.read_node(one(data, "node"))
         applied = (
             panels.Applied(panels.prepared(node)) if one(data, "intent") == "open" else panels.apply_form(node, data)
         )
@@ -221,13 +249,15 @@ class FlowsController(Controller):
             "presale_due": panels.PRESALE_DUE,
         }
 
-    @post("/{flow_id:int}/panel/check", name="flows:check_raw", status_code=200, opt={"read_only": True})
+    @post(
+        "/{flow_id:int}/panel/check",
+        name="flows:check_raw",
+        status_code=200,
+        opt={"read_only": True, **refusals_shown_by(panel_refused)},
+    )
     async def check_raw(self, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
         await _flow_or_404(db_session, flow_id)
-        try:
-            node = panels.read_node(one(data, "node"))
-        except panels.PanelError as exc:
-            return Template("flows/_panel_error.html", status_code=400, context={"message": str(exc)})
+        node = panels.read_node(one(data, "node"))
         # The check evaluates the rule on a sample order: in a worker thread, within the simulation's time limit.
         check = await services.evaluate_off_loop(panels.check_raw, node, one(data, "raw"))
         return Template("flows/_raw_check.html", context={"check": check})
@@ -259,7 +289,7 @@ class FlowsController(Controller):
             try:
                 simulation = await services.simulate(document, order)
             except FlowError as exc:
-                error, status = flow_message(exc), schemas.STATUS.get(exc.code, 400)
+                error, status = exc.message, exc.status
         return Template(
             "flows/_simulation.html",
             status_code=200 if error is None else status,
@@ -284,11 +314,11 @@ class FlowsController(Controller):
         try:
             run = await services.start_backtest(db_session, actor, flow_id, limit, ip=client_ip(request))
         except FlowError as exc:
-            await db_session.rollback()
+            # A 400 response: the request's transaction is rolled back, nothing was started.
             return Template(
                 "flows/_backtest.html",
                 status_code=400,
-                context={"run": None, "error": flow_message(exc), "flow_id": flow_id},
+                context={"run": None, "error": exc.message, "flow_id": flow_id},
             )
         return Template("flows/_backtest.html", context={"run": run, "error": None, "flow_id": flow_id})
 
@@ -302,112 +332,70 @@ class FlowsController(Controller):
             raise _not_found(exc) from None
         return Template("flows/_backtest.html", context={"run": run, "error": None, "flow_id": flow_id})
 
-    @post("/{flow_id:int}/settings", name="flows:settings", status_code=200)
+    @post("/{flow_id:int}/settings", name="flows:settings", status_code=200, opt=refusals_shown_by(settings_refused))
     async def update_settings(
         self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Template:
-        error = None
         try:
             priority = int(one(data, "priority") or "100")
         except ValueError:
-            priority = 100_000_000  # refused below with a message
-        try:
-            flow = await services.update_settings(
-                db_session,
-                actor,
-                flow_id,
-                name=one(data, "name"),
-                description=one(data, "description"),
-                priority=priority,
-                channels=many(data, "channels"),
-                shop_codes=many(data, "shop_codes"),
-                ip=client_ip(request),
-            )
-        except FlowError as exc:
-            if exc.code == "not_found":
-                raise _not_found(exc) from None
-            await db_session.rollback()
-            error = flow_message(exc)
-            flow = await services.get_flow(db_session, flow_id)
-        return Template(
-            "flows/_settings.html",
-            status_code=200 if error is None else 400,
-            context={
-                "flow": flow,
-                "channels": list(Channel),
-                "shops": await services.shops(db_session),
-                "error": error,
-                "settings_saved": error is None,
-            },
+            priority = 100_000_000  # refused by the service with its message
+        flow = await services.update_settings(
+            db_session,
+            actor,
+            flow_id,
+            name=one(data, "name"),
+            description=one(data, "description"),
+            priority=priority,
+            channels=many(data, "channels"),
+            shop_codes=many(data, "shop_codes"),
+            ip=client_ip(request),
         )
+        return Template("flows/_settings.html", context=await settings_context(db_session, flow))
 
     @get("/{flow_id:int}/versions", name="flows:versions")
     async def versions(self, request: HTMXRequest, flow_id: int, db_session: AsyncSession) -> Template:
         return page(
-            request, "flows/versions.html", "flows/_versions.html", **await self._versions_context(db_session, flow_id)
+            request, "flows/versions.html", "flows/_versions.html", **await versions_context(db_session, flow_id)
         )
 
-    async def _versions_context(self, db_session: AsyncSession, flow_id: int, **extra: Any) -> dict[str, Any]:
-        flow = await _flow_or_404(db_session, flow_id)
-        return {
-            "flow": flow,
-            "versions": await services.list_versions(db_session, flow_id),
-            "problems": _problem_dicts(services.validate(flow.draft)),
-            "locale": current_locale.get(),
-            "error": None,
-            "message": None,
-            **extra,
-        }
-
-    @post("/{flow_id:int}/publish", name="flows:publish", opt={"permission": "flows.publish"}, status_code=200)
+    @post(
+        "/{flow_id:int}/publish",
+        name="flows:publish",
+        opt={"permission": "flows.publish", **refusals_shown_by(versions_refused)},
+        status_code=200,
+    )
     async def publish(
         self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Template:
-        try:
-            version = await services.publish(db_session, actor, flow_id, one(data, "note"), ip=client_ip(request))
-        except FlowError as exc:
-            return await self._versions_refused(request, db_session, flow_id, exc)
+        version = await services.publish(db_session, actor, flow_id, one(data, "note"), ip=client_ip(request))
         message = gettext("Version %(number)s is live.") % {"number": version.number}
         return page(
             request,
             "flows/versions.html",
             "flows/_versions.html",
-            **await self._versions_context(db_session, flow_id, message=message),
+            **await versions_context(db_session, flow_id, message=message),
         )
 
     @post(
         "/{flow_id:int}/versions/{version_id:int}/rollback",
         name="flows:rollback",
-        opt={"permission": "flows.publish"},
+        opt={"permission": "flows.publish", **refusals_shown_by(versions_refused)},
         status_code=200,
     )
     async def rollback(
         self, request: HTMXRequest, flow_id: int, version_id: int, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Template:
-        try:
-            version = await services.rollback(
-                db_session, actor, flow_id, version_id, one(data, "note"), ip=client_ip(request)
-            )
-        except FlowError as exc:
-            return await self._versions_refused(request, db_session, flow_id, exc)
+        version = await services.rollback(
+            db_session, actor, flow_id, version_id, one(data, "note"), ip=client_ip(request)
+        )
         message = gettext("Rolled back: version %(number)s is live.") % {"number": version.number}
         return page(
             request,
             "flows/versions.html",
             "flows/_versions.html",
-            **await self._versions_context(db_session, flow_id, message=message),
+            **await versions_context(db_session, flow_id, message=message),
         )
-
-    async def _versions_refused(
-        self, request: HTMXRequest, db_session: AsyncSession, flow_id: int, error: FlowError
-    ) -> Template:
-        if error.code == "not_found":
-            raise _not_found(error)
-        await db_session.rollback()
-        context = await self._versions_context(db_session, flow_id, error=flow_message(error))
-        context["actor"] = request.scope.get("auth")
-        template = "flows/_versions.html" if request.htmx else "flows/versions.html"
-        return Template(template, status_code=schemas.STATUS.get(error.code, 400), context=context)
 
     @post("/{flow_id:int}/versions/{version_id:int}/restore", name="flows:restore", status_code=303)
     async def restore(
@@ -435,7 +423,7 @@ class FlowsController(Controller):
             left_label, left_doc = await services.document_at(db_session, flow, left)
             right_label, right_doc = await services.document_at(db_session, flow, right)
         except FlowError as exc:
-            error = flow_message(exc)
+            error = exc.message
             left_label, left_doc = "—", {"nodes": [], "edges": []}
             right_label, right_doc = "draft", flow.draft
         diff = services.diff_documents(left_doc, right_doc)
@@ -505,10 +493,6 @@ def palette() -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------ API
 
 
-def _refused(error: FlowError) -> Response[dict[str, Any]]:
-    return Response(schemas.error_body(error), status_code=schemas.STATUS.get(error.code, 400))
-
-
 class FlowsApiController(Controller):
     """Machine API for rule flows: GETs need the read scope, changes the admin scope."""
 
@@ -525,22 +509,18 @@ class FlowsApiController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[FlowCreate], db_session: AsyncSession, actor: Actor
     ) -> Response[Any]:
         """Create a flow: blank, from a shipped template, or from a document."""
-        try:
-            flow = await services.create_flow(
-                db_session,
-                actor,
-                data.name,
-                document=data.document,
-                template=data.template,
-                description=data.description,
-                priority=data.priority,
-                channels=data.channels,
-                shop_codes=data.shop_codes,
-                ip=client_ip(request),
-            )
-        except FlowError as exc:
-            await db_session.rollback()
-            return _refused(exc)
+        flow = await services.create_flow(
+            db_session,
+            actor,
+            data.name,
+            document=data.document,
+            template=data.template,
+            description=data.description,
+            priority=data.priority,
+            channels=data.channels,
+            shop_codes=data.shop_codes,
+            ip=client_ip(request),
+        )
         return Response(self._detail(flow), status_code=201)
 
     @staticmethod
@@ -554,20 +534,13 @@ class FlowsApiController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[dict[str, Any]], db_session: AsyncSession, actor: Actor
     ) -> Response[Any]:
         """Create a flow from an exported file."""
-        try:
-            flow = await services.import_flow(db_session, actor, data, ip=client_ip(request))
-        except FlowError as exc:
-            await db_session.rollback()
-            return _refused(exc)
+        flow = await services.import_flow(db_session, actor, data, ip=client_ip(request))
         return Response(self._detail(flow), status_code=201)
 
     @get("/{flow_id:int}", name="api:flow", opt={"scope": "read"})
     async def detail(self, flow_id: int, db_session: AsyncSession) -> Response[Any]:
         """A flow with its draft and the draft's problems."""
-        try:
-            return Response(self._detail(await services.get_flow(db_session, flow_id)))
-        except FlowError as exc:
-            return _refused(exc)
+        return Response(self._detail(await services.get_flow(db_session, flow_id)))
 
     @put("/{flow_id:int}/draft", name="api:flow_draft", opt={"scope": "admin"})
     async def save_draft(
@@ -579,13 +552,9 @@ class FlowsApiController(Controller):
         actor: Actor,
     ) -> Response[Any]:
         """Save the draft; 409 when ``base_revision`` is not the current one."""
-        try:
-            flow, _ = await services.save_draft(
-                db_session, actor, flow_id, data.document, base_revision=data.base_revision, ip=client_ip(request)
-            )
-        except FlowError as exc:
-            await db_session.rollback()
-            return _refused(exc)
+        flow, _ = await services.save_draft(
+            db_session, actor, flow_id, data.document, base_revision=data.base_revision, ip=client_ip(request)
+        )
         return Response(self._detail(flow))
 
     @post(
@@ -593,10 +562,7 @@ class FlowsApiController(Controller):
     )
     async def validate(self, flow_id: int, data: JSONBody[DocumentCheck], db_session: AsyncSession) -> Response[Any]:
         """Validate a document (default: the saved draft). Changes nothing."""
-        try:
-            flow = await services.get_flow(db_session, flow_id)
-        except FlowError as exc:
-            return _refused(exc)
+        flow = await services.get_flow(db_session, flow_id)
         # A document of the largest size takes a noticeable time to check: not on the event loop.
         document = data.document if data.document is not None else flow.draft
         problems = await services.evaluate_off_loop(services.validate, document)
@@ -607,10 +573,7 @@ class FlowsApiController(Controller):
     )
     async def simulate(self, flow_id: int, data: JSONBody[SimulateRequest], db_session: AsyncSession) -> Response[Any]:
         """Run a document (default: the draft) on a sample or a given order; returns the decisions and trace."""
-        try:
-            flow = await services.get_flow(db_session, flow_id)
-        except FlowError as exc:
-            return _refused(exc)
+        flow = await services.get_flow(db_session, flow_id)
         if data.order is not None:
             try:
                 order = sources.OrderContext("pasted", "pasted", context_from_payload(data.order))
@@ -632,10 +595,7 @@ class FlowsApiController(Controller):
                 )
             order = found
         document = data.document if data.document is not None else flow.draft
-        try:
-            simulation = await services.simulate(document, order)
-        except FlowError as exc:
-            return _refused(exc)
+        simulation = await services.simulate(document, order)
         return Response(simulation.to_dict())
 
     @post("/{flow_id:int}/backtests", name="api:flow_backtest", opt={"scope": "admin"}, status_code=202)
@@ -648,20 +608,13 @@ class FlowsApiController(Controller):
         actor: Actor,
     ) -> Response[Any]:
         """Start a backtest of the draft against the live version; poll it by its id."""
-        try:
-            run = await services.start_backtest(db_session, actor, flow_id, data.orders, ip=client_ip(request))
-        except FlowError as exc:
-            await db_session.rollback()
-            return _refused(exc)
+        run = await services.start_backtest(db_session, actor, flow_id, data.orders, ip=client_ip(request))
         return Response(BacktestRead.of(run), status_code=202)
 
     @get("/{flow_id:int}/backtests/{backtest_id:int}", name="api:flow_backtest_status", opt={"scope": "read"})
     async def backtest_status(self, flow_id: int, backtest_id: int, db_session: AsyncSession) -> Response[Any]:
         """A backtest's progress, and its result when done."""
-        try:
-            return Response(BacktestRead.of(await services.get_backtest(db_session, flow_id, backtest_id)))
-        except FlowError as exc:
-            return _refused(exc)
+        return Response(BacktestRead.of(await services.get_backtest(db_session, flow_id, backtest_id)))
 
     @post("/{flow_id:int}/publish", name="api:flow_publish", opt={"scope": "admin"}, status_code=201)
     async def publish(
@@ -673,22 +626,15 @@ class FlowsApiController(Controller):
         actor: Actor,
     ) -> Response[Any]:
         """Publish the draft as a new live version; 422 with the problems if it has any."""
-        try:
-            version = await services.publish(
-                db_session, actor, flow_id, data.note, expected_revision=data.expected_revision, ip=client_ip(request)
-            )
-        except FlowError as exc:
-            await db_session.rollback()
-            return _refused(exc)
+        version = await services.publish(
+            db_session, actor, flow_id, data.note, expected_revision=data.expected_revision, ip=client_ip(request)
+        )
         return Response(VersionRead.of(version, version.id), status_code=201)
 
     @get("/{flow_id:int}/versions", name="api:flow_versions", opt={"scope": "read"})
     async def versions(self, flow_id: int, db_session: AsyncSession) -> Response[Any]:
         """The published versions, newest first."""
-        try:
-            flow = await services.get_flow(db_session, flow_id)
-        except FlowError as exc:
-            return _refused(exc)
+        flow = await services.get_flow(db_session, flow_id)
         return Response(
             [VersionRead.of(v, flow.live_version_id) for v in await services.list_versions(db_session, flow_id)]
         )
@@ -696,11 +642,8 @@ class FlowsApiController(Controller):
     @get("/{flow_id:int}/versions/{version_id:int}", name="api:flow_version", opt={"scope": "read"})
     async def version(self, flow_id: int, version_id: int, db_session: AsyncSession) -> Response[Any]:
         """One version with its document."""
-        try:
-            flow = await services.get_flow(db_session, flow_id)
-            version = await services.get_version(db_session, flow_id, version_id)
-        except FlowError as exc:
-            return _refused(exc)
+        flow = await services.get_flow(db_session, flow_id)
+        version = await services.get_version(db_session, flow_id, version_id)
         return Response(VersionRead.of(version, flow.live_version_id, with_document=True))
 
     @get("/{flow_id:int}/diff", name="api:flow_diff", opt={"scope": "read"})
@@ -712,12 +655,9 @@ class FlowsApiController(Controller):
         right: Annotated[str, QueryParameter(name="right", description="version id, live or draft")] = "draft",
     ) -> Response[Any]:
         """Nodes and edges added, removed and changed between two versions (or the draft)."""
-        try:
-            flow = await services.get_flow(db_session, flow_id)
-            _, left_doc = await services.document_at(db_session, flow, left)
-            _, right_doc = await services.document_at(db_session, flow, right)
-        except FlowError as exc:
-            return _refused(exc)
+        flow = await services.get_flow(db_session, flow_id)
+        _, left_doc = await services.document_at(db_session, flow, left)
+        _, right_doc = await services.document_at(db_session, flow, right)
         return Response(services.diff_documents(left_doc, right_doc).to_dict())
 
     @post("/{flow_id:int}/rollback", name="api:flow_rollback", opt={"scope": "admin"}, status_code=201)
@@ -730,19 +670,10 @@ class FlowsApiController(Controller):
         actor: Actor,
     ) -> Response[Any]:
         """Publish a copy of an older version as the live one."""
-        try:
-            version = await services.rollback(
-                db_session, actor, flow_id, data.version_id, data.note, ip=client_ip(request)
-            )
-        except FlowError as exc:
-            await db_session.rollback()
-            return _refused(exc)
+        version = await services.rollback(db_session, actor, flow_id, data.version_id, data.note, ip=client_ip(request))
         return Response(VersionRead.of(version, version.id), status_code=201)
 
     @get("/{flow_id:int}/export", name="api:flow_export", opt={"scope": "read"})
     async def export(self, flow_id: int, db_session: AsyncSession) -> Response[Any]:
         """The flow as a portable JSON file."""
-        try:
-            return Response(services.export_flow(await services.get_flow(db_session, flow_id)))
-        except FlowError as exc:
-            return _refused(exc)
+        return Response(services.export_flow(await services.get_flow(db_session, flow_id)))

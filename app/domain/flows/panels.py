@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import ruleflows
 from app.db import utcnow
 from app.domain.flows import builder
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of
-from app.domain.flows.schemas import flow_message
 from app.domain.flows.services import SIMULATION_TIME_LIMIT, limit_error
+from app.errors import DomainError
 from app.forms import many, one
-from app.i18n import current_locale, gettext
+from app.i18n import N_, current_locale, gettext
 from app.json_input import parse_json
-from app.templating import N_
 from ruleflows import (
     ACTION_CATALOGUE,
     CARRIER_STRATEGIES,
@@ -67,8 +67,10 @@ PICKERS: Final[dict[tuple[str, str], str]] = {
 }
 
 
-class PanelError(ValueError):
+class PanelError(DomainError, ValueError):
     """The panel was sent something that is not a node; the message is for the designer."""
+
+    messages: ClassVar[Mapping[str, str]] = {"unreadable_node": N_("The node could not be read.")}
 
 
 def localised(entry: dict[str, Any], key: str = "label") -> str:
@@ -81,9 +83,9 @@ def read_node(text: str) -> dict[str, Any]:
     try:
         node = parse_json(text)
     except (ValueError, TypeError):
-        raise PanelError(gettext("The node could not be read.")) from None
+        raise PanelError("unreadable_node") from None
     if not isinstance(node, dict) or node.get("type") not in NODE_TYPES or not isinstance(node.get("id"), str):
-        raise PanelError(gettext("The node could not be read."))
+        raise PanelError("unreadable_node")
     if not isinstance(node.get("config"), dict):
         node["config"] = {}
     if not isinstance(node.get("name"), str):
@@ -333,7 +335,7 @@ def check_raw(node: dict[str, Any], raw: str) -> RawCheck:
             trial.node["config"]["logic"], context_of(sample), now=utcnow(), time_limit=SIMULATION_TIME_LIMIT
         )
     except ruleflows.LimitExceededError as exc:
-        return RawCheck(False, [flow_message(limit_error(exc.limit, str(node.get("name") or node["id"])))], None, label)
+        return RawCheck(False, [limit_error(exc.limit, str(node.get("name") or node["id"])).message], None, label)
     except ruleflows.RuleError as exc:
         return RawCheck(False, [gettext("It fails on a sample order: %(detail)s") % {"detail": str(exc)}], None, label)
     return RawCheck(True, [], json.dumps(value, ensure_ascii=False), label)

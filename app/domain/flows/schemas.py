@@ -8,8 +8,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.domain.flows.models import Flow, FlowBacktest, FlowVersion
-from app.domain.flows.services import FlowError
-from app.i18n import gettext
 
 
 class FlowCreate(BaseModel):
@@ -175,97 +173,3 @@ class BacktestRead(BaseModel):
 
 def problems_read(problems: list[Any]) -> list[ProblemRead]:
     return [ProblemRead(**problem.to_dict()) for problem in problems]
-
-
-#: HTTP status per refusal.
-STATUS: dict[str, int] = {
-    "not_found": 404,
-    "version_not_found": 404,
-    "backtest_not_found": 404,
-    "conflict": 409,
-    "already_live": 409,
-    "has_problems": 422,
-    "nothing_published": 404,
-    # A simulation the rule engine stopped at one of its limits: the document is the problem.
-    "too_much_work": 422,
-    "too_slow": 422,
-    "too_much_output": 422,
-    "too_deep": 422,
-}
-
-#: The request field a refusal is about, for API clients.
-FIELD: dict[str, str] = {
-    "name_required": "name",
-    "name_too_long": "name",
-    "unknown_template": "template",
-    "not_a_document": "document",
-    "document_too_large": "document",
-    "unknown_channel": "channels",
-    "unknown_shop": "shop_codes",
-    "bad_priority": "priority",
-    "conflict": "base_revision",
-    "note_required": "note",
-    "note_too_long": "note",
-    "has_problems": "document",
-    "bad_order_limit": "orders",
-    "already_live": "version_id",
-    "version_not_found": "version_id",
-    "too_much_work": "document",
-    "too_slow": "document",
-    "too_much_output": "document",
-    "too_deep": "document",
-}
-
-
-def flow_message(error: FlowError) -> str:
-    """The designer-facing message for a refusal, in the request's language."""
-    messages = {
-        "not_found": gettext("This flow does not exist."),
-        "version_not_found": gettext("This version does not exist."),
-        "backtest_not_found": gettext("This backtest does not exist."),
-        "name_required": gettext("Give the flow a name."),
-        "name_too_long": gettext("The name is too long (at most %(limit)s characters)."),
-        "unknown_template": gettext("There is no template called %(template)s."),
-        "not_a_document": gettext("This is not a flow document."),
-        "document_too_large": gettext("The flow document is too large."),
-        "unknown_channel": gettext("Unknown channel: %(value)s"),
-        "unknown_shop": gettext("Unknown shop: %(value)s"),
-        "bad_priority": gettext("The priority must be a whole number from -100,000 to 100,000."),
-        "conflict": gettext(
-            "Someone else saved this flow meanwhile (revision %(revision)s by %(saved_by)s). Reload to see it."
-        ),
-        "note_required": gettext("Say what this version changes."),
-        "note_too_long": gettext("The note is too long (at most %(limit)s characters)."),
-        "has_problems": gettext("The flow has %(count)s problem(s); fix them before publishing."),
-        "already_live": gettext("Version %(number)s is already live."),
-        "bad_order_limit": gettext("Choose between 1 and %(limit)s orders."),
-        "nothing_published": gettext("Nothing is published yet."),
-        "too_much_work": gettext(
-            "The flow does too much work on this order and was stopped at “%(node)s”: it went past the rule "
-            "engine's limit of evaluation steps. Use fewer or shorter lists and texts."
-        ),
-        "too_slow": gettext(
-            "The flow took longer than %(seconds)s s to evaluate on this order and was stopped at “%(node)s”."
-        ),
-        "too_much_output": gettext(
-            "The flow produces more data than the rule engine allows (a text, a list or the trace) and was "
-            "stopped at “%(node)s”."
-        ),
-        "too_deep": gettext("The flow or the order is nested too deeply to evaluate (stopped at “%(node)s”)."),
-    }
-    template = messages.get(error.code, error.code)
-    try:
-        return template % error.params
-    except (KeyError, TypeError, ValueError):
-        return template
-
-
-def error_body(error: FlowError) -> dict[str, Any]:
-    """The JSON body of a refused API request: the code, a message, the field and any problems."""
-    return {
-        "status_code": STATUS.get(error.code, 400),
-        "error": error.code,
-        "detail": flow_message(error),
-        "field": FIELD.get(error.code),
-        "problems": [problem.to_dict() for problem in error.problems],
-    }

@@ -7,11 +7,11 @@ import copy
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -30,7 +30,8 @@ from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
-from app.i18n import gettext
+from app.errors import DomainError
+from app.i18n import N_, gettext
 from app.params import is_row_id, parse_id
 from ruleflows import (
     LIMIT_DEPTH,
@@ -70,14 +71,87 @@ _NODE_KEYS: Final = ("id", "type", "name", "position", "config")
 _EDGE_KEYS: Final = ("id", "source", "target", "port")
 
 
-class FlowError(Exception):
-    """A user-facing refusal; ``code`` picks the message, ``problems`` lists a document's problems."""
+class FlowError(DomainError):
+    """A designer's refusal; ``code`` picks the message, ``problems`` lists a document's problems."""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "not_found": N_("This flow does not exist."),
+        "version_not_found": N_("This version does not exist."),
+        "backtest_not_found": N_("This backtest does not exist."),
+        "name_required": N_("Give the flow a name."),
+        "name_too_long": N_("The name is too long (at most %(limit)s characters)."),
+        "unknown_template": N_("There is no template called %(template)s."),
+        "not_a_document": N_("This is not a flow document."),
+        "not_json": N_("The file is not valid JSON."),
+        "json_too_deep": N_("The JSON is nested too deeply (more than %(limit)s levels)."),
+        "document_too_large": N_("The flow document is too large."),
+        "unknown_channel": N_("Unknown channel: %(value)s"),
+        "unknown_shop": N_("Unknown shop: %(value)s"),
+        "bad_priority": N_("The priority must be a whole number from -100,000 to 100,000."),
+        "conflict": N_(
+            "Someone else saved this flow meanwhile (revision %(revision)s by %(saved_by)s). Reload to see it."
+        ),
+        "note_required": N_("Say what this version changes."),
+        "note_too_long": N_("The note is too long (at most %(limit)s characters)."),
+        "has_problems": N_("The flow has %(count)s problem(s); fix them before publishing."),
+        "already_live": N_("Version %(number)s is already live."),
+        "bad_order_limit": N_("Choose between 1 and %(limit)s orders."),
+        "nothing_published": N_("Nothing is published yet."),
+        "too_much_work": N_(
+            "The flow does too much work on this order and was stopped at “%(node)s”: it went past the rule "
+            "engine's limit of evaluation steps. Use fewer or shorter lists and texts."
+        ),
+        "too_slow": N_(
+            "The flow took longer than %(seconds)s s to evaluate on this order and was stopped at “%(node)s”."
+        ),
+        "too_much_output": N_(
+            "The flow produces more data than the rule engine allows (a text, a list or the trace) and was "
+            "stopped at “%(node)s”."
+        ),
+        "too_deep": N_("The flow or the order is nested too deeply to evaluate (stopped at “%(node)s”)."),
+    }
+    statuses: ClassVar[Mapping[str, int]] = {
+        "not_found": 404,
+        "version_not_found": 404,
+        "backtest_not_found": 404,
+        "conflict": 409,
+        "already_live": 409,
+        "has_problems": 422,
+        "nothing_published": 404,
+        # A simulation the rule engine stopped at one of its limits: the document is the problem.
+        "too_much_work": 422,
+        "too_slow": 422,
+        "too_much_output": 422,
+        "too_deep": 422,
+    }
+    fields: ClassVar[Mapping[str, str]] = {
+        "name_required": "name",
+        "name_too_long": "name",
+        "unknown_template": "template",
+        "not_a_document": "document",
+        "document_too_large": "document",
+        "unknown_channel": "channels",
+        "unknown_shop": "shop_codes",
+        "bad_priority": "priority",
+        "conflict": "base_revision",
+        "note_required": "note",
+        "note_too_long": "note",
+        "has_problems": "document",
+        "bad_order_limit": "orders",
+        "already_live": "version_id",
+        "version_not_found": "version_id",
+        "too_much_work": "document",
+        "too_slow": "document",
+        "too_much_output": "document",
+        "too_deep": "document",
+    }
 
     def __init__(self, code: str, *, problems: list[Problem] | None = None, **params: Any) -> None:
-        super().__init__(code)
-        self.code = code
+        super().__init__(code, **params)
         self.problems = problems or []
-        self.params = params
+
+    def extra(self) -> dict[str, Any]:
+        return {"problems": [problem.to_dict() for problem in self.problems]}
 
 
 # ------------------------------------------------------------------------------------------- documents

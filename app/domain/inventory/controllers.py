@@ -3,7 +3,6 @@ rules, and the read API the channel jobs use for stock sync."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
@@ -18,9 +17,10 @@ from app.domain.accounts.services import Actor
 from app.domain.inventory import services
 from app.domain.inventory.models import WarehouseKind
 from app.domain.inventory.services import InventoryError, WarehouseForm
+from app.errors import DomainError
 from app.forms import Form, one
 from app.params import parse_int
-from app.web import client_ip, page
+from app.web import client_ip, page, refusals_shown_by
 
 
 def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
@@ -30,7 +30,7 @@ def _int(data: dict[str, Any], name: str, default: int | None = None) -> int:
         return default
     value = parse_int(raw)
     if value is None:
-        raise InventoryError("bad_number", f"{name} 须为整数", field=name)
+        raise InventoryError("bad_number", "not_whole", field=name, name=name)
     return value
 
 
@@ -43,19 +43,78 @@ def parse_count_lines(raw: str) -> dict[str, int]:
             continue
         qty = parse_int(parts[1]) if len(parts) == 2 else None
         if qty is None:
-            raise InventoryError("bad_line", f"第 {number} 行应为「SKU 数量」", field="lines")
+            raise InventoryError("bad_line", field="lines", line=number)
         counted[parts[0]] = qty
     return counted
 
 
-async def _error_page(
-    request: HTMXRequest, db_session: AsyncSession, template: str, error: InventoryError, **context: Any
-) -> Template:
-    """The page again with the reason. The caller has rolled the request's transaction back (so nothing
-    changed) before loading ``context``; rolling back again here would expire what it loaded."""
-    response = page(request, template, error=error.message, error_field=error.field, **context)
-    response.status_code = 400
-    return response
+async def sku_context(db_session: AsyncSession, code: str) -> dict[str, Any]:
+    """What a SKU's page shows: its stock per warehouse, ledger, channel stock and bundle parts."""
+    sku = await services.get_sku(db_session, code)
+    if sku is None:
+        raise NotFoundException(f"no SKU {code}")
+    shops = {s.id: s for s in await services.list_shops(db_session)}
+    channel = [(c, shops.get(c.shop_id)) for c in await services.channel_stock_for_sku(db_session, code)]
+    parts = (await services.bundle_components(db_session, [code])).get(code, [])
+    return {
+        "sku": sku,
+        "stock": await services.sku_stock(db_session, code),
+        "moves": await services.ledger(db_session, sku_code=code, limit=200),
+        "warehouses": await services.list_warehouses(db_session),
+        "channel": channel,
+        "freshness": (await services.channel_freshness(db_session, [code]))[code],
+        "now": utcnow(),
+        "parts": parts,
+        "bundle_available": await services.stock_by_warehouse(db_session, [code]) if parts else {},
+    }
+
+
+async def counts_context(db_session: AsyncSession) -> dict[str, Any]:
+    """What the stock-count page shows: the warehouses to count in and the recent counts."""
+    return {
+        "warehouses": await services.list_warehouses(db_session),
+        "counts": await services.recent_counts(db_session),
+    }
+
+
+async def warehouse_context(db_session: AsyncSession) -> dict[str, Any]:
+    """What the warehouse settings page shows: warehouses, their kinds, shops and channel stock rules."""
+    return {
+        "warehouses": await services.list_warehouses(db_session),
+        "kinds": list(WarehouseKind),
+        "shops": await services.list_shops(db_session),
+        "rules": await services.channel_rules(db_session),
+    }
+
+
+def _refused_page(request: HTMXRequest, template: str, error: DomainError, **context: Any) -> Template:
+    return page(request, template, error=error.message, error_field=error.field, **context)
+
+
+async def sku_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The SKU's page again with the reason, showing its stock as stored (nothing was changed)."""
+    context = await sku_context(db_session, str(request.path_params["code"]))
+    return _refused_page(request, "inventory/sku.html", error, **context)
+
+
+async def count_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The count form again, with what was typed and the reason."""
+    lines = one(dict(await request.form()), "lines", strip=False)
+    return _refused_page(request, "inventory/counts.html", error, lines=lines, **await counts_context(db_session))
+
+
+async def warehouses_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The warehouse settings again with the reason."""
+    return _refused_page(request, "inventory/warehouses.html", error, **await warehouse_context(db_session))
+
+
+def _back_to_sku(request: HTMXRequest, code: str) -> Redirect:
+    return Redirect(request.app.route_reverse("inventory:sku", code=code), status_code=303)
+
+
+#: The options of the forms on a SKU's page and on the warehouse settings page.
+SKU_FORM = {"permission": "inventory.adjust", **refusals_shown_by(sku_refused)}
+WAREHOUSE_FORM = {"permission": "inventory.manage", **refusals_shown_by(warehouses_refused)}
 
 
 class InventoryController(Controller):
@@ -92,179 +151,101 @@ class InventoryController(Controller):
 
     @get("/sku/{code:str}", name="inventory:sku")
     async def sku(self, request: HTMXRequest, code: str, db_session: AsyncSession) -> Template:
-        return page(request, "inventory/sku.html", **await self._sku_context(db_session, code))
+        return page(request, "inventory/sku.html", **await sku_context(db_session, code))
 
-    async def _sku_context(self, db_session: AsyncSession, code: str) -> dict[str, Any]:
-        sku = await services.get_sku(db_session, code)
-        if sku is None:
-            raise NotFoundException(f"no SKU {code}")
-        shops = {s.id: s for s in await services.list_shops(db_session)}
-        channel = [(c, shops.get(c.shop_id)) for c in await services.channel_stock_for_sku(db_session, code)]
-        parts = (await services.bundle_components(db_session, [code])).get(code, [])
-        return {
-            "sku": sku,
-            "stock": await services.sku_stock(db_session, code),
-            "moves": await services.ledger(db_session, sku_code=code, limit=200),
-            "warehouses": await services.list_warehouses(db_session),
-            "channel": channel,
-            "freshness": (await services.channel_freshness(db_session, [code]))[code],
-            "now": utcnow(),
-            "parts": parts,
-            "bundle_available": await services.stock_by_warehouse(db_session, [code]) if parts else {},
-        }
-
-    async def _sku_action(
-        self, request: HTMXRequest, db_session: AsyncSession, code: str, action: Callable[[], Awaitable[None]]
-    ) -> Template | Redirect:
-        try:
-            await action()
-        except InventoryError as exc:
-            await db_session.rollback()
-            context = await self._sku_context(db_session, code)
-            return await _error_page(request, db_session, "inventory/sku.html", exc, **context)
-        return Redirect(request.app.route_reverse("inventory:sku", code=code), status_code=303)
-
-    @post("/sku/{code:str}/receive", name="inventory:receive", opt={"permission": "inventory.adjust"}, status_code=303)
+    @post("/sku/{code:str}/receive", name="inventory:receive", opt=SKU_FORM, status_code=303)
     async def receive(
         self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor
-    ) -> Template | Redirect:
-        async def act() -> None:
-            await services.receive(
-                db_session, one(data, "warehouse"), code, _int(data, "qty"), actor, note=one(data, "note")
-            )
+    ) -> Redirect:
+        await services.receive(
+            db_session, one(data, "warehouse"), code, _int(data, "qty"), actor, note=one(data, "note")
+        )
+        return _back_to_sku(request, code)
 
-        return await self._sku_action(request, db_session, code, act)
-
-    @post(
-        "/sku/{code:str}/transfer", name="inventory:transfer", opt={"permission": "inventory.adjust"}, status_code=303
-    )
+    @post("/sku/{code:str}/transfer", name="inventory:transfer", opt=SKU_FORM, status_code=303)
     async def transfer(
         self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor
-    ) -> Template | Redirect:
-        async def act() -> None:
-            await services.transfer(
-                db_session,
-                one(data, "from_warehouse"),
-                one(data, "to_warehouse"),
-                code,
-                _int(data, "qty"),
-                actor,
-                note=one(data, "note"),
-            )
+    ) -> Redirect:
+        await services.transfer(
+            db_session,
+            one(data, "from_warehouse"),
+            one(data, "to_warehouse"),
+            code,
+            _int(data, "qty"),
+            actor,
+            note=one(data, "note"),
+        )
+        return _back_to_sku(request, code)
 
-        return await self._sku_action(request, db_session, code, act)
-
-    @post("/sku/{code:str}/safety", name="inventory:safety", opt={"permission": "inventory.adjust"}, status_code=303)
+    @post("/sku/{code:str}/safety", name="inventory:safety", opt=SKU_FORM, status_code=303)
     async def safety(
         self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor
-    ) -> Template | Redirect:
-        async def act() -> None:
-            await services.set_safety_stock(
-                db_session, one(data, "warehouse"), code, _int(data, "safety_stock"), actor, ip=client_ip(request)
-            )
+    ) -> Redirect:
+        await services.set_safety_stock(
+            db_session, one(data, "warehouse"), code, _int(data, "safety_stock"), actor, ip=client_ip(request)
+        )
+        return _back_to_sku(request, code)
 
-        return await self._sku_action(request, db_session, code, act)
-
-    @post(
-        "/sku/{code:str}/threshold", name="inventory:threshold", opt={"permission": "inventory.adjust"}, status_code=303
-    )
+    @post("/sku/{code:str}/threshold", name="inventory:threshold", opt=SKU_FORM, status_code=303)
     async def threshold(
         self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor
-    ) -> Template | Redirect:
-        async def act() -> None:
-            await services.set_low_stock_threshold(db_session, code, _int(data, "low_stock_threshold"), actor)
-
-        return await self._sku_action(request, db_session, code, act)
+    ) -> Redirect:
+        await services.set_low_stock_threshold(db_session, code, _int(data, "low_stock_threshold"), actor)
+        return _back_to_sku(request, code)
 
     @get("/counts", name="inventory:counts")
     async def counts(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
-        return page(request, "inventory/counts.html", **await self._counts_context(db_session))
+        return page(request, "inventory/counts.html", **await counts_context(db_session))
 
-    async def _counts_context(self, db_session: AsyncSession) -> dict[str, Any]:
-        return {
-            "warehouses": await services.list_warehouses(db_session),
-            "counts": await services.recent_counts(db_session),
-        }
-
-    @post("/counts", name="inventory:count_submit", opt={"permission": "inventory.adjust"}, status_code=303)
-    async def count_submit(
-        self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor
-    ) -> Template | Redirect:
-        try:
-            await services.record_count(
-                db_session,
-                one(data, "warehouse"),
-                parse_count_lines(one(data, "lines", strip=False)),
-                actor,
-                note=one(data, "note"),
-            )
-        except InventoryError as exc:
-            await db_session.rollback()
-            return await _error_page(
-                request,
-                db_session,
-                "inventory/counts.html",
-                exc,
-                lines=one(data, "lines", strip=False),
-                **await self._counts_context(db_session),
-            )
+    @post(
+        "/counts",
+        name="inventory:count_submit",
+        opt={"permission": "inventory.adjust", **refusals_shown_by(count_refused)},
+        status_code=303,
+    )
+    async def count_submit(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Redirect:
+        await services.record_count(
+            db_session,
+            one(data, "warehouse"),
+            parse_count_lines(one(data, "lines", strip=False)),
+            actor,
+            note=one(data, "note"),
+        )
         return Redirect(request.app.route_reverse("inventory:counts"), status_code=303)
 
     @get("/warehouses", name="inventory:warehouses", opt={"permission": "inventory.manage"})
     async def warehouses(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
-        return page(request, "inventory/warehouses.html", **await self._warehouse_context(db_session))
+        return page(request, "inventory/warehouses.html", **await warehouse_context(db_session))
 
-    async def _warehouse_context(self, db_session: AsyncSession) -> dict[str, Any]:
-        return {
-            "warehouses": await services.list_warehouses(db_session),
-            "kinds": list(WarehouseKind),
-            "shops": await services.list_shops(db_session),
-            "rules": await services.channel_rules(db_session),
-        }
-
-    @post("/warehouses", name="inventory:warehouse_save", opt={"permission": "inventory.manage"}, status_code=303)
+    @post("/warehouses", name="inventory:warehouse_save", opt=WAREHOUSE_FORM, status_code=303)
     async def warehouse_save(
         self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Template | Redirect:
-        try:
-            form = WarehouseForm(
-                code=one(data, "code"),
-                name=one(data, "name"),
-                kind=one(data, "kind"),
-                province=one(data, "province"),
-                city=one(data, "city"),
-                priority=_int(data, "priority", 100),
-                serves_regions=one(data, "serves_regions").replace("、", ",").replace("，", ",").split(","),
-                per_order_fen=_int(data, "per_order_fen", 0),
-                per_item_fen=_int(data, "per_item_fen", 0),
-                is_active=one(data, "is_active") in ("on", "true", "1"),
-            )
-            await services.save_warehouse(db_session, form, actor, ip=client_ip(request))
-        except InventoryError as exc:
-            await db_session.rollback()
-            return await _error_page(
-                request, db_session, "inventory/warehouses.html", exc, **await self._warehouse_context(db_session)
-            )
+        form = WarehouseForm(
+            code=one(data, "code"),
+            name=one(data, "name"),
+            kind=one(data, "kind"),
+            province=one(data, "province"),
+            city=one(data, "city"),
+            priority=_int(data, "priority", 100),
+            serves_regions=one(data, "serves_regions").replace("、", ",").replace("，", ",").split(","),
+            per_order_fen=_int(data, "per_order_fen", 0),
+            per_item_fen=_int(data, "per_item_fen", 0),
+            is_active=one(data, "is_active") in ("on", "true", "1"),
+        )
+        await services.save_warehouse(db_session, form, actor, ip=client_ip(request))
         return Redirect(request.app.route_reverse("inventory:warehouses"), status_code=303)
 
-    @post("/channel-rules", name="inventory:channel_rule", opt={"permission": "inventory.manage"}, status_code=303)
-    async def channel_rule(
-        self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor
-    ) -> Template | Redirect:
-        try:
-            await services.set_channel_rule(
-                db_session,
-                _int(data, "shop_id"),
-                one(data, "sku") or None,
-                _int(data, "ratio_pct"),
-                _int(data, "buffer", 0),
-                actor,
-            )
-        except InventoryError as exc:
-            await db_session.rollback()
-            return await _error_page(
-                request, db_session, "inventory/warehouses.html", exc, **await self._warehouse_context(db_session)
-            )
+    @post("/channel-rules", name="inventory:channel_rule", opt=WAREHOUSE_FORM, status_code=303)
+    async def channel_rule(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Redirect:
+        await services.set_channel_rule(
+            db_session,
+            _int(data, "shop_id"),
+            one(data, "sku") or None,
+            _int(data, "ratio_pct"),
+            _int(data, "buffer", 0),
+            actor,
+        )
         return Redirect(request.app.route_reverse("inventory:warehouses"), status_code=303)
 
 

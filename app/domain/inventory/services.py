@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import and_, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,6 +47,8 @@ from app.domain.inventory.models import (
     WarehouseKind,
 )
 from app.domain.inventory.pool import StockPool
+from app.errors import DomainError
+from app.i18n import N_
 from app.params import is_row_id, parse_id
 
 #: The most units of one SKU an entry (a receipt, transfer, count line or setting) may name, and the most one
@@ -58,14 +60,46 @@ MAX_HANDLING_FEN = 1_000_000
 MAX_PRIORITY = 1_000_000
 
 
-class InventoryError(Exception):
-    """A refused stock operation; ``code`` picks the translated message, ``field`` names the bad input."""
+class InventoryError(DomainError):
+    """A refused stock operation; ``code`` (and a variant where one code has several texts) picks the
+    message, ``field`` names the bad input."""
 
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
+    messages: ClassVar[Mapping[str, str]] = {
+        "unknown_sku": N_("Unknown SKU %(sku)s"),
+        "unknown_warehouse": N_("Unknown warehouse %(warehouse)s"),
+        "unknown_shop": N_("Unknown shop %(shop)s"),
+        "bad_qty.negative": N_("The quantity cannot be negative"),
+        "bad_qty.not_positive": N_("The quantity must be greater than 0"),
+        "bad_qty.too_large": N_("The quantity cannot exceed %(max)s"),
+        "bad_qty.safety_negative": N_("Safety stock cannot be negative"),
+        "bad_qty.line_not_positive": N_("The quantity of order line %(line)s must be greater than 0"),
+        "bad_qty.return_not_positive": N_("The returned quantity must be greater than 0"),
+        "bad_qty.count_negative": N_("The counted quantity of %(sku)s cannot be negative"),
+        "bad_qty.count_too_large": N_("The counted quantity of %(sku)s cannot exceed %(max)s"),
+        "bad_qty.threshold_negative": N_("The low-stock threshold cannot be negative"),
+        "too_much": N_("The stock of %(sku)s in %(warehouse)s would exceed the limit of %(max)s"),
+        "duplicate_line": N_("Order line numbers repeat"),
+        "no_warehouse": N_("Order line %(line)s has no warehouse"),
+        "not_shipped": N_("Order line %(line)s has no stock that was shipped"),
+        "too_many": N_("The returned quantity exceeds the shipped quantity (%(sku)s)"),
+        "same_warehouse": N_("The source and the destination warehouse cannot be the same"),
+        "out_of_stock": N_("%(warehouse)s has fewer than %(qty)s of %(sku)s available"),
+        "empty_count": N_("A stock count needs at least one SKU"),
+        "below_reserved": N_(
+            "The count of %(sku)s (%(qty)s) is below what is reserved (%(reserved)s): release or reroute orders first"
+        ),
+        "bad_ratio": N_("The sync ratio must be between 0 and 100%%"),
+        "bad_buffer": N_("The buffer cannot be negative"),
+        "bad_code": N_("The warehouse code is required, at most 32 characters"),
+        "bad_name": N_("The warehouse name is required"),
+        "bad_kind": N_("The warehouse type is not valid"),
+        "bad_province": N_("The province is required"),
+        "bad_number.negative": N_("Priority and fees cannot be negative"),
+        "bad_number.priority_too_large": N_("The priority cannot exceed %(max)s"),
+        "bad_number.fee_too_large": N_("The handling fee cannot exceed %(max)s yuan"),
+        "bad_number.not_whole": N_("%(name)s must be a whole number"),
+        "bad_line": N_("Line %(line)s should read “SKU quantity”"),
+    }
 
 
 # --- reads: warehouses, SKUs, bundles ------------------------------------------------------------
@@ -125,10 +159,10 @@ async def set_bundle(session: AsyncSession, bundle_code: str, parts: Mapping[str
     """Define a bundle (组合商品) as other SKUs; selling one bundle then reserves its parts."""
     bundle = await get_sku(session, bundle_code)
     if bundle is None:
-        raise InventoryError("unknown_sku", f"未知 SKU {bundle_code}", field="sku")
+        raise InventoryError("unknown_sku", field="sku", sku=bundle_code)
     for code, qty in parts.items():
         if code == bundle_code or await get_sku(session, code) is None:
-            raise InventoryError("unknown_sku", f"未知 SKU {code}", field="components")
+            raise InventoryError("unknown_sku", field="components", sku=code)
         _check_units(qty, "components")
     existing = (await session.exec(select(BundleComponent).where(BundleComponent.bundle_code == bundle_code))).all()
     for row in existing:
@@ -259,11 +293,11 @@ async def _check_known(session: AsyncSession, *, warehouses: Iterable[str] = (),
     if wanted_w:
         found = set((await session.exec(select(Warehouse.code).where(col(Warehouse.code).in_(wanted_w)))).all())
         for code in sorted(wanted_w - found):
-            raise InventoryError("unknown_warehouse", f"未知仓库 {code}", field="warehouse")
+            raise InventoryError("unknown_warehouse", field="warehouse", warehouse=code)
     if wanted_s:
         found = set((await session.exec(select(Sku.code).where(col(Sku.code).in_(wanted_s)))).all())
         for code in sorted(wanted_s - found):
-            raise InventoryError("unknown_sku", f"未知 SKU {code}", field="sku")
+            raise InventoryError("unknown_sku", field="sku", sku=code)
 
 
 async def _locked_stock(session: AsyncSession, warehouse_code: str, sku_code: str) -> Stock:
@@ -297,15 +331,15 @@ async def _apply(session: AsyncSession, move: StockMove) -> None:
 def _check_units(qty: int, field: str, *, allow_zero: bool = False) -> None:
     """A quantity typed into a stock form: positive (or zero where that means "none"), at most MAX_UNITS."""
     if qty < 0 or (qty == 0 and not allow_zero):
-        raise InventoryError("bad_qty", "数量不能为负数" if allow_zero else "数量必须大于 0", field=field)
+        raise InventoryError("bad_qty", "negative" if allow_zero else "not_positive", field=field)
     if qty > MAX_UNITS:
-        raise InventoryError("bad_qty", f"数量不能超过 {MAX_UNITS:,}", field=field)
+        raise InventoryError("bad_qty", "too_large", field=field, max=f"{MAX_UNITS:,}")
 
 
 def _check_room(stock: Stock, qty: int) -> None:
     if stock.on_hand + qty > MAX_UNITS:
         raise InventoryError(
-            "too_much", f"{stock.warehouse_code} 的 {stock.sku_code} 库存将超过上限 {MAX_UNITS:,}", field="qty"
+            "too_much", field="qty", warehouse=stock.warehouse_code, sku=stock.sku_code, max=f"{MAX_UNITS:,}"
         )
 
 
@@ -335,7 +369,7 @@ async def set_safety_stock(
 ) -> Stock:
     """Safety stock (安全库存) is held back from sale in this warehouse; it is a setting, not a ledger move."""
     if qty < 0:
-        raise InventoryError("bad_qty", "安全库存不能为负数", field="safety_stock")
+        raise InventoryError("bad_qty", "safety_negative", field="safety_stock")
     _check_units(qty, "safety_stock", allow_zero=True)
     await _check_known(session, warehouses=[warehouse_code], skus=[sku_code])
     stock = await _locked_stock(session, warehouse_code, sku_code)
@@ -509,14 +543,14 @@ async def reserve(
         return ReservationResult(order_key)
     keys = [line.line_key for line in lines]
     if len(set(keys)) != len(keys):
-        raise InventoryError("duplicate_line", "订单行编号重复", field="lines")
+        raise InventoryError("duplicate_line", field="lines")
     for line in lines:
         if line.qty <= 0:
-            raise InventoryError("bad_qty", f"订单行 {line.line_key} 数量必须大于 0", field="qty")
+            raise InventoryError("bad_qty", "line_not_positive", field="qty", line=line.line_key)
     plan = {line.line_key: warehouse if isinstance(warehouse, str) else warehouse.get(line.line_key) for line in lines}
     for key, code in plan.items():
         if not code:
-            raise InventoryError("no_warehouse", f"订单行 {key} 未指定仓库", field="warehouse")
+            raise InventoryError("no_warehouse", field="warehouse", line=key)
     await _check_known(session, warehouses={c for c in plan.values() if c}, skus={line.sku_code for line in lines})
 
     existing = (await session.exec(select(Reservation).where(Reservation.order_key == order_key))).all()
@@ -651,14 +685,14 @@ async def restock_return(
     ``ref`` (the return's id) makes a retry harmless: a reference already booked books nothing.
     """
     if qty <= 0:
-        raise InventoryError("bad_qty", "退货数量必须大于 0", field="qty")
+        raise InventoryError("bad_qty", "return_not_positive", field="qty")
     rows = [
         r
         for r in await reservations(session, order_key, lock=True)
         if r.line_key == line_key and r.status == ReservationStatus.shipped
     ]
     if not rows:
-        raise InventoryError("not_shipped", f"订单行 {line_key} 没有已出库的库存", field="line_key")
+        raise InventoryError("not_shipped", field="line_key", line=line_key)
     if ref is not None:
         seen = (
             await session.exec(
@@ -673,7 +707,7 @@ async def restock_return(
     for row in rows:
         units = qty * row.qty // row.line_qty
         if row.returned_qty + units > row.qty:
-            raise InventoryError("too_many", f"退货数量超过已发货数量（{row.sku_code}）", field="qty")
+            raise InventoryError("too_many", field="qty", sku=row.sku_code)
         note = "质检合格，重新入库" if passed_qc else "质检不合格，不入可售库存"
         move = _move(
             MoveKind.returned,
@@ -714,7 +748,7 @@ async def transfer(
     """Move sellable stock between warehouses (调拨); returns the transfer reference on both ledger rows."""
     _check_units(qty, "qty")
     if from_warehouse == to_warehouse:
-        raise InventoryError("same_warehouse", "调出仓和调入仓不能相同", field="to_warehouse")
+        raise InventoryError("same_warehouse", field="to_warehouse")
     await _check_known(session, warehouses=[from_warehouse, to_warehouse], skus=[sku_code])
     await _ensure_stock_rows(session, [(from_warehouse, sku_code), (to_warehouse, sku_code)])
     # Same SKU: lock in warehouse-code order, as reservation does.
@@ -732,7 +766,7 @@ async def transfer(
         .values(on_hand=Stock.on_hand - qty, updated_at=utcnow())
     )
     if taken.rowcount != 1:
-        raise InventoryError("out_of_stock", f"{from_warehouse} 的 {sku_code} 可用库存不足 {qty}", field="qty")
+        raise InventoryError("out_of_stock", field="qty", warehouse=from_warehouse, sku=sku_code, qty=qty)
     ref = f"T-{uuid.uuid4().hex[:12]}"
     session.add(_move(MoveKind.transfer_out, from_warehouse, sku_code, actor, on_hand=-qty, ref=ref, note=note))
     await _apply(session, _move(MoveKind.transfer_in, to_warehouse, sku_code, actor, on_hand=qty, ref=ref, note=note))
@@ -746,22 +780,18 @@ async def record_count(
 ) -> StockCount:
     """A stock count (盘点): set on hand to what was counted, one adjustment row per difference."""
     if not counted:
-        raise InventoryError("empty_count", "盘点至少需要一个 SKU", field="lines")
+        raise InventoryError("empty_count", field="lines")
     await _check_known(session, warehouses=[warehouse_code], skus=counted.keys())
     lines = []
     for sku_code in sorted(counted):
         qty = counted[sku_code]
         if qty < 0:
-            raise InventoryError("bad_qty", f"{sku_code} 的盘点数量不能为负数", field="qty")
+            raise InventoryError("bad_qty", "count_negative", field="qty", sku=sku_code)
         if qty > MAX_UNITS:
-            raise InventoryError("bad_qty", f"{sku_code} 的盘点数量不能超过 {MAX_UNITS:,}", field="qty")
+            raise InventoryError("bad_qty", "count_too_large", field="qty", sku=sku_code, max=f"{MAX_UNITS:,}")
         stock = await _locked_stock(session, warehouse_code, sku_code)
         if qty < stock.reserved:
-            raise InventoryError(
-                "below_reserved",
-                f"{sku_code} 盘点数 {qty} 少于已占用 {stock.reserved}，请先释放或改派订单",
-                field="qty",
-            )
+            raise InventoryError("below_reserved", field="qty", sku=sku_code, qty=qty, reserved=stock.reserved)
         delta = qty - stock.on_hand
         lines.append({"sku": sku_code, "expected": stock.on_hand, "counted": qty, "delta": delta})
         if delta:
@@ -1100,12 +1130,12 @@ async def set_channel_rule(
 ) -> ChannelStockRule:
     """Set a shop's share of the pool (for one SKU, or its default when ``sku_code`` is None)."""
     if not 0 <= ratio_pct <= 100:
-        raise InventoryError("bad_ratio", "同步比例须在 0–100% 之间", field="ratio_pct")
+        raise InventoryError("bad_ratio", field="ratio_pct")
     if buffer < 0:
-        raise InventoryError("bad_buffer", "缓冲数量不能为负数", field="buffer")
+        raise InventoryError("bad_buffer", field="buffer")
     _check_units(buffer, "buffer", allow_zero=True)
     if not is_row_id(shop_id) or await session.get(Shop, shop_id) is None:
-        raise InventoryError("unknown_shop", f"未知店铺 {shop_id}", field="shop")
+        raise InventoryError("unknown_shop", field="shop", shop=shop_id)
     if sku_code is not None:
         await _check_known(session, skus=[sku_code])
     existing = (
@@ -1259,11 +1289,11 @@ async def low_stock_alerts(session: AsyncSession) -> list[LowStock]:
 async def set_low_stock_threshold(session: AsyncSession, sku_code: str, threshold: int, actor: Actor) -> Sku:
     """The level at or below which a SKU raises a low-stock alert (0 turns it off)."""
     if threshold < 0:
-        raise InventoryError("bad_qty", "预警阈值不能为负数", field="low_stock_threshold")
+        raise InventoryError("bad_qty", "threshold_negative", field="low_stock_threshold")
     _check_units(threshold, "low_stock_threshold", allow_zero=True)
     sku = await get_sku(session, sku_code)
     if sku is None:
-        raise InventoryError("unknown_sku", f"未知 SKU {sku_code}", field="sku")
+        raise InventoryError("unknown_sku", field="sku", sku=sku_code)
     before = sku.low_stock_threshold
     sku.low_stock_threshold = threshold
     session.add(sku)
@@ -1306,19 +1336,19 @@ class WarehouseForm:
 
 def _check_warehouse_form(form: WarehouseForm) -> None:
     if not form.code.strip() or len(form.code) > 32:
-        raise InventoryError("bad_code", "仓库编码必填，最多 32 个字符", field="code")
+        raise InventoryError("bad_code", field="code")
     if not form.name.strip():
-        raise InventoryError("bad_name", "仓库名称必填", field="name")
+        raise InventoryError("bad_name", field="name")
     if form.kind not in {k.value for k in WarehouseKind}:
-        raise InventoryError("bad_kind", "仓库类型无效", field="kind")
+        raise InventoryError("bad_kind", field="kind")
     if not form.province.strip():
-        raise InventoryError("bad_province", "省份必填", field="province")
+        raise InventoryError("bad_province", field="province")
     if form.priority < 0 or form.per_order_fen < 0 or form.per_item_fen < 0:
-        raise InventoryError("bad_number", "优先级和费用不能为负数", field="priority")
+        raise InventoryError("bad_number", "negative", field="priority")
     if form.priority > MAX_PRIORITY:
-        raise InventoryError("bad_number", f"优先级不能超过 {MAX_PRIORITY:,}", field="priority")
+        raise InventoryError("bad_number", "priority_too_large", field="priority", max=f"{MAX_PRIORITY:,}")
     if max(form.per_order_fen, form.per_item_fen) > MAX_HANDLING_FEN:
-        raise InventoryError("bad_number", f"操作费不能超过 {MAX_HANDLING_FEN // 100:,} 元", field="per_order_fen")
+        raise InventoryError("bad_number", "fee_too_large", field="per_order_fen", max=f"{MAX_HANDLING_FEN // 100:,}")
 
 
 def _warehouse_snapshot(warehouse: Warehouse) -> dict[str, Any]:

@@ -31,10 +31,7 @@ def _page(request: HTMXRequest, template: str, fragment: str | None = None, **co
 
 
 async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, Any]:
-    try:
-        view = await services.load_order_view(db_session, order_id, with_events=True)
-    except services.OrderNotFound as exc:
-        raise NotFoundException() from exc
+    view = await services.load_order_view(db_session, order_id, with_events=True)
     others = []
     if view.order.customer_id is not None:
         others = await services.customer_orders(db_session, view.order.customer_id)
@@ -111,12 +108,9 @@ class OrdersController(Controller):
         self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
     ) -> Template:
         """Show the receiver's phone and address in clear; every reveal is written to the audit log."""
-        try:
-            revealed = await services.reveal_personal_data(
-                db_session, settings.secret_key, order_id, actor, client_ip(request)
-            )
-        except services.OrderNotFound as exc:
-            raise NotFoundException() from exc
+        revealed = await services.reveal_personal_data(
+            db_session, settings.secret_key, order_id, actor, client_ip(request)
+        )
         context = await _detail_context(db_session, order_id)
         return _page(request, "orders/detail.html", "orders/_pii.html", **{**context, "revealed": revealed})
 
@@ -125,12 +119,9 @@ class OrdersController(Controller):
         self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
     ) -> Template:
         """Show the platform's payload as received; every look is written to the audit log and the timeline."""
-        try:
-            original = await services.reveal_original_payload(
-                db_session, settings.secret_key, order_id, actor, client_ip(request)
-            )
-        except services.OrderNotFound as exc:
-            raise NotFoundException() from exc
+        original = await services.reveal_original_payload(
+            db_session, settings.secret_key, order_id, actor, client_ip(request)
+        )
         context = await _detail_context(db_session, order_id)
         return _page(request, "orders/detail.html", "orders/_raw.html", **{**context, "original": original})
 
@@ -256,7 +247,8 @@ class OrdersController(Controller):
                 db_session, settings, upload.filename or "orders.csv", content, actor, client_ip(request)
             )
         except imports.ImportFileError as exc:
-            return self._import_error(request, gettext("This file cannot be imported: %(reason)s") % {"reason": exc})
+            reason = exc.message
+            return self._import_error(request, gettext("This file cannot be imported: %(reason)s") % {"reason": reason})
         return _page(request, "orders/import.html", "orders/_import_progress.html", job=job, error=None)
 
     @get("/import/{import_id:int}", name="orders:import_progress", opt={"permission": "orders.import"})
@@ -283,9 +275,4 @@ class OrdersApiController(Controller):
     @get("/{order_id:int}", name="api:order")
     async def order(self, order_id: int, db_session: AsyncSession) -> Response[dict[str, Any]]:
         """The canonical order (as the rule flows see it), with personal data masked and the payload redacted."""
-        try:
-            return Response(await services.api_order(db_session, order_id))
-        except services.OrderNotFound:
-            return Response(
-                {"status_code": 404, "error": "not found", "detail": f"no order {order_id}"}, status_code=404
-            )
+        return Response(await services.api_order(db_session, order_id))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.i18n import labeller
-from app.templating import N_
+from app.i18n import N_, labeller
 
 CHANNEL_LABELS = {
     "taobao": N_("Taobao"),

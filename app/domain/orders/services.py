@@ -9,7 +9,7 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import and_, exists, or_
 from sqlalchemy.exc import IntegrityError
@@ -23,7 +23,8 @@ from app.domain.channels.models import Channel, Shop
 from app.domain.inventory.models import Sku
 from app.domain.orders import pii
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
-from app.i18n import gettext
+from app.errors import DomainError
+from app.i18n import N_
 from app.params import ParameterError, parse_day, parse_id, parse_moment, start_of_day
 from ruleflows import short_province
 
@@ -46,8 +47,14 @@ PAGE_SIZE = 50
 NOTE_LIMIT = 1000
 
 
-class OrderNotFound(LookupError):
+class OrderNotFound(DomainError, LookupError):
     """No order has this id."""
+
+    messages: ClassVar[Mapping[str, str]] = {"order_not_found": N_("There is no order %(order_id)s.")}
+    default_status: ClassVar[int] = 404
+
+    def __init__(self, order_id: object) -> None:
+        super().__init__("order_not_found", order_id=order_id)
 
 
 @dataclass
@@ -420,7 +427,7 @@ class OrderFilters:
         includes the whole of its day."""
         shop_id = parse_id(shop) if shop.strip() else None
         if shop.strip() and shop_id is None:
-            raise ParameterError("shop", gettext("There is no such shop."))
+            raise ParameterError("unknown_shop", field="shop")
         first, last = parse_day(date_from, "date_from"), parse_day(date_to, "date_to")
         return cls(
             channel=channel if channel in Channel.__members__ else "",
@@ -466,7 +473,7 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         placed, order_id = "", ""
     moment, last_id = parse_moment(placed), parse_id(order_id)
     if moment is None or last_id is None:
-        raise ParameterError("after", gettext("This page link is out of date. Start again from the first page."))
+        raise ParameterError("stale_page", field="after")
     return moment, last_id
 
 

@@ -27,9 +27,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app import templating
-from app.i18n import gettext
+from app.i18n import N_, gettext
 from app.json_input import NestedTooDeeplyError, loads_within
-from app.templating import N_
 
 CHINA = ZoneInfo("Asia/Shanghai")
 _MISSING: Any = object()
