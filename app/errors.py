@@ -13,12 +13,26 @@ transaction (``app.web``) is rolled back whenever the response is a refusal.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from app.i18n import N_, gettext
 
+#: Between the items of a list in a message (Chinese lists take 、).
+LIST_SEPARATOR = N_(", ")
 #: Shown when a code has no registered message (a bug, but the user still learns that it was refused).
 UNKNOWN_MESSAGE = N_("This could not be done (%(code)s).")
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A param that names things by their English message ids (form fields): shown as a list in the
+    reader's language when the message is formatted, not when the refusal is raised."""
+
+    msgids: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return gettext(LIST_SEPARATOR).join(gettext(msgid) for msgid in self.msgids)
 
 
 class DomainError(Exception):
@@ -97,4 +111,4 @@ class DomainError(Exception):
         }
 
 
-__all__ = ["UNKNOWN_MESSAGE", "DomainError"]
+__all__ = ["LIST_SEPARATOR", "UNKNOWN_MESSAGE", "DomainError", "Labels"]
