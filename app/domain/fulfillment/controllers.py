@@ -99,7 +99,7 @@ class CarrierRatesController(Controller):
         try:
             await services.add_rate(db_session, data, actor)
         except services.RateFormError as exc:
-            await db_session.rollback()
+            # A 400 response: the request's transaction is rolled back.
             response = page(request, "fulfillment/rates.html", **await self._context(db_session, error=exc.message))
             response.status_code = 400
             return response

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -27,8 +28,9 @@ from app.domain.fulfillment.models import (
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Warehouse
 from app.domain.orders import pii
+from app.errors import DomainError
 from app.forms import one
-from app.i18n import gettext
+from app.i18n import N_
 from app.params import parse_fen, parse_int
 from ruleflows import short_province
 
@@ -294,12 +296,17 @@ async def documents_for(session: AsyncSession, limit: int = 50) -> list[tuple[Sh
 # --- the rate table ------------------------------------------------------------------------------
 
 
-class RateFormError(ValueError):
-    """A rate line that cannot be saved; ``message`` (translated) says what to correct."""
+class RateFormError(DomainError, ValueError):
+    """A rate line that cannot be saved; the message says what to correct."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    messages: ClassVar[Mapping[str, str]] = {
+        "incomplete": N_("Fill in the carrier, the fees in yuan and the promised days."),
+        "out_of_bounds": N_(
+            "Fees are amounts in yuan up to %(yuan)s, promised days a whole number up to %(days)s, weights "
+            "whole grams up to %(grams)s."
+        ),
+        "unknown_carrier": N_("Unknown carrier."),
+    }
 
 
 def rate_from_form(data: dict[str, Any]) -> CarrierRate:
@@ -308,7 +315,7 @@ def rate_from_form(data: dict[str, Any]) -> CarrierRate:
     def text(name: str, default: str, limit: int) -> str:
         value = one(data, name) or default
         if len(value) > limit:
-            raise RateFormError(gettext("Fill in the carrier, the fees in yuan and the promised days."))
+            raise RateFormError("incomplete")
         return value
 
     carrier = text("carrier_code", "", 32)
@@ -318,18 +325,17 @@ def rate_from_form(data: dict[str, Any]) -> CarrierRate:
     low = parse_int(one(data, "min_weight_g") or "0")
     high = parse_int(one(data, "max_weight_g") or str(MAX_PARCEL_WEIGHT_G))
     if not carrier or first is None or extra is None or days is None or low is None or high is None:
-        raise RateFormError(gettext("Fill in the carrier, the fees in yuan and the promised days."))
+        raise RateFormError("incomplete")
     if (
         max(first, extra) > MAX_RATE_FEE_FEN
         or not 0 <= days <= MAX_PROMISED_DAYS
         or not 0 <= low <= high <= MAX_PARCEL_WEIGHT_G
     ):
         raise RateFormError(
-            gettext(
-                "Fees are amounts in yuan up to %(yuan)s, promised days a whole number up to %(days)s, weights "
-                "whole grams up to %(grams)s."
-            )
-            % {"yuan": f"{MAX_RATE_FEE_FEN // 100:,}", "days": MAX_PROMISED_DAYS, "grams": f"{MAX_PARCEL_WEIGHT_G:,}"}
+            "out_of_bounds",
+            yuan=f"{MAX_RATE_FEE_FEN // 100:,}",
+            days=MAX_PROMISED_DAYS,
+            grams=f"{MAX_PARCEL_WEIGHT_G:,}",
         )
     return CarrierRate(
         carrier_code=carrier,
@@ -348,7 +354,7 @@ async def add_rate(session: AsyncSession, data: dict[str, Any], actor: Actor) ->
     """Add a line to the rate table from the admin's form, audited; a RateFormError changes nothing."""
     rate = rate_from_form(data)
     if (await session.exec(select(Carrier).where(Carrier.code == rate.carrier_code))).first() is None:
-        raise RateFormError(gettext("Unknown carrier."))
+        raise RateFormError("unknown_carrier")
     session.add(rate)
     await session.flush()
     await audit(

@@ -205,13 +205,12 @@ class ProcessingController(Controller):
     ) -> Template | Redirect:
         """Run one review action. htmx gets the order's card back; a plain form post goes back to the queue.
 
-        A ReviewError rolls the request's transaction back (nothing changed) and shows its reason on the card,
-        with the address form still open and filled in when that was the action.
+        A ReviewError shows its reason on the card (the 400 response rolls the request's transaction back, so
+        nothing changed), with the address form still open and filled in when that was the action.
         """
         try:
             await action()
         except ReviewError as exc:
-            await db_session.rollback()
             editing = order_id if form is not None else None
             if request.htmx:
                 row = await queries.review_item(db_session, order_id)
@@ -226,14 +225,14 @@ class ProcessingController(Controller):
                     editing=editing,
                     form=form or {},
                     notice=None,
-                    error=str(exc),
+                    error=exc.message,
                 )
             else:
                 response = _page(
                     request,
                     "processing/review.html",
                     **await self._queue_context(
-                        db_session, "", focus_id=order_id, editing=editing, form=form or {}, error=str(exc)
+                        db_session, "", focus_id=order_id, editing=editing, form=form or {}, error=exc.message
                     ),
                 )
             response.status_code = 400

@@ -11,9 +11,10 @@ in the review queue. Nothing is ever half-done.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +36,8 @@ from app.domain.orders import services as orders
 from app.domain.orders.features import flow_context
 from app.domain.orders.models import Order, OrderLine, OrderStatus, OrderTag
 from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment, order_ref, shipment_ref
+from app.errors import DomainError, Labels
+from app.i18n import N_
 from ruleflows.regions import short_province
 
 #: Order statuses past which processing never touches an order again.
@@ -607,17 +610,26 @@ async def record_failure(session: AsyncSession, order_id: int, reason: str, *, c
     await orders.add_event(session, order, "processing_failed", {"reason": reason[:500]})
 
 
-class ReviewError(Exception):
-    """An operator's review action cannot be done (the message says why, in Chinese)."""
+class ReviewError(DomainError):
+    """An operator's review action cannot be done; ``code`` picks the message."""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "order_not_found": N_("The order does not exist"),
+        "not_in_queue": N_("The order is not in the review queue (someone else may have handled it)"),
+        "not_awaiting_balance": N_("The order is not a presale order awaiting its balance"),
+        "missing_fields": N_("Please fill in: %(fields)s"),
+        "bad_phone": N_("The phone number should be an 11-digit mainland China mobile number"),
+        "unknown_province": N_("Unknown province: %(province)s"),
+    }
 
 
 async def _reviewable(session: AsyncSession, order_id: int) -> tuple[Order, OrderProcessing]:
     order = await _locked_order(session, order_id)
     proc = await session.get(OrderProcessing, order_id)
     if order is None or proc is None:
-        raise ReviewError("订单不存在")
+        raise ReviewError("order_not_found")
     if proc.state not in (ProcessingState.held, ProcessingState.out_of_stock, ProcessingState.awaiting_balance):
-        raise ReviewError("该订单不在待审核队列中（可能已被其他人处理）")
+        raise ReviewError("not_in_queue")
     return order, proc
 
 
@@ -647,7 +659,7 @@ async def mark_balance_paid(session: AsyncSession, order_id: int, actor: Actor) 
     """For channels that do not report it: the presale balance is paid, processing resumes."""
     order, proc = await _reviewable(session, order_id)
     if proc.state != ProcessingState.awaiting_balance:
-        raise ReviewError("该订单不是等待尾款的预售单")
+        raise ReviewError("not_awaiting_balance")
     order.balance_paid = True
     order.version += 1
     order.updated_at = utcnow()
@@ -662,16 +674,22 @@ async def edit_address(
 ) -> OrderProcessing:
     """Correct the receiver and address, then process the order again from the start (the audit included)."""
     order, proc = await _reviewable(session, order_id)
-    required = {"receiver_name": "收货人", "phone": "手机号", "province": "省份", "city": "城市", "address": "详细地址"}
+    required = {
+        "receiver_name": N_("Receiver"),
+        "phone": N_("Phone number"),
+        "province": N_("Province"),
+        "city": N_("City"),
+        "address": N_("Street address"),
+    }
     missing = [label for name, label in required.items() if not (fields.get(name) or "").strip()]
     if missing:
-        raise ReviewError("请填写：" + "、".join(missing))
+        raise ReviewError("missing_fields", fields=Labels(tuple(missing)))
     phone = pii.normalize_phone(fields["phone"])
     if not pii.is_clear_mobile(phone):
-        raise ReviewError("手机号应为 11 位中国大陆手机号")
+        raise ReviewError("bad_phone", field="phone")
     province = short_province(fields["province"].strip())
     if province is None:
-        raise ReviewError(f"不认识的省份：{fields['province']}")
+        raise ReviewError("unknown_province", field="province", province=fields["province"])
     before = {"province": order.province, "city": order.city, "address": order.address_masked}
     name = fields["receiver_name"].strip()[:100]
     # The form shows the name masked (李**): sent back untouched, it means "keep the name".

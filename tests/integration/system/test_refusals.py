@@ -119,6 +119,14 @@ REFUSALS = {
         400,
         "shop-error",
     ),
+    "processing: approving an order that is not waiting for review (page)": Refusal(
+        lambda w, en: _form(w, "/orders/review", "/orders/review/999999/approve", {}, en), 400, "review-error"
+    ),
+    "fulfillment: a rate line without a carrier (page)": Refusal(
+        lambda w, en: _form(w, "/settings/carrier-rates/", "/settings/carrier-rates/", {"carrier_code": ""}, en),
+        400,
+        "rates-error",
+    ),
     "orders: an order that does not exist (API)": Refusal(
         lambda w, en: _api(w, "GET", "/api/v1/orders/999999", en), 404, None
     ),
