@@ -4,6 +4,8 @@
     python3 dev.py run    create the environment, migrate, seed demo data once, serve on :8000
     python3 dev.py test   install what the tests need, then lint, types, unit, integration, e2e —
                           and the integration suite again on PostgreSQL + Redis when they are reachable
+    python3 dev.py bench  every benchmark in turn, each printing its table from one run (PostgreSQL rows
+                          when it is reachable, in scratch databases bench_* that are made afresh)
 
 Needs only Python 3.11+. Everything lands in .venv/ and var/ inside the project.
 """
@@ -134,6 +136,33 @@ def test() -> None:
     sys.exit(0 if all(code == 0 for _, code, _ in results) else 1)
 
 
+#: The benchmarks `dev.py bench` runs: module, its arguments, and whether it takes a PostgreSQL URL last.
+BENCHMARKS = [
+    ("bench_ruleflows", ["2000"], False),
+    ("bench_ingest", ["1000"], True),
+    ("bench_processing", ["400"], True),
+    ("bench_reservations", ["64", "200"], True),
+]
+
+
+def bench() -> None:
+    ensure_environment()
+    with_pg = reachable(PG_URL, 5432)
+    for module, args, takes_pg in BENCHMARKS:
+        say(f"benchmark {module}")
+        extra: list[str] = []
+        if takes_pg and with_pg:
+            url = PG_URL.rsplit("/", 1)[0] + f"/{module}"
+            fresh = (
+                "import asyncio; from app.settings import normalize_database_url as n; "
+                "from tests.perf.bench_processing import reset_postgres as r; "
+                f"asyncio.run(r(n({url!r})))"
+            )
+            sh(PY, "-c", fresh)
+            extra = [url]
+        sh(PY, "-m", f"tests.perf.{module}", *args, *extra, check=False)
+
+
 if __name__ == "__main__":
     if sys.version_info < (3, 11):  # noqa: UP036 - a newcomer may run this with an older python3
         sys.exit("Python 3.11 or newer is needed")
@@ -142,5 +171,7 @@ if __name__ == "__main__":
         run()
     elif command == "test":
         test()
+    elif command == "bench":
+        bench()
     else:
         sys.exit(__doc__)

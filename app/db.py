@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -99,3 +100,14 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying: the database connection dropped, a lock timed out, a deadlock or serialization conflict."""
+    if isinstance(exc, OperationalError | ConnectionError | TimeoutError | OSError):
+        return True
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or any(
+            word in str(exc.orig).lower() for word in ("deadlock", "could not serialize", "database is locked")
+        )
+    return False

@@ -112,6 +112,39 @@ async def start(db: Database, message_id: int) -> OutboxMessage | None:
         return row
 
 
+async def start_many(db: Database, message_ids: list[int]) -> list[OutboxMessage]:
+    """:func:`start` for a batch: the messages not yet finished, now marked as being worked on."""
+    async with db.transaction() as session:
+        rows = (
+            await session.exec(
+                select(OutboxMessage)
+                .where(
+                    col(OutboxMessage.id).in_(message_ids),
+                    col(OutboxMessage.status).not_in([OutboxStatus.done, OutboxStatus.failed]),
+                )
+                .order_by(col(OutboxMessage.id))
+            )
+        ).all()
+        now = utcnow()
+        for row in rows:
+            row.status = OutboxStatus.running
+            row.claimed_at = now
+            session.add(row)
+        return list(rows)
+
+
+async def finish_many(db: Database, results: dict[int, Any]) -> None:
+    """:func:`finish` for a batch, in one transaction: message id → its job's result."""
+    async with db.transaction() as session:
+        now = utcnow()
+        for message_id, result in results.items():
+            await session.exec(
+                update(OutboxMessage)
+                .where(col(OutboxMessage.id) == message_id)
+                .values(status=OutboxStatus.done, finished_at=now, result=result, last_error=None)
+            )
+
+
 async def finish(db: Database, message_id: int, result: Any) -> None:
     """Record that a message's job completed."""
     async with db.transaction() as session:

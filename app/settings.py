@@ -114,6 +114,9 @@ class Settings:
     processing_stuck_seconds: int = 120
     #: STOCK_RETRY_SECONDS: orders held for 缺货 are tried again this often (stock may have arrived).
     stock_retry_seconds: int = 600
+    #: PROCESSING_BATCH_SIZE: orders one processing job takes at once, read together and carried out in one
+    #: transaction (each in a savepoint of its own).
+    processing_batch_size: int = 50
     #: BACKTEST_SECONDS: wall-clock seconds of evaluation a whole backtest may take before it is stopped.
     backtest_seconds: int = 20
     #: HOST / PORT for `ruleflow serve`.
@@ -180,6 +183,7 @@ class Settings:
             outbox_stuck_seconds=_env_int("OUTBOX_STUCK_SECONDS", 300),
             processing_stuck_seconds=_env_int("PROCESSING_STUCK_SECONDS", 120),
             stock_retry_seconds=_env_int("STOCK_RETRY_SECONDS", 600),
+            processing_batch_size=max(1, _env_int("PROCESSING_BATCH_SIZE", 50)),
             backtest_seconds=_env_int("BACKTEST_SECONDS", 20, minimum=0),
             host=os.environ.get("HOST", "127.0.0.1"),
             port=_env_int("PORT", 8000),

@@ -21,7 +21,7 @@ from arq.typing import WorkerCoroutine
 from arq.worker import func
 
 from app import outbox
-from app.db import Database
+from app.db import Database, is_transient
 from app.domain.channels import jobs as channels_jobs
 from app.domain.flows import jobs as flows_jobs
 from app.domain.fulfillment import jobs as fulfillment_jobs
@@ -62,6 +62,40 @@ JOBS: dict[str, JobFunction] = {
 EVERY_SECOND = ("refresh_channel_stock",)
 
 
+#: Outbox jobs whose messages a worker takes many at a time, by the job that does a batch of them: the
+#: relay hands a batch to Redis as one job, the embedded worker runs it as one.
+BATCH_JOBS: dict[str, JobFunction] = {
+    "process_order": processing_jobs.process_orders,
+}
+BATCH_RUNNER = "outbox_batch"
+
+
+async def run_outbox_batch(ctx: dict[str, Any], message_ids: list[int], *, job: str) -> list[Any]:
+    """Run a batch of one job's outbox messages with the job's batch function; messages already finished
+    are skipped. A batch that fails as a whole is run again message by message, so one bad message cannot
+    hold back the others; a transient failure (the database went away) puts them all back for a retry."""
+    db: Database = ctx["db"]
+    messages = await outbox.start_many(db, message_ids)
+    if not messages:
+        return []
+    try:
+        results = await BATCH_JOBS[job](ctx, [message.args[0] for message in messages])
+    except Exception as exc:
+        if is_transient(exc):
+            for message in messages:
+                assert message.id is not None
+                await outbox.fail(db, message.id, f"{type(exc).__name__}: {exc}")
+            raise
+        log.exception("batch of %s %s failed; running them one by one", len(messages), job)
+        results = []
+        for message in messages:
+            assert message.id is not None
+            results.append(await run_outbox_job(ctx, *message.args, outbox_id=message.id, job=job))
+        return results
+    await outbox.finish_many(db, {m.id: result for m, result in zip(messages, results, strict=True) if m.id})
+    return list(results)
+
+
 async def run_outbox_job(ctx: dict[str, Any], *args: Any, outbox_id: int, job: str) -> Any:
     """Run one outbox message's job and record the outcome; a message already finished is skipped."""
     db: Database = ctx["db"]
@@ -78,6 +112,29 @@ async def run_outbox_job(ctx: dict[str, Any], *args: Any, outbox_id: int, job: s
     return result
 
 
+def _arq_batch_function() -> Any:
+    async def runner(ctx: dict[str, Any], message_ids: list[int], *, job: str) -> Any:
+        return await run_outbox_batch(ctx, message_ids, job=job)
+
+    runner.__qualname__ = runner.__name__ = BATCH_RUNNER
+    return func(runner, name=BATCH_RUNNER)
+
+
+def batches(
+    rows: list[outbox.OutboxMessage], size: int
+) -> tuple[list[list[outbox.OutboxMessage]], list[outbox.OutboxMessage]]:
+    """Claimed rows split into batches of a batch job (at most ``size`` each) and the rest, one by one."""
+    grouped: dict[str, list[outbox.OutboxMessage]] = {}
+    single = []
+    for row in rows:
+        if row.job in BATCH_JOBS:
+            grouped.setdefault(row.job, []).append(row)
+        else:
+            single.append(row)
+    chunks = [group[i : i + size] for group in grouped.values() for i in range(0, len(group), size)]
+    return chunks, single
+
+
 def _arq_function(name: str) -> Any:
     async def runner(ctx: dict[str, Any], *args: Any, outbox_id: int) -> Any:
         return await run_outbox_job(ctx, *args, outbox_id=outbox_id, job=name)
@@ -86,17 +143,26 @@ def _arq_function(name: str) -> Any:
     return func(runner, name=name)
 
 
-async def relay(db: Database, redis: ArqRedis, *, limit: int = 200) -> int:
-    """Hand due outbox rows to Redis; the job id carries the attempt so a re-run is never deduplicated."""
+async def relay(db: Database, redis: ArqRedis, *, limit: int = 1000, batch_size: int = 50) -> int:
+    """Hand due outbox rows to Redis, a batch job's rows as batches; the job id carries the attempt so a
+    re-run is never deduplicated."""
     rows = await outbox.claim_due(db, status=OutboxStatus.queued, limit=limit)
-    for index, row in enumerate(rows):
-        assert row.id is not None
-        try:
+    chunks, single = batches(rows, batch_size)
+    handed: set[int] = set()
+    try:
+        for chunk in chunks:
+            ids = [r.id for r in chunk if r.id is not None]
+            job_id = f"outbox-batch:{ids[0]}-{ids[-1]}:{max(r.attempts for r in chunk)}"
+            await redis.enqueue_job(BATCH_RUNNER, ids, job=chunk[0].job, _job_id=job_id)
+            handed.update(ids)
+        for row in single:
+            assert row.id is not None
             await redis.enqueue_job(row.job, *row.args, outbox_id=row.id, _job_id=f"outbox:{row.id}:{row.attempts}")
-        except Exception:
-            # Redis went away mid-batch: what was not handed over goes straight back to pending.
-            await outbox.release(db, [r.id for r in rows[index:] if r.id is not None])
-            raise
+            handed.add(row.id)
+    except Exception:
+        # Redis went away mid-way: what was not handed over goes straight back to pending.
+        await outbox.release(db, [r.id for r in rows if r.id is not None and r.id not in handed])
+        raise
     return len(rows)
 
 
@@ -107,7 +173,7 @@ async def sweep(ctx: dict[str, Any]) -> int:
     if swept:
         log.warning("sweeper put back %s stuck outbox message(s)", swept)
     await processing_jobs.sweep_processing(ctx["db"], settings)
-    await relay(ctx["db"], ctx["redis"])
+    await relay(ctx["db"], ctx["redis"], batch_size=settings.processing_batch_size)
     return swept
 
 
@@ -117,7 +183,7 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["db"] = Database(settings)
     ctx["runner"] = "arq"
     # A worker that starts after an outage drains what piled up without waiting for the first tick.
-    await relay(ctx["db"], ctx["redis"])
+    await relay(ctx["db"], ctx["redis"], batch_size=settings.processing_batch_size)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -132,7 +198,7 @@ def redis_settings() -> RedisSettings:
 class WorkerSettings:
     """Settings for ``arq app.worker.WorkerSettings``: the jobs, listed explicitly, and the sweeper."""
 
-    functions = [_arq_function(name) for name in JOBS]  # noqa: RUF012
+    functions = [*(_arq_function(name) for name in JOBS), _arq_batch_function()]  # noqa: RUF012
     cron_jobs = [  # noqa: RUF012
         cron(sweep, second={0, 10, 20, 30, 40, 50}, run_at_startup=False),
         # arq enqueues each tick under one job id, so however many workers run, a tick runs once.
@@ -208,11 +274,16 @@ class EmbeddedWorker:
         """Run everything that is due now; returns how many jobs ran."""
         ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
         ran = 0
+        size = self.settings.processing_batch_size
         while not self._stopping:
-            rows = await outbox.claim_due(self.db, status=OutboxStatus.running, limit=self.concurrency)
+            rows = await outbox.claim_due(self.db, status=OutboxStatus.running, limit=size * 2)
             if not rows:
                 return ran
-            await asyncio.gather(*(self._run(ctx, row) for row in rows))
+            chunks, single = batches(rows, size)
+            for chunk in chunks:  # one writer: batches one after the other
+                await self._run_batch(ctx, chunk)
+            for start in range(0, len(single), self.concurrency):
+                await asyncio.gather(*(self._run(ctx, row) for row in single[start : start + self.concurrency]))
             ran += len(rows)
         return ran
 
@@ -229,6 +300,12 @@ class EmbeddedWorker:
         while not self._stopping:
             await self.run_clock_jobs()
             await asyncio.sleep(1.0)
+
+    async def _run_batch(self, ctx: dict[str, Any], chunk: list[outbox.OutboxMessage]) -> None:
+        try:
+            await run_outbox_batch(ctx, [r.id for r in chunk if r.id is not None], job=chunk[0].job)
+        except Exception:  # recorded on the rows by run_outbox_batch; the loop carries on
+            log.exception("embedded batch of %s failed", chunk[0].job)
 
     async def _run(self, ctx: dict[str, Any], row: outbox.OutboxMessage) -> None:
         assert row.id is not None
@@ -302,7 +379,7 @@ class RedisRelay:
             try:
                 if self.redis is None:
                     self.redis = await create_pool(RedisSettings.from_dsn(self.settings.redis_url or ""))
-                await relay(self.db, self.redis)
+                await relay(self.db, self.redis, batch_size=self.settings.processing_batch_size)
             except asyncio.CancelledError:
                 raise
             except Exception:  # Redis down: rows stay pending; the relay or the worker's sweeper retries

@@ -1,12 +1,15 @@
 """Orders processed per second by the processing job (the published four-stage flow, reservation, carrier,
-documents, outbox rows for waybill and SMS), side by side on SQLite and, when given, PostgreSQL.
+documents, outbox rows for waybill and SMS), one order per job and in batches, side by side on SQLite and,
+when given, PostgreSQL.
 
     .venv/bin/python -m tests.perf.bench_processing 400 [postgresql://postgres@127.0.0.1:5432/bench_processing]
 
 Each run gets a fresh migrated database with the demo data; the orders land through the ingest path first,
-then the job body runs for every order: one at a time on SQLite (it writes one at a time); on PostgreSQL
-one at a time, 8 concurrent jobs in one process, and 2 processes of 4 (one Python process is bound by one
-core; a deployment runs several workers). Figures are wall-clock for the processing only.
+then the job body runs for every order, one order per job (``process_order``) or a batch of orders per job
+(``process_orders``, what the workers run): on SQLite one job at a time (it writes one at a time); on
+PostgreSQL also several concurrent jobs and 2 processes (one Python process is bound by one core; a
+deployment runs several workers). Figures are wall-clock for the processing only; "ms per order" is a job's
+time divided by its orders.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
 
@@ -36,6 +39,8 @@ from app.settings import Settings, normalize_database_url
 from tests.integration.conftest import migrate
 
 PROVINCES = [("浙江", "杭州市"), ("广东", "广州市"), ("北京", "北京市"), ("湖北", "武汉市"), ("江苏", "南京市")]
+#: Orders per job in the batched rows: what the workers take by default (PROCESSING_BATCH_SIZE).
+BATCH = 50
 SKUS = [("CABLE-C1", 2900), ("EARBUD-P2", 49900), ("MASK-10", 9900), ("PHONE-X1", 399900)]
 
 
@@ -78,33 +83,47 @@ async def prepare(settings: Settings, count: int) -> tuple[Database, list[int]]:
     return db, ids
 
 
-async def measure(settings: Settings, count: int, concurrency: int, processes: int = 1) -> tuple[float, float, float]:
-    """(orders per second, median ms per order, p95 ms per order) with ``processes`` worker processes of
-    ``concurrency`` jobs each (one Python process is bound by its one core; production runs several)."""
+async def measure(
+    settings: Settings, count: int, concurrency: int, processes: int = 1, batch: int = 1
+) -> tuple[float, float, float, float]:
+    """(orders per second, median ms per order, p95 ms per order, SQL statements per order) with
+    ``processes`` worker processes of ``concurrency`` jobs each, each job taking ``batch`` orders."""
     db, ids = await prepare(settings, count)
     await db.dispose()
     if processes > 1:
         slices = [ids[i::processes] for i in range(processes)]
         started = time.perf_counter()
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_run_slice, [settings] * processes, slices, [concurrency] * processes))
+            results = list(
+                pool.map(_run_slice, [settings] * processes, slices, [concurrency] * processes, [batch] * processes)
+            )
         elapsed = time.perf_counter() - started
-        timings = sorted(t for part in results for t in part)
-        return count / elapsed, statistics.median(timings), timings[int(len(timings) * 0.95) - 1]
-    started = time.perf_counter()
-    timings = sorted(await _process_all(settings, ids, concurrency))
-    elapsed = time.perf_counter() - started
-    return count / elapsed, statistics.median(timings), timings[int(len(timings) * 0.95) - 1]
+        timings = sorted(t for part, _ in results for t in part)
+        statements = sum(n for _, n in results)
+    else:
+        started = time.perf_counter()
+        found, statements = await _process_all(settings, ids, concurrency, batch)
+        elapsed = time.perf_counter() - started
+        timings = sorted(found)
+    p95 = timings[int(len(timings) * 0.95) - 1]
+    return count / elapsed, statistics.median(timings), p95, statements / count
 
 
-def _run_slice(settings: Settings, ids: list[int], concurrency: int) -> list[float]:
-    return asyncio.run(_process_all(settings, ids, concurrency))
+def _run_slice(settings: Settings, ids: list[int], concurrency: int, batch: int) -> tuple[list[float], int]:
+    return asyncio.run(_process_all(settings, ids, concurrency, batch))
 
 
-async def _process_all(settings: Settings, ids: list[int], concurrency: int) -> list[float]:
-    """Run the processing job for each order with ``concurrency`` concurrent jobs; ms per order."""
+async def _process_all(settings: Settings, ids: list[int], concurrency: int, batch: int) -> tuple[list[float], int]:
+    """Run the processing job over the orders, ``batch`` orders per job, ``concurrency`` jobs at once; ms
+    per order, and the SQL statements the jobs sent."""
     db = Database(settings)
     ctx = {"db": db, "settings": settings}
+    statements = [0]
+
+    def count(*_: object) -> None:
+        statements[0] += 1
+
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute", count)
     queue: asyncio.Queue[int] = asyncio.Queue()
     for order_id in ids:
         queue.put_nowait(order_id)
@@ -112,15 +131,19 @@ async def _process_all(settings: Settings, ids: list[int], concurrency: int) -> 
 
     async def worker() -> None:
         while not queue.empty():
-            order_id = queue.get_nowait()
+            taken = [queue.get_nowait() for _ in range(min(batch, queue.qsize()))]
             started = time.perf_counter()
-            outcome = await jobs.process_order(ctx, order_id)
-            assert outcome["state"] in ("processed", "held", "out_of_stock"), outcome
-            timings.append((time.perf_counter() - started) * 1000)
+            if batch == 1:
+                outcomes = [await jobs.process_order(ctx, taken[0])]
+            else:
+                outcomes = await jobs.process_orders(ctx, taken)
+            for outcome in outcomes:
+                assert outcome["state"] in ("processed", "held", "out_of_stock"), outcome
+            timings.extend([(time.perf_counter() - started) * 1000 / len(taken)] * len(taken))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     await db.dispose()
-    return timings
+    return timings, statements[0]
 
 
 async def reset_postgres(url: str) -> None:
@@ -132,27 +155,34 @@ async def reset_postgres(url: str) -> None:
     await admin.dispose()
 
 
-def main(count: int, pg_url: str | None) -> None:
+def main(count: int, pg_url: str | None) -> list[tuple[str, float, float, float, float]]:
+    """Run every row, print the table, and return the rows (name, orders/s, median, p95, SQL per order)."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         var = Path(tmp)
         sqlite_url = f"sqlite+aiosqlite:///{var / 'bench.db'}"
         migrate(sqlite_url)
         settings = Settings(var_dir=var, database_url=sqlite_url, secret_key="b" * 48)
-        rows.append(("SQLite (WAL), 1 worker", *asyncio.run(measure(settings, count, 1))))
+        rows.append(("SQLite (WAL), 1 order per job", *asyncio.run(measure(settings, count, 1))))
+        sqlite_url = f"sqlite+aiosqlite:///{var / 'bench-batch.db'}"
+        migrate(sqlite_url)
+        settings = Settings(var_dir=var, database_url=sqlite_url, secret_key="b" * 48)
+        rows.append((f"SQLite (WAL), {BATCH} per job", *asyncio.run(measure(settings, count, 1, batch=BATCH))))
         if pg_url:
             url = normalize_database_url(pg_url)
             settings = Settings(var_dir=var, database_url=url, secret_key="b" * 48)
-            for processes, concurrency in ((1, 1), (1, 8), (2, 4)):
+            for processes, concurrency, batch in ((1, 1, 1), (1, 8, 1), (1, 1, BATCH), (1, 4, BATCH), (2, 2, BATCH)):
                 asyncio.run(reset_postgres(url))
                 migrate(url)
-                figures = asyncio.run(measure(settings, count, concurrency, processes))
-                rows.append((f"PostgreSQL, {processes} process(es) x {concurrency} jobs", *figures))
+                figures = asyncio.run(measure(settings, count, concurrency, processes, batch))
+                label = f"{batch} per job" if batch > 1 else "1 order per job"
+                rows.append((f"PostgreSQL, {processes} proc x {concurrency} jobs, {label}", *figures))
             asyncio.run(reset_postgres(url))
-    print(f"\nprocess_order on {count:,} orders, four-stage flow published (one run)")
-    print(f"  {'backend':36} {'orders/s':>9} {'median ms':>10} {'p95 ms':>8}")
-    for name, rate, median, p95 in rows:
-        print(f"  {name:36} {rate:9,.0f} {median:10.1f} {p95:8.1f}")
+    print(f"\nprocessing {count:,} orders, four-stage flow published (one run)")
+    print(f"  {'backend':52} {'orders/s':>9} {'median ms':>10} {'p95 ms':>8} {'SQL/order':>10}")
+    for name, rate, median, p95, sql in rows:
+        print(f"  {name:52} {rate:9,.0f} {median:10.1f} {p95:8.1f} {sql:10.1f}")
+    return rows
 
 
 if __name__ == "__main__":

@@ -1016,24 +1016,27 @@ def applies_to(flow: Flow, channel: str, shop_code: str) -> bool:
     return (not flow.channels or channel in flow.channels) and (not flow.shop_codes or shop_code in flow.shop_codes)
 
 
-async def published_flows_for(
-    session: AsyncSession, channel: str, shop_code: str, *, trigger: str | None = None
-) -> list[tuple[int, int, CompiledFlow]]:
-    """The live flows that apply to an order of this channel and shop, in priority order.
+@dataclass(frozen=True, slots=True)
+class LiveFlow:
+    """A flow's live version, compiled, with its scope."""
 
-    Returns ``(flow id, version id, compiled flow)``; compiled flows are cached per version id. A live version
-    that no longer validates (the engine grew stricter) is left out rather than run half-checked.
-    """
+    flow: Flow
+    flow_id: int
+    version_id: int
+    compiled: CompiledFlow
+
+
+async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> list[LiveFlow]:
+    """Every live flow in priority order, compiled (cached per version). A live version that no longer
+    validates (the engine grew stricter) is left out rather than run half-checked."""
     query = (
         select(Flow, FlowVersion)
         .join(FlowVersion, col(FlowVersion.id) == col(Flow.live_version_id))
         .where(col(Flow.is_archived).is_(False))
         .order_by(col(Flow.priority), col(Flow.id))
     )
-    found: list[tuple[int, int, CompiledFlow]] = []
+    found: list[LiveFlow] = []
     for flow, version in (await session.exec(query)).all():
-        if not applies_to(flow, channel, shop_code):
-            continue
         try:
             compiled = COMPILED.get(version)
         except ruleflows.InvalidFlowError:
@@ -1041,8 +1044,20 @@ async def published_flows_for(
         if trigger is not None and compiled.trigger != trigger:
             continue
         assert flow.id is not None and version.id is not None
-        found.append((flow.id, version.id, compiled))
+        found.append(LiveFlow(flow, flow.id, version.id, compiled))
     return found
+
+
+async def published_flows_for(
+    session: AsyncSession, channel: str, shop_code: str, *, trigger: str | None = None
+) -> list[tuple[int, int, CompiledFlow]]:
+    """The live flows that apply to an order of this channel and shop, in priority order, as
+    ``(flow id, version id, compiled flow)``."""
+    return [
+        (live.flow_id, live.version_id, live.compiled)
+        for live in await live_flows(session, trigger=trigger)
+        if applies_to(live.flow, channel, shop_code)
+    ]
 
 
 # ------------------------------------------------------------------------------------------ reference

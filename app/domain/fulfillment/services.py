@@ -172,13 +172,13 @@ def wave_of(moment: datetime) -> str:
     return f"{local:%Y%m%d}-{local.hour:02d}{'00' if local.minute < 30 else '30'}"
 
 
-async def add_to_documents(
-    session: AsyncSession, order_ref: str, warehouse_code: str, kinds: list[str], at: datetime | None = None
+async def open_documents(
+    session: AsyncSession, warehouse_code: str, kinds: list[str], at: datetime | None = None
 ) -> list[ShippingDocument]:
-    """Put a shipment on its warehouse's outbound order / pick list for the current wave (once per document).
+    """The warehouse's documents of these kinds for the wave of ``at``, opened when missing.
 
     Nothing is locked: two workers opening the same wave's document at once both try the insert and the
-    loser reads the winner's row; each shipment is its own entry row.
+    loser reads the winner's row.
     """
     now = at or utcnow()
     wave = wave_of(now)
@@ -195,6 +195,18 @@ async def add_to_documents(
             except IntegrityError:
                 document = await _wave_document(session, kind, warehouse_code, wave)
                 assert document is not None
+        documents.append(document)
+    return documents
+
+
+async def add_to_documents(
+    session: AsyncSession, order_ref: str, warehouse_code: str, kinds: list[str], at: datetime | None = None
+) -> list[ShippingDocument]:
+    """Put a shipment on its warehouse's outbound order / pick list for the current wave (once per document);
+    each shipment is its own entry row."""
+    now = at or utcnow()
+    documents = await open_documents(session, warehouse_code, kinds, now)
+    for document in documents:
         assert document.id is not None
         entry = (
             await session.exec(
@@ -205,7 +217,6 @@ async def add_to_documents(
         ).first()
         if entry is None:
             session.add(ShippingDocumentEntry(document_id=document.id, order_ref=order_ref, added_at=now))
-        documents.append(document)
     await session.flush()
     return documents
 

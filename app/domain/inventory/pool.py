@@ -31,15 +31,23 @@ Taken = list[tuple[str, str, int]]  # (warehouse, component SKU, units)
 class StockPool:
     """Available units per warehouse and component SKU, with the bundles' recipes.
 
-    Routing checks a plan against it; production loads it from the stock table before reserving, a backtest
-    takes from it order after order so that each replayed order sees the stock the earlier ones left.
+    Routing checks a plan against it; processing loads one for a whole batch and takes from it as each order
+    reserves (undoing an order's changes when that order is rolled back); a backtest takes from one order
+    after order so that each replayed order sees the stock the earlier ones left.
     """
 
     def __init__(
-        self, available: Mapping[str, Mapping[str, int]], bundles: Mapping[str, Sequence[tuple[str, int]]]
+        self,
+        available: Mapping[str, Mapping[str, int]],
+        bundles: Mapping[str, Sequence[tuple[str, int]]],
+        known: Iterable[str] = (),
     ) -> None:
         self.available: dict[str, dict[str, int]] = {code: dict(units) for code, units in available.items()}
         self.bundles: dict[str, list[tuple[str, int]]] = {code: list(parts) for code, parts in bundles.items()}
+        #: The SKU codes whose stock was read into the pool (a SKU not known has none as far as it can tell).
+        self.known: set[str] = set(known)
+        self._journal: list[tuple[str, str, int]] = []
+        self._generation = 0
 
     def parts(self, sku: str, qty: int) -> list[tuple[str, int]]:
         """The component units ``qty`` of ``sku`` take (a plain SKU is its own single component)."""
@@ -57,26 +65,51 @@ class StockPool:
         have = self.available.get(code, {})
         return all(have.get(part, 0) >= units for part, units in self.wanted(items).items())
 
+    def _change(self, code: str, part: str, delta: int) -> None:
+        units = self.available.setdefault(code, {})
+        units[part] = units.get(part, 0) + delta
+        self._journal.append((code, part, delta))
+
     def take(self, plan: Mapping[str, str], items: Iterable[Wanted]) -> Taken:
         """Take the items from the warehouses the plan names (all of them; the caller checked they fit)."""
         taken: Taken = []
         for item in items:
             code = plan[item.key]
             for part, units in self.parts(item.sku, item.qty):
-                self.available.setdefault(code, {})
-                self.available[code][part] = self.available[code].get(part, 0) - units
+                self._change(code, part, -units)
                 taken.append((code, part, units))
         return taken
 
     def give_back(self, taken: Taken) -> None:
         """Undo :meth:`take` (the order was held after all)."""
         for code, part, units in taken:
-            self.available[code][part] += units
+            self._change(code, part, units)
 
     def add(self, code: str, part: str, units: int) -> None:
         """Count units an order holds itself as available to it again (it is being routed anew)."""
-        self.available.setdefault(code, {})
-        self.available[code][part] = self.available[code].get(part, 0) + units
+        self._change(code, part, units)
+
+    def mark(self) -> tuple[int, int]:
+        """A point to :meth:`undo` back to."""
+        return self._generation, len(self._journal)
+
+    def undo(self, mark: tuple[int, int]) -> None:
+        """Undo every change since ``mark`` (an order rolled back to its savepoint)."""
+        generation, length = mark
+        if generation != self._generation:
+            return  # read again from the database since: what it read is what is there
+        while len(self._journal) > length:
+            code, part, delta = self._journal.pop()
+            self.available[code][part] -= delta
+
+    def refresh(self, other: StockPool) -> None:
+        """Take over what ``other`` read (fresher figures, or SKUs this pool did not know)."""
+        for code, units in other.available.items():
+            self.available.setdefault(code, {}).update(units)
+        self.bundles.update(other.bundles)
+        self.known |= other.known
+        self._journal.clear()
+        self._generation += 1
 
     def by_warehouse(self, skus: Iterable[str], warehouses: Iterable[str]) -> dict[str, dict[str, int]]:
         """What a flow reads as ``features.stock_by_warehouse``: units per warehouse and SKU, a bundle as the

@@ -831,29 +831,61 @@ async def load_pool(
     if codes is not None:
         bundles = bundles.where(col(BundleComponent.bundle_code).in_(codes))
     parts: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for part in (await session.exec(bundles.order_by(col(BundleComponent.component_code)))).all():
-        parts[part.bundle_code].append((part.component_code, part.qty))
+    if codes is None or codes:
+        for part in (await session.exec(bundles.order_by(col(BundleComponent.component_code)))).all():
+            parts[part.bundle_code].append((part.component_code, part.qty))
     warehouses = [w.code for w in await list_warehouses(session, active_only=True)]
     available: dict[str, dict[str, int]] = {code: {} for code in warehouses}
-    stock = select(Stock)
-    if codes is not None:
-        stock = stock.where(
-            col(Stock.sku_code).in_({c for c in codes if c not in parts} | {p for ps in parts.values() for p, _ in ps})
-        )
-    if codes is None or codes:
+    plain = None if codes is None else _components(codes, parts)
+    read: set[str] = set()
+    if plain is None or plain:
+        stock = select(Stock) if plain is None else select(Stock).where(col(Stock.sku_code).in_(plain))
         for row in (await session.exec(stock)).all():
+            read.add(row.sku_code)
             if row.warehouse_code in available:
                 available[row.warehouse_code][row.sku_code] = row.available
-    pool = StockPool(available, parts)
-    keys = set(holders)
-    if keys:
-        held = select(Reservation).where(
-            col(Reservation.order_key).in_(keys), Reservation.status == ReservationStatus.reserved
-        )
-        for hold in (await session.exec(held)).all():
-            if hold.warehouse_code in available:
-                pool.add(hold.warehouse_code, hold.sku_code, hold.qty)
+    known = read | set(parts) if codes is None else codes | (plain or set())
+    pool = StockPool(available, parts, known)
+    for held in (await holdings(session, holders)).values():
+        for code, sku, units in held:
+            if code in available:
+                pool.add(code, sku, units)
     return pool
+
+
+def _components(codes: set[str], parts: Mapping[str, list[tuple[str, int]]]) -> set[str]:
+    """The stock rows these SKUs take: plain SKUs themselves, bundles their components."""
+    return {c for c in codes if c not in parts} | {p for c in codes for p, _ in parts.get(c, [])}
+
+
+async def holdings(session: AsyncSession, order_keys: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
+    """What each of these orders holds now: (warehouse, SKU, units) per order key, one query."""
+    keys = set(order_keys)
+    if not keys:
+        return {}
+    found: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    query = select(Reservation).where(
+        col(Reservation.order_key).in_(keys), Reservation.status == ReservationStatus.reserved
+    )
+    for hold in (await session.exec(query)).all():
+        found[hold.order_key].append((hold.warehouse_code, hold.sku_code, hold.qty))
+    return dict(found)
+
+
+async def lock_stock(session: AsyncSession, sku_codes: Iterable[str]) -> None:
+    """Lock the stock rows of these SKUs (bundles: their components) in every warehouse, in the fixed order
+    (SKU, warehouse), until the transaction ends. A batch that locks all it may take first never deadlocks
+    with another; on SQLite the one writer already holds everything."""
+    codes = set(sku_codes)
+    if not codes or session.bind is None or session.bind.dialect.name != "postgresql":
+        return
+    parts = await bundle_components(session, codes)
+    await session.exec(
+        select(Stock.id)
+        .where(col(Stock.sku_code).in_(_components(codes, parts)))
+        .order_by(col(Stock.sku_code), col(Stock.warehouse_code))
+        .with_for_update()
+    )
 
 
 async def stock_by_warehouse(session: AsyncSession, sku_codes: Iterable[str]) -> dict[str, dict[str, int]]:

@@ -1,14 +1,15 @@
 """What a flow reads: the canonical order and its features. One builder for production, simulation and backtest.
 
 :func:`build_features` is pure: from the canonical order (lines enriched from the SKU master), the buyer's
-history, the stock and the clock. :func:`flow_context` gathers those for a stored order and builds the
+history, the stock and the clock. :func:`flow_contexts` gathers those for stored orders and builds the
 context the processing job, the simulator and the backtest all give the flows; the built-in samples call
 :func:`build_features` with the history they describe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -120,53 +121,93 @@ def build_features(
 
 
 async def history_of(session: AsyncSession, order: Order) -> History:
-    """The buyer's other orders and the orders to the same address in the 24 hours up to this one."""
-    customer_orders = 0
-    if order.customer_id is not None:
-        customer_orders = (
-            await session.exec(
-                select(func.count()).where(Order.customer_id == order.customer_id, col(Order.id) != order.id)
-            )
-        ).one()
-    same_address = 1
-    if order.address_key:
-        # Counted against the order's own time, so that processing it again gives the same number.
-        same_address = (
-            await session.exec(
-                select(func.count()).where(
-                    Order.address_key == order.address_key,
-                    col(Order.placed_at) > hours_before(order.placed_at, 24),
-                    col(Order.placed_at) <= order.placed_at,
-                )
-            )
-        ).one()
-    return History(customer_order_count=int(customer_orders), same_address_24h=int(same_address))
+    """The buyer's other orders and the orders to the same address in the 24 hours up to this one (counted
+    against the order's own time, so that processing it again gives the same number)."""
+    assert order.id is not None
+    return (await history_of_many(session, [order]))[order.id]
 
 
-async def flow_context(
-    session: AsyncSession,
+async def history_of_many(session: AsyncSession, orders: Sequence[Order]) -> dict[int, History]:
+    """:func:`history_of` for many orders in two queries (a batch)."""
+    customers = {o.customer_id for o in orders if o.customer_id is not None}
+    per_customer: dict[int, int] = {}
+    if customers:
+        rows = await session.exec(
+            select(Order.customer_id, func.count())
+            .where(col(Order.customer_id).in_(customers))
+            .group_by(col(Order.customer_id))
+        )
+        per_customer = {int(customer): int(count) for customer, count in rows.all() if customer is not None}
+    keyed = [o for o in orders if o.address_key]
+    placed: dict[str, list[datetime]] = defaultdict(list)
+    if keyed:
+        earliest = hours_before(min(o.placed_at for o in keyed), 24)
+        moments = await session.exec(
+            select(Order.address_key, Order.placed_at).where(
+                col(Order.address_key).in_({o.address_key for o in keyed}),
+                col(Order.placed_at) > earliest,
+                col(Order.placed_at) <= max(o.placed_at for o in keyed),
+            )
+        )
+        for key, moment in moments.all():
+            placed[key].append(moment)
+    found = {}
+    for order in orders:
+        assert order.id is not None
+        # The customer's other orders: all of theirs but this one.
+        others = per_customer.get(order.customer_id, 1) - 1 if order.customer_id is not None else 0
+        same = 1
+        if order.address_key:
+            since = hours_before(order.placed_at, 24)
+            same = sum(1 for moment in placed[order.address_key] if since < moment <= order.placed_at)
+        found[order.id] = History(customer_order_count=others, same_address_24h=same)
+    return found
+
+
+def context_of(
     view: OrderView,
-    skus: Mapping[str, Sku] | None = None,
+    skus: Mapping[str, Sku],
     *,
     now: datetime,
+    history: History,
+    stock_by_warehouse: Mapping[str, Mapping[str, int]],
     review_approved: bool = False,
 ) -> dict[str, Any]:
-    """What a flow reads for a stored order: the canonical order (no ciphertext, no raw payload) with its
-    lines enriched from the SKU master, the features, and no decisions yet. The processing job, the
-    simulator and the backtest all take it from here."""
-    if skus is None:
-        skus = await inventory.skus_by_code(session, {line.sku for line in view.lines if line.sku})
-    order = view.order
+    """The flow context of a stored order from what was read for it: the canonical order (no ciphertext, no
+    raw payload) with its lines enriched from the SKU master, the features, and no decisions yet."""
     canonical = canonical_order(view)
     canonical.pop("raw", None)
     enrich_lines(canonical, skus)
-    codes = {line["sku"] for line in canonical["lines"] if line.get("sku")}
     features = build_features(
         canonical,
         now=now,
-        history=await history_of(session, order),
-        stock_by_warehouse=await inventory.stock_by_warehouse(session, codes),
+        history=history,
+        stock_by_warehouse=stock_by_warehouse,
         skus=skus,
         review_approved=review_approved,
     )
     return {"order": canonical, "features": features, "decisions": {}}
+
+
+async def flow_contexts(session: AsyncSession, views: Sequence[OrderView], *, now: datetime) -> list[dict[str, Any]]:
+    """The flow contexts of stored orders (:func:`context_of`) with set-based reads (one SKU master read,
+    one history read, one stock read), in the order given: what the simulator and a backtest replay; the
+    processing job reads the same for its batch."""
+    codes = {line.sku for view in views for line in view.lines if line.sku}
+    skus = await inventory.skus_by_code(session, codes)
+    histories = await history_of_many(session, [view.order for view in views])
+    pool = await inventory.load_pool(session, codes)
+    contexts = []
+    for view in views:
+        assert view.order.id is not None
+        own = {line.sku for line in view.lines if line.sku}
+        contexts.append(
+            context_of(
+                view,
+                skus,
+                now=now,
+                history=histories[view.order.id],
+                stock_by_warehouse=pool.by_warehouse(own, pool.available) if own else {},
+            )
+        )
+    return contexts

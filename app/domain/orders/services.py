@@ -266,11 +266,11 @@ async def upsert_order(
 async def add_event(
     session: AsyncSession, order: Order, kind: str, detail: dict[str, Any] | None = None, actor: str = "system"
 ) -> OrderEvent:
-    """Append one entry to the order's timeline."""
+    """Append one entry to the order's timeline (written with the transaction's next flush: a timeline entry is
+    never read back in the same transaction, and a batch of orders writes its entries together)."""
     assert order.id is not None
     event = OrderEvent(order_id=order.id, at=utcnow(), kind=kind, actor=actor, detail=detail)
     session.add(event)
-    await session.flush()
     return event
 
 
@@ -355,6 +355,20 @@ def canonical_order(view: OrderView) -> dict[str, Any]:
         "tags": list(order.tags),
         "raw": order.raw,
     }
+
+
+async def load_order_views(session: AsyncSession, order_ids: list[int]) -> dict[int, OrderView]:
+    """Many orders with their lines and shops, in three queries, by id (ids that do not exist are left out)."""
+    if not order_ids:
+        return {}
+    found = {o.id: o for o in (await session.exec(select(Order).where(col(Order.id).in_(order_ids)))).all()}
+    lines: dict[int, list[OrderLine]] = {order_id: [] for order_id in found if order_id is not None}
+    query = select(OrderLine).where(col(OrderLine.order_id).in_(lines)).order_by(col(OrderLine.position))
+    for line in (await session.exec(query)).all():
+        lines[line.order_id].append(line)
+    shop_ids = {o.shop_id for o in found.values()}
+    shops = {s.id: s for s in (await session.exec(select(Shop).where(col(Shop.id).in_(shop_ids)))).all()}
+    return {order_id: OrderView(o, lines[order_id], shops[o.shop_id]) for order_id, o in found.items() if order_id}
 
 
 async def load_order_view(session: AsyncSession, order_id: int, *, with_events: bool = False) -> OrderView:

@@ -11,34 +11,41 @@ in the review queue. Nothing is ever half-done.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar
 
+import anyio
+import anyio.to_thread
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
 from app import outbox
-from app.db import utcnow
+from app.db import Database, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.channels.models import Shop
 from app.domain.flows import services as flows
 from app.domain.fulfillment import routing
 from app.domain.fulfillment import services as fulfillment
-from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku
+from app.domain.inventory.pool import StockPool
 from app.domain.inventory.services import ReservationLine
 from app.domain.orders import pii
 from app.domain.orders import services as orders
-from app.domain.orders.features import flow_context
+from app.domain.orders.features import context_of, history_of_many
 from app.domain.orders.models import Order, OrderLine, OrderStatus, OrderTag
 from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment, order_ref, shipment_ref
 from app.errors import DomainError, Labels
 from app.i18n import N_
-from ruleflows.regions import short_province
+from ruleflows import short_province
+
+log = logging.getLogger(__name__)
 
 #: Order statuses past which processing never touches an order again.
 FINISHED_STATUSES = frozenset({OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed})
@@ -157,50 +164,285 @@ def _has_refund(order: Order, lines: list[OrderLine]) -> bool:
 # --- the run -----------------------------------------------------------------------------------------------
 
 
+#: Wall-clock seconds one flow may spend on one order before it is stopped and the order goes to review.
+FLOW_TIME_LIMIT = 1.0
+
+
+@dataclass
+class Prepared:
+    """One order of a batch, read and with its flows run, waiting to be carried out."""
+
+    order: Order
+    proc: OrderProcessing
+    lines: list[OrderLine]
+    shipments: list[Shipment]
+    shop: Shop | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    flows: list[flows.LiveFlow] = field(default_factory=list)
+    decisions: ruleflows.Decisions = field(default_factory=ruleflows.Decisions)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    #: Set when the order is settled before its flows run (cancelled, already shipped, merged, unpaid).
+    early: str = ""
+
+    @property
+    def key(self) -> str:
+        assert self.order.id is not None
+        return inventory.order_key(self.order.id)
+
+
+@dataclass
+class Batch:
+    """What the orders of one batch share, read once with set-based queries: the stock pool of every SKU
+    they may take (held under lock on PostgreSQL until the batch commits), the network, the SKU master."""
+
+    now: datetime
+    network: routing.Network
+    pool: StockPool
+    skus: dict[str, Sku]
+    holdings: dict[str, list[tuple[str, str, int]]]
+    #: Where documents are opened on PostgreSQL: in short transactions of their own, so that concurrent
+    #: batches never wait on (or deadlock over) one another's uncommitted new document of a wave.
+    db: Database | None = None
+    opened: set[tuple[str, str]] = field(default_factory=set)
+
+    async def open_documents(self, session: AsyncSession, warehouse: str, kinds: list[str]) -> None:
+        """Make sure the wave's documents exist before the batch adds its shipments to them."""
+        wanted = [kind for kind in kinds if (warehouse, kind) not in self.opened]
+        if not wanted:
+            return
+        if self.db is not None and not self.db.is_sqlite:
+            async with self.db.transaction() as side:
+                await fulfillment.open_documents(side, warehouse, wanted, self.now)
+        else:
+            await fulfillment.open_documents(session, warehouse, wanted, self.now)
+        self.opened.update((warehouse, kind) for kind in wanted)
+
+
 async def process(session: AsyncSession, order_id: int, *, now: datetime | None = None) -> Outcome:
     """Process an order's current version; a version already processed is left alone."""
-    now = now or utcnow()
-    order = await _locked_order(session, order_id)
-    if order is None:
-        return Outcome(order_id, "missing", skipped=True, reason="订单不存在")
-    proc = await session.get(OrderProcessing, order_id)
-    if proc is None:
-        proc = OrderProcessing(order_id=order_id, queued_at=now, updated_at=now)
-    if proc.state != ProcessingState.queued and proc.order_version == order.version:
-        return Outcome(order_id, proc.state.value, skipped=True, reason="本版本已处理")
-    lines = await _lines(session, order_id)
-    shipments = await _shipments(session, order_id)
-    outcome = Outcome(order_id, "")
+    return (await process_batch(session, [order_id], now=now))[0]
 
-    if order.status == OrderStatus.cancelled:
+
+async def process_batch(
+    session: AsyncSession, order_ids: Sequence[int], *, now: datetime | None = None, db: Database | None = None
+) -> list[Outcome]:
+    """Process many orders in the caller's one transaction, each in a savepoint of its own.
+
+    Reads are set-based (the orders locked in id order, their processing rows, lines, shipments, shops and
+    history in a few queries), the flows run off the event loop for all of them at once, then the stock of
+    every SKU they may take is locked in one fixed order and read into one pool, and each order is carried
+    out in turn. An order whose flows fail or whose actions cannot be carried out is rolled back to its
+    savepoint and goes to review with the reason; the others are done. Transient errors (the database went
+    away, a lock conflict) are raised: the whole batch is then retried. With ``db`` (the worker's), the
+    wave's shipping documents are opened in transactions of their own.
+    """
+    now = now or utcnow()
+    ids = sorted(set(order_ids))
+    prepared = await _read_batch(session, ids, now)
+    await _run_batch_flows(prepared, now)
+    batch = await _stock_for(session, prepared.values(), now)
+    batch.db = db
+    outcomes: dict[int, Outcome] = {}
+    for order_id in ids:
+        item = prepared.get(order_id)
+        if item is None:
+            outcomes[order_id] = Outcome(order_id, "missing", skipped=True, reason="订单不存在")
+            continue
+        mark = batch.pool.mark()
+        try:
+            async with session.begin_nested():
+                outcomes[order_id] = await _carry_out(session, batch, item)
+        except ActionFailed as exc:
+            batch.pool.undo(mark)
+            outcomes[order_id] = await _failed(session, order_id, exc.reason, exc.code)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            batch.pool.undo(mark)
+            log.exception("processing order %s failed", order_id)
+            outcomes[order_id] = await _failed(session, order_id, f"处理出错：{type(exc).__name__}: {str(exc)[:300]}")
+    return [outcomes[order_id] for order_id in order_ids]
+
+
+async def _failed(session: AsyncSession, order_id: int, reason: str, code: str = "failed") -> Outcome:
+    await record_failure(session, order_id, reason, code=code)
+    return Outcome(order_id, ProcessingState.held.value, reason=reason)
+
+
+async def _read_batch(session: AsyncSession, ids: list[int], now: datetime) -> dict[int, Prepared]:
+    """Lock the orders (in id order, on PostgreSQL) and read everything their flows need, set-based."""
+    if not ids:
+        return {}
+    query = (
+        select(Order).where(col(Order.id).in_(ids)).order_by(col(Order.id)).execution_options(populate_existing=True)
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = {order.id: order for order in (await session.exec(query)).all() if order.id is not None}
+    procs = {
+        p.order_id: p
+        for p in (await session.exec(select(OrderProcessing).where(col(OrderProcessing.order_id).in_(found)))).all()
+    }
+    lines: dict[int, list[OrderLine]] = defaultdict(list)
+    for line in (
+        await session.exec(
+            select(OrderLine).where(col(OrderLine.order_id).in_(found)).order_by(col(OrderLine.position))
+        )
+    ).all():
+        lines[line.order_id].append(line)
+    shipments: dict[int, list[Shipment]] = defaultdict(list)
+    for shipment in (
+        await session.exec(select(Shipment).where(col(Shipment.order_id).in_(found)).order_by(col(Shipment.seq)))
+    ).all():
+        shipments[shipment.order_id].append(shipment)
+
+    prepared: dict[int, Prepared] = {}
+    for order_id, order in found.items():
+        proc = procs.get(order_id) or OrderProcessing(order_id=order_id, queued_at=now, updated_at=now)
+        item = Prepared(order, proc, lines[order_id], shipments[order_id])
+        if proc.state != ProcessingState.queued and proc.order_version == order.version:
+            item.early = "done"
+        elif order.status == OrderStatus.cancelled:
+            item.early = "cancelled"
+        elif order.status in FINISHED_STATUSES or any(s.waybill_no for s in item.shipments):
+            item.early = "dispatched"
+        elif proc.merged_into is not None:
+            item.early = "merged"
+        elif order.paid_at is None and not order.deposit_paid:
+            item.early = "unpaid"
+        prepared[order_id] = item
+
+    running = [item for item in prepared.values() if not item.early]
+    if not running:
+        return prepared
+    shops = {
+        shop.id: shop
+        for shop in (
+            await session.exec(select(Shop).where(col(Shop.id).in_({item.order.shop_id for item in running})))
+        ).all()
+    }
+    skus = await inventory.skus_by_code(session, {line.sku for item in running for line in item.lines if line.sku})
+    histories = await history_of_many(session, [item.order for item in running])
+    stock = await inventory.load_pool(session, skus)
+    live = await flows.live_flows(session)
+    warehouses = list(stock.available)
+    for order_id, item in prepared.items():
+        if item.early:
+            continue
+        item.shop = shops[item.order.shop_id]
+        view = orders.OrderView(item.order, item.lines, item.shop)
+        codes = {line.sku for line in item.lines if line.sku}
+        item.context = context_of(
+            view,
+            skus,
+            now=now,
+            history=histories[order_id],
+            stock_by_warehouse=stock.by_warehouse(codes, warehouses) if codes else {},
+            review_approved=item.proc.approved_version == item.order.version,
+        )
+        item.flows = [f for f in live if flows.applies_to(f.flow, item.order.channel, item.shop.code)]
+    return prepared
+
+
+async def _run_batch_flows(prepared: dict[int, Prepared], now: datetime) -> None:
+    """Run every order's live flows, off the event loop so that the web process keeps answering."""
+    running = [item for item in prepared.values() if not item.early]
+    if running:
+        await anyio.to_thread.run_sync(partial(_run_all_flows, running, now))
+
+
+def _run_all_flows(running: list[Prepared], now: datetime) -> None:
+    for item in running:
+        item.decisions, item.runs = run_flows(item.flows, item.context, now)
+
+
+def run_flows(
+    live: Sequence[flows.LiveFlow], context: dict[str, Any], now: datetime
+) -> tuple[ruleflows.Decisions, list[dict[str, Any]]]:
+    """Run the live flows in priority order; decisions carry from one flow to the next. A flow that holds,
+    cancels or fails ends the chain; a flow that runs past FLOW_TIME_LIMIT is stopped (and fails)."""
+    decisions = ruleflows.Decisions()
+    runs: list[dict[str, Any]] = []
+    for flow in live:
+        step = {"order": context["order"], "features": context["features"], "decisions": decisions.to_dict()}
+        result = ruleflows.run(flow.compiled, step, now=now, time_limit=FLOW_TIME_LIMIT)
+        decisions = result.decisions
+        runs.append(
+            {
+                "flow_id": flow.flow_id,
+                "version_id": flow.version_id,
+                "name": flow.compiled.name,
+                "status": result.status,
+                "path": result.path,
+                "failed_node": result.failed_node,
+                "error": result.error,
+                "actions": [action.to_dict() for action in result.actions],
+                "trace": [step.to_dict(timings=False) for step in result.trace],
+            }
+        )
+        if result.status != "ok" or decisions.hold or decisions.cancelled:
+            break
+    return decisions, runs
+
+
+async def _stock_for(session: AsyncSession, prepared: Iterable[Prepared], now: datetime) -> Batch:
+    """Lock the stock of every SKU the batch's orders may take (their lines and their gifts, in one fixed
+    order, so that concurrent batches never deadlock) and read it, with the network and the SKU master."""
+    routed = [
+        item for item in prepared if not item.early and (item.decisions.warehouse or item.decisions.warehouse_strategy)
+    ]
+    codes = {line.sku for item in routed for line in item.lines if line.sku}
+    codes |= {gift.sku for item in routed for gift in item.decisions.gifts}
+    await inventory.lock_stock(session, codes)
+    pool = await inventory.load_pool(session, codes)
+    holdings = await inventory.holdings(session, [item.key for item in routed])
+    return Batch(
+        now=now,
+        network=await fulfillment.load_network(session),
+        pool=pool,
+        skus=await inventory.skus_by_code(session, codes),
+        holdings=holdings,
+    )
+
+
+async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Outcome:
+    """Carry out one order's decisions (or settle it without flows), inside its savepoint."""
+    now = batch.now
+    order_id = item.order.id
+    assert order_id is not None
+    # A merge by an earlier order of this batch may have changed (or a failed one expired) these rows.
+    order = await session.get(Order, order_id)
+    proc = await session.get(OrderProcessing, order_id) or item.proc
+    assert order is not None
+    session.add(proc)
+    if item.early == "done" or (proc.state != ProcessingState.queued and proc.order_version == order.version):
+        return Outcome(order_id, proc.state.value, skipped=True, reason="本版本已处理")
+    outcome = Outcome(order_id, "")
+    shipments = item.shipments
+    if item.early == "cancelled":
         await _cancel(session, order, proc, shipments, "平台已取消订单")
         return _finish(proc, order, outcome, ProcessingState.cancelled, now)
-    if order.status in FINISHED_STATUSES or any(s.waybill_no for s in shipments):
+    if item.early == "dispatched":
         await orders.add_event(session, order, "changed_after_dispatch", {"version": order.version})
         outcome.notes.append("已打单或已发货，未重新处理")
         return _finish(proc, order, outcome, ProcessingState.processed, now)
-    if proc.merged_into is not None:
+    if item.early == "merged" or proc.merged_into is not None:
+        assert proc.merged_into is not None
         await _hold_primary_of_merged(session, proc.merged_into, order)
         return _finish(proc, order, outcome, ProcessingState.merged, now)
-    if order.paid_at is None and not order.deposit_paid:
+    if item.early == "unpaid":
         return _finish(proc, order, outcome, ProcessingState.unpaid, now)
 
-    shop = await session.get(Shop, order.shop_id)
+    shop = item.shop
     assert shop is not None
-    skus = await inventory.skus_by_code(session, {line.sku for line in lines if line.sku})
-    context = await flow_context(
-        session,
-        orders.OrderView(order, lines, shop),
-        skus,
-        now=now,
-        review_approved=proc.approved_version == order.version,
-    )
-    features = context["features"]
-    decisions, runs = await _run_flows(session, shop, order, context["order"], features, now)
+    lines = item.lines
+    decisions, runs = item.decisions, item.runs
+    features = item.context["features"]
     # The engine read the receiver's name in clear; the trace people are shown keeps it masked.
     proc.flows = pii.redact(runs, known=pii.Known.of(names=[order.receiver_name]))
     proc.decisions = decisions.to_dict()
     proc.runs += 1
+    session.add(proc)
     await orders.add_event(
         session,
         order,
@@ -236,7 +478,7 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
             return _hold(
                 proc, order, outcome, "unknown_sku", f"商品编码未匹配（行 {', '.join(unknown)}），无法分仓", now
             )
-        state = await _route(session, order, lines, merged, skus, decisions, features, proc, outcome, now)
+        state = await _route(session, batch, item.key, order, lines, merged, decisions, features, proc, outcome)
         if state is not None:
             return _finish(proc, order, outcome, state, now)
 
@@ -245,14 +487,15 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
         proc.hold_code = "presale"
         proc.hold_reason = "预售：等待买家支付尾款"
         await set_status(session, order, OrderStatus.on_hold)
-        await _notify(session, order, shop, decisions, await _shipments(session, order_id))
+        await _notify(session, batch, order, shop, decisions, await _shipments(session, order_id))
         return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
 
     shipments = await _shipments(session, order_id)
     if decisions.documents:
         for shipment in shipments:
+            await batch.open_documents(session, shipment.warehouse_code, list(decisions.documents))
             await fulfillment.add_to_documents(
-                session, shipment.ref, shipment.warehouse_code, list(decisions.documents)
+                session, shipment.ref, shipment.warehouse_code, list(decisions.documents), now
             )
     if decisions.waybill_requested:
         for shipment in shipments:
@@ -260,7 +503,7 @@ async def process(session: AsyncSession, order_id: int, *, now: datetime | None 
                 outcome.notes.append(f"{shipment.ref} 未指定快递，未申请面单")
                 continue
             await outbox.stage(session, "request_waybill", shipment.id, dedupe_key=f"request_waybill:{shipment.ref}")
-    await _notify(session, order, shop, decisions, shipments)
+    await _notify(session, batch, order, shop, decisions, shipments)
     if shipments:
         await set_status(session, order, OrderStatus.routed)
         for other, _ in merged:
@@ -289,40 +532,6 @@ def _hold(proc: OrderProcessing, order: Order, outcome: Outcome, code: str, reas
     outcome.reason = reason
     state = ProcessingState.out_of_stock if code == "out_of_stock" else ProcessingState.held
     return _finish(proc, order, outcome, state, now)
-
-
-async def _run_flows(
-    session: AsyncSession,
-    shop: Shop,
-    order: Order,
-    canonical: dict[str, Any],
-    features: dict[str, Any],
-    now: datetime,
-) -> tuple[ruleflows.Decisions, list[dict[str, Any]]]:
-    """Run the live flows in priority order; decisions carry from one flow to the next. A flow that holds,
-    cancels or fails ends the chain."""
-    decisions = ruleflows.Decisions()
-    runs: list[dict[str, Any]] = []
-    for flow_id, version_id, compiled in await flows.published_flows_for(session, order.channel, shop.code):
-        context = {"order": canonical, "features": features, "decisions": decisions.to_dict()}
-        result = ruleflows.run(compiled, context, now=now)
-        decisions = result.decisions
-        runs.append(
-            {
-                "flow_id": flow_id,
-                "version_id": version_id,
-                "name": compiled.name,
-                "status": result.status,
-                "path": result.path,
-                "failed_node": result.failed_node,
-                "error": result.error,
-                "actions": [action.to_dict() for action in result.actions],
-                "trace": [step.to_dict(timings=False) for step in result.trace],
-            }
-        )
-        if result.status != "ok" or decisions.hold or decisions.cancelled:
-            break
-    return decisions, runs
 
 
 # --- cancel and merge ----------------------------------------------------------------------------------------
@@ -423,37 +632,45 @@ ROUTE_ATTEMPTS = 3
 
 async def _route(
     session: AsyncSession,
+    batch: Batch,
+    key: str,
     order: Order,
     lines: list[OrderLine],
     merged: list[tuple[Order, list[OrderLine]]],
-    skus: dict[str, Sku],
     decisions: ruleflows.Decisions,
     features: dict[str, Any],
     proc: OrderProcessing,
     outcome: Outcome,
-    now: datetime,
 ) -> ProcessingState | None:
-    """Route the order (``fulfillment.routing`` decides), reserve what the route takes and write the
-    shipments. Returns a final state when the order cannot be routed (缺货, no carrier), else None."""
+    """Route the order (``fulfillment.routing`` decides, against the batch's stock pool), reserve what the
+    route takes and write the shipments. Returns a final state when the order cannot be routed (缺货, no
+    carrier), else None."""
     assert order.id is not None
+    now = batch.now
     needs = _needs(order, lines, merged)
     if not needs:
         raise ActionFailed("订单没有可发货的商品行", code="failed")
     request = routing.request_for(decisions, features, order.province)
-    skus.update(await inventory.skus_by_code(session, {n.sku for n in needs} | request.gift_skus - set(skus)))
-    network = await fulfillment.load_network(session)
-    key = inventory.order_key(order.id)
-    titles = {code: sku.name for code, sku in skus.items()}
+    codes = {n.sku for n in needs} | request.gift_skus
+    if codes - set(batch.skus):  # a merged order's SKUs, or a gift: not read with the batch
+        batch.skus.update(await inventory.skus_by_code(session, codes - set(batch.skus)))
+        batch.pool.refresh(await inventory.load_pool(session, codes - set(batch.pool.known)))
+    # What the order holds itself is available to it again while it is routed anew.
+    held = batch.holdings.pop(key, [])
+    for code, part, units in held:
+        batch.pool.add(code, part, units)
+    titles = {code: sku.name for code, sku in batch.skus.items()}
     decided: routing.Route | None = None
-    for _attempt in range(ROUTE_ATTEMPTS):
-        pool = await inventory.load_pool(session, {n.sku for n in needs} | request.gift_skus, holders=[key])
+    for attempt in range(ROUTE_ATTEMPTS):
         try:
-            decided = routing.route(network, pool, request, needs, skus, gift_titles=titles)
+            decided = routing.route(batch.network, batch.pool, request, needs, batch.skus, gift_titles=titles)
         except routing.RoutingError as exc:
             raise ActionFailed(exc.reason) from exc
-        if not decided.routed or await _reserve(session, key, decided):
+        if not decided.routed or await _reserve(session, key, decided, holds_stock=bool(held) or attempt > 0):
             break
-        # A concurrent order took stock between the look and the guarded update: look again.
+        # Stock the batch did not lock (SQLite, or a merged order's) was taken by a concurrent order between
+        # the look and the guarded update: read it again and look again.
+        batch.pool.refresh(await inventory.load_pool(session, codes, holders=[key]))
         decided = routing.Route("out_of_stock", decided.ranked, reason="缺货：库存已被其他订单占用")
     assert decided is not None
     if not decided.routed:
@@ -464,6 +681,9 @@ async def _route(
         code = "out_of_stock" if decided.status == "out_of_stock" else "no_carrier"
         _hold(proc, order, outcome, code, decided.reason, now)
         return ProcessingState.out_of_stock if code == "out_of_stock" else ProcessingState.held
+    batch.pool.take(decided.plan, needs)
+    if decided.gifts:
+        batch.pool.take({gift.key: decided.parcels[0].warehouse for gift in decided.gifts}, decided.gifts)
     outcome.notes.extend(decided.notes)
     await _write_shipments(session, order, decided, decisions.expand_bundles, now)
     proc.warehouse_code = decided.parcels[0].warehouse
@@ -474,25 +694,27 @@ async def _route(
     return None
 
 
-async def _reserve(session: AsyncSession, key: str, decided: routing.Route) -> bool:
+async def _reserve(session: AsyncSession, key: str, decided: routing.Route, *, holds_stock: bool = True) -> bool:
     """Make the route's plan what the order holds: lines held elsewhere (or no longer wanted) are given back
-    first, then every line and gift of the plan is reserved, all or nothing."""
+    first (unless the order is known to hold nothing), then every line and gift of the plan is reserved, all
+    or nothing."""
     wanted = [
         *((item, decided.plan[item.key]) for parcel in decided.parcels for item in parcel.items if not item.is_gift)
     ]
     wanted += [(gift, decided.parcels[0].warehouse) for gift in decided.gifts]
     plan = {item.key: code for item, code in wanted}
     skus = {item.key: item.sku for item, _ in wanted}
+    held = await inventory.reservations(session, key) if holds_stock else []
     stale = [
         r.line_key
-        for r in await inventory.reservations(session, key)
+        for r in held
         if r.status == "reserved"
         and (plan.get(r.line_key) != r.warehouse_code or skus.get(r.line_key) != r.line_sku_code)
     ]
     if stale:
         await inventory.release(session, key, SYSTEM, line_keys=stale, note="重新分仓")
     lines = [ReservationLine(item.key, item.sku, item.qty) for item, _ in wanted]
-    result = await inventory.reserve(session, key, lines, plan, SYSTEM, sync_channels=False)
+    result = await inventory.reserve(session, key, lines, plan, SYSTEM)
     return result.ok
 
 
@@ -552,12 +774,19 @@ def _shipment_lines(
 
 
 async def _notify(
-    session: AsyncSession, order: Order, shop: Shop, decisions: ruleflows.Decisions, shipments: list[Shipment]
+    session: AsyncSession,
+    batch: Batch,
+    order: Order,
+    shop: Shop,
+    decisions: ruleflows.Decisions,
+    shipments: list[Shipment],
 ) -> None:
     """Stage each decided buyer message; the outbox sends it after commit, once."""
     assert order.id is not None
-    carriers = {c.code: c.name for c in (await session.exec(select(Carrier))).all()}
-    warehouses = {w.code: w.name for w in await inventory.list_warehouses(session)}
+    if not decisions.notifications:
+        return
+    carriers = {c.code: c.name for c in batch.network.couriers}
+    warehouses = {site.code: site.name for site in batch.network.sites}
     first = shipments[0] if shipments else None
     values = {
         "shop": shop.name,
