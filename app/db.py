@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -111,3 +112,85 @@ def is_transient(exc: BaseException) -> bool:
             word in str(exc.orig).lower() for word in ("deadlock", "could not serialize", "database is locked")
         )
     return False
+
+
+# --- rows written together at the end of a unit of work ----------------------------------------------------
+
+
+class Deferred:
+    """Append-only rows (timeline entries, ledger moves, outbox messages…) that a batch writes at its end,
+    one INSERT per table, instead of one statement per row as each order is carried out.
+
+    Each order's rows are added as it is carried out; ``mark`` and ``undo`` drop them again when the order
+    fails and its savepoint is rolled back. Rows with a unique key name it in ``skip_duplicates_of``: a row
+    whose key exists already is left out (``ON CONFLICT DO NOTHING``), as a select-then-insert would.
+    Only rows nothing reads back before the batch ends belong here.
+    """
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[Any, tuple[str, ...], dict[str, Any]]] = []
+
+    def add(self, model: Any, row: dict[str, Any], *, skip_duplicates_of: tuple[str, ...] = ()) -> None:
+        self._rows.append((model, skip_duplicates_of, row))
+
+    def mark(self) -> int:
+        return len(self._rows)
+
+    def undo(self, mark: int) -> None:
+        del self._rows[mark:]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    async def write(self, session: AsyncSession) -> None:
+        """Insert every row, grouped by table in the order the tables were first written to."""
+        groups: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for model, unique, row in self._rows:
+            groups.setdefault((model, unique), []).append(row)
+        self._rows.clear()
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        for (model, unique), rows in groups.items():
+            await session.exec(_insert_statement(model, unique, dialect), params=rows)
+
+
+def _insert_statement(model: Any, unique: tuple[str, ...], dialect: str) -> Any:
+    if not unique:
+        return insert(model)
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return dialect_insert(model).on_conflict_do_nothing(index_elements=list(unique))
+
+
+def deferred_of(session: AsyncSession) -> Deferred | None:
+    """The rows this session's unit of work writes at its end, when it defers them (a processing batch)."""
+    return session.info.get(DEFERRED)
+
+
+async def insert_rows(
+    session: AsyncSession, model: Any, rows: list[dict[str, Any]], *, skip_duplicates_of: tuple[str, ...] = ()
+) -> None:
+    """Insert append-only rows: at the end of the unit of work when the session defers them, else now."""
+    if not rows:
+        return
+    later = deferred_of(session)
+    if later is not None:
+        for row in rows:
+            later.add(model, row, skip_duplicates_of=skip_duplicates_of)
+        return
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    await session.exec(_insert_statement(model, skip_duplicates_of, dialect), params=rows)
+
+
+@asynccontextmanager
+async def deferring(session: AsyncSession) -> AsyncIterator[Deferred]:
+    """Defer append-only inserts made with ``insert_rows`` in this block; they are written when it ends
+    without an error (and dropped with the transaction when it raises)."""
+    later = Deferred()
+    session.info[DEFERRED] = later
+    try:
+        yield later
+        await later.write(session)
+    finally:
+        session.info.pop(DEFERRED, None)
+
+
+DEFERRED = "ruleflow.deferred"

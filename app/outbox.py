@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import Database, utcnow
+from app.db import Database, deferred_of, utcnow
 from app.dbtypes import json_field, utc_field
 
 
@@ -55,12 +55,22 @@ async def stage(
     dedupe_key: str | None = None,
     delay: timedelta | None = None,
 ) -> OutboxMessage:
-    """Add a job to the outbox inside the caller's transaction. A repeated ``dedupe_key`` is a no-op."""
+    """Add a job to the outbox inside the caller's transaction. A repeated ``dedupe_key`` is a no-op.
+
+    In a processing batch the message is written with the batch's others at its end, and the returned
+    message has no id yet."""
+    now = utcnow()
+    later = deferred_of(session)
+    if later is not None:
+        message = OutboxMessage(
+            job=job, args=list(args), dedupe_key=dedupe_key, available_at=now + (delay or timedelta()), created_at=now
+        )
+        later.add(OutboxMessage, message.model_dump(exclude={"id"}), skip_duplicates_of=("dedupe_key",))
+        return message
     if dedupe_key is not None:
         existing = (await session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))).first()
         if existing is not None:
             return existing
-    now = utcnow()
     message = OutboxMessage(
         job=job, args=list(args), dedupe_key=dedupe_key, available_at=now + (delay or timedelta()), created_at=now
     )

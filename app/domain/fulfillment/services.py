@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import routing
 from app.domain.fulfillment.carriers import CarrierClient, WaybillRequest, WaybillResult
@@ -200,25 +200,22 @@ async def open_documents(
 
 
 async def add_to_documents(
-    session: AsyncSession, order_ref: str, warehouse_code: str, kinds: list[str], at: datetime | None = None
-) -> list[ShippingDocument]:
-    """Put a shipment on its warehouse's outbound order / pick list for the current wave (once per document);
-    each shipment is its own entry row."""
+    session: AsyncSession, order_ref: str, document_ids: list[int], at: datetime | None = None
+) -> None:
+    """Put a shipment on these open documents (its warehouse's outbound order / pick list of the wave, from
+    :func:`open_documents`), once per document; each shipment is its own entry row."""
+    if not document_ids:
+        return
+    query = select(ShippingDocumentEntry.document_id).where(
+        ShippingDocumentEntry.order_ref == order_ref, col(ShippingDocumentEntry.document_id).in_(document_ids)
+    )
+    present = set((await session.exec(query)).all())
     now = at or utcnow()
-    documents = await open_documents(session, warehouse_code, kinds, now)
-    for document in documents:
-        assert document.id is not None
-        entry = (
-            await session.exec(
-                select(ShippingDocumentEntry).where(
-                    ShippingDocumentEntry.document_id == document.id, ShippingDocumentEntry.order_ref == order_ref
-                )
-            )
-        ).first()
-        if entry is None:
-            session.add(ShippingDocumentEntry(document_id=document.id, order_ref=order_ref, added_at=now))
-    await session.flush()
-    return documents
+    await insert_rows(
+        session,
+        ShippingDocumentEntry,
+        [{"document_id": d, "order_ref": order_ref, "added_at": now} for d in document_ids if d not in present],
+    )
 
 
 async def remove_from_documents(session: AsyncSession, order_ref: str, *, keep_warehouse: str | None = None) -> int:

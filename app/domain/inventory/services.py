@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import deferred_of, insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.models import Shop
 from app.domain.inventory.models import (
@@ -516,7 +516,7 @@ async def _write_reservations(
         ).model_dump(exclude={"id"})
         for t in takes
     ]
-    await session.exec(insert(StockMove), params=moves)
+    await insert_rows(session, StockMove, moves)
     await mark_channel_stock(session, {t.sku for t in takes})
 
 
@@ -529,6 +529,7 @@ async def reserve(
     *,
     all_or_nothing: bool = True,
     sync_channels: bool = True,
+    routed_in: StockPool | None = None,
 ) -> ReservationResult:
     """Reserve an order's lines in one warehouse (``warehouse`` a code) or split (a map line_key → code).
 
@@ -537,7 +538,9 @@ async def reserve(
     line that fits is reserved and the rest are refused (缺货) for the caller to backorder or split.
     A bundle line reserves each of its components; it is reserved only if all of them fit.
     The SKUs taken are marked for the channel-stock job; ``sync_channels`` is accepted for callers written
-    when the recompute ran here and no longer changes anything.
+    when the recompute ran here and no longer changes anything. ``routed_in`` is the stock pool the caller
+    planned against: its warehouses and SKUs exist and its bundles' recipes are the ones to take, so they are
+    not read again.
     """
     if not lines:
         return ReservationResult(order_key)
@@ -551,12 +554,16 @@ async def reserve(
     for key, code in plan.items():
         if not code:
             raise InventoryError("no_warehouse", field="warehouse", line=key)
-    await _check_known(session, warehouses={c for c in plan.values() if c}, skus={line.sku_code for line in lines})
+    if routed_in is None:
+        await _check_known(session, warehouses={c for c in plan.values() if c}, skus={line.sku_code for line in lines})
 
     existing = (await session.exec(select(Reservation).where(Reservation.order_key == order_key))).all()
     held = {r.line_key for r in existing if r.status != ReservationStatus.released}
     todo = [line for line in lines if line.line_key not in held]
-    parts = await bundle_components(session, {line.sku_code for line in todo})
+    if routed_in is None:
+        parts = await bundle_components(session, {line.sku_code for line in todo})
+    else:
+        parts = {line.sku_code: routed_in.bundles[line.sku_code] for line in todo if line.sku_code in routed_in.bundles}
     takes: list[_Take] = []
     for line in todo:
         for sku, per_unit in parts.get(line.sku_code, [(line.sku_code, 1)]):
@@ -571,7 +578,9 @@ async def reserve(
     connection = await session.connection()
     short_lines: set[str] = set()
     attempt = takes
+    later = deferred_of(session)
     while attempt:
+        written = later.mark() if later is not None else 0
         await connection.exec_driver_sql("SAVEPOINT inventory_reserve")
         await _write_reservations(session, order_key, attempt, existing, actor)
         for take in attempt:
@@ -582,6 +591,8 @@ async def reserve(
             break
         # Rolling back also gives back the rows taken so far and their locks.
         await connection.exec_driver_sql("ROLLBACK TO SAVEPOINT inventory_reserve")
+        if later is not None:
+            later.undo(written)
         for take in attempt:
             take.taken = False
         short_lines |= {t.line.line_key for t in attempt if t.short}
@@ -1070,7 +1081,7 @@ async def mark_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) ->
     codes = sorted(set(sku_codes))
     if codes:
         now = utcnow()
-        await session.exec(insert(ChannelStockMark), params=[{"sku_code": c, "marked_at": now} for c in codes])
+        await insert_rows(session, ChannelStockMark, [{"sku_code": c, "marked_at": now} for c in codes])
 
 
 @dataclass(frozen=True)

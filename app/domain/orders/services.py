@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import deferred_of, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.adapters.base import CHINA, NormalizedOrder
 from app.domain.channels.models import Channel, Shop
@@ -267,10 +267,14 @@ async def add_event(
     session: AsyncSession, order: Order, kind: str, detail: dict[str, Any] | None = None, actor: str = "system"
 ) -> OrderEvent:
     """Append one entry to the order's timeline (written with the transaction's next flush: a timeline entry is
-    never read back in the same transaction, and a batch of orders writes its entries together)."""
+    never read back in the same transaction). A processing batch writes all its entries with one INSERT."""
     assert order.id is not None
     event = OrderEvent(order_id=order.id, at=utcnow(), kind=kind, actor=actor, detail=detail)
-    session.add(event)
+    later = deferred_of(session)
+    if later is not None:
+        later.add(OrderEvent, {"order_id": order.id, "at": event.at, "kind": kind, "actor": actor, "detail": detail})
+    else:
+        session.add(event)
     return event
 
 

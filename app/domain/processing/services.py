@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
 from app import outbox
-from app.db import Database, is_transient, utcnow
+from app.db import Database, deferring, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.channels.models import Shop
 from app.domain.flows import services as flows
@@ -203,19 +203,24 @@ class Batch:
     #: Where documents are opened on PostgreSQL: in short transactions of their own, so that concurrent
     #: batches never wait on (or deadlock over) one another's uncommitted new document of a wave.
     db: Database | None = None
-    opened: set[tuple[str, str]] = field(default_factory=set)
+    #: The wave's documents opened so far, by (warehouse, kind): their ids.
+    documents: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    async def open_documents(self, session: AsyncSession, warehouse: str, kinds: list[str]) -> None:
-        """Make sure the wave's documents exist before the batch adds its shipments to them."""
-        wanted = [kind for kind in kinds if (warehouse, kind) not in self.opened]
-        if not wanted:
-            return
-        if self.db is not None and not self.db.is_sqlite:
-            async with self.db.transaction() as side:
-                await fulfillment.open_documents(side, warehouse, wanted, self.now)
-        else:
-            await fulfillment.open_documents(session, warehouse, wanted, self.now)
-        self.opened.update((warehouse, kind) for kind in wanted)
+    async def documents_of(self, session: AsyncSession, warehouse: str, kinds: list[str]) -> list[int]:
+        """The wave's documents of these kinds at the warehouse (opened when missing), once per batch."""
+        wanted = [kind for kind in kinds if (warehouse, kind) not in self.documents]
+        if wanted:
+            if self.db is not None and not self.db.is_sqlite:
+                async with self.db.transaction() as side:
+                    opened = await fulfillment.open_documents(side, warehouse, wanted, self.now)
+                    ids = [document.id for document in opened]
+            else:
+                opened = await fulfillment.open_documents(session, warehouse, wanted, self.now)
+                ids = [document.id for document in opened]
+            for kind, document_id in zip(wanted, ids, strict=True):
+                assert document_id is not None
+                self.documents[(warehouse, kind)] = document_id
+        return [self.documents[(warehouse, kind)] for kind in kinds]
 
 
 async def process(session: AsyncSession, order_id: int, *, now: datetime | None = None) -> Outcome:
@@ -243,24 +248,28 @@ async def process_batch(
     batch = await _stock_for(session, prepared.values(), now)
     batch.db = db
     outcomes: dict[int, Outcome] = {}
-    for order_id in ids:
-        item = prepared.get(order_id)
-        if item is None:
-            outcomes[order_id] = Outcome(order_id, "missing", skipped=True, reason="订单不存在")
-            continue
-        mark = batch.pool.mark()
-        try:
-            async with session.begin_nested():
-                outcomes[order_id] = await _carry_out(session, batch, item)
-        except ActionFailed as exc:
-            batch.pool.undo(mark)
-            outcomes[order_id] = await _failed(session, order_id, exc.reason, exc.code)
-        except Exception as exc:
-            if is_transient(exc):
-                raise
-            batch.pool.undo(mark)
-            log.exception("processing order %s failed", order_id)
-            outcomes[order_id] = await _failed(session, order_id, f"处理出错：{type(exc).__name__}: {str(exc)[:300]}")
+    # Timeline entries, ledger moves, outbox messages and document entries are written together at the end.
+    async with deferring(session) as later:
+        for order_id in ids:
+            item = prepared.get(order_id)
+            if item is None:
+                outcomes[order_id] = Outcome(order_id, "missing", skipped=True, reason="订单不存在")
+                continue
+            mark, written = batch.pool.mark(), later.mark()
+            try:
+                async with session.begin_nested():
+                    outcomes[order_id] = await _carry_out(session, batch, item)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                batch.pool.undo(mark)
+                later.undo(written)
+                if isinstance(exc, ActionFailed):
+                    reason, code = exc.reason, exc.code
+                else:
+                    log.exception("processing order %s failed", order_id)
+                    reason, code = f"处理出错：{type(exc).__name__}: {str(exc)[:300]}", "failed"
+                outcomes[order_id] = await _failed(session, order_id, reason, code)
     return [outcomes[order_id] for order_id in order_ids]
 
 
@@ -478,7 +487,7 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
             return _hold(
                 proc, order, outcome, "unknown_sku", f"商品编码未匹配（行 {', '.join(unknown)}），无法分仓", now
             )
-        state = await _route(session, batch, item.key, order, lines, merged, decisions, features, proc, outcome)
+        state = await _route(session, batch, item, order, merged, decisions, features, proc, outcome)
         if state is not None:
             return _finish(proc, order, outcome, state, now)
 
@@ -487,16 +496,14 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
         proc.hold_code = "presale"
         proc.hold_reason = "预售：等待买家支付尾款"
         await set_status(session, order, OrderStatus.on_hold)
-        await _notify(session, batch, order, shop, decisions, await _shipments(session, order_id))
+        await _notify(session, batch, order, shop, decisions, item.shipments)
         return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
 
-    shipments = await _shipments(session, order_id)
+    shipments = item.shipments
     if decisions.documents:
         for shipment in shipments:
-            await batch.open_documents(session, shipment.warehouse_code, list(decisions.documents))
-            await fulfillment.add_to_documents(
-                session, shipment.ref, shipment.warehouse_code, list(decisions.documents), now
-            )
+            documents = await batch.documents_of(session, shipment.warehouse_code, list(decisions.documents))
+            await fulfillment.add_to_documents(session, shipment.ref, documents, now)
     if decisions.waybill_requested:
         for shipment in shipments:
             if shipment.carrier_code is None:
@@ -633,9 +640,8 @@ ROUTE_ATTEMPTS = 3
 async def _route(
     session: AsyncSession,
     batch: Batch,
-    key: str,
+    item: Prepared,
     order: Order,
-    lines: list[OrderLine],
     merged: list[tuple[Order, list[OrderLine]]],
     decisions: ruleflows.Decisions,
     features: dict[str, Any],
@@ -644,10 +650,10 @@ async def _route(
 ) -> ProcessingState | None:
     """Route the order (``fulfillment.routing`` decides, against the batch's stock pool), reserve what the
     route takes and write the shipments. Returns a final state when the order cannot be routed (缺货, no
-    carrier), else None."""
+    carrier), else None. The order's shipments are then ``item.shipments``."""
     assert order.id is not None
-    now = batch.now
-    needs = _needs(order, lines, merged)
+    now, key = batch.now, item.key
+    needs = _needs(order, item.lines, merged)
     if not needs:
         raise ActionFailed("订单没有可发货的商品行", code="failed")
     request = routing.request_for(decisions, features, order.province)
@@ -666,7 +672,7 @@ async def _route(
             decided = routing.route(batch.network, batch.pool, request, needs, batch.skus, gift_titles=titles)
         except routing.RoutingError as exc:
             raise ActionFailed(exc.reason) from exc
-        if not decided.routed or await _reserve(session, key, decided, holds_stock=bool(held) or attempt > 0):
+        if not decided.routed or await _reserve(session, batch, key, decided, holds_stock=bool(held) or attempt > 0):
             break
         # Stock the batch did not lock (SQLite, or a merged order's) was taken by a concurrent order between
         # the look and the guarded update: read it again and look again.
@@ -685,7 +691,9 @@ async def _route(
     if decided.gifts:
         batch.pool.take({gift.key: decided.parcels[0].warehouse for gift in decided.gifts}, decided.gifts)
     outcome.notes.extend(decided.notes)
-    await _write_shipments(session, order, decided, decisions.expand_bundles, now)
+    item.shipments = await _write_shipments(
+        session, batch.pool, order, item.shipments, decided, decisions.expand_bundles, now
+    )
     proc.warehouse_code = decided.parcels[0].warehouse
     proc.carrier_code = decided.parcels[0].carrier
     outcome.warehouses = [parcel.warehouse for parcel in decided.parcels]
@@ -694,7 +702,9 @@ async def _route(
     return None
 
 
-async def _reserve(session: AsyncSession, key: str, decided: routing.Route, *, holds_stock: bool = True) -> bool:
+async def _reserve(
+    session: AsyncSession, batch: Batch, key: str, decided: routing.Route, *, holds_stock: bool = True
+) -> bool:
     """Make the route's plan what the order holds: lines held elsewhere (or no longer wanted) are given back
     first (unless the order is known to hold nothing), then every line and gift of the plan is reserved, all
     or nothing."""
@@ -714,19 +724,27 @@ async def _reserve(session: AsyncSession, key: str, decided: routing.Route, *, h
     if stale:
         await inventory.release(session, key, SYSTEM, line_keys=stale, note="重新分仓")
     lines = [ReservationLine(item.key, item.sku, item.qty) for item, _ in wanted]
-    result = await inventory.reserve(session, key, lines, plan, SYSTEM)
+    result = await inventory.reserve(session, key, lines, plan, SYSTEM, routed_in=batch.pool)
     return result.ok
 
 
 async def _write_shipments(
-    session: AsyncSession, order: Order, decided: routing.Route, expand_bundles: bool, now: datetime
-) -> None:
+    session: AsyncSession,
+    pool: StockPool,
+    order: Order,
+    earlier: list[Shipment],
+    decided: routing.Route,
+    expand_bundles: bool,
+    now: datetime,
+) -> list[Shipment]:
     """One shipment per parcel of the route (re-using the order's earlier ones by sequence number); earlier
-    shipments the route no longer has are cancelled and taken off the shipping documents."""
+    shipments the route no longer has are cancelled and taken off the shipping documents. Returns all the
+    order's shipments by sequence number. Bundles are expanded with the recipes of the pool routed against."""
     assert order.id is not None
     items = [item for parcel in decided.parcels for item in parcel.items]
-    bundles = await inventory.bundle_components(session, {i.sku for i in items}) if expand_bundles else {}
-    existing = {s.ref: s for s in await _shipments(session, order.id)}
+    bundles = {i.sku: pool.bundles[i.sku] for i in items if i.sku in pool.bundles} if expand_bundles else {}
+    existing = {s.ref: s for s in earlier}
+    written: dict[str, Shipment] = {}
     used_refs = set()
     for seq, parcel in enumerate(decided.parcels, start=1):
         ref = shipment_ref(order.id, seq)
@@ -745,6 +763,7 @@ async def _write_shipments(
         shipment.lines = _shipment_lines(parcel.items, bundles)
         shipment.updated_at = now
         session.add(shipment)
+        written[ref] = shipment
     for ref, stale in existing.items():
         if ref not in used_refs:
             stale.status = "cancelled"
@@ -752,6 +771,7 @@ async def _write_shipments(
             session.add(stale)
             await fulfillment.remove_from_documents(session, ref, keep_warehouse=None)
     await session.flush()
+    return sorted({**existing, **written}.values(), key=lambda s: s.seq)
 
 
 def _shipment_lines(
