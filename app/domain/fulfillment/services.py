@@ -200,22 +200,39 @@ async def open_documents(
 
 
 async def add_to_documents(
-    session: AsyncSession, order_ref: str, document_ids: list[int], at: datetime | None = None
+    session: AsyncSession,
+    order_ref: str,
+    document_ids: list[int],
+    at: datetime | None = None,
+    *,
+    already_on: set[int] | None = None,
 ) -> None:
     """Put a shipment on these open documents (its warehouse's outbound order / pick list of the wave, from
-    :func:`open_documents`), once per document; each shipment is its own entry row."""
+    :func:`open_documents`), once per document; each shipment is its own entry row. ``already_on``: the
+    documents it is on, when the caller read them (:func:`documents_holding`)."""
     if not document_ids:
         return
-    query = select(ShippingDocumentEntry.document_id).where(
-        ShippingDocumentEntry.order_ref == order_ref, col(ShippingDocumentEntry.document_id).in_(document_ids)
+    present = (
+        already_on if already_on is not None else (await documents_holding(session, [order_ref])).get(order_ref, set())
     )
-    present = set((await session.exec(query)).all())
     now = at or utcnow()
     await insert_rows(
         session,
         ShippingDocumentEntry,
         [{"document_id": d, "order_ref": order_ref, "added_at": now} for d in document_ids if d not in present],
     )
+
+
+async def documents_holding(session: AsyncSession, order_refs: list[str]) -> dict[str, set[int]]:
+    """The documents each of these shipments is on, by shipment reference."""
+    held: dict[str, set[int]] = {}
+    if order_refs:
+        query = select(ShippingDocumentEntry.order_ref, ShippingDocumentEntry.document_id).where(
+            col(ShippingDocumentEntry.order_ref).in_(order_refs)
+        )
+        for ref, document_id in (await session.exec(query)).all():
+            held.setdefault(ref, set()).add(document_id)
+    return held
 
 
 async def remove_from_documents(session: AsyncSession, order_ref: str, *, keep_warehouse: str | None = None) -> int:

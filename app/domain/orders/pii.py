@@ -267,10 +267,13 @@ def redact(value: Any, fields: Mapping[str, str] | None = None, known: Known = K
     address or name) masked, then the generic pass of :func:`redact_text` over every other string, with the
     values found in those fields added to what is ``known``. Long strings are cut, deep nesting too."""
     fields = fields or {}
-    return _redact(value, fields, known | collect(value, fields), (), 0)
+    return _redact(value, fields, known | collect(value, fields), (), 0, {})
 
 
-def _redact(value: Any, fields: Mapping[str, str], known: Known, path: tuple[str, ...], depth: int) -> Any:
+def _redact(
+    value: Any, fields: Mapping[str, str], known: Known, path: tuple[str, ...], depth: int, seen: dict[str, str]
+) -> Any:
+    """``seen``: the strings redacted so far in this value (a flow's trace repeats the same ones many times)."""
     if depth > MAX_PAYLOAD_DEPTH:
         return TRUNCATED
     if isinstance(value, dict):
@@ -281,12 +284,14 @@ def _redact(value: Any, fields: Mapping[str, str], known: Known, path: tuple[str
             if kind is not None and _is_clear(item):
                 out[key] = cut(MASKS[kind](str(item)), MAX_PAYLOAD_STRING)
             else:
-                out[key] = _redact(item, fields, known, here, depth + 1)
+                out[key] = _redact(item, fields, known, here, depth + 1, seen)
         return out
     if isinstance(value, list):
-        return [_redact(item, fields, known, path, depth + 1) for item in value]
+        return [_redact(item, fields, known, path, depth + 1, seen) for item in value]
     if isinstance(value, str):
-        return redact_text(value, known)
+        if value not in seen:
+            seen[value] = redact_text(value, known)
+        return seen[value]
     if isinstance(value, int) and not isinstance(value, bool) and MOBILE.fullmatch(str(value)):
         return mask_phone(str(value))
     return value

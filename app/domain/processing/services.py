@@ -189,6 +189,11 @@ class Prepared:
         assert self.order.id is not None
         return inventory.order_key(self.order.id)
 
+    @property
+    def active_shipments(self) -> list[Shipment]:
+        """The shipments that leave (a re-route with fewer parcels cancels the others)."""
+        return [shipment for shipment in self.shipments if shipment.status != "cancelled"]
+
 
 @dataclass
 class Batch:
@@ -205,6 +210,8 @@ class Batch:
     db: Database | None = None
     #: The wave's documents opened so far, by (warehouse, kind): their ids.
     documents: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: The documents the batch's orders' earlier shipments are on, by shipment reference.
+    entries: dict[str, set[int]] = field(default_factory=dict)
 
     async def documents_of(self, session: AsyncSession, warehouse: str, kinds: list[str]) -> list[int]:
         """The wave's documents of these kinds at the warehouse (opened when missing), once per batch."""
@@ -397,9 +404,8 @@ def run_flows(
 async def _stock_for(session: AsyncSession, prepared: Iterable[Prepared], now: datetime) -> Batch:
     """Lock the stock of every SKU the batch's orders may take (their lines and their gifts, in one fixed
     order, so that concurrent batches never deadlock) and read it, with the network and the SKU master."""
-    routed = [
-        item for item in prepared if not item.early and (item.decisions.warehouse or item.decisions.warehouse_strategy)
-    ]
+    running = [item for item in prepared if not item.early]
+    routed = [item for item in running if item.decisions.warehouse or item.decisions.warehouse_strategy]
     codes = {line.sku for item in routed for line in item.lines if line.sku}
     codes |= {gift.sku for item in routed for gift in item.decisions.gifts}
     await inventory.lock_stock(session, codes)
@@ -411,6 +417,7 @@ async def _stock_for(session: AsyncSession, prepared: Iterable[Prepared], now: d
         pool=pool,
         skus=await inventory.skus_by_code(session, codes),
         holdings=holdings,
+        entries=await fulfillment.documents_holding(session, [s.ref for item in running for s in item.shipments]),
     )
 
 
@@ -427,7 +434,7 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
     if item.early == "done" or (proc.state != ProcessingState.queued and proc.order_version == order.version):
         return Outcome(order_id, proc.state.value, skipped=True, reason="本版本已处理")
     outcome = Outcome(order_id, "")
-    shipments = item.shipments
+    shipments = item.active_shipments
     if item.early == "cancelled":
         await _cancel(session, order, proc, shipments, "平台已取消订单")
         return _finish(proc, order, outcome, ProcessingState.cancelled, now)
@@ -496,14 +503,16 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
         proc.hold_code = "presale"
         proc.hold_reason = "预售：等待买家支付尾款"
         await set_status(session, order, OrderStatus.on_hold)
-        await _notify(session, batch, order, shop, decisions, item.shipments)
+        await _notify(session, batch, order, shop, decisions, item.active_shipments)
         return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
 
-    shipments = item.shipments
+    shipments = item.active_shipments
     if decisions.documents:
         for shipment in shipments:
             documents = await batch.documents_of(session, shipment.warehouse_code, list(decisions.documents))
-            await fulfillment.add_to_documents(session, shipment.ref, documents, now)
+            await fulfillment.add_to_documents(
+                session, shipment.ref, documents, now, already_on=batch.entries.get(shipment.ref, set())
+            )
     if decisions.waybill_requested:
         for shipment in shipments:
             if shipment.carrier_code is None:

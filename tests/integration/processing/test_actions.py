@@ -14,6 +14,7 @@ from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.channels import services as channels
 from app.domain.channels.models import IngestSource, Shop
 from app.domain.flows import services as flows
+from app.domain.fulfillment.models import ShippingDocument, ShippingDocumentEntry
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Reservation, StockMove
 from app.domain.orders.models import Order, OrderEvent, OrderStatus
@@ -318,3 +319,41 @@ async def test_an_order_held_for_stock_is_routed_by_the_sweeper_once_stock_arriv
     await process(db, settings, order_id)
     proc, order = await state_of(db, order_id)
     assert (proc.state, proc.warehouse_code, order.status) == (ProcessingState.processed, "SH01", OrderStatus.routed)
+
+
+async def test_a_split_order_routed_again_whole_leaves_its_dropped_parcel_off_the_lists_and_unwaybilled(
+    db, settings, demo_data
+):
+    async with db.transaction() as session:
+        await inventory.record_count(session, "SH01", {"YOGURT-6": 0, "TEE-BLK-L": 0}, SYSTEM)
+    documents = ("generate_documents", {"kinds": ["pick_list"]})
+    await publish(db, linear_flow(*ROUTE, ("split_by_warehouse", {}), documents, ("request_waybill", {})))
+    lines = [("YOGURT-6", 2, 3990), ("TEE-BLK-L", 1, 7900)]
+    order_id = await land(db, settings, generic_order("S3", lines=lines, province="上海"))
+    assert (await process(db, settings, order_id))["state"] == "processed"
+    # 上海仓 is stocked again and the platform sends an update: the order now leaves whole from 上海仓.
+    async with db.transaction() as session:
+        await inventory.record_count(session, "SH01", {"YOGURT-6": 50, "TEE-BLK-L": 50}, SYSTEM)
+    await land(db, settings, generic_order("S3", lines=lines, province="上海", updated_at="2026-11-11 11:00:00"))
+    assert (await process(db, settings, order_id))["state"] == "processed"
+
+    async with db.reading() as session:
+        shipments = {
+            s.ref: s for s in (await session.exec(select(Shipment).where(Shipment.order_id == order_id))).all()
+        }
+        listed = (
+            await session.exec(
+                select(ShippingDocumentEntry.order_ref)
+                .join(ShippingDocument, col(ShippingDocument.id) == col(ShippingDocumentEntry.document_id))
+                .where(col(ShippingDocumentEntry.order_ref).in_(list(shipments)))
+            )
+        ).all()
+        waybills = (
+            await session.exec(select(OutboxMessage.dedupe_key).where(OutboxMessage.job == "request_waybill"))
+        ).all()
+    first, second = f"RF{order_id:08d}-1", f"RF{order_id:08d}-2"
+    assert (shipments[first].warehouse_code, shipments[first].status) == ("SH01", "pending")
+    assert shipments[second].status == "cancelled"
+    assert sorted(listed) == [first]
+    assert f"request_waybill:{second}" in waybills  # asked for while it was a parcel, before the re-route
+    assert await held_stock(db, order_id) == [("1", "SH01", "YOGURT-6", 2), ("2", "SH01", "TEE-BLK-L", 1)]
