@@ -142,6 +142,7 @@ BENCHMARKS = [
     ("bench_ingest", ["1000"], True),
     ("bench_processing", ["400"], True),
     ("bench_reservations", ["64", "200"], True),
+    ("bench_backtest", ["100000"], True),
 ]
 
 

@@ -180,6 +180,7 @@ def run(
     now: datetime | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     time_limit: float | None = None,
+    trace: bool = True,
 ) -> RunResult:
     """Run a flow (a document or a :class:`CompiledFlow`) for one order context; never raises.
 
@@ -187,6 +188,10 @@ def run(
     operators use (they fail, and so does the node, if it is needed and not given). ``time_limit`` is a
     wall-clock budget in seconds, counted from the start of the run; past it the run stops with status
     ``limit_exceeded``. Without it only the step budgets bound the run.
+
+    ``trace=False`` leaves the per-node trace out (what a backtest needs: decisions and path): the result is
+    the traced run's with an empty ``trace``. The output budget is charged as if the trace were kept, so the
+    two runs stop at the same limits; a compiled flow then skips building the trace, a document does not.
     """
     started = time.perf_counter_ns()
     deadline = time.monotonic() + time_limit if time_limit is not None else None
@@ -207,7 +212,7 @@ def run(
         return RunResult(status=STATUS_FAILED, error="the context must be an object", micros=_micros_since(started))
     try:
         runner = _Run if compiled.program is None else _CompiledRun
-        result = runner(compiled, context, now, max_steps, deadline).execute()
+        result = runner(compiled, context, now, max_steps, deadline, traced=trace).execute()
     except RecursionError:
         # Only data nested past Python's recursion limit gets here (copying the context's decisions).
         result = RunResult(status=STATUS_LIMIT_EXCEEDED, error="the context is nested too deeply", limit=LIMIT_DEPTH)
@@ -238,8 +243,11 @@ class _Run:
         now: datetime | None,
         max_steps: int,
         deadline: float | None,
+        *,
+        traced: bool = True,
     ) -> None:
         self.flow = flow
+        self.traced = traced
         self.now = now
         self.max_steps = max_steps
         self.deadline = deadline
@@ -286,6 +294,8 @@ class _Run:
     def _finish(self) -> RunResult:
         """The result, with the decisions charged to the output budget, as any result."""
         result = self.result
+        if not self.traced:
+            result.trace = []  # (the interpreter makes it all the same: a document's run costs its validation)
         try:
             self.output.keep(self.data["decisions"])
             result.decisions = self.draft.freeze()
@@ -354,13 +364,17 @@ class _Run:
             if problem is not None:
                 raise ValueError(f"parameter {name!r} of {action}: {problem[1]}")
             params[name] = value
-        return self._decide(step, action, params)
+        return self._decide(node.id, step, action, params)
 
-    def _decide(self, step: NodeTrace, action: str, params: dict[str, Any]) -> str:
-        """Record an action decided with checked params: in the result, the decisions and the trace."""
-        self.result.actions.append(DecidedAction(step.node_id, action, params))
+    def _decide(self, node_id: str, step: NodeTrace | None, action: str, params: dict[str, Any]) -> str:
+        """Record an action decided with checked params: in the result, the decisions and the trace (charged
+        to the output budget alone when there is no trace)."""
+        self.result.actions.append(DecidedAction(node_id, action, params))
         self.data["decisions"] = {**self.data["decisions"], **self.draft.apply(action, params)}
-        step.output = {"action": action, "params": self.output.keep(params)}
+        if step is None:
+            self.output.count(params)
+        else:
+            step.output = {"action": action, "params": self.output.keep(params)}
         return "next"
 
 
@@ -372,10 +386,13 @@ def _describe(exc: Exception) -> str:
 
 class _CompiledRun(_Run):
     """One execution of a flow's compiled program: the interpreter's run, node for node, without re-reading
-    the document. It returns what :class:`_Run` returns for the same flow and context (timings aside)."""
+    the document. It returns what :class:`_Run` returns for the same flow and context (timings aside).
+
+    Without ``traced`` no trace entry is made, nor a node timed: each output the trace would keep is only
+    charged to the output budget (``step`` is None in the methods below)."""
 
     def execute(self) -> RunResult:
-        result, output = self.result, self.output
+        result, output, traced = self.result, self.output, self.traced
         path, trace = result.path, result.trace
         # One evaluation serves every expression of the run; each starts with its own budget and reads.
         self.evaluation = Evaluation(self.now, record_reads=True, deadline=self.deadline)
@@ -393,8 +410,10 @@ class _CompiledRun(_Run):
                 result.error = f"step limit of {max_steps} reached"
                 break
             path.append(node.id)
-            step = NodeTrace(node.id, node.type, node.name, {})
-            trace.append(step)
+            step: NodeTrace | None = None
+            if traced:
+                step = NodeTrace(node.id, node.type, node.name, {})
+                trace.append(step)
             port: str | None
             try:
                 if deadline is not None and time.monotonic() > deadline:
@@ -404,7 +423,10 @@ class _CompiledRun(_Run):
                     value = self._evaluate_compiled(logic, step)
                     if type(value) in SCALARS:
                         output.charge(5)  # what keeping a scalar costs
-                        step.output = value
+                        if step is not None:
+                            step.output = value
+                    elif step is None:
+                        output.count(value)
                     else:
                         step.output = output.keep(value)
                     port = "true" if value is True or (value is not False and truthy(value)) else "false"
@@ -415,17 +437,18 @@ class _CompiledRun(_Run):
                 else:
                     port = "next" if node.type == "start" else None
             except Exception as exc:  # a failing node must be reported, never escape
-                port = self._failed(step, exc)
-            ended = clock()
-            step.micros = (ended - started) // 1000
-            started = ended
-            step.port = port
+                port = self._failed(step or NodeTrace(node.id, node.type, node.name), exc)
+            if step is not None:
+                ended = clock()
+                step.micros = (ended - started) // 1000
+                started = ended
+                step.port = port
             if port is None or result.status != STATUS_OK:
                 break
             node = node.exits.get(port)
         return self._finish()
 
-    def _evaluate_compiled(self, function: Compiled, step: NodeTrace) -> Any:
+    def _evaluate_compiled(self, function: Compiled, step: NodeTrace | None) -> Any:
         """``_evaluate`` of the interpreter, for a compiled expression and the run's one evaluation."""
         left = self.evaluation_steps_left
         budget = left if left < MAX_EVALUATION_STEPS else MAX_EVALUATION_STEPS
@@ -441,20 +464,24 @@ class _CompiledRun(_Run):
             reads = evaluation.reads
             if not reads:
                 self.output.charge(2)  # what keeping the empty reads costs, as the interpreter does
+            elif step is None:
+                self.output.count(reads)
             elif step.reads:
                 step.reads.update(self.output.keep(reads))
             else:
                 step.reads = self.output.keep(reads)
 
-    def _switch_compiled(self, node: CompiledNode, step: NodeTrace) -> str:
+    def _switch_compiled(self, node: CompiledNode, step: NodeTrace | None) -> str:
         for branch_id, logic in node.branches:
             if truthy(self._evaluate_compiled(logic, step)):
-                step.output = branch_id
+                if step is not None:
+                    step.output = branch_id
                 return branch_id
-        step.output = "default"
+        if step is not None:
+            step.output = "default"
         return "default"
 
-    def _act_compiled(self, node: CompiledNode, step: NodeTrace) -> str:
+    def _act_compiled(self, node: CompiledNode, step: NodeTrace | None) -> str:
         action, output = node.action, self.output
         params: dict[str, Any] = {}
         for param in node.params:
@@ -475,4 +502,4 @@ class _CompiledRun(_Run):
             if problem is not None:
                 raise ValueError(f"parameter {param.name!r} of {action}: {problem[1]}")
             params[param.name] = value
-        return self._decide(step, action, params)
+        return self._decide(node.id, step, action, params)

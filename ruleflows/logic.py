@@ -290,6 +290,15 @@ class OutputBudget:
         if self.left < 0:
             self._refuse()
 
+    def count(self, value: Any) -> None:
+        """Charge what :meth:`keep` would for ``value``, without the copy (a run that keeps no trace)."""
+        if type(value) in SCALARS:
+            self.left -= 5
+        else:
+            self.left -= _output_size(value, self.left)
+        if self.left < 0:
+            self._refuse()
+
     def _refuse(self) -> None:
         raise LimitExceededError(f"results larger than {self.size:,} characters", limit=LIMIT_SIZE)
 
@@ -347,6 +356,39 @@ class OutputBudget:
         else:
             self.left -= 5
         return value
+
+
+def _output_size(value: Any, limit: int) -> int:
+    """What :meth:`OutputBudget.keep` charges for ``value`` (the count of its copy, nothing built); stops
+    counting once past ``limit``, as the copy stops there."""
+    kind = type(value)
+    if kind in SCALARS:
+        return 5
+    if kind is str:
+        return len(value) + 2
+    if kind is dict:
+        items: Any = value.values()
+        size = 2 + len(value)
+        for key in value:
+            size += len(key) + 3 if type(key) is str else 8
+    elif kind is list or kind is tuple:
+        items = value
+        size = 2 + len(value)
+    else:
+        return len(value) + 2 if isinstance(value, str) else 5
+    if size > limit:
+        return size
+    for item in items:
+        item_kind = type(item)
+        if item_kind is str:
+            size += len(item) + 2
+        elif item_kind in SCALARS:
+            size += 5
+        else:
+            size += _output_size(item, limit - size)
+            if size > limit:
+                return size
+    return size
 
 
 # ----------------------------------------------------------------------------------------- argument forms

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.domain.accounts.services import SYSTEM
@@ -66,13 +67,19 @@ def payload(n: int) -> dict[str, object]:
     }
 
 
+async def publish_demo(session: AsyncSession) -> Flow:
+    """The demo data, with the shipped four-stage flow published; returns the flow."""
+    await seed_demo(session)
+    flow = (await session.exec(select(Flow))).one()
+    assert flow.id is not None
+    await flows.publish(session, SYSTEM, flow.id, "bench")
+    return flow
+
+
 async def prepare(settings: Settings, count: int) -> tuple[Database, list[int]]:
     db = Database(settings)
     async with db.transaction() as session:
-        await seed_demo(session)
-        flow = (await session.exec(select(Flow))).one()
-        assert flow.id is not None
-        await flows.publish(session, SYSTEM, flow.id, "bench")
+        await publish_demo(session)
     async with db.reading() as session:
         shop = (await session.exec(select(Shop).where(Shop.code == "webshop"))).one()
     ids = []

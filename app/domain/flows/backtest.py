@@ -182,7 +182,10 @@ class Replay:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise OutOfTime
-        result = ruleflows.run(flow, order.context, now=self.now, time_limit=min(left, self.per_order_limit))
+        # Decisions and path are what a replay compares: no per-node trace (its limits are charged all the same).
+        result = ruleflows.run(
+            flow, order.context, now=self.now, time_limit=min(left, self.per_order_limit), trace=False
+        )
         return outcome(result, order, self.world, self.pools[side])
 
 

@@ -47,7 +47,12 @@ from ruleflows import (
 
 MAX_NAME: Final = 100
 MAX_NOTE: Final = 500
-MAX_BACKTEST_ORDERS: Final = 500
+MAX_BACKTEST_ORDERS: Final = 10_000
+#: Orders a backtest replays per turn in a worker thread, its progress committed after each (a turn is well
+#: under a second, so the page's progress bar moves and a hundred thousand orders are a hundred commits).
+BACKTEST_TURN: Final = 1000
+#: Changed orders a backtest keeps to show one by one; all of them are counted.
+MAX_BACKTEST_ROWS: Final = 500
 #: Flows run in priority order; the range keeps the number a person can read and the column can hold.
 MIN_PRIORITY: Final = -100_000
 MAX_PRIORITY: Final = 100_000
@@ -864,7 +869,9 @@ async def backtest_world(session: AsyncSession, orders: Sequence[OrderContext]) 
     return World(network=network, pool=pool, skus=skus)
 
 
-async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, progress_every: int = 5) -> dict[str, Any]:
+async def run_backtest(
+    db: Database, backtest_id: int, *, time_limit: float, progress_every: int = BACKTEST_TURN
+) -> dict[str, Any]:
     """The backtest job's work: replay the draft and the baseline over recent orders and compare, within
     ``time_limit`` wall-clock seconds of evaluation for the whole replay (each order's run also stops at
     SIMULATION_TIME_LIMIT).
@@ -896,7 +903,7 @@ async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, pro
         session.add(run)
 
     try:
-        rows, totals, cost_before, cost_after, draft_valid = await _replay(
+        changed_orders, rows, totals, cost_before, cost_after, draft_valid = await _replay(
             db, backtest_id, draft_doc, baseline_doc, orders, world, progress_every, time_limit
         )
     except OutOfTime:
@@ -913,7 +920,7 @@ async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, pro
         return {"backtest_id": backtest_id, "failed": True}
     result = {
         "orders": len(orders),
-        "changed_orders": len(rows),
+        "changed_orders": changed_orders,
         "changed_by_field": totals,
         "baseline": baseline_label,
         "draft_valid": draft_valid,
@@ -930,7 +937,7 @@ async def run_backtest(db: Database, backtest_id: int, *, time_limit: float, pro
         run.status = BacktestStatus.done
         run.finished_at = utcnow()
         session.add(run)
-    return {"backtest_id": backtest_id, "orders": len(orders), "changed_orders": len(rows)}
+    return {"backtest_id": backtest_id, "orders": len(orders), "changed_orders": changed_orders}
 
 
 async def _replay(
@@ -942,15 +949,16 @@ async def _replay(
     world: World,
     progress_every: int,
     time_limit: float,
-) -> tuple[list[dict[str, Any]], dict[str, int], int, int, bool]:
-    """Replay the orders in worker threads, a few at a time, committing progress between; the whole replay
-    stops with OutOfTime past ``time_limit`` seconds of evaluation."""
+) -> tuple[int, list[dict[str, Any]], dict[str, int], int, int, bool]:
+    """Replay the orders in worker threads, ``progress_every`` at a time, committing progress between; the whole
+    replay stops with OutOfTime past ``time_limit`` seconds of evaluation. The first MAX_BACKTEST_ROWS changed
+    orders are kept as rows."""
     replay = await evaluate_off_loop(
         Replay, draft_doc, baseline_doc, world, utcnow(), time_limit, SIMULATION_TIME_LIMIT
     )
     rows: list[dict[str, Any]] = []
     totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
-    cost_before = cost_after = 0
+    cost_before = cost_after = changed_orders = 0
     for start in range(0, len(orders), progress_every):
         chunk = orders[start : start + progress_every]
         for order, (before, after) in zip(chunk, await evaluate_off_loop(replay.compare, chunk), strict=True):
@@ -959,7 +967,8 @@ async def _replay(
                 totals[key] += 1
             cost_before += before["cost_fen"] or 0
             cost_after += after["cost_fen"] or 0
-            if changed:
+            changed_orders += bool(changed)
+            if changed and len(rows) < MAX_BACKTEST_ROWS:
                 rows.append(
                     {"key": order.key, "label": order.label, "changed": changed, "before": before, "after": after}
                 )
@@ -969,7 +978,7 @@ async def _replay(
                 assert run is not None
                 run.processed = start + len(chunk)
                 session.add(run)
-    return rows, totals, cost_before, cost_after, replay.draft is not None
+    return changed_orders, rows, totals, cost_before, cost_after, replay.draft is not None
 
 
 # ----------------------------------------------------------------------------- for the processing job

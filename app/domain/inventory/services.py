@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import and_, delete, func, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -869,17 +869,22 @@ def _components(codes: set[str], parts: Mapping[str, list[tuple[str, int]]]) -> 
     return {c for c in codes if c not in parts} | {p for c in codes for p, _ in parts.get(c, [])}
 
 
+#: Order keys one query of :func:`holdings` asks for.
+HOLDINGS_CHUNK: Final = 10_000
+
+
 async def holdings(session: AsyncSession, order_keys: Iterable[str]) -> dict[str, list[tuple[str, str, int]]]:
-    """What each of these orders holds now: (warehouse, SKU, units) per order key, one query."""
-    keys = set(order_keys)
-    if not keys:
-        return {}
+    """What each of these orders holds now: (warehouse, SKU, units) per order key, one query per
+    HOLDINGS_CHUNK orders (a backtest asks for a hundred thousand; PostgreSQL takes 32,767 parameters)."""
+    keys = sorted(set(order_keys))
     found: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
-    query = select(Reservation).where(
-        col(Reservation.order_key).in_(keys), Reservation.status == ReservationStatus.reserved
-    )
-    for hold in (await session.exec(query)).all():
-        found[hold.order_key].append((hold.warehouse_code, hold.sku_code, hold.qty))
+    for start in range(0, len(keys), HOLDINGS_CHUNK):
+        query = select(Reservation).where(
+            col(Reservation.order_key).in_(keys[start : start + HOLDINGS_CHUNK]),
+            Reservation.status == ReservationStatus.reserved,
+        )
+        for hold in (await session.exec(query)).all():
+            found[hold.order_key].append((hold.warehouse_code, hold.sku_code, hold.qty))
     return dict(found)
 
 

@@ -201,12 +201,19 @@ def comparable(result: Any) -> dict[str, Any]:
     return result.to_dict(timings=False)  # type: ignore[no-any-return]
 
 
+def untraced(result: Any) -> dict[str, Any]:
+    """What a run without a trace must give: the traced run's result with an empty trace."""
+    return {**comparable(result), "trace": []}
+
+
 @pytest.mark.parametrize("template", [entry["key"] for entry in list_templates()])
 def test_a_compiled_template_runs_each_sample_order_exactly_as_the_interpreter(template: str) -> None:
     doc = load_template(template)
     compiled = compile_flow(doc)
     for context in sample_contexts():
-        assert comparable(run(compiled, context, now=NOW)) == comparable(run(doc, context, now=NOW))
+        interpreted = run(doc, context, now=NOW)
+        assert comparable(run(compiled, context, now=NOW)) == comparable(interpreted)
+        assert comparable(run(compiled, context, now=NOW, trace=False)) == untraced(interpreted)
 
 
 def test_a_compiled_run_out_of_steps_or_output_stops_where_the_interpreter_stops() -> None:
@@ -214,19 +221,24 @@ def test_a_compiled_run_out_of_steps_or_output_stops_where_the_interpreter_stops
     compiled = compile_flow(doc)
     context = sample_contexts()[0]
     for max_steps in (1, 2, 5, 9):
-        assert comparable(run(compiled, context, now=NOW, max_steps=max_steps)) == comparable(
-            run(doc, context, now=NOW, max_steps=max_steps)
-        )
+        interpreted = run(doc, context, now=NOW, max_steps=max_steps)
+        assert comparable(run(compiled, context, now=NOW, max_steps=max_steps)) == comparable(interpreted)
+        assert comparable(run(compiled, context, now=NOW, max_steps=max_steps, trace=False)) == untraced(interpreted)
     huge = {**context, "order": {**context["order"], "lines": [{"bundle_of": "x" * 1000}] * 2000}}
     interpreted = run(doc, huge, now=NOW)
     assert interpreted.status == "limit_exceeded"
     assert comparable(run(compiled, huge, now=NOW)) == comparable(interpreted)
+    # Without a trace the output is still charged as if it were kept: the run stops at the same limit.
+    assert comparable(run(compiled, huge, now=NOW, trace=False)) == untraced(interpreted)
+    assert comparable(run(doc, huge, now=NOW, trace=False)) == untraced(interpreted)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=flows(), context=contexts())
 def test_generated_flows_run_compiled_exactly_as_interpreted(doc: dict[str, Any], context: dict[str, Any]) -> None:
-    assert comparable(run(compile_flow(doc), context, now=NOW)) == comparable(run(doc, context, now=NOW))
+    compiled, interpreted = compile_flow(doc), run(doc, context, now=NOW)
+    assert comparable(run(compiled, context, now=NOW)) == comparable(interpreted)
+    assert comparable(run(compiled, context, now=NOW, trace=False)) == untraced(interpreted)
 
 
 def test_a_template_compiled_twice_is_the_same_flow() -> None:
