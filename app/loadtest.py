@@ -32,13 +32,13 @@ from sqlmodel import col, select
 from app.db import Database, utcnow
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels import services as channels
-from app.domain.channels.models import Channel, Shop
 from app.domain.channels.samples import CHANNELS, sample_payload
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import BundleComponent, Sku, Stock, Warehouse
+from app.domain.shops.models import Channel, Shop
 from app.seed import CARRIERS, DEMO_STOCK, SKUS, WAREHOUSES, demo_sku, demo_warehouse, seed_carrier_rates
 from app.settings import Settings
 

@@ -29,7 +29,7 @@ from app.auth import CallerMiddleware, access_guard, is_api_path
 from app.csrf import CsrfMiddleware
 from app.db import Database
 from app.domain.accounts.controllers import AuthController, SettingsController
-from app.domain.channels.controllers import ChannelsController, ChannelWebhookController
+from app.domain.channels.controllers import ChannelsController, ChannelWebhookController, IntakeController
 from app.domain.finance.controllers import FinanceController
 from app.domain.flows.controllers import FlowsApiController, FlowsController
 from app.domain.fulfillment.controllers import (
@@ -39,7 +39,7 @@ from app.domain.fulfillment.controllers import (
 )
 from app.domain.inventory.controllers import InventoryApiController, InventoryController
 from app.domain.orders.controllers import OrdersApiController, OrdersController
-from app.domain.processing.controllers import ProcessingController
+from app.domain.processing.controllers import OrderDetailController, ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.errors import DomainError
 from app.forms import FORM_MAX_BYTES, BodyTooLarge, FormLimitMiddleware, too_large_message
@@ -192,6 +192,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             SettingsController,
             OrdersController,
+            OrderDetailController,
+            IntakeController,
             OrdersApiController,
             ProcessingController,
             ChannelsController,

@@ -5,12 +5,13 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from app.domain.accounts.models import ApiToken, AuditEntry, LoginThrottle, User, UserSession
-from app.domain.channels.models import InboxEvent, IngestError, OrderImport, Shop
+from app.domain.channels.models import InboxEvent, IngestError, OrderImport
 from app.domain.flows.models import Flow, FlowBacktest, FlowVersion
 from app.domain.fulfillment.models import (
     BuyerNotification,
     Carrier,
     CarrierRate,
+    Shipment,
     ShippingDocument,
     ShippingDocumentEntry,
     Waybill,
@@ -28,7 +29,8 @@ from app.domain.inventory.models import (
     Warehouse,
 )
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderTag
-from app.domain.processing.models import OrderProcessing, Shipment
+from app.domain.processing.models import OrderProcessing
+from app.domain.shops.models import Shop
 from app.outbox import OutboxMessage
 
 metadata = SQLModel.metadata

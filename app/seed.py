@@ -7,11 +7,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.accounts import services as accounts
 from app.domain.accounts.models import Role, UserCreate
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Channel, Shop
 from app.domain.flows import services as flows
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, TemperatureZone, Warehouse, WarehouseKind
+from app.domain.shops.models import Channel, Shop
 
 #: username, display name, role, password. Demo passwords are printed by the run command.
 DEMO_USERS = [

@@ -29,13 +29,13 @@ from sqlmodel import select
 
 from app.db import Database, utcnow
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Shop
 from app.domain.flows import services as flows
 from app.domain.flows import sources
 from app.domain.flows.backtest import Replay
 from app.domain.flows.models import Flow
 from app.domain.inventory import services as inventory
 from app.domain.orders.models import Order, OrderLine
+from app.domain.shops.models import Shop
 from app.seed import DEMO_STOCK
 from app.settings import Settings, normalize_database_url
 from tests.integration.conftest import migrate

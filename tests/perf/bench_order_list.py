@@ -30,9 +30,9 @@ from alembic.config import Config
 from sqlalchemy import insert, text
 
 from app.db import Database
-from app.domain.channels.models import Channel, Shop
 from app.domain.orders.models import Order, OrderLine, OrderStatus, OrderTag
 from app.domain.orders.services import OrderFilters, list_orders
+from app.domain.shops.models import Channel, Shop
 from app.settings import PROJECT_ROOT, Settings, normalize_database_url
 
 PROVINCES = ["上海", "北京", "广东", "浙江", "江苏", "四川", "湖北", "山东", "福建", "河南"]

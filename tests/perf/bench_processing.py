@@ -31,10 +31,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import Database
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels import services as channels
-from app.domain.channels.models import IngestSource, Shop
+from app.domain.channels.models import IngestSource
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
 from app.domain.processing import jobs
+from app.domain.shops.models import Shop
 from app.seed import seed_demo
 from app.settings import Settings, normalize_database_url
 from tests.integration.conftest import migrate

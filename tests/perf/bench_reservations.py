@@ -39,11 +39,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Channel, Shop
 from app.domain.inventory import services as inventory
 from app.domain.inventory.jobs import refresh_channel_stock
 from app.domain.inventory.models import Sku, Warehouse
 from app.domain.inventory.services import ReservationLine
+from app.domain.shops.models import Channel, Shop
 from app.settings import PROJECT_ROOT, Settings, normalize_database_url
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/bench_inventory"

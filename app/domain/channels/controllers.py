@@ -1,11 +1,12 @@
-"""Channel settings pages (shops: secrets, pull schedule, last cursor, last error, pull now) and the webhook."""
+"""Channel settings pages (shops: secrets, pull schedule, last cursor, last error, pull now), the webhook, and the
+intake's pages under /orders: the ingest-error queue and the CSV/Excel import."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
+from litestar.datastructures import State, UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
@@ -14,11 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import actor_of
 from app.domain.accounts.services import Actor
-from app.domain.channels import services
+from app.domain.channels import imports, services
 from app.domain.channels.adapters import PULLABLE
-from app.domain.channels.models import Shop
+from app.domain.channels.models import IngestError, OrderImport
+from app.domain.orders import presentation
+from app.domain.orders import services as orders
+from app.domain.shops.models import Shop
 from app.errors import DomainError
-from app.forms import Form
+from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.i18n import gettext
 from app.settings import Settings
 from app.web import client_ip, page, refusals_shown_by
@@ -159,3 +163,155 @@ class ChannelWebhookController(Controller):
                 status_code=status,
             )
         return Response({"outcome": result.outcome, "order_id": result.order_id})
+
+
+def _orders_page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
+    """Render an intake page of the orders area, with the label helpers every order page uses."""
+    return page(request, template, fragment, **presentation.helpers(), import_limits=imports.LIMITS, **context)
+
+
+class IntakeController(Controller):
+    """The ingest-error queue and the CSV/Excel import, under /orders."""
+
+    path = "/orders"
+    tags = ["orders"]  # noqa: RUF012
+    opt = {"permission": "orders.read"}  # noqa: RUF012
+
+    # --- ingest errors -------------------------------------------------------------------------------------
+
+    @get("/errors", name="orders:errors")
+    async def errors(self, request: HTMXRequest, db_session: AsyncSession, status: str = "open") -> Template:
+        """The ingest-error queue: payloads that could not become orders, waiting to be fixed and replayed."""
+        rows = await services.list_errors(db_session, status if status in ("open", "replayed", "discarded") else "")
+        return _orders_page(
+            request, "orders/errors.html", errors=rows, status=status, shops=await orders.shops_by_id(db_session)
+        )
+
+    @get("/errors/{error_id:int}", name="orders:error")
+    async def error(self, request: HTMXRequest, error_id: int, db_session: AsyncSession) -> Template:
+        row = await db_session.get(IngestError, error_id)
+        if row is None:
+            raise NotFoundException()
+        return _orders_page(request, "orders/error.html", error=row, payload=row.payload, result=None, original=False)
+
+    @post(
+        "/errors/{error_id:int}/payload",
+        name="orders:reveal_error_payload",
+        opt={"permission": "pii.reveal"},
+        status_code=200,
+    )
+    async def reveal_error_payload(
+        self, request: HTMXRequest, error_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """The payload as received, to read or fix and replay; every look is written to the audit log."""
+        try:
+            payload = await services.reveal_error_payload(
+                db_session, settings.secret_key, error_id, actor, client_ip(request)
+            )
+        except LookupError as exc:
+            raise NotFoundException() from exc
+        row = await db_session.get(IngestError, error_id)
+        return _orders_page(
+            request,
+            "orders/error.html",
+            "orders/_error_form.html",
+            error=row,
+            payload=payload,
+            result=None,
+            original=True,
+        )
+
+    @post(
+        "/errors/{error_id:int}/replay",
+        name="orders:replay",
+        opt={"permission": "orders.import"},
+        status_code=200,
+        # The corrected payload, up to a webhook's size, percent-encoded (which can triple it).
+        request_max_body_size=3 * services.WEBHOOK_MAX_BYTES,
+    )
+    async def replay(
+        self, request: HTMXRequest, error_id: int, data: Form, state: State, actor: Actor, settings: Settings
+    ) -> Template:
+        """Run the (corrected) payload through the pipeline again."""
+        payload = one(data, "payload", strip=False)
+        try:
+            result = await services.replay_error(state.db, settings, error_id, payload, actor, client_ip(request))
+        except LookupError as exc:
+            raise NotFoundException() from exc
+        state.background.kick()
+        async with state.db.reading() as session:
+            row = await session.get(IngestError, error_id)
+        # The form shows back what was typed (the original only if it was revealed and edited).
+        response = _orders_page(
+            request,
+            "orders/error.html",
+            "orders/_error_form.html",
+            error=row,
+            payload=payload,
+            result=result,
+            original=False,
+        )
+        if not result.ok:
+            response.status_code = 422
+        return response
+
+    @post("/errors/{error_id:int}/discard", name="orders:discard", opt={"permission": "orders.import"}, status_code=200)
+    async def discard(self, request: HTMXRequest, error_id: int, db_session: AsyncSession, actor: Actor) -> Template:
+        try:
+            await services.discard_error(db_session, error_id, actor, client_ip(request))
+        except LookupError as exc:
+            raise NotFoundException() from exc
+        row = await db_session.get(IngestError, error_id)
+        return _orders_page(
+            request,
+            "orders/error.html",
+            "orders/_error_form.html",
+            error=row,
+            payload=row.payload if row else "",
+            result=None,
+            original=False,
+        )
+
+    # --- import --------------------------------------------------------------------------------------------
+
+    @get("/import", name="orders:import", opt={"permission": "orders.import"})
+    async def import_page(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """Upload a CSV or Excel file of orders; it is read in the background with a progress bar."""
+        return _orders_page(request, "orders/import.html", job=None, error=None)
+
+    @post(
+        "/import",
+        name="orders:import_upload",
+        opt={"permission": "orders.import"},
+        status_code=200,
+        request_max_body_size=imports.MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def upload(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Store the file and answer at once with the progress bar; the worker reads it."""
+        upload = data.get("file")
+        if not isinstance(upload, UploadFile):
+            return self._import_error(request, gettext("Choose a CSV or Excel file to import."))
+        content = await upload.read()
+        try:
+            job = await imports.create_import(
+                db_session, settings, upload.filename or "orders.csv", content, actor, client_ip(request)
+            )
+        except imports.ImportFileError as exc:
+            reason = exc.message
+            return self._import_error(request, gettext("This file cannot be imported: %(reason)s") % {"reason": reason})
+        return _orders_page(request, "orders/import.html", "orders/_import_progress.html", job=job, error=None)
+
+    @get("/import/{import_id:int}", name="orders:import_progress", opt={"permission": "orders.import"})
+    async def import_progress(self, request: HTMXRequest, import_id: int, db_session: AsyncSession) -> Template:
+        """The progress bar; it polls itself until the import is done."""
+        job = await db_session.get(OrderImport, import_id)
+        if job is None:
+            raise NotFoundException()
+        return _orders_page(request, "orders/import.html", "orders/_import_progress.html", job=job, error=None)
+
+    def _import_error(self, request: HTMXRequest, message: str) -> Template:
+        response = _orders_page(request, "orders/import.html", "orders/_import_progress.html", job=None, error=message)
+        response.status_code = 400
+        return response

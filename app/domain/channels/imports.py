@@ -38,9 +38,10 @@ from app import outbox
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.adapters.base import NormalizeError, quantity, yuan_to_fen
-from app.domain.channels.models import ImportStatus, IngestSource, OrderImport, Shop
+from app.domain.channels.models import ImportStatus, IngestSource, OrderImport
 from app.domain.channels.services import Checkpoint, IngestResult, ingest, record_error, shop_by_code
 from app.domain.orders import pii
+from app.domain.shops.models import Shop
 from app.errors import DomainError
 from app.i18n import N_, gettext
 from app.settings import Settings

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.channels.adapters.base import CHINA
-from app.domain.channels.models import Channel
+from app.domain.shops.models import Channel
 
 #: Every channel the load generator sends, in the order it cycles through them.
 CHANNELS: tuple[Channel, ...] = tuple(Channel)

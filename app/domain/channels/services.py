@@ -27,28 +27,20 @@ from app.domain.accounts.services import Actor, audit
 from app.domain.channels.adapters import PULLABLE, Adapter, adapter_for
 from app.domain.channels.adapters.base import (
     Credentials,
-    NormalizedOrder,
     NormalizeError,
     PullError,
     as_object,
     check_order,
     compact_json,
-    safe_text,
 )
 from app.domain.channels.adapters.generic import GenericAdapter
-from app.domain.channels.models import (
-    CHANNEL_LENGTH,
-    Channel,
-    InboxEvent,
-    IngestError,
-    IngestErrorStatus,
-    IngestSource,
-    Shop,
-)
+from app.domain.channels.models import CHANNEL_LENGTH, InboxEvent, IngestError, IngestErrorStatus, IngestSource
 from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.pii import decrypt, encrypt
+from app.domain.orders.schemas import NormalizedOrder, safe_text
 from app.domain.processing import services as processing
+from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError
 from app.forms import one
 from app.i18n import N_, gettext

@@ -15,7 +15,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
 from app.domain.accounts.services import Actor
-from app.domain.channels.models import Channel
 from app.domain.flows import panels, services, sources
 from app.domain.flows.samples import context_from_payload
 from app.domain.flows.schemas import (
@@ -34,6 +33,7 @@ from app.domain.flows.schemas import (
     problems_read,
 )
 from app.domain.flows.services import FlowError
+from app.domain.shops.models import Channel
 from app.errors import DomainError
 from app.forms import Form, Upload, many, one
 from app.i18n import current_locale, gettext

@@ -22,7 +22,6 @@ import ruleflows
 from app import outbox
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
-from app.domain.channels.models import Channel, Shop
 from app.domain.flows.backtest import OutOfTime, Replay, World
 from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowVersion
 from app.domain.flows.sources import OrderContext, recent_contexts
@@ -30,6 +29,7 @@ from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
+from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError
 from app.i18n import N_, gettext
 from app.params import is_row_id, parse_id

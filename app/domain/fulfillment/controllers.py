@@ -20,7 +20,6 @@ from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
 from app.domain.fulfillment.models import Carrier, CarrierRate, ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
-from app.domain.processing.models import Shipment
 from app.forms import Form
 from app.settings import Settings
 from app.web import page
@@ -58,8 +57,7 @@ class FulfillmentController(Controller):
 
 async def printable(db_session: AsyncSession, refs: list[str]) -> dict[str, Any]:
     """What a printed document shows: the shipments in order, their receivers' cities, and the pick totals."""
-    found = {s.ref: s for s in (await db_session.exec(select(Shipment).where(col(Shipment.ref).in_(refs)))).all()}
-    shipments = [found[ref] for ref in refs if ref in found]
+    shipments = await services.shipments_by_ref(db_session, refs)
     orders = {
         o.id: o
         for o in (await db_session.exec(select(Order).where(col(Order.id).in_({s.order_id for s in shipments})))).all()

@@ -1,17 +1,26 @@
-"""Fulfillment jobs: deliver buyer notifications after commit."""
+"""Fulfillment jobs: deliver buyer notifications after commit; ask a shipment's carrier for its waybill number.
+
+The waybill job itself (``processing.jobs.request_waybill``) sequences the order around :func:`fetch_waybill`:
+the number moves the order on, a refusal puts it in the review queue.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from app.db import Database, utcnow
-from app.domain.fulfillment.models import BuyerNotification
+from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment.carriers import CarrierError, HttpCarrierClient, WaybillRequest, WaybillResult
+from app.domain.fulfillment.models import BuyerNotification, Shipment, Waybill
 from app.domain.fulfillment.notifications import sender_for
+from app.domain.inventory.models import Warehouse
 from app.domain.orders import pii
+from app.domain.orders.models import Order
 from app.settings import Settings
 
 #: A send that started this long ago and never finished is tried again (its worker died mid-send).
@@ -49,3 +58,69 @@ async def send_notification(ctx: dict[str, Any], notification_id: int) -> dict[s
         row.sent_at = utcnow()
         session.add(row)
     return {"provider_message_id": provider_id}
+
+
+@dataclass(frozen=True)
+class WaybillFetch:
+    """What asking a shipment's carrier came to: a number (new, or issued before for the same request), a
+    refusal (with the receiver masked), or a reason the shipment needs none (``skipped``, the job's answer)."""
+
+    order_id: int = 0
+    request: WaybillRequest | None = None
+    existing: Waybill | None = None
+    result: WaybillResult | None = None
+    refusal: str | None = None
+    skipped: dict[str, Any] | None = None
+
+
+async def fetch_waybill(ctx: dict[str, Any], shipment_id: int) -> WaybillFetch:
+    """Get the shipment's waybill number from its carrier (a retried request gets the same number); writes
+    nothing: :func:`services.record_shipment_waybill` keeps the number. Transient carrier errors are raised."""
+    db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
+    async with db.reading() as session:
+        shipment = await session.get(Shipment, shipment_id)
+        if shipment is None or shipment.status == "cancelled" or shipment.carrier_code is None:
+            return WaybillFetch(skipped={"skipped": "no such shipment, cancelled, or no carrier"})
+        if shipment.waybill_no:
+            return WaybillFetch(skipped={"waybill_no": shipment.waybill_no, "skipped": "already has a waybill"})
+        order = await session.get(Order, shipment.order_id)
+        warehouse = (await session.exec(select(Warehouse).where(Warehouse.code == shipment.warehouse_code))).one()
+        assert order is not None
+        request = WaybillRequest(
+            request_key=f"waybill:{shipment.ref}",
+            order_ref=shipment.ref,
+            carrier_code=shipment.carrier_code,
+            warehouse_code=shipment.warehouse_code,
+            origin_province=warehouse.province,
+            dest_province=order.province,
+            dest_city=order.city,
+            receiver_masked=f"{pii.mask_name(order.receiver_name)} {order.phone_masked}",
+            weight_g=shipment.weight_g,
+            receiver_name=order.receiver_name,
+            receiver_phone=pii.decrypt(settings.secret_key, order.phone_cipher) or order.phone_masked,
+            receiver_address=" ".join(
+                part
+                for part in (
+                    order.province,
+                    order.city,
+                    order.district,
+                    order.town,
+                    pii.decrypt(settings.secret_key, order.address_cipher) or order.address_masked,
+                )
+                if part
+            ),
+        )
+        existing = await fulfillment.waybill_for(session, request.request_key)
+    client = ctx.get("carrier_client") or HttpCarrierClient(
+        settings.carrier_api_url, settings.carrier_api_key, settings.carrier_api_secret
+    )
+    try:
+        result = None if existing is not None else await client.create_waybill(request)
+    except CarrierError as exc:
+        if exc.transient:
+            raise
+        # A refusal may quote the request back: keep it with the receiver masked.
+        refusal = pii.redact_text(str(exc), fulfillment.receiver_of(request), limit=300)
+        return WaybillFetch(order_id=shipment.order_id, request=request, refusal=refusal)
+    return WaybillFetch(order_id=shipment.order_id, request=request, existing=existing, result=result)

@@ -1,4 +1,4 @@
-"""Fulfillment: carriers and their rate tables, waybills, shipping documents and buyer notifications."""
+"""Fulfillment: shipments, carriers and their rate tables, waybills, shipping documents and buyer notifications."""
 
 from __future__ import annotations
 
@@ -116,3 +116,37 @@ class BuyerNotification(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, max_length=100)
     created_at: datetime = utc_field()
     sent_at: datetime | None = utc_field(nullable=True)
+
+
+class Shipment(SQLModel, table=True):
+    """What leaves one warehouse for one order (an order split across warehouses has several)."""
+
+    __tablename__ = "shipments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    seq: int = 1
+    #: The reference on documents, waybills and notifications, e.g. RF00000042-1.
+    ref: str = Field(max_length=64, unique=True)
+    warehouse_code: str = Field(max_length=32, index=True)
+    carrier_code: str | None = Field(default=None, max_length=32)
+    #: [{line_id, sku, title, qty, is_gift, bundle_of, order_id}] as they are picked (bundles expanded if decided).
+    lines: list[dict[str, Any]] = json_field(nullable=False, default_factory=list)
+    weight_g: int = 0
+    fee_fen: int = 0
+    promised_days: int | None = None
+    waybill_no: str | None = Field(default=None, max_length=64)
+    #: pending | waybilled | cancelled
+    status: str = Field(default="pending", max_length=16)
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+
+
+def order_ref(order_id: int) -> str:
+    """The OMS's own order reference, e.g. RF00000042 (printed on documents and messages)."""
+    return f"RF{order_id:08d}"
+
+
+def shipment_ref(order_id: int, seq: int) -> str:
+    """One shipment of an order, e.g. RF00000042-1."""
+    return f"{order_ref(order_id)}-{seq}"

@@ -1,10 +1,70 @@
-"""Sending buyer messages. The sender is pluggable; the demo's sandbox sender only records the message."""
+"""Buyer messages: staging the messages a flow decided, and sending them. The sender is pluggable; the demo's
+sandbox sender only records the message."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from app.domain.fulfillment.models import BuyerNotification
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import ruleflows
+from app import outbox
+from app.domain.fulfillment import routing
+from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment.models import BuyerNotification, Shipment, order_ref
+from app.domain.orders.models import Order
+
+#: Messages to buyers, by template; unknown templates get the generic text.
+MESSAGE_TEMPLATES = {
+    "order_processed": "【{shop}】您的订单 {external_id} 已安排从{warehouse}发出，快递：{carrier}。",
+    "presale_balance_reminder": "【{shop}】您预订的商品尾款将于 {due} 截止，请及时支付尾款。",
+    "order_shipped": "【{shop}】您的订单 {external_id} 已发货，快递：{carrier}。",
+}
+GENERIC_MESSAGE = "【{shop}】您的订单 {external_id} 有新进展，请留意。"
+
+
+async def stage_messages(
+    session: AsyncSession,
+    order: Order,
+    shop_name: str,
+    shipments: list[Shipment],
+    notifications: Sequence[ruleflows.Notification],
+    network: routing.Network,
+) -> None:
+    """Stage each decided buyer message about the order and its shipments; the outbox sends it after commit, once."""
+    assert order.id is not None
+    if not notifications:
+        return
+    carriers = {c.code: c.name for c in network.couriers}
+    warehouses = {site.code: site.name for site in network.sites}
+    first = shipments[0] if shipments else None
+    values = {
+        "shop": shop_name,
+        "external_id": order.external_id,
+        "warehouse": warehouses.get(first.warehouse_code, first.warehouse_code) if first else "仓库",
+        "carrier": carriers.get(first.carrier_code or "", "待定") if first else "待定",
+        "due": _china(order.balance_due_at) if order.balance_due_at else "尾款截止日",
+    }
+    for note in notifications:
+        template, via = note.template, note.via
+        body = MESSAGE_TEMPLATES.get(template, GENERIC_MESSAGE).format(**values)
+        recipient = order.phone_masked if via == "sms" else (order.buyer_nick or order.receiver_name)
+        message = await fulfillment.stage_notification(
+            session,
+            order_ref=order_ref(order.id),
+            template=template,
+            via=via,
+            recipient_masked=recipient,
+            recipient_cipher=order.phone_cipher if via == "sms" else None,
+            body=body,
+        )
+        await outbox.stage(session, "send_notification", message.id, dedupe_key=f"send_notification:{message.id}")
+
+
+def _china(moment: datetime) -> str:
+    return moment.astimezone(fulfillment.CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 class NotificationSender(Protocol):

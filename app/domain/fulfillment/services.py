@@ -1,8 +1,10 @@
-"""Fulfillment services: carrier quotes from rate tables, waybills, shipping documents, buyer notifications."""
+"""Fulfillment services: shipments, carrier quotes from rate tables, waybills, shipping documents, buyer
+notifications."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -21,9 +23,11 @@ from app.domain.fulfillment.models import (
     BuyerNotification,
     Carrier,
     CarrierRate,
+    Shipment,
     ShippingDocument,
     ShippingDocumentEntry,
     Waybill,
+    shipment_ref,
 )
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Warehouse
@@ -164,6 +168,132 @@ async def record_waybill(session: AsyncSession, request: WaybillRequest, result:
     session.add(waybill)
     await session.flush()
     return waybill
+
+
+# --- shipments ---------------------------------------------------------------------------------------
+
+
+async def shipments_of(session: AsyncSession, order_id: int) -> list[Shipment]:
+    """An order's shipments, by sequence number (cancelled ones included)."""
+    query = select(Shipment).where(Shipment.order_id == order_id).order_by(col(Shipment.seq))
+    return list((await session.exec(query)).all())
+
+
+async def shipments_of_many(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, list[Shipment]]:
+    """The shipments of many orders in one query, by order, each order's by sequence number."""
+    shipments: dict[int, list[Shipment]] = defaultdict(list)
+    for shipment in (
+        await session.exec(
+            select(Shipment).where(col(Shipment.order_id).in_(list(order_ids))).order_by(col(Shipment.seq))
+        )
+    ).all():
+        shipments[shipment.order_id].append(shipment)
+    return shipments
+
+
+async def shipments_by_ref(session: AsyncSession, refs: list[str]) -> list[Shipment]:
+    """The shipments with these references, in the order given (unknown references left out)."""
+    found = {s.ref: s for s in (await session.exec(select(Shipment).where(col(Shipment.ref).in_(refs)))).all()}
+    return [found[ref] for ref in refs if ref in found]
+
+
+async def write_shipments(
+    session: AsyncSession,
+    order_id: int,
+    earlier: list[Shipment],
+    decided: routing.Route,
+    bundles: Mapping[str, list[tuple[str, int]]],
+    now: datetime,
+) -> list[Shipment]:
+    """One shipment per parcel of the route (re-using the order's ``earlier`` ones by sequence number); earlier
+    shipments the route no longer has are cancelled and taken off the shipping documents. Returns all the
+    order's shipments by sequence number. ``bundles`` are the components of the bundle SKUs to pick as their
+    parts (empty when bundles ship whole)."""
+    existing = {s.ref: s for s in earlier}
+    written: dict[str, Shipment] = {}
+    used_refs = set()
+    for seq, parcel in enumerate(decided.parcels, start=1):
+        ref = shipment_ref(order_id, seq)
+        used_refs.add(ref)
+        shipment = existing.get(ref) or Shipment(
+            order_id=order_id, seq=seq, ref=ref, warehouse_code=parcel.warehouse, created_at=now
+        )
+        if ref in existing and existing[ref].warehouse_code != parcel.warehouse:
+            await remove_from_documents(session, ref, keep_warehouse=parcel.warehouse)  # off the old lists
+        shipment.warehouse_code = parcel.warehouse
+        shipment.carrier_code = parcel.carrier
+        shipment.fee_fen = parcel.fee_fen
+        shipment.promised_days = parcel.promised_days
+        shipment.weight_g = parcel.weight_g
+        shipment.status = "pending"
+        shipment.lines = _shipment_lines(parcel.items, bundles)
+        shipment.updated_at = now
+        session.add(shipment)
+        written[ref] = shipment
+    for ref, stale in existing.items():
+        if ref not in used_refs:
+            stale.status = "cancelled"
+            stale.updated_at = now
+            session.add(stale)
+            await remove_from_documents(session, ref, keep_warehouse=None)
+    await session.flush()
+    return sorted({**existing, **written}.values(), key=lambda s: s.seq)
+
+
+def _shipment_lines(
+    parcel: tuple[routing.Item, ...], bundles: Mapping[str, list[tuple[str, int]]]
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for item in parcel:
+        base = {"line_id": item.key, "title": item.title, "is_gift": item.is_gift, "order_id": item.order_id or None}
+        if item.sku in bundles:
+            rows.extend(
+                {**base, "sku": part, "qty": item.qty * per_unit, "bundle_of": item.sku}
+                for part, per_unit in bundles[item.sku]
+            )
+        else:
+            rows.append({**base, "sku": item.sku, "qty": item.qty, "bundle_of": None})
+    return rows
+
+
+async def cancel_shipments(session: AsyncSession, shipments: list[Shipment]) -> list[Shipment]:
+    """Cancel the shipments not cancelled yet and take them off the shipping documents; returns those."""
+    active = [shipment for shipment in shipments if shipment.status != "cancelled"]
+    for shipment in active:
+        shipment.status = "cancelled"
+        shipment.updated_at = utcnow()
+        session.add(shipment)
+        await remove_from_documents(session, shipment.ref, keep_warehouse=None)
+    return active
+
+
+async def record_shipment_waybill(
+    session: AsyncSession,
+    shipment_id: int,
+    request: WaybillRequest,
+    existing: Waybill | None,
+    result: WaybillResult | None,
+) -> tuple[Shipment, bool]:
+    """Keep the number a carrier issued for a shipment (``existing`` when it was issued before) on the
+    shipment; returns the shipment and whether every active shipment of its order now has its number."""
+    waybill = existing if result is None else await record_waybill(session, request, result)
+    assert waybill is not None
+    row = await session.get(Shipment, shipment_id)
+    assert row is not None
+    row.waybill_no = waybill.waybill_no
+    row.status = "waybilled"
+    row.updated_at = utcnow()
+    session.add(row)
+    await session.flush()
+    siblings = (
+        await session.exec(
+            select(Shipment).where(Shipment.order_id == row.order_id, col(Shipment.status) != "cancelled")
+        )
+    ).all()
+    return row, all(s.waybill_no for s in siblings)
+
+
+# --- shipping documents --------------------------------------------------------------------------------
 
 
 def wave_of(moment: datetime) -> str:

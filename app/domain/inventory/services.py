@@ -30,7 +30,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import deferred_of, insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
-from app.domain.channels.models import Shop
 from app.domain.inventory.models import (
     BundleComponent,
     ChannelStock,
@@ -47,6 +46,7 @@ from app.domain.inventory.models import (
     WarehouseKind,
 )
 from app.domain.inventory.pool import StockPool
+from app.domain.shops.models import Shop
 from app.errors import DomainError
 from app.i18n import N_
 from app.params import is_row_id, parse_id

@@ -10,7 +10,7 @@ from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
-from app.domain.channels.adapters.base import REFUND_SUCCESS_STATUSES
+from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES
 
 
 class OrderStatus(StrEnum):

@@ -28,7 +28,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from app.domain.channels.adapters.base import safe_text
+from app.domain.orders.schemas import safe_text
 
 PREFIX = "v1:"
 #: Appended where text was cut, so a reader sees that something is missing.

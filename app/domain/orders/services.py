@@ -18,14 +18,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import deferred_of, utcnow
 from app.domain.accounts.services import Actor, audit
-from app.domain.channels.adapters.base import CHINA, NormalizedOrder
-from app.domain.channels.models import Channel, Shop
 from app.domain.inventory.models import Sku
 from app.domain.orders import pii
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
+from app.domain.orders.schemas import NormalizedOrder
+from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError
 from app.i18n import N_
 from app.params import ParameterError, parse_day, parse_id, parse_moment, start_of_day
+from app.templating import CHINA
 from ruleflows import short_province
 
 #: Tags the adapters set from the platform's data; an update replaces these and keeps every other tag.
@@ -276,6 +277,29 @@ async def add_event(
     else:
         session.add(event)
     return event
+
+
+async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *, actor: str = "system") -> None:
+    """Change the order's status and put the change on its timeline."""
+    if order.status == status:
+        return
+    before = order.status
+    order.status = status
+    order.updated_at = utcnow()
+    session.add(order)
+    await add_event(session, order, "status_changed", {"from": before.value, "to": status.value}, actor=actor)
+
+
+async def add_tags(session: AsyncSession, order: Order, tags: list[str]) -> None:
+    """Add the tags the order does not have yet (each cut to 64 characters)."""
+    assert order.id is not None
+    new = [tag[:64] for tag in tags if tag and tag[:64] not in order.tags]
+    if not new:
+        return
+    order.tags = [*order.tags, *new]
+    session.add(order)
+    for tag in new:
+        session.add(OrderTag(order_id=order.id, tag=tag))
 
 
 # --- the canonical order ---------------------------------------------------------------------------------

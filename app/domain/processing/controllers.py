@@ -1,6 +1,6 @@
 """审核 and 处理监控: the manual-review queue with its actions (放行, 修改地址, 驳回, 尾款已付) and the live
 processing monitor. Each action is one call into the processing services; a refused action changes nothing
-and shows the reason."""
+and shows the reason. Also an order's detail page, which shows where the order stands with processing."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor, audit
 from app.domain.orders import pii, presentation
+from app.domain.orders import services as orders
 from app.domain.processing import queries, services
 from app.domain.processing.models import OrderProcessing
 from app.domain.processing.services import ReviewError
@@ -30,6 +31,57 @@ ADDRESS_FIELDS = ("receiver_name", "phone", "province", "city", "district", "add
 def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
     """Render with the order and processing label helpers."""
     return page(request, template, fragment, **presentation.helpers(), **queries.helpers(), **context)
+
+
+async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, Any]:
+    view = await orders.load_order_view(db_session, order_id, with_events=True)
+    others = []
+    if view.order.customer_id is not None:
+        others = await orders.customer_orders(db_session, view.order.customer_id)
+    return {
+        "view": view,
+        "order": view.order,
+        "customer_orders": others,
+        "shops": await orders.shops_by_id(db_session),
+        "revealed": None,
+        "original": None,
+        "processing": await queries.order_processing(db_session, order_id),
+    }
+
+
+class OrderDetailController(Controller):
+    """One order's page, with where it stands with processing (the 处理 section), under /orders."""
+
+    path = "/orders"
+    tags = ["orders"]  # noqa: RUF012
+    opt = {"permission": "orders.read"}  # noqa: RUF012
+
+    @get("/{order_id:int}", name="orders:detail")
+    async def detail(self, request: HTMXRequest, order_id: int, db_session: AsyncSession) -> Template:
+        """One order: normalised view, lines, timeline, raw payload, and the customer's orders on every channel."""
+        return _page(request, "orders/detail.html", **await _detail_context(db_session, order_id))
+
+    @post("/{order_id:int}/reveal", name="orders:reveal", opt={"permission": "pii.reveal"}, status_code=200)
+    async def reveal(
+        self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Show the receiver's phone and address in clear; every reveal is written to the audit log."""
+        revealed = await orders.reveal_personal_data(
+            db_session, settings.secret_key, order_id, actor, client_ip(request)
+        )
+        context = await _detail_context(db_session, order_id)
+        return _page(request, "orders/detail.html", "orders/_pii.html", **{**context, "revealed": revealed})
+
+    @post("/{order_id:int}/payload", name="orders:reveal_payload", opt={"permission": "pii.reveal"}, status_code=200)
+    async def reveal_payload(
+        self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Show the platform's payload as received; every look is written to the audit log and the timeline."""
+        original = await orders.reveal_original_payload(
+            db_session, settings.secret_key, order_id, actor, client_ip(request)
+        )
+        context = await _detail_context(db_session, order_id)
+        return _page(request, "orders/detail.html", "orders/_raw.html", **{**context, "original": original})
 
 
 class ProcessingController(Controller):

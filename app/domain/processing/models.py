@@ -1,4 +1,4 @@
-"""Automatic processing: where each order stands with the rule flows, and the shipments routing made of it."""
+"""Automatic processing: where each order stands with the rule flows."""
 
 from __future__ import annotations
 
@@ -62,37 +62,3 @@ class OrderProcessing(SQLModel, table=True):
     queued_at: datetime = utc_field()
     finished_at: datetime | None = utc_field(nullable=True)
     updated_at: datetime = utc_field()
-
-
-class Shipment(SQLModel, table=True):
-    """What leaves one warehouse for one order (an order split across warehouses has several)."""
-
-    __tablename__ = "shipments"
-
-    id: int | None = Field(default=None, primary_key=True)
-    order_id: int = Field(foreign_key="orders.id", index=True)
-    seq: int = 1
-    #: The reference on documents, waybills and notifications, e.g. RF00000042-1.
-    ref: str = Field(max_length=64, unique=True)
-    warehouse_code: str = Field(max_length=32, index=True)
-    carrier_code: str | None = Field(default=None, max_length=32)
-    #: [{line_id, sku, title, qty, is_gift, bundle_of, order_id}] as they are picked (bundles expanded if decided).
-    lines: list[dict[str, Any]] = json_field(nullable=False, default_factory=list)
-    weight_g: int = 0
-    fee_fen: int = 0
-    promised_days: int | None = None
-    waybill_no: str | None = Field(default=None, max_length=64)
-    #: pending | waybilled | cancelled
-    status: str = Field(default="pending", max_length=16)
-    created_at: datetime = utc_field()
-    updated_at: datetime = utc_field()
-
-
-def order_ref(order_id: int) -> str:
-    """The OMS's own order reference, e.g. RF00000042 (printed on documents and messages)."""
-    return f"RF{order_id:08d}"
-
-
-def shipment_ref(order_id: int, seq: int) -> str:
-    """One shipment of an order, e.g. RF00000042-1."""
-    return f"{order_ref(order_id)}-{seq}"

@@ -12,13 +12,14 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
-from app.domain.channels.models import Shop
 from app.domain.flows.models import FlowVersion
 from app.domain.flows.panels import shown
-from app.domain.fulfillment.models import Carrier
+from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment.models import Carrier, Shipment, order_ref
 from app.domain.inventory.models import Warehouse
 from app.domain.orders.models import Order, OrderLine
-from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState, Shipment, order_ref
+from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState
+from app.domain.shops.models import Shop
 from app.i18n import gettext, label_of
 from app.outbox import OutboxMessage, OutboxStatus
 from app.templating import N_
@@ -459,9 +460,7 @@ async def order_processing(session: AsyncSession, order_id: int) -> OrderProcess
     proc = await session.get(OrderProcessing, order_id)
     if proc is None:
         return None
-    shipments = list(
-        (await session.exec(select(Shipment).where(Shipment.order_id == order_id).order_by(col(Shipment.seq)))).all()
-    )
+    shipments = await fulfillment.shipments_of(session, order_id)
     codes = {s.warehouse_code for s in shipments} | ({proc.warehouse_code} if proc.warehouse_code else set())
     carrier_codes = {s.carrier_code for s in shipments if s.carrier_code} | (
         {proc.carrier_code} if proc.carrier_code else set()

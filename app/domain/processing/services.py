@@ -28,10 +28,10 @@ import ruleflows
 from app import outbox
 from app.db import Database, deferring, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
-from app.domain.channels.models import Shop
 from app.domain.flows import services as flows
-from app.domain.fulfillment import routing
+from app.domain.fulfillment import notifications, routing
 from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment.models import Shipment
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku
 from app.domain.inventory.pool import StockPool
@@ -39,8 +39,9 @@ from app.domain.inventory.services import ReservationLine
 from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.features import context_of, history_of_many
-from app.domain.orders.models import Order, OrderLine, OrderStatus, OrderTag
-from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment, order_ref, shipment_ref
+from app.domain.orders.models import Order, OrderLine, OrderStatus
+from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops.models import Shop
 from app.errors import DomainError, Labels
 from app.i18n import N_
 from ruleflows import short_province
@@ -50,13 +51,6 @@ log = logging.getLogger(__name__)
 #: Order statuses past which processing never touches an order again.
 FINISHED_STATUSES = frozenset({OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed})
 REFUND_TAGS = frozenset({"refunded", "partially_refunded"})
-#: Messages to buyers, by template; unknown templates get the generic text.
-MESSAGE_TEMPLATES = {
-    "order_processed": "【{shop}】您的订单 {external_id} 已安排从{warehouse}发出，快递：{carrier}。",
-    "presale_balance_reminder": "【{shop}】您预订的商品尾款将于 {due} 截止，请及时支付尾款。",
-    "order_shipped": "【{shop}】您的订单 {external_id} 已发货，快递：{carrier}。",
-}
-GENERIC_MESSAGE = "【{shop}】您的订单 {external_id} 有新进展，请留意。"
 
 
 class ActionFailed(Exception):
@@ -118,28 +112,6 @@ async def queue(session: AsyncSession, order: Order, *, reason: str = "") -> Ord
 # --- helpers on the order ----------------------------------------------------------------------------------
 
 
-async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *, actor: str = "system") -> None:
-    """Change the order's status and put the change on its timeline."""
-    if order.status == status:
-        return
-    before = order.status
-    order.status = status
-    order.updated_at = utcnow()
-    session.add(order)
-    await orders.add_event(session, order, "status_changed", {"from": before.value, "to": status.value}, actor=actor)
-
-
-async def add_tags(session: AsyncSession, order: Order, tags: list[str]) -> None:
-    assert order.id is not None
-    new = [tag[:64] for tag in tags if tag and tag[:64] not in order.tags]
-    if not new:
-        return
-    order.tags = [*order.tags, *new]
-    session.add(order)
-    for tag in new:
-        session.add(OrderTag(order_id=order.id, tag=tag))
-
-
 async def _locked_order(session: AsyncSession, order_id: int) -> Order | None:
     query = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
@@ -149,11 +121,6 @@ async def _locked_order(session: AsyncSession, order_id: int) -> Order | None:
 
 async def _lines(session: AsyncSession, order_id: int) -> list[OrderLine]:
     query = select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.position))
-    return list((await session.exec(query)).all())
-
-
-async def _shipments(session: AsyncSession, order_id: int) -> list[Shipment]:
-    query = select(Shipment).where(Shipment.order_id == order_id).order_by(col(Shipment.seq))
     return list((await session.exec(query)).all())
 
 
@@ -306,11 +273,7 @@ async def _read_batch(session: AsyncSession, ids: list[int], now: datetime) -> d
         )
     ).all():
         lines[line.order_id].append(line)
-    shipments: dict[int, list[Shipment]] = defaultdict(list)
-    for shipment in (
-        await session.exec(select(Shipment).where(col(Shipment.order_id).in_(found)).order_by(col(Shipment.seq)))
-    ).all():
-        shipments[shipment.order_id].append(shipment)
+    shipments = await fulfillment.shipments_of_many(session, found)
 
     prepared: dict[int, Prepared] = {}
     for order_id, order in found.items():
@@ -471,16 +434,16 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
     if failed is not None:
         raise ActionFailed(f"规则流「{failed['name']}」节点 {failed['failed_node']} 出错：{failed['error']}")
 
-    await add_tags(session, order, list(decisions.tags))
+    await orders.add_tags(session, order, list(decisions.tags))
     proc.priority = decisions.priority or proc.priority
     if decisions.cancelled:
         await _cancel(session, order, proc, shipments, decisions.cancel_reason or "规则流取消")
         return _finish(proc, order, outcome, ProcessingState.cancelled, now)
     if decisions.hold:
-        await set_status(session, order, OrderStatus.on_hold)
+        await orders.set_status(session, order, OrderStatus.on_hold)
         return _hold(proc, order, outcome, "review", decisions.hold_reason or "规则流要求人工审核", now)
     if decisions.approved and order.status == OrderStatus.received:
-        await set_status(session, order, OrderStatus.audited)
+        await orders.set_status(session, order, OrderStatus.audited)
 
     merged: list[tuple[Order, list[OrderLine]]] = []
     if decisions.merge_same_buyer:
@@ -490,7 +453,7 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
     if decisions.warehouse or decisions.warehouse_strategy:
         unknown = routing.unmatched_lines(lines)
         if unknown:
-            await set_status(session, order, OrderStatus.on_hold)
+            await orders.set_status(session, order, OrderStatus.on_hold)
             return _hold(
                 proc, order, outcome, "unknown_sku", f"商品编码未匹配（行 {', '.join(unknown)}），无法分仓", now
             )
@@ -502,8 +465,10 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
         proc.hold_until = decisions.hold_until_at
         proc.hold_code = "presale"
         proc.hold_reason = "预售：等待买家支付尾款"
-        await set_status(session, order, OrderStatus.on_hold)
-        await _notify(session, batch, order, shop, decisions, item.active_shipments)
+        await orders.set_status(session, order, OrderStatus.on_hold)
+        await notifications.stage_messages(
+            session, order, shop.name, item.active_shipments, decisions.notifications, batch.network
+        )
         return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
 
     shipments = item.active_shipments
@@ -519,13 +484,13 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
                 outcome.notes.append(f"{shipment.ref} 未指定快递，未申请面单")
                 continue
             await outbox.stage(session, "request_waybill", shipment.id, dedupe_key=f"request_waybill:{shipment.ref}")
-    await _notify(session, batch, order, shop, decisions, shipments)
+    await notifications.stage_messages(session, order, shop.name, shipments, decisions.notifications, batch.network)
     if shipments:
-        await set_status(session, order, OrderStatus.routed)
+        await orders.set_status(session, order, OrderStatus.routed)
         for other, _ in merged:
-            await set_status(session, other, OrderStatus.routed)
+            await orders.set_status(session, other, OrderStatus.routed)
     elif order.status == OrderStatus.on_hold:
-        await set_status(session, order, OrderStatus.audited)
+        await orders.set_status(session, order, OrderStatus.audited)
     proc.hold_code = ""
     proc.hold_reason = ""
     proc.hold_until = None
@@ -558,13 +523,8 @@ async def _cancel(
 ) -> None:
     assert order.id is not None
     released = await inventory.release(session, inventory.order_key(order.id), SYSTEM, note=reason)
-    active = [shipment for shipment in shipments if shipment.status != "cancelled"]
-    for shipment in active:
-        shipment.status = "cancelled"
-        shipment.updated_at = utcnow()
-        session.add(shipment)
-        await fulfillment.remove_from_documents(session, shipment.ref, keep_warehouse=None)
-    await set_status(session, order, OrderStatus.cancelled)
+    active = await fulfillment.cancel_shipments(session, shipments)
+    await orders.set_status(session, order, OrderStatus.cancelled)
     if released or active or proc.hold_reason != reason:  # a later update of a cancelled order adds nothing
         await orders.add_event(session, order, "cancelled", {"reason": reason, "released_lines": len(released)})
     proc.hold_code = ""
@@ -578,13 +538,15 @@ async def _hold_primary_of_merged(session: AsyncSession, primary_id: int, change
     if primary is None or proc is None:
         return
     await orders.add_event(session, changed, "changed_after_merge", {"merged_into": primary_id})
-    if proc.state == ProcessingState.processed and not any(s.waybill_no for s in await _shipments(session, primary_id)):
+    if proc.state == ProcessingState.processed and not any(
+        s.waybill_no for s in await fulfillment.shipments_of(session, primary_id)
+    ):
         proc.state = ProcessingState.held
         proc.hold_code = "review"
         proc.hold_reason = f"合并的订单 {changed.external_id} 在平台有变更，请核对后再放行"
         proc.updated_at = utcnow()
         session.add(proc)
-        await set_status(session, primary, OrderStatus.on_hold)
+        await orders.set_status(session, primary, OrderStatus.on_hold)
 
 
 async def _merge_same_buyer(
@@ -692,7 +654,7 @@ async def _route(
         await inventory.release(
             session, key, SYSTEM, note="缺货，未分仓" if decided.status == "out_of_stock" else "没有可用快递"
         )
-        await set_status(session, order, OrderStatus.on_hold)
+        await orders.set_status(session, order, OrderStatus.on_hold)
         code = "out_of_stock" if decided.status == "out_of_stock" else "no_carrier"
         _hold(proc, order, outcome, code, decided.reason, now)
         return ProcessingState.out_of_stock if code == "out_of_stock" else ProcessingState.held
@@ -700,8 +662,11 @@ async def _route(
     if decided.gifts:
         batch.pool.take({gift.key: decided.parcels[0].warehouse for gift in decided.gifts}, decided.gifts)
     outcome.notes.extend(decided.notes)
-    item.shipments = await _write_shipments(
-        session, batch.pool, order, item.shipments, decided, decisions.expand_bundles, now
+    # Bundles are expanded with the recipes of the pool routed against.
+    skus = {i.sku for parcel in decided.parcels for i in parcel.items}
+    bundles = {sku: batch.pool.bundles[sku] for sku in skus if sku in batch.pool.bundles}
+    item.shipments = await fulfillment.write_shipments(
+        session, order.id, item.shipments, decided, bundles if decisions.expand_bundles else {}, now
     )
     proc.warehouse_code = decided.parcels[0].warehouse
     proc.carrier_code = decided.parcels[0].carrier
@@ -737,113 +702,6 @@ async def _reserve(
     return result.ok
 
 
-async def _write_shipments(
-    session: AsyncSession,
-    pool: StockPool,
-    order: Order,
-    earlier: list[Shipment],
-    decided: routing.Route,
-    expand_bundles: bool,
-    now: datetime,
-) -> list[Shipment]:
-    """One shipment per parcel of the route (re-using the order's earlier ones by sequence number); earlier
-    shipments the route no longer has are cancelled and taken off the shipping documents. Returns all the
-    order's shipments by sequence number. Bundles are expanded with the recipes of the pool routed against."""
-    assert order.id is not None
-    items = [item for parcel in decided.parcels for item in parcel.items]
-    bundles = {i.sku: pool.bundles[i.sku] for i in items if i.sku in pool.bundles} if expand_bundles else {}
-    existing = {s.ref: s for s in earlier}
-    written: dict[str, Shipment] = {}
-    used_refs = set()
-    for seq, parcel in enumerate(decided.parcels, start=1):
-        ref = shipment_ref(order.id, seq)
-        used_refs.add(ref)
-        shipment = existing.get(ref) or Shipment(
-            order_id=order.id, seq=seq, ref=ref, warehouse_code=parcel.warehouse, created_at=now
-        )
-        if ref in existing and existing[ref].warehouse_code != parcel.warehouse:
-            await fulfillment.remove_from_documents(session, ref, keep_warehouse=parcel.warehouse)  # off the old lists
-        shipment.warehouse_code = parcel.warehouse
-        shipment.carrier_code = parcel.carrier
-        shipment.fee_fen = parcel.fee_fen
-        shipment.promised_days = parcel.promised_days
-        shipment.weight_g = parcel.weight_g
-        shipment.status = "pending"
-        shipment.lines = _shipment_lines(parcel.items, bundles)
-        shipment.updated_at = now
-        session.add(shipment)
-        written[ref] = shipment
-    for ref, stale in existing.items():
-        if ref not in used_refs:
-            stale.status = "cancelled"
-            stale.updated_at = now
-            session.add(stale)
-            await fulfillment.remove_from_documents(session, ref, keep_warehouse=None)
-    await session.flush()
-    return sorted({**existing, **written}.values(), key=lambda s: s.seq)
-
-
-def _shipment_lines(
-    parcel: tuple[routing.Item, ...], bundles: dict[str, list[tuple[str, int]]]
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for item in parcel:
-        base = {"line_id": item.key, "title": item.title, "is_gift": item.is_gift, "order_id": item.order_id or None}
-        if item.sku in bundles:
-            rows.extend(
-                {**base, "sku": part, "qty": item.qty * per_unit, "bundle_of": item.sku}
-                for part, per_unit in bundles[item.sku]
-            )
-        else:
-            rows.append({**base, "sku": item.sku, "qty": item.qty, "bundle_of": None})
-    return rows
-
-
-# --- messages ---------------------------------------------------------------------------------------------
-
-
-async def _notify(
-    session: AsyncSession,
-    batch: Batch,
-    order: Order,
-    shop: Shop,
-    decisions: ruleflows.Decisions,
-    shipments: list[Shipment],
-) -> None:
-    """Stage each decided buyer message; the outbox sends it after commit, once."""
-    assert order.id is not None
-    if not decisions.notifications:
-        return
-    carriers = {c.code: c.name for c in batch.network.couriers}
-    warehouses = {site.code: site.name for site in batch.network.sites}
-    first = shipments[0] if shipments else None
-    values = {
-        "shop": shop.name,
-        "external_id": order.external_id,
-        "warehouse": warehouses.get(first.warehouse_code, first.warehouse_code) if first else "仓库",
-        "carrier": carriers.get(first.carrier_code or "", "待定") if first else "待定",
-        "due": _china(order.balance_due_at) if order.balance_due_at else "尾款截止日",
-    }
-    for note in decisions.notifications:
-        template, via = note.template, note.via
-        body = MESSAGE_TEMPLATES.get(template, GENERIC_MESSAGE).format(**values)
-        recipient = order.phone_masked if via == "sms" else (order.buyer_nick or order.receiver_name)
-        message = await fulfillment.stage_notification(
-            session,
-            order_ref=order_ref(order.id),
-            template=template,
-            via=via,
-            recipient_masked=recipient,
-            recipient_cipher=order.phone_cipher if via == "sms" else None,
-            body=body,
-        )
-        await outbox.stage(session, "send_notification", message.id, dedupe_key=f"send_notification:{message.id}")
-
-
-def _china(moment: datetime) -> str:
-    return moment.astimezone(fulfillment.CHINA).strftime("%Y-%m-%d %H:%M")
-
-
 # --- failures, review actions ---------------------------------------------------------------------------
 
 
@@ -864,7 +722,7 @@ async def record_failure(session: AsyncSession, order_id: int, reason: str, *, c
     proc.finished_at = now
     proc.updated_at = now
     session.add(proc)
-    await set_status(session, order, OrderStatus.on_hold)
+    await orders.set_status(session, order, OrderStatus.on_hold)
     await orders.add_event(session, order, "processing_failed", {"reason": reason[:500]})
 
 
@@ -905,7 +763,7 @@ async def reject(session: AsyncSession, order_id: int, actor: Actor, reason: str
     """驳回: cancel the order in the OMS and give back any stock it holds."""
     reason = reason.strip() or "人工审核驳回"
     order, proc = await _reviewable(session, order_id)
-    await _cancel(session, order, proc, await _shipments(session, order_id), reason[:200])
+    await _cancel(session, order, proc, await fulfillment.shipments_of(session, order_id), reason[:200])
     proc.state = ProcessingState.cancelled
     proc.updated_at = utcnow()
     session.add(proc)

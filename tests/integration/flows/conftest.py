@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from app.domain.accounts.models import Role
-from app.domain.channels.models import Channel, Shop
 from app.domain.fulfillment.models import Carrier
 from app.domain.inventory.models import Sku, Warehouse
+from app.domain.shops.models import Channel, Shop
 from app.seed import seed_carrier_rates
 from tests.integration.forms import csrf_from, login
 

@@ -10,10 +10,10 @@ from sqlmodel import select
 
 from app.db import Database
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Channel, Shop
 from app.domain.inventory import services as inventory
 from app.domain.inventory.jobs import refresh_channel_stock
 from app.domain.inventory.models import Sku, Stock, Warehouse, WarehouseKind
+from app.domain.shops.models import Channel, Shop
 
 Receive = Callable[[str, str, int], Awaitable[None]]
 

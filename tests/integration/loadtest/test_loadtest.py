@@ -16,8 +16,8 @@ from sqlmodel import col, select
 from app import loadtest
 from app.db import Database
 from app.domain.channels import services as channels
-from app.domain.channels.models import Channel, Shop
 from app.domain.flows.models import Flow
+from app.domain.shops.models import Channel, Shop
 from app.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import BACKEND, REDIS_URL
 

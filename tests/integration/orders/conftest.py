@@ -10,9 +10,9 @@ import pytest
 from sqlmodel import col, select
 
 from app.db import Database
-from app.domain.channels.models import Channel, Shop
 from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, set_webhook_secret, sign_body
 from app.domain.inventory.models import Sku
+from app.domain.shops.models import Channel, Shop
 from app.outbox import OutboxMessage, OutboxStatus
 from app.settings import Settings
 

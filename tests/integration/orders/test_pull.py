@@ -7,9 +7,9 @@ from sqlmodel import func, select
 
 from app.domain.accounts.models import Role
 from app.domain.channels.adapters.base import PullError
-from app.domain.channels.models import Channel, Shop
 from app.domain.channels.services import pull_shop, set_credentials
 from app.domain.orders.models import Order
+from app.domain.shops.models import Channel, Shop
 from tests.integration.forms import login, post_form
 from tests.integration.orders.conftest import wait_for_jobs
 from tests.integration.orders.fake_platform import APP_KEY, APP_SECRET, TOKEN, FakePlatform, many, running

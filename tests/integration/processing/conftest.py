@@ -20,11 +20,11 @@ from sqlmodel import col, select
 
 from app.db import Database
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Shop
 from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, set_webhook_secret, sign_body
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
 from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops.models import Shop
 from app.seed import seed_demo
 from app.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import BACKEND, REDIS_URL, free_port, serving

@@ -12,14 +12,15 @@ from sqlmodel import col, select
 from app.db import Database
 from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.channels import services as channels
-from app.domain.channels.models import IngestSource, Shop
+from app.domain.channels.models import IngestSource
 from app.domain.flows import services as flows
-from app.domain.fulfillment.models import ShippingDocument, ShippingDocumentEntry
+from app.domain.fulfillment.models import Shipment, ShippingDocument, ShippingDocumentEntry
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Reservation, StockMove
 from app.domain.orders.models import Order, OrderEvent, OrderStatus
 from app.domain.processing import jobs, services
-from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment
+from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops.models import Shop
 from app.outbox import OutboxMessage
 from app.settings import Settings
 from tests.integration.processing.conftest import generic_order

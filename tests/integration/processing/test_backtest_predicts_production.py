@@ -20,8 +20,9 @@ from app.domain.flows import services as flows
 from app.domain.flows import sources
 from app.domain.flows.backtest import Replay
 from app.domain.flows.models import Flow
+from app.domain.fulfillment.models import Shipment
 from app.domain.inventory import services as inventory
-from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment
+from app.domain.processing.models import OrderProcessing, ProcessingState
 from app.settings import Settings
 from tests.integration.processing.conftest import generic_order
 from tests.integration.processing.test_actions import land, linear_flow, process

@@ -13,11 +13,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
-from app.domain.fulfillment.models import BuyerNotification, ShippingDocument, ShippingDocumentEntry, Waybill
+from app.domain.fulfillment.models import BuyerNotification, Shipment, ShippingDocument, ShippingDocumentEntry, Waybill
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import ChannelStock, MoveKind, Reservation, Stock, StockMove
 from app.domain.orders.models import Order, OrderStatus
-from app.domain.processing.models import OrderProcessing, Shipment
+from app.domain.processing.models import OrderProcessing
 from tests.integration.forms import login
 from tests.integration.processing.conftest import deliver, generic_order, wait_for, wait_until_settled
 from tests.samples import channels as samples

@@ -12,10 +12,11 @@ from sqlmodel import col, select
 
 from app.db import Database
 from app.domain.channels import services as channels
-from app.domain.channels.models import IngestSource, Shop
+from app.domain.channels.models import IngestSource
 from app.domain.inventory.models import Reservation
 from app.domain.orders.models import OrderEvent, OrderLine
 from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops.models import Shop
 from app.settings import Settings
 from tests.integration.conftest import BACKEND, free_port, start_arq_worker, stop_process
 from tests.integration.processing.conftest import (

@@ -14,10 +14,11 @@ from sqlmodel import select
 
 from app.db import Database, utcnow
 from app.domain.accounts.models import AuditEntry, Role
-from app.domain.channels.models import Channel, Shop
 from app.domain.flows.models import Flow, FlowVersion
+from app.domain.fulfillment.models import Shipment
 from app.domain.orders.models import Order, OrderEvent, OrderLine, OrderStatus
-from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment
+from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops.models import Channel, Shop
 from app.outbox import OutboxMessage, OutboxStatus
 from tests.integration.forms import csrf_from, login, post_form
 

@@ -33,12 +33,13 @@ from sqlmodel import col, select
 
 from app.db import Database
 from app.domain.accounts.models import Role
-from app.domain.channels.models import IngestError, Shop
+from app.domain.channels.models import IngestError
 from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, set_webhook_secret, sign_body
 from app.domain.flows.models import Flow
 from app.domain.fulfillment.models import Carrier, ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops.models import Shop
 from app.security import SECURITY_HEADERS
 from app.seed import seed_demo
 from app.settings import Settings

@@ -44,10 +44,10 @@ from app.db import Database
 from app.domain.accounts import services as accounts
 from app.domain.accounts.models import TokenScope
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Shop
 from app.domain.channels.services import set_webhook_secret
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
+from app.domain.shops.models import Shop
 from app.main import create_app
 from app.seed import seed_demo
 from app.settings import Settings

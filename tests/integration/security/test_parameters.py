@@ -26,13 +26,13 @@ from sqlmodel import func, select
 from app.db import Database
 from app.domain.accounts.models import ApiToken, Role, TokenScope
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Channel, Shop
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow, FlowVersion
 from app.domain.flows.services import EXPORT_FORMAT
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import ChannelStockRule, Sku, Stock, StockMove, Warehouse
+from app.domain.shops.models import Channel, Shop
 from tests.integration.forms import login, post_form
 
 Client = AsyncTestClient[Litestar]

@@ -41,14 +41,15 @@ from app.db import Database
 from app.domain.accounts.models import AuditEntry, Role, TokenScope
 from app.domain.channels import services as channels
 from app.domain.channels.adapters import adapter_for
-from app.domain.channels.models import IngestError, IngestSource, Shop
+from app.domain.channels.models import IngestError, IngestSource
 from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body
 from app.domain.fulfillment.carriers import CarrierError, WaybillRequest, WaybillResult
-from app.domain.fulfillment.models import BuyerNotification, Waybill
+from app.domain.fulfillment.models import BuyerNotification, Shipment, Waybill
 from app.domain.orders import pii
 from app.domain.orders.models import Order, OrderEvent, OrderLine, OrderStatus
 from app.domain.processing import jobs as processing_jobs
-from app.domain.processing.models import OrderProcessing, ProcessingState, Shipment
+from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops.models import Shop
 from app.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import BACKEND
 from tests.integration.forms import PASSWORD, csrf_from, login, post_form

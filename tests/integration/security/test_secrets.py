@@ -20,7 +20,6 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import create_engine, inspect, text
 
 from app.domain.accounts.models import Role
-from app.domain.channels.models import Channel, Shop
 from app.domain.channels.services import (
     SHOP_HEADER,
     SIGNATURE_HEADER,
@@ -29,6 +28,7 @@ from app.domain.channels.services import (
     webhook_secret_of,
 )
 from app.domain.fulfillment.carriers import sign
+from app.domain.shops.models import Channel, Shop
 from app.main import create_app
 from app.settings import SANDBOX_CARRIER_SECRET, Settings, get_settings
 from tests.integration.conftest import BACKEND, migration_config

@@ -31,12 +31,13 @@ from sqlmodel import func, select
 
 from app.domain.accounts.models import Role, TokenScope
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Channel, InboxEvent, IngestError
+from app.domain.channels.models import InboxEvent, IngestError
 from app.domain.channels.services import SHOP_HEADER, pull_shop, set_credentials
 from app.domain.flows import services as flows
 from app.domain.orders.models import Order
 from app.domain.processing import services as processing
 from app.domain.processing.models import OrderProcessing
+from app.domain.shops.models import Channel
 from tests.integration.forms import login, post_form
 from tests.integration.orders.conftest import SHOP_CODES, deliver
 from tests.integration.orders.conftest import shops as shops  # the fixture: one shop per channel

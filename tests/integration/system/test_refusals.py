@@ -17,10 +17,10 @@ from sqlmodel import func, select
 from app.db import Database
 from app.domain.accounts.models import Role, TokenScope
 from app.domain.accounts.services import SYSTEM
-from app.domain.channels.models import Channel, Shop
 from app.domain.flows import services as flows
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, StockCount, StockMove, Warehouse
+from app.domain.shops.models import Channel, Shop
 from tests.integration.forms import csrf_from, login
 
 Client = AsyncTestClient[Litestar]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.domain.channels.adapters.base import Adapter, NormalizedOrder, NormalizeError, PullError
+from app.domain.channels.adapters.base import Adapter, NormalizeError, PullError
 from app.domain.channels.adapters.douyin import DouyinAdapter
 from app.domain.channels.adapters.generic import GenericAdapter
 from app.domain.channels.adapters.jd import JdAdapter
@@ -10,7 +10,8 @@ from app.domain.channels.adapters.kuaishou import KuaishouAdapter
 from app.domain.channels.adapters.taobao import TaobaoAdapter
 from app.domain.channels.adapters.wechat import WechatAdapter
 from app.domain.channels.adapters.youzan import YouzanAdapter
-from app.domain.channels.models import Channel
+from app.domain.orders.schemas import NormalizedOrder
+from app.domain.shops.models import Channel
 
 ADAPTERS: dict[Channel, Adapter] = {
     Channel.taobao: TaobaoAdapter(),

@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app import templating
+from app.domain.orders.schemas import UNSTORABLE, NormalizedLine, NormalizedOrder, safe_text
 from app.i18n import N_, gettext
 from app.json_input import NestedTooDeeplyError, loads_within
 
@@ -89,68 +90,8 @@ def shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def safe_text(text: str) -> str:
-    """The text with any lone surrogate or NUL written as its JSON escape (``\\ud800``, ``\\u0000``), so that
-    it can be stored: no encoding holds a lone surrogate, and PostgreSQL's text holds no NUL."""
-    if not _UNSTORABLE.search(text):
-        return text
-    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 class PullError(RuntimeError):
     """The platform refused or garbled an order-list request."""
-
-
-@dataclass
-class NormalizedLine:
-    line_id: str
-    seller_sku: str
-    channel_sku_id: str
-    title: str
-    qty: int
-    unit_price_fen: int
-    paid_fen: int
-    is_gift: bool = False
-    bundle_of: str | None = None
-    refund_status: str = ""
-
-
-@dataclass
-class NormalizedOrder:
-    """One platform order in our terms. Phone and address are clear here; ingest encrypts them."""
-
-    external_id: str
-    raw_status: str
-    status: str
-    created_at: datetime
-    updated_at: datetime
-    paid_at: datetime | None = None
-    channel_buyer_id: str = ""
-    buyer_nick: str = ""
-    unionid: str = ""
-    receiver_name: str = ""
-    #: The phone in clear when the platform gives it, else None (then ``phone_masked`` is the platform's mask).
-    phone: str | None = None
-    phone_masked: str = ""
-    province: str = ""
-    city: str = ""
-    district: str = ""
-    town: str = ""
-    address: str | None = None
-    address_masked: str = ""
-    items_fen: int = 0
-    shipping_fen: int = 0
-    discount_fen: int = 0
-    paid_fen: int = 0
-    is_presale: bool = False
-    deposit_paid: bool = False
-    balance_paid: bool = False
-    balance_due_at: datetime | None = None
-    buyer_message: str = ""
-    seller_memo: str = ""
-    tags: list[str] = field(default_factory=list)
-    lines: list[NormalizedLine] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -360,8 +301,6 @@ def as_object(body: Any, name: str = "body") -> dict[str, Any]:
 
 # --- the payload itself: depth, characters, numbers -------------------------------------------------
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
 
 def _label(name: str) -> str | None:
     """How messages call the delivered document as a whole."""
@@ -418,7 +357,7 @@ def check_tree(value: Any, name: str = "body") -> None:
                 name, gettext("%(field)s nests deeper than %(max)s levels"), {"max": MAX_DEPTH}, label=_label(name)
             )
         if isinstance(item, str):
-            match = _UNSTORABLE.search(item)
+            match = UNSTORABLE.search(item)
             if match and match.group() == "\x00":
                 raise NormalizeError(
                     safe_text(path), gettext("%(field)s contains a NUL character (\\u0000), which cannot be stored"), {}
@@ -445,11 +384,6 @@ def check_tree(value: Any, name: str = "body") -> None:
 
 def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-
-
-#: Line refund statuses that mean the money went back (Taobao/Tmall SUCCESS, Douyin 3, Youzan REFUND_SUCCESS):
-#: such a line is not shipped. Other statuses (NO_REFUND, a refund still being decided) leave it shippable.
-REFUND_SUCCESS_STATUSES = frozenset({"SUCCESS", "3", "REFUND_SUCCESS"})
 
 
 def partial_refund_tag(lines: list[NormalizedLine], refunded: set[str]) -> list[str]:

@@ -19,8 +19,6 @@ import httpx
 from app.domain.channels.adapters.base import (
     CHINA,
     Credentials,
-    NormalizedLine,
-    NormalizedOrder,
     NormalizeError,
     PullError,
     PullPage,
@@ -38,6 +36,7 @@ from app.domain.channels.adapters.base import (
     unix_time,
     within,
 )
+from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {1: "received", 105: "received", 2: "received", 101: "shipped", 3: "shipped", 4: "cancelled", 5: "completed"}
 DEPOSIT_PRESALE = 2  # trade_type 2: 定金预售

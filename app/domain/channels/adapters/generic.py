@@ -25,8 +25,6 @@ import httpx
 
 from app.domain.channels.adapters.base import (
     Credentials,
-    NormalizedLine,
-    NormalizedOrder,
     NormalizeError,
     PullError,
     PullPage,
@@ -41,6 +39,7 @@ from app.domain.channels.adapters.base import (
     text,
     within,
 )
+from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {
     "unpaid": "received",

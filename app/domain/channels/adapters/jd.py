@@ -18,8 +18,6 @@ import httpx
 from app.domain.channels.adapters.base import (
     CHINA,
     Credentials,
-    NormalizedLine,
-    NormalizedOrder,
     NormalizeError,
     PullError,
     PullPage,
@@ -35,6 +33,7 @@ from app.domain.channels.adapters.base import (
     within,
     yuan,
 )
+from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {
     "WAIT_SELLER_STOCK_OUT": "received",

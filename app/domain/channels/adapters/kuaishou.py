@@ -18,8 +18,6 @@ import httpx
 
 from app.domain.channels.adapters.base import (
     Credentials,
-    NormalizedLine,
-    NormalizedOrder,
     NormalizeError,
     PullError,
     PullPage,
@@ -36,6 +34,7 @@ from app.domain.channels.adapters.base import (
     unix_time,
     within,
 )
+from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {10: "received", 30: "received", 40: "shipped", 50: "delivered", 70: "completed", 80: "cancelled"}
 

@@ -16,8 +16,6 @@ import httpx
 from app.domain.channels.adapters.base import (
     CHINA,
     Credentials,
-    NormalizedLine,
-    NormalizedOrder,
     NormalizeError,
     PullError,
     PullPage,
@@ -34,6 +32,7 @@ from app.domain.channels.adapters.base import (
     within,
     yuan,
 )
+from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {
     "TRADE_NO_CREATE_PAY": "received",

@@ -15,8 +15,6 @@ import httpx
 
 from app.domain.channels.adapters.base import (
     Credentials,
-    NormalizedLine,
-    NormalizedOrder,
     NormalizeError,
     PullError,
     PullPage,
@@ -33,6 +31,7 @@ from app.domain.channels.adapters.base import (
     unix_time,
     within,
 )
+from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {
     10: "received",

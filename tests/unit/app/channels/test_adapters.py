@@ -8,7 +8,7 @@ import pytest
 
 from app.domain.channels.adapters import ADAPTERS, adapter_for
 from app.domain.channels.adapters.base import NormalizeError, china_time, yuan_to_fen
-from app.domain.channels.models import Channel
+from app.domain.shops.models import Channel
 from ruleflows import CHANNELS
 from tests.samples import channels as samples
 

@@ -1,0 +1,78 @@
+"""The normalised order: what orders accepts from every source (the channel adapters, imports, replays).
+
+Money in fen, times in UTC, phone and address in clear (ingest seals them); the raw status and payload kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Line refund statuses that mean the money went back (Taobao/Tmall SUCCESS, Douyin 3, Youzan REFUND_SUCCESS):
+#: such a line is not shipped. Other statuses (NO_REFUND, a refund still being decided) leave it shippable.
+REFUND_SUCCESS_STATUSES = frozenset({"SUCCESS", "3", "REFUND_SUCCESS"})
+
+#: What no stored text may hold: NUL (PostgreSQL text) and lone surrogates (no encoding).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def safe_text(text: str) -> str:
+    """The text with any lone surrogate or NUL written as its JSON escape (``\\ud800``, ``\\u0000``), so that
+    it can be stored: no encoding holds a lone surrogate, and PostgreSQL's text holds no NUL."""
+    if not UNSTORABLE.search(text):
+        return text
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass
+class NormalizedLine:
+    line_id: str
+    seller_sku: str
+    channel_sku_id: str
+    title: str
+    qty: int
+    unit_price_fen: int
+    paid_fen: int
+    is_gift: bool = False
+    bundle_of: str | None = None
+    refund_status: str = ""
+
+
+@dataclass
+class NormalizedOrder:
+    """One platform order in our terms. Phone and address are clear here; ingest encrypts them."""
+
+    external_id: str
+    raw_status: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    paid_at: datetime | None = None
+    channel_buyer_id: str = ""
+    buyer_nick: str = ""
+    unionid: str = ""
+    receiver_name: str = ""
+    #: The phone in clear when the platform gives it, else None (then ``phone_masked`` is the platform's mask).
+    phone: str | None = None
+    phone_masked: str = ""
+    province: str = ""
+    city: str = ""
+    district: str = ""
+    town: str = ""
+    address: str | None = None
+    address_masked: str = ""
+    items_fen: int = 0
+    shipping_fen: int = 0
+    discount_fen: int = 0
+    paid_fen: int = 0
+    is_presale: bool = False
+    deposit_paid: bool = False
+    balance_paid: bool = False
+    balance_due_at: datetime | None = None
+    buyer_message: str = ""
+    seller_memo: str = ""
+    tags: list[str] = field(default_factory=list)
+    lines: list[NormalizedLine] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,63 @@
+"""Shops: the shops a merchant runs on each platform, and the platforms themselves.
+
+Every other domain may read a shop; shops import no other domain.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+from app.dbtypes import utc_field
+
+
+class Channel(StrEnum):
+    """Platforms orders come from; the same values as ``order.channel`` in the rule-flow context schema."""
+
+    taobao = "taobao"  # 淘宝
+    tmall = "tmall"  # 天猫 (same TOP API as Taobao)
+    jd = "jd"  # 京东 POP
+    douyin = "douyin"  # 抖店
+    kuaishou = "kuaishou"  # 快手小店
+    youzan = "youzan"  # 有赞
+    wechat_channels = "wechat_channels"  # 视频号小店
+    wechat_miniprogram = "wechat_miniprogram"  # 微信小程序商城
+    pos = "pos"  # 门店收银
+    webshop = "webshop"  # 品牌官网
+
+
+class ShopBase(SQLModel):
+    """One shop on one channel."""
+
+    channel: Channel = Field(max_length=32, index=True)
+    code: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=100)
+    is_active: bool = True
+
+
+class Shop(ShopBase, table=True):
+    __tablename__ = "shops"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: The secret that verifies webhook signatures, encrypted under SECRET_KEY (``pii.encrypt``); empty when
+    #: none is set. Shown once when made; read it with ``channels.services.webhook_secret_of``.
+    webhook_secret_cipher: str = Field(default="", max_length=300)
+    #: The platform's open-API address, app key / secret and the shop's access token, for the pull job. The
+    #: app secret and the access token are kept encrypted like the webhook secret (``credentials_of`` reads
+    #: them); a clear app secret may be 256 characters, a clear token 512.
+    api_base_url: str = Field(default="", max_length=300)
+    app_key: str = Field(default="", max_length=128)
+    app_secret_cipher: str = Field(default="", max_length=512)
+    access_token_cipher: str = Field(default="", max_length=1024)
+    #: Pull the order list every this many minutes (0 = only when someone presses "pull now").
+    pull_interval_minutes: int = 0
+    #: Where the last pull stopped (the newest modification time seen), so the next one starts there.
+    pull_cursor: str = Field(default="", max_length=100)
+    last_pulled_at: datetime | None = utc_field(nullable=True)
+    last_pull_error: str | None = Field(default=None, max_length=1000)
+
+
+class ShopRead(ShopBase):
+    id: int
