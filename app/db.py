@@ -9,7 +9,7 @@ deferred ``BEGIN`` so they do not queue behind writers. On PostgreSQL both are t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,13 +125,19 @@ class Deferred:
     fails and its savepoint is rolled back. Rows with a unique key name it in ``skip_duplicates_of``: a row
     whose key exists already is left out (``ON CONFLICT DO NOTHING``), as a select-then-insert would.
     Only rows nothing reads back before the batch ends belong here.
+
+    A ``step`` is other work added up the same way and done once, after the inserts, with every item it was
+    given (the stock a batch reserves: one guarded UPDATE per SKU and warehouse).
     """
 
     def __init__(self) -> None:
-        self._rows: list[tuple[Any, tuple[str, ...], dict[str, Any]]] = []
+        self._rows: list[tuple[Any, tuple[str, ...], Any]] = []
 
     def add(self, model: Any, row: dict[str, Any], *, skip_duplicates_of: tuple[str, ...] = ()) -> None:
         self._rows.append((model, skip_duplicates_of, row))
+
+    def step(self, work: Callable[[AsyncSession, list[Any]], Awaitable[None]], item: Any) -> None:
+        self._rows.append((work, _STEP, item))
 
     def mark(self) -> int:
         return len(self._rows)
@@ -143,14 +149,22 @@ class Deferred:
         return len(self._rows)
 
     async def write(self, session: AsyncSession) -> None:
-        """Insert every row, grouped by table in the order the tables were first written to."""
-        groups: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+        """Insert every row, grouped by table in the order the tables were first written to, then do each
+        step once with all its items."""
+        groups: dict[tuple[Any, tuple[str, ...]], list[Any]] = {}
         for model, unique, row in self._rows:
             groups.setdefault((model, unique), []).append(row)
         self._rows.clear()
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         for (model, unique), rows in groups.items():
-            await session.exec(_insert_statement(model, unique, dialect), params=rows)
+            if unique is not _STEP:
+                await session.exec(_insert_statement(model, unique, dialect), params=rows)
+        for (work, unique), items in groups.items():
+            if unique is _STEP:
+                await work(session, items)
+
+
+_STEP: tuple[str, ...] = ("(step)",)
 
 
 def _insert_statement(model: Any, unique: tuple[str, ...], dialect: str) -> Any:

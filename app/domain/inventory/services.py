@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import and_, delete, func, insert, update
+from sqlalchemy import and_, delete, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -503,7 +503,7 @@ async def _write_reservations(
         }
         for t in takes
     ]
-    await session.exec(insert(Reservation), params=rows)
+    await insert_rows(session, Reservation, rows)
     moves = [
         _move(
             MoveKind.reservation,
@@ -530,6 +530,7 @@ async def reserve(
     all_or_nothing: bool = True,
     sync_channels: bool = True,
     routed_in: StockPool | None = None,
+    under_lock: Collection[str] = (),
 ) -> ReservationResult:
     """Reserve an order's lines in one warehouse (``warehouse`` a code) or split (a map line_key → code).
 
@@ -541,6 +542,11 @@ async def reserve(
     when the recompute ran here and no longer changes anything. ``routed_in`` is the stock pool the caller
     planned against: its warehouses and SKUs exist and its bundles' recipes are the ones to take, so they are
     not read again.
+
+    ``under_lock``: the (component) SKUs whose stock rows the caller holds locked and read its plan from (a
+    processing batch). When every take is among them and the session defers its writes, the takes cannot fall
+    short: the rows are written with the batch's others and the stock is taken by one guarded UPDATE per SKU
+    and warehouse for the whole batch, at its end.
     """
     if not lines:
         return ReservationResult(order_key)
@@ -571,6 +577,26 @@ async def reserve(
     # The fixed lock order: by SKU, then warehouse, whatever order the lines came in.
     takes.sort(key=lambda t: (t.sku, t.warehouse, t.line.line_key))
 
+    later = deferred_of(session)
+    if later is not None and takes and all(t.sku in under_lock for t in takes):
+        await _write_reservations(session, order_key, takes, existing, actor)
+        later.step(_take_locked_stock, [(t.warehouse, t.sku, t.units) for t in takes])
+        for take in takes:
+            take.taken = True
+        return ReservationResult(
+            order_key,
+            [
+                LineResult(
+                    line.line_key,
+                    line.sku_code,
+                    line.qty,
+                    str(plan[line.line_key]),
+                    LineOutcome.already_reserved if line.line_key in held else LineOutcome.reserved,
+                )
+                for line in lines
+            ],
+        )
+
     # The rows are written first and the guarded UPDATEs come last, so that a hot SKU's stock row is locked
     # only from its UPDATE to the caller's commit. A savepoint undoes the rows when a take falls short; the
     # statements inside it are Core ones, so the session holds no object the rollback would leave stale.
@@ -578,7 +604,6 @@ async def reserve(
     connection = await session.connection()
     short_lines: set[str] = set()
     attempt = takes
-    later = deferred_of(session)
     while attempt:
         written = later.mark() if later is not None else 0
         await connection.exec_driver_sql("SAVEPOINT inventory_reserve")
@@ -613,6 +638,22 @@ async def reserve(
         else:
             outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.reserved))
     return ReservationResult(order_key, outcome)
+
+
+class StockMoved(RuntimeError):
+    """Stock a batch read under lock was not there when it took it: the batch's view of stock was wrong."""
+
+
+async def _take_locked_stock(session: AsyncSession, takes: list[list[tuple[str, str, int]]]) -> None:
+    """A batch's reservations of locked stock: one guarded UPDATE per SKU and warehouse, in the lock order."""
+    units: dict[tuple[str, str], int] = defaultdict(int)
+    for order_takes in takes:
+        for warehouse, sku, count in order_takes:
+            units[(sku, warehouse)] += count
+    for (sku, warehouse), count in sorted(units.items()):
+        result = await session.exec(_guarded_reserve(warehouse, sku, count))
+        if result.rowcount != 1:
+            raise StockMoved(f"{warehouse}/{sku}: {count} units were not available")
 
 
 async def reservations(session: AsyncSession, order_key: str, *, lock: bool = False) -> list[Reservation]:

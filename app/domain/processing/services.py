@@ -179,6 +179,13 @@ class Batch:
     documents: dict[tuple[str, str], int] = field(default_factory=dict)
     #: The documents the batch's orders' earlier shipments are on, by shipment reference.
     entries: dict[str, set[int]] = field(default_factory=dict)
+    #: The SKUs whose stock rows the batch locked before reading them into the pool (on SQLite the one
+    #: writer holds everything: None), reserved with one guarded UPDATE per SKU and warehouse at the end.
+    locked: set[str] | None = None
+
+    @property
+    def under_lock(self) -> set[str]:
+        return self.pool.known if self.locked is None else self.locked
 
     async def documents_of(self, session: AsyncSession, warehouse: str, kinds: list[str]) -> list[int]:
         """The wave's documents of these kinds at the warehouse (opened when missing), once per batch."""
@@ -381,6 +388,7 @@ async def _stock_for(session: AsyncSession, prepared: Iterable[Prepared], now: d
         skus=await inventory.skus_by_code(session, codes),
         holdings=holdings,
         entries=await fulfillment.documents_holding(session, [s.ref for item in running for s in item.shipments]),
+        locked=None if session.bind is None or session.bind.dialect.name == "sqlite" else set(pool.known),
     )
 
 
@@ -698,7 +706,9 @@ async def _reserve(
     if stale:
         await inventory.release(session, key, SYSTEM, line_keys=stale, note="重新分仓")
     lines = [ReservationLine(item.key, item.sku, item.qty) for item, _ in wanted]
-    result = await inventory.reserve(session, key, lines, plan, SYSTEM, routed_in=batch.pool)
+    result = await inventory.reserve(
+        session, key, lines, plan, SYSTEM, routed_in=batch.pool, under_lock=batch.under_lock
+    )
     return result.ok
 
 
