@@ -150,18 +150,19 @@ class Deferred:
 
     async def write(self, session: AsyncSession) -> None:
         """Insert every row, grouped by table in the order the tables were first written to, then do each
-        step once with all its items."""
-        groups: dict[tuple[Any, tuple[str, ...]], list[Any]] = {}
-        for model, unique, row in self._rows:
-            groups.setdefault((model, unique), []).append(row)
-        self._rows.clear()
+        step once with all its items; rows the steps defer in turn are written after them, the same way."""
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        for (model, unique), rows in groups.items():
-            if unique is not _STEP:
-                await session.exec(_insert_statement(model, unique, dialect), params=rows)
-        for (work, unique), items in groups.items():
-            if unique is _STEP:
-                await work(session, items)
+        while self._rows:
+            groups: dict[tuple[Any, tuple[str, ...]], list[Any]] = {}
+            for model, unique, row in self._rows:
+                groups.setdefault((model, unique), []).append(row)
+            self._rows = []
+            for (model, unique), rows in groups.items():
+                if unique is not _STEP:
+                    await session.exec(_insert_statement(model, unique, dialect), params=rows)
+            for (work, unique), items in groups.items():
+                if unique is _STEP:
+                    await work(session, items)
 
 
 _STEP: tuple[str, ...] = ("(step)",)

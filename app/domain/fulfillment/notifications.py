@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
-from app import outbox
+from app.db import deferred_of
 from app.domain.fulfillment import routing
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import BuyerNotification, Shipment, order_ref
@@ -33,7 +33,8 @@ async def stage_messages(
     notifications: Sequence[ruleflows.Notification],
     network: routing.Network,
 ) -> None:
-    """Stage each decided buyer message about the order and its shipments; the outbox sends it after commit, once."""
+    """Stage each decided buyer message about the order and its shipments; the outbox sends it after commit, once.
+    In a processing batch the messages are recorded together with the batch's others, at its end."""
     assert order.id is not None
     if not notifications:
         return
@@ -47,20 +48,23 @@ async def stage_messages(
         "carrier": carriers.get(first.carrier_code or "", "待定") if first else "待定",
         "due": _china(order.balance_due_at) if order.balance_due_at else "尾款截止日",
     }
-    for note in notifications:
-        template, via = note.template, note.via
-        body = MESSAGE_TEMPLATES.get(template, GENERIC_MESSAGE).format(**values)
-        recipient = order.phone_masked if via == "sms" else (order.buyer_nick or order.receiver_name)
-        message = await fulfillment.stage_notification(
-            session,
+    rows = [
+        fulfillment.notification_row(
             order_ref=order_ref(order.id),
-            template=template,
-            via=via,
-            recipient_masked=recipient,
-            recipient_cipher=order.phone_cipher if via == "sms" else None,
-            body=body,
+            template=note.template,
+            via=note.via,
+            recipient_masked=order.phone_masked if note.via == "sms" else (order.buyer_nick or order.receiver_name),
+            recipient_cipher=order.phone_cipher if note.via == "sms" else None,
+            body=MESSAGE_TEMPLATES.get(note.template, GENERIC_MESSAGE).format(**values),
         )
-        await outbox.stage(session, "send_notification", message.id, dedupe_key=f"send_notification:{message.id}")
+        for note in notifications
+    ]
+    later = deferred_of(session)
+    if later is None:
+        await fulfillment.send_after_commit(session, rows)
+    else:
+        for row in rows:
+            later.step(fulfillment.send_after_commit, row)
 
 
 def _china(moment: datetime) -> str:

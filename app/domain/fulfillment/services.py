@@ -10,10 +10,12 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import outbox
 from app.db import insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import routing
@@ -207,8 +209,8 @@ async def write_shipments(
 ) -> list[Shipment]:
     """One shipment per parcel of the route (re-using the order's ``earlier`` ones by sequence number); earlier
     shipments the route no longer has are cancelled and taken off the shipping documents. Returns all the
-    order's shipments by sequence number. ``bundles`` are the components of the bundle SKUs to pick as their
-    parts (empty when bundles ship whole)."""
+    order's shipments by sequence number (new ones get their ids with the session's next flush). ``bundles``
+    are the components of the bundle SKUs to pick as their parts (empty when bundles ship whole)."""
     existing = {s.ref: s for s in earlier}
     written: dict[str, Shipment] = {}
     used_refs = set()
@@ -236,7 +238,6 @@ async def write_shipments(
             stale.updated_at = now
             session.add(stale)
             await remove_from_documents(session, ref, keep_warehouse=None)
-    await session.flush()
     return sorted({**existing, **written}.values(), key=lambda s: s.seq)
 
 
@@ -412,23 +413,59 @@ async def stage_notification(
 
     ``recipient_cipher`` is the sealed address the gateway needs (an SMS's phone number), opened only to send.
     """
-    key = f"{order_ref}:{template}:{via}"
-    existing = (await session.exec(select(BuyerNotification).where(BuyerNotification.dedupe_key == key))).first()
+    notification = BuyerNotification(
+        **notification_row(
+            order_ref=order_ref,
+            template=template,
+            via=via,
+            recipient_masked=recipient_masked,
+            body=body,
+            recipient_cipher=recipient_cipher,
+        )
+    )
+    existing = (
+        await session.exec(select(BuyerNotification).where(BuyerNotification.dedupe_key == notification.dedupe_key))
+    ).first()
     if existing is not None:
         return existing
-    notification = BuyerNotification(
-        dedupe_key=key,
-        order_ref=order_ref,
-        template=template,
-        via=via,
-        recipient_masked=recipient_masked,
-        recipient_cipher=recipient_cipher,
-        body=body[:500],
-        created_at=utcnow(),
-    )
     session.add(notification)
     await session.flush()
     return notification
+
+
+def notification_row(
+    *, order_ref: str, template: str, via: str, recipient_masked: str, body: str, recipient_cipher: str | None = None
+) -> dict[str, Any]:
+    """A buyer message as it is recorded: one per order, template and channel (its ``dedupe_key``)."""
+    return {
+        "dedupe_key": f"{order_ref}:{template}:{via}",
+        "order_ref": order_ref,
+        "template": template,
+        "via": via,
+        "recipient_masked": recipient_masked,
+        "recipient_cipher": recipient_cipher,
+        "body": body[:500],
+        "status": "pending",
+        "created_at": utcnow(),
+    }
+
+
+async def send_after_commit(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Record these buyer messages (``notification_row``; one already recorded is left as it is) in one INSERT
+    and stage the sending of each new one; the outbox sends it after commit, once."""
+    if not rows:
+        return
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(BuyerNotification)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(BuyerNotification.id))
+    )
+    for notification_id in (await session.exec(statement)).scalars().all():
+        await outbox.stage(
+            session, "send_notification", notification_id, dedupe_key=f"send_notification:{notification_id}"
+        )
 
 
 async def recent_notifications(session: AsyncSession, limit: int = 100) -> list[BuyerNotification]:

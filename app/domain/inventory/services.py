@@ -563,7 +563,10 @@ async def reserve(
     if routed_in is None:
         await _check_known(session, warehouses={c for c in plan.values() if c}, skus={line.sku_code for line in lines})
 
-    existing = (await session.exec(select(Reservation).where(Reservation.order_key == order_key))).all()
+    # The caller's pending changes need not be written first: a reservation changed in this session is read
+    # back as the session holds it.
+    with session.no_autoflush:
+        existing = (await session.exec(select(Reservation).where(Reservation.order_key == order_key))).all()
     held = {r.line_key for r in existing if r.status != ReservationStatus.released}
     todo = [line for line in lines if line.line_key not in held]
     if routed_in is None:

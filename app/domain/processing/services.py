@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
 from app import outbox
-from app.db import Database, deferring, is_transient, utcnow
+from app.db import Database, Deferred, deferring, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.flows import services as flows
 from app.domain.fulfillment import notifications, routing
@@ -179,6 +179,8 @@ class Batch:
     documents: dict[tuple[str, str], int] = field(default_factory=dict)
     #: The documents the batch's orders' earlier shipments are on, by shipment reference.
     entries: dict[str, set[int]] = field(default_factory=dict)
+    #: What the batch writes together at its end (``app.db.Deferred``).
+    later: Deferred = field(default_factory=Deferred)
     #: The SKUs whose stock rows the batch locked before reading them into the pool (on SQLite the one
     #: writer holds everything: None), reserved with one guarded UPDATE per SKU and warehouse at the end.
     locked: set[str] | None = None
@@ -231,6 +233,7 @@ async def process_batch(
     outcomes: dict[int, Outcome] = {}
     # Timeline entries, ledger moves, outbox messages and document entries are written together at the end.
     async with deferring(session) as later:
+        batch.later = later
         for order_id in ids:
             item = prepared.get(order_id)
             if item is None:
@@ -252,6 +255,13 @@ async def process_batch(
                     reason, code = f"处理出错：{type(exc).__name__}: {str(exc)[:300]}", "failed"
                 outcomes[order_id] = await _failed(session, order_id, reason, code)
     return [outcomes[order_id] for order_id in order_ids]
+
+
+async def _request_waybills(session: AsyncSession, shipments: list[Shipment]) -> None:
+    """Stage the waybill requests of the batch's shipments, once each; done with the batch's other writes at
+    its end, when the new shipments have their ids."""
+    for shipment in shipments:
+        await outbox.stage(session, "request_waybill", shipment.id, dedupe_key=f"request_waybill:{shipment.ref}")
 
 
 async def _failed(session: AsyncSession, order_id: int, reason: str, code: str = "failed") -> Outcome:
@@ -491,7 +501,7 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
             if shipment.carrier_code is None:
                 outcome.notes.append(f"{shipment.ref} 未指定快递，未申请面单")
                 continue
-            await outbox.stage(session, "request_waybill", shipment.id, dedupe_key=f"request_waybill:{shipment.ref}")
+            batch.later.step(_request_waybills, shipment)
     await notifications.stage_messages(session, order, shop.name, shipments, decisions.notifications, batch.network)
     if shipments:
         await orders.set_status(session, order, OrderStatus.routed)
