@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, cast
 
+import httpx
 from arq import cron
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.typing import WorkerCoroutine
@@ -182,11 +183,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["settings"] = settings
     ctx["db"] = Database(settings)
     ctx["runner"] = "arq"
+    ctx["http"] = httpx.AsyncClient()
+    ctx["carrier_client"] = fulfillment_jobs.carrier_client(settings, ctx["http"])
     # A worker that starts after an outage drains what piled up without waiting for the first tick.
     await relay(ctx["db"], ctx["redis"], batch_size=settings.processing_batch_size)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["http"].aclose()
     await ctx["db"].dispose()
 
 
@@ -235,12 +239,15 @@ class EmbeddedWorker:
         self._last_sweep = 0.0
         self._stopping = False
         self.mode = "embedded"
+        #: One pooled HTTP client for the jobs' outside calls (the carrier API) while the worker runs.
+        self._http: httpx.AsyncClient | None = None
 
     def kick(self) -> None:
         """Something was committed to the outbox: look now rather than at the next tick."""
         self._wake.set()
 
     def start(self) -> None:
+        self._http = httpx.AsyncClient()
         self._task = asyncio.create_task(self._loop(), name="embedded-worker")
         # Its own task, so that a long batch of orders in the outbox loop never delays it past its promise.
         self._clock = asyncio.create_task(self._every_second(), name="embedded-worker-clock")
@@ -255,16 +262,24 @@ class EmbeddedWorker:
                 await self._clock
             except asyncio.CancelledError:
                 pass
-        if self._task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
-        except TimeoutError:
-            self._task.cancel()
+        if self._task is not None:
             try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=grace)
+            except TimeoutError:
+                self._task.cancel()
+                try:
+                    await self._task
+                except asyncio.CancelledError:
+                    pass
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _ctx(self) -> dict[str, Any]:
+        ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
+        if self._http is not None:
+            ctx["carrier_client"] = fulfillment_jobs.carrier_client(self.settings, self._http)
+        return ctx
 
     @property
     def alive(self) -> bool:
@@ -272,7 +287,7 @@ class EmbeddedWorker:
 
     async def drain(self) -> int:
         """Run everything that is due now; returns how many jobs ran."""
-        ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
+        ctx = self._ctx()
         ran = 0
         size = self.settings.processing_batch_size
         while not self._stopping:
@@ -289,7 +304,7 @@ class EmbeddedWorker:
 
     async def run_clock_jobs(self) -> None:
         """Run each of the every-second jobs once (the clock task calls this; tests may too)."""
-        ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
+        ctx = self._ctx()
         for name in EVERY_SECOND:
             try:
                 await JOBS[name](ctx)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
@@ -25,6 +26,11 @@ from app.settings import Settings
 
 #: A send that started this long ago and never finished is tried again (its worker died mid-send).
 STALE_SEND = timedelta(minutes=5)
+
+
+def carrier_client(settings: Settings, http: httpx.AsyncClient | None = None) -> HttpCarrierClient:
+    """The carrier API client of these settings; a worker passes its one pooled ``http`` client."""
+    return HttpCarrierClient(settings.carrier_api_url, settings.carrier_api_key, settings.carrier_api_secret, http=http)
 
 
 async def send_notification(ctx: dict[str, Any], notification_id: int) -> dict[str, Any]:
@@ -112,9 +118,7 @@ async def fetch_waybill(ctx: dict[str, Any], shipment_id: int) -> WaybillFetch:
             ),
         )
         existing = await fulfillment.waybill_for(session, request.request_key)
-    client = ctx.get("carrier_client") or HttpCarrierClient(
-        settings.carrier_api_url, settings.carrier_api_key, settings.carrier_api_secret
-    )
+    client = ctx.get("carrier_client") or carrier_client(settings)
     try:
         result = None if existing is not None else await client.create_waybill(request)
     except CarrierError as exc:
