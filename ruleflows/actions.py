@@ -362,9 +362,28 @@ class DecisionsDraft:
         values.update(effect.apply(self, params))
         return {name: _to_json(values[name]) for name in effect.keys}
 
+    def record(self, action: str, params: Mapping[str, Any]) -> None:
+        """:meth:`apply` without building the JSON of what it wrote (for a run that reads it otherwise)."""
+        effect = _EFFECTS.get(action)
+        if effect is not None:
+            self.values.update(effect.apply(self, params))
+
+    def json(self) -> dict[str, Any]:
+        """The JSON of every field as it is now (what any later node may read as ``decisions``)."""
+        return {name: _to_json(value) for name, value in self.values.items()}
+
+    def json_value(self, name: str) -> Any:
+        """The JSON of one field as it is now (what a later node reads as ``decisions.<name>``)."""
+        return _to_json(self.values[name])
+
     def freeze(self) -> Decisions:
         """The decisions made so far, frozen."""
-        return Decisions(**self.values)
+        # Field by field through the slots: a frozen dataclass's __init__ sets each of its fields through
+        # object.__setattr__, three times slower, and a run freezes its decisions every time.
+        decisions = _NEW(Decisions)
+        for store, value in zip(_FIELD_SETTERS, self.values.values(), strict=True):
+            store(decisions, value)
+        return decisions
 
 
 def _to_json(value: Any) -> Any:
@@ -424,6 +443,9 @@ _READERS: Final = {f.name: _READER_BY_TYPE[str(f.type)] for f in fields(Decision
 _DEFAULTS: Final = {f.name: f.default for f in fields(Decisions)}
 _FIELD_NAMES: Final = tuple(f.name for f in fields(Decisions))
 _FIELD_VALUES: Final = attrgetter(*_FIELD_NAMES)
+# (A draft's values are always in field order: they start as a copy of _DEFAULTS or of a frozen record.)
+_FIELD_SETTERS: Final = tuple(getattr(Decisions, name).__set__ for name in _FIELD_NAMES)
+_NEW: Final = object.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,10 +454,24 @@ class _Effect:
 
     keys: tuple[str, ...]
     apply: Callable[[DecisionsDraft, Mapping[str, Any]], dict[str, Any]]
+    #: For an action that adds to a list (its only key): the items it adds, and whether only new texts are.
+    adds: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None
+    distinct: bool = False
 
 
 def _flag(name: str) -> _Effect:
     return _Effect((name,), lambda _d, _p: {name: True})
+
+
+def _adding(name: str, adds: Callable[[Mapping[str, Any]], tuple[Any, ...]], *, distinct: bool = False) -> _Effect:
+    """An action that adds items to the list ``name`` (each text once, with ``distinct``)."""
+    return _Effect(
+        (name,), lambda d, p: {name: _added(getattr(d, name), adds(p), distinct)}, adds=adds, distinct=distinct
+    )
+
+
+def _added(items: tuple[Any, ...], new: tuple[Any, ...], distinct: bool) -> tuple[Any, ...]:
+    return _appended(items, new) if distinct else (*items, *new)
 
 
 def _text(params: Mapping[str, Any], name: str) -> str | None:
@@ -470,21 +506,18 @@ _EFFECTS: Final[dict[str, _Effect]] = {
             "carrier_candidates": tuple(str(code) for code in p.get("candidates") or ()),
         },
     ),
-    "add_gift": _Effect(("gifts",), lambda d, p: {"gifts": (*d.gifts, Gift(str(p["sku"]), int(p["qty"])))}),
+    "add_gift": _adding("gifts", lambda p: (Gift(str(p["sku"]), int(p["qty"])),)),
     "expand_bundles": _flag("expand_bundles"),
     "split_by_warehouse": _flag("split_by_warehouse"),
     "merge_same_buyer": _flag("merge_same_buyer"),
     "mark_presale": _Effect(
         ("presale", "hold_until"), lambda _d, p: {"presale": True, "hold_until": _text(p, "balance_due_at")}
     ),
-    "add_tag": _Effect(("tags",), lambda d, p: {"tags": _appended(d.tags, [p["tag"]])}),
+    "add_tag": _adding("tags", lambda p: (p["tag"],), distinct=True),
     "set_priority": _Effect(("priority",), lambda _d, p: {"priority": _text(p, "level")}),
-    "generate_documents": _Effect(("documents",), lambda d, p: {"documents": _appended(d.documents, p["kinds"])}),
+    "generate_documents": _adding("documents", lambda p: tuple(p["kinds"]), distinct=True),
     "request_waybill": _flag("waybill_requested"),
-    "notify": _Effect(
-        ("notifications",),
-        lambda d, p: {"notifications": (*d.notifications, Notification(str(p["template"]), str(p["via"])))},
-    ),
+    "notify": _adding("notifications", lambda p: (Notification(str(p["template"]), str(p["via"])),)),
 }
 # The key groups in JSON, once each (actions may share a group), in the order of the Decisions fields.
 _GROUPS: Final = tuple(
@@ -493,6 +526,36 @@ _GROUPS: Final = tuple(
         key=lambda keys: [f.name for f in fields(Decisions)].index(keys[0]),
     )
 )
+
+
+def effect_keys(action: str) -> tuple[str, ...]:
+    """The decision keys an action writes (none for an unknown action)."""
+    effect = _EFFECTS.get(action)
+    return effect.keys if effect is not None else ()
+
+
+def fixed_effect(action: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decision values an action with these (checked) params writes, when they do not depend on what was
+    decided before it; None for the actions that add to a list (and for an unknown action)."""
+    effect = _EFFECTS.get(action)
+    if effect is None or effect.adds is not None:
+        return None
+    return effect.apply(DecisionsDraft(), params)
+
+
+def prepared_effect(action: str, params: Mapping[str, Any]) -> Callable[[dict[str, Any]], None] | None:
+    """Recording an action that adds to a list with these (checked, constant) params, prepared once: the
+    function records it in a draft's values (:attr:`DecisionsDraft.values`). None for the other actions."""
+    effect = _EFFECTS.get(action)
+    if effect is None or effect.adds is None:
+        return None
+    (name,) = effect.keys
+    new, distinct = effect.adds(params), effect.distinct
+
+    def record(values: dict[str, Any]) -> None:
+        values[name] = _added(values[name], new, distinct)
+
+    return record
 
 
 def apply_to_decisions(decisions: dict[str, Any], action: str, params: dict[str, Any]) -> dict[str, Any]:

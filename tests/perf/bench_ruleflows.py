@@ -11,8 +11,11 @@ a few rounds: on a shared machine, wall-clock time mostly measures the other wor
   ruleflows.evaluate      the same expressions through the interpreter (the safe wrapper)
   compiled expressions    the same expressions compiled once (``ruleflows.compiler.compile_logic``)
   run (document)          ``ruleflows.run`` on the JSON document: validated and interpreted every time
-  run (compiled flow)     ``ruleflows.run`` on a flow compiled once (what a worker does), with its trace
+  run (compiled flow)     ``ruleflows.run`` on a flow compiled once (what a worker does), with its trace: the
+                          flow's generated function (``ruleflows.codegen``)
   run (no trace)          the same with ``trace=False`` (what a backtest does): decisions and path only
+  run (closures)          both again on the compiled closures alone, node by node: what a run does when the
+                          generated function gives up (a limit it cannot prove it stays inside, a failing node)
 The last column is each figure divided by the hand-written one.
 """
 
@@ -29,6 +32,8 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from dataclasses import replace
 
 import json_logic
 
@@ -196,19 +201,24 @@ def _micros_per_order(work: Callable[[], None], iterations: int, orders: int) ->
 HAND_WRITTEN = "hand-written Python"
 COMPILED_RUN = "ruleflows.run (compiled flow)"
 UNTRACED_RUN = "ruleflows.run (compiled flow, trace=False)"
+CLOSURES_RUN = "ruleflows.run (compiled closures only)"
+UNTRACED_CLOSURES_RUN = "ruleflows.run (compiled closures only, trace=False)"
 
 
 def benchmark(iterations: int = 2000) -> dict[str, float]:
     """Microseconds per order for each approach; checks first that they all decide the same."""
     doc = load_template("standard_four_stage")
     compiled = compile_flow(doc)
+    closures = replace(compiled, generated=None)
+    assert compiled.generated is not None, "the template must be generated"
     contexts = sample_contexts()
     for context in contexts:
         by_flow = [(action.action, action.params) for action in run(compiled, context, now=NOW).actions]
         assert by_flow == hand_written(context), "the hand-written function must match the template"
-        assert run(compiled, context, now=NOW).to_dict(timings=False) == run(doc, context, now=NOW).to_dict(
-            timings=False
-        ), "the compiled flow must run as the interpreted one"
+        for flow in (compiled, closures):
+            assert run(flow, context, now=NOW).to_dict(timings=False) == run(doc, context, now=NOW).to_dict(
+                timings=False
+            ), "the compiled flow must run as the interpreted one"
         assert run(compiled, context, now=NOW, trace=False).to_dict(timings=False) == {
             **run(doc, context, now=NOW).to_dict(timings=False),
             "trace": [],
@@ -237,17 +247,12 @@ def benchmark(iterations: int = 2000) -> dict[str, float]:
         for expression, data in compiled_pairs:
             expression.evaluate(data, now=NOW)
 
-    def run_compiled() -> None:
-        for context in contexts:
-            run(compiled, context, now=NOW)
+    def runs(flow: Any, *, trace: bool = True) -> Callable[[], None]:
+        def work() -> None:
+            for context in contexts:
+                run(flow, context, now=NOW, trace=trace)
 
-    def run_untraced() -> None:
-        for context in contexts:
-            run(compiled, context, now=NOW, trace=False)
-
-    def run_document() -> None:
-        for context in contexts:
-            run(doc, context, now=NOW)
+        return work
 
     return {
         HAND_WRITTEN: _micros_per_order(python, iterations, len(contexts)),
@@ -255,10 +260,12 @@ def benchmark(iterations: int = 2000) -> dict[str, float]:
         "ruleflows.evaluate (interpreter, same expressions)": _micros_per_order(wrapper, iterations, len(contexts)),
         "compiled expressions (same expressions)": _micros_per_order(compiled_expressions, iterations, len(contexts)),
         "ruleflows.run (document, validated and interpreted)": _micros_per_order(
-            run_document, max(1, iterations // 10), len(contexts)
+            runs(doc), max(1, iterations // 10), len(contexts)
         ),
-        COMPILED_RUN: _micros_per_order(run_compiled, iterations, len(contexts)),
-        UNTRACED_RUN: _micros_per_order(run_untraced, iterations, len(contexts)),
+        COMPILED_RUN: _micros_per_order(runs(compiled), iterations, len(contexts)),
+        UNTRACED_RUN: _micros_per_order(runs(compiled, trace=False), iterations, len(contexts)),
+        CLOSURES_RUN: _micros_per_order(runs(closures), iterations, len(contexts)),
+        UNTRACED_CLOSURES_RUN: _micros_per_order(runs(closures, trace=False), iterations, len(contexts)),
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from typing import Any
@@ -10,9 +11,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_jsonlogic_suites import SUITES, suite_files
+from test_logic_safety import flow_with
 from test_properties import NOW, contexts, expressions, flows, json_values
 
-from ruleflows import compile_flow, compile_logic, evaluate, list_templates, load_template, run
+from ruleflows import (
+    Decisions,
+    RunResult,
+    compile_flow,
+    compile_logic,
+    evaluate,
+    list_templates,
+    load_template,
+    run,
+    validate,
+)
+from ruleflows.actions import DecisionsDraft
 from ruleflows.compiler import compile_expression
 from ruleflows.errors import LimitExceededError, LogicError, RefusedOperatorError, RuleError
 from ruleflows.logic import MAX_EVALUATION_STEPS, Evaluation
@@ -244,3 +257,237 @@ def test_generated_flows_run_compiled_exactly_as_interpreted(doc: dict[str, Any]
 def test_a_template_compiled_twice_is_the_same_flow() -> None:
     doc = load_template("standard_four_stage")
     assert compile_flow(doc) == compile_flow(doc)
+
+
+# ------------------------------------------------------------------------------------- generated flows
+
+
+def generated_result(compiled: Any, context: dict[str, Any], *, traced: bool = False) -> dict[str, Any] | None:
+    """What the flow's generated function gives by itself, as ``run`` would return it; None if it gave up."""
+    assert compiled.generated is not None
+    function = compiled.generated.traced if traced else compiled.generated.untraced
+    features = context.get("features")
+    seen = copy.deepcopy(context.get("decisions") or {})
+    draft = DecisionsDraft(Decisions.from_dict(seen))
+    made = function(context.get("order"), features if features is not None else {}, seen, draft, NOW, None)
+    if made is None:
+        return None
+    path, actions, steps = made
+    return comparable(RunResult(status="ok", actions=actions, path=path, trace=steps, decisions=draft.freeze()))
+
+
+@pytest.mark.parametrize("template", [entry["key"] for entry in list_templates()])
+def test_the_templates_are_generated_and_each_sample_order_runs_generated_as_interpreted(template: str) -> None:
+    compiled = compile_flow(load_template(template))
+    assert compiled.generated is not None
+    for context in sample_contexts():
+        interpreted = run(load_template(template), context, now=NOW)
+        assert generated_result(compiled, context) == untraced(interpreted)
+        assert generated_result(compiled, context, traced=True) == comparable(interpreted)
+
+
+FLOW_PATHS = [
+    "order.amounts.paid_fen",
+    "order.receiver.province",
+    "order.receiver.phone_masked",
+    "order.buyer_message",
+    "order.tags",
+    "order.tags.0",
+    "order.lines",
+    "order.lines.0.qty",
+    "order.presale.balance_due_at",  # longer than 16 characters: more steps
+    "order",
+    "features.is_urgent",
+    "features.same_address_24h",
+    "features.stock_by_warehouse.SH01",
+    "decisions.hold",
+    "decisions.tags",
+    "decisions.gifts.0.sku",
+]
+FLOW_ITEM_PATHS = ["qty", "category", "", "bundle_of"]
+FLOW_ARGUMENT = (
+    st.builds(lambda path: {"var": path}, st.sampled_from(FLOW_PATHS))
+    | st.builds(lambda path, default: {"var": [path, default]}, st.sampled_from(FLOW_PATHS), json_values)
+    | st.builds(lambda *names: {"missing": list(names)}, st.sampled_from(FLOW_PATHS), st.sampled_from(FLOW_PATHS))
+    | json_values
+)
+# Mostly what the generator writes, and a few it leaves to the compiled run.
+FLOW_OPERATORS = """== != === < <= > >= ! !! and or if + - * / % min max merge region_of mobile_cn lines_sum
+any_line_in_category hours_since throw cat in ??"""
+FLOW_RULES = st.recursive(
+    FLOW_ARGUMENT,
+    lambda children: (
+        st.builds(
+            lambda op, args: {op: args},
+            st.sampled_from(FLOW_OPERATORS.split()),
+            children | st.lists(children, min_size=1, max_size=3),
+        )
+        | st.builds(
+            lambda op, source, body: {op: [source, body]},
+            st.sampled_from(["some", "all", "none"]),
+            st.sampled_from([{"var": "order.lines"}, {"var": "order.tags"}, {"var": "order.buyer_message"}]),
+            st.builds(lambda path: {"var": path}, st.sampled_from(FLOW_ITEM_PATHS)) | children,
+        )
+    ),
+    max_leaves=10,
+)
+FLOW_ACTIONS = [
+    ("approve", {}),
+    ("hold_for_review", {"reason": "复核"}),
+    ("add_tag", {"tag": "a"}),
+    ("add_tag", {"tag": {"var": "order.buyer_message"}}),
+    ("add_gift", {"sku": "G-1", "qty": 1}),
+    ("add_gift", {"sku": "G-2", "qty": {"var": "features.same_address_24h"}}),
+    ("assign_carrier", {"strategy": "cheapest", "candidates": ["ZTO", "YTO"]}),
+    ("assign_carrier", {"strategy": "cheapest", "candidates": {"var": "order.tags"}}),
+    ("set_priority", {"level": {"if": [{"var": "features.is_urgent"}, "urgent", "normal"]}}),
+    ("mark_presale", {"balance_due_at": {"var": ["order.presale.balance_due_at", "2026-12-01T00:00:00Z"]}}),
+    ("notify", {"template": "t", "via": "sms"}),
+    ("generate_documents", {"kinds": ["pick_list"]}),
+]
+
+
+def generated_flows() -> st.SearchStrategy[dict[str, Any]]:
+    """Acyclic flows of generated rules: chains, diamonds, switches, exits that lead nowhere."""
+    return flows(FLOW_RULES, st.sampled_from(FLOW_ACTIONS), dangling=True)
+
+
+FLOW_ORDERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "amounts": st.fixed_dictionaries({"paid_fen": st.integers(0, 10**6) | json_values}),
+        "receiver": st.fixed_dictionaries(
+            {
+                "province": st.sampled_from(["上海", "广东省", "火星", ""]) | json_values,
+                "phone_masked": st.sampled_from(["138****5678", "123"]) | json_values,
+            }
+        ),
+        "buyer_message": st.sampled_from(["", "要发票", "3C"]) | json_values,
+        "tags": st.lists(st.sampled_from(["VIP", "new", ""]), max_size=3) | json_values,
+        "lines": DATA.map(lambda data: data["rows"]) | json_values,
+        "presale": st.fixed_dictionaries({"balance_due_at": st.none() | st.just("2026-12-01T00:00:00Z")}),
+    },
+)
+# Decisions a run is given (by the flow before it in a chain), as stored, and as no flow would write them.
+GIVEN = st.just({}) | st.fixed_dictionaries(
+    {},
+    optional={
+        "hold": st.booleans(),
+        "tags": st.lists(st.sampled_from(["a", "b"]), max_size=2) | json_values,
+        "gifts": st.lists(st.fixed_dictionaries({"sku": st.sampled_from(["G", "H"])}, optional={"qty": json_values})),
+        "note": json_values,
+    },
+)
+FLOW_CONTEXTS = st.builds(
+    lambda order, features, given: {"order": order, "features": features, "decisions": given},
+    FLOW_ORDERS | json_values,
+    st.fixed_dictionaries(
+        {
+            "is_urgent": st.booleans() | st.none(),
+            "same_address_24h": st.integers(0, 5) | json_values,
+            "stock_by_warehouse": st.fixed_dictionaries({"SH01": st.integers(0, 9)}) | json_values,
+        }
+    )
+    | st.none(),
+    GIVEN,
+)
+
+
+def flow_is_valid(doc: dict[str, Any]) -> bool:
+    return not validate(doc)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(doc=generated_flows().filter(flow_is_valid), context=FLOW_CONTEXTS, max_steps=st.sampled_from([1000, 4, 2]))
+def test_generated_flows_run_generated_exactly_as_interpreted_or_give_up(
+    doc: dict[str, Any], context: dict[str, Any], max_steps: int
+) -> None:
+    compiled = compile_flow(doc)
+    interpreted = run(doc, context, now=NOW, max_steps=max_steps)
+    assert comparable(run(compiled, context, now=NOW, max_steps=max_steps)) == comparable(interpreted)
+    assert comparable(run(compiled, context, now=NOW, max_steps=max_steps, trace=False)) == untraced(interpreted)
+    if compiled.generated is not None:
+        # What it gives when it does not give up is the interpreter's result, with its trace or without.
+        unlimited = run(doc, context, now=NOW)
+        made = generated_result(compiled, context)
+        assert made is None or made == untraced(unlimited)
+        made = generated_result(compiled, context, traced=True)
+        assert made is None or made == comparable(unlimited)
+
+
+def test_most_generated_flows_are_generated_and_most_of_their_runs_do_not_give_up() -> None:
+    generated = ran = 0
+
+    @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(doc=generated_flows().filter(flow_is_valid), context=FLOW_CONTEXTS)
+    def count(doc: dict[str, Any], context: dict[str, Any]) -> None:
+        nonlocal generated, ran
+        compiled = compile_flow(doc)
+        if compiled.generated is not None:
+            generated += 1
+            ran += generated_result(compiled, context) is not None
+            assert (generated_result(compiled, context, traced=True) is None) == (
+                generated_result(compiled, context) is None
+            ), "a trace never makes the generated run give up where it would not without one"
+
+    count()
+    assert generated > 150 and ran > 110, (generated, ran)  # (about 180 and 150 of 200)
+
+
+def test_a_generated_run_past_a_limit_gives_up_and_stops_where_the_interpreter_stops() -> None:
+    many = {"order": {"lines": list(range(150_000)), "buyer_message": "x" * 600_000}, "features": {}, "decisions": {}}
+    long = {"order": {"buyer_message": "x" * 3_500_000}, "features": {}, "decisions": {}}
+    message = {"var": "order.buyer_message"}
+    again = {"if": [{"!": message}, "a", "b"]}
+    cases = [
+        (flow_with({"some": [{"var": "order.lines"}, {"<": [{"var": ""}, -1]}]}), many, {}),  # steps of an iteration
+        (flow_with({"==": [message, message]}), long, {}),  # steps charged for long text
+        (flow_with({"!!": message}, param=again), many, {}),  # the output: reads are kept
+        (flow_with({"!!": {"var": "order.lines"}}), many, {"time_limit": 0}),  # the clock
+        (flow_with({"!!": {"var": "order.lines"}}), many, {"max_steps": 3}),  # the step limit, below the longest path
+        (flow_with({"/": [1, 0]}), many, {}),  # a failing node
+        (flow_with(True, param=message), many, {}),  # a parameter that does not fit (too long a tag)
+    ]
+    for doc, context, limits in cases:
+        compiled = compile_flow(doc)
+        assert compiled.generated is not None
+        for traced in (False, True):
+            made = generated_result(compiled, context, traced=traced)
+            assert made is None or "max_steps" in limits or "time_limit" in limits
+        interpreted = run(doc, context, now=NOW, **limits)
+        assert interpreted.status != "ok", doc
+        assert comparable(run(compiled, context, now=NOW, **limits)) == comparable(interpreted)
+        assert comparable(run(compiled, context, now=NOW, trace=False, **limits)) == untraced(interpreted)
+
+
+def test_a_run_given_decisions_already_made_runs_generated_as_interpreted() -> None:
+    doc = flow_with({"==": [{"var": "decisions.tags.0"}, "a"]}, param="b")
+    compiled = compile_flow(doc)
+    context = {"order": {}, "features": {}, "decisions": {"tags": ["a"], "note": "kept"}}
+    interpreted = run(doc, context, now=NOW)
+    assert interpreted.decisions.tags == ("a", "b")
+    assert generated_result(compiled, context) == untraced(interpreted)
+    assert comparable(run(compiled, context, now=NOW)) == comparable(interpreted)
+    assert comparable(run(compiled, context, now=NOW, trace=False)) == untraced(interpreted)
+
+
+def test_a_generated_run_shares_nothing_with_the_context_it_was_given() -> None:
+    doc = flow_with(
+        {"!!": {"var": "order.lines"}},
+        action="assign_carrier",
+        params={"strategy": "cheapest", "candidates": {"var": "order.tags"}},
+    )
+    compiled = compile_flow(doc)
+    context = {"order": {"tags": ["ZTO"], "lines": [{"sku": "A"}]}, "features": {}, "decisions": {}}
+    for trace in (False, True):
+        result = run(compiled, context, now=NOW, trace=trace)
+        before = comparable(result)
+        context["order"]["tags"].append("YTO")
+        context["order"]["lines"][0]["sku"] = "B"
+        assert comparable(result) == before
+        context["order"] = {"tags": ["ZTO"], "lines": [{"sku": "A"}]}
+
+
+def test_flows_with_shapes_left_to_the_compiled_run_have_no_generated_function() -> None:
+    for logic in ({"in": ["a", {"var": "order.tags"}]}, {"<": [1, {"var": "order.lines"}, 3]}, {"var": "decisions"}):
+        assert compile_flow(flow_with(logic)).generated is None

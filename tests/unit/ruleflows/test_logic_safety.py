@@ -29,8 +29,9 @@ ATTACKS = [
 ]
 
 
-def flow_with(logic: Any, *, param: Any = None) -> dict[str, Any]:
-    """A small valid flow whose condition is ``logic``; ``param`` replaces the tag param when given."""
+def flow_with(logic: Any, *, param: Any = None, action: str = "add_tag", params: Any = None) -> dict[str, Any]:
+    """A small valid flow whose condition is ``logic``; ``param`` replaces the tag param when given, ``action``
+    and ``params`` the action that adds the tag."""
     return {
         "schema": 1,
         "name": "t",
@@ -42,7 +43,10 @@ def flow_with(logic: Any, *, param: Any = None) -> dict[str, Any]:
                 "id": "a",
                 "type": "action",
                 "name": "加标签",
-                "config": {"action": "add_tag", "params": {"tag": param if param is not None else "x"}},
+                "config": {
+                    "action": action,
+                    "params": params if params is not None else {"tag": param if param is not None else "x"},
+                },
             },
             {"id": "e", "type": "end", "name": "结束"},
         ],

@@ -43,8 +43,15 @@ ACTIONS = [
 
 
 @st.composite
-def flows(draw: st.DrawFn) -> dict[str, Any]:
-    """An acyclic flow: every exit leads to a later node; unreachable nodes are then dropped."""
+def flows(
+    draw: st.DrawFn,
+    conditions: st.SearchStrategy[Any] = st.sampled_from(CONDITIONS),
+    actions: st.SearchStrategy[tuple[str, dict[str, Any]]] = st.sampled_from(ACTIONS),
+    *,
+    dangling: bool = False,
+) -> dict[str, Any]:
+    """An acyclic flow: every exit leads to a later node (with ``dangling``, some lead nowhere and end the
+    run); unreachable nodes are then dropped."""
     count = draw(st.integers(min_value=2, max_value=14))
     kinds = [
         "start",
@@ -63,25 +70,24 @@ def flows(draw: st.DrawFn) -> dict[str, Any]:
         node: dict[str, Any] = {"id": f"n{index}", "type": kind, "name": f"节点{index}"}
         ports: list[str] = []
         if kind == "condition":
-            node["config"] = {"logic": draw(st.sampled_from(CONDITIONS))}
+            node["config"] = {"logic": draw(conditions)}
             ports = ["true", "false"]
         elif kind == "switch":
             size = draw(st.integers(min_value=1, max_value=3))
             node["config"] = {
-                "branches": [
-                    {"id": f"b{k}", "label": f"分支{k}", "logic": draw(st.sampled_from(CONDITIONS))}
-                    for k in range(size)
-                ]
+                "branches": [{"id": f"b{k}", "label": f"分支{k}", "logic": draw(conditions)} for k in range(size)]
             }
             ports = [*(f"b{k}" for k in range(size)), "default"]
         elif kind == "action":
-            name, params = draw(st.sampled_from(ACTIONS))
+            name, params = draw(actions)
             node["config"] = {"action": name, "params": params}
             ports = ["next"] if draw(st.booleans()) or index == 0 else []
         elif kind == "start":
             ports = ["next"]
         nodes.append(node)
         for port in ports:
+            if dangling and not draw(st.integers(0, 9)):
+                continue
             target = draw(st.integers(min_value=index + 1, max_value=count - 1))
             edges.append({"id": f"e{index}-{port}", "source": node["id"], "target": f"n{target}", "port": port})
     reached = {"n0"}
