@@ -5,10 +5,15 @@ an update replaces does not linger in free pages). SQLAlchemy drops ``FOR UPDATE
 SQLite, so writes go through a second engine whose transactions start with ``BEGIN IMMEDIATE``: the
 write lock is taken up front and two writers can never interleave a read-then-write. Reads keep a
 deferred ``BEGIN`` so they do not queue behind writers. On PostgreSQL both are the same engine.
+
+SQLite has one writer at a time, and a writer that finds the lock taken sleeps in SQLite's busy handler and
+polls (sleeps of up to 100 ms). Within one process, write transactions therefore queue for an asyncio lock
+first, in turn, and each starts the moment the one before it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -30,13 +35,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: SQLite's busy timeout, in seconds: also how long a write transaction waits for its turn in the process.
+BUSY_TIMEOUT = 15
+
+
 def _configure_sqlite(engine: AsyncEngine, begin_statement: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let us issue BEGIN ourselves instead of the driver's implicit deferred one.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT * 1000}")
         # WAL is a property of the file and sticks; switching needs a lock, so only ask when it is not on yet.
         cursor.execute("PRAGMA journal_mode")
         if str(cursor.fetchone()[0]).lower() != "wal":
@@ -62,15 +71,16 @@ class Database:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_async_engine(self.url, connect_args={"timeout": 15})
+            self.engine = create_async_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT})
             _configure_sqlite(self.engine, "BEGIN")
-            self.write_engine = create_async_engine(self.url, connect_args={"timeout": 15})
+            self.write_engine = create_async_engine(self.url, connect_args={"timeout": BUSY_TIMEOUT})
             _configure_sqlite(self.write_engine, "BEGIN IMMEDIATE")
         else:
             self.engine = create_async_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.write_engine = self.engine
         self._read = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, class_=AsyncSession, expire_on_commit=False)
+        self._turns = WriteTurns() if self.is_sqlite else None
 
     @property
     def backend(self) -> str:
@@ -82,7 +92,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        On SQLite it waits for its turn among this process's write transactions first (see :class:`WriteTurns`).
+        """
+        if self._turns is None:
+            async with self._write_transaction() as session:
+                yield session
+            return
+        async with self._turns.turn(), self._write_transaction() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[AsyncSession]:
         async with self._write() as session:
             try:
                 yield session
@@ -101,6 +123,41 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+class WriteTurns:
+    """A fair (first come, first served) turn for each write transaction of one process on SQLite.
+
+    Writers that queue here start as soon as the previous one ends, where SQLite's busy handler would have
+    them sleep and poll. A transaction never waits for the turn it already holds: a write transaction
+    opened inside another by the same task is refused at once (SQLite would wait out its busy timeout on
+    itself), and a wait longer than SQLite's busy timeout ends in TimeoutError, as a busy database would.
+    Request-scoped write sessions (``session(write=True)``) take no turn; they meet the others in SQLite's lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: asyncio.Task[Any] | None = None
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._loop is not loop:
+            # A lock belongs to one event loop; a Database may outlive one (tests, the CLI).
+            self._lock, self._loop, self._holder = asyncio.Lock(), loop, None
+        lock = self._lock
+        task = asyncio.current_task()
+        if task is not None and task is self._holder:
+            raise RuntimeError("a write transaction cannot be opened inside another one")
+        async with asyncio.timeout(BUSY_TIMEOUT):
+            await lock.acquire()
+        self._holder = task
+        try:
+            yield
+        finally:
+            self._holder = None
+            lock.release()
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -193,6 +250,14 @@ async def insert_rows(
         return
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     await session.exec(_insert_statement(model, skip_duplicates_of, dialect), params=rows)
+
+
+async def insert_new(session: AsyncSession, model: Any, row: dict[str, Any], *, unique: tuple[str, ...]) -> Any:
+    """Insert one row now unless a row with the same ``unique`` key exists (``ON CONFLICT DO NOTHING``, no
+    savepoint); the new row's id, or None when the key was taken."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    statement = _insert_statement(model, unique, dialect).values(row).returning(model.id)
+    return (await session.exec(statement)).scalar_one_or_none()
 
 
 @asynccontextmanager

@@ -11,18 +11,21 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
 import httpx
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
-from app.db import Database, utcnow
+from app.db import Database, deferring, insert_new, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.adapters import PULLABLE, Adapter, adapter_for
 from app.domain.channels.adapters.base import (
@@ -145,10 +148,52 @@ def webhook_secret_of(shop: Shop, secret_key: str) -> str | None:
 def set_webhook_secret(shop: Shop, secret_key: str, secret: str) -> None:
     """Keep a webhook secret encrypted: a copy of the database alone must not let anyone sign orders."""
     shop.webhook_secret_cipher = encrypt(secret_key, secret) or ""
+    forget_webhook_shops()
 
 
 async def shop_by_code(session: AsyncSession, code: str) -> Shop | None:
     return (await session.exec(select(Shop).where(Shop.code == code))).first()
+
+
+#: How long one process keeps a shop the webhook read (with its secret in clear) before reading it again.
+#: An edit made in the process takes effect there at once, one made in another process within this time.
+WEBHOOK_SHOP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class WebhookShop:
+    """A shop as the webhook authenticates against it: the row (detached, only read) and its secret."""
+
+    shop: Shop
+    secret: str | None
+    until: float
+
+
+#: Per database: a test suite or a CLI command may hold several in one process, each with its own shops.
+_WEBHOOK_SHOPS: WeakKeyDictionary[Database, dict[str, WebhookShop]] = WeakKeyDictionary()
+
+
+async def webhook_shop(db: Database, secret_key: str, code: str) -> WebhookShop | None:
+    """The shop of this code as the webhook sees it, read at most once every ``WEBHOOK_SHOP_SECONDS``."""
+    kept = _WEBHOOK_SHOPS.setdefault(db, {})
+    now = time.monotonic()
+    found = kept.get(code)
+    if found is not None and found.until > now:
+        return found
+    async with db.reading() as session:
+        shop = await shop_by_code(session, code)
+    if shop is None:
+        # Not kept: a shop connected a moment later is served at once.
+        kept.pop(code, None)
+        return None
+    found = WebhookShop(shop, webhook_secret_of(shop, secret_key), now + WEBHOOK_SHOP_SECONDS)
+    kept[code] = found
+    return found
+
+
+def forget_webhook_shops() -> None:
+    """A shop was edited: the webhook reads every shop again."""
+    _WEBHOOK_SHOPS.clear()
 
 
 async def authenticate_webhook(
@@ -160,14 +205,14 @@ async def authenticate_webhook(
     """
     if channel not in Channel.__members__:
         raise WebhookRefused(404, f"unknown channel {channel!r}")
-    async with db.reading() as session:
-        shop = await shop_by_code(session, shop_code) if shop_code else None
-    if shop is None or not shop.is_active or shop.channel.value != channel:
+    found = await webhook_shop(db, secret_key, shop_code) if shop_code else None
+    if found is None or not found.shop.is_active or found.shop.channel.value != channel:
         # Same answer for "no such shop" and "wrong channel": do not help someone probe shop codes.
         raise WebhookRefused(401, "unknown or inactive shop for this channel")
+    shop = found.shop
     if actor.kind == "token" and ({"ingest", "admin"} & actor.scopes):
         return shop
-    secret = webhook_secret_of(shop, secret_key) if signature else None
+    secret = found.secret if signature else None
     if signature and secret:
         expected = sign_body(secret, body)
         presented = signature.strip()
@@ -253,35 +298,46 @@ async def _ingest_once(
     adapter: Adapter,
 ) -> IngestResult:
     assert shop.id is not None
-    inbox = InboxEvent(
-        channel=shop.channel.value, event_id=event_id, shop_id=shop.id, source=source.value, received_at=utcnow()
+    inbox_id = await insert_new(
+        session,
+        InboxEvent,
+        {
+            "channel": shop.channel.value,
+            "event_id": event_id,
+            "shop_id": shop.id,
+            "source": source.value,
+            "received_at": utcnow(),
+            "outcome": "",
+        },
+        unique=("channel", "event_id"),
     )
-    try:
-        async with session.begin_nested():
-            session.add(inbox)
-    except IntegrityError:
-        # The savepoint's rollback already dropped the pending row from the session.
+    if inbox_id is None:
         earlier = (
             await session.exec(
                 select(InboxEvent).where(InboxEvent.channel == shop.channel.value, InboxEvent.event_id == event_id)
             )
         ).first()
         return IngestResult("duplicate", order_id=earlier.order_id if earlier else None)
-    result = await orders.upsert_order(
-        session,
-        shop,
-        data,
-        settings.secret_key,
-        lock=not settings.is_sqlite,
-        personal_fields=adapter.personal_fields,
+    # The order's lines, tags, timeline entry and outbox message are written at the end, one INSERT each.
+    async with deferring(session):
+        result = await orders.upsert_order(
+            session,
+            shop,
+            data,
+            settings.secret_key,
+            lock=not settings.is_sqlite,
+            personal_fields=adapter.personal_fields,
+        )
+        order = result.order
+        assert order.id is not None
+        if result.outcome in ("created", "updated"):
+            await processing.queue(session, order, new=result.outcome == "created")
+    await session.exec(
+        update(InboxEvent)
+        .where(col(InboxEvent.id) == inbox_id)
+        .values(order_id=order.id, outcome=result.outcome)
+        .execution_options(synchronize_session=False)
     )
-    order = result.order
-    assert order.id is not None
-    inbox.order_id = order.id
-    inbox.outcome = result.outcome
-    session.add(inbox)
-    if result.outcome in ("created", "updated"):
-        await processing.queue(session, order)
     return IngestResult(result.outcome, order_id=order.id)
 
 
@@ -509,6 +565,7 @@ async def update_shop_settings(
         changed.append("pull_interval_minutes")
     session.add(shop)
     await session.flush()
+    forget_webhook_shops()
     await schedule_next_pull(session, shop_id)
     await audit(
         session,

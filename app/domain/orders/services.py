@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import and_, exists, or_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, exists, insert, or_
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import deferred_of, utcnow
+from app.db import deferred_of, insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory.models import Sku
 from app.domain.orders import pii
@@ -95,20 +94,20 @@ async def resolve_customer(session: AsyncSession, secret_key: str, data: Normali
     if found:
         customer_id = found[0].customer_id
     else:
-        customer = Customer(display_name=data.receiver_name or data.buyer_nick, created_at=utcnow())
-        session.add(customer)
-        await session.flush()
-        assert customer.id is not None
-        customer_id = customer.id
+        new = insert(Customer).values(display_name=data.receiver_name or data.buyer_nick, created_at=utcnow())
+        customer_id = (await session.exec(new.returning(col(Customer.id)))).scalar_one()
     have = {(row.kind, row.value) for row in found}
-    for kind, value in identities:
-        if (kind, value) in have:
-            continue
-        try:
-            async with session.begin_nested():
-                session.add(CustomerIdentity(customer_id=customer_id, kind=kind, value=value))
-        except IntegrityError:
-            pass  # another order claimed this identity at the same moment; the customer stays as found
+    # An identity another order claimed at the same moment is left out; the customer stays as found.
+    await insert_rows(
+        session,
+        CustomerIdentity,
+        [
+            {"customer_id": customer_id, "kind": kind, "value": value}
+            for kind, value in identities
+            if (kind, value) not in have
+        ],
+        skip_duplicates_of=("kind", "value"),
+    )
     return customer_id
 
 
@@ -170,36 +169,44 @@ def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal
     order.raw_cipher = pii.seal_json(secret_key, pii.cut_strings(data.raw))
 
 
-async def _write_lines_and_tags(session: AsyncSession, order: Order, data: NormalizedOrder, tags: list[str]) -> None:
-    assert order.id is not None
-    await session.exec(delete(OrderLine).where(col(OrderLine.order_id) == order.id))
-    await session.exec(delete(OrderTag).where(col(OrderTag.order_id) == order.id))
-    ours = await known_skus(session, {line.seller_sku for line in data.lines if line.seller_sku})
-    # Titles and tags are free text too: a buyer's phone in an engraving (刻字 139…) is masked before it is kept.
-    known = _receiver_known(data)
-    for position, line in enumerate(data.lines):
-        session.add(
-            OrderLine(
-                order_id=order.id,
-                position=position,
-                line_id=line.line_id[:64],
-                sku=line.seller_sku if line.seller_sku in ours else "",
-                seller_sku=line.seller_sku[:64],
-                channel_sku_id=line.channel_sku_id[:64],
-                title=pii.redact_text(line.title, known, limit=300),
-                qty=line.qty,
-                unit_price_fen=line.unit_price_fen,
-                paid_fen=line.paid_fen,
-                is_gift=line.is_gift,
-                bundle_of=line.bundle_of[:100] if line.bundle_of else None,
-                refund_status=line.refund_status[:32],
-            )
-        )
+def _tags_of(data: NormalizedOrder, tags: list[str], ours: set[str]) -> list[str]:
+    """The order's tags: ``tags``, with ``unknown_sku`` when a line's seller SKU is not ours, phones masked."""
     if any(line.seller_sku not in ours for line in data.lines):
         tags = [*tags, "unknown_sku"]
-    order.tags = sorted({pii.redact_text(tag, known, limit=64) for tag in tags})
-    for tag in order.tags:
-        session.add(OrderTag(order_id=order.id, tag=tag))
+    # Tags are free text too: a buyer's phone in one is masked before it is kept.
+    known = _receiver_known(data)
+    return sorted({pii.redact_text(tag, known, limit=64) for tag in tags})
+
+
+async def _write_lines_and_tags(session: AsyncSession, order: Order, data: NormalizedOrder, ours: set[str]) -> None:
+    """Insert the order's lines and its tag rows (``order.tags``), one INSERT each."""
+    assert order.id is not None
+    # Titles are free text too: a buyer's phone in an engraving (刻字 139…) is masked before it is kept.
+    known = _receiver_known(data)
+    lines = [
+        {
+            "order_id": order.id,
+            "position": position,
+            "line_id": line.line_id[:64],
+            "sku": line.seller_sku if line.seller_sku in ours else "",
+            "seller_sku": line.seller_sku[:64],
+            "channel_sku_id": line.channel_sku_id[:64],
+            "title": pii.redact_text(line.title, known, limit=300),
+            "qty": line.qty,
+            "unit_price_fen": line.unit_price_fen,
+            "paid_fen": line.paid_fen,
+            "is_gift": line.is_gift,
+            "bundle_of": line.bundle_of[:100] if line.bundle_of else None,
+            "refund_status": line.refund_status[:32],
+        }
+        for position, line in enumerate(data.lines)
+    ]
+    await insert_rows(session, OrderLine, lines)
+    await insert_rows(session, OrderTag, [{"order_id": order.id, "tag": tag} for tag in order.tags])
+
+
+def _seller_skus(data: NormalizedOrder) -> set[str]:
+    return {line.seller_sku for line in data.lines if line.seller_sku}
 
 
 def _platform_tags(data: NormalizedOrder) -> list[str]:
@@ -242,9 +249,12 @@ async def upsert_order(
         )
         _apply_fields(order, data, secret_key, fields)
         order.customer_id = await resolve_customer(session, secret_key, data)
+        ours = await known_skus(session, _seller_skus(data))
+        order.tags = _tags_of(data, _platform_tags(data), ours)
+        # The one flush: the order's id, for its lines, tags and timeline (a new order has none to replace).
         session.add(order)
         await session.flush()
-        await _write_lines_and_tags(session, order, data, _platform_tags(data))
+        await _write_lines_and_tags(session, order, data, ours)
         await add_event(session, order, "received", {"status": order.status.value, "raw_status": data.raw_status})
         return UpsertResult(order, "created")
     if data.updated_at <= order.source_updated_at:
@@ -255,10 +265,14 @@ async def upsert_order(
     if order.customer_id is None:
         order.customer_id = await resolve_customer(session, secret_key, data)
     kept = [tag for tag in order.tags if tag not in PLATFORM_TAGS]
+    ours = await known_skus(session, _seller_skus(data))
+    order.tags = _tags_of(data, [*kept, *_platform_tags(data)], ours)
     order.version += 1
     order.updated_at = now
     session.add(order)
-    await _write_lines_and_tags(session, order, data, [*kept, *_platform_tags(data)])
+    await session.exec(delete(OrderLine).where(col(OrderLine.order_id) == order.id))
+    await session.exec(delete(OrderTag).where(col(OrderTag.order_id) == order.id))
+    await _write_lines_and_tags(session, order, data, ours)
     after = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
     await add_event(session, order, "updated", {"before": before, "after": after, "version": order.version})
     return UpsertResult(order, "updated")
@@ -266,17 +280,16 @@ async def upsert_order(
 
 async def add_event(
     session: AsyncSession, order: Order, kind: str, detail: dict[str, Any] | None = None, actor: str = "system"
-) -> OrderEvent:
+) -> None:
     """Append one entry to the order's timeline (written with the transaction's next flush: a timeline entry is
-    never read back in the same transaction). A processing batch writes all its entries with one INSERT."""
+    never read back in the same transaction). A processing batch or an ingest writes its entries with one INSERT."""
     assert order.id is not None
-    event = OrderEvent(order_id=order.id, at=utcnow(), kind=kind, actor=actor, detail=detail)
+    at = utcnow()
     later = deferred_of(session)
     if later is not None:
-        later.add(OrderEvent, {"order_id": order.id, "at": event.at, "kind": kind, "actor": actor, "detail": detail})
+        later.add(OrderEvent, {"order_id": order.id, "at": at, "kind": kind, "actor": actor, "detail": detail})
     else:
-        session.add(event)
-    return event
+        session.add(OrderEvent(order_id=order.id, at=at, kind=kind, actor=actor, detail=detail))
 
 
 async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *, actor: str = "system") -> None:

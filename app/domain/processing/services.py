@@ -91,11 +91,13 @@ class Outcome:
 # --- queueing ------------------------------------------------------------------------------------------
 
 
-async def queue(session: AsyncSession, order: Order, *, reason: str = "") -> OrderProcessing:
-    """Mark an order as needing a processing run and stage the job after commit (once per reason/version)."""
+async def queue(session: AsyncSession, order: Order, *, reason: str = "", new: bool = False) -> OrderProcessing:
+    """Mark an order as needing a processing run and stage the job after commit (once per reason/version).
+
+    ``new``: the order was created in this transaction, so it has no processing row to read yet."""
     assert order.id is not None
     now = utcnow()
-    proc = await session.get(OrderProcessing, order.id)
+    proc = None if new else await session.get(OrderProcessing, order.id)
     if proc is None:
         proc = OrderProcessing(order_id=order.id, queued_at=now, updated_at=now)
     proc.state = ProcessingState.queued

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 
 from sqlmodel import func, select
 
 from app.domain.accounts.models import AuditEntry, Role, TokenScope
 from app.domain.channels.models import InboxEvent, IngestError
+from app.domain.channels.samples import sample_payload
 from app.domain.orders.models import Order, OrderEvent, OrderLine
+from app.domain.shops.models import Channel
 from app.outbox import OutboxMessage, OutboxStatus
 from tests.integration.forms import login, post_form
 from tests.integration.orders.conftest import SHOP_CODES, deliver, wait_for_jobs
@@ -80,6 +83,17 @@ async def test_the_same_webhook_delivered_three_times_at_once_yields_one_order(c
     assert await count(db, Order) == 1
     assert await count(db, InboxEvent) == 1
     assert await count(db, OutboxMessage, OutboxMessage.job == "process_order") == 1
+
+
+async def test_orders_of_every_channel_delivered_at_once_all_land_each_staged_once(client, db, shops):
+    now = datetime.now(UTC)
+    payloads = [(channel, sample_payload(channel, "at-once", seq, now)) for seq, channel in enumerate(Channel)]
+    responses = await asyncio.gather(*(deliver(client, channel.value, payload) for channel, payload in payloads * 2))
+    assert [r.status_code for r in responses] == [200] * len(payloads) * 2
+    assert sorted(r.json()["outcome"] for r in responses).count("created") == len(payloads)
+    assert await count(db, Order) == len(payloads)
+    assert await count(db, InboxEvent) == len(payloads)
+    assert await count(db, OutboxMessage, OutboxMessage.job == "process_order") == len(payloads)
 
 
 async def test_an_older_update_after_a_newer_one_changes_nothing(client, db, shops):

@@ -110,6 +110,21 @@ async def test_a_copy_of_the_database_does_not_let_anyone_sign_orders(client, ma
     assert await deliver_signed(client, secret) != 401
 
 
+async def test_a_rotated_webhook_secret_is_refused_at_once_though_the_shop_just_delivered_with_it(
+    client, make_user, db
+):
+    await make_user(Role.admin, "boss")
+    shop_id = await make_shop(db, Channel.pos, "pos-1")
+    await login(client, "boss")
+    first = await post_form(client, "/channels/", f"/channels/{shop_id}/secret", {})
+    old = first.text.split('<code class="secret">')[1].split("<")[0]
+    assert await deliver_signed(client, old) == 200
+    second = await post_form(client, "/channels/", f"/channels/{shop_id}/secret", {})
+    new = second.text.split('<code class="secret">')[1].split("<")[0]
+    assert await deliver_signed(client, old) == 401
+    assert await deliver_signed(client, new) == 200
+
+
 async def test_a_copy_of_the_database_does_not_hold_a_shops_pull_credentials(client, make_user, db, settings):
     await make_user(Role.admin, "boss")
     shop_id = await make_shop(db, Channel.jd, "jd-1")
