@@ -67,6 +67,8 @@ EVERY_SECOND = ("refresh_channel_stock",)
 #: relay hands a batch to Redis as one job, the embedded worker runs it as one.
 BATCH_JOBS: dict[str, JobFunction] = {
     "process_order": processing_jobs.process_orders,
+    "request_waybill": processing_jobs.request_waybills,
+    "send_notification": fulfillment_jobs.send_notifications,
 }
 BATCH_RUNNER = "outbox_batch"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import httpx
 from sqlalchemy import and_, or_, update
@@ -34,36 +34,67 @@ def carrier_client(settings: Settings, http: httpx.AsyncClient | None = None) ->
 
 
 async def send_notification(ctx: dict[str, Any], notification_id: int) -> dict[str, Any]:
-    """Send one buyer message. The message is claimed atomically first, so two deliveries send it once."""
+    """Send one buyer message (see :func:`send_notifications`)."""
+    return (await send_notifications(ctx, [notification_id]))[0]
+
+
+SKIPPED: Final = {"skipped": "already sent or being sent"}
+
+
+async def send_notifications(ctx: dict[str, Any], notification_ids: list[int]) -> list[dict[str, Any]]:
+    """Send buyer messages. They are claimed atomically first (one UPDATE), so two deliveries send each once,
+    then sent one after the other and marked sent together. If a send fails, the messages not sent yet are
+    given back before the error is raised, so that a retry sends them."""
     db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
     now = utcnow()
     async with db.transaction() as session:
         claimed = await session.exec(
             update(BuyerNotification)
             .where(
-                col(BuyerNotification.id) == notification_id,
+                col(BuyerNotification.id).in_(notification_ids),
                 or_(
                     col(BuyerNotification.status) == "pending",
                     and_(col(BuyerNotification.status) == "sending", col(BuyerNotification.sent_at) < now - STALE_SEND),
                 ),
             )
             .values(status="sending", sent_at=now)
+            .returning(col(BuyerNotification.id))
         )
-        if not claimed.rowcount:
-            return {"skipped": "already sent or being sent"}
-        notification = await session.get(BuyerNotification, notification_id)
-    assert notification is not None
-    settings: Settings = ctx["settings"]
-    recipient = pii.decrypt(settings.secret_key, notification.recipient_cipher)
-    provider_id = await sender_for(notification.via).send(notification, recipient)
-    async with db.transaction() as session:
-        row = await session.get(BuyerNotification, notification_id)
-        assert row is not None
-        row.status = "sent"
-        row.provider_message_id = provider_id
-        row.sent_at = utcnow()
-        session.add(row)
-    return {"provider_message_id": provider_id}
+        claimed_ids = set(claimed.scalars().all())
+        notifications = {
+            n.id: n
+            for n in (
+                await session.exec(select(BuyerNotification).where(col(BuyerNotification.id).in_(claimed_ids)))
+            ).all()
+        }
+    sent: dict[int, str] = {}
+    try:
+        for notification_id in notification_ids:
+            notification = notifications.get(notification_id)
+            if notification is None or notification_id in sent:
+                continue
+            recipient = pii.decrypt(settings.secret_key, notification.recipient_cipher)
+            sent[notification_id] = await sender_for(notification.via).send(notification, recipient)
+    finally:
+        async with db.transaction() as session:
+            for notification_id, provider_id in sent.items():
+                await session.exec(
+                    update(BuyerNotification)
+                    .where(col(BuyerNotification.id) == notification_id)
+                    .values(status="sent", provider_message_id=provider_id, sent_at=utcnow())
+                )
+            unsent = claimed_ids - set(sent)
+            if unsent:  # only when a send failed: they go back to wait for the retry
+                await session.exec(
+                    update(BuyerNotification)
+                    .where(col(BuyerNotification.id).in_(unsent))
+                    .values(status="pending", sent_at=None)
+                )
+    answers: list[dict[str, Any]] = []
+    for notification_id in notification_ids:  # a message delivered twice in one batch is sent by the first
+        answers.append({"provider_message_id": sent.pop(notification_id)} if notification_id in sent else SKIPPED)
+    return answers
 
 
 @dataclass(frozen=True)

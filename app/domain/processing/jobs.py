@@ -6,6 +6,7 @@ that the outbox retries them with back-off; anything else puts the order in the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -13,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database, is_transient
 from app.domain.fulfillment import jobs as fulfillment_jobs
@@ -54,36 +56,48 @@ async def process_orders(ctx: dict[str, Any], order_ids: list[int]) -> list[dict
 
 
 async def request_waybill(ctx: dict[str, Any], shipment_id: int) -> dict[str, Any]:
-    """The waybill job: fulfillment gets the shipment's number from its carrier (``fetch_waybill``), then the
-    order moves on, once every shipment of it has a number, with the orders merged into it; a refusal puts the
-    order in the review queue."""
+    """The waybill job for one shipment (see :func:`request_waybills`)."""
+    return (await request_waybills(ctx, [shipment_id]))[0]
+
+
+async def request_waybills(ctx: dict[str, Any], shipment_ids: list[int]) -> list[dict[str, Any]]:
+    """The waybill job: fulfillment gets each shipment's number from its carrier (``fetch_waybill``, all at
+    once), then, in one transaction, each order moves on once every shipment of it has a number, with the
+    orders merged into it; a refusal puts the order in the review queue. A transient carrier error fails the
+    whole batch: asked again, the carrier gives the numbers it gave (the request key is the idempotency key)."""
     db: Database = ctx["db"]
-    fetched = await fulfillment_jobs.fetch_waybill(ctx, shipment_id)
+    fetched = await asyncio.gather(*(fulfillment_jobs.fetch_waybill(ctx, shipment_id) for shipment_id in shipment_ids))
+    answers: list[dict[str, Any]] = []
+    async with db.transaction() as session:
+        for shipment_id, fetch in zip(shipment_ids, fetched, strict=True):
+            answers.append(await _record_waybill(session, shipment_id, fetch))
+    return answers
+
+
+async def _record_waybill(
+    session: AsyncSession, shipment_id: int, fetched: fulfillment_jobs.WaybillFetch
+) -> dict[str, Any]:
     if fetched.skipped is not None:
         return fetched.skipped
     assert fetched.request is not None
     if fetched.refusal is not None:
-        async with db.transaction() as session:
-            await services.record_failure(
-                session, fetched.order_id, f"快递 {fetched.request.carrier_code} 拒绝出面单：{fetched.refusal}"
-            )
-        return {"refused": fetched.refusal}
-    async with db.transaction() as session:
-        row, complete = await fulfillment.record_shipment_waybill(
-            session, shipment_id, fetched.request, fetched.existing, fetched.result
+        await services.record_failure(
+            session, fetched.order_id, f"快递 {fetched.request.carrier_code} 拒绝出面单：{fetched.refusal}"
         )
-        order = await session.get(Order, row.order_id)
-        assert order is not None
-        await orders.add_event(session, order, "waybill", {"shipment": row.ref, "waybill_no": row.waybill_no})
-        if complete and order.status == OrderStatus.routed:
-            await orders.set_status(session, order, OrderStatus.waybilled)
-            merged = (
-                await session.exec(select(OrderProcessing).where(OrderProcessing.merged_into == row.order_id))
-            ).all()
-            for proc in merged:
-                other = await session.get(Order, proc.order_id)
-                if other is not None and other.status == OrderStatus.routed:
-                    await orders.set_status(session, other, OrderStatus.waybilled)
+        return {"refused": fetched.refusal}
+    row, complete = await fulfillment.record_shipment_waybill(
+        session, shipment_id, fetched.request, fetched.existing, fetched.result
+    )
+    order = await session.get(Order, row.order_id)
+    assert order is not None
+    await orders.add_event(session, order, "waybill", {"shipment": row.ref, "waybill_no": row.waybill_no})
+    if complete and order.status == OrderStatus.routed:
+        await orders.set_status(session, order, OrderStatus.waybilled)
+        merged = (await session.exec(select(OrderProcessing).where(OrderProcessing.merged_into == row.order_id))).all()
+        for proc in merged:
+            other = await session.get(Order, proc.order_id)
+            if other is not None and other.status == OrderStatus.routed:
+                await orders.set_status(session, other, OrderStatus.waybilled)
     return {"waybill_no": row.waybill_no}
 
 

@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from app import outbox
 from app.domain.accounts.models import Role
+from app.domain.fulfillment import jobs as fulfillment_jobs
 from app.domain.fulfillment import services
 from app.domain.fulfillment.carriers import CarrierError, HttpCarrierClient, WaybillRequest
 from app.domain.fulfillment.models import BuyerNotification, CarrierRate
@@ -180,3 +181,45 @@ async def test_documents_messages_and_rate_tables_are_reachable_from_the_pages_p
     assert 'data-testid="carrier-rates-link"' in settings
     for url in ("/fulfillment/documents", "/fulfillment/messages", "/settings/carrier-rates/"):
         assert (await client.get(url)).status_code == 200, url
+
+
+async def test_a_batch_of_messages_whose_gateway_fails_midway_sends_the_rest_on_the_retry(db, settings, monkeypatch):
+    async with db.transaction() as session:
+        notes = [
+            await services.stage_notification(
+                session,
+                order_ref=f"TB-{n}",
+                template="shipped",
+                via="sms",
+                recipient_masked="138****5678",
+                body="已发货",
+            )
+            for n in range(3)
+        ]
+    ids = [note.id for note in notes]
+    delivered: list[int] = []
+    failures = [ids[1]]  # the gateway goes away once, at the second message
+
+    class FlakyGateway:
+        async def send(self, notification: BuyerNotification, recipient: str | None) -> str:
+            if notification.id in failures:
+                failures.remove(notification.id)
+                raise ConnectionError("gateway went away")
+            delivered.append(notification.id)
+            return f"gw-{notification.id}"
+
+    monkeypatch.setattr(fulfillment_jobs, "sender_for", lambda via: FlakyGateway())
+    ctx = {"db": db, "settings": settings}
+    with pytest.raises(ConnectionError):
+        await fulfillment_jobs.send_notifications(ctx, ids)
+    async with db.reading() as session:
+        states = {n.id: n.status for n in (await session.exec(select(BuyerNotification))).all()}
+    assert states == {ids[0]: "sent", ids[1]: "pending", ids[2]: "pending"}
+
+    answers = await fulfillment_jobs.send_notifications(ctx, ids)
+    assert answers == [
+        {"skipped": "already sent or being sent"},
+        {"provider_message_id": f"gw-{ids[1]}"},
+        {"provider_message_id": f"gw-{ids[2]}"},
+    ]
+    assert delivered == ids  # each message reached the gateway once
