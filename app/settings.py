@@ -117,8 +117,9 @@ class Settings:
     #: PROCESSING_BATCH_SIZE: orders one processing job takes at once, read together and carried out in one
     #: transaction (each in a savepoint of its own).
     processing_batch_size: int = 50
-    #: BACKTEST_SECONDS: wall-clock seconds of evaluation a whole backtest may take before it is stopped.
-    backtest_seconds: int = 20
+    #: BACKTEST_SECONDS: wall-clock seconds a whole backtest (reading and replaying its orders) may take before it
+    #: is stopped.
+    backtest_seconds: int = 60
     #: HOST / PORT for `ruleflow serve`.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -184,7 +185,7 @@ class Settings:
             processing_stuck_seconds=_env_int("PROCESSING_STUCK_SECONDS", 120),
             stock_retry_seconds=_env_int("STOCK_RETRY_SECONDS", 600),
             processing_batch_size=max(1, _env_int("PROCESSING_BATCH_SIZE", 50)),
-            backtest_seconds=_env_int("BACKTEST_SECONDS", 20, minimum=0),
+            backtest_seconds=_env_int("BACKTEST_SECONDS", 60, minimum=0),
             host=os.environ.get("HOST", "127.0.0.1"),
             port=_env_int("PORT", 8000),
             carrier_api_url=os.environ.get("CARRIER_API_URL")

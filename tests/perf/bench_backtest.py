@@ -6,10 +6,10 @@ PostgreSQL.
 
 Each run gets a fresh migrated database with the demo data and ample stock; the orders are bulk-inserted (one
 multi-row INSERT per few thousand orders and lines, not the ingest path: this measures the backtest, not the
-seeding). Then ``flows.services.run_backtest`` runs as the background job does: it reads the stored orders set-
-based, builds their features, runs both flows on each and routes what they decide against a stock pool per
-side. Figures are wall-clock; the rows under the total say where its time goes (each part run once more on
-its own).
+seeding). Then ``flows.services.run_backtest`` runs as the background job does: it streams the stored orders
+a turn at a time (read as rows set-based, their contexts built, both flows run on each and what they decide
+routed against a stock pool per side). Figures are wall-clock; the rows under the total say where its time goes
+(each part run once more on its own, streamed in the same turns).
 """
 
 from __future__ import annotations
@@ -149,18 +149,32 @@ async def measure(settings: Settings, count: int) -> list[tuple[str, float]]:
         draft, baseline = done.document, done.baseline_version_id
         live = await flows.get_version(session, flow_id, baseline) if baseline else None
     parts = [(f"seeding {count:,} orders (bulk INSERT, not timed below)", seeding), ("whole backtest job", total)]
-    started = time.perf_counter()
+    # The job's parts on their own, streamed in its turns as the job does.
+    reading = building = 0.0
+    source = sources.RecentOrders()
     async with db.reading() as session:
-        orders = await sources.recent_contexts(session, count, shown=False)
-        parts.append(("  read orders, build features", time.perf_counter() - started))
         started = time.perf_counter()
-        world = await flows.backtest_world(session, orders)
-        parts.append(("  load network, stock, SKU master", time.perf_counter() - started))
-    orders.sort(key=lambda o: o.order_id or 0)
-    replay = Replay(draft, live.document if live else None, world, utcnow(), 3600, 1.0)
-    started = time.perf_counter()
-    replay.compare(orders)
-    parts.append(("  replay: 2 flows + routing per order", time.perf_counter() - started))
+        orders = await sources.replayed_orders(session, count)
+        world = await flows.backtest_world(session, orders.order_ids)
+        loaded = time.perf_counter() - started
+        replay = Replay(draft, live.document if live else None, world, utcnow(), 3600, 1.0)
+        replaying = 0.0
+        for start in range(0, len(orders.order_ids), flows.BACKTEST_TURN):
+            started = time.perf_counter()
+            chunk = await source.read(session, orders.order_ids[start : start + flows.BACKTEST_TURN], shown=False)
+            reading += time.perf_counter() - started
+            started = time.perf_counter()
+            contexts = list(chunk.contexts())
+            building += time.perf_counter() - started
+            started = time.perf_counter()
+            replay.compare(contexts)
+            replaying += time.perf_counter() - started
+    parts += [
+        ("  choose orders; load network, stock, SKU master", loaded),
+        ("  read orders as rows, with history and stock", reading),
+        ("  build contexts (canonical order, features)", building),
+        ("  replay: 2 flows + routing per order", replaying),
+    ]
     await db.dispose()
     return parts
 

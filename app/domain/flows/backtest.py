@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Final
 
 import ruleflows
@@ -58,6 +59,11 @@ class World:
     pool: StockPool
     skus: Mapping[str, Any]
 
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        """The SKU master's names by code, what routing names a gift by (read once, not per order)."""
+        return gift_titles(self.skus)
+
     def side(self) -> StockPool:
         """A pool of its own for one side of the comparison."""
         return StockPool(copy.deepcopy(self.pool.available), self.pool.bundles)
@@ -72,6 +78,11 @@ NOTHING_LIVE: Final = {
     "gifts": [],
     "cost_fen": None,
 }
+
+
+def gift_titles(skus: Mapping[str, Any]) -> dict[str, str]:
+    """What routing names a gift by: each SKU's name, or its code."""
+    return {code: str(getattr(sku, "name", code)) for code, sku in skus.items()}
 
 
 def sample_items(context: Mapping[str, Any]) -> tuple[list[routing.Item], list[str], dict[str, SkuFact]]:
@@ -115,21 +126,21 @@ def outcome(result: RunResult, order: OrderContext, world: World, pool: StockPoo
     if order.items is None:
         items, unmatched, facts = sample_items(context)
         skus: Mapping[str, Any] = {**facts, **world.skus}
+        titles = gift_titles(skus)
         pool = UnlimitedStock()
     else:
-        items, unmatched, skus = list(order.items), list(order.unmatched), world.skus
+        items, unmatched, skus, titles = list(order.items), list(order.unmatched), world.skus, world.titles
     if unmatched or not items:
         return {**held, "status": "unknown_sku" if unmatched else "failed"}
     receiver = context["order"].get("receiver") or {}
     request = routing.request_for(decisions, context.get("features") or {}, str(receiver.get("province") or ""))
-    titles = {code: str(getattr(sku, "name", code)) for code, sku in skus.items()}
     try:
         decided = routing.route(world.network, pool, request, items, skus, gift_titles=titles)
     except routing.RoutingError:
         return {**held, "status": "failed"}
     if not decided.routed:
         return {**held, "status": decided.status}
-    pool.take(decided.plan, [item for item in items])
+    pool.take(decided.plan, items)
     if decided.gifts:
         pool.take({gift.key: decided.parcels[0].warehouse for gift in decided.gifts}, decided.gifts)
     return {
@@ -167,7 +178,12 @@ class Replay:
 
     def compare(self, orders: Sequence[OrderContext]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(live outcome, draft outcome) for each order."""
-        return [(self._live(order), self._draft(order)) for order in orders]
+        return [(before, after) for _, before, after in self.outcomes(orders)]
+
+    def outcomes(self, orders: Iterable[OrderContext]) -> Iterator[tuple[OrderContext, dict[str, Any], dict[str, Any]]]:
+        """(order, live outcome, draft outcome) for each order, replayed as it is asked for."""
+        for order in orders:
+            yield order, self._live(order), self._draft(order)
 
     def _live(self, order: OrderContext) -> dict[str, Any]:
         return self._run(self.live, order, "live") if self.live is not None else dict(NOTHING_LIVE)

@@ -171,6 +171,7 @@ class FlowsController(Controller):
             },
             palette=palette(),
             orders=await sources.recent_contexts(db_session, 20),
+            backtest_max=services.MAX_BACKTEST_ORDERS,
             channels=list(Channel),
             shops=await services.shops(db_session),
             locale=current_locale.get(),

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.domain.flows.models import Flow, FlowBacktest, FlowVersion
+from app.domain.flows.services import MAX_BACKTEST_ORDERS
 
 
 class FlowCreate(BaseModel):
@@ -46,7 +47,7 @@ class SimulateRequest(BaseModel):
 class BacktestRequest(BaseModel):
     """How many recent orders to replay."""
 
-    orders: int = Field(default=50, ge=1, le=500)
+    orders: int = Field(default=50, ge=1, le=MAX_BACKTEST_ORDERS)
 
 
 class PublishRequest(BaseModel):

@@ -7,7 +7,8 @@ import copy
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -24,7 +25,7 @@ from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.flows.backtest import OutOfTime, Replay, World
 from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowVersion
-from app.domain.flows.sources import OrderContext, recent_contexts
+from app.domain.flows.sources import OrderContext, ReplayedOrders, replayed_orders
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
@@ -47,9 +48,11 @@ from ruleflows import (
 
 MAX_NAME: Final = 100
 MAX_NOTE: Final = 500
-MAX_BACKTEST_ORDERS: Final = 10_000
-#: Orders a backtest replays per turn in a worker thread, its progress committed after each (a turn is well
-#: under a second, so the page's progress bar moves and a hundred thousand orders are a hundred commits).
+#: Orders one backtest may replay: it streams them, so memory stays bounded (100,000 take well under BACKTEST_SECONDS).
+MAX_BACKTEST_ORDERS: Final = 100_000
+#: Orders a backtest reads, builds and replays per turn (the replay in a worker thread), its progress committed
+#: after each (a turn is well under a second, so the page's progress bar moves and a hundred thousand orders are
+#: a hundred commits).
 BACKTEST_TURN: Final = 1000
 #: Changed orders a backtest keeps to show one by one; all of them are counted.
 MAX_BACKTEST_ROWS: Final = 500
@@ -858,26 +861,56 @@ async def get_backtest(session: AsyncSession, flow_id: int, backtest_id: int) ->
     return run
 
 
-async def backtest_world(session: AsyncSession, orders: Sequence[OrderContext]) -> World:
-    """The network, the SKU master and the stock as it was before these stored orders were routed (what
-    they hold counts as available again)."""
+async def backtest_world(session: AsyncSession, orders: Iterable[OrderContext | int]) -> World:
+    """The network, the SKU master and the stock as it was before these stored orders (their contexts or ids)
+    were routed (what they hold counts as available again)."""
     network = await fulfillment.load_network(session)
+    order_ids = [order if isinstance(order, int) else order.order_id for order in orders]
     pool = await inventory.load_pool(
-        session, None, holders=[inventory.order_key(o.order_id) for o in orders if o.order_id]
+        session, None, holders=[inventory.order_key(order_id) for order_id in order_ids if order_id]
     )
     skus = {sku.code: sku for sku in await inventory.list_skus(session)}
     return World(network=network, pool=pool, skus=skus)
+
+
+@dataclass
+class BacktestTally:
+    """What a backtest counts as it replays: changed orders by field, the cost on each side, the first
+    MAX_BACKTEST_ROWS changed orders one by one."""
+
+    orders: int = 0
+    changed_orders: int = 0
+    totals: dict[str, int] = field(default_factory=lambda: {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0})
+    cost_before: int = 0
+    cost_after: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, order: OrderContext, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+        """Count one order's (live outcome, draft outcome)."""
+        changed = [key for key in self.totals if before[key] != after[key]]
+        for key in changed:
+            self.totals[key] += 1
+        self.orders += 1
+        self.cost_before += before["cost_fen"] or 0
+        self.cost_after += after["cost_fen"] or 0
+        self.changed_orders += bool(changed)
+        if changed and len(self.rows) < MAX_BACKTEST_ROWS:
+            self.rows.append(
+                {"key": order.key, "label": order.label, "changed": changed, "before": before, "after": after}
+            )
 
 
 async def run_backtest(
     db: Database, backtest_id: int, *, time_limit: float, progress_every: int = BACKTEST_TURN
 ) -> dict[str, Any]:
     """The backtest job's work: replay the draft and the baseline over recent orders and compare, within
-    ``time_limit`` wall-clock seconds of evaluation for the whole replay (each order's run also stops at
+    ``time_limit`` wall-clock seconds for the whole replay (each order's run also stops at
     SIMULATION_TIME_LIMIT).
 
-    Safe to run twice: a finished backtest is left as it is; an interrupted one starts again from the top.
-    Progress is committed as it goes, so the page's progress bar moves.
+    The orders stream through in turns of ``progress_every``: a turn is read, its contexts built and replayed in a
+    worker thread, counted and dropped, and the progress committed, so memory stays bounded however many orders
+    there are and the event loop keeps answering. Safe to run twice: a finished backtest is left as it is; an
+    interrupted one starts again from the top.
     """
     async with db.transaction() as session:
         run = await session.get(FlowBacktest, backtest_id)
@@ -890,22 +923,15 @@ async def run_backtest(
         baseline_doc = baseline.document if baseline else None
         baseline_label = f"v{baseline.number}" if baseline else None
         draft_doc, limit = run.document, run.order_limit
-    async with db.reading() as session:
-        # Replayed in the order they arrived, so that each routed order takes the stock the earlier ones left.
-        orders = sorted(
-            await recent_contexts(session, limit, shown=False), key=lambda o: (o.order_id is None, o.order_id or 0)
-        )
-        world = await backtest_world(session, orders)
-    async with db.transaction() as session:
-        run = await session.get(FlowBacktest, backtest_id)
-        assert run is not None
-        run.total = len(orders)
-        session.add(run)
-
     try:
-        changed_orders, rows, totals, cost_before, cost_after, draft_valid = await _replay(
-            db, backtest_id, draft_doc, baseline_doc, orders, world, progress_every, time_limit
-        )
+        # One read session for the whole stream: the orders, their holdings and the stock read together.
+        async with db.reading() as session:
+            orders = await replayed_orders(session, limit)
+            world = await backtest_world(session, orders.order_ids)
+            await _set_progress(db, backtest_id, total=len(orders))
+            tally, draft_valid = await _replay(
+                db, backtest_id, draft_doc, baseline_doc, orders, world, session, progress_every, time_limit
+            )
     except OutOfTime:
         async with db.transaction() as session:
             run = await session.get(FlowBacktest, backtest_id)
@@ -919,25 +945,38 @@ async def run_backtest(
             session.add(run)
         return {"backtest_id": backtest_id, "failed": True}
     result = {
-        "orders": len(orders),
-        "changed_orders": changed_orders,
-        "changed_by_field": totals,
+        "orders": tally.orders,
+        "changed_orders": tally.changed_orders,
+        "changed_by_field": tally.totals,
         "baseline": baseline_label,
         "draft_valid": draft_valid,
-        "cost_before_fen": cost_before,
-        "cost_after_fen": cost_after,
-        "cost_difference_fen": cost_after - cost_before,
-        "rows": rows,
+        "cost_before_fen": tally.cost_before,
+        "cost_after_fen": tally.cost_after,
+        "cost_difference_fen": tally.cost_after - tally.cost_before,
+        "rows": tally.rows,
     }
     async with db.transaction() as session:
         run = await session.get(FlowBacktest, backtest_id)
         assert run is not None
-        run.processed = len(orders)
+        run.processed = tally.orders
         run.result = result
         run.status = BacktestStatus.done
         run.finished_at = utcnow()
         session.add(run)
-    return {"backtest_id": backtest_id, "orders": len(orders), "changed_orders": changed_orders}
+    return {"backtest_id": backtest_id, "orders": tally.orders, "changed_orders": tally.changed_orders}
+
+
+async def _set_progress(
+    db: Database, backtest_id: int, *, total: int | None = None, processed: int | None = None
+) -> None:
+    async with db.transaction() as session:
+        run = await session.get(FlowBacktest, backtest_id)
+        assert run is not None
+        if total is not None:
+            run.total = total
+        if processed is not None:
+            run.processed = processed
+        session.add(run)
 
 
 async def _replay(
@@ -945,40 +984,31 @@ async def _replay(
     backtest_id: int,
     draft_doc: Any,
     baseline_doc: Any,
-    orders: Sequence[OrderContext],
+    orders: ReplayedOrders,
     world: World,
+    session: AsyncSession,
     progress_every: int,
     time_limit: float,
-) -> tuple[int, list[dict[str, Any]], dict[str, int], int, int, bool]:
-    """Replay the orders in worker threads, ``progress_every`` at a time, committing progress between; the whole
-    replay stops with OutOfTime past ``time_limit`` seconds of evaluation. The first MAX_BACKTEST_ROWS changed
-    orders are kept as rows."""
+) -> tuple[BacktestTally, bool]:
+    """Replay the orders a turn at a time, each turn's contexts built and replayed in a worker thread, committing
+    progress between; the whole replay stops with OutOfTime past ``time_limit`` seconds. Also says whether the
+    draft is valid."""
     replay = await evaluate_off_loop(
         Replay, draft_doc, baseline_doc, world, utcnow(), time_limit, SIMULATION_TIME_LIMIT
     )
-    rows: list[dict[str, Any]] = []
-    totals = {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0}
-    cost_before = cost_after = changed_orders = 0
-    for start in range(0, len(orders), progress_every):
-        chunk = orders[start : start + progress_every]
-        for order, (before, after) in zip(chunk, await evaluate_off_loop(replay.compare, chunk), strict=True):
-            changed = [key for key in totals if before[key] != after[key]]
-            for key in changed:
-                totals[key] += 1
-            cost_before += before["cost_fen"] or 0
-            cost_after += after["cost_fen"] or 0
-            changed_orders += bool(changed)
-            if changed and len(rows) < MAX_BACKTEST_ROWS:
-                rows.append(
-                    {"key": order.key, "label": order.label, "changed": changed, "before": before, "after": after}
-                )
-        if start + len(chunk) < len(orders):
-            async with db.transaction() as session:
-                run = await session.get(FlowBacktest, backtest_id)
-                assert run is not None
-                run.processed = start + len(chunk)
-                session.add(run)
-    return changed_orders, rows, totals, cost_before, cost_after, replay.draft is not None
+    tally = BacktestTally()
+    async with aclosing(orders.turns(session, progress_every)) as turns:
+        async for turn in turns:
+            await evaluate_off_loop(_replay_turn, replay, turn, tally)
+            if tally.orders < len(orders):
+                await _set_progress(db, backtest_id, processed=tally.orders)
+    return tally, replay.draft is not None
+
+
+def _replay_turn(replay: Replay, turn: Iterable[OrderContext], tally: BacktestTally) -> None:
+    # Each order is built, replayed and counted before the next is built: none outlives its step.
+    for order, before, after in replay.outcomes(turn):
+        tally.add(order, before, after)
 
 
 # ----------------------------------------------------------------------------- for the processing job

@@ -6,6 +6,8 @@ label: recent real orders (exactly the context the processing job gives the flow
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,7 +19,7 @@ from app.domain.flows.samples import SAMPLE_ORDERS, context_of
 from app.domain.fulfillment import routing
 from app.domain.orders import pii
 from app.domain.orders import services as orders
-from app.domain.orders.features import flow_contexts
+from app.domain.orders.features import StoredContexts, read_contexts
 from app.domain.orders.models import Order
 from app.i18n import current_locale
 from app.params import parse_id
@@ -81,45 +83,58 @@ class RecentOrders:
 
     name = "order"
 
-    async def recent_contexts(self, session: AsyncSession, limit: int, *, shown: bool = True) -> list[OrderContext]:
+    async def recent_ids(self, session: AsyncSession, limit: int) -> list[int]:
+        """The ids of up to ``limit`` orders, newest first."""
         query = select(Order.id).order_by(col(Order.placed_at).desc(), col(Order.id).desc()).limit(max(limit, 0))
-        ids = list((await session.exec(query)).all())
+        return [order_id for order_id in (await session.exec(query)).all() if order_id]
+
+    async def recent_contexts(self, session: AsyncSession, limit: int, *, shown: bool = True) -> list[OrderContext]:
+        ids = await self.recent_ids(session, limit)
         found: list[OrderContext] = []
         for start in range(0, len(ids), CHUNK):
-            found.extend(await self._contexts(session, [i for i in ids[start : start + CHUNK] if i], shown=shown))
+            found.extend((await self.read(session, ids[start : start + CHUNK], shown=shown)).contexts())
         return found
 
     async def context_for(self, session: AsyncSession, key: str, *, shown: bool = True) -> OrderContext | None:
         order_id = parse_id(key)
         if order_id is None:
             return None
-        found = await self._contexts(session, [order_id], shown=shown)
-        return found[0] if found else None
+        return next((await self.read(session, [order_id], shown=shown)).contexts(), None)
 
-    async def _contexts(self, session: AsyncSession, ids: list[int], *, shown: bool) -> list[OrderContext]:
-        """The contexts of these orders, read set-based, in the order given."""
-        views = await orders.load_order_views(session, ids)
+    async def read(self, session: AsyncSession, ids: Sequence[int], *, shown: bool) -> StoredChunk:
+        """These orders (those that exist, in the order given) read set-based as rows, with what their features
+        need; building their contexts is left to :meth:`StoredChunk.contexts`."""
+        views = await orders.load_order_rows(session, ids)
         present = [views[order_id] for order_id in ids if order_id in views]
-        found = []
-        for view, context in zip(present, await flow_contexts(session, present, now=utcnow()), strict=True):
-            order_id = view.order.id
-            assert order_id is not None
-            if shown:
+        return StoredChunk(self.name, await read_contexts(session, present), shown)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """Stored orders read for their contexts (:meth:`RecentOrders.read`); building them is CPU work only."""
+
+    prefix: str
+    stored: StoredContexts
+    #: People will see the contexts: the receiver's name masked.
+    shown: bool
+
+    def contexts(self) -> Iterator[OrderContext]:
+        """The orders as flow contexts, with their keys, labels and what routing ships of them, each built as it
+        is asked for."""
+        for view, context in zip(self.stored.views, self.stored.build(utcnow()), strict=True):
+            order = view.order
+            if self.shown:
                 # What a simulation shows goes to people without the reveal permission: the name, masked.
                 receiver = context["order"]["receiver"]
                 receiver["name"] = pii.mask_name(receiver["name"])
-            label = f"{view.shop.name} · {view.order.external_id} · {view.order.province or '—'}"
-            found.append(
-                OrderContext(
-                    key=f"{self.name}:{order_id}",
-                    label=label,
-                    context=context,
-                    order_id=order_id,
-                    items=tuple(routing.items_of(order_id, view.lines)),
-                    unmatched=tuple(routing.unmatched_lines(view.lines)),
-                )
+            yield OrderContext(
+                key=f"{self.prefix}:{order.id}",
+                label=f"{view.shop.name} · {order.external_id} · {order.province or '—'}",
+                context=context,
+                order_id=order.id,
+                items=tuple(routing.items_of(order.id, view.lines)),
+                unmatched=tuple(routing.unmatched_lines(view.lines)),
             )
-        return found
 
 
 def order_sources() -> list[OrderSource]:
@@ -136,6 +151,51 @@ async def recent_contexts(session: AsyncSession, limit: int, *, shown: bool = Tr
             break
         found.extend(await source.recent_contexts(session, limit - len(found), shown=shown))
     return found[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedOrders:
+    """What a backtest replays (:func:`replayed_orders`): the stored orders in the order they arrived, read a turn
+    at a time, then the samples that make up the number asked for."""
+
+    order_ids: list[int]
+    samples: list[OrderContext]
+
+    def __len__(self) -> int:
+        return len(self.order_ids) + len(self.samples)
+
+    async def turns(self, session: AsyncSession, size: int) -> AsyncGenerator[Iterable[OrderContext]]:
+        """Each turn of up to ``size`` orders, its contexts built one by one as they are iterated (CPU work, for a
+        worker thread). The next turn is read while this one is replayed, so at most two turns' rows are held,
+        however many orders there are. Close it (``aclosing``) when leaving early."""
+        source = RecentOrders()
+        ids = self.order_ids
+
+        def read(start: int) -> asyncio.Future[StoredChunk]:
+            return asyncio.ensure_future(source.read(session, ids[start : start + size], shown=False))
+
+        ahead = read(0) if ids else None
+        try:
+            for start in range(0, len(ids), size):
+                assert ahead is not None
+                chunk = await ahead
+                ahead = read(start + size) if start + size < len(ids) else None
+                yield chunk.contexts()
+        finally:
+            if ahead is not None:
+                # Left early (the replay ran out of time): let the read finish with the session it uses.
+                await asyncio.wait([ahead])
+        if self.samples:
+            yield self.samples
+
+
+async def replayed_orders(session: AsyncSession, limit: int) -> ReplayedOrders:
+    """The orders a backtest of ``limit`` orders replays: those :func:`recent_contexts` gives, seen as production
+    sees them (it shows outcomes, not orders), the stored ones in the order they arrived, so that each routed
+    order takes the stock the earlier ones left."""
+    order_ids = sorted(await RecentOrders().recent_ids(session, limit))
+    samples = await SampleOrders().recent_contexts(session, limit - len(order_ids), shown=False)
+    return ReplayedOrders(order_ids, samples)
 
 
 async def context_for(session: AsyncSession, key: str) -> OrderContext | None:

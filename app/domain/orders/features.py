@@ -1,15 +1,15 @@
 """What a flow reads: the canonical order and its features. One builder for production, simulation and backtest.
 
 :func:`build_features` is pure: from the canonical order (lines enriched from the SKU master), the buyer's
-history, the stock and the clock. :func:`flow_contexts` gathers those for stored orders and builds the
-context the processing job, the simulator and the backtest all give the flows; the built-in samples call
-:func:`build_features` with the history they describe.
+history, the stock and the clock. :func:`context_of` builds the context the processing job, the simulator and
+the backtest all give the flows to a stored order (:func:`read_contexts` reads what many need, set-based); the
+built-in samples call :func:`build_features` with the history they describe.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -20,8 +20,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku
+from app.domain.inventory.pool import StockPool
 from app.domain.orders.models import Order
-from app.domain.orders.services import OrderView, canonical_order
+from app.domain.orders.services import OrderRow, OrderView, StoredOrder, canonical_order
 from ruleflows import region_of
 
 URGENT_TAGS = frozenset({"urgent", "加急"})
@@ -96,6 +97,7 @@ def build_features(
 
     Weight and categories come from the order's lines as enriched from the SKU master (lines without a
     SKU code ship nothing), volume from ``skus``; ``urgent`` defaults to the order's 加急 tags.
+    ``stock_by_warehouse`` goes into the features as it is given.
     """
     history = history or History()
     receiver = order.get("receiver") if isinstance(order.get("receiver"), dict) else {}
@@ -113,7 +115,8 @@ def build_features(
         "categories": sorted({line["category"] for line in lines if isinstance(line.get("category"), str)}),
         "customer_order_count": history.customer_order_count,
         "same_address_24h": history.same_address_24h,
-        "stock_by_warehouse": {code: dict(units) for code, units in (stock_by_warehouse or {}).items()},
+        # Shared, not copied: the orders of a read with the same SKUs share one (nothing writes to a context).
+        "stock_by_warehouse": stock_by_warehouse if stock_by_warehouse is not None else {},
         "is_urgent": bool(URGENT_TAGS & tags) if urgent is None else urgent,
         "hours_since_paid": round((now - paid_at).total_seconds() / 3600, 2) if paid_at is not None else None,
         "review_approved": review_approved,
@@ -127,7 +130,7 @@ async def history_of(session: AsyncSession, order: Order) -> History:
     return (await history_of_many(session, [order]))[order.id]
 
 
-async def history_of_many(session: AsyncSession, orders: Sequence[Order]) -> dict[int, History]:
+async def history_of_many(session: AsyncSession, orders: Sequence[Order | OrderRow]) -> dict[int, History]:
     """:func:`history_of` for many orders in two queries (a batch)."""
     customers = {o.customer_id for o in orders if o.customer_id is not None}
     per_customer: dict[int, int] = {}
@@ -165,7 +168,7 @@ async def history_of_many(session: AsyncSession, orders: Sequence[Order]) -> dic
 
 
 def context_of(
-    view: OrderView,
+    view: OrderView | StoredOrder,
     skus: Mapping[str, Sku],
     *,
     now: datetime,
@@ -176,7 +179,6 @@ def context_of(
     """The flow context of a stored order from what was read for it: the canonical order (no ciphertext, no
     raw payload) with its lines enriched from the SKU master, the features, and no decisions yet."""
     canonical = canonical_order(view)
-    canonical.pop("raw", None)
     enrich_lines(canonical, skus)
     features = build_features(
         canonical,
@@ -189,25 +191,37 @@ def context_of(
     return {"order": canonical, "features": features, "decisions": {}}
 
 
-async def flow_contexts(session: AsyncSession, views: Sequence[OrderView], *, now: datetime) -> list[dict[str, Any]]:
-    """The flow contexts of stored orders (:func:`context_of`) with set-based reads (one SKU master read,
-    one history read, one stock read), in the order given: what the simulator and a backtest replay; the
-    processing job reads the same for its batch."""
+@dataclass(frozen=True, slots=True)
+class StoredContexts:
+    """Stored orders with what their features need, read set-based (:func:`read_contexts`): building their flow
+    contexts from it is CPU work only, which a backtest does in a worker thread."""
+
+    views: Sequence[StoredOrder]
+    skus: Mapping[str, Sku]
+    histories: Mapping[int, History]
+    stock: StockPool
+
+    def build(self, now: datetime) -> Iterator[dict[str, Any]]:
+        """The flow contexts (:func:`context_of`), one at a time as they are asked for, in the order of the views
+        (a backtest replays each before building the next, so that none outlives its turn in memory). Orders
+        with the same SKUs share one stock by warehouse: the stock read does not change while they are built."""
+        warehouses = list(self.stock.available)
+        shared: dict[frozenset[str], dict[str, dict[str, int]]] = {}
+        for view in self.views:
+            own = frozenset(line.sku for line in view.lines if line.sku)
+            stock = shared.get(own)
+            if stock is None:
+                stock = shared[own] = self.stock.by_warehouse(own, warehouses) if own else {}
+            yield context_of(view, self.skus, now=now, history=self.histories[view.order.id], stock_by_warehouse=stock)
+
+
+async def read_contexts(session: AsyncSession, views: Sequence[StoredOrder]) -> StoredContexts:
+    """What the flow contexts of these stored orders need: one SKU master read, one history read, one stock
+    read."""
     codes = {line.sku for view in views for line in view.lines if line.sku}
-    skus = await inventory.skus_by_code(session, codes)
-    histories = await history_of_many(session, [view.order for view in views])
-    pool = await inventory.load_pool(session, codes)
-    contexts = []
-    for view in views:
-        assert view.order.id is not None
-        own = {line.sku for line in view.lines if line.sku}
-        contexts.append(
-            context_of(
-                view,
-                skus,
-                now=now,
-                history=histories[view.order.id],
-                stock_by_warehouse=pool.by_warehouse(own, pool.available) if own else {},
-            )
-        )
-    return contexts
+    return StoredContexts(
+        views=views,
+        skus=await inventory.skus_by_code(session, codes),
+        histories=await history_of_many(session, [view.order for view in views]),
+        stock=await inventory.load_pool(session, codes),
+    )

@@ -15,6 +15,7 @@ from app.domain.accounts.services import SYSTEM
 from app.domain.flows import services
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of, sample_by_key
 from tests.integration.flows.conftest import routing_flow
+from tests.integration.processing.test_actions import linear_flow
 
 
 async def new_flow(db, document=None) -> int:
@@ -410,3 +411,26 @@ async def test_published_flows_for_an_order_follow_scope_and_priority(db):
     assert draft_only.id not in {flow_id for flow_id, _, _ in tmall}
     assert paid == []
     assert tmall[0][1] in services.COMPILED
+
+
+async def test_a_backtest_that_changes_more_orders_than_it_lists_says_only_the_first_are_shown(
+    client, db, as_role, reference_data, monkeypatch
+):
+    monkeypatch.setattr(services, "MAX_BACKTEST_ROWS", 2)
+    flow_id = await new_flow(db, routing_flow())
+    async with db.transaction() as session:
+        await services.publish(session, SYSTEM, flow_id, "v1")
+        await services.save_draft(
+            session, SYSTEM, flow_id, linear_flow(("hold_for_review", {"reason": "全部人工审核"}))
+        )
+        backtest_id = (await services.start_backtest(session, SYSTEM, flow_id, 20)).id
+    await services.run_backtest(db, backtest_id, time_limit=60)
+    await as_role(Role.designer)
+
+    fragment = (await client.get(f"/flows/{flow_id}/backtests/{backtest_id}")).text
+
+    changed = int(re.search(r"个订单中有 (\d+) 个的处理结果与 v1 不同", fragment).group(1))
+    assert changed > 2
+    assert "仅显示前 2 个变化的订单" in fragment
+    rows = re.search(r'data-testid="backtest-rows">(.*?)</table>', fragment, re.S).group(1)
+    assert rows.count("<tr><td>") == 2
