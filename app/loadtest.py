@@ -38,6 +38,7 @@ from app.domain.flows.models import Flow
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import BundleComponent, Sku, Stock, Warehouse
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
 from app.seed import CARRIERS, DEMO_STOCK, SKUS, WAREHOUSES, demo_sku, demo_warehouse, seed_carrier_rates
 from app.settings import Settings
@@ -120,7 +121,7 @@ async def prepare(db: Database, settings: Settings, *, stock_level: int) -> Prep
         if bundled is None:
             await inventory.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 1}, SYSTEM)
 
-        shops = {s.code: s for s in (await session.exec(select(Shop))).all()}
+        shops = {s.code: s for s in await shop_readers.list_shops(session)}
         for channel in CHANNELS:
             shop = shops.get(shop_code(channel))
             if shop is None:

@@ -20,6 +20,7 @@ from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders import presentation
 from app.domain.orders import services as orders
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
@@ -56,7 +57,7 @@ async def shop_card(
 
 async def settings_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
     """The shop's card with the reason its settings were refused, showing them as stored."""
-    shop = await db_session.get(Shop, int(request.path_params["shop_id"]))
+    shop = await shop_readers.shop_of(db_session, int(request.path_params["shop_id"]))
     return await shop_card(request, db_session, shop, error=error.message)
 
 
@@ -96,14 +97,14 @@ class ChannelsController(Controller):
         secret = await services.rotate_webhook_secret(
             db_session, settings.secret_key, shop_id, actor, client_ip(request)
         )
-        return await shop_card(request, db_session, await db_session.get(Shop, shop_id), new_secret=secret)
+        return await shop_card(request, db_session, await shop_readers.shop_of(db_session, shop_id), new_secret=secret)
 
     @post("/{shop_id:int}/pull", name="channels:pull", status_code=200)
     async def pull_now(self, request: HTMXRequest, shop_id: int, db_session: AsyncSession, actor: Actor) -> Template:
         """Pull now: the pull job runs in the background; the card shows its outcome when reloaded."""
         await services.request_pull(db_session, shop_id, actor, client_ip(request))
         return await shop_card(
-            request, db_session, await db_session.get(Shop, shop_id), notice=gettext("Pull started.")
+            request, db_session, await shop_readers.shop_of(db_session, shop_id), notice=gettext("Pull started.")
         )
 
 

@@ -39,8 +39,9 @@ from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.adapters.base import NormalizeError, quantity, yuan_to_fen
 from app.domain.channels.models import ImportStatus, IngestSource, OrderImport
-from app.domain.channels.services import Checkpoint, IngestResult, ingest, record_error, shop_by_code
+from app.domain.channels.services import Checkpoint, IngestResult, ingest, record_error
 from app.domain.orders import pii
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError
 from app.i18n import N_, gettext
@@ -407,7 +408,7 @@ async def run_import(db: Database, settings: Settings, import_id: int) -> dict[s
         start = row.processed_orders
     async with db.reading() as session:
         shops: dict[str, Shop | None] = {
-            code: await shop_by_code(session, code) for code in {o.shop_code for o in orders[start:]}
+            code: await shop_readers.shop_by_code(session, code) for code in {o.shop_code for o in orders[start:]}
         }
     for done, order in enumerate(orders[start:], start=start + 1):
         try:

@@ -43,6 +43,7 @@ from app.domain.orders import services as orders
 from app.domain.orders.pii import decrypt, encrypt
 from app.domain.orders.schemas import NormalizedOrder, safe_text
 from app.domain.processing import services as processing
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError
 from app.forms import one
@@ -151,10 +152,6 @@ def set_webhook_secret(shop: Shop, secret_key: str, secret: str) -> None:
     forget_webhook_shops()
 
 
-async def shop_by_code(session: AsyncSession, code: str) -> Shop | None:
-    return (await session.exec(select(Shop).where(Shop.code == code))).first()
-
-
 #: How long one process keeps a shop the webhook read (with its secret in clear) before reading it again.
 #: An edit made in the process takes effect there at once, one made in another process within this time.
 WEBHOOK_SHOP_SECONDS = 5.0
@@ -181,7 +178,7 @@ async def webhook_shop(db: Database, secret_key: str, code: str) -> WebhookShop 
     if found is not None and found.until > now:
         return found
     async with db.reading() as session:
-        shop = await shop_by_code(session, code)
+        shop = await shop_readers.shop_by_code(session, code)
     if shop is None:
         # Not kept: a shop connected a moment later is served at once.
         kept.pop(code, None)
@@ -425,7 +422,7 @@ async def replay_error(
         if error is None or error.status != IngestErrorStatus.open:
             raise LookupError(error_id)
         generic = error.source == IngestSource.csv_import.value
-        error_shop = await session.get(Shop, error.shop_id) if error.shop_id else None
+        error_shop = await shop_readers.shop_of(session, error.shop_id) if error.shop_id else None
         fields = _adapter_of(error_shop, error.source).personal_fields
         original = pii.unseal_text(settings.secret_key, error.payload_cipher)
         if pii.masks_left(payload_text, error.payload, original):
@@ -472,11 +469,11 @@ async def _replay_shop(session: AsyncSession, error: IngestError, payload_text: 
     """The shop a replayed payload belongs to: the error's, or for an import row the one its ``shop`` names."""
     if generic:
         code = str(as_object(payload_text).get("shop") or "")
-        shop = await shop_by_code(session, code) if code else None
+        shop = await shop_readers.shop_by_code(session, code) if code else None
         if shop is None:
             raise NormalizeError("shop", gettext("no shop has the code %(code)s") % {"code": code[:64]})
         return shop
-    shop = await session.get(Shop, error.shop_id) if error.shop_id else None
+    shop = await shop_readers.shop_of(session, error.shop_id) if error.shop_id else None
     if shop is None:
         raise NormalizeError("shop", gettext("the shop of this payload no longer exists"))
     return shop
@@ -519,7 +516,7 @@ async def discard_error(session: AsyncSession, error_id: int, actor: Actor, ip: 
 
 
 async def list_shops(session: AsyncSession) -> list[Shop]:
-    return list((await session.exec(select(Shop).order_by(col(Shop.channel), col(Shop.code)))).all())
+    return await shop_readers.list_shops(session)
 
 
 class ShopSettingsError(DomainError, ValueError):
@@ -535,7 +532,7 @@ async def update_shop_settings(
     session: AsyncSession, secret_key: str, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
 ) -> Shop:
     """Save the pull settings. Blank secret fields keep the stored secret (they are never shown back)."""
-    shop = await session.get(Shop, shop_id)
+    shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
     url = one(form, "api_base_url")
@@ -583,7 +580,7 @@ async def rotate_webhook_secret(
     session: AsyncSession, secret_key: str, shop_id: int, actor: Actor, ip: str | None
 ) -> str:
     """A new webhook secret, shown once."""
-    shop = await session.get(Shop, shop_id)
+    shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
     secret = secrets.token_hex(24)
@@ -595,7 +592,7 @@ async def rotate_webhook_secret(
 
 async def request_pull(session: AsyncSession, shop_id: int, actor: Actor, ip: str | None) -> None:
     """ "Pull now": stage the pull job (one at a time per shop and minute)."""
-    shop = await session.get(Shop, shop_id)
+    shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
     minute = utcnow().strftime("%Y%m%d%H%M")
@@ -624,7 +621,7 @@ async def pull_shop(db: Database, settings: Settings, shop_id: int, *, now: date
     (every order it already ingested is then a duplicate, which changes nothing).
     """
     async with db.reading() as session:
-        shop = await session.get(Shop, shop_id)
+        shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
     if shop.channel not in PULLABLE or not shop.api_base_url:
@@ -654,14 +651,14 @@ async def pull_shop(db: Database, settings: Settings, shop_id: int, *, now: date
                     break
     except (httpx.HTTPError, PullError, ValueError) as exc:
         async with db.transaction() as session:
-            row = await session.get(Shop, shop_id)
+            row = await shop_readers.shop_of(session, shop_id)
             assert row is not None
             row.last_pull_error = f"{type(exc).__name__}: {exc}"[:1000]
             row.last_pulled_at = utcnow()
             session.add(row)
         raise
     async with db.transaction() as session:
-        row = await session.get(Shop, shop_id)
+        row = await shop_readers.shop_of(session, shop_id)
         assert row is not None
         row.pull_cursor = until.isoformat()
         row.last_pulled_at = utcnow()
@@ -676,7 +673,7 @@ async def schedule_next_pull(session: AsyncSession, shop_id: int) -> OutboxMessa
     The schedule is a chain of delayed outbox rows (each pull stages the next), so it runs the same under the
     embedded worker and under arq, and survives restarts because it lives in the database.
     """
-    shop = await session.get(Shop, shop_id)
+    shop = await shop_readers.shop_of(session, shop_id)
     if shop is None or not shop.is_active or shop.pull_interval_minutes <= 0 or not shop.api_base_url:
         return None
     waiting = await session.exec(

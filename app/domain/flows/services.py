@@ -30,6 +30,7 @@ from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError
 from app.i18n import N_, gettext
@@ -317,7 +318,7 @@ async def _checked_channels(channels: list[str]) -> list[str]:
 async def _checked_shops(session: AsyncSession, shop_codes: list[str]) -> list[str]:
     if not shop_codes:
         return []
-    known = set((await session.exec(select(Shop.code).where(col(Shop.code).in_(shop_codes)))).all())
+    known = await shop_readers.existing_codes(session, shop_codes)
     unknown = [c for c in shop_codes if c not in known]
     if unknown:
         raise FlowError("unknown_shop", value=", ".join(unknown))
@@ -732,7 +733,7 @@ async def import_flow(session: AsyncSession, actor: Actor, payload: Any, *, ip: 
     if not isinstance(channels, list) or not isinstance(shop_codes, list):
         raise FlowError("not_a_document")
     # Shops may not exist on this installation: keep the ones that do, rather than refusing the whole file.
-    known_shops = set((await session.exec(select(Shop.code))).all())
+    known_shops = await shop_readers.existing_codes(session)
     flow = await create_flow(
         session,
         actor,
@@ -1134,4 +1135,4 @@ async def skus(session: AsyncSession) -> list[Sku]:
 
 async def shops(session: AsyncSession) -> list[Shop]:
     """Every shop, for the scope picker."""
-    return list((await session.exec(select(Shop).order_by(col(Shop.channel), col(Shop.code)))).all())
+    return await shop_readers.list_shops(session)

@@ -46,6 +46,7 @@ from app.domain.inventory.models import (
     WarehouseKind,
 )
 from app.domain.inventory.pool import StockPool
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError
 from app.i18n import N_
@@ -1025,9 +1026,7 @@ async def plan_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) ->
     # A bundle has no stock of its own: what moved is its parts, and every bundle made of them.
     codes |= {part for parts in (await bundle_components(session, codes)).values() for part, _ in parts}
     codes |= await _bundles_using(session, codes)
-    shop_ids = list(
-        (await session.exec(select(Shop.id).where(col(Shop.is_active).is_(True)).order_by(col(Shop.id)))).all()
-    )
+    shop_ids = await shop_readers.active_shop_ids(session)
     if not shop_ids:
         return None
     rules: dict[int, dict[str | None, tuple[int, int]]] = defaultdict(dict)
@@ -1226,7 +1225,7 @@ async def set_channel_rule(
     if buffer < 0:
         raise InventoryError("bad_buffer", field="buffer")
     _check_units(buffer, "buffer", allow_zero=True)
-    if not is_row_id(shop_id) or await session.get(Shop, shop_id) is None:
+    if not is_row_id(shop_id) or await shop_readers.shop_of(session, shop_id) is None:
         raise InventoryError("unknown_shop", field="shop", shop=shop_id)
     if sku_code is not None:
         await _check_known(session, skus=[sku_code])
@@ -1259,10 +1258,10 @@ async def find_shop(session: AsyncSession, shop: str) -> Shop | None:
     """A shop by id or by code."""
     shop_id = parse_id(shop)
     if shop_id is not None:
-        found = await session.get(Shop, shop_id)
+        found = await shop_readers.shop_of(session, shop_id)
         if found is not None:
             return found
-    return (await session.exec(select(Shop).where(Shop.code == shop))).first()
+    return await shop_readers.shop_by_code(session, shop)
 
 
 async def channel_stock(session: AsyncSession, shop_id: int) -> list[ChannelStock]:
@@ -1277,7 +1276,7 @@ async def channel_stock(session: AsyncSession, shop_id: int) -> list[ChannelStoc
 
 
 async def list_shops(session: AsyncSession) -> list[Shop]:
-    return list((await session.exec(select(Shop).order_by(col(Shop.id)))).all())
+    return await shop_readers.list_shops(session, order="id")
 
 
 async def channel_stock_for_sku(session: AsyncSession, sku_code: str) -> list[ChannelStock]:

@@ -22,6 +22,7 @@ from app.domain.inventory.models import Sku
 from app.domain.orders import pii
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedOrder
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError
 from app.i18n import N_
@@ -421,7 +422,7 @@ async def load_order_rows(session: AsyncSession, order_ids: Sequence[int]) -> di
     for line in map(LineRow._make, await connection.execute(query)):
         lines[line.order_id].append(line)
     shop_ids = {o.shop_id for o in found.values()}
-    shops = {s.id: s for s in (await session.exec(select(Shop).where(col(Shop.id).in_(shop_ids)))).all()}
+    shops = await shop_readers.shops_by_id(session, shop_ids)
     return {order_id: StoredOrder(o, lines[order_id], shops[o.shop_id]) for order_id, o in found.items()}
 
 
@@ -503,7 +504,7 @@ async def load_order_view(session: AsyncSession, order_id: int, *, with_events: 
     lines = list(
         await session.exec(select(OrderLine).where(OrderLine.order_id == order_id).order_by(col(OrderLine.position)))
     )
-    shop = await session.get(Shop, order.shop_id)
+    shop = await shop_readers.shop_of(session, order.shop_id)
     assert shop is not None
     events: list[OrderEvent] = []
     if with_events:
@@ -676,7 +677,7 @@ async def customer_orders(session: AsyncSession, customer_id: int, *, limit: int
 
 
 async def shops_by_id(session: AsyncSession) -> dict[int, Shop]:
-    return {shop.id: shop for shop in (await session.exec(select(Shop).order_by(col(Shop.id)))).all() if shop.id}
+    return await shop_readers.shops_by_id(session)
 
 
 # --- personal data ---------------------------------------------------------------------------------------

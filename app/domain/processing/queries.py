@@ -19,6 +19,7 @@ from app.domain.fulfillment.models import Carrier, Shipment, order_ref
 from app.domain.inventory.models import Warehouse
 from app.domain.orders.models import Order, OrderLine
 from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.i18n import gettext, label_of
 from app.outbox import OutboxMessage, OutboxStatus
@@ -204,7 +205,7 @@ async def _review_rows(session: AsyncSession, pairs: list[tuple[OrderProcessing,
         )
     ).all():
         lines.setdefault(line.order_id, []).append(line)
-    shops = {shop.id: shop for shop in (await session.exec(select(Shop))).all()}
+    shops = await shop_readers.shops_by_id(session)
     versions = await _versions(session, [proc for proc, _ in pairs])
     return [
         ReviewRow(order, proc, shops[order.shop_id], lines.get(proc.order_id, []), _runs(proc, versions))

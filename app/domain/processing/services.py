@@ -41,6 +41,7 @@ from app.domain.orders import services as orders
 from app.domain.orders.features import context_of, history_of_many
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError, Labels
 from app.i18n import N_
@@ -313,12 +314,7 @@ async def _read_batch(session: AsyncSession, ids: list[int], now: datetime) -> d
     running = [item for item in prepared.values() if not item.early]
     if not running:
         return prepared
-    shops = {
-        shop.id: shop
-        for shop in (
-            await session.exec(select(Shop).where(col(Shop.id).in_({item.order.shop_id for item in running})))
-        ).all()
-    }
+    shops = await shop_readers.shops_by_id(session, {item.order.shop_id for item in running})
     skus = await inventory.skus_by_code(session, {line.sku for item in running for line in item.lines if line.sku})
     histories = await history_of_many(session, [item.order for item in running])
     stock = await inventory.load_pool(session, skus)
