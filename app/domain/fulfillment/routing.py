@@ -134,6 +134,10 @@ def quotes_from(
     return sorted(found, key=lambda q: (q.fee_fen, q.promised_days, q.carrier_code))
 
 
+#: How many distinct quotes a network remembers before it starts again.
+QUOTE_MEMO_SIZE = 50_000
+
+
 @dataclass(frozen=True)
 class Network:
     """The warehouses (active ones, by priority), carriers and rate lines routing chooses among."""
@@ -144,6 +148,9 @@ class Network:
     by_code: Mapping[str, Site] = field(init=False)
     couriers_by_code: Mapping[str, Courier] = field(init=False)
     rates_by_carrier: Mapping[str, tuple[Rate, ...]] = field(init=False)
+    #: Quotes asked for before: the network does not change, and a batch or a backtest asks for the same
+    #: lanes and weights over and over.
+    _quoted: dict[tuple[Any, ...], tuple[Quote, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         grouped: dict[str, list[Rate]] = defaultdict(list)
@@ -152,6 +159,7 @@ class Network:
         object.__setattr__(self, "by_code", {site.code: site for site in self.sites})
         object.__setattr__(self, "couriers_by_code", {c.code: c for c in self.couriers})
         object.__setattr__(self, "rates_by_carrier", {code: tuple(lines) for code, lines in grouped.items()})
+        object.__setattr__(self, "_quoted", {})
 
     def quotes(
         self,
@@ -164,6 +172,22 @@ class Network:
     ) -> list[Quote]:
         """Every active carrier's price for this parcel (cold-chain carriers only for a cold parcel),
         optionally among ``carriers``; cheapest first."""
+        key = (origin_province, dest_province, weight_g, temperature_zone, tuple(carriers) if carriers else None)
+        found = self._quoted.get(key)
+        if found is None:
+            if len(self._quoted) >= QUOTE_MEMO_SIZE:
+                self._quoted.clear()
+            found = self._quoted[key] = tuple(self._quote(*key))
+        return list(found)
+
+    def _quote(
+        self,
+        origin_province: str,
+        dest_province: str,
+        weight_g: int,
+        temperature_zone: str,
+        carriers: Sequence[str] | None,
+    ) -> list[Quote]:
         wanted = set(carriers) if carriers else None
         origin_province = short_province(origin_province) or origin_province
         dest_province = short_province(dest_province) or dest_province
