@@ -344,11 +344,22 @@ class EmbeddedWorker:
                 raise
             except Exception:  # a database hiccup must not kill the worker for good
                 log.exception("embedded worker tick failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await wait_for_work(self._wake, self.tick)
+
+
+#: After a commit wakes the relay (or the embedded worker), what else is committed within this many seconds
+#: goes along: at a steady trickle of orders, batches of several instead of a job per order.
+GATHER_SECONDS = 0.1
+
+
+async def wait_for_work(wake: asyncio.Event, tick: float) -> None:
+    """Until something was committed to the outbox (then a moment more, to gather what follows) or a tick."""
+    try:
+        await asyncio.wait_for(wake.wait(), timeout=tick)
+        await asyncio.sleep(GATHER_SECONDS)
+    except TimeoutError:
+        pass
+    wake.clear()
 
 
 class RedisRelay:
@@ -401,11 +412,7 @@ class RedisRelay:
                 raise
             except Exception:  # Redis down: rows stay pending; the relay or the worker's sweeper retries
                 log.warning("outbox relay could not reach Redis; will retry", exc_info=True)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.tick)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await wait_for_work(self._wake, self.tick)
 
 
 def background_for(db: Database, settings: Settings) -> EmbeddedWorker | RedisRelay:
