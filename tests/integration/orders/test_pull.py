@@ -112,6 +112,7 @@ async def test_a_pull_schedule_keeps_exactly_one_next_pull_waiting(client, db, s
         async with db.transaction() as session:  # the worker picks up the scheduled row when it is due
             first = (await session.exec(select(OutboxMessage).where(OutboxMessage.job == "pull_shop_orders"))).one()
             first.status = "running"
+            first.claimed_at = utcnow()  # as a worker claims it: the sweeper leaves a fresh claim alone
             session.add(first)
         await pull_shop_orders({"db": db, "settings": settings}, shop.id)
     async with db.reading() as session:
