@@ -202,9 +202,6 @@ class Deferred:
     def undo(self, mark: int) -> None:
         del self._rows[mark:]
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
     async def write(self, session: AsyncSession) -> None:
         """Insert every row, grouped by table in the order the tables were first written to, then do each
         step once with all its items; rows the steps defer in turn are written after them, the same way."""

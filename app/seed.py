@@ -11,6 +11,7 @@ from app.domain.flows import services as flows
 from app.domain.fulfillment.models import Carrier, CarrierRate
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, TemperatureZone, Warehouse, WarehouseKind
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
 
 #: username, display name, role, password. Demo passwords are printed by the run command.
@@ -158,7 +159,7 @@ async def seed_demo_stock(session: AsyncSession) -> None:
         await inventory.set_safety_stock(session, warehouse, sku, qty, SYSTEM)
     for sku, threshold in (("PHONE-X1", 350), ("DUMPLING-1K", 150), ("TEE-BLK-L", 100)):
         await inventory.set_low_stock_threshold(session, sku, threshold, SYSTEM)
-    shops = {shop.code: shop.id for shop in await inventory.list_shops(session)}
+    shops = {shop.code: shop.id for shop in await shop_readers.list_shops(session, order="id")}
     rules: list[tuple[str, str | None, int, int]] = [
         ("douyin-live", None, 50, 5),
         ("kuaishou-shop", None, 30, 3),

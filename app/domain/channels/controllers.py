@@ -19,7 +19,6 @@ from app.domain.channels import imports, services
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders import presentation
-from app.domain.orders import services as orders
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError
@@ -46,7 +45,7 @@ async def shop_card(
         "channels/page.html",
         "channels/_shop.html",
         shop=shop,
-        shops=await services.list_shops(db_session),
+        shops=await shop_readers.list_shops(db_session),
         focus_id=shop.id,
         pullable=PULLABLE,
         new_secret=new_secret,
@@ -73,7 +72,7 @@ class ChannelsController(Controller):
         return page(
             request,
             "channels/page.html",
-            shops=await services.list_shops(db_session),
+            shops=await shop_readers.list_shops(db_session),
             pullable=PULLABLE,
             new_secret=None,
             error=None,
@@ -185,7 +184,7 @@ class IntakeController(Controller):
         """The ingest-error queue: payloads that could not become orders, waiting to be fixed and replayed."""
         rows = await services.list_errors(db_session, status if status in ("open", "replayed", "discarded") else "")
         return _orders_page(
-            request, "orders/errors.html", errors=rows, status=status, shops=await orders.shops_by_id(db_session)
+            request, "orders/errors.html", errors=rows, status=status, shops=await shop_readers.shops_by_id(db_session)
         )
 
     @get("/errors/{error_id:int}", name="orders:error")

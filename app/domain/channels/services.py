@@ -515,10 +515,6 @@ async def discard_error(session: AsyncSession, error_id: int, actor: Actor, ip: 
 # --- shop settings ---------------------------------------------------------------------------------------
 
 
-async def list_shops(session: AsyncSession) -> list[Shop]:
-    return await shop_readers.list_shops(session)
-
-
 class ShopSettingsError(DomainError, ValueError):
     """A shop setting that cannot be saved; ``field`` names it."""
 

@@ -33,6 +33,7 @@ from app.domain.flows.schemas import (
     problems_read,
 )
 from app.domain.flows.services import FlowError
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel
 from app.errors import DomainError
 from app.forms import Form, Upload, many, one
@@ -77,7 +78,7 @@ async def settings_context(db_session: AsyncSession, flow: Any, error: str | Non
     return {
         "flow": flow,
         "channels": list(Channel),
-        "shops": await services.shops(db_session),
+        "shops": await shop_readers.list_shops(db_session),
         "error": error,
         "settings_saved": error is None,
     }
@@ -173,7 +174,7 @@ class FlowsController(Controller):
             orders=await sources.recent_contexts(db_session, 20),
             backtest_max=services.MAX_BACKTEST_ORDERS,
             channels=list(Channel),
-            shops=await services.shops(db_session),
+            shops=await shop_readers.list_shops(db_session),
             locale=current_locale.get(),
             settings_saved=False,
             error=None,

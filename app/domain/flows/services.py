@@ -31,7 +31,7 @@ from app.domain.fulfillment.models import Carrier
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import Channel, Shop
+from app.domain.shops.models import Channel
 from app.errors import DomainError
 from app.i18n import N_, gettext
 from app.params import is_row_id, parse_id
@@ -1131,8 +1131,3 @@ async def carriers(session: AsyncSession) -> list[Carrier]:
 async def skus(session: AsyncSession) -> list[Sku]:
     """Active SKUs, for the gift picker."""
     return list((await session.exec(select(Sku).where(col(Sku.is_active).is_(True)).order_by(col(Sku.code)))).all())
-
-
-async def shops(session: AsyncSession) -> list[Shop]:
-    """Every shop, for the scope picker."""
-    return await shop_readers.list_shops(session)

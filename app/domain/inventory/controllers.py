@@ -17,6 +17,7 @@ from app.domain.accounts.services import Actor
 from app.domain.inventory import services
 from app.domain.inventory.models import WarehouseKind
 from app.domain.inventory.services import InventoryError, WarehouseForm
+from app.domain.shops import services as shop_readers
 from app.errors import DomainError
 from app.forms import Form, one
 from app.params import parse_int
@@ -53,7 +54,7 @@ async def sku_context(db_session: AsyncSession, code: str) -> dict[str, Any]:
     sku = await services.get_sku(db_session, code)
     if sku is None:
         raise NotFoundException(f"no SKU {code}")
-    shops = {s.id: s for s in await services.list_shops(db_session)}
+    shops = {s.id: s for s in await shop_readers.list_shops(db_session, order="id")}
     channel = [(c, shops.get(c.shop_id)) for c in await services.channel_stock_for_sku(db_session, code)]
     parts = (await services.bundle_components(db_session, [code])).get(code, [])
     return {
@@ -82,7 +83,7 @@ async def warehouse_context(db_session: AsyncSession) -> dict[str, Any]:
     return {
         "warehouses": await services.list_warehouses(db_session),
         "kinds": list(WarehouseKind),
-        "shops": await services.list_shops(db_session),
+        "shops": await shop_readers.list_shops(db_session, order="id"),
         "rules": await services.channel_rules(db_session),
     }
 

@@ -587,26 +587,43 @@ async def reserve(
         later.step(_take_locked_stock, [(t.warehouse, t.sku, t.units) for t in takes])
         for take in takes:
             take.taken = True
-        return ReservationResult(
-            order_key,
-            [
-                LineResult(
-                    line.line_key,
-                    line.sku_code,
-                    line.qty,
-                    str(plan[line.line_key]),
-                    LineOutcome.already_reserved if line.line_key in held else LineOutcome.reserved,
-                )
-                for line in lines
-            ],
-        )
+        short_lines: set[str] = set()
+    else:
+        short_lines = await _take_now(session, order_key, takes, existing, actor, all_or_nothing=all_or_nothing)
 
+    outcome: list[LineResult] = []
+    for line in lines:
+        code = str(plan[line.line_key])
+        if line.line_key in held:
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.already_reserved))
+        elif line.line_key in short_lines:
+            short = tuple(sorted({t.sku for t in takes if t.line is line and t.short}))
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.out_of_stock, short))
+        elif short_lines and all_or_nothing:
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.not_attempted))
+        else:
+            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.reserved))
+    return ReservationResult(order_key, outcome)
+
+
+async def _take_now(
+    session: AsyncSession,
+    order_key: str,
+    takes: list[_Take],
+    existing: Sequence[Reservation],
+    actor: Actor,
+    *,
+    all_or_nothing: bool,
+) -> set[str]:
+    """Write the reservation rows and take the stock with a guarded UPDATE per take, in a savepoint that is
+    rolled back when a take falls short. Returns the lines that fell short."""
     # The rows are written first and the guarded UPDATEs come last, so that a hot SKU's stock row is locked
     # only from its UPDATE to the caller's commit. A savepoint undoes the rows when a take falls short; the
     # statements inside it are Core ones, so the session holds no object the rollback would leave stale.
     await session.flush()
     connection = await session.connection()
     short_lines: set[str] = set()
+    later = deferred_of(session)
     attempt = takes
     while attempt:
         written = later.mark() if later is not None else 0
@@ -628,20 +645,7 @@ async def reserve(
         attempt = [] if all_or_nothing else [t for t in attempt if t.line.line_key not in short_lines]
     # A warehouse that never held the SKU gets its stock row at zero, as a receipt would create it.
     await _ensure_stock_rows(session, {(t.warehouse, t.sku) for t in takes if t.short})
-
-    outcome: list[LineResult] = []
-    for line in lines:
-        code = str(plan[line.line_key])
-        if line.line_key in held:
-            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.already_reserved))
-        elif line.line_key in short_lines:
-            short = tuple(sorted({t.sku for t in takes if t.line is line and t.short}))
-            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.out_of_stock, short))
-        elif short_lines and all_or_nothing:
-            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.not_attempted))
-        else:
-            outcome.append(LineResult(line.line_key, line.sku_code, line.qty, code, LineOutcome.reserved))
-    return ReservationResult(order_key, outcome)
+    return short_lines
 
 
 class StockMoved(RuntimeError):
@@ -1273,10 +1277,6 @@ async def channel_stock(session: AsyncSession, shop_id: int) -> list[ChannelStoc
             )
         ).all()
     )
-
-
-async def list_shops(session: AsyncSession) -> list[Shop]:
-    return await shop_readers.list_shops(session, order="id")
 
 
 async def channel_stock_for_sku(session: AsyncSession, sku_code: str) -> list[ChannelStock]:

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.orders import presentation, services
 from app.domain.orders.models import OrderStatus
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel
 from app.web import page
 
@@ -69,7 +70,7 @@ class OrdersController(Controller):
             query={key: value for key, value in query.items() if value},
             date_from=date_from,
             date_to=date_to,
-            shops=await services.shops_by_id(db_session),
+            shops=await shop_readers.shops_by_id(db_session),
             channels=list(Channel),
             statuses=list(OrderStatus),
             is_continuation=bool(after),

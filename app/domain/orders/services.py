@@ -676,10 +676,6 @@ async def customer_orders(session: AsyncSession, customer_id: int, *, limit: int
     return list((await session.exec(query)).all())
 
 
-async def shops_by_id(session: AsyncSession) -> dict[int, Shop]:
-    return await shop_readers.shops_by_id(session)
-
-
 # --- personal data ---------------------------------------------------------------------------------------
 
 

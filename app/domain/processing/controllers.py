@@ -19,6 +19,7 @@ from app.domain.orders import services as orders
 from app.domain.processing import queries, services
 from app.domain.processing.models import OrderProcessing
 from app.domain.processing.services import ReviewError
+from app.domain.shops import services as shop_readers
 from app.forms import Form, one
 from app.i18n import gettext
 from app.settings import Settings
@@ -42,7 +43,7 @@ async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, 
         "view": view,
         "order": view.order,
         "customer_orders": others,
-        "shops": await orders.shops_by_id(db_session),
+        "shops": await shop_readers.shops_by_id(db_session),
         "revealed": None,
         "original": None,
         "processing": await queries.order_processing(db_session, order_id),

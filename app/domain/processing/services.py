@@ -26,7 +26,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
 from app import outbox
-from app.db import Database, Deferred, deferring, is_transient, utcnow
+from app.db import Database, deferred_of, deferring, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.flows import services as flows
 from app.domain.fulfillment import notifications, routing
@@ -182,8 +182,6 @@ class Batch:
     documents: dict[tuple[str, str], int] = field(default_factory=dict)
     #: The documents the batch's orders' earlier shipments are on, by shipment reference.
     entries: dict[str, set[int]] = field(default_factory=dict)
-    #: What the batch writes together at its end (``app.db.Deferred``).
-    later: Deferred = field(default_factory=Deferred)
     #: The SKUs whose stock rows the batch locked before reading them into the pool (on SQLite the one
     #: writer holds everything: None), reserved with one guarded UPDATE per SKU and warehouse at the end.
     locked: set[str] | None = None
@@ -236,7 +234,6 @@ async def process_batch(
     outcomes: dict[int, Outcome] = {}
     # Timeline entries, ledger moves, outbox messages and document entries are written together at the end.
     async with deferring(session) as later:
-        batch.later = later
         for order_id in ids:
             item = prepared.get(order_id)
             if item is None:
@@ -499,7 +496,9 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
             if shipment.carrier_code is None:
                 outcome.notes.append(f"{shipment.ref} 未指定快递，未申请面单")
                 continue
-            batch.later.step(_request_waybills, shipment)
+            later = deferred_of(session)
+            assert later is not None, "orders are carried out inside their batch's deferred writes"
+            later.step(_request_waybills, shipment)
     await notifications.stage_messages(session, order, shop.name, shipments, decisions.notifications, batch.network)
     if shipments:
         await orders.set_status(session, order, OrderStatus.routed)

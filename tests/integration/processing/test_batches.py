@@ -114,7 +114,11 @@ async def test_a_batch_run_twice_changes_nothing_the_second_time(
     assert runs == [1] * len(ids)
 
 
-@pytest.mark.skipif(BACKEND != "postgres", reason="SQLite has one writer: the embedded worker is the only worker")
+@pytest.mark.skipif(
+    BACKEND != "postgres",
+    reason="arq workers need PostgreSQL and Redis; the SQLite install runs its one embedded worker "
+    "(this test runs in the PostgreSQL pass)",
+)
 async def test_two_arq_workers_share_one_queue_and_never_process_an_order_twice(
     db: Database, settings: Settings, demo_data: None
 ) -> None:
