@@ -6,7 +6,7 @@ from sqlmodel import SQLModel
 
 from app.domain.accounts.models import ApiToken, AuditEntry, LoginThrottle, User, UserSession
 from app.domain.channels.models import InboxEvent, IngestError, OrderImport
-from app.domain.flows.models import Flow, FlowBacktest, FlowVersion
+from app.domain.flows.models import Flow, FlowBacktest, FlowCanary, FlowCanaryOrder, FlowVersion
 from app.domain.fulfillment.models import (
     BuyerNotification,
     Carrier,
@@ -49,6 +49,8 @@ __all__ = [
     "CustomerIdentity",
     "Flow",
     "FlowBacktest",
+    "FlowCanary",
+    "FlowCanaryOrder",
     "FlowVersion",
     "InboxEvent",
     "IngestError",

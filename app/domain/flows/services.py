@@ -1,15 +1,17 @@
 """Rule-flow services: flows and drafts, publishing and rollback, diffs, import/export, the simulator,
-backtests, and the published flows the processing job runs."""
+backtests, and the published flows the processing job runs (with the version each order takes while a canary
+runs; the canary's own lifecycle is in ``app.domain.flows.canary``)."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, ClassVar, Final, TypeVar
@@ -24,7 +26,7 @@ from app import outbox
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.flows.backtest import OutOfTime, Replay, World
-from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowVersion
+from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowCanary, FlowVersion
 from app.domain.flows.sources import OrderContext, ReplayedOrders, replayed_orders
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier
@@ -118,6 +120,17 @@ class FlowError(DomainError):
             "stopped at “%(node)s”."
         ),
         "too_deep": N_("The flow or the order is nested too deeply to evaluate (stopped at “%(node)s”)."),
+        "canary_running": N_(
+            "A canary (v%(number)s) is running: promote it or roll it back before publishing another version."
+        ),
+        "no_canary": N_("No canary is running on this flow (it may just have been promoted or rolled back)."),
+        "canary_needs_live": N_("Publish a version first: a canary is tried beside the live version."),
+        "canary_scope_missing": N_("Choose the shops the canary takes, or the share of orders."),
+        "canary_scope_both": N_("Choose either shops or a share of orders for the canary, not both."),
+        "bad_percent": N_("The share of orders must be a whole number from 1 to 99."),
+        "shop_outside_flow": N_("The flow does not apply to shop %(value)s, so a canary there would get no orders."),
+        "bad_threshold": N_("A threshold must be a whole number of percentage points from 0 to 100."),
+        "bad_min_orders": N_("The minimum number of orders must be a whole number from 1 to %(limit)s."),
     }
     statuses: ClassVar[Mapping[str, int]] = {
         "not_found": 404,
@@ -127,6 +140,8 @@ class FlowError(DomainError):
         "already_live": 409,
         "has_problems": 422,
         "nothing_published": 404,
+        "canary_running": 409,
+        "no_canary": 409,
         # A simulation the rule engine stopped at one of its limits: the document is the problem.
         "too_much_work": 422,
         "too_slow": 422,
@@ -153,6 +168,11 @@ class FlowError(DomainError):
         "too_slow": "document",
         "too_much_output": "document",
         "too_deep": "document",
+        "canary_scope_missing": "shop_codes",
+        "canary_scope_both": "percent",
+        "bad_percent": "percent",
+        "shop_outside_flow": "shop_codes",
+        "bad_min_orders": "min_orders",
     }
 
     def __init__(self, code: str, *, problems: list[Problem] | None = None, **params: Any) -> None:
@@ -458,13 +478,10 @@ async def publish(
 ) -> FlowVersion:
     """Publish the current draft as a new immutable version and make it live. Refused if it has problems."""
     flow = await get_flow(session, flow_id, for_update=True)
-    note = note.strip()
-    if not note:
-        raise FlowError("note_required")
-    if len(note) > MAX_NOTE:
-        raise FlowError("note_too_long", limit=MAX_NOTE)
+    note = checked_note(note)
     if expected_revision is not None and expected_revision != flow.draft_revision:
         raise FlowError("conflict", revision=flow.draft_revision, saved_by=flow.draft_saved_by)
+    await refuse_while_canary(session, flow)
     problems = validate(flow.draft)
     if problems:
         raise FlowError("has_problems", problems=problems, count=len(problems))
@@ -479,6 +496,7 @@ async def rollback(
     older = await get_version(session, flow_id, version_id)
     if flow.live_version_id == older.id:
         raise FlowError("already_live", number=older.number)
+    await refuse_while_canary(session, flow)
     problems = validate(older.document)
     if problems:  # the engine may have grown stricter since it was published
         raise FlowError("has_problems", problems=problems, count=len(problems))
@@ -495,17 +513,36 @@ async def rollback(
     )
 
 
-async def _make_live(
+async def refuse_while_canary(session: AsyncSession, flow: Flow) -> None:
+    """FlowError("canary_running") when a canary runs beside the live version: the two are being compared, and
+    a new live version would change one side of the comparison halfway."""
+    if flow.canary_id is None:
+        return
+    canary = await session.get(FlowCanary, flow.canary_id)
+    version = await session.get(FlowVersion, canary.version_id) if canary else None
+    raise FlowError("canary_running", number=version.number if version else "?")
+
+
+def checked_note(note: str) -> str:
+    """A version's note, stripped; FlowError when it is empty or too long."""
+    note = note.strip()
+    if not note:
+        raise FlowError("note_required")
+    if len(note) > MAX_NOTE:
+        raise FlowError("note_too_long", limit=MAX_NOTE)
+    return note
+
+
+async def write_version(
     session: AsyncSession,
     actor: Actor,
     flow: Flow,
     document: dict[str, Any],
     note: str,
-    action: str,
     *,
     copied_from: FlowVersion | None = None,
-    ip: str | None = None,
 ) -> FlowVersion:
+    """Write the flow's next immutable version (live or not is the caller's business)."""
     assert flow.id is not None
     version = FlowVersion(
         flow_id=flow.id,
@@ -518,6 +555,21 @@ async def _make_live(
     )
     session.add(version)
     await session.flush()
+    return version
+
+
+async def _make_live(
+    session: AsyncSession,
+    actor: Actor,
+    flow: Flow,
+    document: dict[str, Any],
+    note: str,
+    action: str,
+    *,
+    copied_from: FlowVersion | None = None,
+    ip: str | None = None,
+) -> FlowVersion:
+    version = await write_version(session, actor, flow, document, note, copied_from=copied_from)
     before = {"live_version_id": flow.live_version_id}
     flow.live_version_id = version.id
     session.add(flow)
@@ -1056,19 +1108,52 @@ def applies_to(flow: Flow, channel: str, shop_code: str) -> bool:
     return (not flow.channels or channel in flow.channels) and (not flow.shop_codes or shop_code in flow.shop_codes)
 
 
+def stable_bucket(order_id: int) -> int:
+    """The order's bucket, 0-99, for a canary's share of orders: a CRC-32 of the id, the same in every process
+    and every run (Python's ``hash`` is salted per process)."""
+    return zlib.crc32(str(order_id).encode()) % 100
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryRoute:
+    """A running canary as processing needs it: which orders it takes, and its version compiled."""
+
+    canary_id: int
+    version_id: int
+    compiled: CompiledFlow
+    shop_codes: frozenset[str]
+    percent: int | None
+
+    def takes(self, order_id: int, shop_code: str) -> bool:
+        """Whether this order is the canary's: its shop is one of the canary's, or its bucket is in the share."""
+        if self.shop_codes:
+            return shop_code in self.shop_codes
+        return self.percent is not None and stable_bucket(order_id) < self.percent
+
+
 @dataclass(frozen=True, slots=True)
 class LiveFlow:
-    """A flow's live version, compiled, with its scope."""
+    """A flow's live version, compiled, with its scope, and the canary running beside it if any."""
 
     flow: Flow
     flow_id: int
     version_id: int
     compiled: CompiledFlow
+    canary: CanaryRoute | None = None
+    #: This is the canary's version, picked for one order by ``for_order``.
+    on_canary: bool = False
+
+    def for_order(self, order_id: int, shop_code: str) -> LiveFlow:
+        """The version that processes this order: the canary's when the order is in its scope, else the live one."""
+        if self.canary is None or not self.canary.takes(order_id, shop_code):
+            return self
+        return replace(self, version_id=self.canary.version_id, compiled=self.canary.compiled, on_canary=True)
 
 
 async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> list[LiveFlow]:
-    """Every live flow in priority order, compiled (cached per version). A live version that no longer
-    validates (the engine grew stricter) is left out rather than run half-checked."""
+    """Every live flow in priority order, compiled (cached per version), each with its running canary. A live
+    version that no longer validates (the engine grew stricter) is left out rather than run half-checked; a
+    canary version that no longer does is not tried (the live version takes every order)."""
     query = (
         select(Flow, FlowVersion)
         .join(FlowVersion, col(FlowVersion.id) == col(Flow.live_version_id))
@@ -1076,7 +1161,9 @@ async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> li
         .order_by(col(Flow.priority), col(Flow.id))
     )
     found: list[LiveFlow] = []
-    for flow, version in (await session.exec(query)).all():
+    rows = (await session.exec(query)).all()
+    canaries = await _canary_routes(session, [flow.canary_id for flow, _ in rows if flow.canary_id is not None])
+    for flow, version in rows:
         try:
             compiled = COMPILED.get(version)
         except ruleflows.InvalidFlowError:
@@ -1084,8 +1171,30 @@ async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> li
         if trigger is not None and compiled.trigger != trigger:
             continue
         assert flow.id is not None and version.id is not None
-        found.append(LiveFlow(flow, flow.id, version.id, compiled))
+        canary = canaries.get(flow.canary_id) if flow.canary_id is not None else None
+        found.append(LiveFlow(flow, flow.id, version.id, compiled, canary))
     return found
+
+
+async def _canary_routes(session: AsyncSession, canary_ids: list[int]) -> dict[int, CanaryRoute]:
+    if not canary_ids:
+        return {}
+    query = (
+        select(FlowCanary, FlowVersion)
+        .join(FlowVersion, col(FlowVersion.id) == col(FlowCanary.version_id))
+        .where(col(FlowCanary.id).in_(canary_ids))
+    )
+    routes: dict[int, CanaryRoute] = {}
+    for canary, version in (await session.exec(query)).all():
+        try:
+            compiled = COMPILED.get(version)
+        except ruleflows.InvalidFlowError:
+            continue
+        assert canary.id is not None
+        routes[canary.id] = CanaryRoute(
+            canary.id, canary.version_id, compiled, frozenset(canary.shop_codes), canary.percent
+        )
+    return routes
 
 
 async def published_flows_for(

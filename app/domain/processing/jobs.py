@@ -17,6 +17,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database, is_transient
+from app.domain.flows import canary as canaries
 from app.domain.fulfillment import jobs as fulfillment_jobs
 from app.domain.fulfillment import services as fulfillment
 from app.domain.orders import services as orders
@@ -46,10 +47,12 @@ async def process_order(ctx: dict[str, Any], order_id: int) -> dict[str, Any]:
 
 async def process_orders(ctx: dict[str, Any], order_ids: list[int]) -> list[dict[str, Any]]:
     """Process a batch of orders in one transaction (each in its own savepoint; see
-    :func:`services.process_batch`). Transient errors are raised for the outbox to retry the batch."""
+    :func:`services.process_batch`), then judge the running canaries on what it added. Transient errors are
+    raised for the outbox to retry the batch."""
     db: Database = ctx["db"]
     async with db.transaction() as session:
         outcomes = await services.process_batch(session, [int(order_id) for order_id in order_ids], db=db)
+    await judge_canaries(db)
     # Which worker did it, as the monitor and an operator chasing a batch would want to know.
     worker = f"{socket.gethostname()}:{os.getpid()}"
     return [{**outcome.as_dict(), "worker": worker, "batch": len(order_ids)} for outcome in outcomes]
@@ -101,8 +104,20 @@ async def _record_waybill(
     return {"waybill_no": row.waybill_no}
 
 
+async def judge_canaries(db: Database) -> list[int]:
+    """Roll back the canaries past their thresholds (see :func:`canaries.judge_running`). The batch it follows is
+    committed whatever happens here: a failure is logged and the sweeper judges again."""
+    try:
+        return await canaries.judge_running(db)
+    except Exception:
+        log.exception("judging the running canaries failed; the sweeper tries again")
+        return []
+
+
 async def sweep_processing(db: Database, settings: Settings) -> dict[str, int]:
-    """Cron body: re-stage stuck orders and retry 缺货 orders (see :func:`services.sweep`)."""
+    """Cron body: re-stage stuck orders and retry 缺货 orders (see :func:`services.sweep`), and judge the running
+    canaries (in case the judging after a batch was lost)."""
+    await judge_canaries(db)
     async with db.transaction() as session:
         counts = await services.sweep(
             session,

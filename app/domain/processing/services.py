@@ -28,6 +28,7 @@ import ruleflows
 from app import outbox
 from app.db import Database, deferred_of, deferring, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
+from app.domain.flows import canary as canaries
 from app.domain.flows import services as flows
 from app.domain.fulfillment import notifications, routing
 from app.domain.fulfillment import services as fulfillment
@@ -254,6 +255,7 @@ async def process_batch(
                     log.exception("processing order %s failed", order_id)
                     reason, code = f"处理出错：{type(exc).__name__}: {str(exc)[:300]}", "failed"
                 outcomes[order_id] = await _failed(session, order_id, reason, code)
+    await canaries.record_orders(session, await _canary_orders(session, prepared, outcomes), now)
     return [outcomes[order_id] for order_id in order_ids]
 
 
@@ -331,8 +333,41 @@ async def _read_batch(session: AsyncSession, ids: list[int], now: datetime) -> d
             stock_by_warehouse=stock.by_warehouse(codes, warehouses) if codes else {},
             review_approved=item.proc.approved_version == item.order.version,
         )
-        item.flows = [f for f in live if flows.applies_to(f.flow, item.order.channel, item.shop.code)]
+        item.flows = [
+            f.for_order(order_id, item.shop.code)
+            for f in live
+            if flows.applies_to(f.flow, item.order.channel, item.shop.code)
+        ]
     return prepared
+
+
+async def _canary_orders(
+    session: AsyncSession, prepared: Mapping[int, Prepared], outcomes: Mapping[int, Outcome]
+) -> list[canaries.CanaryOrder]:
+    """The batch's orders that a flow with a running canary ran on: which version took each, how it ended."""
+    entries: list[canaries.CanaryOrder] = []
+    for order_id, item in prepared.items():
+        outcome = outcomes.get(order_id)
+        ran = {run["flow_id"] for run in item.runs}
+        tried = [f for f in item.flows if f.canary is not None and f.flow_id in ran]
+        if outcome is None or outcome.skipped or not tried:
+            continue
+        proc = await session.get(OrderProcessing, order_id)
+        if proc is None:
+            continue
+        if proc.hold_code == "failed":
+            result, fee = canaries.FAILED, None
+        elif proc.state in (ProcessingState.held, ProcessingState.out_of_stock):
+            result, fee = canaries.HELD, None
+        else:
+            parcels = item.active_shipments
+            result, fee = canaries.PROCESSED, sum(s.fee_fen for s in parcels) if parcels else None
+        entries += [
+            canaries.CanaryOrder(f.canary.canary_id, order_id, f.version_id, f.on_canary, result, fee)
+            for f in tried
+            if f.canary is not None
+        ]
+    return entries
 
 
 async def _run_batch_flows(prepared: dict[int, Prepared], now: datetime) -> None:
