@@ -6,12 +6,18 @@ Builder state (kept in ``config.builder`` so the editor can reopen it; the serve
     {"join": "and", "rules": [{"field": "order.receiver.province", "op": "in_region", "value": ["华东"]},
                               {"join": "or", "rules": [...]}]}
 
+A group's join is ``and``, ``or`` or ``none`` (none of its rules holds). A rule may keep the ``default`` its
+field's ``var`` had (``{"var": ["features.same_address_24h", 0]}``) so that the logic written back reads a
+missing value exactly as the logic it was lifted from (see :mod:`app.domain.flows.lifting`).
+
 In forms each row of the tree has a path (``c``, ``c.0``, ``c.0.1``) and its inputs are named
-``kind:<path>``, ``join:<path>``, ``field:<path>``, ``op:<path>``, ``value:<path>``, ``value2:<path>``.
+``kind:<path>``, ``join:<path>``, ``field:<path>``, ``op:<path>``, ``value:<path>``, ``value2:<path>``, and
+``default:<path>`` (JSON ``[field, default]``: the default is kept only while the row keeps that field).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -20,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from app.forms import many, one
 from app.i18n import N_, current_locale, gettext
+from app.json_input import parse_json
 from app.params import parse_int
 from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS
 
@@ -64,6 +71,12 @@ OPERATORS_BY_KIND: Final[dict[str, tuple[str, ...]]] = {
     "list": ("contains", "not_contains", "empty", "not_empty"),
     "phone": ("valid_mobile", "invalid_mobile", "empty", "not_empty"),
     "string": ("eq", "ne", "contains", "not_contains", "empty", "not_empty", "matches"),
+}
+#: How a group's rules combine: join id -> English message id of the label.
+JOINS: Final[dict[str, str]] = {
+    "and": N_("All of these (AND)"),
+    "or": N_("Any of these (OR)"),
+    "none": N_("None of these (NOT)"),
 }
 NO_VALUE: Final = frozenset({"empty", "not_empty", "is_true", "is_false", "valid_mobile", "invalid_mobile"})
 MULTI_VALUE: Final = frozenset({"in", "not_in", "in_region"})
@@ -146,6 +159,11 @@ def field_groups() -> list[tuple[str, str]]:
     return [(key, gettext(label)) for key, label in FIELD_GROUPS]
 
 
+def join_choices() -> list[tuple[str, str]]:
+    """(join id, label in the reader's language) for a group's "how the rules combine" picker."""
+    return [(key, gettext(label)) for key, label in JOINS.items()]
+
+
 def picker_field(path: str) -> PickerField | None:
     """The picker field for a path, or None if rules cannot be built on it."""
     return _BY_PATH.get(path)
@@ -168,6 +186,7 @@ def empty_group() -> dict[str, Any]:
 
 
 def is_group(item: Any) -> bool:
+    """True for a group of rules (as opposed to one rule)."""
     return isinstance(item, dict) and isinstance(item.get("rules"), list)
 
 
@@ -188,7 +207,31 @@ def normalise_rule(rule: dict[str, Any]) -> dict[str, Any]:
     normalised = {"field": field.path, "op": op, "value": None if op in NO_VALUE else value}
     if op == "between":
         normalised["value2"] = rule.get("value2")
+    if is_default(rule.get("default")):
+        normalised["default"] = rule["default"]
     return normalised
+
+
+def is_default(value: Any) -> bool:
+    """True for what a rule can keep as its field's ``var`` default: a number, text or yes/no (not null)."""
+    return isinstance(value, str | int | float | bool)
+
+
+def default_input(rule: dict[str, Any]) -> str:
+    """The value of a row's hidden ``default:<path>`` input, or "" when the rule has no default."""
+    if not is_default(rule.get("default")):
+        return ""
+    return json.dumps([rule.get("field"), rule["default"]], ensure_ascii=False)
+
+
+def _read_default(text: str, field: Any) -> tuple[bool, Any]:
+    try:
+        kept = parse_json(text) if text else None
+    except (ValueError, TypeError):
+        return False, None
+    if isinstance(kept, list) and len(kept) == 2 and kept[0] == field and is_default(kept[1]):
+        return True, kept[1]
+    return False, None
 
 
 def read_form(form: dict[str, Any], root: str) -> dict[str, Any]:
@@ -202,8 +245,11 @@ def read_form(form: dict[str, Any], root: str) -> dict[str, Any]:
                 key=lambda row: parse_int(row.rpartition(".")[2], minimum=0) or 0,
             )
             join = one(form, f"join:{path}")
-            return {"join": join if join in ("and", "or") else "and", "rules": [build(child) for child in children]}
+            return {"join": join if join in JOINS else "and", "rules": [build(child) for child in children]}
         rule: dict[str, Any] = {"field": one(form, f"field:{path}"), "op": one(form, f"op:{path}")}
+        found, default = _read_default(one(form, f"default:{path}", strip=False), rule["field"])
+        if found:
+            rule["default"] = default
         if rule["op"] in MULTI_VALUE:
             rule["value"] = many(form, f"value:{path}")
         else:
@@ -293,9 +339,11 @@ def _group_logic(group: dict[str, Any], path: str, problems: dict[str, str]) -> 
         if not path and not problems:
             problems[""] = gettext("Add at least one rule.")
         return None
+    if group.get("join") == "none":
+        return {"!": {"or": parts}}  # kept a list even for one part, so that it reads back as this group
     if len(parts) == 1:
         return parts[0]
-    return {group.get("join", "and"): parts}
+    return {"or" if group.get("join") == "or" else "and": parts}
 
 
 def rule_logic(rule: dict[str, Any]) -> Any:
@@ -312,12 +360,17 @@ def rule_logic(rule: dict[str, Any]) -> Any:
             categories = _list_value(rule)
             logic: Any = {"any_line_in_category": [{"var": "order.lines"}, categories]}
             return {"!": logic} if op == "not_in" else logic
-        return {"some": [{"var": "order.lines"}, _compare(field, {"var": inner}, op, rule)]}
+        return {"some": [{"var": "order.lines"}, _compare(field, _var(inner, rule), op, rule)]}
     if field.kind == "category":  # features.categories: the list of the order's categories
         categories = _list_value(rule)
         logic = {"some": [{"var": "features.categories"}, {"in": [{"var": ""}, categories]}]}
         return {"!": logic} if op == "not_in" else logic
-    return _compare(field, {"var": field.path}, op, rule)
+    return _compare(field, _var(field.path, rule), op, rule)
+
+
+def _var(path: str, rule: dict[str, Any]) -> dict[str, Any]:
+    default = rule.get("default")
+    return {"var": [path, default]} if is_default(default) else {"var": path}
 
 
 def _list_value(rule: dict[str, Any]) -> list[str]:
@@ -457,5 +510,10 @@ def describe(tree: Any) -> str:
             shown = "" if value is None else str(value)
         if item.get("op") == "between":
             shown += f" ~ {item.get('value2') or ''}"
+        if field.kind == "datetime":
+            shown = shown.replace("T", " ")
         parts.append(" ".join(p for p in (field.label, gettext(OPERATORS[item["op"]]), shown) if p))
-    return joiner.join(parts)
+    sentence = joiner.join(parts)
+    if tree.get("join") == "none" and sentence:
+        return gettext("none of: %(rules)s") % {"rules": sentence}
+    return sentence

@@ -234,6 +234,8 @@ class FlowsController(Controller):
             },
             "fields": builder.PICKER_FIELDS,
             "field_groups": builder.field_groups(),
+            "joins": builder.join_choices(),
+            "default_input": builder.default_input,
             "operators_for": builder.operators_for,
             "picker_field": builder.picker_field,
             "no_value": builder.NO_VALUE,
