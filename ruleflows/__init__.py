@@ -13,6 +13,7 @@ Public API::
     ORDER_CONTEXT_SCHEMA / order_context_schema()  the fields a flow can read, for the field picker
     is_known_path(path)                            whether a dotted path names a field of the flow context
     ACTION_CATALOGUE                               the actions a flow can decide, with parameter schemas
+    MAX_TEXT_PARAM_LENGTH                          the longest text an action parameter may hold
     Decisions, Gift, Notification                  what a run decided (RunResult.decisions), frozen; its
                                                    to_dict() / Decisions.from_dict() JSON form is what
                                                    flows read as ``decisions`` and what the app stores
@@ -37,7 +38,7 @@ Document limits and errors::
 
 from __future__ import annotations
 
-from ruleflows.actions import ACTION_CATALOGUE, Decisions, Gift, Notification
+from ruleflows.actions import ACTION_CATALOGUE, MAX_TEXT_PARAM_LENGTH, Decisions, Gift, Notification
 from ruleflows.compiler import CompiledLogic, compile_logic
 from ruleflows.document import MAX_DOCUMENT_BYTES, document_size, nesting_depth
 from ruleflows.errors import (
@@ -87,6 +88,7 @@ __all__ = [
     "LIMIT_STEPS",
     "LIMIT_TIME",
     "MAX_DOCUMENT_BYTES",
+    "MAX_TEXT_PARAM_LENGTH",
     "NOTIFY_CHANNELS",
     "ORDER_CONTEXT_SCHEMA",
     "PRIORITY_LEVELS",

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
 from app.domain.accounts.services import Actor
-from app.domain.flows import panels, services, sources
+from app.domain.flows import action_forms, panels, services, sources
 from app.domain.flows.samples import context_from_payload
 from app.domain.flows.schemas import (
     BacktestRead,
@@ -207,7 +207,7 @@ class FlowsController(Controller):
         applied = (
             panels.Applied(panels.prepared(node)) if one(data, "intent") == "open" else panels.apply_form(node, data)
         )
-        changed = one(data, "intent") != "open"
+        changed = one(data, "intent") != "open" and not applied.param_problems
         return Template(
             "flows/_node_panel.html",
             context=await self._panel_context(db_session, flow_id, applied, changed=changed),
@@ -244,13 +244,16 @@ class FlowsController(Controller):
             "province_groups": _province_groups(),
             "categories": await services.categories(db_session),
             "actions": panels.action_choices(),
-            "param_rows": panels.param_rows(node),
+            "param_rows": panels.param_rows(applied),
             "one_of_mode": applied.action_mode or panels.one_of_mode(node),
-            "warehouses": await services.warehouses(db_session),
-            "carriers": await services.carriers(db_session),
-            "skus": await services.skus(db_session),
-            "china_local": panels.china_local,
-            "presale_due": panels.PRESALE_DUE,
+            "pickers": action_forms.picker_choices(
+                warehouses=[(w.code, w.name) for w in await services.warehouses(db_session)],
+                carriers=[(c.code, c.name) for c in await services.carriers(db_session)],
+                skus=[(k.code, k.name) for k in await services.skus(db_session)],
+                messages=services.message_templates(),
+            ),
+            "max_after": action_forms.MAX_AFTER,
+            "max_text": ruleflows.MAX_TEXT_PARAM_LENGTH,
         }
 
     @post(

@@ -10,61 +10,21 @@ import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar, Final
 
 import ruleflows
 from app.db import utcnow
-from app.domain.flows import builder
+from app.domain.flows import action_forms, builder
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of
 from app.domain.flows.services import SIMULATION_TIME_LIMIT, limit_error
 from app.errors import DomainError
 from app.forms import many, one
 from app.i18n import N_, current_locale, gettext
 from app.json_input import parse_json
-from ruleflows import (
-    ACTION_CATALOGUE,
-    CARRIER_STRATEGIES,
-    DOCUMENT_KINDS,
-    NOTIFY_CHANNELS,
-    PRIORITY_LEVELS,
-    WAREHOUSE_STRATEGIES,
-)
+from ruleflows import ACTION_CATALOGUE
 
 NODE_TYPES: Final = ("start", "condition", "switch", "action", "end")
 MAX_BRANCHES: Final = 12
-PRESALE_DUE: Final = {"var": "order.presale.balance_due_at"}
-
-#: Labels of the values of enum parameters (English message ids).
-VALUE_LABELS: Final[dict[str, str]] = {
-    "nearest": N_("nearest warehouse"),
-    "cheapest": N_("cheapest"),
-    "priority": N_("by warehouse priority"),
-    "fastest": N_("fastest"),
-    "low": N_("low"),
-    "normal": N_("normal"),
-    "high": N_("high"),
-    "urgent": N_("urgent"),
-    "outbound_order": N_("outbound order"),
-    "pick_list": N_("pick list"),
-    "sms": N_("SMS"),
-    "wechat": N_("WeChat"),
-}
-assert set(VALUE_LABELS) >= {
-    *WAREHOUSE_STRATEGIES,
-    *CARRIER_STRATEGIES,
-    *PRIORITY_LEVELS,
-    *DOCUMENT_KINDS,
-    *NOTIFY_CHANNELS,
-}
-
-#: Parameters chosen from real data: (action, parameter) -> which picker.
-PICKERS: Final[dict[tuple[str, str], str]] = {
-    ("assign_warehouse", "code"): "warehouse",
-    ("assign_carrier", "code"): "carrier",
-    ("assign_carrier", "candidates"): "carriers",
-    ("add_gift", "sku"): "sku",
-}
 
 
 class PanelError(DomainError, ValueError):
@@ -118,6 +78,9 @@ class Applied:
     raw_error: str | None = None
     #: For actions taking a code or a strategy: which one the designer picked (before a value is chosen).
     action_mode: str | None = None
+    #: An action's parameters as typed, and why some cannot be used: when any, the node's config is unchanged.
+    param_states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    param_problems: dict[str, str] = field(default_factory=dict)
 
 
 def apply_form(node: dict[str, Any], form: dict[str, Any]) -> Applied:
@@ -214,52 +177,19 @@ def _apply_action(applied: Applied, form: dict[str, Any]) -> None:
         return
     changed_action = action != config.get("action")
     old_params = {} if changed_action else dict(config.get("params") or {})
-    config["action"] = action
-    spec = ACTION_CATALOGUE[action]
-    one_of = spec.get("one_of") or []
+    one_of = ACTION_CATALOGUE[action].get("one_of") or []
     mode = one(form, "mode") if not changed_action else ""
     applied.action_mode = mode if mode in one_of else None
-    params: dict[str, Any] = {}
-    for param in spec["params"]:
-        name = param["name"]
-        if one_of and name in one_of and mode and mode != name:
-            continue
-        if ruleflows.is_expression(old_params.get(name)) and f"param:{name}" not in form:
-            params[name] = old_params[name]  # a computed value written as JSON Logic: kept unless replaced
-            continue
-        value = _param_value(action, param, form)
-        if value is not None:
-            params[name] = value
-    if one_of and changed_action:
-        params = {k: v for k, v in params.items() if k not in one_of}
-    config["params"] = params
-
-
-def _param_value(action: str, param: dict[str, Any], form: dict[str, Any]) -> Any:
-    name, kind = param["name"], param["type"]
-    key = f"param:{name}"
-    if kind == "array":
-        values = many(form, key)
-        return values or None
-    text = one(form, key)
-    if kind == "datetime":
-        if text == "presale_due":
-            return dict(PRESALE_DUE)
-        text = one(form, f"{key}:at") if text == "fixed" else text
-        if not text:
-            return None
-        try:
-            return builder.china_moment(text)
-        except builder.RuleProblem:
-            return text  # kept as typed; validation explains what is wrong
-    if not text:
-        return None
-    if kind == "integer":
-        try:
-            return int(text)
-        except ValueError:
-            return text  # kept as typed; validation explains what is wrong
-    return text
+    if changed_action:
+        skip = frozenset(one_of)  # a new action starts with neither its code nor its strategy
+    else:
+        skip = frozenset(name for name in one_of if mode in one_of and name != mode)
+    read = action_forms.read(action, old_params, form, skip=skip)
+    if read.problems and not changed_action:
+        applied.param_states, applied.param_problems = read.states, read.problems
+        return  # nothing changes until what was typed can be used
+    config["action"] = action
+    config["params"] = read.params
 
 
 def _apply_raw(applied: Applied, raw: str) -> None:
@@ -371,16 +301,7 @@ def summary(node: dict[str, Any]) -> str:
         if action not in ACTION_CATALOGUE:
             return ""
         params = config.get("params") or {}
-        shown = []
-        for name, value in params.items():
-            if isinstance(value, list):
-                shown.append("、".join(gettext(VALUE_LABELS[v]) if v in VALUE_LABELS else str(v) for v in value))
-            elif isinstance(value, str):
-                shown.append(gettext(VALUE_LABELS[value]) if value in VALUE_LABELS and name != "code" else value)
-            elif ruleflows.is_expression(value):
-                shown.append(gettext("computed"))
-            else:
-                shown.append(str(value))
+        shown = [action_forms.describe(action, name, value) for name, value in params.items()]
         return " · ".join(shown)
     return ""
 
@@ -401,36 +322,13 @@ def action_choices() -> list[tuple[str, str]]:
     return [(name, localised(spec)) for name, spec in ACTION_CATALOGUE.items()]
 
 
-def param_rows(node: dict[str, Any]) -> list[dict[str, Any]]:
-    """How to render each parameter of an action node's chosen action."""
-    config = node.get("config") or {}
+def param_rows(applied: Applied) -> list[action_forms.ParamRow]:
+    """How to render each parameter of an action node's chosen action: as typed when the form was refused."""
+    config = applied.node.get("config") or {}
     action = config.get("action")
     if action not in ACTION_CATALOGUE:
         return []
-    params = config.get("params") or {}
-    rows = []
-    for param in ACTION_CATALOGUE[action]["params"]:
-        name = param["name"]
-        value = params.get(name)
-        rows.append(
-            {
-                "name": name,
-                "type": param["type"],
-                "label": localised(param),
-                "required": param["required"],
-                "picker": PICKERS.get((action, name)),
-                "values": [
-                    (v, gettext(VALUE_LABELS.get(v, v)))
-                    for v in param.get("values") or param.get("items", {}).get("values") or []
-                ],
-                "value": value,
-                "computed": ruleflows.is_expression(value) and value != PRESALE_DUE,
-                "value_json": json.dumps(value, ensure_ascii=False) if value is not None else "",
-                "min": param.get("min"),
-                "max": param.get("max"),
-            }
-        )
-    return rows
+    return action_forms.rows(action, config.get("params") or {}, applied.param_states, applied.param_problems)
 
 
 def one_of_mode(node: dict[str, Any]) -> str | None:
@@ -444,16 +342,3 @@ def one_of_mode(node: dict[str, Any]) -> str | None:
         return None
     params = config.get("params") or {}
     return next((name for name in one_of if params.get(name) is not None), one_of[0])
-
-
-def china_local(value: Any) -> str:
-    """An ISO time as the value of a datetime-local input, in China time."""
-    if not isinstance(value, str):
-        return ""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return ""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(builder.CHINA)
-    return moment.strftime("%Y-%m-%dT%H:%M")

@@ -30,12 +30,13 @@ from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowCana
 from app.domain.flows.sources import OrderContext, ReplayedOrders, replayed_orders
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier
+from app.domain.fulfillment.notifications import MESSAGE_TEMPLATES, TEMPLATE_LABELS
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel
 from app.errors import DomainError
-from app.i18n import N_, gettext
+from app.i18n import N_, gettext, label_of
 from app.params import is_row_id, parse_id
 from ruleflows import (
     LIMIT_DEPTH,
@@ -1240,3 +1241,8 @@ async def carriers(session: AsyncSession) -> list[Carrier]:
 async def skus(session: AsyncSession) -> list[Sku]:
     """Active SKUs, for the gift picker."""
     return list((await session.exec(select(Sku).where(col(Sku.is_active).is_(True)).order_by(col(Sku.code)))).all())
+
+
+def message_templates() -> list[tuple[str, str]]:
+    """(template, label) of the buyer messages a notify action can send, for the template picker."""
+    return [(name, label_of(TEMPLATE_LABELS, name)) for name in MESSAGE_TEMPLATES]

@@ -15,6 +15,7 @@ from app.domain.fulfillment import routing
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import BuyerNotification, Shipment, order_ref
 from app.domain.orders.models import Order
+from app.i18n import N_
 
 #: Messages to buyers, by template; unknown templates get the generic text.
 MESSAGE_TEMPLATES = {
@@ -22,6 +23,13 @@ MESSAGE_TEMPLATES = {
     "presale_balance_reminder": "【{shop}】您预订的商品尾款将于 {due} 截止，请及时支付尾款。",
     "order_shipped": "【{shop}】您的订单 {external_id} 已发货，快递：{carrier}。",
 }
+#: What each template is called in the flow editor's template picker (English message ids).
+TEMPLATE_LABELS = {
+    "order_processed": N_("Order arranged for shipping"),
+    "presale_balance_reminder": N_("Presale balance reminder"),
+    "order_shipped": N_("Order shipped"),
+}
+assert set(TEMPLATE_LABELS) == set(MESSAGE_TEMPLATES)
 GENERIC_MESSAGE = "【{shop}】您的订单 {external_id} 有新进展，请留意。"
 
 
