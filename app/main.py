@@ -39,7 +39,7 @@ from app.domain.fulfillment.controllers import (
 )
 from app.domain.inventory.controllers import InventoryApiController, InventoryController
 from app.domain.orders.controllers import OrdersApiController, OrdersController
-from app.domain.processing.controllers import OrderDetailController, ProcessingController
+from app.domain.processing.controllers import FlowHitsController, OrderDetailController, ProcessingController
 from app.domain.reports.controllers import ReportsController
 from app.errors import DomainError
 from app.forms import FORM_MAX_BYTES, BodyTooLarge, FormLimitMiddleware, too_large_message
@@ -202,6 +202,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InventoryApiController,
             FlowsController,
             FlowsApiController,
+            FlowHitsController,
             FinanceController,
             ReportsController,
             FulfillmentController,

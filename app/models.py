@@ -29,7 +29,7 @@ from app.domain.inventory.models import (
     Warehouse,
 )
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderTag
-from app.domain.processing.models import OrderProcessing
+from app.domain.processing.models import FlowHit, OrderProcessing
 from app.domain.shops.models import Shop
 from app.outbox import OutboxMessage
 
@@ -51,6 +51,7 @@ __all__ = [
     "FlowBacktest",
     "FlowCanary",
     "FlowCanaryOrder",
+    "FlowHit",
     "FlowVersion",
     "InboxEvent",
     "IngestError",

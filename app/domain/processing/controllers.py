@@ -5,6 +5,7 @@ and shows the reason. Also an order's detail page, which shows where the order s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from litestar import Controller, get, post
@@ -13,10 +14,13 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
+from app.domain.flows import services as flows
+from app.domain.flows.services import FlowError
 from app.domain.orders import pii, presentation
 from app.domain.orders import services as orders
-from app.domain.processing import queries, services
+from app.domain.processing import hits, queries, services
 from app.domain.processing.models import OrderProcessing
 from app.domain.processing.services import ReviewError
 from app.domain.shops import services as shop_readers
@@ -317,4 +321,65 @@ class ProcessingController(Controller):
             "processing/monitor.html",
             "processing/_monitor.html",
             stats=await queries.monitor_stats(db_session),
+        )
+
+
+class FlowHitsController(Controller):
+    """The live hit counts on a flow's canvas and the orders behind a count, for designers, under /flows."""
+
+    path = "/flows"
+    tags = ["flows"]  # noqa: RUF012
+    opt = {"permission": "flows.edit"}  # noqa: RUF012
+    include_in_schema = False
+
+    @get("/{flow_id:int}/hits", name="flows:hits")
+    async def counts(self, flow_id: int, db_session: AsyncSession) -> dict[str, Any]:
+        """The live version's passes per node (since it went live, last 24 hours) and each exit's share."""
+        try:
+            return await hits.live_hits(db_session, flow_id, now=utcnow())
+        except FlowError as exc:
+            raise NotFoundException(exc.message) from None
+
+    @get("/{flow_id:int}/hits/orders", name="flows:hit_orders")
+    async def orders(
+        self,
+        request: HTMXRequest,
+        flow_id: int,
+        db_session: AsyncSession,
+        node: str,
+        port: str | None = None,
+        version: int | None = None,
+        before_at: datetime | None = None,
+        before_id: int | None = None,
+    ) -> Template:
+        """The orders behind a count: the most recent whose processing by the version (the live one unless
+        given) passed the node, or took one of its exits, newest first, a page at a time."""
+        try:
+            flow = await flows.get_flow(db_session, flow_id)
+            version_id = version if version is not None else flow.live_version_id
+            shown_version = None if version_id is None else await flows.get_version(db_session, flow_id, version_id)
+        except FlowError as exc:
+            raise NotFoundException(exc.message) from None
+        before = (before_at, before_id) if before_at is not None and before_id is not None else None
+        found = counts = None
+        node_doc: dict[str, Any] = {}
+        if shown_version is not None:
+            found = await hits.orders_through(db_session, shown_version, node, port=port or None, before=before)
+            counts = await hits.version_hits(db_session, version_id or 0, now=utcnow())
+            node_doc = next(
+                (n for n in shown_version.document.get("nodes") or [] if isinstance(n, dict) and n.get("id") == node),
+                {},
+            )
+        return _page(
+            request,
+            "processing/flow_hits.html",
+            "processing/_flow_hits.html",
+            flow=flow,
+            version=shown_version,
+            node_id=node,
+            node=node_doc,
+            branches=hits.exit_names(node_doc),
+            port=port or "",
+            page=found,
+            counts=counts,
         )

@@ -6,10 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
-from app.dbtypes import json_field, utc_field
+from app.dbtypes import UTCDateTime, json_field, utc_field
 
 
 class ProcessingState(StrEnum):
@@ -62,3 +62,21 @@ class OrderProcessing(SQLModel, table=True):
     queued_at: datetime = utc_field()
     finished_at: datetime | None = utc_field(nullable=True)
     updated_at: datetime = utc_field()
+
+
+class FlowHit(SQLModel, table=True):
+    """How many times the runs of one flow version took one node and exit in one hour: the live hit counts
+    of the flow editor's canvas. Kept by the processing batch as it records each order's run, in the same
+    transaction; read summed, never by scanning traces.
+
+    ``port`` is the exit the node took (``next``, ``true``/``false`` of a condition, a switch's branch id or
+    ``default``), empty for an end node; so a node's count is the sum over its ports."""
+
+    __tablename__ = "flow_hits"
+
+    version_id: int = Field(foreign_key="flow_versions.id", primary_key=True)
+    node_id: str = Field(primary_key=True)
+    port: str = Field(default="", primary_key=True)
+    #: The start of the UTC hour the runs happened in.
+    hour: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    count: int = 0

@@ -41,6 +41,7 @@ from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.features import context_of, history_of_many
 from app.domain.orders.models import Order, OrderLine, OrderStatus
+from app.domain.processing import hits
 from app.domain.processing.models import OrderProcessing, ProcessingState
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
@@ -470,6 +471,7 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
     proc.decisions = decisions.to_dict()
     proc.runs += 1
     session.add(proc)
+    await hits.record(session, runs, now)
     await orders.add_event(
         session,
         order,

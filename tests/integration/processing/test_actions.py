@@ -196,16 +196,22 @@ async def test_a_failing_node_sends_the_order_to_review_with_the_node_named(db, 
     assert proc.hold_reason.startswith("规则流「测试流程」节点 a1 出错")
 
 
-async def test_an_operator_approves_a_held_order_and_processing_resumes(db, settings, demo):
-    # The same address a fourth time within a day: the four-stage flow holds it as possible 刷单.
-    ids = [
+async def land_same_address(db: Database, settings: Settings, count: int = 4) -> list[int]:
+    """Orders from different buyers to one address within a day: the four-stage flow holds the fourth as
+    possible 刷单."""
+    return [
         await land(
             db,
             settings,
             generic_order(f"R{n}", lines=[("MASK-10", 1, 9900)], buyer=f"r{n}", created_at=f"2026-11-11 11:0{n}:00"),
         )
-        for n in range(4)
+        for n in range(count)
     ]
+
+
+async def test_an_operator_approves_a_held_order_and_processing_resumes(db, settings, demo):
+    # The same address a fourth time within a day: the four-stage flow holds it as possible 刷单.
+    ids = await land_same_address(db, settings)
     for order_id in ids:
         await process(db, settings, order_id)
     proc, _ = await state_of(db, ids[3])
