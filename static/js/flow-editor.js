@@ -53,9 +53,13 @@
     return MSG[node.type] || node.type;
   }
 
+  // The head holds the node's type, a place for a count (.fn-count, empty and hidden until something such as
+  // hit counts fills it) and the red problem badge (filled by showProblems).
   function nodeHtml(node, summary) {
+    var id = escapeHtml(node.id);
     return '<div class="fn-head"><span class="fn-type">' + escapeHtml(nodeLabel(node)) + "</span>" +
-      '<span class="fn-badge" aria-hidden="true"></span></div>' +
+      '<span class="fn-count" data-testid="count-' + id + '"></span>' +
+      '<span class="fn-badge" role="button" tabindex="0" data-testid="problem-badge-' + id + '"></span></div>' +
       '<div class="fn-name">' + escapeHtml(node.name || node.id) + "</div>" +
       (summary ? '<div class="fn-summary">' + escapeHtml(summary) + "</div>" : "");
   }
@@ -152,27 +156,147 @@
     return prefix + n;
   }
 
-  // Zoom and pan so every node is in view (never zooming in past 100%).
-  function fitView(editor, doc, onlyIfNeeded) {
-    var nodes = doc.nodes.filter(function (n) { return n && n.position; });
-    if (!nodes.length) return;
-    var xs = nodes.map(function (n) { return Number(n.position.x) || 0; });
-    var ys = nodes.map(function (n) { return Number(n.position.y) || 0; });
-    var minX = Math.min.apply(null, xs);
-    var minY = Math.min.apply(null, ys);
-    var width = Math.max.apply(null, xs) + 200 - minX;
-    var height = Math.max.apply(null, ys) + 100 - minY;
-    var w = editor.precanvas.clientWidth;
-    var h = editor.precanvas.clientHeight;
-    if (onlyIfNeeded && minX >= 0 && minY >= 0 && minX + width <= w && minY + height <= h) return;
-    var z = Math.max(editor.zoom_min, Math.min(1, (w - 40) / width, (h - 40) / height));
-    // Drawflow scales around the canvas centre, so the translation is worked out from there.
-    editor.zoom = z;
-    editor.zoom_last_value = z;
-    editor.canvas_x = 20 - w / 2 - (minX - w / 2) * z;
-    editor.canvas_y = 20 - h / 2 - (minY - h / 2) * z;
-    editor.precanvas.style.transform = "translate(" + editor.canvas_x + "px, " + editor.canvas_y + "px) scale(" + z + ")";
-    editor.dispatch("zoom", z);
+  // Node names are 14 px: a fitted view never shows them smaller than 12 px (the designer may zoom out further).
+  var READABLE_ZOOM = 0.85;
+  var VIEW_PAD = 32;
+  var LANE_HEAD = 56;
+
+  // The canvas's view. Drawflow draws the canvas translated by (canvas_x, canvas_y) and scaled by zoom around
+  // the container's centre, so a canvas point p is shown at canvas_x + w/2 + (p - w/2) * zoom. Every zoom
+  // and pan goes through place(), which keeps Drawflow's own fields (its dragging reads them) in step.
+  function viewOf(editor) {
+    function size() {
+      return { w: editor.precanvas.clientWidth, h: editor.precanvas.clientHeight };
+    }
+    function show(z, x, y) {
+      editor.zoom = z;
+      editor.zoom_last_value = z;
+      editor.canvas_x = x;
+      editor.canvas_y = y;
+      editor.precanvas.style.transform = "translate(" + x + "px, " + y + "px) scale(" + z + ")";
+      editor.dispatch("zoom", z);
+      editor.dispatch("translate", { x: x, y: y });
+    }
+    function clamp(z) {
+      return Math.min(editor.zoom_max, Math.max(editor.zoom_min, z));
+    }
+    // Show the canvas point (px, py) at (sx, sy) of the container, at zoom z.
+    function place(z, px, py, sx, sy) {
+      var s = size();
+      show(z, sx - s.w / 2 - (px - s.w / 2) * z, sy - s.h / 2 - (py - s.h / 2) * z);
+    }
+    // The canvas point shown at (sx, sy) of the container.
+    function toCanvas(sx, sy) {
+      var s = size();
+      var z = editor.zoom;
+      return { x: (sx - editor.canvas_x - s.w / 2) / z + s.w / 2, y: (sy - editor.canvas_y - s.h / 2) / z + s.h / 2 };
+    }
+    var view = {
+      size: size,
+      place: place,
+      toCanvas: toCanvas,
+      // Zoom keeping the point under (sx, sy) where it is: the pointer for the wheel, the centre for buttons.
+      zoomAt: function (z, sx, sy) {
+        var p = toCanvas(sx, sy);
+        place(clamp(z), p.x, p.y, sx, sy);
+      },
+      zoomBy: function (step) {
+        var s = size();
+        view.zoomAt(Math.round((editor.zoom + step) * 100) / 100, s.w / 2, s.h / 2);
+      },
+      panBy: function (dx, dy) {
+        show(editor.zoom, editor.canvas_x + dx, editor.canvas_y + dy);
+      },
+      // The part of the canvas in view, in canvas units.
+      visible: function () {
+        var s = size();
+        var corner = toCanvas(0, 0);
+        return { x: corner.x, y: corner.y, w: s.w / editor.zoom, h: s.h / editor.zoom };
+      },
+      // Bring a canvas point to the middle of the view, zooming in to a readable size if needed.
+      centreOn: function (px, py) {
+        var s = size();
+        place(Math.max(editor.zoom, READABLE_ZOOM), px, py, s.w / 2, s.h / 2);
+      },
+      // The first view: the whole flow when it fits at a readable size; otherwise readable, from the start.
+      first: function (boxes, startId) {
+        if (!boxes.length) return;
+        var b = bounds(boxes);
+        b.y -= LANE_HEAD;
+        b.h += LANE_HEAD;
+        var s = size();
+        var z = Math.min(1, (s.w - 2 * VIEW_PAD) / b.w, (s.h - 2 * VIEW_PAD) / b.h);
+        if (z >= READABLE_ZOOM) {
+          place(z, b.x + b.w / 2, b.y + b.h / 2, s.w / 2, s.h / 2);
+          return;
+        }
+        z = READABLE_ZOOM;
+        var start = boxes.find(function (box) { return box.nid === startId; }) ||
+          boxes.reduce(function (a, box) { return box.x < a.x ? box : a; });
+        if (start.y + start.h - b.y <= (s.h - 2 * VIEW_PAD) / z) place(z, start.x, b.y, VIEW_PAD, VIEW_PAD);
+        else place(z, start.x, start.y + start.h / 2, VIEW_PAD, s.h / 2);
+      },
+    };
+    return view;
+  }
+
+  function bounds(boxes) {
+    var left = Math.min.apply(null, boxes.map(function (b) { return b.x; }));
+    var top = Math.min.apply(null, boxes.map(function (b) { return b.y; }));
+    var right = Math.max.apply(null, boxes.map(function (b) { return b.x + b.w; }));
+    var bottom = Math.max.apply(null, boxes.map(function (b) { return b.y + b.h; }));
+    return { x: left, y: top, w: right - left, h: bottom - top };
+  }
+
+  // Where each drawn node is, in canvas units: {nid, x, y, w, h}.
+  function nodeBoxes(editor, container) {
+    var data = editor.drawflow.drawflow.Home.data;
+    return Object.keys(data).map(function (key) {
+      var el = container.querySelector("#node-" + key);
+      return {
+        nid: data[key].data.nid,
+        x: data[key].pos_x,
+        y: data[key].pos_y,
+        w: el ? el.offsetWidth : 170,
+        h: el ? el.offsetHeight : 60,
+      };
+    });
+  }
+
+  function startOf(doc) {
+    var start = doc.nodes.find(function (n) { return n && n.type === "start"; });
+    return start ? start.id : null;
+  }
+
+  // Lanes (整理布局's stages) drawn as bands behind their nodes, from where the nodes are now.
+  function drawLanes(editor, container, lanes) {
+    editor.precanvas.querySelectorAll(".fe-lane").forEach(function (el) { el.remove(); });
+    var named = (lanes || []).filter(function (lane) { return lane.name; });
+    if (!named.length) return;
+    var boxes = nodeBoxes(editor, container);
+    var byId = {};
+    boxes.forEach(function (b) { byId[b.nid] = b; });
+    if (!boxes.length) return;
+    var all = bounds(boxes);
+    var first = editor.precanvas.firstChild; // bands go before the nodes, so they are drawn behind them
+    named.forEach(function (lane, index) {
+      var members = lane.nodes.map(function (nid) { return byId[nid]; }).filter(Boolean);
+      if (!members.length) return;
+      var b = bounds(members);
+      var band = document.createElement("div");
+      band.className = "fe-lane" + (index % 2 ? " odd" : "");
+      band.setAttribute("data-testid", "lane");
+      band.dataset.lane = lane.name;
+      band.style.left = b.x - 20 + "px";
+      band.style.top = all.y - LANE_HEAD + "px";
+      band.style.width = b.w + 40 + "px";
+      band.style.height = all.h + LANE_HEAD + 24 + "px";
+      var title = document.createElement("div");
+      title.className = "fe-lane-title";
+      title.textContent = lane.name;
+      band.appendChild(title);
+      editor.precanvas.insertBefore(band, first);
+    });
   }
 
   function newDrawflow(container) {
@@ -234,7 +358,7 @@
     var map = toDrawflow(doc, {}, classes);
     editor.import(map.data);
     decorate(container, doc, map);
-    fitView(editor, doc, false);
+    viewOf(editor).first(nodeBoxes(editor, container), startOf(doc));
   }
 
   // ------------------------------------------------------------------------------ the editor
@@ -242,10 +366,14 @@
   function startEditor(root) {
     var container = document.getElementById("fe-canvas");
     var editor = newDrawflow(container);
+    var view = viewOf(editor);
     var state = {
       doc: readJson("flow-document"),
       summaries: readJson("flow-summaries") || {},
       problems: readJson("flow-problems") || [],
+      lanes: readJson("flow-lanes") || [],
+      nodeProblems: {},
+      search: { text: "", matches: [], at: -1 },
       revision: parseInt(root.dataset.revision, 10),
       locale: root.dataset.locale,
       undo: [],
@@ -278,12 +406,16 @@
     // --- drawing
 
     function render() {
+      hidePopover();
       state.map = toDrawflow(state.doc, state.summaries);
       editor.import(state.map.data);
       decorate(container, state.doc, state.map);
+      drawLanes(editor, container, state.lanes);
       showSelection();
       showProblems();
       showHighlight();
+      showSearch();
+      drawMinimap();
     }
 
     function nodeEl(nid) {
@@ -298,35 +430,52 @@
       });
     }
 
+    // The node a problem is about: named by the validator, or read from its path (nodes[3].config…).
+    function problemNode(problem) {
+      if (problem.node_id) return problem.node_id;
+      var match = /^nodes\[(\d+)\]/.exec(problem.path || "");
+      var node = match && state.doc.nodes[parseInt(match[1], 10)];
+      return node && typeof node.id === "string" ? node.id : null;
+    }
+
     function showProblems() {
-      container.querySelectorAll(".has-problem").forEach(function (el) { el.classList.remove("has-problem"); el.removeAttribute("title"); });
+      container.querySelectorAll(".has-problem").forEach(function (el) { el.classList.remove("has-problem"); });
       container.querySelectorAll(".edge-problem").forEach(function (el) { el.classList.remove("edge-problem"); });
-      container.querySelectorAll(".fn-badge").forEach(function (el) { el.textContent = ""; });
+      container.querySelectorAll(".fn-badge").forEach(function (el) {
+        el.textContent = "";
+        el.removeAttribute("title");
+        el.removeAttribute("aria-label");
+      });
       var list = document.getElementById("fe-problems");
       list.innerHTML = "";
-      var counts = {};
+      state.nodeProblems = {};
       state.problems.forEach(function (problem) {
         var message = state.locale === "en" ? problem.message_en : problem.message_zh;
+        var nid = problemNode(problem);
         var li = document.createElement("li");
         li.textContent = message;
         li.setAttribute("data-testid", "problem");
-        if (problem.node_id) li.dataset.node = problem.node_id;
+        if (nid) li.dataset.node = nid;
         list.appendChild(li);
         if (problem.edge_id) {
           var edge = state.doc.edges.find(function (e) { return e.id === problem.edge_id; });
           var conn = edge && connectionElement(container, state.map, state.doc, edge);
           if (conn) conn.classList.add("edge-problem");
-        }
-        if (problem.node_id && !problem.edge_id) {
-          var el = nodeEl(problem.node_id);
-          if (el) {
-            el.classList.add("has-problem");
-            el.title = (el.title ? el.title + "\n" : "") + message;
-            counts[problem.node_id] = (counts[problem.node_id] || 0) + 1;
-            el.querySelector(".fn-badge").textContent = "⚠ " + counts[problem.node_id];
-          }
+        } else if (nid) {
+          (state.nodeProblems[nid] = state.nodeProblems[nid] || []).push(message);
         }
       });
+      Object.keys(state.nodeProblems).forEach(function (nid) {
+        var el = nodeEl(nid);
+        if (!el) return;
+        var messages = state.nodeProblems[nid];
+        el.classList.add("has-problem");
+        var badge = el.querySelector(".fn-badge");
+        badge.textContent = String(messages.length);
+        badge.title = messages.join("\n");
+        badge.setAttribute("aria-label", MSG.problemBadge.replace("{count}", messages.length));
+      });
+      drawMinimap();
       if (!state.problems.length) {
         var ok = document.createElement("li");
         ok.className = "ok";
@@ -386,6 +535,8 @@
         changed();
         showSelection();
         showProblems();
+        drawLanes(editor, container, state.lanes);
+        drawMinimap();
       }, 0);
     }
 
@@ -659,16 +810,48 @@
       scheduleSync();
     });
     editor.on("zoom", function (level) { zoomEl.textContent = Math.round(level * 100) + "%"; });
+    // Drawflow pans the canvas itself when the background is dragged; the overview follows.
+    editor.on("translate", function () {
+      hidePopover();
+      drawMinimap();
+    });
+
+    // Ctrl+wheel (and a trackpad's pinch) zooms around the pointer; the wheel alone scrolls the canvas.
+    // Caught before Drawflow's own handler, which zooms around the middle of the canvas.
+    container.addEventListener("wheel", function (event) {
+      event.preventDefault();
+      event.stopPropagation();
+      event.stopImmediatePropagation();
+      var rect = container.getBoundingClientRect();
+      var unit = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? rect.height : 1;
+      var dx = event.deltaX * unit;
+      var dy = event.deltaY * unit;
+      if (event.ctrlKey || event.metaKey) {
+        view.zoomAt(editor.zoom * Math.exp(-dy * 0.002), event.clientX - rect.left, event.clientY - rect.top);
+      } else if (event.shiftKey && !dx) {
+        view.panBy(-dy, 0);
+      } else {
+        view.panBy(-dx, -dy);
+      }
+    }, { capture: true, passive: false });
 
     // --- selecting, multi-selecting and moving together
 
     function canvasPoint(clientX, clientY) {
-      var rect = editor.precanvas.getBoundingClientRect();
-      return { x: (clientX - rect.x) / editor.zoom, y: (clientY - rect.y) / editor.zoom };
+      var rect = container.getBoundingClientRect();
+      return view.toCanvas(clientX - rect.left, clientY - rect.top);
     }
 
     container.addEventListener("mousedown", function (event) {
       if (event.button !== 0) return;
+      var badge = event.target.closest(".fn-badge");
+      if (badge && badge.textContent) {
+        // The badge opens the node's problems; it neither selects nor drags the node.
+        event.stopPropagation();
+        event.preventDefault();
+        showPopover(badge);
+        return;
+      }
       var nodeElement = event.target.closest(".drawflow-node");
       var onPort = event.target.classList.contains("output") || event.target.classList.contains("input");
       if (nodeElement && !onPort) {
@@ -807,11 +990,211 @@
 
     // --- toolbar and keyboard
 
-    function pan(dx, dy) {
-      editor.canvas_x += dx;
-      editor.canvas_y += dy;
-      editor.precanvas.style.transform = "translate(" + editor.canvas_x + "px, " + editor.canvas_y + "px) scale(" + editor.zoom + ")";
+    function firstView() {
+      view.first(nodeBoxes(editor, container), startOf(state.doc));
     }
+
+    // --- 整理布局: the server works the layout out (app/domain/flows/layout.py); only positions change here
+
+    function arrange() {
+      var sizes = {};
+      nodeBoxes(editor, container).forEach(function (b) { sizes[b.nid] = [b.w, b.h]; });
+      return fetch(root.dataset.layoutUrl, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+        body: JSON.stringify({ document: state.doc, sizes: sizes }),
+        credentials: "same-origin",
+      }).then(function (response) {
+        if (!response.ok) throw new Error("layout refused");
+        return response.json();
+      }).then(function (layout) {
+        state.lanes = layout.lanes;
+        commit(function (doc) {
+          doc.nodes.forEach(function (node) {
+            var at = layout.positions[node.id];
+            if (at) node.position = { x: at.x, y: at.y };
+          });
+        });
+        firstView();
+      }).catch(function () {
+        setStatus("warning", MSG.arrangeFailed);
+      });
+    }
+
+    // --- the overview (minimap): every node, and the part in view; click or drag it to move the view
+
+    var minimap = root.querySelector("[data-testid=minimap]");
+    var SVG = "http://www.w3.org/2000/svg";
+    var mapSvg = document.createElementNS(SVG, "svg");
+    mapSvg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    minimap.appendChild(mapSvg);
+    var mapFrozen = false;
+
+    function svgRect(x, y, w, h, className) {
+      var rect = document.createElementNS(SVG, "rect");
+      rect.setAttribute("x", x);
+      rect.setAttribute("y", y);
+      rect.setAttribute("width", Math.max(w, 1));
+      rect.setAttribute("height", Math.max(h, 1));
+      rect.setAttribute("class", className);
+      return rect;
+    }
+
+    function drawMinimap() {
+      if (!minimap || !state.map) return;
+      var visible = view.visible();
+      var viewRect = mapSvg.querySelector(".mm-view");
+      if (mapFrozen && viewRect) {
+        // While the overview is dragged its scale stays put; only the view's frame moves.
+        viewRect.setAttribute("x", visible.x);
+        viewRect.setAttribute("y", visible.y);
+        return;
+      }
+      var boxes = nodeBoxes(editor, container);
+      var world = bounds(boxes.concat([visible]));
+      var pad = Math.max(world.w, world.h) * 0.04;
+      mapSvg.setAttribute("viewBox", [world.x - pad, world.y - pad, world.w + 2 * pad, world.h + 2 * pad].join(" "));
+      while (mapSvg.firstChild) mapSvg.removeChild(mapSvg.firstChild);
+      var hits = state.search.matches;
+      boxes.forEach(function (b) {
+        var node = state.doc.nodes.find(function (n) { return n.id === b.nid; });
+        var cls = "mm-node type-" + (node ? node.type : "");
+        if (state.nodeProblems[b.nid]) cls += " mm-problem";
+        if (hits.indexOf(b.nid) >= 0) cls += " mm-hit";
+        var rect = svgRect(b.x, b.y, b.w, b.h, cls);
+        rect.setAttribute("data-node", b.nid);
+        mapSvg.appendChild(rect);
+      });
+      var frame = svgRect(visible.x, visible.y, visible.w, visible.h, "mm-view");
+      frame.setAttribute("data-testid", "minimap-view");
+      mapSvg.appendChild(frame);
+    }
+
+    function moveViewTo(event) {
+      var matrix = mapSvg.getScreenCTM();
+      if (!matrix) return;
+      var point = mapSvg.createSVGPoint();
+      point.x = event.clientX;
+      point.y = event.clientY;
+      var at = point.matrixTransform(matrix.inverse());
+      var s = view.size();
+      view.place(editor.zoom, at.x, at.y, s.w / 2, s.h / 2);
+    }
+
+    minimap.addEventListener("mousedown", function (event) {
+      if (event.button !== 0) return;
+      event.preventDefault();
+      mapFrozen = true;
+      moveViewTo(event);
+      function move(e) { moveViewTo(e); }
+      function up() {
+        document.removeEventListener("mousemove", move);
+        document.removeEventListener("mouseup", up);
+        mapFrozen = false;
+        drawMinimap();
+      }
+      document.addEventListener("mousemove", move);
+      document.addEventListener("mouseup", up);
+    });
+
+    // --- finding a node by name: matches are highlighted, Enter centres the view on the next one
+
+    var searchEl = root.querySelector("[data-testid=node-search]");
+    var searchCount = root.querySelector("[data-testid=search-count]");
+
+    function runSearch() {
+      var text = searchEl.value.trim().toLowerCase();
+      state.search = {
+        text: text,
+        at: -1,
+        matches: text ? state.doc.nodes.filter(function (n) {
+          return String(n.name || n.id).toLowerCase().indexOf(text) >= 0;
+        }).map(function (n) { return n.id; }) : [],
+      };
+      showSearch();
+    }
+
+    function showSearch() {
+      container.querySelectorAll(".search-hit, .search-current").forEach(function (el) { el.classList.remove("search-hit", "search-current"); });
+      var search = state.search;
+      search.matches = search.matches.filter(function (nid) { return state.map.dfOf[nid]; });
+      search.matches.forEach(function (nid, i) {
+        var el = nodeEl(nid);
+        el.classList.add("search-hit");
+        if (i === search.at) el.classList.add("search-current");
+      });
+      if (!search.text) searchCount.textContent = "";
+      else if (!search.matches.length) searchCount.textContent = MSG.noMatch;
+      else searchCount.textContent = MSG.matchOf.replace("{current}", search.at >= 0 ? search.at + 1 : "–").replace("{total}", search.matches.length);
+      drawMinimap();
+    }
+
+    function nextMatch(step) {
+      var search = state.search;
+      if (!search.matches.length) return;
+      search.at = (search.at + step + search.matches.length) % search.matches.length;
+      showSearch();
+      var box = nodeBoxes(editor, container).find(function (b) { return b.nid === search.matches[search.at]; });
+      if (box) view.centreOn(box.x + box.w / 2, box.y + box.h / 2);
+    }
+
+    searchEl.addEventListener("input", runSearch);
+    searchEl.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        nextMatch(event.shiftKey ? -1 : 1);
+      } else if (event.key === "Escape") {
+        searchEl.value = "";
+        runSearch();
+      }
+    });
+
+    // --- a node's problems, from its red badge (a popover: CSP allows no inline handlers or styles)
+
+    var popover = root.querySelector("[data-testid=problem-popover]");
+
+    function showPopover(badge) {
+      var el = badge.closest(".drawflow-node");
+      var nid = el && state.map.nidOf[el.id.slice(5)];
+      var messages = state.nodeProblems[nid];
+      if (!messages) return;
+      var node = state.doc.nodes.find(function (n) { return n.id === nid; });
+      popover.innerHTML = "";
+      var head = document.createElement("strong");
+      head.textContent = MSG.problemsOf + " · " + (node.name || node.id);
+      popover.appendChild(head);
+      var list = document.createElement("ul");
+      messages.forEach(function (message) {
+        var li = document.createElement("li");
+        li.textContent = message;
+        list.appendChild(li);
+      });
+      popover.appendChild(list);
+      popover.dataset.node = nid;
+      var stage = popover.parentElement.getBoundingClientRect();
+      var at = badge.getBoundingClientRect();
+      popover.hidden = false;
+      popover.style.left = Math.max(4, Math.min(at.left - stage.left - 8, stage.width - popover.offsetWidth - 4)) + "px";
+      var below = at.bottom - stage.top + 6;
+      var above = at.top - stage.top - popover.offsetHeight - 6;
+      popover.style.top = (below + popover.offsetHeight > stage.height && above >= 0 ? above : below) + "px";
+    }
+
+    function hidePopover() {
+      if (popover && !popover.hidden) popover.hidden = true;
+    }
+
+    document.addEventListener("mousedown", function (event) {
+      if (!event.target.closest("[data-testid=problem-popover]") && !event.target.closest(".fn-badge")) hidePopover();
+    });
+    container.addEventListener("keydown", function (event) {
+      var badge = event.target.closest && event.target.closest(".fn-badge");
+      if (badge && (event.key === "Enter" || event.key === " ")) {
+        event.preventDefault();
+        event.stopPropagation();
+        showPopover(badge);
+      }
+    }, true);
 
     var commands = {
       undo: undo,
@@ -822,9 +1205,10 @@
         if (state.selection.length) removeNodes(state.selection.slice());
         else if (editor.connection_selected) editor.removeConnection();
       },
-      "zoom-in": function () { editor.zoom_in(); },
-      "zoom-out": function () { editor.zoom_out(); },
-      "zoom-reset": function () { fitView(editor, state.doc, false); },
+      "zoom-in": function () { view.zoomBy(0.1); },
+      "zoom-out": function () { view.zoomBy(-0.1); },
+      "zoom-reset": firstView,
+      arrange: arrange,
       save: function () { save(); },
       "clear-highlight": function () { state.highlight = null; showHighlight(); },
     };
@@ -848,15 +1232,15 @@
       else if (mod && key === "a") select(state.doc.nodes.map(function (n) { return n.id; }));
       else if (mod && key === "s") save();
       else if (key === "delete" || key === "backspace") commands.delete();
-      else if (key === "escape") select([]);
-      else if (!mod && (key === "+" || key === "=")) editor.zoom_in();
-      else if (!mod && key === "-") editor.zoom_out();
+      else if (key === "escape") { select([]); hidePopover(); }
+      else if (!mod && (key === "+" || key === "=")) view.zoomBy(0.1);
+      else if (!mod && key === "-") view.zoomBy(-0.1);
       else if (!mod && key === "0") commands["zoom-reset"]();
       else if (key.indexOf("arrow") === 0) {
         var step = event.shiftKey ? 50 : 10;
         var dx = key === "arrowleft" ? -step : key === "arrowright" ? step : 0;
         var dy = key === "arrowup" ? -step : key === "arrowdown" ? step : 0;
-        if (state.selection.length) nudge(dx, dy); else pan(-dx * 2, -dy * 2);
+        if (state.selection.length) nudge(dx, dy); else view.panBy(-dx * 2, -dy * 2);
       } else handled = false;
       if (handled) {
         event.preventDefault();
@@ -865,8 +1249,9 @@
     }, true);
 
     render();
-    fitView(editor, state.doc, true);
-    setStatus("saved", MSG.saved);
+    firstView();
+    if (root.dataset.arrangedOnOpen === "yes") setStatus("arranged", MSG.arrangedOnOpen);
+    else setStatus("saved", MSG.saved);
     root.dataset.ready = "yes";
   }
 

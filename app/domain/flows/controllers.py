@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 import ruleflows
 from app.domain.accounts.services import Actor
-from app.domain.flows import action_forms, panels, services, sources
+from app.domain.flows import action_forms, layout, panels, services, sources
 from app.domain.flows.samples import context_from_payload
 from app.domain.flows.schemas import (
     BacktestRead,
@@ -25,6 +25,7 @@ from app.domain.flows.schemas import (
     FlowCreate,
     FlowDetail,
     FlowRead,
+    LayoutRequest,
     PublishRequest,
     RollbackRequest,
     SimulateRequest,
@@ -159,13 +160,16 @@ class FlowsController(Controller):
     @get("/{flow_id:int}", name="flows:editor")
     async def editor(self, request: HTMXRequest, flow_id: int, db_session: AsyncSession) -> Template:
         flow = await _flow_or_404(db_session, flow_id)
-        draft = flow.draft
-        nodes = draft.get("nodes") if isinstance(draft.get("nodes"), list) else []
+        draft, arrangement = layout.opened(flow.draft)
+        listed = draft.get("nodes")
+        nodes = listed if isinstance(listed, list) else []
         return page(
             request,
             "flows/editor.html",
             flow=flow,
             document=draft,
+            arranged_on_open=draft != flow.draft,
+            lanes=[lane.to_dict() for lane in arrangement.lanes],
             problems=_problem_dicts(services.validate(draft)),
             summaries={
                 n["id"]: panels.summary(n) for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)
@@ -199,6 +203,14 @@ class FlowsController(Controller):
                 "problems": _problem_dicts(problems),
             }
         )
+
+    @post("/{flow_id:int}/layout", name="flows:layout", status_code=200, opt={"read_only": True})
+    async def arrange(
+        self, flow_id: int, data: JSONBody[LayoutRequest], db_session: AsyncSession
+    ) -> Response[dict[str, Any]]:
+        """整理布局: where the nodes of the canvas's document go (the editor applies it; nothing is stored)."""
+        await _flow_or_404(db_session, flow_id)
+        return Response(services.arranged_layout(data.document, data.sizes).to_dict())
 
     @post("/{flow_id:int}/panel", name="flows:panel", status_code=200, opt=refusals_shown_by(panel_refused))
     async def panel(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:

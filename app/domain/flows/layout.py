@@ -340,3 +340,15 @@ def needs_arranging(document: Mapping[str, Any]) -> bool:
             if top2 < top + height and top < top2 + height2:
                 return True
     return False
+
+
+def opened(document: Mapping[str, Any]) -> tuple[dict[str, Any], Layout]:
+    """The document as the editor first shows it, and its lanes.
+
+    Arranged when its stored positions cannot be read (:func:`needs_arranging`); the draft itself changes
+    only when the designer next saves.
+    """
+    arrangement = arrange(document)
+    if needs_arranging(document):
+        return apply(document, arrangement), arrangement
+    return copy.deepcopy(dict(document)), arrangement

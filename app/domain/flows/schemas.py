@@ -36,6 +36,13 @@ class DocumentCheck(BaseModel):
     document: dict[str, Any] | None = None
 
 
+class LayoutRequest(BaseModel):
+    """A document to arrange (整理布局) and the sizes the editor measured for its nodes: id → [width, height]."""
+
+    document: dict[str, Any]
+    sizes: dict[str, Any] = Field(default_factory=dict)
+
+
 class SimulateRequest(BaseModel):
     """Run a document (default: the saved draft) on a sample (``sample:east_3c``) or a pasted order/context."""
 

@@ -25,6 +25,7 @@ import ruleflows
 from app import outbox
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
+from app.domain.flows import layout
 from app.domain.flows.backtest import OutOfTime, Replay, World
 from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowCanary, FlowVersion
 from app.domain.flows.sources import OrderContext, ReplayedOrders, replayed_orders
@@ -231,6 +232,17 @@ def fingerprint(doc: Any) -> str:
 def validate(doc: Any) -> list[Problem]:
     """Every problem of a document, as the engine reports them."""
     return ruleflows.validate(doc)
+
+
+def arranged_layout(document: Any, sizes: Mapping[str, Any]) -> layout.Layout:
+    """Where 整理布局 puts the nodes of a document the editor sent; refused if it is not one or too large."""
+    doc = clean_document(document)
+    size = document_size(doc) if isinstance(doc, dict) else None
+    if size is None:
+        raise FlowError("not_a_document")
+    if size > MAX_DOCUMENT_BYTES:
+        raise FlowError("document_too_large")
+    return layout.arrange(doc, sizes)
 
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
