@@ -138,6 +138,18 @@ def reload_until_visible(page: Page, url: str, target: Locator, *, within_ms: in
         page.wait_for_timeout(500)
 
 
+def publish_for_channel(page: Page, channel: str, note: str) -> None:
+    """As an admin in a flow's open editor: scope the flow to one channel and publish its draft."""
+    page.get_by_test_id("tab-settings").click()
+    page.get_by_test_id(f"settings-channel-{channel}").check()
+    page.get_by_test_id("settings-save").click()
+    expect(page.get_by_test_id("settings-saved")).to_be_visible()
+    page.get_by_test_id("versions-link").click()
+    page.get_by_test_id("publish-note").fill(note)
+    page.get_by_test_id("publish").click()
+    expect(page.get_by_test_id("versions-message")).to_contain_text("已上线")
+
+
 def rotate_webhook_secret(page: Page, shop_code: str) -> str:
     """As an admin on 渠道与店铺: make a new webhook secret for a shop and read it off the page (shown once)."""
     page.goto("/channels/")

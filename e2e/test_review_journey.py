@@ -16,7 +16,15 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from e2e.conftest import ARTIFACTS, deliver_order, log_in, log_out, reload_until_visible, rotate_webhook_secret
+from e2e.conftest import (
+    ARTIFACTS,
+    deliver_order,
+    log_in,
+    log_out,
+    publish_for_channel,
+    reload_until_visible,
+    rotate_webhook_secret,
+)
 
 ADMIN = ("admin", "admin-demo-123")
 OPERATOR = ("operator", "operator-demo-123")
@@ -61,14 +69,7 @@ def test_an_operator_approves_an_order_held_for_too_many_orders_to_one_address(p
     page.goto("/flows/")
     page.get_by_role("link", name=FLOW_NAME, exact=True).click()
     expect(page.get_by_test_id("flow-editor")).to_have_attribute("data-ready", "yes")
-    page.get_by_test_id("tab-settings").click()
-    page.get_by_test_id("settings-channel-webshop").check()
-    page.get_by_test_id("settings-save").click()
-    expect(page.get_by_test_id("settings-saved")).to_be_visible()
-    page.get_by_test_id("versions-link").click()
-    page.get_by_test_id("publish-note").fill("官网商城启用标准四段订单处理")
-    page.get_by_test_id("publish").click()
-    expect(page.get_by_test_id("versions-message")).to_contain_text("已上线")
+    publish_for_channel(page, "webshop", "官网商城启用标准四段订单处理")
 
     # A fresh webhook secret for the web shop, shown once.
     secret = rotate_webhook_secret(page, "webshop")
