@@ -155,6 +155,20 @@ def test_the_overview_moves_the_view_and_search_brings_a_node_into_view(page: Pa
     page.mouse.up()
     assert in_view(page, "node-start") and not in_view(page, "node-end")
 
+    # Dragging the canvas's background pans it, and the overview's frame follows while the drag goes on.
+    def frame_from_start() -> float:
+        start_rect = minimap.locator("rect[data-node=start]").bounding_box()
+        assert start_rect
+        return box(page, "minimap-view")["x"] - start_rect["x"]
+
+    canvas = box(page, "canvas")
+    before = frame_from_start()
+    page.mouse.move(canvas["x"] + 300, canvas["y"] + canvas["height"] - 40)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + 20, canvas["y"] + canvas["height"] - 40, steps=5)
+    assert frame_from_start() > before + 2
+    page.mouse.up()
+
     # 查找节点: 选择路线 is highlighted as it is typed; Enter centres the view on it, legible.
     search = page.get_by_test_id("node-search")
     search.fill("选择路线")

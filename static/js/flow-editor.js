@@ -207,11 +207,13 @@
       panBy: function (dx, dy) {
         show(editor.zoom, editor.canvas_x + dx, editor.canvas_y + dy);
       },
-      // The part of the canvas in view, in canvas units.
-      visible: function () {
+      // The part of the canvas in view, in canvas units; ``at`` is a translation Drawflow is still dragging to.
+      visible: function (at) {
         var s = size();
-        var corner = toCanvas(0, 0);
-        return { x: corner.x, y: corner.y, w: s.w / editor.zoom, h: s.h / editor.zoom };
+        var z = editor.zoom;
+        var x = at ? at.x : editor.canvas_x;
+        var y = at ? at.y : editor.canvas_y;
+        return { x: (-x - s.w / 2) / z + s.w / 2, y: (-y - s.h / 2) / z + s.h / 2, w: s.w / z, h: s.h / z };
       },
       // Bring a canvas point to the middle of the view, zooming in to a readable size if needed.
       centreOn: function (px, py) {
@@ -305,6 +307,9 @@
     editor.zoom_min = 0.3;
     editor.zoom_max = 2;
     editor.start();
+    // Drawflow pans from a press on the container only when "parent-drawflow" is its first class; the canvas
+    // (translated) no longer covers the whole container once the view has moved, so put it first.
+    container.className = "parent-drawflow " + container.className.replace(/\bparent-drawflow\b/, "").trim();
     return editor;
   }
 
@@ -811,9 +816,9 @@
     });
     editor.on("zoom", function (level) { zoomEl.textContent = Math.round(level * 100) + "%"; });
     // Drawflow pans the canvas itself when the background is dragged; the overview follows.
-    editor.on("translate", function () {
+    editor.on("translate", function (at) {
       hidePopover();
-      drawMinimap();
+      drawMinimap(at);
     });
 
     // Ctrl+wheel (and a trackpad's pinch) zooms around the pointer; the wheel alone scrolls the canvas.
@@ -1040,9 +1045,9 @@
       return rect;
     }
 
-    function drawMinimap() {
+    function drawMinimap(at) {
       if (!minimap || !state.map) return;
-      var visible = view.visible();
+      var visible = view.visible(at);
       var viewRect = mapSvg.querySelector(".mm-view");
       if (mapFrozen && viewRect) {
         // While the overview is dragged its scale stays put; only the view's frame moves.
