@@ -123,6 +123,8 @@ def build_environment(template_dir: Path | None = None) -> Environment:
         extensions=["jinja2.ext.i18n"],
         auto_reload=True,
     )
+    # |tojson keeps Chinese as written (it still escapes < > & ' for HTML): JSON a page shows reads as typed.
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True
     )

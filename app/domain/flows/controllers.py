@@ -247,6 +247,7 @@ class FlowsController(Controller):
             "fields": builder.PICKER_FIELDS,
             "field_groups": builder.field_groups(),
             "joins": builder.join_choices(),
+            "pretty": panels.pretty,
             "default_input": builder.default_input,
             "operators_for": builder.operators_for,
             "picker_field": builder.picker_field,

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Final
 
 import ruleflows
 from app.db import utcnow
-from app.domain.flows import action_forms, builder
+from app.domain.flows import action_forms, builder, lifting
 from app.domain.flows.samples import SAMPLE_ORDERS, context_of
 from app.domain.flows.services import SIMULATION_TIME_LIMIT, limit_error
 from app.errors import DomainError
@@ -54,16 +54,31 @@ def read_node(text: str) -> dict[str, Any]:
 
 
 def prepared(node: dict[str, Any]) -> dict[str, Any]:
-    """A node as the panel first shows it: an empty condition or branch starts with one blank rule."""
+    """A node as the panel shows it: each condition or branch with the builder tree it opens with (an empty
+    one starts with one blank rule, one written elsewhere is lifted into rows); nothing else changes."""
     node = copy.deepcopy(node)
     config = node["config"]
-    if node["type"] == "condition" and config.get("logic") is None and not builder.is_group(config.get("builder")):
-        config["builder"] = builder.empty_group()
+    holders = [config] if node["type"] == "condition" else []
     if node["type"] == "switch":
-        for branch in config.get("branches") or []:
-            if isinstance(branch, dict) and branch.get("logic") is None and not builder.is_group(branch.get("builder")):
-                branch["builder"] = builder.empty_group()
+        holders = [branch for branch in config.get("branches") or [] if isinstance(branch, dict)]
+    for holder in holders:
+        tree = condition_tree(holder)
+        if tree is not None:
+            holder["builder"] = tree
     return node
+
+
+def condition_tree(config: dict[str, Any], logic_key: str = "logic") -> dict[str, Any] | None:
+    """The builder tree for a condition's (or a branch's) logic: the tree saved with it when that is what
+    writes the logic (or the logic is not complete yet), else the logic lifted into rows; None when only
+    JSON Logic can say it. The server never trusts a saved tree over the logic."""
+    tree = config.get("builder")
+    logic = config.get(logic_key)
+    if isinstance(tree, dict) and builder.is_group(tree) and (logic is None or builder.to_logic(tree)[0] == logic):
+        return tree
+    if logic is None:
+        return builder.empty_group()
+    return lifting.lift(logic)
 
 
 # --------------------------------------------------------------------------------------- applying forms
@@ -92,24 +107,20 @@ def apply_form(node: dict[str, Any], form: dict[str, Any]) -> Applied:
     applied = Applied(node)
     if command == "apply_raw":
         _apply_raw(applied, one(form, "raw"))
-        return applied
-    if node["type"] == "condition":
+    elif node["type"] == "condition":
         _apply_condition(applied, form, command)
     elif node["type"] == "switch":
         _apply_switch(applied, form, command)
     elif node["type"] == "action":
         _apply_action(applied, form)
+    if node["type"] in ("condition", "switch"):
+        applied.node = prepared(node)  # JSON applied by hand opens as rows too, when rows can say it
     return applied
 
 
 def builder_mode(config: dict[str, Any], logic_key: str = "logic") -> str:
     """``builder`` when the no-code builder describes the logic, ``raw`` when only JSON Logic does."""
-    tree = config.get("builder")
-    logic = config.get(logic_key)
-    if not isinstance(tree, dict) or not builder.is_group(tree):
-        return "builder" if logic is None else "raw"
-    built, _ = builder.to_logic(tree)
-    return "builder" if logic is None or built == logic else "raw"
+    return "raw" if condition_tree(config, logic_key) is None else "builder"
 
 
 def _apply_condition(applied: Applied, form: dict[str, Any], command: str) -> None:
@@ -231,6 +242,11 @@ def raw_text(node: dict[str, Any]) -> str:
         value = config.get("params") or {}
     else:
         return ""
+    return pretty(value)
+
+
+def pretty(value: Any) -> str:
+    """JSON as a panel shows it: indented, with Chinese as written."""
     return json.dumps(value, ensure_ascii=False, indent=2)
 
 
@@ -289,12 +305,15 @@ def summary(node: dict[str, Any]) -> str:
     """One line the canvas shows under a node's name: what it checks or does."""
     config = node.get("config") or {}
     if node.get("type") == "condition":
-        if builder_mode(config) == "builder":
-            return builder.describe(config.get("builder"))
+        tree = condition_tree(config)
+        if tree is not None:
+            return builder.describe(tree)
         return gettext("JSON Logic") if config.get("logic") is not None else ""
     if node.get("type") == "switch":
         return " / ".join(
-            str(b.get("label") or b.get("id")) for b in config.get("branches") or [] if isinstance(b, dict)
+            str(b.get("label") or builder.describe(condition_tree(b)) or b.get("id"))
+            for b in config.get("branches") or []
+            if isinstance(b, dict)
         )
     if node.get("type") == "action":
         action = config.get("action")

@@ -251,7 +251,9 @@ async def test_the_json_logic_editor_is_checked_as_you_type(client, db, as_role)
     applied = await panel(
         client, token, flow_id, node, do="apply_raw", raw='{"==": [{"var": "order.receiver.province"}, "上海"]}'
     )
-    assert node_update(applied.text)["config"] == {"logic": {"==": [{"var": "order.receiver.province"}, "上海"]}}
+    config = node_update(applied.text)["config"]
+    assert config["logic"] == {"==": [{"var": "order.receiver.province"}, "上海"]}
+    assert config["builder"]["rules"] == [{"field": "order.receiver.province", "op": "in", "value": ["上海"]}]
 
 
 async def test_the_simulator_runs_the_canvas_on_a_sample_and_returns_the_path(client, db, as_role, reference_data):
