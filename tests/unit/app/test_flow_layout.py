@@ -110,6 +110,16 @@ def test_no_two_arranged_nodes_overlap(doc, sizes):
     assert overlapping(doc, layout.arrange(doc, sizes), sizes) == []
 
 
+@settings(max_examples=100, deadline=None)
+@given(flows(loops=True))
+def test_an_arranged_flow_opens_as_it_was_arranged(doc):
+    """The editor re-arranges only flows whose positions cannot be read; an arranged one is never among them."""
+    arranged = layout.apply(doc, layout.arrange(doc))
+    shown, _ = layout.opened(arranged)
+    assert not layout.needs_arranging(arranged)
+    assert shown == arranged
+
+
 @settings(max_examples=150, deadline=None)
 @given(flows())
 def test_every_connection_points_right_within_a_stage(doc):
