@@ -16,6 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 import ruleflows
 from app.domain.accounts.services import Actor
 from app.domain.flows import action_forms, layout, panels, services, sources
+from app.domain.flows import canary as canaries
+from app.domain.flows.models import CanaryStatus
 from app.domain.flows.samples import context_from_payload
 from app.domain.flows.schemas import (
     BacktestRead,
@@ -92,17 +94,38 @@ async def settings_refused(request: HTMXRequest, db_session: AsyncSession, error
 
 
 async def versions_context(db_session: AsyncSession, flow_id: int, **extra: Any) -> dict[str, Any]:
-    """What the versions page shows: the flow, its versions, the draft's problems."""
+    """What the versions page shows: the flow, its versions, the draft's problems, the running canary beside the
+    live version with their side-by-side, and the canaries that ended."""
     flow = await _flow_or_404(db_session, flow_id)
+    versions = await services.list_versions(db_session, flow_id)
+    canary = await canaries.running_canary(db_session, flow)
+    ended = [c for c in await canaries.history(db_session, flow_id) if c.status != CanaryStatus.running]
+    shops = await shop_readers.list_shops(db_session)
     return {
         "flow": flow,
-        "versions": await services.list_versions(db_session, flow_id),
+        "versions": versions,
+        "numbers": {version.id: version.number for version in versions},
+        "canary": canary,
+        "canary_stats": await canaries.stats_of(db_session, canary) if canary else None,
+        "canary_history": ended,
+        "canary_notice": ended[0] if ended and ended[0].status == CanaryStatus.auto_rolled_back else None,
+        "shops": shops,
+        "shop_names": {shop.code: shop.name for shop in shops},
         "problems": _problem_dicts(services.validate(flow.draft)),
         "locale": current_locale.get(),
         "error": None,
         "message": None,
         **extra,
     }
+
+
+async def canary_changed(request: HTMXRequest, db_session: AsyncSession, flow_id: int, message: str) -> Template:
+    """The versions page (or its fragment) after a canary started or ended, with ``message`` naming the version
+    that now matters: the running canary's, else the live one."""
+    context = await versions_context(db_session, flow_id)
+    canary, flow = context["canary"], context["flow"]
+    context["message"] = message % {"number": context["numbers"][canary.version_id if canary else flow.live_version_id]}
+    return page(request, "flows/versions.html", "flows/_versions.html", **context)
 
 
 async def versions_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
@@ -171,6 +194,7 @@ class FlowsController(Controller):
             arranged_on_open=draft != flow.draft,
             lanes=[lane.to_dict() for lane in arrangement.lanes],
             problems=_problem_dicts(services.validate(draft)),
+            latest_canary=next(iter(await canaries.history(db_session, flow_id, limit=1)), None),
             summaries={
                 n["id"]: panels.summary(n) for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)
             },
@@ -416,6 +440,55 @@ class FlowsController(Controller):
             "flows/_versions.html",
             **await versions_context(db_session, flow_id, message=message),
         )
+
+    @post(
+        "/{flow_id:int}/canary",
+        name="flows:canary_publish",
+        opt={"permission": "flows.publish", **refusals_shown_by(versions_refused)},
+        status_code=200,
+    )
+    async def publish_canary(
+        self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        await canaries.publish_canary(
+            db_session,
+            actor,
+            flow_id,
+            one(data, "note"),
+            shop_codes=many(data, "shop_codes"),
+            percent=one(data, "percent") or None,
+            hold_threshold=one(data, "hold_threshold"),
+            failure_threshold=one(data, "failure_threshold"),
+            min_orders=one(data, "min_orders"),
+            ip=client_ip(request),
+        )
+        return await canary_changed(request, db_session, flow_id, gettext("Version %(number)s is running as a canary."))
+
+    @post(
+        "/{flow_id:int}/canary/promote",
+        name="flows:canary_promote",
+        opt={"permission": "flows.publish", **refusals_shown_by(versions_refused)},
+        status_code=200,
+    )
+    async def promote_canary(
+        self, request: HTMXRequest, flow_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        await canaries.promote(db_session, actor, flow_id, ip=client_ip(request))
+        message = gettext("The canary is promoted: version %(number)s is live.")
+        return await canary_changed(request, db_session, flow_id, message)
+
+    @post(
+        "/{flow_id:int}/canary/rollback",
+        name="flows:canary_rollback",
+        opt={"permission": "flows.publish", **refusals_shown_by(versions_refused)},
+        status_code=200,
+    )
+    async def roll_back_canary(
+        self, request: HTMXRequest, flow_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        await canaries.roll_back(db_session, actor, flow_id, ip=client_ip(request))
+        message = gettext("The canary is rolled back: version %(number)s takes every order again.")
+        return await canary_changed(request, db_session, flow_id, message)
 
     @post("/{flow_id:int}/versions/{version_id:int}/restore", name="flows:restore", status_code=303)
     async def restore(

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 from sqlmodel import col, select
 
 from app.db import Database
@@ -25,7 +26,9 @@ from app.domain.fulfillment.models import Shipment
 from app.domain.processing import jobs
 from app.domain.processing.models import OrderProcessing, ProcessingState
 from app.domain.shops.models import Shop
+from app.main import create_app
 from app.settings import PROJECT_ROOT, Settings
+from tests.integration.forms import login
 from tests.integration.processing.conftest import generic_order
 
 ADMIN = Actor("user", None, "admin-1")
@@ -203,6 +206,16 @@ async def test_a_canary_that_holds_more_orders_is_rolled_back_on_its_own_and_lat
     # Judged again (the sweeper, a second worker): nothing more happens.
     assert await canaries.judge_running(db) == []
     assert len(await audit_rows(db, "flows.canary_auto_rolled_back")) == 1
+    # The admin sees on the flow's pages that it was rolled back, and why. (The app is started only now: its
+    # embedded worker would otherwise process the orders this test hands to the worker's batch path itself.)
+    async with AsyncTestClient(create_app(settings), base_url="http://testserver.local") as client:
+        await login(client, "admin", "admin-demo-123")
+        page = (await client.get(f"/flows/{flow_id}/versions")).text
+        editor = (await client.get(f"/flows/{flow_id}")).text
+    notice = page.split('data-testid="canary-auto-rollback-notice"')[1].split("</div>")[0]
+    assert "v2" in notice and "待审核率为 100.0%" in notice and "线上版本为 0.0%" in notice
+    assert 'data-status="auto_rolled_back"' in page and 'data-testid="canary-form"' in page
+    assert 'data-testid="editor-canary-rolled-back"' in editor and "灰度已自动回滚" in editor
 
 
 async def test_a_canary_within_its_thresholds_keeps_running(db, settings, demo_data):
