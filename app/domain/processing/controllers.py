@@ -5,7 +5,6 @@ and shows the reason. Also an order's detail page, which shows where the order s
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from litestar import Controller, get, post
@@ -349,18 +348,18 @@ class FlowHitsController(Controller):
         node: str,
         port: str | None = None,
         version: int | None = None,
-        before_at: datetime | None = None,
-        before_id: int | None = None,
+        before_at: str | None = None,
+        before_id: str | None = None,
     ) -> Template:
         """The orders behind a count: the most recent whose processing by the version (the live one unless
         given) passed the node, or took one of its exits, newest first, a page at a time."""
+        before = hits.page_start(before_at, before_id)
         try:
             flow = await flows.get_flow(db_session, flow_id)
             version_id = version if version is not None else flow.live_version_id
             shown_version = None if version_id is None else await flows.get_version(db_session, flow_id, version_id)
         except FlowError as exc:
             raise NotFoundException(exc.message) from None
-        before = (before_at, before_id) if before_at is not None and before_id is not None else None
         found = counts = None
         node_doc: dict[str, Any] = {}
         if shown_version is not None:

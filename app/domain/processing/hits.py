@@ -34,6 +34,7 @@ from app.domain.flows import services as flows
 from app.domain.flows.models import FlowVersion
 from app.domain.orders.models import Order
 from app.domain.processing.models import FlowHit, OrderProcessing
+from app.params import ParameterError, parse_id, parse_moment
 
 #: (version id, node id, exit, hour): one counter row.
 HitKey = tuple[int, str, str, datetime]
@@ -234,6 +235,18 @@ def _took(proc: OrderProcessing, version_id: int, node_id: str, port: str | None
         if port is None or taken == port:
             return taken
     return None
+
+
+def page_start(before_at: str | None, before_id: str | None) -> tuple[datetime, int] | None:
+    """Where a page of :func:`orders_through` starts, read from its "older" link (``before_at``, ``before_id``);
+    None for the first page. A link we did not write (no time zone, off the calendar, an id beyond the id
+    column) is a ParameterError: the first page in its place would repeat the orders already shown."""
+    if not before_at and not before_id:
+        return None
+    moment, order_id = parse_moment(before_at or ""), parse_id(before_id or "")
+    if moment is None or order_id is None:
+        raise ParameterError("stale_page", field="before_at")
+    return moment, order_id
 
 
 async def orders_through(

@@ -3,7 +3,7 @@
 - a path id beyond the database's integer range (``/orders/99999999999999999999999``), on pages and the API;
 - ``shop=²``: a superscript digit that ``str.isdigit()`` accepts and ``int()`` refuses;
 - a day at the calendar's ends (``date_to=9999-12-31`` overflows adding a day, ``date_from=0001-01-01`` going to
-  UTC) and a keyset cursor without a time zone, or one we never wrote;
+  UTC) and a keyset cursor without a time zone, or one we never wrote (the orders list, a hit count's orders);
 - a version reference, an audit cursor or a shop id in Unicode digits or beyond the integer range;
 - a NUL byte in a static file name, the query string, a stored form field (warehouse, stock note, token, carrier
   rate, flow, publish note), the public login form, or a JSON body under any Content-Type (PostgreSQL refuses it);
@@ -132,6 +132,27 @@ async def test_a_page_cursor_we_did_not_write_is_refused_rather_than_repeating_t
     response = await admin.get(f"/orders/?after={after}", headers={"HX-Request": "true"})
     assert response.status_code == 400
     assert "翻页链接已失效" in response.text
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        "before_at=2026-11-11T10:00:00&before_id=5",  # no time zone
+        "before_at=9999-12-31T23:59:59-23:59&before_id=5",  # past the calendar's end once moved to UTC
+        f"before_at=2026-11-11T10:00:00%2B00:00&before_id={HUGE}",
+        "before_at=2026-11-11T10:00:00%2B00:00&before_id=-5",
+        "before_at=yesterday&before_id=5",
+        "before_id=5",
+    ],
+)
+async def test_a_hit_count_page_link_we_did_not_write_is_refused(admin: Client, db: Database, before: str) -> None:
+    async with db.transaction() as session:
+        await flows.publish(session, SYSTEM, 1, "上线")
+    response = await admin.get(f"/flows/1/hits/orders?node=start&{before}")
+    assert response.status_code == 400
+    assert "翻页链接已失效" in response.text
+    first = await admin.get("/flows/1/hits/orders?node=start&before_at=2026-11-11T10:00:00%2B08:00&before_id=5")
+    assert first.status_code == 200
 
 
 async def test_a_version_reference_in_unicode_digits_names_no_version(admin: Client, make_token: Any) -> None:
