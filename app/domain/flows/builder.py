@@ -54,6 +54,8 @@ OPERATORS: Final[dict[str, str]] = {
     "is_false": N_("is no"),
     "before": N_("is before"),
     "after": N_("is after"),
+    "hours_ago_over": N_("was longer ago than"),
+    "hours_ago_within": N_("was at most this long ago"),
     "valid_mobile": N_("is a valid mobile number"),
     "invalid_mobile": N_("is not a valid mobile number"),
     "matches": N_("matches the pattern"),
@@ -67,7 +69,7 @@ OPERATORS_BY_KIND: Final[dict[str, tuple[str, ...]]] = {
     "money": ("gte", "gt", "lt", "lte", "eq", "ne", "between"),
     "number": ("gte", "gt", "lt", "lte", "eq", "ne", "between"),
     "boolean": ("is_true", "is_false"),
-    "datetime": ("before", "after", "empty", "not_empty"),
+    "datetime": ("before", "after", "hours_ago_over", "hours_ago_within", "empty", "not_empty"),
     "list": ("contains", "not_contains", "empty", "not_empty"),
     "phone": ("valid_mobile", "invalid_mobile", "empty", "not_empty"),
     "string": ("eq", "ne", "contains", "not_contains", "empty", "not_empty", "matches"),
@@ -80,6 +82,8 @@ JOINS: Final[dict[str, str]] = {
 }
 NO_VALUE: Final = frozenset({"empty", "not_empty", "is_true", "is_false", "valid_mobile", "invalid_mobile"})
 MULTI_VALUE: Final = frozenset({"in", "not_in", "in_region"})
+#: Durations: how long ago a time was, in hours, against the run's clock.
+HOURS_AGO: Final = frozenset({"hours_ago_over", "hours_ago_within"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +418,9 @@ def _compare(field: PickerField, var: dict[str, Any], op: str, rule: dict[str, A
         return {"!": logic} if op == "not_contains" else logic
     if op == "matches":
         return {"regex_match": [_text(rule.get("value")), var]}
+    if op in HOURS_AGO:
+        hours_ago = {"hours_since": var}
+        return {">" if op == "hours_ago_over" else "<=": [hours_ago, number(_text(rule.get("value")))]}
     if op in ("before", "after"):
         moment = china_moment(rule.get("value"))
         hours = {"hours_between": [moment, var]}
@@ -443,16 +450,21 @@ def _scalar(field: PickerField, value: Any) -> Any:
     if field.kind == "money":
         return yuan_to_fen(text)
     if field.kind == "number":
-        try:
-            number = Decimal(text)
-        except InvalidOperation:
-            raise RuleProblem(gettext("Enter a number.")) from None
-        if not number.is_finite():
-            raise RuleProblem(gettext("Enter a number."))
-        return int(number) if number == number.to_integral_value() else float(number)
+        return number(text)
     if field.kind == "enum" and field.values and text not in field.values:
         raise RuleProblem(gettext("Not a choice of this field: %(value)s") % {"value": text})
     return text
+
+
+def number(text: str) -> int | float:
+    """A number as typed ("3", "2.5"): an int when it is whole; RuleProblem if it is not a number."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise RuleProblem(gettext("Enter a number.")) from None
+    if not value.is_finite():
+        raise RuleProblem(gettext("Enter a number."))
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def yuan_to_fen(text: str) -> int:
@@ -510,7 +522,9 @@ def describe(tree: Any) -> str:
             shown = "" if value is None else str(value)
         if item.get("op") == "between":
             shown += f" ~ {item.get('value2') or ''}"
-        if field.kind == "datetime":
+        if item.get("op") in HOURS_AGO:
+            shown = gettext("%(hours)s hours") % {"hours": shown}
+        elif field.kind == "datetime":
             shown = shown.replace("T", " ")
         parts.append(" ".join(p for p in (field.label, gettext(OPERATORS[item["op"]]), shown) if p))
     sentence = joiner.join(parts)

@@ -277,6 +277,7 @@ class FlowsController(Controller):
             "picker_field": builder.picker_field,
             "no_value": builder.NO_VALUE,
             "multi_value": builder.MULTI_VALUE,
+            "hours_ago": builder.HOURS_AGO,
             "regions": ruleflows.REGIONS,
             "province_groups": _province_groups(),
             "categories": await services.categories(db_session),

@@ -251,6 +251,10 @@ def _comparison(op: str, args: list[Any], line: bool) -> Item | None:
         if op in ("==", "===") and literal in REGIONS and len(parsed[1]) == 1:
             return _on_field(parsed[1][0], line, "in_region", [literal])
         return None
+    if parsed and parsed[0] == "hours_between" and len(parsed[1]) == 2 and parsed[1][1] == {"now": []}:
+        parsed = ("hours_since", parsed[1][:1])  # hours from the time to now
+    if parsed and parsed[0] == "hours_since":
+        return _hours_ago(op, parsed[1], literal, line)
     if parsed and parsed[0] == "hours_between":
         return _moment(op, parsed[1], literal, line)
     ref = _field_ref(subject, line)
@@ -293,6 +297,16 @@ def _moment(op: str, args: list[Any], literal: Any, line: bool) -> Item | None:
     if ref is None or ref[0].kind != "datetime" or shown is None:
         return None
     return _rule(ref[0], "after" if later else "before", shown, ref[1])
+
+
+def _hours_ago(op: str, args: list[Any], literal: Any, line: bool) -> Item | None:
+    """``hours_since`` of a field compared with a number of hours: how long ago the time was."""
+    rows = {">": "hours_ago_over", "<=": "hours_ago_within"}
+    ref = _field_ref(args[0], line) if len(args) == 1 else None
+    if ref is None or ref[0].kind != "datetime" or op not in rows:
+        return None
+    hours = _number_text(literal)
+    return _rule(ref[0], rows[op], hours, ref[1]) if hours is not None else None
 
 
 def _china_minute(text: str) -> str | None:
@@ -361,6 +375,10 @@ def _amount(field: PickerField, value: Any) -> str | None:
             return shown if builder.yuan_to_fen(shown) == value else None
         except builder.RuleProblem:
             return None
-    if field.kind != "number":
+    return _number_text(value) if field.kind == "number" else None
+
+
+def _number_text(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return str(value) if isinstance(value, int) else repr(value)

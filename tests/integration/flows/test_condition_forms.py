@@ -123,3 +123,19 @@ async def test_json_applied_by_hand_opens_as_rows_when_rows_can_say_it(client, d
     updated = node_update(page)
     assert updated["config"]["builder"]["join"] == "none"
     assert updated["config"]["logic"] == json.loads(raw)  # opening as rows does not rewrite what was typed
+
+
+async def test_how_long_ago_a_time_was_opens_as_hours_and_reads_as_words(client, db, as_role):
+    flow_id = await new_flow(db)
+    token = await as_role(Role.designer)
+    logic = {">": [{"hours_since": {"var": "order.paid_at"}}, 48]}
+    node = {"id": "c1", "type": "condition", "name": "付款两天未发", "config": {"logic": logic}}
+    page = await opened(client, token, flow_id, node)
+    assert re.search(r'<input type="number"[^>]*name="value:c.0" value="48"', page)
+    assert re.search(r'<option value="hours_ago_over" selected>距今超过</option>', page)
+    assert (
+        json.loads(html.unescape(page.split('class="node-update" data-changed="no">')[1].split("</script>")[0]))[
+            "summary"
+        ]
+        == "付款时间 距今超过 48 小时"
+    )

@@ -23,7 +23,13 @@ NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TEXTS = ("VIP", "急", "VIP 客户", "上海市浦东新区", "x")
 CATEGORIES = ("3C", "服饰", "食品")
 TIMES = ("2026-11-11T00:00", "2026-12-01T20:30", "2025-06-18T08:00")
-MOMENTS = ("2026-11-11T00:00:00+08:00", "2026-11-10T16:00:00Z", "2026-12-01T20:30:00+08:00", "2025-01-01T00:00:00")
+MOMENTS = (
+    "2026-11-11T00:00:00+08:00",
+    "2026-11-10T16:00:00Z",
+    "2026-12-01T20:30:00+08:00",
+    "2025-01-01T00:00:00",
+    "2026-11-29T12:00:00Z",  # 48 hours before NOW
+)
 PATTERNS = ("VIP", "^上海", "\\d+")
 TOP_FIELDS = [f for f in builder.PICKER_FIELDS if f.group != "line"]
 LINE_FIELDS = [f for f in builder.PICKER_FIELDS if f.group == "line"]
@@ -253,6 +259,14 @@ ROW_KINDS = {
         {"<": [{"hours_between": [{"var": "order.created_at"}, "2026-11-11T00:00:00+08:00"]}, 0]},
         tree(rule("order.created_at", "after", "2026-11-11T00:00")),
     ),
+    "more hours ago than": (
+        {">": [{"hours_since": {"var": "order.paid_at"}}, 48]},
+        tree(rule("order.paid_at", "hours_ago_over", "48")),
+    ),
+    "at most so many hours ago, written as hours to now": (
+        {">=": [2.5, {"hours_between": [{"var": "order.created_at"}, {"now": []}]}]},
+        tree(rule("order.created_at", "hours_ago_within", "2.5")),
+    ),
     "and / or groups": (
         {
             "and": [
@@ -296,6 +310,7 @@ def test_each_row_kind_lifts_into_its_row_and_writes_back_logic_that_decides_ali
         {"some": [LINES, {"!": {"in": [{"var": "category"}, ["3C"]]}}]},
         {"<": [{"hours_between": ["2026-11-11T00:00:30+08:00", {"var": "order.paid_at"}]}, 0]},
         {"<": [PAID, 49.5]},
+        {">=": [{"hours_since": {"var": "order.paid_at"}}, 48]},  # "more than" and "at most" are the rows
         {"var": ["features.same_address_24h", "many"]},
         {"!": {"missing": ["features.same_address_24h"]}},
         "yes",
@@ -344,6 +359,8 @@ def rule_value(field: builder.PickerField, op: str) -> st.SearchStrategy[dict[st
         value = st.integers(-100_000, 1_000_000).map(builder.fen_to_yuan)
     elif field.kind == "number":
         value = st.integers(-50, 50).map(str) | st.sampled_from(["2.5", "0.25", "-1.5"])
+    elif op in builder.HOURS_AGO:
+        value = st.integers(0, 20_000).map(str) | st.sampled_from(["0.5", "36.25"])
     elif field.kind == "datetime":
         value = st.sampled_from(TIMES)
     elif field.kind == "enum":
