@@ -59,3 +59,28 @@ def test_a_designer_fills_in_computed_times_and_quantities_without_json(page: Pa
     tick(page, "param-kinds-pick_list")
     expect(page.get_by_test_id("node-a3")).to_contain_text("出库单、拣货单")
     snapshot(page, "action-2-gift-and-documents")
+
+
+def test_a_designer_starts_from_a_rule_template_and_every_step_opens_as_a_form(page: Page):
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    log_in(page, *DESIGNER)
+    page.get_by_test_id("nav-flows").click()
+    expect(page.get_by_test_id("flow-template").locator("input[type=radio]")).to_have_count(7)
+    snapshot(page, "templates-1-new-flow")
+    page.get_by_test_id("flow-name").fill("华东 3C 规则")
+    page.get_by_test_id("flow-template-tip2_2_east_china_3c").check()
+    page.get_by_test_id("flow-create").click()
+    expect(page.get_by_test_id("flow-editor")).to_have_attribute("data-ready", "yes")
+    expect(page.get_by_test_id("problem-count")).to_have_text("0")
+
+    page.get_by_test_id("node-east_3c").click()
+    expect(page.get_by_test_id("panel-condition")).to_be_visible()
+    expect(page.get_by_test_id("cb-value-c.0")).to_have_value("华东")
+    expect(page.get_by_test_id("cb-value-c.1-3C")).to_be_checked()
+    page.get_by_test_id("node-wh_shanghai").click()
+    expect(page.get_by_test_id("panel-action")).to_have_attribute("data-node-id", "wh_shanghai")
+    expect(page.get_by_test_id("param-code")).to_have_value("SH01")
+    page.get_by_test_id("node-carrier_sf").click()
+    expect(page.get_by_test_id("panel-action")).to_have_attribute("data-node-id", "carrier_sf")
+    expect(page.get_by_test_id("param-code")).to_have_value("SF")
+    snapshot(page, "templates-2-east-china-3c")

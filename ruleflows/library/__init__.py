@@ -1,10 +1,14 @@
-"""Ready-made flow templates shipped with the product (``ruleflows/library/*.json``)."""
+"""Ready-made flow templates shipped with the product (``ruleflows/library/*.json``): the complete four-stage
+flow, and each of 技巧二's rules as a small flow of its own (``tip2_*``)."""
 
 from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
+from typing import Any, Final
+
+#: The one template that is a whole order process; the others are single rules to combine.
+COMPLETE_TEMPLATE: Final = "standard_four_stage"
 
 
 def _files() -> dict[str, Any]:
@@ -13,9 +17,10 @@ def _files() -> dict[str, Any]:
 
 
 def list_templates() -> list[dict[str, Any]]:
-    """Summaries of the shipped templates, sorted by key: key, name, description, trigger."""
+    """Summaries of the shipped templates, the complete flow first and then by key: key, name, description,
+    trigger, and whether it is the complete flow."""
     summaries = []
-    for key, entry in sorted(_files().items()):
+    for key, entry in sorted(_files().items(), key=lambda item: (item[0] != COMPLETE_TEMPLATE, item[0])):
         doc = json.loads(entry.read_text(encoding="utf-8"))
         summaries.append(
             {
@@ -23,6 +28,7 @@ def list_templates() -> list[dict[str, Any]]:
                 "name": doc.get("name", key),
                 "description": doc.get("description", ""),
                 "trigger": doc.get("trigger"),
+                "complete": key == COMPLETE_TEMPLATE,
             }
         )
     return summaries
