@@ -37,7 +37,7 @@ def open_template_copy(page: Page, name: str) -> None:
     log_in(page, *DESIGNER)
     page.get_by_test_id("nav-flows").click()
     page.get_by_test_id("flow-name").fill(name)
-    page.get_by_test_id("flow-template").select_option("standard_four_stage")
+    page.get_by_test_id("flow-template-standard_four_stage").check()
     page.get_by_test_id("flow-create").click()
     expect(page.get_by_test_id("flow-editor")).to_have_attribute("data-ready", "yes")
 

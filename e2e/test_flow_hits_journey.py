@@ -53,7 +53,7 @@ def test_the_canvas_shows_how_many_orders_passed_each_node_and_a_count_lists_the
     log_in(page, *ADMIN)
     page.goto("/flows/")
     page.get_by_test_id("flow-name").fill(f"快手订单处理 {run}")
-    page.get_by_test_id("flow-template").select_option("standard_four_stage")
+    page.get_by_test_id("flow-template-standard_four_stage").check()
     page.get_by_test_id("flow-create").click()
     expect(page.get_by_test_id("flow-editor")).to_have_attribute("data-ready", "yes")
     editor_url = page.url
