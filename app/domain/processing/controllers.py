@@ -333,7 +333,8 @@ class FlowHitsController(Controller):
 
     @get("/{flow_id:int}/hits", name="flows:hits")
     async def counts(self, flow_id: int, db_session: AsyncSession) -> dict[str, Any]:
-        """The live version's passes per node (since it went live, last 24 hours) and each exit's share."""
+        """The live version's passes per node (since it went live, last 24 hours) and each exit's share, and
+        the running canary's beside them."""
         try:
             return await hits.live_hits(db_session, flow_id, now=utcnow())
         except FlowError as exc:

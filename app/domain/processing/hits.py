@@ -11,7 +11,8 @@ batch's transaction, so they count exactly the runs the processing records keep:
 - an order that is processed again by the same version (approved after review, its address corrected, a
   platform update) passed the nodes again, and counts again: the counts are passes, not distinct orders.
 
-The editor reads them summed (:func:`version_hits`); clicking a count lists the orders whose latest
+The editor reads them summed (:func:`version_hits`): the live version's and, while a canary runs, the canary
+version's beside them (:func:`live_hits`); clicking a count lists the orders whose latest
 processing by that version passed the node (:func:`orders_through`), read from the processing records,
 newest first and a bounded page at a time.
 """
@@ -30,8 +31,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import deferred_of
+from app.domain.flows import canary as canaries
 from app.domain.flows import services as flows
-from app.domain.flows.models import FlowVersion
+from app.domain.flows.models import CanaryStatus, FlowVersion
 from app.domain.orders.models import Order
 from app.domain.processing.models import FlowHit, OrderProcessing
 from app.params import ParameterError, parse_id, parse_moment
@@ -179,7 +181,8 @@ async def version_hits(session: AsyncSession, version_id: int, *, now: datetime)
 
 async def live_hits(session: AsyncSession, flow_id: int, *, now: datetime) -> dict[str, Any]:
     """The hit counts of the flow's live version, for its canvas (no version and no counts before the first
-    publish); FlowError("not_found") for a flow that does not exist."""
+    publish), and while a canary runs the canary version's under ``canary`` (else None); FlowError("not_found")
+    for a flow that does not exist."""
     flow = await flows.get_flow(session, flow_id)
     if flow.live_version_id is None:
         return {
@@ -189,15 +192,35 @@ async def live_hits(session: AsyncSession, flow_id: int, *, now: datetime) -> di
             "live_since": None,
             "nodes": {},
             "live_nodes": [],
+            "canary": None,
         }
     version = await flows.get_version(session, flow_id, flow.live_version_id)
+    running = await canaries.running_canary(session, flow)
+    canary = None
+    if running is not None and running.status == CanaryStatus.running:
+        tried = await flows.get_version(session, flow_id, running.version_id)
+        canary = {
+            **(await _counts_of(session, tried, now=now)),
+            "since": running.started_at.isoformat(),
+            "shop_codes": list(running.shop_codes),
+            "percent": running.percent,
+        }
+    return {
+        **(await _counts_of(session, version, now=now)),
+        "flow_id": flow_id,
+        "live_since": version.published_at.isoformat(),
+        "canary": canary,
+    }
+
+
+async def _counts_of(session: AsyncSession, version: FlowVersion, *, now: datetime) -> dict[str, Any]:
+    """One version's counts as the canvas reads them, with its number and nodes."""
+    assert version.id is not None
     nodes = version.document.get("nodes") or []
     return {
-        **(await version_hits(session, flow.live_version_id, now=now)).to_dict(),
-        "flow_id": flow_id,
+        **(await version_hits(session, version.id, now=now)).to_dict(),
         "version_number": version.number,
-        "live_since": version.published_at.isoformat(),
-        # The version's nodes, so that a node no order passed yet shows 0 and a draft's new node nothing.
+        # The version's nodes, so that a node no order passed yet shows 0 and a node it lacks nothing.
         "live_nodes": [str(n["id"]) for n in nodes if isinstance(n, dict) and "id" in n],
     }
 

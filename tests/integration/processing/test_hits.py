@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from app.db import Database, utcnow
 from app.domain.accounts.models import Role
+from app.domain.flows import canary as canaries
 from app.domain.flows.models import Flow, FlowVersion
 from app.domain.processing import hits, jobs, services
 from app.domain.processing.models import FlowHit, OrderProcessing
@@ -21,6 +22,8 @@ from tests.integration.processing.conftest import generic_order
 from tests.integration.processing.test_actions import OPERATOR, land, land_same_address, publish
 from tests.integration.processing.test_batch import run_batch
 from tests.integration.processing.test_batches import land_many, poisoned_flow
+from tests.integration.processing.test_canary import ADMIN, HOLD, live_flow_with_draft, start_canary
+from tests.integration.processing.test_canary import land as land_shop
 
 
 def traced(procs: Iterable[OrderProcessing]) -> tuple[Counter[tuple[int, str]], Counter[tuple[int, str, str]]]:
@@ -198,6 +201,40 @@ async def test_the_editor_reads_the_live_counts_and_a_count_lists_the_orders_tha
     assert (await client.get("/flows/9999/hits")).status_code == 404
     unknown_version = {"node": "start", "version": 9999}
     assert (await client.get(f"/flows/{flow.id}/hits/orders", params=unknown_version)).status_code == 404
+
+
+async def test_while_a_canary_runs_the_editor_reads_its_counts_beside_the_live_ones(
+    client, db, settings, demo_data, make_user
+):
+    flow_id, v1 = await live_flow_with_draft(db, HOLD)  # live: start → approve → warehouse → carrier → end
+    await make_user(Role.designer, username="canary-hits-designer")
+    await login(client, "canary-hits-designer")
+    assert (await client.get(f"/flows/{flow_id}/hits")).json()["canary"] is None
+
+    canary = await start_canary(db, flow_id, shop_codes=["pos-sh-nanjingxilu"], min_orders=100)
+    web = await land_shop(db, settings, 2)
+    till = await land_shop(db, settings, 3, shop_code="pos-sh-nanjingxilu")
+    await jobs.process_orders({"db": db, "settings": settings}, web + till)
+
+    body = (await client.get(f"/flows/{flow_id}/hits")).json()
+    assert (body["version_id"], body["version_number"]) == (v1, 1)
+    assert body["nodes"]["start"]["since_live"] == 2 and body["nodes"]["a3"]["last_24h"] == 2
+    tried = body["canary"]
+    assert (tried["version_id"], tried["version_number"]) == (canary.version_id, 2)
+    assert (tried["shop_codes"], tried["percent"]) == (["pos-sh-nanjingxilu"], None)
+    assert tried["since"] == canary.started_at.isoformat()
+    assert (tried["nodes"]["start"]["since_live"], tried["nodes"]["a1"]["last_24h"]) == (3, 3)
+    assert tried["live_nodes"] == ["start", "a1", "end"]  # the canary version's own nodes: no a2, a3
+    assert "a2" not in tried["nodes"]
+    # A click on a canary count lists the canary's orders, not live's.
+    params = {"node": "start", "version": canary.version_id}
+    listed = (await client.get(f"/flows/{flow_id}/hits/orders", params=params)).text
+    assert [i for i in web + till if f'data-order-id="{i}"' in listed] == till
+
+    async with db.transaction() as session:
+        await canaries.roll_back(session, ADMIN, flow_id)
+    after = (await client.get(f"/flows/{flow_id}/hits")).json()
+    assert after["canary"] is None and after["version_id"] == v1 and after["nodes"]["start"]["since_live"] == 2
 
 
 async def test_a_viewer_may_not_read_the_hit_counts(client, db, demo, make_user):
