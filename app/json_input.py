@@ -2,11 +2,14 @@
 
 Litestar's msgspec decoder and ``json.loads`` both raise RecursionError (a 500) on input nested about 1,000
 deep, and anything that walks a value recursively afterwards would too; so depth is refused at the door.
+JSON typed into a form field (a raw condition, a pasted order, an imported flow) may also escape a lone
+surrogate or a NUL, which msgspec refuses in bodies and nothing can store or encode: refused at the door too.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Final
 
 from litestar.exceptions import ValidationException
@@ -17,6 +20,8 @@ from ruleflows import nesting_depth
 
 #: Arrays and objects inside one another that a JSON body or field may have (a flow document needs about 50).
 MAX_JSON_DEPTH: Final = 128
+#: What no stored text may hold: NUL (PostgreSQL text) and lone surrogates (no encoding).
+UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
 
 
 class NestedTooDeeplyError(ValueError):
@@ -25,6 +30,34 @@ class NestedTooDeeplyError(ValueError):
     def __init__(self, limit: int = MAX_JSON_DEPTH) -> None:
         self.limit = limit
         super().__init__(gettext("The JSON is nested too deeply (more than %(limit)s levels).") % {"limit": limit})
+
+
+class UnstorableTextError(ValueError):
+    """JSON with a string or key that holds a NUL or a lone surrogate; the message is for the user."""
+
+    def __init__(self, character: str) -> None:
+        if character == "\x00":
+            message = gettext("%(field)s contains a NUL character (\\u0000), which cannot be stored")
+        else:
+            message = gettext("%(field)s contains a character that cannot be stored (a lone surrogate %(code)s)")
+        super().__init__(message % {"field": "JSON", "code": f"\\u{ord(character):04x}"})
+
+
+def unstorable_character(value: Any) -> str | None:
+    """The first NUL or lone surrogate in the strings and keys of a parsed JSON value, or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            match = UNSTORABLE.search(item)
+            if match:
+                return match.group()
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
 
 
 def loads_within(text: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: Any) -> Any:
@@ -41,8 +74,13 @@ def loads_within(text: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: 
 
 
 def parse_json(text: str | bytes) -> Any:
-    """``json.loads`` for what users type or upload: ValueError for bad or too deeply nested JSON."""
-    return loads_within(text)
+    """``json.loads`` for what users type or upload: ValueError for bad or too deeply nested JSON, and
+    UnstorableTextError (a ValueError) for a NUL or a lone surrogate in it."""
+    value = loads_within(text)
+    character = unstorable_character(value)
+    if character is not None:
+        raise UnstorableTextError(character)
+    return value
 
 
 class AppRequest(HTMXRequest):

@@ -5,17 +5,15 @@ Money in fen, times in UTC, phone and address in clear (ingest seals them); the 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app.json_input import UNSTORABLE
+
 #: Line refund statuses that mean the money went back (Taobao/Tmall SUCCESS, Douyin 3, Youzan REFUND_SUCCESS):
 #: such a line is not shipped. Other statuses (NO_REFUND, a refund still being decided) leave it shippable.
 REFUND_SUCCESS_STATUSES = frozenset({"SUCCESS", "3", "REFUND_SUCCESS"})
-
-#: What no stored text may hold: NUL (PostgreSQL text) and lone surrogates (no encoding).
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def safe_text(text: str) -> str:

@@ -11,6 +11,8 @@ the server must keep answering ``/healthz`` meanwhile:
   cost no steps; a 44 KB document blocked the server 11 s).
 - ``map`` with ``cat``: a 100 KB request that would answer with hundreds of MB of trace.
 - A document, a pasted order or a whole API body nested 5,000 deep (a RecursionError, a 500).
+- JSON typed into the editor (a raw rule, a pasted order, an imported flow) escaping a lone surrogate or a
+  NUL, which no text can encode or PostgreSQL store (a 500 where the rule was checked).
 - A deep map of maps: lists of ten mapped inside one another nine deep (10^9 evaluations).
 - ``reduce`` over a 100,000-item literal array.
 - The rule checker of the editor's JSON panel, given a heavy rule.
@@ -203,6 +205,30 @@ async def test_a_document_or_pasted_order_nested_5000_deep_is_refused_in_the_edi
         f"/flows/{flow_id}/simulate", data={"_csrf_token": designer, "payload": '{"order": ' + nested(5000) + "}"}
     )
     assert deep_order.status_code == 400 and "嵌套过深" in deep_order.text
+
+
+@pytest.mark.parametrize(("escape", "words"), [("\\ud800", "孤立的代理项 \\ud800"), ("\\u0000", "空字符")])
+async def test_a_lone_surrogate_or_nul_in_the_editors_json_is_refused_in_chinese(
+    client, flow_id, designer, escape, words
+):
+    node = {"id": "c", "type": "condition", "name": "检查", "config": {"logic": {"!!": [True]}}}
+    raw = '{"==": [{"var": "order.receiver.city"}, "' + escape + '"]}'
+    form = {"_csrf_token": designer, "node": json.dumps(node), "raw": raw}
+    checked = await client.post(f"/flows/{flow_id}/panel/check", data=form)
+    assert checked.status_code == 200 and words in checked.text
+    applied = await client.post(f"/flows/{flow_id}/panel", data={**form, "intent": "apply", "do": "apply_raw"})
+    assert applied.status_code == 200 and words in applied.text
+    assert '"config": {"logic": {"!!": [true]}}' in applied.text  # the node the canvas gets back is as it was
+    pasted = await client.post(
+        f"/flows/{flow_id}/simulate",
+        data={"_csrf_token": designer, "payload": '{"order": {"receiver": {"city": "' + escape + '"}}}'},
+    )
+    assert pasted.status_code == 400 and words in pasted.text
+    exported = json.dumps((await client.get(f"/flows/{flow_id}/export")).json())  # names as \\u escapes
+    imports = [exported.replace('"\\u5f00\\u59cb"', '"' + escape + '"', 1), exported]  # 开始, then as it was
+    uploads = [{"_csrf_token": designer, "payload": text} for text in imports]
+    answers = [await client.post("/flows/import", data=f, follow_redirects=False) for f in uploads]
+    assert [answer.status_code for answer in answers] == [400, 303]
 
 
 async def test_a_flow_document_nested_past_its_limit_is_a_problem_not_a_crash(client, flow_id, reader, make_token):

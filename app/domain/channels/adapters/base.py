@@ -27,9 +27,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app import templating
-from app.domain.orders.schemas import UNSTORABLE, NormalizedLine, NormalizedOrder, safe_text
+from app.domain.orders.schemas import NormalizedLine, NormalizedOrder, safe_text
 from app.i18n import N_, gettext
-from app.json_input import NestedTooDeeplyError, loads_within
+from app.json_input import UNSTORABLE, NestedTooDeeplyError, loads_within
 
 CHINA = ZoneInfo("Asia/Shanghai")
 _MISSING: Any = object()
