@@ -190,8 +190,12 @@ def empty_group() -> dict[str, Any]:
 
 
 def is_group(item: Any) -> bool:
-    """True for a group of rules (as opposed to one rule)."""
-    return isinstance(item, dict) and isinstance(item.get("rules"), list)
+    """True for a group of rules (as opposed to one rule); a saved tree that is not one is not trusted."""
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("rules"), list)
+        and all(isinstance(r, dict) for r in item["rules"])
+    )
 
 
 def normalise_rule(rule: dict[str, Any]) -> dict[str, Any]:

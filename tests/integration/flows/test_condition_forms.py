@@ -139,3 +139,13 @@ async def test_how_long_ago_a_time_was_opens_as_hours_and_reads_as_words(client,
         ]
         == "付款时间 距今超过 48 小时"
     )
+
+
+async def test_a_saved_builder_state_that_is_not_a_tree_is_ignored_and_the_logic_opens_as_rows(client, db, as_role):
+    flow_id = await new_flow(db)
+    token = await as_role(Role.designer)
+    logic = {"!": {"var": "features.is_urgent"}}
+    node = {"id": "c1", "type": "condition", "name": "不加急", "config": {"logic": logic, "builder": {"rules": ["x"]}}}
+    page = await opened(client, token, flow_id, node)
+    assert hidden(page, "mode") == "builder"
+    assert re.search(r'<option value="is_false" selected>', page)
