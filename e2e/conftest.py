@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +138,22 @@ def reload_until_visible(page: Page, url: str, target: Locator, *, within_ms: in
         page.wait_for_timeout(500)
 
 
-def publish_for_channel(page: Page, channel: str, note: str) -> None:
-    """As an admin in a flow's open editor: scope the flow to one channel and publish its draft."""
+def create_flow(page: Page, name: str, template: str = "standard_four_stage") -> str:
+    """On 规则流: 新建流程 named ``name`` from a shipped template; waits for its editor and returns its URL."""
+    page.goto("/flows/")
+    page.get_by_test_id("flow-name").fill(name)
+    page.get_by_test_id(f"flow-template-{template}").check()
+    page.get_by_test_id("flow-create").click()
+    expect(page.get_by_test_id("flow-editor")).to_have_attribute("data-ready", "yes")
+    return page.url
+
+
+def publish_for_channel(page: Page, channel: str | Sequence[str], note: str) -> None:
+    """As an admin in a flow's open editor: scope the flow to one channel (or to each of several) and publish
+    its draft."""
     page.get_by_test_id("tab-settings").click()
-    page.get_by_test_id(f"settings-channel-{channel}").check()
+    for each in [channel] if isinstance(channel, str) else channel:
+        page.get_by_test_id(f"settings-channel-{each}").check()
     page.get_by_test_id("settings-save").click()
     expect(page.get_by_test_id("settings-saved")).to_be_visible()
     page.get_by_test_id("versions-link").click()

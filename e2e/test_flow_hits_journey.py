@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from e2e.conftest import (
     ARTIFACTS,
+    create_flow,
     deliver_order,
     log_in,
     publish_for_channel,
@@ -51,12 +52,7 @@ def test_the_canvas_shows_how_many_orders_passed_each_node_and_a_count_lists_the
 
     # The admin makes a flow of the four-stage template for 快手 and publishes it.
     log_in(page, *ADMIN)
-    page.goto("/flows/")
-    page.get_by_test_id("flow-name").fill(f"快手订单处理 {run}")
-    page.get_by_test_id("flow-template-standard_four_stage").check()
-    page.get_by_test_id("flow-create").click()
-    expect(page.get_by_test_id("flow-editor")).to_have_attribute("data-ready", "yes")
-    editor_url = page.url
+    editor_url = create_flow(page, f"快手订单处理 {run}")
     expect(page.get_by_test_id("hits-legend")).to_be_hidden()  # nothing is live yet: no counts
     expect(page.locator(".fn-hits")).to_have_count(0)
     publish_for_channel(page, "kuaishou", "快手小店启用标准四段订单处理")
