@@ -33,6 +33,8 @@ from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS
 CHINA: Final = ZoneInfo("Asia/Shanghai")
 LINE_PREFIX: Final = "order.lines[]."
 MAX_RULES: Final = 50
+#: The most digits before the point of a number a rule compares with (nothing an order holds is larger).
+MAX_NUMBER_DIGITS: Final = 15
 
 #: Operators: id -> English message id of the label (translated where shown).
 OPERATORS: Final[dict[str, str]] = {
@@ -461,13 +463,19 @@ def _scalar(field: PickerField, value: Any) -> Any:
 
 
 def number(text: str) -> int | float:
-    """A number as typed ("3", "2.5"): an int when it is whole; RuleProblem if it is not a number."""
+    """A number as typed ("3", "2.5"): an int when it is whole; RuleProblem if it is not a number, or has more
+    than MAX_NUMBER_DIGITS digits before the point (``1e1000000`` is nine characters, and writing it out as a
+    whole number would keep the server busy for minutes)."""
     try:
         value = Decimal(text)
     except InvalidOperation:
         raise RuleProblem(gettext("Enter a number.")) from None
     if not value.is_finite():
         raise RuleProblem(gettext("Enter a number."))
+    if value.adjusted() >= MAX_NUMBER_DIGITS:
+        raise RuleProblem(
+            gettext("Enter a number with at most %(digits)s digits before the point.") % {"digits": MAX_NUMBER_DIGITS}
+        )
     return int(value) if value == value.to_integral_value() else float(value)
 
 

@@ -33,6 +33,18 @@ def test_what_is_not_an_amount_is_refused(typed):
         builder.yuan_to_fen(typed)
 
 
+@pytest.mark.parametrize("typed", ["1e15", "-1000000000000000", "1e400", "1e1000000"])
+def test_a_number_too_large_for_any_order_is_refused_with_the_limit(typed):
+    with pytest.raises(builder.RuleProblem, match="15"):
+        builder.number(typed)
+    _, problems = builder.to_logic({"join": "and", "rules": [rule("features.same_address_24h", "gt", typed)]})
+    assert list(problems.values()) == ["请填写整数部分不超过 15 位的数字。"]
+
+
+def test_a_number_as_typed_keeps_its_value():
+    assert [builder.number(t) for t in ("3", "2.5", "999999999999999", "-0.001")] == [3, 2.5, 999999999999999, -0.001]
+
+
 def test_every_operator_offered_for_every_field_compiles_to_valid_json_logic():
     samples = {
         "province": ["上海"],
