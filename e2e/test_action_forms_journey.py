@@ -75,7 +75,9 @@ def test_a_designer_starts_from_a_rule_template_and_every_step_opens_as_a_form(p
 
     page.get_by_test_id("node-east_3c").click()
     expect(page.get_by_test_id("panel-condition")).to_be_visible()
-    expect(page.get_by_test_id("cb-value-c.0")).to_have_value("华东")
+    expect(page.get_by_test_id("cb-field-c.0")).to_have_value("order.receiver.province")
+    expect(page.get_by_test_id("cb-op-c.0")).to_have_value("in_region")
+    expect(page.get_by_test_id("cb-value-c.0-华东")).to_be_checked()
     expect(page.get_by_test_id("cb-value-c.1-3C")).to_be_checked()
     page.get_by_test_id("node-wh_shanghai").click()
     expect(page.get_by_test_id("panel-action")).to_have_attribute("data-node-id", "wh_shanghai")

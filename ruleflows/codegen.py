@@ -17,9 +17,10 @@ has no side effects, so running it again is safe. The paths a flow reads are rea
 has no effects either.
 
 Only the common shapes are generated (``var`` and ``missing`` of constant paths, comparisons, ``!``,
-``!!``, ``and``, ``or``, ``if``, ``some``/``all``/``none``, the eager and order-domain operations, constant
-and literal-array parameters); a flow using anything else gets no function and always runs compiled. So does
-a run given decisions already made (a later flow of a chain), or a step limit below the flow's longest path.
+``!!``, ``and``, ``or``, ``if``, ``some``/``all``/``none``, ``in``, the eager and order-domain operations,
+constant and literal-array parameters); a flow using anything else gets no function and always runs
+compiled. So does a run given decisions already made (a later flow of a chain), or a step limit below the
+flow's longest path.
 ``tests/unit/ruleflows/test_compiler.py`` holds the generated runs to the interpreter.
 """
 
@@ -48,9 +49,11 @@ from ruleflows.logic import (
     EAGER_OPERATIONS,
     HANDLERS,
     MAX_EVALUATION_STEPS,
+    METERED_OPERATIONS,
     QUANTIFIERS,
     SCALARS,
     TEXT_SHIFT,
+    Evaluation,
     OutputBudget,
     lookup,
     operand_cost,
@@ -134,6 +137,20 @@ def _comparison_cost(left: Any, right: Any) -> int:
     return 0
 
 
+_MEMBERSHIP: Final = METERED_OPERATIONS["in"]
+
+
+def _membership(values: list[Any], steps: int) -> tuple[int, bool]:
+    """``in`` of evaluated arguments as the interpreter computes it, and ``steps`` plus what it charges: on an
+    evaluation of the steps left below ``STEP_BOUND``, so that a deep comparison stops before it starts (the
+    run gives up)."""
+    if steps > STEP_BOUND:
+        raise GiveUp
+    evaluation = Evaluation(max_steps=STEP_BOUND - steps)
+    found = _MEMBERSHIP(evaluation, values)
+    return STEP_BOUND - evaluation.steps_left, found
+
+
 def _item_cost(value: Any) -> int:
     """``shallow_cost`` of one value."""
     if isinstance(value, str):
@@ -155,6 +172,7 @@ _RUNTIME: Final[dict[str, Any]] = {
     "_read": _read,
     "_ccost": _comparison_cost,
     "_icost": _item_cost,
+    "_in": _membership,
     "_shallow": shallow_cost,
     "_truthy": truthy,
     "_problem": value_problem,
@@ -277,6 +295,8 @@ class _Generator:
             return self.choice(raw, cost, scope, out, pad, inner)
         if operator in QUANTIFIERS:
             return self.quantifier(operator, raw, cost, scope, out, pad, inner)
+        if operator == "in":
+            return self.membership(raw, cost, scope, out, pad, inner)
         if operator in DOMAIN_OPERATIONS:
             operation = DOMAIN_OPERATIONS[operator]
             values, costs = self.arguments(raw, False, scope, out, pad, inner)
@@ -335,6 +355,51 @@ class _Generator:
                 out.append(f"{pad}    s += _ccost({left}, {right})")
             out.append(f"{pad}{target} = {test}({left}, {right})")
         return target
+
+    def membership(
+        self, raw: Any, cost: int, scope: str | None, out: list[str], pad: str, depth: int
+    ) -> tuple[str, str]:
+        """``in``. The builder's shapes are spelt out for text, as the interpreter computes them: a value among
+        a literal array (属于大区, 是其中之一, a category row) and literal text in a value (包含); any other
+        operands go to the interpreter's ``in``."""
+        target = self.name("t")
+        if isinstance(raw, list) and len(raw) == 2 and _is_flat_literal(raw[1]):
+            choices = raw[1]
+            out.append(f"{pad}s += {cost + 2 * len(choices)}")  # the array's items, evaluated then measured
+            needle, kind = self.expression(raw[0], scope, out, pad, depth)
+            listed = self.bind(list(choices), "_k")
+            if kind == "bool":
+                out.append(f"{pad}s, {target} = _in([{needle}, {listed}], s)")
+                return target, "bool"
+            # Text is strictly equal to text only: the array's texts as a set answer for a text needle.
+            texts = self.bind(frozenset(choice for choice in choices if type(choice) is str), "_k")
+            out.append(f"{pad}if type({needle}) is str:")
+            out.append(f"{pad}    s += len({needle}) >> {TEXT_SHIFT}")
+            out.append(f"{pad}    {target} = {needle} in {texts}")
+            out.append(f"{pad}else:")
+            out.append(f"{pad}    s, {target} = _in([{needle}, {listed}], s + {self.item_cost(needle)})")
+            return target, "bool"
+        if isinstance(raw, list) and len(raw) == 2 and type(raw[0]) is str:
+            text = raw[0]
+            static = len(text) >> TEXT_SHIFT
+            out.append(f"{pad}s += {cost + static}")  # the operation and the text's length, measured
+            haystack, kind = self.expression(raw[1], scope, out, pad, depth)
+            if kind == "bool":
+                out.append(f"{pad}{target} = False")  # neither text nor an array: nothing is in it
+                return target, "bool"
+            out.append(f"{pad}if type({haystack}) is str:")
+            out.append(f"{pad}    s += (len({haystack}) >> {TEXT_SHIFT}){f' + {static}' if static else ''}")
+            out.append(f"{pad}    {target} = {self.constant(text)} in {haystack}")
+            out.append(f"{pad}else:")
+            measured = f"len({haystack})" if kind == "list" else self.item_cost(haystack)
+            out.append(f"{pad}    s, {target} = _in([{self.constant(text)}, {haystack}], s + {measured})")
+            return target, "bool"
+        out.append(f"{pad}s += {cost}")
+        values, costs = self.arguments(raw, True, scope, out, pad, depth)
+        if costs:
+            out.append(f"{pad}s += {costs[3:]}")
+        out.append(f"{pad}s, {target} = _in({values}, s)")
+        return target, "bool"
 
     def arguments(
         self, raw: Any, spread: bool, scope: str | None, out: list[str], pad: str, depth: int

@@ -29,6 +29,7 @@ from ruleflows.actions import DecisionsDraft
 from ruleflows.compiler import compile_expression
 from ruleflows.errors import LimitExceededError, LogicError, RefusedOperatorError, RuleError
 from ruleflows.logic import MAX_EVALUATION_STEPS, Evaluation
+from ruleflows.regions import REGIONS
 from tests.perf.bench_ruleflows import sample_contexts
 
 
@@ -293,6 +294,7 @@ FLOW_PATHS = [
     "order.buyer_message",
     "order.tags",
     "order.tags.0",
+    "features.categories",
     "order.lines",
     "order.lines.0.qty",
     "order.presale.balance_due_at",  # longer than 16 characters: more steps
@@ -314,6 +316,9 @@ FLOW_ARGUMENT = (
 # Mostly what the generator writes, and a few it leaves to the compiled run.
 FLOW_OPERATORS = """== != === < <= > >= ! !! and or if + - * / % min max merge region_of mobile_cn lines_sum
 any_line_in_category hours_since throw cat in ??"""
+# Text the builder's rows compare with, one longer than a step's worth, and what is strictly equal to little.
+FLOW_TEXTS = st.sampled_from(["华东", "华南", "3C", "VIP", "", "要发票", "1", "发票" * 40])
+FLOW_CHOICES = st.lists(FLOW_TEXTS | st.sampled_from([1, 1.0, 0, 2.5, True, False, None]), max_size=4)
 FLOW_RULES = st.recursive(
     FLOW_ARGUMENT,
     lambda children: (
@@ -321,6 +326,18 @@ FLOW_RULES = st.recursive(
             lambda op, args: {op: args},
             st.sampled_from(FLOW_OPERATORS.split()),
             children | st.lists(children, min_size=1, max_size=3),
+        )
+        # The builder's 属于大区, 是其中之一 / 不是其中之一 and 包含, of any operands.
+        | st.builds(
+            lambda value, choices: {"in": [value, choices]},
+            st.builds(lambda path: {"region_of": {"var": path}}, st.sampled_from(FLOW_PATHS)) | children,
+            FLOW_CHOICES,
+        )
+        | st.builds(lambda text, value: {"in": [text, value]}, FLOW_TEXTS, children)
+        | st.builds(
+            lambda source, choices: {"some": [{"var": source}, {"in": [{"var": ""}, choices]}]},
+            st.sampled_from(["features.categories", "order.tags", "order.lines"]),
+            FLOW_CHOICES,
         )
         | st.builds(
             lambda op, source, body: {op: [source, body]},
@@ -362,8 +379,8 @@ FLOW_ORDERS = st.fixed_dictionaries(
                 "phone_masked": st.sampled_from(["138****5678", "123"]) | json_values,
             }
         ),
-        "buyer_message": st.sampled_from(["", "要发票", "3C"]) | json_values,
-        "tags": st.lists(st.sampled_from(["VIP", "new", ""]), max_size=3) | json_values,
+        "buyer_message": st.sampled_from(["", "要发票", "3C", "开" + "发票" * 40]) | json_values,
+        "tags": st.lists(st.sampled_from(["VIP", "new", "", "1", 1, 1.0, True, None]), max_size=3) | json_values,
         "lines": DATA.map(lambda data: data["rows"]) | json_values,
         "presale": st.fixed_dictionaries({"balance_due_at": st.none() | st.just("2026-12-01T00:00:00Z")}),
     },
@@ -386,6 +403,7 @@ FLOW_CONTEXTS = st.builds(
             "is_urgent": st.booleans() | st.none(),
             "same_address_24h": st.integers(0, 5) | json_values,
             "stock_by_warehouse": st.fixed_dictionaries({"SH01": st.integers(0, 9)}) | json_values,
+            "categories": st.lists(st.sampled_from(["3C", "家居", "1", 1, [1]]), max_size=3) | json_values,
         }
     )
     | st.none(),
@@ -434,6 +452,129 @@ def test_most_generated_flows_are_generated_and_most_of_their_runs_do_not_give_u
     assert generated > 150 and ran > 110, (generated, ran)  # (about 180 and 150 of 200)
 
 
+# The builder's rows that use ``in`` (属于大区, 是其中之一 / 不是其中之一, 包含, a category row), alone and joined.
+BUILDER_IN_ROWS = (
+    st.builds(
+        lambda regions: {"in": [{"region_of": {"var": "order.receiver.province"}}, regions]},
+        st.lists(st.sampled_from(REGIONS), min_size=1, max_size=3),
+    )
+    | st.builds(lambda path, values: {"in": [{"var": path}, values]}, st.sampled_from(FLOW_PATHS), FLOW_CHOICES)
+    | st.builds(lambda text, path: {"in": [text, {"var": path}]}, FLOW_TEXTS, st.sampled_from(FLOW_PATHS))
+    | st.builds(
+        lambda categories: {"some": [{"var": "features.categories"}, {"in": [{"var": ""}, categories]}]},
+        st.lists(st.sampled_from(["3C", "家居", "食品"]), min_size=1, max_size=3),
+    )
+)
+BUILDER_IN_LOGIC = st.recursive(
+    BUILDER_IN_ROWS,
+    lambda rows: (
+        st.builds(
+            lambda join, parts: {join: parts}, st.sampled_from(["and", "or"]), st.lists(rows, min_size=1, max_size=3)
+        )
+        | st.builds(lambda row: {"!": row}, rows)
+    ),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(logic=BUILDER_IN_LOGIC, context=FLOW_CONTEXTS)
+def test_the_builders_rows_of_in_run_generated_as_interpreted_and_give_up_only_where_a_node_fails(
+    logic: Any, context: dict[str, Any]
+) -> None:
+    doc = flow_with(logic, param={"if": [logic, "a", "b"]})
+    compiled = compile_flow(doc)
+    assert compiled.generated is not None
+    interpreted = run(doc, context, now=NOW)
+    for traced in (False, True):
+        made = generated_result(compiled, context, traced=traced)
+        if interpreted.status == "ok":
+            assert made == (comparable(interpreted) if traced else untraced(interpreted))
+        else:
+            assert made is None  # a category row over what is not an array fails: the compiled run says so
+    assert comparable(run(compiled, context, now=NOW)) == comparable(interpreted)
+
+
+def test_a_value_is_in_an_array_only_when_strictly_equal_to_an_item_and_text_in_text_as_interpreted() -> None:
+    values = [1, 1.0, 2.5, True, False, None, "", "1", "华东", "上海", [1], {"a": 1}, ["华东"], "开发票" * 30]
+    choices = [[1.0], [True], ["1"], [None], ["华东", "华南"], [], [1, "1", True, None, 2.5]]
+    choices += [[1, None, False]]
+    rows = [{"in": [{"var": "order.buyer_message"}, choice]} for choice in choices]
+    rows += [{"in": [text, {"var": "order.buyer_message"}]} for text in ("", "1", "发票", "true", "开发票" * 30)]
+    rows += [{"in": [{"var": "order.buyer_message"}, {"var": "order.tags"}]}, {"in": {"var": "order.tags"}}]
+    rows += [{"in": [{"region_of": {"var": "order.buyer_message"}}, ["华东"]]}, {"in": ["a"]}]
+    held: dict[tuple[int, int], bool] = {}
+    for row_index, row in enumerate(rows):
+        doc = flow_with(row, param={"if": [row, "a", "b"]})
+        compiled = compile_flow(doc)
+        assert compiled.generated is not None, row
+        for value_index, value in enumerate(values):
+            context = {"order": {"buyer_message": value, "tags": [value, "x"]}, "features": {}, "decisions": {}}
+            interpreted = run(doc, context, now=NOW)
+            assert interpreted.status == "ok", (row, value)
+            made = generated_result(compiled, context)
+            assert made == untraced(interpreted), (row, value)
+            assert generated_result(compiled, context, traced=True) == comparable(interpreted), (row, value)
+            held[row_index, value_index] = bool(interpreted.actions)
+    # 1 and 1.0 are the same number; true is not 1, and text is not a number.
+    assert [held[0, index] for index in range(5)] == [True, True, False, False, False]
+    assert [held[2, index] for index in (0, 6, 7)] == [False, False, True]
+    assert [held[4, index] for index in (8, 9, 12)] == [True, False, False], "a value of the array, not its text"
+    assert [held[10, index] for index in (7, 13, 3)] == [False, True, False], "text in text, and in nothing else"
+    assert [held[15, index] for index in (9, 8)] == [True, False], "上海 is in 华东; 华东 is not a province"
+
+
+@pytest.mark.parametrize(
+    ("body", "item"),
+    [
+        ({"some": [{"var": "order.lines"}, {"in": [{"var": ""}, ["b", 3.5, False]]}]}, lambda value: value),
+        ({"some": [{"var": "order.lines"}, {"in": ["发票", {"var": ""}]}]}, lambda value: value),
+        ({"some": [{"var": "order.lines"}, {"in": ["发票" * 40, {"var": ""}]}]}, lambda value: value),
+        (
+            {"all": [{"var": "order.lines"}, {"in": [{"var": "v"}, {"var": "of"}]}]},
+            lambda value: {"v": value, "of": [value]},
+        ),
+    ],
+)
+def test_at_the_edge_of_the_step_budget_a_generated_in_gives_up_exactly_where_the_interpreter_stops(
+    body: Any, item: Any
+) -> None:
+    doc = flow_with(body)
+    compiled = compile_flow(doc)
+    mixed = ["a", "x" * 70, 1, 2.5, None, True, [1, 2], {"k": "v"}]
+
+    def context(count: int, long: int) -> dict[str, Any]:
+        """``count`` items of every kind, then 64 texts of which ``long`` cost a step more (64 characters)."""
+        lines = [item(mixed[index % len(mixed)]) for index in range(count)]
+        lines += [item("a" * 64)] * long + [item("a")] * (64 - long)
+        return {"order": {"lines": lines}, "features": {}, "decisions": {}}
+
+    def fits(count: int, long: int) -> bool:
+        """Whether the interpreter evaluates the condition within its budget."""
+        try:
+            evaluate(body, context(count, long), now=NOW)
+        except LimitExceededError:
+            return False
+        return True
+
+    def largest(fitting: Any, low: int, high: int) -> int:
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if fitting(middle) else (low, middle - 1)
+        return low
+
+    # The most items of every kind that fit (each costs 4 steps or more), then the step past the budget.
+    count = largest(lambda count: fits(count, 0), 0, MAX_EVALUATION_STEPS // 4)
+    long = largest(lambda long: fits(count, long), 0, 64) + 1
+    assert long <= 64, "one more item of any kind costs more than 64 steps"
+    within, past = context(count, long - 1), context(count, long)
+    assert generated_result(compiled, within) == untraced(run(doc, within, now=NOW))
+    assert generated_result(compiled, past) is None
+    interpreted = run(doc, past, now=NOW)
+    assert interpreted.limit == "steps"
+    assert comparable(run(compiled, past, now=NOW)) == comparable(interpreted)
+
+
 def test_a_generated_run_past_a_limit_gives_up_and_stops_where_the_interpreter_stops() -> None:
     many = {"order": {"lines": list(range(150_000)), "buyer_message": "x" * 600_000}, "features": {}, "decisions": {}}
     long = {"order": {"buyer_message": "x" * 3_500_000}, "features": {}, "decisions": {}}
@@ -445,6 +586,7 @@ def test_a_generated_run_past_a_limit_gives_up_and_stops_where_the_interpreter_s
         (flow_with({"!!": message}, param=again), many, {}),  # the output: reads are kept
         (flow_with({"!!": {"var": "order.lines"}}), many, {"time_limit": 0}),  # the clock
         (flow_with({"!!": {"var": "order.lines"}}), many, {"max_steps": 3}),  # the step limit, below the longest path
+        (flow_with({"in": [{"var": "order.lines"}, ["x", "y"]]}), many, {}),  # an array compared with each item
         (flow_with({"/": [1, 0]}), many, {}),  # a failing node
         (flow_with(True, param=message), many, {}),  # a parameter that does not fit (too long a tag)
     ]
@@ -489,5 +631,5 @@ def test_a_generated_run_shares_nothing_with_the_context_it_was_given() -> None:
 
 
 def test_flows_with_shapes_left_to_the_compiled_run_have_no_generated_function() -> None:
-    for logic in ({"in": ["a", {"var": "order.tags"}]}, {"<": [1, {"var": "order.lines"}, 3]}, {"var": "decisions"}):
+    for logic in ({"cat": ["a", {"var": "order.tags"}]}, {"<": [1, {"var": "order.lines"}, 3]}, {"var": "decisions"}):
         assert compile_flow(flow_with(logic)).generated is None
