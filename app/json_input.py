@@ -3,12 +3,14 @@
 Litestar's msgspec decoder and ``json.loads`` both raise RecursionError (a 500) on input nested about 1,000
 deep, and anything that walks a value recursively afterwards would too; so depth is refused at the door.
 JSON typed into a form field (a raw condition, a pasted order, an imported flow) may also escape a lone
-surrogate or a NUL, which msgspec refuses in bodies and nothing can store or encode: refused at the door too.
+surrogate or a NUL, which nothing can store or encode, or hold NaN, Infinity or 1e400, which no JSON can write
+back (the page's own JSON.parse fails on them): msgspec refuses all of these in bodies, parse_json in fields.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, Final
 
@@ -32,26 +34,27 @@ class NestedTooDeeplyError(ValueError):
         super().__init__(gettext("The JSON is nested too deeply (more than %(limit)s levels).") % {"limit": limit})
 
 
-class UnstorableTextError(ValueError):
-    """JSON with a string or key that holds a NUL or a lone surrogate; the message is for the user."""
-
-    def __init__(self, character: str) -> None:
-        if character == "\x00":
-            message = gettext("%(field)s contains a NUL character (\\u0000), which cannot be stored")
-        else:
-            message = gettext("%(field)s contains a character that cannot be stored (a lone surrogate %(code)s)")
-        super().__init__(message % {"field": "JSON", "code": f"\\u{ord(character):04x}"})
+class UnusableJsonError(ValueError):
+    """JSON with a NUL or a lone surrogate in a string or key, or a number that is not finite; the message is
+    for the user."""
 
 
-def unstorable_character(value: Any) -> str | None:
-    """The first NUL or lone surrogate in the strings and keys of a parsed JSON value, or None."""
+def unusable_part(value: Any) -> str | None:
+    """Why a parsed JSON value cannot be kept (the first NUL or lone surrogate in its strings and keys, or a
+    number that is not finite), in the reader's language; None when it can."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             match = UNSTORABLE.search(item)
+            if match and match.group() == "\x00":
+                message = gettext("%(field)s contains a NUL character (\\u0000), which cannot be stored")
+                return message % {"field": "JSON"}
             if match:
-                return match.group()
+                message = gettext("%(field)s contains a character that cannot be stored (a lone surrogate %(code)s)")
+                return message % {"field": "JSON", "code": f"\\u{ord(match.group()):04x}"}
+        elif isinstance(item, float) and not math.isfinite(item):
+            return gettext("%(field)s: %(value)s is not a finite number") % {"field": "JSON", "value": str(item)}
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
@@ -75,11 +78,11 @@ def loads_within(text: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: 
 
 def parse_json(text: str | bytes) -> Any:
     """``json.loads`` for what users type or upload: ValueError for bad or too deeply nested JSON, and
-    UnstorableTextError (a ValueError) for a NUL or a lone surrogate in it."""
+    UnusableJsonError (a ValueError) for a NUL, a lone surrogate or a number that is not finite in it."""
     value = loads_within(text)
-    character = unstorable_character(value)
-    if character is not None:
-        raise UnstorableTextError(character)
+    problem = unusable_part(value)
+    if problem is not None:
+        raise UnusableJsonError(problem)
     return value
 
 

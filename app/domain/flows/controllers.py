@@ -263,7 +263,7 @@ class FlowsController(Controller):
             "summary": panels.summary(node),
             "applied": applied,
             "problems": panels.node_problems(node),
-            "raw": panels.raw_text(node),
+            "raw": applied.raw_refused if applied.raw_error else panels.raw_text(node),
             "mode": panels.builder_mode(node["config"]) if node["type"] == "condition" else None,
             "branch_modes": {
                 b.get("id"): panels.builder_mode(b) for b in node["config"].get("branches") or [] if isinstance(b, dict)

@@ -91,6 +91,8 @@ class Applied:
     node: dict[str, Any]
     rule_problems: dict[str, dict[str, str]] = field(default_factory=dict)  # builder root -> rule path -> message
     raw_error: str | None = None
+    #: The JSON the designer typed when it could not be applied (shown again with the error, to be corrected).
+    raw_refused: str = ""
     #: For actions taking a code or a strategy: which one the designer picked (before a value is chosen).
     action_mode: str | None = None
     #: An action's parameters as typed, and why some cannot be used: when any, the node's config is unchanged.
@@ -107,6 +109,8 @@ def apply_form(node: dict[str, Any], form: dict[str, Any]) -> Applied:
     applied = Applied(node)
     if command == "apply_raw":
         _apply_raw(applied, one(form, "raw"))
+        if applied.raw_error:
+            applied.raw_refused = one(form, "raw")
     elif node["type"] == "condition":
         _apply_condition(applied, form, command)
     elif node["type"] == "switch":

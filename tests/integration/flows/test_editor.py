@@ -4,9 +4,11 @@ the JSON Logic editor, the simulator and the scope settings."""
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 
+import pytest
 from sqlmodel import select
 
 import ruleflows
@@ -254,6 +256,32 @@ async def test_the_json_logic_editor_is_checked_as_you_type(client, db, as_role)
     config = node_update(applied.text)["config"]
     assert config["logic"] == {"==": [{"var": "order.receiver.province"}, "上海"]}
     assert config["builder"]["rules"] == [{"field": "order.receiver.province", "op": "in", "value": ["上海"]}]
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ('{"==": [1,', "不是有效的 JSON"),
+        ('{">": [{"var": "order.amounts.paid_fen"}, NaN]}', "nan 不是有限的数值"),
+        ('{">": [{"var": "order.amounts.paid_fen"}, 1e400]}', "inf 不是有限的数值"),
+    ],
+)
+async def test_json_that_cannot_be_applied_is_refused_and_stays_in_the_editor_to_be_corrected(
+    client, db, as_role, typed, words
+):
+    flow_id = await new_flow(db)
+    token = await as_role(Role.designer)
+    logic = {">=": [{"var": "order.amounts.paid_fen"}, 29900]}
+    node = {"id": "c1", "type": "condition", "name": "c", "config": {"logic": logic}}
+    checked = await client.post(
+        f"/flows/{flow_id}/panel/check", data={"_csrf_token": token, "node": json.dumps(node), "raw": typed}
+    )
+    assert words in checked.text and "raw-check-ok" not in checked.text
+    refused = await panel(client, token, flow_id, node, do="apply_raw", raw=typed)
+    assert words in refused.text
+    assert node_update(refused.text)["config"]["logic"] == logic
+    textarea = re.search(r'<textarea name="raw"[^>]*>(.*?)</textarea>', refused.text, re.S)
+    assert textarea and html.unescape(textarea.group(1)) == typed
 
 
 async def test_the_simulator_runs_the_canvas_on_a_sample_and_returns_the_path(client, db, as_role, reference_data):
