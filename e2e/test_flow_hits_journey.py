@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Locator, Page, expect
 
 from e2e.conftest import (
     ARTIFACTS,
@@ -32,6 +33,59 @@ ADMIN = ("admin", "admin-demo-123")
 def snapshot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"hits-{name}.png"), full_page=True)
+
+
+def intersects(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def box(locator: Locator) -> FloatRect:
+    found = locator.bounding_box()
+    assert found is not None, f"{locator} is not drawn"
+    return found
+
+
+def assert_counts_clear_of_names_and_labels(page: Page) -> None:
+    """No count lies over its node's name, no share over its exit's label (or over its node's name)."""
+    badges = page.locator(".fn-hits")
+    assert badges.count() > 0
+    for badge in badges.all():
+        testid = badge.get_attribute("data-testid") or ""
+        name = box(page.get_by_test_id(f"node-{testid.removeprefix('hits-')}").locator(".fn-name"))
+        assert not intersects(box(badge), name), f"{testid} covers its node's name"
+    shares = page.locator(".fn-share")
+    assert shares.count() > 0
+    for share in shares.all():
+        testid = share.get_attribute("data-testid") or ""
+        node_id, port = testid.removeprefix("share-").split("-", 1)
+        label = box(page.get_by_test_id(f"exit-label-{node_id}-{port}"))
+        assert not intersects(box(share), label), f"{testid} covers its exit's label"
+        assert not intersects(box(share), box(page.get_by_test_id(f"node-{node_id}").locator(".fn-name"))), testid
+
+
+# Every node's box and every exit row's (label and share), as drawn.
+DRAWN_BOXES = """() => Array.from(document.querySelectorAll('#fe-canvas .drawflow-node, #fe-canvas .fn-exit'), el => {
+  const r = el.getBoundingClientRect();
+  const node = el.closest('.drawflow-node').dataset.nodeId;
+  const what = el.classList.contains('fn-exit') ? 'exit ' + el.parentElement.dataset.port + ' of ' + node : node;
+  return {what: what, node: node, x: r.x, y: r.y, width: r.width, height: r.height};
+})"""
+
+
+def assert_nodes_and_exit_rows_clear_of_each_other(page: Page) -> None:
+    """No node lies on another, and no exit's row (label and share) on any node."""
+    drawn = page.evaluate(DRAWN_BOXES)
+    nodes = [b for b in drawn if b["what"] == b["node"]]
+    rows = [b for b in drawn if b["what"] != b["node"]]
+    assert rows
+    clashes = [(a["what"], b["what"]) for i, a in enumerate(nodes) for b in nodes[i + 1 :] if intersects(a, b)]
+    clashes += [(a["what"], b["what"]) for a in rows for b in nodes if a["node"] != b["node"] and intersects(a, b)]
+    assert clashes == []
 
 
 def kuaishou_order(oid: int, sku: str, price_fen: int) -> dict[str, Any]:
@@ -80,6 +134,25 @@ def test_the_canvas_shows_how_many_orders_passed_each_node_and_a_count_lists_the
     expect(page.get_by_test_id("share-audit_address-true")).to_have_text("100%")
     expect(page.get_by_test_id("hits-route")).to_have_attribute("title", re.compile("最近 24 小时 3 单"))
     snapshot(page, "1-canvas")
+    # However long a node's name (【自动审单】同一地址 24 小时内超过 3 单？) or an exit's label (华东 + 3C 数码), the
+    # counts are beside them, never over them.
+    expect(page.get_by_test_id("exit-label-route-east_3c")).to_have_text("华东 + 3C 数码")
+    assert_counts_clear_of_names_and_labels(page)
+    assert_nodes_and_exit_rows_clear_of_each_other(page)
+    search = page.get_by_test_id("node-search")
+    search.fill("选择路线")
+    search.press("Enter")
+    expect(page.get_by_test_id("node-route")).to_have_class(re.compile(r"\bsearch-current\b"))
+    page.locator("#fe-canvas").screenshot(path=str(ARTIFACTS / "hits-1-route.png"))
+    search.fill("")
+    # 整理布局 lays the nodes out by their sizes as drawn, counts included: 地址完整？ is taller with its count, so
+    # what is stacked below it moves down; still nothing overlaps.
+    below = "document.querySelector('[data-testid=node-hold_address]').offsetTop"
+    top = page.evaluate(f"() => {below}")
+    page.get_by_test_id("arrange").click()
+    page.wait_for_function(f"y => {below} > y", arg=top)
+    assert_counts_clear_of_names_and_labels(page)
+    assert_nodes_and_exit_rows_clear_of_each_other(page)
 
     # A click on the route's count lists its three orders, newest first; the cheap route's share lists one.
     with page.expect_popup() as opened:

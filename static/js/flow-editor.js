@@ -53,15 +53,16 @@
     return MSG[node.type] || node.type;
   }
 
-  // The head holds the node's type, a place for a count (.fn-count, empty and hidden until something such as
-  // hit counts fills it) and the red problem badge (filled by showProblems).
+  // The head holds the node's type and the red problem badge (filled by showProblems); under the name and
+  // summary a line for a count (.fn-count, empty and hidden until something such as hit counts fills it), so
+  // a count never lies over the name however long the name is.
   function nodeHtml(node, summary) {
     var id = escapeHtml(node.id);
     return '<div class="fn-head"><span class="fn-type">' + escapeHtml(nodeLabel(node)) + "</span>" +
-      '<span class="fn-count" data-testid="count-' + id + '"></span>' +
       '<span class="fn-badge" role="button" tabindex="0" data-testid="problem-badge-' + id + '"></span></div>' +
       '<div class="fn-name">' + escapeHtml(node.name || node.id) + "</div>" +
-      (summary ? '<div class="fn-summary">' + escapeHtml(summary) + "</div>" : "");
+      (summary ? '<div class="fn-summary">' + escapeHtml(summary) + "</div>" : "") +
+      '<div class="fn-count" data-testid="count-' + id + '"></div>';
   }
 
   // Our document -> Drawflow's import format. Returns the data and the id maps.
@@ -313,7 +314,8 @@
     return editor;
   }
 
-  // Labels, test ids and port names on the rendered nodes (Drawflow creates bare dots).
+  // Labels, test ids and port names on the rendered nodes (Drawflow creates bare dots). An exit's label is a
+  // row right of its dot (.fn-exit), where other figures for the exit (its hit share) go after the label.
   function decorate(container, doc, map) {
     doc.nodes.forEach(function (node) {
       var el = container.querySelector("#node-" + map.dfOf[node.id]);
@@ -328,8 +330,18 @@
         out.setAttribute("data-testid", "port-" + node.id + "-" + port);
         out.setAttribute("data-port", port);
         var label = portLabel(node, port);
-        if (label) out.setAttribute("data-label", label);
         out.title = label || MSG.next || "";
+        out.querySelectorAll(".fn-exit").forEach(function (old) { old.remove(); });
+        if (!label) return;
+        out.setAttribute("data-label", label);
+        var row = document.createElement("span");
+        row.className = "fn-exit";
+        var text = document.createElement("span");
+        text.className = "fn-exit-label";
+        text.setAttribute("data-testid", "exit-label-" + node.id + "-" + port);
+        text.textContent = label;
+        row.appendChild(text);
+        out.appendChild(row);
       });
     });
   }

@@ -5,7 +5,8 @@
 // canary started), so the two can be compared node by node.
 // The counts come from the server's counters (the legend's data-hits-url), read again every minute. The
 // canvas is redrawn whenever the document changes, so the counts are put back on whatever nodes are drawn:
-// in the node's count slot (.fn-count) when the canvas draws one, else pinned to the node's corner.
+// in the node's count slot (.fn-count, a line of its own) when the canvas draws one, else pinned to the node's
+// corner; a share after its exit's label, in the exit's row (.fn-exit).
 (function () {
   "use strict";
 
@@ -78,7 +79,8 @@
           var share = out.querySelector(".fn-share");
           if (share && share.textContent === shareText && share.getAttribute("href") === ordersUrl(nodeId, port)) return;
           if (share) share.remove();
-          out.appendChild(link("fn-share", "share-" + nodeId + "-" + port, ordersUrl(nodeId, port), shareText,
+          var row = out.querySelector(".fn-exit") || out;
+          row.appendChild(link("fn-share", "share-" + nodeId + "-" + port, ordersUrl(nodeId, port), shareText,
             format(canary ? MSG.canaryShareTitle : MSG.shareTitle,
               { since_live: taken.since_live, last_24h: taken.last_24h, share_24h: share24h })));
         });

@@ -30,6 +30,8 @@ COLUMN_GAP: Final = 70
 LANE_GAP: Final = 60
 #: Exit labels that are not branch labels (是 / 否 / 否则 and their English) are at most this wide.
 PORT_LABEL_WIDTH: Final = 56
+#: What follows an exit's label in its row when the canvas shows hit counts: the gap and a share up to "100%".
+SHARE_WIDTH: Final = 36
 
 _STAGE: Final = re.compile(r"^\s*【([^】]{1,40})】")
 
@@ -107,14 +109,14 @@ def _branches(node: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _label_reach(node: Mapping[str, Any]) -> float:
-    """How far right of the node its exits and their labels reach (a single exit has no label)."""
+    """How far right of the node its exits' rows reach: label and share (a single exit has neither)."""
     if node.get("type") not in ("condition", "switch"):
         return 10.0
     widest = float(PORT_LABEL_WIDTH)
     for branch in _branches(node) if node.get("type") == "switch" else []:
         label = branch["label"] if isinstance(branch.get("label"), str) else str(branch.get("id") or "")
         widest = max(widest, text_width(label, 11))
-    return 16 + widest
+    return 16 + widest + SHARE_WIDTH
 
 
 def _nodes_by_id(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
