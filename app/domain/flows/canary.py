@@ -27,6 +27,7 @@ from app.domain.flows.models import CanaryStatus, Flow, FlowCanary, FlowCanaryOr
 from app.domain.flows.services import (
     FlowError,
     checked_note,
+    diff_documents,
     fingerprint,
     get_flow,
     refuse_while_canary,
@@ -266,7 +267,8 @@ async def publish_canary(
 ) -> FlowCanary:
     """Publish the draft as a new version that takes the orders of ``shop_codes``, or ``percent`` % of orders
     (by a stable bucket of the order id), while the live version keeps the rest. Refused, with nothing
-    written, when the input is wrong, nothing is live yet, a canary already runs or the draft has problems."""
+    written, when the input is wrong, nothing is live yet, a canary already runs, the draft behaves as the live
+    version does (the two sides would compare the same rules) or the draft has problems."""
     flow = await get_flow(session, flow_id, for_update=True)
     await refuse_while_canary(session, flow)
     if flow.live_version_id is None:
@@ -278,6 +280,9 @@ async def publish_canary(
     holds = _whole(hold_threshold, 0, 100, "bad_threshold", field="hold_threshold")
     failures = _whole(failure_threshold, 0, 100, "bad_threshold", field="failure_threshold")
     minimum = _whole(min_orders, 1, MAX_MIN_ORDERS, "bad_min_orders", limit=MAX_MIN_ORDERS)
+    live = await session.get(FlowVersion, flow.live_version_id)
+    if live is not None and diff_documents(live.document, flow.draft).is_empty:
+        raise FlowError("canary_unchanged")
     problems = validate(flow.draft)
     if problems:
         raise FlowError("has_problems", problems=problems, count=len(problems))

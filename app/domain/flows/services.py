@@ -127,6 +127,7 @@ class FlowError(DomainError):
         ),
         "no_canary": N_("No canary is running on this flow (it may just have been promoted or rolled back)."),
         "canary_needs_live": N_("Publish a version first: a canary is tried beside the live version."),
+        "canary_unchanged": N_("The draft is the same as the live version: there is no change to try as a canary."),
         "canary_scope_missing": N_("Choose the shops the canary takes, or the share of orders."),
         "canary_scope_both": N_("Choose either shops or a share of orders for the canary, not both."),
         "bad_percent": N_("The share of orders must be a whole number from 1 to 99."),
@@ -144,6 +145,7 @@ class FlowError(DomainError):
         "nothing_published": 404,
         "canary_running": 409,
         "no_canary": 409,
+        "canary_unchanged": 409,
         # A simulation the rule engine stopped at one of its limits: the document is the problem.
         "too_much_work": 422,
         "too_slow": 422,

@@ -138,3 +138,27 @@ async def test_bad_canary_input_is_refused_on_the_page_in_chinese_and_changes_no
     published = await client.post(f"/flows/{flow_id}/publish", data={"_csrf_token": token, "note": "直接上线"})
     assert published.status_code == 409
     assert (await state(db, flow_id))[2] == [2, 1]
+
+
+async def test_a_canary_of_a_draft_that_behaves_as_live_is_refused_and_changes_nothing(
+    client, db, as_role, reference_data
+):
+    async with db.transaction() as session:
+        flow = await services.create_flow(session, SYSTEM, "华东 3C 分仓", document=routing_flow())
+        await services.publish(session, SYSTEM, flow.id, "v1 上海仓")
+        moved = routing_flow()
+        moved["nodes"][0]["position"] = {"x": 400, "y": 400}  # a move changes the picture, not the behaviour
+        await services.save_draft(session, SYSTEM, flow.id, moved)
+    token = await as_role(Role.admin)
+    before = await state(db, flow.id)
+    refused = await client.post(
+        f"/flows/{flow.id}/canary", data=canary_form(token, percent="20"), headers={"HX-Request": "true"}
+    )
+    assert refused.status_code == 409, refused.text
+    error = refused.text.split('data-testid="versions-error"')[1].split("</div>")[0]
+    assert "草稿与线上版本相同，没有可以灰度的改动" in error
+    assert await state(db, flow.id) == before
+    async with db.reading() as session:
+        assert (await session.exec(select(FlowCanary))).all() == []
+        actions = [e.action for e in (await session.exec(select(AuditEntry))).all()]
+    assert "flows.canary_published" not in actions
