@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from app.domain.accounts.models import ApiToken, AuditEntry, LoginThrottle, User, UserSession
-from app.domain.channels.models import InboxEvent, IngestError, OrderImport
+from app.domain.channels.models import InboxEvent, IngestError, OrderImport, PushMessage
 from app.domain.flows.models import Flow, FlowBacktest, FlowCanary, FlowCanaryOrder, FlowVersion
 from app.domain.fulfillment.models import (
     BuyerNotification,
@@ -63,6 +63,7 @@ __all__ = [
     "OrderProcessing",
     "OrderTag",
     "OutboxMessage",
+    "PushMessage",
     "Reservation",
     "Shipment",
     "ShippingDocument",

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import actor_of
 from app.domain.accounts.services import Actor
-from app.domain.channels import imports, services
+from app.domain.channels import imports, push, services
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders import presentation
@@ -107,6 +107,11 @@ class ChannelsController(Controller):
         )
 
 
+def refusal(exc: services.WebhookRefused) -> Response[dict[str, Any]]:
+    """A webhook or push the caller could not prove it may send: its status and reason, nothing stored."""
+    return Response({"status_code": exc.status, "error": "refused", "detail": exc.reason}, status_code=exc.status)
+
+
 class ChannelWebhookController(Controller):
     """Where platforms and the brand's own systems deliver orders."""
 
@@ -144,9 +149,7 @@ class ChannelWebhookController(Controller):
                 state.db, settings, channel, shop_header or shop or "", body, signature, actor_of(request)
             )
         except services.WebhookRefused as exc:
-            return Response(
-                {"status_code": exc.status, "error": "refused", "detail": exc.reason}, status_code=exc.status
-            )
+            return refusal(exc)
         state.background.kick()
         if not result.ok:
             # 400: the body is not a JSON document we can read at all; 422: it is, but not an order within bounds.
@@ -163,6 +166,41 @@ class ChannelWebhookController(Controller):
                 status_code=status,
             )
         return Response({"outcome": result.outcome, "order_id": result.order_id})
+
+    # Public like the webhook: the platform signs with the shop's app secret, which the service checks first.
+    @post(
+        "/{channel:str}/push",
+        name="api:channel_push",
+        opt={"public": True},
+        status_code=200,
+        request_max_body_size=services.WEBHOOK_MAX_BYTES,
+    )
+    async def push(
+        self,
+        request: Request[Any, Any, Any],
+        channel: str,
+        state: State,
+        settings: Settings,
+        shop: Annotated[str | None, QueryParameter(name="shop", required=False)] = None,
+    ) -> Response[dict[str, Any]]:
+        """The platform's own signed message push (抖店, 有赞) for a shop named by ``?shop=<code>``.
+
+        Verified with the shop's app key and app secret as the platform signs (see ``channels.push``); a push whose
+        time is more than 5 minutes off is refused, a message taken before is answered as a duplicate.
+        """
+        body = await request.body()
+        try:
+            result = await push.receive_push(state.db, settings, channel, shop or "", request.headers, body)
+        except services.WebhookRefused as exc:
+            return refusal(exc)
+        state.background.kick()
+        if result.invalid:
+            # The order a message carried is in the error queue; the platform's redelivery is then a duplicate.
+            return Response(
+                {"status_code": 422, "error": "invalid order", "messages": result.messages}, status_code=422
+            )
+        # Both platforms take ``code`` 0 as "received" and stop redelivering.
+        return Response({"code": 0, "msg": "success", "messages": result.messages})
 
 
 def _orders_page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:

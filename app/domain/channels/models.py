@@ -39,6 +39,21 @@ class InboxEvent(SQLModel, table=True):
     outcome: str = Field(default="", max_length=16)
 
 
+class PushMessage(SQLModel, table=True):
+    """A platform's signed push message already taken, by the platform's own message id: the same message
+    delivered again (a retry, or a replay by someone who copied it) is answered as a duplicate and changes nothing.
+    Kept for ``push.SEEN_KEEP``, well past the window a push's time must fall within."""
+
+    __tablename__ = "channel_push_messages"
+    __table_args__ = (UniqueConstraint("channel", "msg_id", name="uq_channel_push_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    msg_id: str = Field(max_length=200)
+    shop_id: int = Field(foreign_key="shops.id", index=True)
+    received_at: datetime = utc_field(index=True)
+
+
 class IngestErrorStatus(StrEnum):
     open = "open"
     replayed = "replayed"
