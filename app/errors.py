@@ -20,6 +20,8 @@ from app.i18n import N_, gettext
 
 #: Between the items of a list in a message (Chinese lists take 、).
 LIST_SEPARATOR = N_(", ")
+#: The most characters of a user's own text that a refusal repeats: enough to recognise it, never a page of it.
+SHOWN_CHARS = 60
 #: Shown when a code has no registered message (a bug, but the user still learns that it was refused).
 UNKNOWN_MESSAGE = N_("This could not be done (%(code)s).")
 
@@ -33,6 +35,12 @@ class Labels:
 
     def __str__(self) -> str:
         return gettext(LIST_SEPARATOR).join(gettext(msgid) for msgid in self.msgids)
+
+
+def excerpt(text: object, limit: int = SHOWN_CHARS) -> str:
+    """``text`` as a refusal repeats it: at most ``limit`` characters, a longer one cut and ended with …"""
+    shown = str(text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 class DomainError(Exception):
@@ -111,4 +119,4 @@ class DomainError(Exception):
         }
 
 
-__all__ = ["LIST_SEPARATOR", "UNKNOWN_MESSAGE", "DomainError", "Labels"]
+__all__ = ["LIST_SEPARATOR", "SHOWN_CHARS", "UNKNOWN_MESSAGE", "DomainError", "Labels", "excerpt"]

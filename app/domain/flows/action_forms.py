@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import ruleflows
 from app.domain.flows import builder
+from app.errors import excerpt
 from app.forms import many, one
 from app.i18n import N_, current_locale, gettext, label_of
 from ruleflows import (
@@ -210,7 +211,8 @@ def param_value(kind: str, spec: dict[str, Any], state: dict[str, Any]) -> Any:
         allowed = _choices(spec)
         unknown = [v for v in values if allowed and v not in allowed]
         if unknown:
-            raise ParamProblem(gettext("Not a choice of this field: %(value)s") % {"value": "、".join(unknown)})
+            shown = excerpt("、".join(unknown))
+            raise ParamProblem(gettext("Not a choice of this field: %(value)s") % {"value": shown})
         return list(dict.fromkeys(values)) or None
     if kind == "boolean":
         return bool(value)
@@ -223,7 +225,7 @@ def param_value(kind: str, spec: dict[str, Any], state: dict[str, Any]) -> Any:
     if kind == "integer":
         return _whole_number(text, spec.get("min"), spec.get("max"))
     if kind == "enum" and text not in spec["values"]:
-        raise ParamProblem(gettext("Not a choice of this field: %(value)s") % {"value": text})
+        raise ParamProblem(gettext("Not a choice of this field: %(value)s") % {"value": excerpt(text)})
     if len(text) > MAX_TEXT_PARAM_LENGTH:
         raise ParamProblem(gettext("At most %(n)s characters.") % {"n": MAX_TEXT_PARAM_LENGTH})
     return text

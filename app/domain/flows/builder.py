@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from app.errors import excerpt
 from app.forms import many, one
 from app.i18n import N_, current_locale, gettext
 from app.json_input import parse_json
@@ -408,14 +409,15 @@ def _compare(field: PickerField, var: dict[str, Any], op: str, rule: dict[str, A
         regions = _list_value(rule)
         unknown = [r for r in regions if r not in REGIONS]
         if unknown:
-            raise RuleProblem(gettext("Unknown region: %(value)s") % {"value": "、".join(unknown)})
+            raise RuleProblem(gettext("Unknown region: %(value)s") % {"value": excerpt("、".join(unknown))})
         return {"in": [{"region_of": var}, regions]}
     if op in ("in", "not_in"):
         values = _list_value(rule)
         if field.values and field.kind in ("enum", "province"):
             unknown = [v for v in values if v not in field.values]
             if unknown:
-                raise RuleProblem(gettext("Not a choice of this field: %(value)s") % {"value": "、".join(unknown)})
+                shown = excerpt("、".join(unknown))
+                raise RuleProblem(gettext("Not a choice of this field: %(value)s") % {"value": shown})
         logic = {"in": [var, values]}
         return {"!": logic} if op == "not_in" else logic
     if op in ("contains", "not_contains"):
@@ -458,7 +460,7 @@ def _scalar(field: PickerField, value: Any) -> Any:
     if field.kind == "number":
         return number(text)
     if field.kind == "enum" and field.values and text not in field.values:
-        raise RuleProblem(gettext("Not a choice of this field: %(value)s") % {"value": text})
+        raise RuleProblem(gettext("Not a choice of this field: %(value)s") % {"value": excerpt(text)})
     return text
 
 

@@ -35,6 +35,7 @@ from app.domain.flows.services import (
     write_version,
 )
 from app.domain.shops import services as shop_readers
+from app.errors import excerpt
 from app.params import parse_int
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,7 @@ async def _checked_scope(
     shops = {code: await shop_readers.shop_by_code(session, code) for code in codes}
     unknown = [code for code, shop in shops.items() if shop is None]
     if unknown:
-        raise FlowError("unknown_shop", value=", ".join(unknown))
+        raise FlowError("unknown_shop", value=excerpt(", ".join(unknown)))
     outside = [
         code
         for code, shop in shops.items()
@@ -234,7 +235,7 @@ async def _checked_scope(
         and ((flow.shop_codes and code not in flow.shop_codes) or (flow.channels and shop.channel not in flow.channels))
     ]
     if outside:
-        raise FlowError("shop_outside_flow", value=", ".join(outside))
+        raise FlowError("shop_outside_flow", value=excerpt(", ".join(outside)))
     return codes, None
 
 

@@ -36,7 +36,7 @@ from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel
-from app.errors import DomainError
+from app.errors import DomainError, excerpt
 from app.i18n import N_, gettext, label_of
 from app.params import is_row_id, parse_id
 from ruleflows import (
@@ -305,7 +305,7 @@ async def create_flow(
         try:
             document = ruleflows.load_template(template)
         except KeyError:
-            raise FlowError("unknown_template", template=template) from None
+            raise FlowError("unknown_template", template=excerpt(template)) from None
         description = description or str(document.get("description") or "")
     doc = clean_document(document) if document is not None else blank_document(name)
     if not isinstance(doc, dict) or document_size(doc) is None:
@@ -346,7 +346,7 @@ async def _checked_channels(channels: list[str]) -> list[str]:
     known = {c.value for c in Channel}
     unknown = [c for c in channels if c not in known]
     if unknown:
-        raise FlowError("unknown_channel", value=", ".join(unknown))
+        raise FlowError("unknown_channel", value=excerpt(", ".join(unknown)))
     return sorted(set(channels))
 
 
@@ -356,7 +356,7 @@ async def _checked_shops(session: AsyncSession, shop_codes: list[str]) -> list[s
     known = await shop_readers.existing_codes(session, shop_codes)
     unknown = [c for c in shop_codes if c not in known]
     if unknown:
-        raise FlowError("unknown_shop", value=", ".join(unknown))
+        raise FlowError("unknown_shop", value=excerpt(", ".join(unknown)))
     return sorted(set(shop_codes))
 
 
@@ -754,7 +754,7 @@ async def document_at(session: AsyncSession, flow: Flow, ref: str) -> tuple[str,
         ref = str(flow.live_version_id)
     version_id = parse_id(ref)
     if version_id is None:
-        raise FlowError("version_not_found", version_id=ref[:40])
+        raise FlowError("version_not_found", version_id=excerpt(ref))
     version = await get_version(session, flow.id, version_id)
     return f"v{version.number}", version.document
 
@@ -864,7 +864,7 @@ def limit_refusal(result: RunResult) -> FlowError | None:
 def limit_error(limit: str | None, node: str) -> FlowError:
     """The refusal for one of the engine's limits (RunResult.limit) reached at a node."""
     code = LIMIT_REFUSALS.get(limit or "", "too_much_work")
-    return FlowError(code, node=node or "—", seconds=f"{SIMULATION_TIME_LIMIT:g}")
+    return FlowError(code, node=excerpt(node or "—"), seconds=f"{SIMULATION_TIME_LIMIT:g}")
 
 
 async def simulate(doc: Any, order: OrderContext, *, now: datetime | None = None) -> Simulation:

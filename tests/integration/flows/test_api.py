@@ -152,3 +152,18 @@ async def test_a_backtest_runs_in_the_background_and_shows_what_would_change(
     assert result["cost_difference_fen"] > 0  # shipping to 上海 from 广州 costs more
     async with db.reading() as session:
         assert (await session.get(FlowBacktest, backtest_id)).processed == result["orders"]
+
+
+async def test_a_long_unknown_template_or_shop_is_refused_naming_only_its_start(client, make_token, reference_data):
+    admin = bearer(await make_token(TokenScope.admin))
+    template, shop = "模" * 5000, "x" * 5000
+    for body, field, head in (
+        ({"template": template}, "template", "没有名为 " + "模" * 59 + "…"),
+        ({"shop_codes": [shop]}, "shop_codes", "未知的店铺：" + "x" * 59 + "…"),
+    ):
+        refused = await client.post("/api/v1/flows", json={"name": "超长", **body}, headers=admin)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["field"] == field
+        message = refused.json()["message"]
+        assert message.startswith(head) and len(message) < 100, message
+    assert [f["name"] for f in (await client.get("/api/v1/flows", headers=admin)).json()] == []
