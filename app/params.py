@@ -30,6 +30,7 @@ LAST_DAY = date(2099, 12, 31)
 _WHOLE = re.compile(r"[+-]?[0-9]{1,100}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _YUAN = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class ParameterError(DomainError, ValueError):
@@ -68,6 +69,13 @@ def parse_int(text: Any, *, minimum: int | None = None, maximum: int | None = No
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         return None
     return value
+
+
+def parse_decimal(text: Any) -> Decimal | None:
+    """A number written in ASCII digits (``3``, ``-2.5``, ``1e3``) as a Decimal, or None. Decimal() alone also
+    reads other scripts' digits (٣, １２), underscores (``1_000``) and NaN."""
+    raw = str(text).strip()
+    return Decimal(raw) if _DECIMAL.fullmatch(raw) else None
 
 
 def parse_fen(text: Any, *, maximum: int) -> int | None:
@@ -155,6 +163,7 @@ __all__ = [
     "ParameterError",
     "is_row_id",
     "parse_day",
+    "parse_decimal",
     "parse_fen",
     "parse_id",
     "parse_int",

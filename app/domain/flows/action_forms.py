@@ -22,6 +22,7 @@ from app.domain.flows import builder
 from app.errors import excerpt
 from app.forms import many, one
 from app.i18n import N_, current_locale, gettext, label_of
+from app.params import parse_int
 from ruleflows import (
     ACTION_CATALOGUE,
     CARRIER_STRATEGIES,
@@ -232,10 +233,9 @@ def param_value(kind: str, spec: dict[str, Any], state: dict[str, Any]) -> Any:
 
 
 def _whole_number(text: str, minimum: int | None, maximum: int | None) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        raise ParamProblem(gettext("Enter a whole number.")) from None
+    number = parse_int(text)  # ASCII digits only: int() also reads ٣ and １２
+    if number is None:
+        raise ParamProblem(gettext("Enter a whole number."))
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise ParamProblem(
             gettext("Enter a whole number from %(min)s to %(max)s.") % {"min": minimum or 0, "max": maximum}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from app.errors import excerpt
 from app.forms import many, one
 from app.i18n import N_, current_locale, gettext
 from app.json_input import parse_json
-from app.params import parse_int
+from app.params import parse_decimal, parse_int
 from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS
 
 CHINA: Final = ZoneInfo("Asia/Shanghai")
@@ -465,14 +465,12 @@ def _scalar(field: PickerField, value: Any) -> Any:
 
 
 def number(text: str) -> int | float:
-    """A number as typed ("3", "2.5"): an int when it is whole; RuleProblem if it is not a number, or has more
-    than MAX_NUMBER_DIGITS digits before the point (``1e1000000`` is nine characters, and writing it out as a
-    whole number would keep the server busy for minutes)."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise RuleProblem(gettext("Enter a number.")) from None
-    if not value.is_finite():
+    """A number as typed in ASCII digits ("3", "2.5"): an int when it is whole; RuleProblem if it is not one (٣ and
+    full-width １２ are refused, as everywhere amounts are read), or has more than MAX_NUMBER_DIGITS digits before
+    the point (``1e1000000`` is nine characters, and writing it out as a whole number would keep the server busy
+    for minutes)."""
+    value = parse_decimal(text)
+    if value is None:
         raise RuleProblem(gettext("Enter a number."))
     if value.adjusted() >= MAX_NUMBER_DIGITS:
         raise RuleProblem(
@@ -484,11 +482,8 @@ def number(text: str) -> int | float:
 def yuan_to_fen(text: str) -> int:
     """Turn an amount in yuan as typed ("49.9", "¥1,299.00") into integer fen; RuleProblem if it is not one."""
     cleaned = text.replace("¥", "").replace("￥", "").replace(",", "").replace("，", "").strip()
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise RuleProblem(gettext("Enter an amount in yuan, such as 49.90.")) from None
-    if not amount.is_finite() or amount.as_tuple().exponent < -2 or abs(amount) >= Decimal(10**10):  # type: ignore[operator]
+    amount = parse_decimal(cleaned)
+    if amount is None or amount.as_tuple().exponent < -2 or abs(amount) >= Decimal(10**10):  # type: ignore[operator]
         raise RuleProblem(gettext("Enter an amount in yuan, such as 49.90."))
     return int(amount * 100)
 
@@ -512,6 +507,15 @@ def china_moment(value: Any) -> str:
     return moment.isoformat()
 
 
+def _complete(rule: dict[str, Any]) -> bool:
+    # A rule the builder refuses (a value of ٣, none at all) checks nothing, so the canvas does not show it.
+    try:
+        rule_logic(rule)
+    except RuleProblem:
+        return False
+    return True
+
+
 def describe(tree: Any) -> str:
     """A short human sentence for a builder tree, shown on the canvas node (e.g. "省份 属于大区 华东 且 …")."""
     if not is_group(tree):
@@ -525,7 +529,7 @@ def describe(tree: Any) -> str:
                 parts.append(f"（{inner}）")
             continue
         field = _BY_PATH.get(str(item.get("field") or ""))
-        if field is None or item.get("op") not in OPERATORS:
+        if field is None or item.get("op") not in OPERATORS or not _complete(item):
             continue
         value = item.get("value")
         if isinstance(value, list):

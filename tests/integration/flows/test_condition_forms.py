@@ -39,6 +39,21 @@ def hidden(page: str, name: str) -> str:
     return html.unescape(match.group(1))
 
 
+def same_address_form(page: str, value: str) -> dict[str, str | list[str]]:
+    """The builder's form for the template's 同一地址 24 小时 rule, asking for more than ``value`` orders."""
+    return {
+        "mode": hidden(page, "mode"),
+        "rows": ["c", "c.0"],
+        "kind:c": "group",
+        "join:c": "and",
+        "kind:c.0": "rule",
+        "default:c.0": hidden(page, "default:c.0"),
+        "field:c.0": "features.same_address_24h",
+        "op:c.0": "gt",
+        "value:c.0": value,
+    }
+
+
 @pytest.mark.parametrize("key", [t["key"] for t in ruleflows.list_templates()])
 async def test_every_condition_and_branch_of_a_shipped_template_opens_as_a_form(client, db, as_role, key):
     document = ruleflows.load_template(key)
@@ -76,17 +91,7 @@ async def test_the_same_address_rule_opens_holding_3_and_saving_5_keeps_its_defa
     flow_id, token, page = await template_node_opened(client, db, as_role, "audit_same_address")
     assert re.search(r'<input type="number"[^>]*name="value:c.0" value="3"', page)
     shown = node_update(page)
-    form = {
-        "mode": hidden(page, "mode"),
-        "rows": ["c", "c.0"],
-        "kind:c": "group",
-        "join:c": "and",
-        "kind:c.0": "rule",
-        "default:c.0": hidden(page, "default:c.0"),
-        "field:c.0": "features.same_address_24h",
-        "op:c.0": "gt",
-        "value:c.0": "5",
-    }
+    form = same_address_form(page, "5")
     saved = node_update((await panel(client, token, flow_id, shown, **form)).text)
     assert saved["config"]["logic"] == {">": [{"var": ["features.same_address_24h", 0]}, 5]}
 
@@ -149,3 +154,15 @@ async def test_a_saved_builder_state_that_is_not_a_tree_is_ignored_and_the_logic
     page = await opened(client, token, flow_id, node)
     assert hidden(page, "mode") == "builder"
     assert re.search(r'<option value="is_false" selected>', page)
+
+
+@pytest.mark.parametrize("typed", ["٣", "１２"])
+async def test_digits_other_than_ascii_are_refused_and_not_shown_on_the_canvas(client, db, as_role, typed):
+    flow_id, token, page = await template_node_opened(client, db, as_role, "audit_same_address")
+    shown = node_update(page)
+    form = same_address_form(page, typed)
+    answer = (await panel(client, token, flow_id, shown, **form)).text
+    assert answer.split('data-testid="cb-error-c.0">')[1].startswith("请填写数字。")
+    update = json.loads(re.search(r'class="node-update" data-changed="\w+">(.*?)</script>', answer, re.S).group(1))
+    assert update["node"]["config"]["logic"] is None  # no rule is set from it
+    assert typed not in update["summary"]  # and the canvas does not show it as a number

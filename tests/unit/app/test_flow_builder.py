@@ -41,6 +41,17 @@ def test_a_number_too_large_for_any_order_is_refused_with_the_limit(typed):
     assert list(problems.values()) == ["请填写整数部分不超过 15 位的数字。"]
 
 
+@pytest.mark.parametrize("typed", ["٣", "１２", "۱۰", "1_000", "Infinity", "²"])
+def test_a_number_in_other_digits_than_ascii_is_refused_and_not_shown_on_the_node(typed):
+    with pytest.raises(builder.RuleProblem):
+        builder.number(typed)
+    with pytest.raises(builder.RuleProblem):
+        builder.yuan_to_fen(typed)
+    tree = {"join": "and", "rules": [rule("features.same_address_24h", "gt", typed)]}
+    logic, problems = builder.to_logic(tree)
+    assert list(problems.values()) == ["请填写数字。"] and logic is None
+
+
 def test_a_number_as_typed_keeps_its_value():
     assert [builder.number(t) for t in ("3", "2.5", "999999999999999", "-0.001")] == [3, 2.5, 999999999999999, -0.001]
 
