@@ -1,6 +1,7 @@
 """The flow canvas in a real Chromium, as a designer meets the shipped template 标准四段订单处理: names can be
 read at once, zooming keeps what is under the pointer, the overview moves the view, a node is found by its
-name, 整理布局 tidies without losing a connection, and a node with a problem wears a red badge that says why."""
+name, 整理布局 tidies without losing a connection, a node with a problem wears a red badge that says why, and a
+dragged node is kept exactly where it is let go (however fast, wherever the mouse is released)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ SCREEN_FONT = """nid => {
 # Every drawn node's box in canvas units (where the document places it), to check for overlaps.
 CANVAS_BOXES = """() => [...document.querySelectorAll("#fe-canvas .drawflow-node")].map(el => ({
   id: el.dataset.nodeId, x: el.offsetLeft, y: el.offsetTop, w: el.offsetWidth, h: el.offsetHeight}))"""
+
+
+# Where a node is drawn, in canvas units: its box on screen, measured from the canvas's corner through the zoom.
+SHOWN_AT = """nid => {
+  const node = document.querySelector(`[data-testid="node-${nid}"]`).getBoundingClientRect();
+  const canvas = document.querySelector("#fe-canvas .drawflow");
+  const corner = canvas.getBoundingClientRect();
+  const zoom = corner.width / canvas.offsetWidth;
+  return {x: (node.left - corner.left) / zoom, y: (node.top - corner.top) / zoom};
+}"""
+# Where the document in the editor puts a node, and where the draft the page was opened from puts it.
+EDITED_AT = "nid => JSON.parse(window.FlowEditor.documentJson()).nodes.find(n => n.id === nid).position"
+SAVED_AT = """nid => JSON.parse(document.getElementById("flow-document").textContent)
+  .nodes.find(n => n.id === nid).position"""
 
 
 def snapshot(page: Page, name: str) -> None:
@@ -242,3 +257,99 @@ def test_arrange_keeps_every_connection_and_a_node_with_a_problem_shows_a_red_ba
     snapshot(page, "6-problem-badge")
     page.keyboard.press("Escape")
     expect(popover).to_be_hidden()
+
+
+def shown_at(page: Page, nid: str) -> dict[str, float]:
+    return page.evaluate(SHOWN_AT, nid)
+
+
+def assert_at(found: dict[str, float], expected: dict[str, float]) -> None:
+    """Within a pixel at zoom 1 (a canvas unit) in each direction."""
+    assert abs(found["x"] - expected["x"]) <= 1 and abs(found["y"] - expected["y"]) <= 1, (found, expected)
+
+
+def find_route(page: Page) -> dict[str, float]:
+    """查找节点 选择路线 and press Enter, which brings it into view; returns where it is drawn."""
+    page.get_by_test_id("node-search").fill("选择路线")
+    page.get_by_test_id("node-search").press("Enter")
+    return shown_at(page, "route")
+
+
+def drag_route(page: Page, dx: float, dy: float, steps: int) -> dict[str, float]:
+    """Press on 选择路线's name, move by (dx, dy) in ``steps`` mouse movements and let go; returns where the
+    mouse was let go."""
+    name = page.get_by_test_id("node-route").locator(".fn-name").bounding_box()
+    assert name
+    x, y = name["x"] + 20, name["y"] + name["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y + dy, steps=steps)
+    page.mouse.up()
+    return {"x": x + dx, "y": y + dy}
+
+
+def check_undo_then_save_and_reopen(page: Page, before: dict[str, float], shown: dict[str, float]) -> None:
+    """One undo puts 选择路线 back where it was, redo moves it again; saved and reopened, it is where it was shown."""
+    assert_at(page.evaluate(EDITED_AT, "route"), shown)
+    page.keyboard.press("Control+z")
+    assert_at(shown_at(page, "route"), before)
+    assert_at(page.evaluate(EDITED_AT, "route"), before)
+    page.keyboard.press("Control+Shift+z")
+    assert_at(shown_at(page, "route"), shown)
+    page.get_by_test_id("save").click()
+    expect(page.get_by_test_id("save-status")).to_have_attribute("data-state", "saved")
+    page.reload()
+    editor = page.get_by_test_id("flow-editor")
+    expect(editor).to_have_attribute("data-ready", "yes")
+    expect(editor).to_have_attribute("data-arranged-on-open", "no")  # opened as saved, not re-arranged
+    assert_at(page.evaluate(SAVED_AT, "route"), shown)
+    assert_at(shown_at(page, "route"), shown)
+
+
+def test_a_fast_drag_keeps_the_node_where_it_is_let_go_and_is_one_step_of_undo(page: Page):
+    open_template_copy(page, "四段模板·快速拖动")
+    before = find_route(page)
+    assert_at(page.evaluate(EDITED_AT, "route"), before)
+
+    # Two big mouse movements, into the free space below it: the node follows the mouse, and the document puts
+    # it where it is drawn (Drawflow alone would keep it one movement behind).
+    drag_route(page, 60, 260, steps=2)
+    shown = shown_at(page, "route")
+    assert shown["x"] > before["x"] + 50 and shown["y"] > before["y"] + 250, (before, shown)
+    assert overlaps(page.evaluate(CANVAS_BOXES)) == []
+    snapshot(page, "7-fast-drag")
+    check_undo_then_save_and_reopen(page, before, shown)
+
+    # Everything selected and dragged the same fast way by 选择路线: every node is kept where it is drawn.
+    ids = [n["id"] for n in page.evaluate(CANVAS_BOXES)]
+    find_route(page)
+    page.get_by_test_id("node-route").click()
+    page.keyboard.press("Control+a")
+    expect(page.locator("#fe-canvas .multi-selected")).to_have_count(len(ids))
+    drag_route(page, -40, 30, steps=2)
+    for nid in ids:
+        assert_at(page.evaluate(EDITED_AT, nid), shown_at(page, nid))
+    assert shown_at(page, "route")["y"] > shown["y"] + 20
+    page.keyboard.press("Control+z")
+    assert_at(page.evaluate(EDITED_AT, "route"), shown)
+    assert_at(shown_at(page, "route"), shown)
+
+
+def test_a_node_let_go_outside_the_canvas_is_kept_where_it_is_shown(page: Page):
+    open_template_copy(page, "四段模板·拖出画布")
+    before = find_route(page)
+    canvas, on_screen = box(page, "canvas"), box(page, "node-route")
+
+    # 400 px down, past the canvas's bottom edge, and let go there: the node followed the mouse all the way
+    # (to within Drawflow's rounding of each of the 20 movements).
+    released = drag_route(page, 0, 400, steps=20)
+    assert released["y"] > canvas["y"] + canvas["height"] + 20
+    assert abs(box(page, "node-route")["y"] - on_screen["y"] - 400) < 10
+    shown = shown_at(page, "route")
+    assert_at(page.evaluate(EDITED_AT, "route"), shown)
+
+    # The drag is over: the mouse coming back over the canvas, button up, does not carry the node along.
+    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] / 2, steps=5)
+    assert_at(shown_at(page, "route"), shown)
+    snapshot(page, "8-let-go-outside")
+    check_undo_then_save_and_reopen(page, before, shown)

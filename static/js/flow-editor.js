@@ -539,21 +539,26 @@
       render();
     }
 
-    // Drawflow changed positions or connections itself: read them back (once per burst of events).
+    // Drawflow changed positions or connections itself: read them back, as one step of undo.
+    function sync() {
+      var next = fromDrawflow(editor.export(), state.doc);
+      if (JSON.stringify(next) === state.committed) return;
+      state.undo.push(state.committed);
+      state.doc = next;
+      changed();
+      showSelection();
+      showProblems();
+      drawLanes(editor, container, state.lanes);
+      drawMinimap();
+    }
+
+    // Once per burst of Drawflow's events.
     function scheduleSync() {
       if (state.syncPending) return;
       state.syncPending = true;
       setTimeout(function () {
         state.syncPending = false;
-        var next = fromDrawflow(editor.export(), state.doc);
-        if (JSON.stringify(next) === state.committed) return;
-        state.undo.push(state.committed);
-        state.doc = next;
-        changed();
-        showSelection();
-        showProblems();
-        drawLanes(editor, container, state.lanes);
-        drawMinimap();
+        sync();
       }, 0);
     }
 
@@ -911,14 +916,19 @@
       return positions;
     }
 
+    // Where a node is drawn, in canvas units (Drawflow's own pos_x/pos_y lag behind it while it drags).
+    function shownAt(el) {
+      return { x: parseFloat(el.style.left) || 0, y: parseFloat(el.style.top) || 0 };
+    }
+
     editor.on("mouseMove", function () {
       var start = state.dragStart;
       if (!start || !editor.drag || state.selection.length < 2) return;
-      var dragged = editor.drawflow.drawflow.Home.data[state.map.dfOf[start.nid]];
+      var draggedEl = nodeEl(start.nid);
       var origin = start.positions[start.nid];
-      if (!dragged || !origin) return;
-      var dx = dragged.pos_x - origin.x;
-      var dy = dragged.pos_y - origin.y;
+      if (!draggedEl || !origin) return;
+      var dx = shownAt(draggedEl).x - origin.x;
+      var dy = shownAt(draggedEl).y - origin.y;
       state.selection.forEach(function (nid) {
         if (nid === start.nid || !start.positions[nid]) return;
         var dfId = state.map.dfOf[nid];
@@ -931,6 +941,46 @@
         editor.updateConnectionNodes("node-" + dfId);
       });
     });
+
+    // Drawflow 0.0.60 stores a dragged node one mouse movement behind where it draws it, and hears the mouse only
+    // over the canvas, so a drag let go outside it never ends. Here a drag follows the mouse wherever it goes,
+    // and at the release every moved node is put, in whole pixels, where it is shown and read back as one step.
+    function dragging() {
+      return editor.drag || editor.editor_selected || editor.connection || editor.drag_point;
+    }
+
+    function settleDrag() {
+      var dfIds = [editor.ele_selected.id.slice(5)];
+      state.selection.forEach(function (nid) {
+        var dfId = String(state.map.dfOf[nid]);
+        if (dfIds.indexOf(dfId) < 0) dfIds.push(dfId);
+      });
+      dfIds.forEach(function (dfId) {
+        var el = container.querySelector("#node-" + dfId);
+        var df = editor.drawflow.drawflow.Home.data[dfId];
+        if (!el || !df) return;
+        var at = shownAt(el);
+        df.pos_x = Math.round(at.x);
+        df.pos_y = Math.round(at.y);
+        el.style.left = df.pos_x + "px";
+        el.style.top = df.pos_y + "px";
+        editor.updateConnectionNodes("node-" + dfId);
+      });
+      sync(); // now, so that a Ctrl+Z straight after the release undoes this move
+    }
+
+    document.addEventListener("mousemove", function (event) {
+      if (dragging() && !container.contains(event.target)) editor.position(event);
+    }, true);
+
+    // Captured on the document, so this runs before Drawflow's own release handler on the canvas.
+    document.addEventListener("mouseup", function (event) {
+      if (editor.drag && editor.ele_selected) settleDrag();
+      if (dragging() && !container.contains(event.target)) {
+        state.dragStart = null;
+        editor.dragEnd(event);
+      }
+    }, true);
 
     function startRubberBand(event) {
       var band = document.createElement("div");
