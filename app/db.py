@@ -35,6 +35,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_utc(value: datetime | None) -> str | None:
+    """A moment as the API and the flows write it: ISO 8601 in UTC with a Z; None stays None."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
 #: SQLite's busy timeout, in seconds: also how long a write transaction waits for its turn in the process.
 BUSY_TIMEOUT = 15
 

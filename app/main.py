@@ -37,9 +37,14 @@ from app.domain.fulfillment.controllers import (
     FulfillmentController,
     SandboxCarrierController,
 )
-from app.domain.inventory.controllers import InventoryApiController, InventoryController
+from app.domain.inventory.controllers import InventoryApiController, InventoryController, StockApiController
 from app.domain.orders.controllers import OrdersApiController, OrdersController
-from app.domain.processing.controllers import FlowHitsController, OrderDetailController, ProcessingController
+from app.domain.processing.controllers import (
+    FlowHitsController,
+    OrderApiController,
+    OrderDetailController,
+    ProcessingController,
+)
 from app.domain.reports.controllers import ReportsController
 from app.errors import DomainError
 from app.forms import FORM_MAX_BYTES, BodyTooLarge, FormLimitMiddleware, too_large_message
@@ -193,6 +198,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SettingsController,
             OrdersController,
             OrderDetailController,
+            OrderApiController,
             IntakeController,
             OrdersApiController,
             ProcessingController,
@@ -200,6 +206,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ChannelWebhookController,
             InventoryController,
             InventoryApiController,
+            StockApiController,
             FlowsController,
             FlowsApiController,
             FlowHitsController,

@@ -45,7 +45,10 @@ class ParameterError(DomainError, ValueError):
         "bad_character.form": N_("The form contains a character that cannot be used."),
         "bad_character.body": N_("The request contains a character that cannot be used."),
         "unknown_shop": N_("There is no such shop."),
+        "unknown_channel": N_("There is no channel %(value)s."),
+        "unknown_status": N_("There is no order status %(value)s."),
         "stale_page": N_("This page link is out of date. Start again from the first page."),
+        "bad_limit": N_("%(field)s must be a whole number from 1 to %(maximum)s."),
     }
 
 
@@ -76,6 +79,16 @@ def parse_decimal(text: Any) -> Decimal | None:
     reads other scripts' digits (٣, １２), underscores (``1_000``) and NaN."""
     raw = str(text).strip()
     return Decimal(raw) if _DECIMAL.fullmatch(raw) else None
+
+
+def parse_limit(text: str, *, maximum: int, default: int, field: str = "limit") -> int:
+    """How many rows a page of an API list holds: ``default`` when not given; a ParameterError unless 1 … maximum."""
+    if not text.strip():
+        return default
+    value = parse_int(text, minimum=1, maximum=maximum)
+    if value is None:
+        raise ParameterError("bad_limit", field=field, maximum=maximum)
+    return value
 
 
 def parse_fen(text: Any, *, maximum: int) -> int | None:
@@ -167,6 +180,7 @@ __all__ = [
     "parse_fen",
     "parse_id",
     "parse_int",
+    "parse_limit",
     "parse_moment",
     "start_of_day",
     "usable_parameters",

@@ -20,7 +20,7 @@ from app.domain.inventory.services import InventoryError, WarehouseForm
 from app.domain.shops import services as shop_readers
 from app.errors import DomainError
 from app.forms import Form, one
-from app.params import parse_int
+from app.params import parse_int, parse_limit
 from app.web import client_ip, page, refusals_shown_by
 
 
@@ -289,3 +289,19 @@ class InventoryApiController(Controller):
                 ],
             }
         )
+
+
+class StockApiController(Controller):
+    """Stock by SKU and warehouse for ERP / WMS integrations (API tokens with the ``read`` scope)."""
+
+    path = "/api/v1/stock"
+    tags = ["inventory"]  # noqa: RUF012
+    opt = {"scope": "read"}  # noqa: RUF012
+
+    @get("/", name="api:stock")
+    async def stock(
+        self, db_session: AsyncSession, sku: str = "", warehouse: str = "", cursor: str = "", limit: str = ""
+    ) -> Response[dict[str, Any]]:
+        """On hand, reserved and available per SKU and warehouse, by SKU; ``next_cursor`` pages on."""
+        size = parse_limit(limit, maximum=services.API_STOCK_LIMIT, default=services.API_STOCK_PAGE)
+        return Response(await services.api_stock(db_session, sku=sku, warehouse=warehouse, cursor=cursor, limit=size))

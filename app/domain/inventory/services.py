@@ -15,6 +15,9 @@ channel-stock job (``app/domain/inventory/jobs.py``) recomputes each marked SKU 
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -23,12 +26,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import and_, delete, func, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import deferred_of, insert_rows, utcnow
+from app.db import deferred_of, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory.models import (
     BundleComponent,
@@ -50,7 +53,7 @@ from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError
 from app.i18n import N_
-from app.params import is_row_id, parse_id
+from app.params import ParameterError, is_row_id, parse_id
 
 #: The most units of one SKU an entry (a receipt, transfer, count line or setting) may name, and the most one
 #: warehouse may hold: far above real stock (a typo, not a delivery), far below the integer columns' 2³¹.
@@ -1406,6 +1409,73 @@ async def sku_stock(session: AsyncSession, sku_code: str) -> list[Stock]:
     return list(
         (await session.exec(select(Stock).where(Stock.sku_code == sku_code).order_by(col(Stock.warehouse_code)))).all()
     )
+
+
+def _stock_cursor(stock: Stock) -> str:
+    """An opaque "after this row" cursor: the row's (SKU, warehouse)."""
+    raw = json.dumps([stock.sku_code, stock.warehouse_code], ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _stock_position(cursor: str) -> tuple[str, str]:
+    """The (SKU, warehouse) a stock cursor names; a ParameterError for a cursor we did not write."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        position = None
+    if not (isinstance(position, list) and len(position) == 2 and all(isinstance(p, str) for p in position)):
+        raise ParameterError("stale_page", field="cursor")
+    return position[0], position[1]
+
+
+async def stock_page(
+    session: AsyncSession, *, sku: str = "", warehouse: str = "", after: str = "", limit: int = 100
+) -> tuple[list[Stock], str | None]:
+    """Stock rows by SKU, then warehouse, keyset-paginated on (SKU, warehouse); narrowed to one SKU and/or one
+    warehouse code when given. Returns the page and the cursor of the next one (None on the last page)."""
+    query = select(Stock)
+    if sku:
+        query = query.where(Stock.sku_code == sku)
+    if warehouse:
+        query = query.where(Stock.warehouse_code == warehouse)
+    if after:
+        last_sku, last_warehouse = _stock_position(after)
+        query = query.where(
+            or_(
+                col(Stock.sku_code) > last_sku,
+                and_(col(Stock.sku_code) == last_sku, col(Stock.warehouse_code) > last_warehouse),
+            )
+        )
+    query = query.order_by(col(Stock.sku_code), col(Stock.warehouse_code)).limit(limit + 1)
+    rows = list((await session.exec(query)).all())
+    next_cursor = _stock_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+#: Stock rows in one page of the read API: by default, and at most.
+API_STOCK_PAGE = 100
+API_STOCK_LIMIT = 200
+
+
+async def api_stock(session: AsyncSession, *, sku: str, warehouse: str, cursor: str, limit: int) -> dict[str, Any]:
+    """One page of stock by SKU and warehouse as the read API gives it, and the cursor of the next page."""
+    sku, warehouse = sku.strip(), warehouse.strip()
+    rows, next_cursor = await stock_page(session, sku=sku, warehouse=warehouse, after=cursor, limit=limit)
+    return {
+        "items": [
+            {
+                "sku": row.sku_code,
+                "warehouse": row.warehouse_code,
+                "on_hand": row.on_hand,
+                "reserved": row.reserved,
+                "safety_stock": row.safety_stock,
+                "available": row.available,
+                "updated_at": iso_utc(row.updated_at),
+            }
+            for row in rows
+        ],
+        "next_cursor": next_cursor,
+    }
 
 
 # --- warehouse settings --------------------------------------------------------------------------

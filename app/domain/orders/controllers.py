@@ -1,7 +1,8 @@
-"""Pages of the orders area: the unified list; and the read API for one canonical order.
+"""Pages of the orders area: the unified list; and the read API's order list.
 
-The order's detail page shows where it stands with processing, so it is served by ``processing.controllers``;
-the ingest-error queue and the CSV/Excel import are the intake's, served by ``channels.controllers``.
+The order's detail page and the read API's one order show where it stands with processing, so they are served
+by ``processing.controllers``; the ingest-error queue and the CSV/Excel import are the intake's, served by
+``channels.controllers``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, get
+from litestar.di import Provide
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,7 +19,24 @@ from app.domain.orders import presentation, services
 from app.domain.orders.models import OrderStatus
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel
+from app.params import parse_limit
 from app.web import page
+
+
+def provide_list_query(
+    channel: str = "",
+    shop: str = "",
+    status: str = "",
+    date_from: str = "",
+    date_to: str = "",
+    province: str = "",
+    tag: str = "",
+    sku: str = "",
+    q: str = "",
+) -> dict[str, str]:
+    """The order list's filters as typed into the query string, by name: declared once for the page and the API
+    (a dependency, so that Litestar reads and documents them as query parameters of both)."""
+    return dict(locals())
 
 
 def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
@@ -30,34 +49,15 @@ class OrdersController(Controller):
     tags = ["orders"]  # noqa: RUF012
     opt = {"permission": "orders.read"}  # noqa: RUF012
 
+    dependencies = {"list_query": Provide(provide_list_query, sync_to_thread=False)}  # noqa: RUF012
+
     @get("/", name="orders:index")
     async def index(
-        self,
-        request: HTMXRequest,
-        db_session: AsyncSession,
-        channel: str = "",
-        shop: str = "",
-        status: str = "",
-        date_from: str = "",
-        date_to: str = "",
-        province: str = "",
-        tag: str = "",
-        sku: str = "",
-        q: str = "",
-        after: str = "",
+        self, request: HTMXRequest, db_session: AsyncSession, list_query: dict[str, str], after: str = ""
     ) -> Template:
         """订单: every channel's orders in one list, filtered, newest first, keyset-paginated."""
-        filters = services.OrderFilters.from_query(
-            channel=channel,
-            shop=shop,
-            status=status,
-            date_from=date_from,
-            date_to=date_to,
-            province=province,
-            tag=tag,
-            sku=sku,
-            q=q,
-        )
+        filters = services.OrderFilters.from_query(list_query)
+        date_from, date_to = list_query["date_from"], list_query["date_to"]
         rows, next_cursor = await services.list_orders(db_session, filters, after=after or None)
         query = {**filters.as_query(), "date_from": date_from, "date_to": date_to}
         return _page(
@@ -84,7 +84,13 @@ class OrdersApiController(Controller):
     tags = ["orders"]  # noqa: RUF012
     opt = {"scope": "read"}  # noqa: RUF012
 
-    @get("/{order_id:int}", name="api:order")
-    async def order(self, order_id: int, db_session: AsyncSession) -> Response[dict[str, Any]]:
-        """The canonical order (as the rule flows see it), with personal data masked and the payload redacted."""
-        return Response(await services.api_order(db_session, order_id))
+    dependencies = {"list_query": Provide(provide_list_query, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/", name="api:orders")
+    async def orders(
+        self, db_session: AsyncSession, list_query: dict[str, str], cursor: str = "", limit: str = ""
+    ) -> Response[dict[str, Any]]:
+        """The order list's filters and keyset paging: canonical orders, masked, newest first; ``next_cursor``."""
+        filters = services.OrderFilters.from_query(list_query, strict=True)
+        size = parse_limit(limit, maximum=services.API_PAGE_LIMIT, default=services.PAGE_SIZE)
+        return Response(await services.api_orders(db_session, filters, cursor=cursor or None, limit=size))

@@ -16,7 +16,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import deferred_of, insert_rows, utcnow
+from app.db import deferred_of, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory.models import Sku
 from app.domain.orders import pii
@@ -24,7 +24,7 @@ from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEve
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedOrder
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
-from app.errors import DomainError
+from app.errors import DomainError, excerpt
 from app.i18n import N_
 from app.params import ParameterError, parse_day, parse_id, parse_moment, start_of_day
 from app.templating import CHINA
@@ -44,6 +44,8 @@ _RANK = {
     OrderStatus.cancelled: 7,
 }
 PAGE_SIZE = 50
+#: The most orders one page of the read API gives.
+API_PAGE_LIMIT = 200
 #: The buyer message and seller memo are cut to this many characters (with the truncation marker); the
 #: sealed payload keeps up to pii.MAX_PAYLOAD_STRING of them for an audited look.
 NOTE_LIMIT = 1000
@@ -426,10 +428,6 @@ async def load_order_rows(session: AsyncSession, order_ids: Sequence[int]) -> di
     return {order_id: StoredOrder(o, lines[order_id], shops[o.shop_id]) for order_id, o in found.items()}
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 def canonical_order(view: OrderView | StoredOrder) -> dict[str, Any]:
     """The canonical order of DESIGN.md without its payload, exactly as the rule-flow context reads it under
     ``order`` (:func:`canonical_order_by_id` adds ``raw``, the redacted copy of the payload).
@@ -446,8 +444,8 @@ def canonical_order(view: OrderView | StoredOrder) -> dict[str, Any]:
         "external_id": order.external_id,
         "raw_status": order.raw_status,
         "status": order.status.value,
-        "created_at": _iso(order.placed_at),
-        "paid_at": _iso(order.paid_at),
+        "created_at": iso_utc(order.placed_at),
+        "paid_at": iso_utc(order.paid_at),
         "buyer": {
             "channel_buyer_id": order.channel_buyer_id,
             "nick": order.buyer_nick,
@@ -488,7 +486,7 @@ def canonical_order(view: OrderView | StoredOrder) -> dict[str, Any]:
             "is_presale": order.is_presale,
             "deposit_paid": order.deposit_paid,
             "balance_paid": order.balance_paid,
-            "balance_due_at": _iso(order.balance_due_at),
+            "balance_due_at": iso_utc(order.balance_due_at),
         },
         "buyer_message": order.buyer_message,
         "seller_memo": order.seller_memo,
@@ -524,11 +522,15 @@ async def canonical_order_by_id(session: AsyncSession, order_id: int) -> dict[st
     return {**canonical_order(view), "raw": view.order.raw}
 
 
-async def api_order(session: AsyncSession, order_id: int) -> dict[str, Any]:
-    """The canonical order as the read API gives it: masked values only (the receiver's name too)."""
-    canonical = await canonical_order_by_id(session, order_id)
+def _masked_for_api(canonical: dict[str, Any]) -> dict[str, Any]:
+    """The canonical order as API tokens see it: the receiver's name masked as well (no token reveals)."""
     canonical["receiver"]["name"] = pii.mask_name(canonical["receiver"]["name"])
     return canonical
+
+
+async def api_order(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    """The canonical order as the read API gives it: masked values only (the receiver's name too)."""
+    return _masked_for_api(await canonical_order_by_id(session, order_id))
 
 
 # --- the list --------------------------------------------------------------------------------------------
@@ -549,22 +551,20 @@ class OrderFilters:
     q: str = ""
 
     @classmethod
-    def from_query(
-        cls,
-        *,
-        channel: str = "",
-        shop: str = "",
-        status: str = "",
-        date_from: str = "",
-        date_to: str = "",
-        province: str = "",
-        tag: str = "",
-        sku: str = "",
-        q: str = "",
-    ) -> OrderFilters:
-        """The filters from the list's query string. Unknown channels and statuses mean "any"; a shop that is
-        not an id, or a day that is not a day we keep, is a ParameterError. Days are China days: ``date_to``
-        includes the whole of its day."""
+    def from_query(cls, query: Mapping[str, str], *, strict: bool = False) -> OrderFilters:
+        """The filters from the list's query string (by parameter name; a missing one means "any"). Unknown
+        channels and statuses mean "any" too (a ParameterError when ``strict``, as the API asks: a program's typo
+        must not widen its answer); a shop that is not an id, or a day that is not a day we keep, is a
+        ParameterError. Days are China days: ``date_to`` includes the whole of its day."""
+        channel, shop, status = query.get("channel", ""), query.get("shop", ""), query.get("status", "")
+        date_from, date_to = query.get("date_from", ""), query.get("date_to", "")
+        if strict:
+            for name, value, known in (
+                ("channel", channel, Channel.__members__),
+                ("status", status, OrderStatus.__members__),
+            ):
+                if value and value not in known:
+                    raise ParameterError(f"unknown_{name}", field=name, value=excerpt(value))
         shop_id = parse_id(shop) if shop.strip() else None
         if shop.strip() and shop_id is None:
             raise ParameterError("unknown_shop", field="shop")
@@ -575,10 +575,10 @@ class OrderFilters:
             status=status if status in OrderStatus.__members__ else "",
             date_from=start_of_day(first, CHINA) if first else None,
             date_to=start_of_day(last, CHINA) + timedelta(days=1) if last else None,
-            province=province.strip(),
-            tag=tag.strip(),
-            sku=sku.strip(),
-            q=q.strip(),
+            province=query.get("province", "").strip(),
+            tag=query.get("tag", "").strip(),
+            sku=query.get("sku", "").strip(),
+            q=query.get("q", "").strip(),
         )
 
     def as_query(self) -> dict[str, str]:
@@ -601,7 +601,7 @@ def encode_cursor(order: Order) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+def decode_cursor(cursor: str | None, field: str = "after") -> tuple[datetime, int] | None:
     """The (placed_at, id) a cursor names; None when there is none (the first page). A cursor we did not write
     is a ParameterError: answering with the first page would repeat rows under the ones already shown."""
     if not cursor:
@@ -613,16 +613,22 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, int] | None:
         placed, order_id = "", ""
     moment, last_id = parse_moment(placed), parse_id(order_id)
     if moment is None or last_id is None:
-        raise ParameterError("stale_page", field="after")
+        raise ParameterError("stale_page", field=field)
     return moment, last_id
 
 
 async def list_orders(
-    session: AsyncSession, filters: OrderFilters, *, after: str | None = None, limit: int = PAGE_SIZE
+    session: AsyncSession,
+    filters: OrderFilters,
+    *,
+    after: str | None = None,
+    limit: int = PAGE_SIZE,
+    cursor_field: str = "after",
 ) -> tuple[list[Order], str | None]:
     """Newest first, keyset-paginated on (placed_at, id) so a deep page costs what the first one does.
 
-    Returns the page and the cursor of the next page (None on the last page).
+    Returns the page and the cursor of the next page (None on the last page). ``cursor_field`` names the
+    parameter that carried ``after``, for the refusal of a cursor we did not write.
     """
     query = select(Order)
     if filters.channel:
@@ -653,7 +659,7 @@ async def list_orders(
         if len(term) == 4 and term.isascii() and term.isdigit():
             conditions.append(col(Order.phone_suffix) == term)
         query = query.where(or_(*conditions))
-    position = decode_cursor(after)
+    position = decode_cursor(after, cursor_field)
     if position is not None:
         placed, last_id = position
         query = query.where(
@@ -663,6 +669,17 @@ async def list_orders(
     rows = list((await session.exec(query)).all())
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return rows[:limit], next_cursor
+
+
+async def api_orders(session: AsyncSession, filters: OrderFilters, *, cursor: str | None, limit: int) -> dict[str, Any]:
+    """One page of the order list as the read API gives it: each order canonical and masked (without its
+    payload), newest first, and the cursor of the next page (None on the last)."""
+    rows, next_cursor = await list_orders(session, filters, after=cursor, limit=limit, cursor_field="cursor")
+    stored = await load_order_rows(session, [row.id for row in rows if row.id is not None])
+    return {
+        "items": [_masked_for_api(canonical_order(stored[row.id])) for row in rows if row.id in stored],
+        "next_cursor": next_cursor,
+    }
 
 
 async def customer_orders(session: AsyncSession, customer_id: int, *, limit: int = 50) -> list[Order]:

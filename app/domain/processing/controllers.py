@@ -1,6 +1,7 @@
 """审核 and 处理监控: the manual-review queue with its actions (放行, 修改地址, 驳回, 尾款已付) and the live
 processing monitor. Each action is one call into the processing services; a refused action changes nothing
-and shows the reason. Also an order's detail page, which shows where the order stands with processing."""
+and shows the reason. Also an order's detail page and its read API, which show where the order stands with
+processing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from litestar import Controller, get, post
 from litestar.exceptions import NotFoundException
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
@@ -86,6 +87,20 @@ class OrderDetailController(Controller):
         )
         context = await _detail_context(db_session, order_id)
         return _page(request, "orders/detail.html", "orders/_raw.html", **{**context, "original": original})
+
+
+class OrderApiController(Controller):
+    """One order for machines (API tokens with the ``read`` scope), with where it goes; the list is the orders'."""
+
+    path = "/api/v1/orders"
+    tags = ["orders"]  # noqa: RUF012
+    opt = {"scope": "read"}  # noqa: RUF012
+
+    @get("/{order_id:int}", name="api:order")
+    async def order(self, order_id: int, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        """The canonical order (as the rule flows see it), with personal data masked and the payload redacted,
+        and ``processing``: state, hold, warehouse, carrier, waybills, shipments and the flows' paths."""
+        return Response(await queries.api_order(db_session, order_id))
 
 
 class ProcessingController(Controller):

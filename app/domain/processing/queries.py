@@ -11,12 +11,13 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import iso_utc, utcnow
 from app.domain.flows.models import FlowVersion
 from app.domain.flows.panels import shown
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Carrier, Shipment, order_ref
 from app.domain.inventory.models import Warehouse
+from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderLine
 from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState
 from app.domain.shops import services as shop_readers
@@ -491,3 +492,83 @@ async def order_processing(session: AsyncSession, order_id: int) -> OrderProcess
 def helpers() -> dict[str, Any]:
     """Template functions the processing pages use (labels come back translated, as plain text)."""
     return {"hold_code_label": hold_code_label, "state_label": state_label, "shown": shown}
+
+
+# --- the read API ------------------------------------------------------------------------------------------
+
+
+def _named(code: str | None, names: dict[str, str]) -> dict[str, str] | None:
+    return {"code": code, "name": names.get(code, code)} if code else None
+
+
+def _api_shipment(shipment: Shipment, view: OrderProcessingView) -> dict[str, Any]:
+    return {
+        "ref": shipment.ref,
+        "seq": shipment.seq,
+        "status": shipment.status,
+        "warehouse": _named(shipment.warehouse_code, view.warehouses),
+        "carrier": _named(shipment.carrier_code, view.carriers),
+        "waybill_no": shipment.waybill_no,
+        "weight_g": shipment.weight_g,
+        "fee_fen": shipment.fee_fen,
+        "promised_days": shipment.promised_days,
+        "lines": [
+            {
+                "order_id": str(line["order_id"]) if line.get("order_id") is not None else None,
+                "line_id": line.get("line_id"),
+                "sku": line.get("sku"),
+                "title": line.get("title"),
+                "qty": line.get("qty"),
+                "is_gift": bool(line.get("is_gift")),
+                "bundle_of": line.get("bundle_of"),
+            }
+            for line in shipment.lines
+        ],
+    }
+
+
+def _api_run(run: FlowRunView) -> dict[str, Any]:
+    return {
+        "flow_id": str(run.flow_id) if run.flow_id is not None else None,
+        "version_id": str(run.version_id) if run.version_id is not None else None,
+        "version_number": run.version_number,
+        "name": run.name,
+        "status": run.status,
+        "error": run.error,
+        "failed_node": run.failed_node,
+        "path": [
+            {"node_id": step.node_id, "name": step.name, "type": step.type, "port": step.port, "branch": step.branch}
+            for step in run.path
+        ],
+    }
+
+
+def api_processing(view: OrderProcessingView | None) -> dict[str, Any] | None:
+    """Where an order goes, as the read API gives it: state, hold, warehouse, carrier, waybill numbers,
+    shipments with their lines, and each flow run with its version and path. None before it is queued.
+
+    Codes are the machine's words (``state``, ``hold_code``); ``hold_reason`` is the flow's own text."""
+    if view is None:
+        return None
+    proc = view.proc
+    return {
+        "state": proc.state.value,
+        "hold_code": proc.hold_code or None,
+        "hold_reason": proc.hold_reason or None,
+        "warehouse": _named(proc.warehouse_code, view.warehouses),
+        "carrier": _named(proc.carrier_code, view.carriers),
+        "priority": proc.priority,
+        "merged_into": str(proc.merged_into) if proc.merged_into is not None else None,
+        "waybill_numbers": [s.waybill_no for s in view.shipments if s.waybill_no and s.status != "cancelled"],
+        "shipments": [_api_shipment(shipment, view) for shipment in view.shipments],
+        "flows": [_api_run(run) for run in view.runs],
+        "order_version": proc.order_version,
+        "queued_at": iso_utc(proc.queued_at),
+        "finished_at": iso_utc(proc.finished_at),
+    }
+
+
+async def api_order(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    """The canonical order as the read API gives it (masked), with ``processing``: where it goes."""
+    order = await orders.api_order(session, order_id)
+    return {**order, "processing": api_processing(await order_processing(session, order_id))}
