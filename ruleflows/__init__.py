@@ -62,7 +62,7 @@ from ruleflows.interpreter import (
 )
 from ruleflows.library import list_templates, load_template
 from ruleflows.logic import ALLOWED_OPERATORS, evaluate, is_expression
-from ruleflows.problems import Problem
+from ruleflows.problems import BIDI_CONTROLS, Problem, isolated, without_bidi_controls
 from ruleflows.regions import PROVINCES, REGIONS, region_of, short_province
 from ruleflows.schema import (
     CARRIER_STRATEGIES,
@@ -80,6 +80,7 @@ from ruleflows.validation import validate
 __all__ = [
     "ACTION_CATALOGUE",
     "ALLOWED_OPERATORS",
+    "BIDI_CONTROLS",
     "CARRIER_STRATEGIES",
     "CHANNELS",
     "DOCUMENT_KINDS",
@@ -115,6 +116,7 @@ __all__ = [
     "evaluate",
     "is_expression",
     "is_known_path",
+    "isolated",
     "list_templates",
     "load_template",
     "nesting_depth",
@@ -123,4 +125,5 @@ __all__ = [
     "run",
     "short_province",
     "validate",
+    "without_bidi_controls",
 ]

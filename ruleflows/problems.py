@@ -34,6 +34,25 @@ class Problem:
         }
 
 
+#: Characters that reorder the text around them: the embeddings and overrides U+202A-U+202E, the isolates
+#: U+2066-U+2069 and the marks U+200E, U+200F, U+061C. A name with U+202E shows reversed and reverses what follows.
+BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_NO_BIDI: Final = {ord(char): None for char in BIDI_CONTROLS}
+#: First-strong isolate ... pop directional isolate: what is between them cannot reorder the text outside.
+_ISOLATE, _POP_ISOLATE = "\u2068", "\u2069"
+
+
+def without_bidi_controls(text: str) -> str:
+    """``text`` with every character of BIDI_CONTROLS removed, for names and labels a designer gives."""
+    return text.translate(_NO_BIDI)
+
+
+def isolated(text: str) -> str:
+    """``text`` as a message names it: wrapped in an isolate when it holds bidi controls (a document saved
+    before they were removed on input), so that they reorder nothing of the message around it."""
+    return f"{_ISOLATE}{text}{_POP_ISOLATE}" if BIDI_CONTROLS.intersection(text) else text
+
+
 # code -> (Chinese template, English template); fields are filled with str.format.
 MESSAGES: Final = MappingProxyType(
     {
@@ -162,7 +181,7 @@ def make_problem(
 ) -> Problem:
     """Build a Problem from its code and the fields its message templates name."""
     zh, en = MESSAGES[code]
-    values = {key: value if isinstance(value, str) else str(value) for key, value in fields.items()}
+    values = {key: isolated(value if isinstance(value, str) else str(value)) for key, value in fields.items()}
     return Problem(
         code=code,
         message_zh=zh.format(**values),

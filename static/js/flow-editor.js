@@ -60,8 +60,9 @@
     var id = escapeHtml(node.id);
     return '<div class="fn-head"><span class="fn-type">' + escapeHtml(nodeLabel(node)) + "</span>" +
       '<span class="fn-badge" role="button" tabindex="0" data-testid="problem-badge-' + id + '"></span></div>' +
-      '<div class="fn-name">' + escapeHtml(node.name || node.id) + "</div>" +
-      (summary ? '<div class="fn-summary">' + escapeHtml(summary) + "</div>" : "") +
+      // dir=auto isolates the name: a bidi control saved in it cannot reorder the rest of the node.
+      '<div class="fn-name" dir="auto">' + escapeHtml(node.name || node.id) + "</div>" +
+      (summary ? '<div class="fn-summary" dir="auto">' + escapeHtml(summary) + "</div>" : "") +
       '<div class="fn-count" data-testid="count-' + id + '"></div>';
   }
 
@@ -1228,7 +1229,10 @@
       var node = state.doc.nodes.find(function (n) { return n.id === nid; });
       popover.innerHTML = "";
       var head = document.createElement("strong");
-      head.textContent = MSG.problemsOf + " · " + (node.name || node.id);
+      head.textContent = MSG.problemsOf + " · ";
+      var name = document.createElement("bdi");  // isolated: the name cannot reorder the heading
+      name.textContent = node.name || node.id;
+      head.appendChild(name);
       popover.appendChild(head);
       var list = document.createElement("ul");
       messages.forEach(function (message) {

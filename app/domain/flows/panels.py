@@ -105,7 +105,7 @@ def apply_form(node: dict[str, Any], form: dict[str, Any]) -> Applied:
     node = copy.deepcopy(node)
     command = one(form, "do")
     if "name" in form:
-        node["name"] = one(form, "name")[:100]
+        node["name"] = ruleflows.without_bidi_controls(one(form, "name"))[:100]
     applied = Applied(node)
     if command == "apply_raw":
         _apply_raw(applied, one(form, "raw"))
@@ -151,7 +151,8 @@ def _apply_switch(applied: Applied, form: dict[str, Any], command: str) -> None:
     branches: list[dict[str, Any]] = []
     for branch_id in many(form, "branch"):
         previous = old.get(branch_id, {})
-        branch: dict[str, Any] = {"id": branch_id, "label": one(form, f"label:{branch_id}")[:60]}
+        label = ruleflows.without_bidi_controls(one(form, f"label:{branch_id}"))[:60]
+        branch: dict[str, Any] = {"id": branch_id, "label": label}
         if command == f"use_builder:{branch_id}":
             branch.update(builder=builder.empty_group(), logic=None)
         elif one(form, f"mode:{branch_id}") == "raw":

@@ -207,14 +207,15 @@ def blank_document(name: str) -> dict[str, Any]:
 def clean_document(doc: Any) -> Any:
     """Keep only what the DESIGN.md format has, so no editor markup or stray keys are ever stored.
 
-    Values are kept as given (even wrong ones), so that validation can still name every problem.
+    Values are kept as given (even wrong ones), so that validation can still name every problem, except that
+    the names and branch labels a designer gives lose their bidi controls (a U+202E would show them reversed).
     """
     if not isinstance(doc, dict):
         return doc
-    cleaned = {key: doc[key] for key in _DOCUMENT_KEYS if key in doc}
+    cleaned = _plain_names({key: doc[key] for key in _DOCUMENT_KEYS if key in doc}, "name")
     if isinstance(cleaned.get("nodes"), list):
         cleaned["nodes"] = [
-            {key: node[key] for key in _NODE_KEYS if key in node} if isinstance(node, dict) else node
+            _clean_node({key: node[key] for key in _NODE_KEYS if key in node}) if isinstance(node, dict) else node
             for node in cleaned["nodes"]
         ]
     if isinstance(cleaned.get("edges"), list):
@@ -223,6 +224,21 @@ def clean_document(doc: Any) -> Any:
             for edge in cleaned["edges"]
         ]
     return cleaned
+
+
+def _plain_names(entry: dict[str, Any], key: str) -> dict[str, Any]:
+    if isinstance(entry.get(key), str):
+        entry[key] = ruleflows.without_bidi_controls(entry[key])
+    return entry
+
+
+def _clean_node(node: dict[str, Any]) -> dict[str, Any]:
+    node = _plain_names(node, "name")
+    config = node.get("config")
+    if isinstance(config, dict) and isinstance(config.get("branches"), list):
+        branches = [_plain_names(dict(b), "label") if isinstance(b, dict) else b for b in config["branches"]]
+        node["config"] = {**config, "branches": branches}
+    return node
 
 
 def fingerprint(doc: Any) -> str:
@@ -277,7 +293,7 @@ async def get_flow(session: AsyncSession, flow_id: int, *, for_update: bool = Fa
 
 
 def _check_name(name: str) -> str:
-    name = name.strip()
+    name = ruleflows.without_bidi_controls(name).strip()
     if not name:
         raise FlowError("name_required")
     if len(name) > MAX_NAME:

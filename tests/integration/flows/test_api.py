@@ -167,3 +167,28 @@ async def test_a_long_unknown_template_or_shop_is_refused_naming_only_its_start(
         message = refused.json()["message"]
         assert message.startswith(head) and len(message) < 100, message
     assert [f["name"] for f in (await client.get("/api/v1/flows", headers=admin)).json()] == []
+
+
+async def test_bidi_controls_are_taken_out_of_flow_node_and_branch_names_so_none_shows_reversed(
+    client, make_token, reference_data
+):
+    admin = bearer(await make_token(TokenScope.admin))
+    rlo = "\u202e"
+    created = await client.post(
+        "/api/v1/flows", json={"name": f"{rlo}程流\u2066", "document": routing_flow()}, headers=admin
+    )
+    assert created.status_code == 201 and created.json()["name"] == "程流"
+    document = routing_flow()
+    document["nodes"][1]["name"] = f"\u200f华东{rlo}C3？\u061c"
+    switch = {"branches": [{"id": "b1", "label": f"\u202a{rlo}大客户\u202c", "logic": True}]}
+    document["nodes"].append(
+        {"id": "s1", "type": "switch", "name": f"{rlo}分流", "position": {"x": 0, "y": 0}, "config": switch}
+    )
+    saved = await client.put(f"/api/v1/flows/{created.json()['id']}/draft", json={"document": document}, headers=admin)
+    assert saved.status_code == 200, saved.text
+    draft = saved.json()["draft"]
+    nodes = {node["id"]: node for node in draft["nodes"]}
+    assert (nodes["c1"]["name"], nodes["s1"]["name"]) == ("华东C3？", "分流")
+    assert nodes["s1"]["config"]["branches"][0]["label"] == "大客户"
+    messages = [p["message_zh"] for p in saved.json()["problems"] if p["node_id"] == "s1"]
+    assert "分支节点「分流（s1）」的分支「大客户（b1）」没有连线。" in messages

@@ -423,6 +423,17 @@ async def test_a_switch_gets_branches_each_with_its_own_conditions(client, db, a
     assert [b["id"] for b in node_update(removed.text)["config"]["branches"]] == ["b2"]
 
 
+async def test_a_name_or_branch_label_typed_with_bidi_controls_is_kept_without_them(client, db, as_role):
+    flow_id = await new_flow(db)
+    token = await as_role(Role.designer)
+    node = {"id": "s1", "type": "switch", "name": "路线", "config": {"branches": [{"id": "b1", "label": "分支 1"}]}}
+    form = {"branch": ["b1"], "label:b1": "\u202e东华\u2066", "mode:b1": "json", "logic:b1": "true"}
+    answer = await panel(client, token, flow_id, node, name="\u200f线路\u202e达到法无", **form)
+    node = node_update(answer.text)
+    assert (node["name"], node["config"]["branches"][0]["label"]) == ("线路达到法无", "东华")
+    assert "\u202e" not in answer.text
+
+
 async def test_published_flows_for_an_order_follow_scope_and_priority(db):
     async with db.transaction() as session:
         everywhere = await services.create_flow(session, SYSTEM, "全部", document=routing_flow(), priority=50)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ruleflows import validate
+from ruleflows import isolated, validate, without_bidi_controls
 from ruleflows.document import MAX_DOCUMENT_BYTES, MAX_EDGES, MAX_EXPRESSION_DEPTH, MAX_NODES
 from ruleflows.problems import MESSAGES
 
@@ -308,3 +308,17 @@ def test_malformed_documents_give_problems_not_exceptions(doc: Any) -> None:
     problems = validate(copy.deepcopy(doc))
     assert problems
     assert all(p.message_zh and p.message_en for p in problems)
+
+
+def test_a_reversing_name_is_isolated_so_the_rest_of_the_problem_reads_as_written() -> None:
+    doc = base()
+    edge(doc, "e2").update(target="e")
+    node(doc, "a1")["name"] = "\u202e加标签"  # saved before bidi controls were taken out of names
+    (problem,) = [p for p in validate(doc) if p.code == "unreachable_node"]
+    assert problem.message_zh == "节点「\u2068\u202e加标签（a1）\u2069」从开始节点无法到达。"
+    assert problem.message_en.endswith('\u2069" cannot be reached from the start.')
+
+
+def test_a_name_without_bidi_controls_is_named_as_it_is() -> None:
+    assert isolated("华东 3C？") == "华东 3C？"
+    assert without_bidi_controls("\u200f华东\u202e3C\u2069") == "华东3C"
