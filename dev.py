@@ -3,7 +3,8 @@
 
     python3 dev.py run    create the environment, migrate, seed demo data once, serve on :8000
     python3 dev.py test   install what the tests need, then lint, types, unit, integration, e2e —
-                          and the integration suite again on PostgreSQL + Redis when they are reachable
+                          and the integration suite again on PostgreSQL + Redis when they are reachable,
+                          beside the SQLite integration run and the browser tests
     python3 dev.py bench  every benchmark in turn, each printing its table from one run (PostgreSQL rows
                           when it is reachable, in scratch databases bench_* that are made afresh)
 
@@ -17,6 +18,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -102,38 +104,86 @@ def reachable(url: str, default_port: int) -> bool:
         return False
 
 
+class Step:
+    """One step of `dev.py test`: a command, run in the foreground (its output streamed) or beside the others
+    (its output kept in a file under test-artifacts/logs and printed when it ends)."""
+
+    def __init__(self, title: str, command: list[str | Path], env: dict[str, str] | None = None) -> None:
+        self.title, self.command, self.env = title, command, env or {}
+        self.code: int | None = None
+        self.seconds = 0.0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: Path | None = None
+        self._started = 0.0
+
+    def run(self) -> None:
+        say(self.title)
+        self._started = time.monotonic()
+        self.code = sh(*self.command, env=self.env, check=False)
+        self.seconds = time.monotonic() - self._started
+
+    def start_beside(self, log_name: str) -> None:
+        """Start in the background, with its own pytest temporary directory, so it can run beside another."""
+        logs = ROOT / "test-artifacts" / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        self._log = logs / f"{log_name}.log"
+        command = [str(part) for part in self.command]
+        if "pytest" in command:
+            command.append(f"--basetemp={tempfile.mkdtemp(prefix='ruleflow-test-')}")
+        print(f"started beside the others: {self.title} (output when it ends)", flush=True)
+        self._started = time.monotonic()
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(  # noqa: S603
+                command, cwd=ROOT, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def finish(self) -> None:
+        assert self._process is not None and self._log is not None
+        self.code = self._process.wait()
+        self.seconds = time.monotonic() - self._started
+        say(self.title)
+        sys.stdout.write(self._log.read_text(errors="replace"))
+        sys.stdout.flush()
+
+
 def test() -> None:
     ensure_environment()
     ensure_chromium()
     ruleflow("i18n", "compile")
-    pytest = [PY, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider"]
-    steps: list[tuple[str, list[str | Path], dict[str, str]]] = [
-        ("lint (ruff)", [BIN / "ruff", "check", "."], {}),
-        ("types (mypy)", [BIN / "mypy"], {}),
-        ("unit tests and benchmarks", [*pytest, "tests/unit", "tests/perf"], {}),
-        ("integration tests on SQLite + embedded worker", [*pytest, "tests/integration"], {}),
-        ("end-to-end tests in Chromium", [*pytest, "e2e"], {}),
+    pytest: list[str | Path] = [PY, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider"]
+    steps = [
+        Step("lint (ruff)", [BIN / "ruff", "check", "."]),
+        Step("types (mypy)", [BIN / "mypy"]),
+        Step("unit tests and benchmarks", [*pytest, "tests/unit", "tests/perf"]),
     ]
+    for step in steps:
+        step.run()
+    # The PostgreSQL run shares nothing with the SQLite one and the browser tests (its own database, Redis and
+    # worker processes, free ports, its own temporary directory), so it runs beside them: the longest step
+    # then overlaps the others instead of following them.
+    beside: Step | None = None
     if reachable(PG_URL, 5432) and reachable(REDIS_URL, 6379):
-        steps.append(
-            (
-                "integration tests on PostgreSQL + Redis + arq worker processes",
-                [*pytest, "tests/integration"],
-                {"RULEFLOW_TEST_BACKEND": "postgres", "TEST_DATABASE_URL": PG_URL, "TEST_REDIS_URL": REDIS_URL},
-            )
+        beside = Step(
+            "integration tests on PostgreSQL + Redis + arq worker processes",
+            [*pytest, "tests/integration"],
+            {"RULEFLOW_TEST_BACKEND": "postgres", "TEST_DATABASE_URL": PG_URL, "TEST_REDIS_URL": REDIS_URL},
         )
+        beside.start_beside("integration-postgres")
     else:
         print("PostgreSQL or Redis not reachable: the PostgreSQL + Redis integration run is left out")
-    results = []
-    for title, command, env in steps:
-        say(title)
-        started = time.monotonic()
-        code = sh(*command, env=env, check=False)
-        results.append((title, code, time.monotonic() - started))
+    for step in (
+        Step("integration tests on SQLite + embedded worker", [*pytest, "tests/integration"]),
+        Step("end-to-end tests in Chromium", [*pytest, "e2e"]),
+    ):
+        step.run()
+        steps.append(step)
+    if beside is not None:
+        beside.finish()
+        steps.append(beside)
     say("summary")
-    for title, code, seconds in results:
-        print(f"  {'PASS' if code == 0 else 'FAIL'}  {seconds:6.1f}s  {title}")
-    sys.exit(0 if all(code == 0 for _, code, _ in results) else 1)
+    for step in steps:
+        print(f"  {'PASS' if step.code == 0 else 'FAIL'}  {step.seconds:6.1f}s  {step.title}")
+    sys.exit(0 if all(step.code == 0 for step in steps) else 1)
 
 
 #: The benchmarks `dev.py bench` runs: module, its arguments, and whether it takes a PostgreSQL URL last.
