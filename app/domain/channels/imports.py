@@ -9,11 +9,9 @@ shop). Each order becomes the generic JSON format (money in fen) and goes throug
 webhook, with the same bounds; an order that fails lands in the ingest-error queue with the row numbers it
 came from.
 
-Limits, so that one file cannot hold up the worker or exhaust its memory: the file is at most MAX_FILE_BYTES; an
-Excel file unpacks to at most MAX_UNPACKED_BYTES (checked from the archive's directory before anything is
-unpacked: a zip bomb is refused unread); at most MAX_ROWS rows of data (blank rows aside) in at most
-MAX_SHEET_ROWS rows in all, MAX_COLUMNS columns, MAX_CELLS filled cells, MAX_CELL_CHARS characters a cell.
-A file over any limit is refused as a whole and nothing of it is imported.
+The file is read within the limits of every uploaded sheet (``app.sheets``: size, unpacked size, rows, columns,
+cells), so that one file cannot hold up the worker or exhaust its memory; a file over any limit is refused as a
+whole and nothing of it is imported.
 
 Parsing runs in a thread, so the event loop it shares with the web pages (the embedded worker) keeps
 answering. Each order's ingest and the import's progress counter are one transaction, so a second run of the
@@ -23,18 +21,14 @@ same import (a redelivered job) carries on where the first stopped and never fil
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import outbox
+from app import outbox, sheets
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.adapters.base import NormalizeError, quantity, yuan_to_fen
@@ -43,18 +37,9 @@ from app.domain.channels.services import Checkpoint, IngestResult, ingest, recor
 from app.domain.orders import pii
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
-from app.errors import DomainError
-from app.i18n import N_, gettext
+from app.i18n import gettext
 from app.settings import Settings
-
-MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_UNPACKED_BYTES = 50 * 1024 * 1024
-MAX_ARCHIVE_ENTRIES = 1_000
-MAX_ROWS = 10_000
-MAX_SHEET_ROWS = 100_000
-MAX_COLUMNS = 60
-MAX_CELLS = 300_000
-MAX_CELL_CHARS = 5_000
+from app.sheets import SheetFileError
 
 #: Accepted header names -> column.
 HEADERS = {
@@ -108,29 +93,11 @@ HEADERS = {
     "标签": "tags",
 }
 
+#: An order file that cannot be read as a whole (the one error of every sheet upload).
+ImportFileError = SheetFileError
 #: The limits as the import page states them.
-LIMITS = {"size": MAX_FILE_BYTES // 1024 // 1024, "rows": f"{MAX_ROWS:,}", "columns": MAX_COLUMNS}
-
-
-class ImportFileError(DomainError, ValueError):
-    """The file as a whole cannot be read (not CSV/Excel, no header, over a limit); the message says why."""
-
-    messages: ClassVar[Mapping[str, str]] = {
-        "empty": N_("the file is empty"),
-        "too_large": N_("the file has %(size)s MB; at most %(max)s MB can be imported"),
-        "not_excel": N_("not a readable Excel file"),
-        "unpacks_too_large": N_("the Excel file unpacks to %(size)s MB; at most %(max)s MB can be imported"),
-        "no_sheet": N_("the workbook has no sheet"),
-        "not_text": N_("the CSV is neither UTF-8 nor GBK text"),
-        "bad_csv": N_("the CSV cannot be read: %(reason)s"),
-        "sheet_too_long": N_("the sheet has more than %(max)s rows"),
-        "too_many_columns": N_("row %(row)s has more than %(max)s columns"),
-        "too_many_rows": N_("the file has more than %(max)s rows; split it and import the parts"),
-        "cell_too_long": N_("row %(row)s has a cell of more than %(max)s characters"),
-        "too_many_cells": N_("the file has more than %(max)s filled cells"),
-        "no_header": N_("the header row must name at least the shop and order_id columns"),
-        "wrong_type": N_("only .csv and .xlsx files can be imported"),
-    }
+LIMITS = sheets.LIMITS
+MAX_FILE_BYTES = sheets.MAX_FILE_BYTES
 
 
 class ImportOvertaken(RuntimeError):
@@ -145,99 +112,16 @@ class ImportedOrder:
     problem: NormalizeError | None = None
 
 
-def check_size(content: bytes) -> None:
-    if not content:
-        raise ImportFileError("empty")
-    if len(content) > MAX_FILE_BYTES:
-        raise ImportFileError("too_large", size=f"{len(content) / 1024 / 1024:.1f}", max=MAX_FILE_BYTES // 1024 // 1024)
-
-
-def check_archive(content: bytes) -> None:
-    """An Excel file is a zip archive: refuse one that would unpack to more than MAX_UNPACKED_BYTES.
-
-    Only the archive's directory is read. Python's zipfile never inflates an entry beyond the size the
-    directory declares, so checking the declared sizes bounds what parsing can unpack.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
-        raise ImportFileError("not_excel") from exc
-    unpacked = sum(entry.file_size for entry in entries)
-    if len(entries) > MAX_ARCHIVE_ENTRIES or unpacked > MAX_UNPACKED_BYTES:
-        raise ImportFileError(
-            "unpacks_too_large", size=f"{unpacked / 1024 / 1024:,.0f}", max=MAX_UNPACKED_BYTES // 1024 // 1024
-        )
-
-
-def _excel_rows(content: bytes) -> Iterator[Sequence[Any]]:
-    from openpyxl import load_workbook
-
-    check_archive(content)
-    try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a broken file
-        raise ImportFileError("not_excel") from exc
-    try:
-        sheet = workbook.active
-        if sheet is None:
-            raise ImportFileError("no_sheet")
-        try:
-            yield from sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS + 1)
-        except Exception as exc:  # a sheet that breaks half-way
-            raise ImportFileError("not_excel") from exc
-    finally:
-        workbook.close()
-
-
-def _csv_rows(content: bytes) -> Iterator[Sequence[Any]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            decoded = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        raise ImportFileError("not_text")
-    try:
-        yield from csv.reader(io.StringIO(decoded))
-    except csv.Error as exc:  # a cell over the csv module's own limit, a stray NUL
-        raise ImportFileError("bad_csv", reason=str(exc)[:200]) from exc
-
-
-def _bounded(rows: Iterable[Sequence[Any]]) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells as text) of the non-blank rows, refusing the file at the first limit it passes."""
-    data_rows = cells = 0
-    for number, raw in enumerate(rows, start=1):
-        if number > MAX_SHEET_ROWS:
-            raise ImportFileError("sheet_too_long", max=f"{MAX_SHEET_ROWS:,}")
-        values = ["" if value is None else str(value) for value in raw]
-        if not any(value.strip() for value in values):
-            continue
-        if len(values) > MAX_COLUMNS and any(value.strip() for value in values[MAX_COLUMNS:]):
-            raise ImportFileError("too_many_columns", row=number, max=MAX_COLUMNS)
-        data_rows += 1
-        if data_rows > MAX_ROWS + 1:  # the header row, then at most MAX_ROWS
-            raise ImportFileError("too_many_rows", max=f"{MAX_ROWS:,}")
-        if any(len(value) > MAX_CELL_CHARS for value in values):
-            raise ImportFileError("cell_too_long", row=number, max=f"{MAX_CELL_CHARS:,}")
-        cells += sum(1 for value in values if value)
-        if cells > MAX_CELLS:
-            raise ImportFileError("too_many_cells", max=f"{MAX_CELLS:,}")
-        yield number, values[:MAX_COLUMNS]
-
-
 def read_rows(filename: str, content: bytes) -> list[tuple[int, dict[str, str]]]:
     """The file's rows as (row number, {column: text}) by our column names; Excel (.xlsx) or CSV (UTF-8 or GBK)."""
-    check_size(content)
-    source = _excel_rows(content) if filename.lower().endswith(".xlsx") else _csv_rows(content)
-    table = _bounded(source)
+    table = sheets.read_table(filename, content)
     first = next(table, None)
     if first is None:
         raise ImportFileError("empty")
     header = [HEADERS.get(name.strip().lower(), HEADERS.get(name.strip(), "")) for name in first[1]]
-    if "order_id" not in header or "shop" not in header:
-        raise ImportFileError("no_header")
+    missing = [name for name in ("shop", "order_id") if name not in header]
+    if missing:
+        raise ImportFileError("missing_columns", columns="、".join(missing))
     return [
         (number, {name: value.strip() for name, value in zip(header, values, strict=False) if name})
         for number, values in table
@@ -322,11 +206,7 @@ async def create_import(
 ) -> OrderImport:
     """Store the uploaded file (encrypted: it holds buyers' phones and addresses) and stage the job that reads
     it. What can be checked without parsing is checked here, so the operator hears of it at once."""
-    if not filename.lower().endswith((".csv", ".xlsx")):
-        raise ImportFileError("wrong_type")
-    check_size(content)
-    if filename.lower().endswith(".xlsx"):
-        check_archive(content)
+    sheets.check_upload(filename, content)
     job = OrderImport(
         filename=filename[:200],
         content=pii.seal(settings.secret_key, content),
