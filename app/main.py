@@ -29,7 +29,12 @@ from app.auth import CallerMiddleware, access_guard, is_api_path
 from app.csrf import CsrfMiddleware
 from app.db import Database
 from app.domain.accounts.controllers import AuthController, SettingsController
-from app.domain.channels.controllers import ChannelsController, ChannelWebhookController, IntakeController
+from app.domain.channels.controllers import (
+    ChannelsController,
+    ChannelWebhookController,
+    IntakeController,
+    ShopsApiController,
+)
 from app.domain.finance.controllers import FinanceController
 from app.domain.flows.controllers import FlowsApiController, FlowsController
 from app.domain.fulfillment.controllers import (
@@ -204,6 +209,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProcessingController,
             ChannelsController,
             ChannelWebhookController,
+            ShopsApiController,
             InventoryController,
             InventoryApiController,
             StockApiController,

@@ -1,31 +1,57 @@
-"""Channel settings pages (shops: secrets, pull schedule, last cursor, last error, pull now), the webhook, and the
-intake's pages under /orders: the ingest-error queue and the CSV/Excel import."""
+"""Channel settings pages (shops: add, rename, enable/disable, secrets, pull schedule, last cursor, last error,
+pull now), the shops API, the webhook, and the intake's pages under /orders: the ingest-error queue and the
+CSV/Excel import."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.datastructures import State, UploadFile
 from litestar.exceptions import NotFoundException
-from litestar.params import HeaderParameter, QueryParameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Response, Template
+from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import actor_of
 from app.domain.accounts.services import Actor
-from app.domain.channels import imports, push, services
+from app.domain.channels import imports, push, services, shops
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders import presentation
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import Shop
+from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.i18n import gettext
 from app.settings import Settings
 from app.web import client_ip, page, refusals_shown_by
+
+
+async def channels_page(
+    request: HTMXRequest, db_session: AsyncSession, fragment: str | None = None, **context: Any
+) -> Template:
+    """渠道与店铺 (or, for htmx, one of its fragments), with every shop and the new-shop form."""
+    defaults: dict[str, Any] = {
+        "new_secret": None,
+        "error": None,
+        "notice": None,
+        "focus_id": None,
+        "new_shop": {},
+        "new_shop_error": None,
+        "new_shop_field": None,
+    }
+    return page(
+        request,
+        "channels/page.html",
+        fragment,
+        shops=await shop_readers.list_shops(db_session),
+        pullable=PULLABLE,
+        channels=list(Channel),
+        channel_label=presentation.helpers()["channel_label"],
+        **{**defaults, **context},
+    )
 
 
 async def shop_card(
@@ -40,14 +66,12 @@ async def shop_card(
     """The shop's card (htmx), or the whole page with the message on that shop's card."""
     if shop is None:
         raise NotFoundException()
-    return page(
+    return await channels_page(
         request,
-        "channels/page.html",
+        db_session,
         "channels/_shop.html",
         shop=shop,
-        shops=await shop_readers.list_shops(db_session),
         focus_id=shop.id,
-        pullable=PULLABLE,
         new_secret=new_secret,
         error=error,
         notice=notice,
@@ -60,8 +84,22 @@ async def settings_refused(request: HTMXRequest, db_session: AsyncSession, error
     return await shop_card(request, db_session, shop, error=error.message)
 
 
+async def new_shop_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The page again with the reason in the new-shop form, what was typed kept (but the secrets)."""
+    typed = {key: one(dict(await request.form()), key) for key in NEW_SHOP_SHOWN}
+    return await channels_page(
+        request, db_session, new_shop=typed, new_shop_error=error.message, new_shop_field=error.field
+    )
+
+
+#: What the new-shop form shows back after a refusal: all it asked but the secrets.
+NEW_SHOP_SHOWN = ("channel", "code", "name", "api_base_url", "app_key", "pull_interval_minutes")
+#: The fields of the new-shop form (the CSRF token is the middleware's).
+NEW_SHOP_FIELDS = (*NEW_SHOP_SHOWN, "app_secret", "access_token")
+
+
 class ChannelsController(Controller):
-    """渠道与店铺: per-shop webhook secret and pull settings. Admins only."""
+    """渠道与店铺: add shops, rename, enable or disable them, their webhook secret and pull settings. Admins only."""
 
     path = "/channels"
     tags = ["channels"]  # noqa: RUF012
@@ -69,16 +107,38 @@ class ChannelsController(Controller):
 
     @get("/", name="channels:index")
     async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
-        return page(
-            request,
-            "channels/page.html",
-            shops=await shop_readers.list_shops(db_session),
-            pullable=PULLABLE,
-            new_secret=None,
-            error=None,
-            notice=None,
-            focus_id=None,
+        return await channels_page(request, db_session)
+
+    @post("/new", name="channels:create", status_code=303, opt=refusals_shown_by(new_shop_refused))
+    async def create(
+        self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Redirect:
+        """新增店铺: the new shop's card is shown, in its place on the page."""
+        values = {key: one(data, key) for key in NEW_SHOP_FIELDS}
+        shop = await shops.create_shop(db_session, settings.secret_key, values, actor, client_ip(request))
+        return Redirect(f"{request.app.route_reverse('channels:index')}#shop-{shop.id}", status_code=303)
+
+    @post("/{shop_id:int}/profile", name="channels:profile", status_code=200, opt=refusals_shown_by(settings_refused))
+    async def profile(
+        self, request: HTMXRequest, shop_id: int, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Rename the shop."""
+        shop = await shops.shop_with_id(db_session, shop_id)
+        await shops.update_shop(
+            db_session, settings.secret_key, shop, {"name": one(data, "name")}, actor, client_ip(request)
         )
+        return await shop_card(request, db_session, shop, notice=gettext("Saved."))
+
+    @post("/{shop_id:int}/active", name="channels:active", status_code=200, opt=refusals_shown_by(settings_refused))
+    async def active(
+        self, request: HTMXRequest, shop_id: int, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Enable or disable the shop: a disabled shop's webhooks are refused and its pulls stop."""
+        shop = await shops.shop_with_id(db_session, shop_id)
+        wanted = one(data, "is_active") == "on"
+        await shops.update_shop(db_session, settings.secret_key, shop, {"is_active": wanted}, actor, client_ip(request))
+        notice = gettext("The shop is enabled.") if wanted else gettext("The shop is disabled.")
+        return await shop_card(request, db_session, shop, notice=notice)
 
     @post("/{shop_id:int}/settings", name="channels:save", status_code=200, opt=refusals_shown_by(settings_refused))
     async def save(
@@ -98,13 +158,60 @@ class ChannelsController(Controller):
         )
         return await shop_card(request, db_session, await shop_readers.shop_of(db_session, shop_id), new_secret=secret)
 
-    @post("/{shop_id:int}/pull", name="channels:pull", status_code=200)
+    @post("/{shop_id:int}/pull", name="channels:pull", status_code=200, opt=refusals_shown_by(settings_refused))
     async def pull_now(self, request: HTMXRequest, shop_id: int, db_session: AsyncSession, actor: Actor) -> Template:
         """Pull now: the pull job runs in the background; the card shows its outcome when reloaded."""
         await services.request_pull(db_session, shop_id, actor, client_ip(request))
         return await shop_card(
             request, db_session, await shop_readers.shop_of(db_session, shop_id), notice=gettext("Pull started.")
         )
+
+
+class ShopsApiController(Controller):
+    """Shops for integrators: read with the ``read`` scope, add and change with the ``admin`` scope. No secret is
+    ever given back (only whether it is set)."""
+
+    path = "/api/v1/shops"
+    tags = ["channels"]  # noqa: RUF012
+
+    @get("/", name="api:shops", opt={"scope": "read"})
+    async def list_shops(self, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        """Every shop, by channel then code."""
+        return Response({"items": [shops.shop_read(s) for s in await shop_readers.list_shops(db_session)]})
+
+    @post("/", name="api:shops_create", opt={"scope": "admin"}, status_code=201)
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[dict[str, Any]],
+        db_session: AsyncSession,
+        actor: Actor,
+        settings: Settings,
+    ) -> Response[dict[str, Any]]:
+        """Add a shop: ``channel``, ``code``, ``name``; optionally ``is_active``, ``api_base_url``, ``app_key``,
+        ``app_secret``, ``access_token``, ``pull_interval_minutes``."""
+        shop = await shops.create_shop(db_session, settings.secret_key, data, actor, client_ip(request))
+        return Response(shops.shop_read(shop), status_code=201)
+
+    @get("/{code:str}", name="api:shop", opt={"scope": "read"})
+    async def detail(self, code: str, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        """One shop by its code."""
+        return Response(shops.shop_read(await shops.shop_named(db_session, code)))
+
+    @patch("/{code:str}", name="api:shop_update", opt={"scope": "admin"})
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        code: str,
+        data: JSONBody[dict[str, Any]],
+        db_session: AsyncSession,
+        actor: Actor,
+        settings: Settings,
+    ) -> Response[dict[str, Any]]:
+        """Change a shop's ``name``, ``is_active`` or pull settings; fields left out keep their values."""
+        shop = await shops.shop_named(db_session, code)
+        await shops.update_shop(db_session, settings.secret_key, shop, data, actor, client_ip(request))
+        return Response(shops.shop_read(shop))
 
 
 def refusal(exc: services.WebhookRefused) -> Response[dict[str, Any]]:

@@ -45,10 +45,11 @@ from app.domain.orders.schemas import NormalizedOrder, safe_text
 from app.domain.processing import services as processing
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
-from app.errors import DomainError
+from app.errors import DomainError, Labels
 from app.forms import one
 from app.i18n import N_, gettext
 from app.outbox import OutboxMessage, OutboxStatus
+from app.params import parse_int
 from app.settings import Settings
 
 #: Webhook headers. The signature is HMAC-SHA256 of the raw request body with the shop's webhook secret, hex.
@@ -203,21 +204,31 @@ async def authenticate_webhook(
     if channel not in Channel.__members__:
         raise WebhookRefused(404, f"unknown channel {channel!r}")
     found = await webhook_shop(db, secret_key, shop_code) if shop_code else None
-    if found is None or not found.shop.is_active or found.shop.channel.value != channel:
+    if found is None or found.shop.channel.value != channel:
         # Same answer for "no such shop" and "wrong channel": do not help someone probe shop codes.
         raise WebhookRefused(401, "unknown or inactive shop for this channel")
-    shop = found.shop
+    if not _speaks_for(found, actor, body, signature):
+        raise WebhookRefused(401, "missing or invalid signature or token")
+    if not found.shop.is_active:
+        # Said only to a caller who proved it speaks for the shop: nobody else learns what is switched off.
+        raise WebhookRefused(403, gettext(SHOP_DISABLED))
+    return found.shop
+
+
+#: Why a disabled shop's delivery is refused.
+SHOP_DISABLED = N_("This shop is disabled: its orders are not taken until an administrator enables it again.")
+
+
+def _speaks_for(found: WebhookShop, actor: Actor, body: bytes, signature: str | None) -> bool:
+    """Whether the caller holds an ``ingest`` (or ``admin``) token or signed the body with the shop's secret."""
     if actor.kind == "token" and ({"ingest", "admin"} & actor.scopes):
-        return shop
-    secret = found.secret if signature else None
-    if signature and secret:
-        expected = sign_body(secret, body)
-        presented = signature.strip()
-        if not presented.startswith("sha256="):
-            presented = "sha256=" + presented
-        if hmac.compare_digest(expected, presented):
-            return shop
-    raise WebhookRefused(401, "missing or invalid signature or token")
+        return True
+    if not signature or not found.secret:
+        return False
+    presented = signature.strip()
+    if not presented.startswith("sha256="):
+        presented = "sha256=" + presented
+    return hmac.compare_digest(sign_body(found.secret, body), presented)
 
 
 async def receive_webhook(
@@ -518,10 +529,70 @@ async def discard_error(session: AsyncSession, error_id: int, actor: Actor, ip: 
 class ShopSettingsError(DomainError, ValueError):
     """A shop setting that cannot be saved; ``field`` names it."""
 
-    messages: ClassVar[Mapping[str, str]] = {"bad_setting": N_("Please check this field: %(field)s")}
+    messages: ClassVar[Mapping[str, str]] = {
+        "bad_setting": N_("Please check this field: %(field)s"),
+        "bad_setting.api_base_url": N_("The API address must start with http:// or https://."),
+        "bad_setting.pull_interval_minutes": N_("Pull every: a whole number of minutes from 0 to 1440."),
+        "bad_setting.too_long": N_("%(label)s may be at most %(limit)s characters."),
+        "bad_setting.disabled": N_("The shop is disabled: enable it before pulling its orders."),
+    }
 
-    def __init__(self, field: str) -> None:
-        super().__init__("bad_setting", field=field)
+    def __init__(self, field: str, variant: str | None = None, **params: Any) -> None:
+        super().__init__("bad_setting", variant or field, field=field, **params)
+
+
+#: How the refusals name the pull settings.
+SHOP_SETTING_LABELS = {
+    "api_base_url": N_("API address"),
+    "app_key": "App key",
+    "app_secret": "App secret",
+    "access_token": "Access token",
+}
+
+
+@dataclass(frozen=True)
+class PullSettings:
+    """A shop's pull settings as typed: blank secrets keep the stored ones (they are never shown back)."""
+
+    api_base_url: str
+    app_key: str
+    app_secret: str
+    access_token: str
+    pull_interval_minutes: int
+
+
+def read_pull_settings(form: Mapping[str, Any]) -> PullSettings:
+    """The pull settings of a form (or an API body), each checked; else ShopSettingsError naming the field."""
+    values = {name: one(dict(form), name) for name in SHOP_SETTING_LIMITS}
+    for name, limit in SHOP_SETTING_LIMITS.items():
+        if len(values[name]) > limit:
+            raise ShopSettingsError(name, "too_long", label=Labels((SHOP_SETTING_LABELS[name],)), limit=limit)
+    url = values["api_base_url"]
+    if url and not url.startswith(("http://", "https://")):
+        raise ShopSettingsError("api_base_url")
+    interval = parse_int(one(dict(form), "pull_interval_minutes") or "0", minimum=0, maximum=1440)
+    if interval is None:
+        raise ShopSettingsError("pull_interval_minutes")
+    return PullSettings(url, values["app_key"], values["app_secret"], values["access_token"], interval)
+
+
+def apply_pull_settings(shop: Shop, secret_key: str, wanted: PullSettings) -> list[str]:
+    """Put the pull settings on the shop (secrets encrypted, blank ones kept); the names of those that changed."""
+    changed = []
+    for name, value in (("api_base_url", wanted.api_base_url), ("app_key", wanted.app_key)):
+        if getattr(shop, name) != value:
+            setattr(shop, name, value)
+            changed.append(name)
+    if wanted.app_secret:
+        set_credentials(shop, secret_key, app_secret=wanted.app_secret)
+        changed.append("app_secret")
+    if wanted.access_token:
+        set_credentials(shop, secret_key, access_token=wanted.access_token)
+        changed.append("access_token")
+    if shop.pull_interval_minutes != wanted.pull_interval_minutes:
+        shop.pull_interval_minutes = wanted.pull_interval_minutes
+        changed.append("pull_interval_minutes")
+    return changed
 
 
 async def update_shop_settings(
@@ -531,31 +602,7 @@ async def update_shop_settings(
     shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
-    url = one(form, "api_base_url")
-    if url and not url.startswith(("http://", "https://")):
-        raise ShopSettingsError("api_base_url")
-    try:
-        interval = int(one(form, "pull_interval_minutes") or "0")
-    except ValueError as exc:
-        raise ShopSettingsError("pull_interval_minutes") from exc
-    if interval < 0 or interval > 1440:
-        raise ShopSettingsError("pull_interval_minutes")
-    for name, limit in SHOP_SETTING_LIMITS.items():
-        if len(one(form, name)) > limit:
-            raise ShopSettingsError(name)
-    changed = []
-    for name, value in (("api_base_url", url), ("app_key", one(form, "app_key"))):
-        if getattr(shop, name) != value:
-            setattr(shop, name, value)
-            changed.append(name)
-    for name in ("app_secret", "access_token"):
-        value = one(form, name)
-        if value:
-            set_credentials(shop, secret_key, **{name: value})
-            changed.append(name)
-    if shop.pull_interval_minutes != interval:
-        shop.pull_interval_minutes = interval
-        changed.append("pull_interval_minutes")
+    changed = apply_pull_settings(shop, secret_key, read_pull_settings(form))
     session.add(shop)
     await session.flush()
     forget_webhook_shops()
@@ -587,10 +634,12 @@ async def rotate_webhook_secret(
 
 
 async def request_pull(session: AsyncSession, shop_id: int, actor: Actor, ip: str | None) -> None:
-    """ "Pull now": stage the pull job (one at a time per shop and minute)."""
+    """ "Pull now": stage the pull job (one at a time per shop and minute); a disabled shop is not pulled."""
     shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
+    if not shop.is_active:
+        raise ShopSettingsError("is_active", "disabled")
     minute = utcnow().strftime("%Y%m%d%H%M")
     await outbox.stage(session, "pull_shop_orders", shop_id, dedupe_key=f"pull_shop_orders:{shop_id}:{minute}")
     await audit(session, actor, "shop.pull_requested", target_type="shop", target_id=shop_id, ip=ip)
@@ -620,6 +669,9 @@ async def pull_shop(db: Database, settings: Settings, shop_id: int, *, now: date
         shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
+    if not shop.is_active:
+        # A pull staged before the shop was disabled: nothing is read, and no next one is scheduled.
+        return PullSummary(cursor=shop.pull_cursor)
     if shop.channel not in PULLABLE or not shop.api_base_url:
         raise PullError(f"shop {shop.code} has no order-list API configured")
     until = now or utcnow()
