@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
@@ -91,6 +91,42 @@ class BundleComponent(SQLModel, table=True):
     bundle_code: str = Field(max_length=64, foreign_key="skus.code", index=True)
     component_code: str = Field(max_length=64, foreign_key="skus.code")
     qty: int = 1
+
+
+class SkuMapping(SQLModel, table=True):
+    """A shop's platform SKU that is one of ours (or a bundle): by the platform's sku id, by its outer id
+    (商家编码), or by either when both are given. Each key is unique within the shop."""
+
+    __tablename__ = "sku_mappings"
+    __table_args__ = (
+        Index(
+            "uq_sku_mappings_shop_sku_id",
+            "shop_id",
+            "platform_sku_id",
+            unique=True,
+            sqlite_where=text("platform_sku_id <> ''"),
+            postgresql_where=text("platform_sku_id <> ''"),
+        ),
+        Index(
+            "uq_sku_mappings_shop_outer_id",
+            "shop_id",
+            "outer_id",
+            unique=True,
+            sqlite_where=text("outer_id <> ''"),
+            postgresql_where=text("outer_id <> ''"),
+        ),
+        CheckConstraint("platform_sku_id <> '' OR outer_id <> ''", name="ck_sku_mapping_has_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: int = Field(foreign_key="shops.id", index=True)
+    #: The platform's own id of the SKU (an order line's ``channel_sku_id``); empty when mapped by outer id.
+    platform_sku_id: str = Field(default="", max_length=64)
+    #: The seller's code on the platform (商家编码, an order line's ``seller_sku``); empty when mapped by sku id.
+    outer_id: str = Field(default="", max_length=64)
+    sku_code: str = Field(max_length=64, foreign_key="skus.code", index=True)
+    mapped_by: str = Field(max_length=100)
+    mapped_at: datetime = utc_field()
 
 
 class Stock(SQLModel, table=True):

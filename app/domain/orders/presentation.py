@@ -50,6 +50,8 @@ EVENT_LABELS = {
     "review_approved": N_("Approved in review"),
     "review_rejected": N_("Rejected in review"),
     "address_edited": N_("Address corrected"),
+    "skus_resolved": N_("Lines matched to our SKUs"),
+    "review_sku_mapped": N_("Unknown SKU mapped in review"),
     "balance_paid": N_("Presale balance paid"),
     "processing_failed": N_("Processing failed"),
     "waybill": N_("Waybill issued"),

@@ -18,10 +18,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import deferred_of, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
-from app.domain.inventory.models import Sku
+from app.domain.inventory import sku_mappings
+from app.domain.inventory.sku_mappings import PlatformSku
 from app.domain.orders import pii
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
-from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedOrder
+from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedLine, NormalizedOrder
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError, excerpt
@@ -75,11 +76,60 @@ def merged_status(current: OrderStatus, incoming: OrderStatus) -> OrderStatus:
     return current
 
 
-async def known_skus(session: AsyncSession, codes: set[str]) -> set[str]:
-    """Which seller SKU codes are our SKUs."""
-    if not codes:
-        return set()
-    return set((await session.exec(select(Sku.code).where(col(Sku.code).in_(codes)))).all())
+def platform_sku(shop_id: int, line: NormalizedLine | OrderLine | LineRow) -> PlatformSku:
+    """The line's SKU as its shop's platform names it (sku id and outer id)."""
+    return PlatformSku(shop_id, line.channel_sku_id, line.seller_sku)
+
+
+async def resolve_skus(session: AsyncSession, shop_id: int, data: NormalizedOrder) -> dict[PlatformSku, str]:
+    """Our SKU of each of the order's lines that is ours: by its outer id, else the shop's mapping."""
+    return await sku_mappings.resolve(session, [platform_sku(shop_id, line) for line in data.lines])
+
+
+async def resolve_unmatched_lines(session: AsyncSession, batch: Sequence[tuple[Order, Sequence[OrderLine]]]) -> int:
+    """Give the lines without our SKU the one the SKU master or their shop's mapping says now (one query for the
+    whole batch); an order left with no such line loses its ``unknown_sku`` tag. Returns the lines resolved."""
+    unmatched = [(order, line) for order, lines in batch for line in lines if not line.sku]
+    if not unmatched:
+        return 0
+    found = await sku_mappings.resolve(session, [platform_sku(order.shop_id, line) for order, line in unmatched])
+    resolved = 0
+    for order, lines in batch:
+        given = {
+            line.position: code
+            for line in lines
+            if not line.sku and (code := found.get(platform_sku(order.shop_id, line))) is not None
+        }
+        if given:
+            await give_skus(session, order, lines, given)
+            resolved += len(given)
+    return resolved
+
+
+async def give_skus(
+    session: AsyncSession,
+    order: Order,
+    lines: Sequence[OrderLine],
+    given: Mapping[int, str],
+    *,
+    actor: str = "system",
+) -> None:
+    """Give the order's lines (by position) our SKU codes, keeping the platform's ids on them, and put it on the
+    timeline; an order left with no line without our SKU loses its ``unknown_sku`` tag."""
+    changed = [line for line in lines if line.position in given and line.sku != given[line.position]]
+    for line in changed:
+        line.sku = given[line.position]
+        session.add(line)
+    if not changed:
+        return
+    detail = {"lines": [{"line_id": line.line_id, "sku": line.sku} for line in changed]}
+    await add_event(session, order, "skus_resolved", detail, actor=actor)
+    if all(line.sku for line in lines) and "unknown_sku" in order.tags:
+        order.tags = [tag for tag in order.tags if tag != "unknown_sku"]
+        session.add(order)
+        await session.exec(
+            delete(OrderTag).where(col(OrderTag.order_id) == order.id, col(OrderTag.tag) == "unknown_sku")
+        )
 
 
 async def resolve_customer(session: AsyncSession, secret_key: str, data: NormalizedOrder) -> int | None:
@@ -173,17 +223,20 @@ def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal
     order.raw_cipher = pii.seal_json(secret_key, pii.cut_strings(data.raw))
 
 
-def _tags_of(data: NormalizedOrder, tags: list[str], ours: set[str]) -> list[str]:
-    """The order's tags: ``tags``, with ``unknown_sku`` when a line's seller SKU is not ours, phones masked."""
-    if any(line.seller_sku not in ours for line in data.lines):
+def _tags_of(shop_id: int, data: NormalizedOrder, tags: list[str], ours: Mapping[PlatformSku, str]) -> list[str]:
+    """The order's tags: ``tags``, with ``unknown_sku`` when a line's SKU is not ours, phones masked."""
+    if any(platform_sku(shop_id, line) not in ours for line in data.lines):
         tags = [*tags, "unknown_sku"]
     # Tags are free text too: a buyer's phone in one is masked before it is kept.
     known = _receiver_known(data)
     return sorted({pii.redact_text(tag, known, limit=64) for tag in tags})
 
 
-async def _write_lines_and_tags(session: AsyncSession, order: Order, data: NormalizedOrder, ours: set[str]) -> None:
-    """Insert the order's lines and its tag rows (``order.tags``), one INSERT each."""
+async def _write_lines_and_tags(
+    session: AsyncSession, order: Order, data: NormalizedOrder, ours: Mapping[PlatformSku, str]
+) -> None:
+    """Insert the order's lines (each with our SKU where it resolves, the platform's ids kept) and its tag rows
+    (``order.tags``), one INSERT each."""
     assert order.id is not None
     # Titles are free text too: a buyer's phone in an engraving (刻字 139…) is masked before it is kept.
     known = _receiver_known(data)
@@ -192,7 +245,7 @@ async def _write_lines_and_tags(session: AsyncSession, order: Order, data: Norma
             "order_id": order.id,
             "position": position,
             "line_id": line.line_id[:64],
-            "sku": line.seller_sku if line.seller_sku in ours else "",
+            "sku": ours.get(platform_sku(order.shop_id, line), ""),
             "seller_sku": line.seller_sku[:64],
             "channel_sku_id": line.channel_sku_id[:64],
             "title": pii.redact_text(line.title, known, limit=300),
@@ -207,10 +260,6 @@ async def _write_lines_and_tags(session: AsyncSession, order: Order, data: Norma
     ]
     await insert_rows(session, OrderLine, lines)
     await insert_rows(session, OrderTag, [{"order_id": order.id, "tag": tag} for tag in order.tags])
-
-
-def _seller_skus(data: NormalizedOrder) -> set[str]:
-    return {line.seller_sku for line in data.lines if line.seller_sku}
 
 
 def _platform_tags(data: NormalizedOrder) -> list[str]:
@@ -253,8 +302,8 @@ async def upsert_order(
         )
         _apply_fields(order, data, secret_key, fields)
         order.customer_id = await resolve_customer(session, secret_key, data)
-        ours = await known_skus(session, _seller_skus(data))
-        order.tags = _tags_of(data, _platform_tags(data), ours)
+        ours = await resolve_skus(session, shop.id, data)
+        order.tags = _tags_of(shop.id, data, _platform_tags(data), ours)
         # The one flush: the order's id, for its lines, tags and timeline (a new order has none to replace).
         session.add(order)
         await session.flush()
@@ -269,8 +318,8 @@ async def upsert_order(
     if order.customer_id is None:
         order.customer_id = await resolve_customer(session, secret_key, data)
     kept = [tag for tag in order.tags if tag not in PLATFORM_TAGS]
-    ours = await known_skus(session, _seller_skus(data))
-    order.tags = _tags_of(data, [*kept, *_platform_tags(data)], ours)
+    ours = await resolve_skus(session, shop.id, data)
+    order.tags = _tags_of(shop.id, data, [*kept, *_platform_tags(data)], ours)
     order.version += 1
     order.updated_at = now
     session.add(order)
@@ -374,6 +423,7 @@ class LineRow(NamedTuple):
     order_id: int
     line_id: str
     sku: str
+    seller_sku: str
     channel_sku_id: str
     title: str
     qty: int
@@ -404,7 +454,10 @@ _LINE_COLUMNS: Final = [getattr(OrderLine, name) for name in LineRow._fields]
 
 async def load_order_rows(session: AsyncSession, order_ids: Sequence[int]) -> dict[int, StoredOrder]:
     """Many orders as rows with their lines and shops, in three queries, by id (ids that do not exist are
-    left out): Core selects of the columns the flow context reads, so that reading many costs no ORM objects."""
+    left out): Core selects of the columns the flow context reads, so that reading many costs no ORM objects.
+
+    A line kept without our SKU is read with the one its shop's mapping gives now (one query more when there are
+    such lines), as processing would resolve it."""
     if not order_ids:
         return {}
     connection = await session.connection()
@@ -423,9 +476,26 @@ async def load_order_rows(session: AsyncSession, order_ids: Sequence[int]) -> di
     )
     for line in map(LineRow._make, await connection.execute(query)):
         lines[line.order_id].append(line)
+    await _resolve_rows(session, found, lines)
     shop_ids = {o.shop_id for o in found.values()}
     shops = await shop_readers.shops_by_id(session, shop_ids)
     return {order_id: StoredOrder(o, lines[order_id], shops[o.shop_id]) for order_id, o in found.items()}
+
+
+async def _resolve_rows(session: AsyncSession, found: dict[int, OrderRow], lines: dict[int, list[LineRow]]) -> None:
+    """Lines read without our SKU, with the one the SKU master or the shop's mapping gives now (as
+    :func:`resolve_unmatched_lines` would write it); an order left with none loses its ``unknown_sku`` tag."""
+    unmatched = {platform_sku(found[o].shop_id, line) for o, rows in lines.items() for line in rows if not line.sku}
+    if not unmatched:
+        return
+    codes = await sku_mappings.resolve(session, unmatched)
+    for order_id, rows in lines.items():
+        shop_id = found[order_id].shop_id
+        rows[:] = [line if line.sku else line._replace(sku=codes.get(platform_sku(shop_id, line), "")) for line in rows]
+        if all(line.sku for line in rows) and "unknown_sku" in found[order_id].tags:
+            found[order_id] = found[order_id]._replace(
+                tags=[tag for tag in found[order_id].tags if tag != "unknown_sku"]
+            )
 
 
 def canonical_order(view: OrderView | StoredOrder) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.flows import services as flows
 from app.domain.flows.services import FlowError
+from app.domain.inventory import services as inventory
+from app.domain.inventory.sku_mappings import SkuMappingError
 from app.domain.orders import pii, presentation
 from app.domain.orders import services as orders
 from app.domain.processing import hits, queries, services
@@ -26,11 +28,25 @@ from app.domain.processing.services import ReviewError
 from app.domain.shops import services as shop_readers
 from app.forms import Form, one
 from app.i18n import gettext
+from app.params import parse_id
 from app.settings import Settings
 from app.web import client_ip, page
 
 #: The fields of the 修改地址 form, in the order the service reads them.
 ADDRESS_FIELDS = ("receiver_name", "phone", "province", "city", "district", "address")
+
+
+def _mapped_notice(mapped: services.Mapped) -> str:
+    """What the operator is told after mapping an unknown SKU in review."""
+    if mapped.remaining:
+        message = gettext("Mapped. %(n)s more lines of this order still need one of our SKUs.")
+        return message % {"n": mapped.remaining}
+    if mapped.requeued:
+        message = gettext(
+            "Mapped: the order is processed again, and so are %(n)s other held orders of this shop with this SKU."
+        )
+        return message % {"n": mapped.requeued}
+    return gettext("Mapped: the order is processed again.")
 
 
 def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
@@ -242,6 +258,51 @@ class ProcessingController(Controller):
             form=fields,
         )
 
+    @get("/review/{order_id:int}/skus", name="processing:sku_choices")
+    async def sku_choices(
+        self, request: HTMXRequest, order_id: int, db_session: AsyncSession, line: str = "", q: str = ""
+    ) -> Template:
+        """Our SKUs whose code, name or barcode contains what the operator typed, to pick for an unknown line
+        (the choices alone: they belong inside the line's form on the review page)."""
+        return _page(
+            request,
+            "processing/_sku_choices.html",
+            skus=await inventory.find_skus(db_session, q),
+            q=q,
+            line_id=parse_id(line),
+            order_id=order_id,
+        )
+
+    @post("/review/{order_id:int}/map-sku", name="processing:map_sku", status_code=200)
+    async def map_sku(
+        self, request: HTMXRequest, order_id: int, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Template | Redirect:
+        """映射商品: the unknown line is one of our SKUs (remembered for the shop unless unticked); the order and
+        the shop's other orders held for the same SKU are processed again."""
+        line_id, code = parse_id(one(data, "line")), one(data, "sku") or one(data, "q")
+        remember = one(data, "remember") in ("on", "true", "1")
+        mapped: list[services.Mapped] = []
+
+        async def act() -> OrderProcessing:
+            before = await queries.hold_snapshot(db_session, order_id)
+            result = await services.map_unknown_sku(
+                db_session, order_id, line_id, code, actor, remember=remember, ip=client_ip(request)
+            )
+            await audit(
+                db_session,
+                actor,
+                "review.map_sku",
+                target_type="order",
+                target_id=order_id,
+                before=before,
+                after={"line": line_id, "sku": code, "remembered": remember, "requeued": result.requeued},
+                ip=client_ip(request),
+            )
+            mapped.append(result)
+            return result.proc
+
+        return await self._act(request, db_session, order_id, act, lambda: _mapped_notice(mapped[0]))
+
     @post("/review/{order_id:int}/balance-paid", name="processing:balance_paid", status_code=200)
     async def balance_paid(
         self, request: HTMXRequest, order_id: int, db_session: AsyncSession, actor: Actor
@@ -270,7 +331,7 @@ class ProcessingController(Controller):
         db_session: AsyncSession,
         order_id: int,
         action: Callable[[], Awaitable[OrderProcessing]],
-        done: str,
+        done: str | Callable[[], str],
         *,
         form: dict[str, str] | None = None,
     ) -> Template | Redirect:
@@ -281,7 +342,7 @@ class ProcessingController(Controller):
         """
         try:
             await action()
-        except ReviewError as exc:
+        except (ReviewError, SkuMappingError) as exc:
             editing = order_id if form is not None else None
             if request.htmx:
                 row = await queries.review_item(db_session, order_id)
@@ -321,7 +382,7 @@ class ProcessingController(Controller):
             focus_id=order_id,
             editing=None,
             form={},
-            notice=done,
+            notice=done if isinstance(done, str) else done(),
             error=None,
         )
 

@@ -194,6 +194,13 @@ class ReviewRow:
     def in_queue(self) -> bool:
         return self.proc.state in REVIEW_STATES
 
+    @property
+    def unknown_lines(self) -> list[OrderLine]:
+        """The lines routing cannot place for want of our SKU, each mapped from the card when held for it."""
+        if self.proc.hold_code != "unknown_sku":
+            return []
+        return [line for line in self.lines if not line.sku and not line.is_refunded]
+
 
 async def _review_rows(session: AsyncSession, pairs: list[tuple[OrderProcessing, Order]]) -> list[ReviewRow]:
     if not pairs:

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import anyio
 import anyio.to_thread
+from sqlalchemy import exists, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,6 +35,7 @@ from app.domain.fulfillment import notifications, routing
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Shipment
 from app.domain.inventory import services as inventory
+from app.domain.inventory import sku_mappings
 from app.domain.inventory.models import Sku
 from app.domain.inventory.pool import StockPool
 from app.domain.inventory.services import ReservationLine
@@ -42,7 +44,7 @@ from app.domain.orders import services as orders
 from app.domain.orders.features import context_of, history_of_many
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing import hits
-from app.domain.processing.models import OrderProcessing, ProcessingState
+from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError, Labels
@@ -315,6 +317,8 @@ async def _read_batch(session: AsyncSession, ids: list[int], now: datetime) -> d
     if not running:
         return prepared
     shops = await shop_readers.shops_by_id(session, {item.order.shop_id for item in running})
+    # A line that came without our SKU may be ours by now (a SKU added, a mapping saved in review).
+    await orders.resolve_unmatched_lines(session, [(item.order, item.lines) for item in running])
     skus = await inventory.skus_by_code(session, {line.sku for item in running for line in item.lines if line.sku})
     histories = await history_of_many(session, [item.order for item in running])
     stock = await inventory.load_pool(session, skus)
@@ -790,6 +794,7 @@ class ReviewError(DomainError):
         "missing_fields": N_("Please fill in: %(fields)s"),
         "bad_phone": N_("The phone number should be an 11-digit mainland China mobile number"),
         "unknown_province": N_("Unknown province: %(province)s"),
+        "line_mapped": N_("This line already has one of our SKUs (someone else may have mapped it)"),
     }
 
 
@@ -885,6 +890,94 @@ async def edit_address(
     await orders.add_event(session, order, "address_edited", {"before": before, "after": after}, actor=actor.name)
     await queue(session, order)
     return proc
+
+
+@dataclass
+class Mapped:
+    """What mapping an unknown SKU in review did."""
+
+    proc: OrderProcessing
+    #: The order's lines still without our SKU; the order is processed again once there are none.
+    remaining: int
+    #: Other orders of the shop held for the same unknown SKU that the mapping queued again.
+    requeued: int
+
+
+async def map_unknown_sku(
+    session: AsyncSession,
+    order_id: int,
+    line_id: int | None,
+    sku_code: str,
+    actor: Actor,
+    *,
+    remember: bool,
+    ip: str | None = None,
+) -> Mapped:
+    """An operator says which of our SKUs a held order's line is: the line gets it, the shop remembers it when
+    asked to (then the shop's other orders held for the same platform SKU get it too), and each order left
+    with no unknown line is processed again by the live flows."""
+    order, proc = await _reviewable(session, order_id)
+    lines = await _lines(session, order_id)
+    line = next((line for line in lines if line.id == line_id), None)
+    if line is None or line.sku:
+        raise ReviewError("line_mapped")
+    sku = await sku_mappings.check_sku(session, sku_code)
+    requeued = 0
+    remember = remember and bool(line.channel_sku_id or line.seller_sku)
+    if remember:
+        await sku_mappings.save_mapping(
+            session, order.shop_id, line.channel_sku_id, line.seller_sku, sku.code, actor, ip=ip
+        )
+        await orders.resolve_unmatched_lines(session, [(order, lines)])
+        requeued = await _requeue_held_for(session, order, line, actor)
+    else:
+        await orders.give_skus(session, order, lines, {line.position: sku.code}, actor=actor.name)
+    detail = {"line_id": line.line_id, "sku": sku.code, "remembered": remember, "requeued": requeued}
+    await orders.add_event(session, order, "review_sku_mapped", detail, actor=actor.name)
+    remaining = routing.unmatched_lines(lines)
+    if not remaining:
+        await queue(session, order, reason=f"mapped{proc.runs}")
+    return Mapped(proc, len(remaining), requeued)
+
+
+async def _requeue_held_for(session: AsyncSession, order: Order, line: OrderLine, actor: Actor) -> int:
+    """Resolve the shop's other orders held for the same unknown platform SKU as ``line`` (just mapped) and
+    queue again those left with no unknown line; returns how many were queued."""
+    same = [col(OrderLine.channel_sku_id) == line.channel_sku_id] if line.channel_sku_id else []
+    same += [col(OrderLine.seller_sku) == line.seller_sku] if line.seller_sku else []
+    query = (
+        select(Order)
+        .join(OrderProcessing, col(OrderProcessing.order_id) == col(Order.id))
+        .where(
+            Order.shop_id == order.shop_id,
+            col(Order.id) != order.id,
+            col(OrderProcessing.state).in_(REVIEW_STATES),
+            OrderProcessing.hold_code == "unknown_sku",
+            exists().where(col(OrderLine.order_id) == col(Order.id), col(OrderLine.sku) == "", or_(*same)),
+        )
+        .order_by(col(Order.id))
+    )
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(of=Order, skip_locked=True)
+    held = list((await session.exec(query)).all())
+    if not held:
+        return 0
+    lines: dict[int, list[OrderLine]] = defaultdict(list)
+    ids = [other.id for other in held]
+    for other_line in (
+        await session.exec(select(OrderLine).where(col(OrderLine.order_id).in_(ids)).order_by(col(OrderLine.position)))
+    ).all():
+        lines[other_line.order_id].append(other_line)
+    await orders.resolve_unmatched_lines(session, [(other, lines[other.id or 0]) for other in held])
+    requeued = 0
+    for other in held:
+        if routing.unmatched_lines(lines[other.id or 0]):
+            continue
+        other_proc = await session.get(OrderProcessing, other.id)
+        await orders.add_event(session, other, "review_sku_mapped", {"from_order": order.id}, actor=actor.name)
+        await queue(session, other, reason=f"mapped{other_proc.runs if other_proc else 0}")
+        requeued += 1
+    return requeued
 
 
 # --- the sweeper --------------------------------------------------------------------------------------------
