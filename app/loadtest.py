@@ -36,6 +36,7 @@ from app.domain.channels.samples import CHANNELS, sample_payload
 from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
 from app.domain.fulfillment.models import Carrier, CarrierRate
+from app.domain.inventory import catalogue
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import BundleComponent, Sku, Stock, Warehouse
 from app.domain.shops import services as shop_readers
@@ -119,7 +120,7 @@ async def prepare(db: Database, settings: Settings, *, stock_level: int) -> Prep
             await seed_carrier_rates(session, only=unrated)
         bundled = (await session.exec(select(BundleComponent).where(BundleComponent.bundle_code == "SET-SKIN"))).first()
         if bundled is None:
-            await inventory.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 1}, SYSTEM)
+            await catalogue.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 1}, SYSTEM)
 
         shops = {s.code: s for s in await shop_readers.list_shops(session)}
         for channel in CHANNELS:

@@ -42,7 +42,13 @@ from app.domain.fulfillment.controllers import (
     FulfillmentController,
     SandboxCarrierController,
 )
-from app.domain.inventory.controllers import InventoryApiController, InventoryController, StockApiController
+from app.domain.inventory.controllers import (
+    CatalogueController,
+    InventoryApiController,
+    InventoryController,
+    SkuApiController,
+    StockApiController,
+)
 from app.domain.orders.controllers import OrdersApiController, OrdersController
 from app.domain.processing.controllers import (
     FlowHitsController,
@@ -213,6 +219,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InventoryController,
             InventoryApiController,
             StockApiController,
+            CatalogueController,
+            SkuApiController,
             FlowsController,
             FlowsApiController,
             FlowHitsController,

@@ -9,6 +9,7 @@ from app.domain.accounts.models import Role, UserCreate
 from app.domain.accounts.services import SYSTEM
 from app.domain.flows import services as flows
 from app.domain.fulfillment.models import Carrier, CarrierRate
+from app.domain.inventory import catalogue
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, TemperatureZone, Warehouse, WarehouseKind
 from app.domain.shops import services as shop_readers
@@ -151,7 +152,7 @@ DEMO_STOCK = {
 async def seed_demo_stock(session: AsyncSession) -> None:
     """Demo stock received through the inventory ledger, the SET-SKIN bundle, safety stock, low-stock
     thresholds and channel sync rules (the live-stream shop sells half the pool, less a buffer)."""
-    await inventory.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 1}, SYSTEM)
+    await catalogue.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 1}, SYSTEM)
     for sku, rows in DEMO_STOCK.items():
         for warehouse, qty in rows:
             await inventory.receive(session, warehouse, sku, qty, SYSTEM, ref="demo-opening", note="期初库存")

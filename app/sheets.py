@@ -203,6 +203,7 @@ class CellError(DomainError):
         "not_choice": N_("%(value)s is not one of %(choices)s"),
         "not_digits": N_("%(value)s must be digits only"),
         "duplicate": N_("repeats row %(row)s"),
+        "labelled": N_("%(label)s: %(reason)s"),
     }
 
 
@@ -364,16 +365,15 @@ class Column:
 
 
 def read_values(columns: Sequence[Column], data: Mapping[str, str]) -> dict[str, Any]:
-    """Typed values of the given columns (a form's fields by key); the first bad one raises CellError with
-    ``field`` set to its key."""
+    """Typed values of the columns ``data`` has (a form's fields, or an API body's, by key), read as a sheet's
+    cells are; the first bad one raises CellError naming the column (字段: 原因) with ``field`` its key."""
     values: dict[str, Any] = {}
     for column in columns:
         if column.key in data:
             try:
                 values[column.key] = column.cell.read(data[column.key])
             except CellError as exc:
-                exc.field = column.key
-                raise
+                raise CellError("labelled", field=column.key, label=column.label, reason=exc.message) from exc
     return values
 
 

@@ -1,26 +1,40 @@
 """库存: the global stock page, a SKU's page with its ledger, stock counts, warehouse settings, channel stock
-rules, and the read API the channel jobs use for stock sync."""
+rules, the catalogue (商品: SKUs and bundles, their sheets), and the APIs for stock sync, stock and SKUs."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, get, post
+from litestar import Controller, get, patch, post
+from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
-from litestar.params import QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.inventory import services
+from app.domain.inventory import catalogue, services
 from app.domain.inventory.models import WarehouseKind
 from app.domain.inventory.services import InventoryError, WarehouseForm
 from app.domain.shops import services as shop_readers
 from app.errors import DomainError
-from app.forms import Form, one
+from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
+from app.i18n import gettext
 from app.params import parse_int, parse_limit
+from app.sheets import (
+    LIMITS,
+    MAX_FILE_BYTES,
+    XLSX_MEDIA_TYPE,
+    ImportMode,
+    Sheet,
+    SheetFileError,
+    export_sheet,
+    import_sheet,
+    read_values,
+    template_workbook,
+)
 from app.web import client_ip, page, refusals_shown_by
 
 
@@ -305,3 +319,258 @@ class StockApiController(Controller):
         """On hand, reserved and available per SKU and warehouse, by SKU; ``next_cursor`` pages on."""
         size = parse_limit(limit, maximum=services.API_STOCK_LIMIT, default=services.API_STOCK_PAGE)
         return Response(await services.api_stock(db_session, sku=sku, warehouse=warehouse, cursor=cursor, limit=size))
+
+
+# --- the catalogue (商品) ------------------------------------------------------------------------------------
+
+#: The 商品 pages' forms: admins (and whoever manages inventory) write; everyone who reads stock reads them.
+CATALOGUE_WRITE = "inventory.manage"
+
+
+def _sheet_of(name: str) -> Sheet:
+    sheet = catalogue.SHEETS.get(name)
+    if sheet is None:
+        raise NotFoundException(f"no sheet {name}")
+    return sheet
+
+
+async def sku_form_context(db_session: AsyncSession, code: str | None) -> dict[str, Any]:
+    """What the SKU form shows: the SKU (None for a new one), its components and the bundles it belongs to."""
+    sku = await services.get_sku(db_session, code) if code is not None else None
+    if code is not None and sku is None:
+        raise NotFoundException(f"no SKU {code}")
+    return {
+        "sku": sku,
+        "values": catalogue.sku_values(sku) if sku else {"is_active": True, "temperature_zone": "ambient"},
+        "columns": catalogue.SKU_COLUMNS,
+        "zones": catalogue.ZONE.names,
+        "parts": (await services.bundle_components(db_session, [code])).get(code, []) if code else [],
+        "in_bundles": await catalogue.bundles_containing(db_session, code) if code else [],
+        "error": None,
+        "error_field": None,
+    }
+
+
+async def sku_form_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The SKU form again with what was typed and the reason (nothing was saved)."""
+    code = request.path_params.get("code")
+    context = await sku_form_context(db_session, str(code) if code is not None else None)
+    typed = {key: one(dict(await request.form()), key) for key in ("code", *catalogue.EDITABLE)}
+    context["values"] = {**context["values"], **{k: v for k, v in typed.items() if k != "is_active"}, "typed": True}
+    return page(request, "inventory/sku_form.html", **{**context, "error": error.message, "error_field": error.field})
+
+
+SKU_EDIT = {"permission": CATALOGUE_WRITE, **refusals_shown_by(sku_form_refused)}
+
+
+def _sheet_page(request: HTMXRequest, status: int = 200, **context: Any) -> Template:
+    response = page(
+        request,
+        "inventory/sheets.html",
+        "sheets/_result.html",
+        sheets=catalogue.SHEETS,
+        limits=LIMITS,
+        **{"result": None, "error": None, "sheet_name": None, **context},
+    )
+    response.status_code = status
+    return response
+
+
+def _workbook(content: bytes, filename: str) -> Response[bytes]:
+    return Response(
+        content,
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+class CatalogueController(Controller):
+    """商品: the catalogue list with search, a SKU's form (new, edit, enable/disable, bundle components) and the
+    SKU and bundle sheets (import, export, template)."""
+
+    path = "/inventory/skus"
+    tags = ["inventory"]  # noqa: RUF012
+    opt = {"permission": "inventory.read"}  # noqa: RUF012
+
+    @get("/", name="inventory:catalogue")
+    async def index(
+        self,
+        request: HTMXRequest,
+        db_session: AsyncSession,
+        q: str = "",
+        category: str = "",
+        status: str = "",
+        cursor: str = "",
+    ) -> Template:
+        """Every SKU by code, 100 a page; htmx asks for just the list when searching."""
+        found = await catalogue.search_skus(db_session, q=q, category=category, status=status, cursor=cursor)
+        return page(
+            request,
+            "inventory/catalogue.html",
+            "inventory/_catalogue_list.html",
+            found=found,
+            q=q,
+            category=category,
+            status=status,
+            zones=catalogue.ZONE.names,
+        )
+
+    @get("/new", name="inventory:sku_new", opt={"permission": CATALOGUE_WRITE})
+    async def new(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        return page(request, "inventory/sku_form.html", **await sku_form_context(db_session, None))
+
+    @post("/new", name="inventory:sku_create", opt=SKU_EDIT, status_code=303)
+    async def create(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Redirect:
+        values = catalogue.form_values({key: one(data, key) for key in ("code", *catalogue.EDITABLE) if key in data})
+        code = values.pop("code", "")
+        await catalogue.save_sku(db_session, code, values, actor, mode="create", ip=client_ip(request))
+        return Redirect(request.app.route_reverse("inventory:sku_edit", code=code), status_code=303)
+
+    @get("/{code:str}/edit", name="inventory:sku_edit")
+    async def edit(self, request: HTMXRequest, code: str, db_session: AsyncSession) -> Template:
+        return page(request, "inventory/sku_form.html", **await sku_form_context(db_session, code))
+
+    @post("/{code:str}/edit", name="inventory:sku_update", opt=SKU_EDIT, status_code=303)
+    async def update(
+        self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        fields = [key for key in catalogue.EDITABLE if key in data and key != "is_active"]
+        values = catalogue.form_values({key: one(data, key) for key in fields})
+        await catalogue.save_sku(db_session, code, values, actor, mode="update", ip=client_ip(request))
+        return Redirect(request.app.route_reverse("inventory:sku_edit", code=code), status_code=303)
+
+    @post("/{code:str}/active", name="inventory:sku_active", opt=SKU_EDIT, status_code=303)
+    async def set_active(
+        self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        await catalogue.set_active(db_session, code, one(data, "active") == "1", actor, ip=client_ip(request))
+        return Redirect(request.app.route_reverse("inventory:sku_edit", code=code), status_code=303)
+
+    @post("/{code:str}/components", name="inventory:component_save", opt=SKU_EDIT, status_code=303)
+    async def component_save(
+        self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        texts = {"bundle_code": code, "component_code": one(data, "component_code"), "qty": one(data, "qty")}
+        values = read_values(catalogue.COMPONENT_COLUMNS, texts)
+        await catalogue.save_component(db_session, values, actor, ip=client_ip(request))
+        return Redirect(request.app.route_reverse("inventory:sku_edit", code=code), status_code=303)
+
+    @post(
+        "/{code:str}/components/{component:str}/remove",
+        name="inventory:component_remove",
+        opt=SKU_EDIT,
+        status_code=303,
+    )
+    async def component_remove(
+        self, request: HTMXRequest, code: str, component: str, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        await catalogue.remove_component(db_session, code, component, actor, ip=client_ip(request))
+        return Redirect(request.app.route_reverse("inventory:sku_edit", code=code), status_code=303)
+
+    # --- sheets ----------------------------------------------------------------------------------------------
+
+    @get("/sheets", name="inventory:sheets", opt={"permission": CATALOGUE_WRITE})
+    async def sheets(self, request: HTMXRequest) -> Template:
+        """Import the catalogue or the bundles from Excel/CSV; download them, or a template to fill in."""
+        return _sheet_page(request)
+
+    @post(
+        "/sheets/{sheet_name:str}",
+        name="inventory:sheet_import",
+        opt={"permission": CATALOGUE_WRITE},
+        status_code=200,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def sheet_import(
+        self, request: HTMXRequest, sheet_name: str, data: Upload, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        """Import the file as the user chose (nothing when a row is bad, or only the good rows) and list what
+        was created, updated and refused. A refused import answers 400 and changes nothing."""
+        sheet = _sheet_of(sheet_name)
+        upload = data.get("file")
+        if not isinstance(upload, UploadFile):
+            return _sheet_page(
+                request, 400, sheet_name=sheet_name, error=gettext("Choose a CSV or Excel file to import.")
+            )
+        mode = ImportMode.good_rows if one(data, "mode") == ImportMode.good_rows.value else ImportMode.all_or_nothing
+        try:
+            result = await import_sheet(
+                db_session,
+                sheet,
+                upload.filename or f"{sheet_name}.csv",
+                await upload.read(),
+                mode,
+                actor,
+                client_ip(request),
+            )
+        except SheetFileError as exc:
+            message = gettext("This file cannot be imported: %(reason)s") % {"reason": exc.message}
+            return _sheet_page(request, 400, sheet_name=sheet_name, error=message)
+        return _sheet_page(request, 200 if result.applied else 400, sheet_name=sheet_name, result=result)
+
+    @get("/sheets/{sheet_name:str}/export", name="inventory:sheet_export")
+    async def sheet_export(self, sheet_name: str, db_session: AsyncSession) -> Response[bytes]:
+        """Everything stored, as an .xlsx the import takes back unchanged."""
+        sheet = _sheet_of(sheet_name)
+        return _workbook(await export_sheet(db_session, sheet), f"{sheet.name}.xlsx")
+
+    @get("/sheets/{sheet_name:str}/template", name="inventory:sheet_template")
+    async def sheet_template(self, sheet_name: str) -> Response[bytes]:
+        sheet = _sheet_of(sheet_name)
+        return _workbook(template_workbook(sheet), f"{sheet.name}-template.xlsx")
+
+
+class SkuApiController(Controller):
+    """The catalogue for ERP / WMS integrations: read with the ``read`` scope, write with ``admin``."""
+
+    path = "/api/v1/skus"
+    tags = ["inventory"]  # noqa: RUF012
+    opt = {"scope": "read"}  # noqa: RUF012
+
+    @get("/", name="api:skus")
+    async def skus(
+        self,
+        db_session: AsyncSession,
+        q: str = "",
+        category: str = "",
+        status: str = "",
+        cursor: str = "",
+        limit: str = "",
+    ) -> Response[dict[str, Any]]:
+        """SKUs by code (``q`` in code, name or barcode; ``category``; ``status`` active / inactive) in keyset
+        pages; money in fen; bundles with their components."""
+        size = parse_limit(limit, maximum=catalogue.API_LIMIT, default=catalogue.API_PAGE)
+        return Response(
+            await catalogue.api_skus(db_session, q=q, category=category, status=status, cursor=cursor, limit=size)
+        )
+
+    @get("/{code:str}", name="api:sku")
+    async def sku(self, code: str, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        return Response(await catalogue.api_sku_of(db_session, code))
+
+    @post("/", name="api:sku_create", opt={"scope": "admin"}, status_code=201)
+    async def create(
+        self, request: HTMXRequest, data: JSONBody[Any], db_session: AsyncSession, actor: Actor
+    ) -> Response[dict[str, Any]]:
+        """Create a SKU: ``code`` and ``name`` at least; ``components`` makes it a bundle."""
+        values = catalogue.api_values(data, keys=("code", *catalogue.EDITABLE))
+        if "code" not in values:
+            raise catalogue.CatalogueError("bad_code", code="—")
+        code = values.pop("code")
+        await catalogue.save_sku(db_session, code, values, actor, mode="create", ip=client_ip(request))
+        components = catalogue.api_components(data)
+        if components is not None:
+            await catalogue.set_bundle(db_session, code, components, actor, ip=client_ip(request))
+        return Response(await catalogue.api_sku_of(db_session, code), status_code=201)
+
+    @patch("/{code:str}", name="api:sku_update", opt={"scope": "admin"})
+    async def update(
+        self, request: HTMXRequest, code: str, data: JSONBody[Any], db_session: AsyncSession, actor: Actor
+    ) -> Response[dict[str, Any]]:
+        """Change the fields given (``is_active`` false disables it); ``components`` replaces a bundle's parts."""
+        values = catalogue.api_values(data, keys=catalogue.EDITABLE)
+        await catalogue.save_sku(db_session, code, values, actor, mode="update", ip=client_ip(request))
+        components = catalogue.api_components(data)
+        if components is not None:
+            await catalogue.set_bundle(db_session, code, components, actor, ip=client_ip(request))
+        return Response(await catalogue.api_sku_of(db_session, code))

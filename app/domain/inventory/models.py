@@ -58,10 +58,15 @@ class SkuBase(SQLModel):
     code: str = Field(max_length=64, unique=True, index=True)
     name: str = Field(max_length=200)
     category: str = Field(default="", max_length=64, index=True)
+    #: The barcode printed on the item (EAN-13, UPC…), digits only; empty when it has none.
+    barcode: str = Field(default="", max_length=32, index=True, sa_column_kwargs={"server_default": ""})
     weight_g: int = 0
     volume_cm3: int = 0
     temperature_zone: TemperatureZone = Field(default=TemperatureZone.ambient, max_length=16)
+    #: The list price (吊牌价), in fen.
     price_fen: int = 0
+    #: What one unit costs the merchant (成本价), in fen: finance's cost of goods and margins.
+    cost_fen: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     is_bundle: bool = False
     is_active: bool = True
 

@@ -179,28 +179,6 @@ async def bundle_components(session: AsyncSession, bundle_codes: Iterable[str]) 
     return dict(parts)
 
 
-async def set_bundle(session: AsyncSession, bundle_code: str, parts: Mapping[str, int], actor: Actor) -> None:
-    """Define a bundle (组合商品) as other SKUs; selling one bundle then reserves its parts."""
-    bundle = await get_sku(session, bundle_code)
-    if bundle is None:
-        raise InventoryError("unknown_sku", field="sku", sku=bundle_code)
-    for code, qty in parts.items():
-        if code == bundle_code or await get_sku(session, code) is None:
-            raise InventoryError("unknown_sku", field="components", sku=code)
-        _check_units(qty, "components")
-    existing = (await session.exec(select(BundleComponent).where(BundleComponent.bundle_code == bundle_code))).all()
-    for row in existing:
-        await session.delete(row)
-    await session.flush()
-    for code, qty in sorted(parts.items()):
-        session.add(BundleComponent(bundle_code=bundle_code, component_code=code, qty=qty))
-    bundle.is_bundle = True
-    session.add(bundle)
-    await session.flush()
-    await audit(session, actor, "inventory.bundle_set", target_type="sku", target_id=bundle_code, after=dict(parts))
-    await mark_channel_stock(session, [bundle_code])
-
-
 # --- the ledger ----------------------------------------------------------------------------------
 
 

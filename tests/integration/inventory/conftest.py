@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from app.db import Database
 from app.domain.accounts.services import SYSTEM
+from app.domain.inventory import catalogue
 from app.domain.inventory import services as inventory
 from app.domain.inventory.jobs import refresh_channel_stock
 from app.domain.inventory.models import Sku, Stock, Warehouse, WarehouseKind
@@ -51,7 +52,7 @@ async def pool(db: Database) -> Database:
             session.add(Sku(code=code, name=f"商品 {code}", category=category))
         session.add(Shop(channel=Channel.tmall, code="tmall-test", name="天猫测试店"))
         await session.flush()
-        await inventory.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 2}, SYSTEM)
+        await catalogue.set_bundle(session, "SET-SKIN", {"SERUM-30": 1, "MASK-10": 2}, SYSTEM)
     return db
 
 

@@ -3,11 +3,9 @@ row number Excel shows and the column's header, and an exported workbook reads b
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
-from openpyxl import Workbook
 
 from app.i18n import current_locale
 from app.sheets import (
@@ -26,6 +24,7 @@ from app.sheets import (
     parse_sheet,
     template_workbook,
 )
+from tests.samples.sheets import xlsx
 
 
 @pytest.fixture(autouse=True)
@@ -61,17 +60,6 @@ SHEET = Sheet(
 )
 
 
-def xlsx(*rows: list[Any]) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    for row in rows:
-        sheet.append(row)
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
-
-
 def reason(cell: Any, text: str) -> str:
     with pytest.raises(CellError) as caught:
         cell.read(text)
@@ -101,11 +89,13 @@ def test_whole_numbers_digits_choices_and_flags_are_checked():
 
 def test_a_sheet_is_read_with_chinese_or_english_headers_and_each_bad_cell_names_its_row_and_column():
     content = xlsx(
-        ["编码", "名称", "重量", "售价(元)", "条码", "温区", "状态", "备注"],
-        ["A-1", "杯子", 120, "12.50", "6901234567892", "常温", "启用", "ignored"],
-        [None, None, None],
-        ["A-2", "碗", 80.0, -3, "abc", "冰镇", "停用"],
-        ["A-1", "又一个杯子", 1, "1", "", "", ""],
+        [
+            ["编码", "名称", "重量", "售价(元)", "条码", "温区", "状态", "备注"],
+            ["A-1", "杯子", 120, "12.50", "6901234567892", "常温", "启用", "ignored"],
+            [None, None, None],
+            ["A-2", "碗", 80.0, -3, "abc", "冰镇", "停用"],
+            ["A-1", "又一个杯子", 1, "1", "", "", ""],
+        ]
     )
     rows, problems = parse_sheet(SHEET, "things.xlsx", content)
     assert [(r.row, r.values) for r in rows] == [
