@@ -499,3 +499,181 @@ def pos_order(order_id: str = "POS-20261111-0001", unionid: str = "oUnion_9Xk2Lm
         },
         "lines": [{"line_id": "1", "sku": "TEE-BLK-L", "title": "纯棉T恤 黑色 L", "qty": 1, "unit_price_fen": 7900}],
     }
+
+
+# --- presale as each platform sends it ----------------------------------------------------------------
+
+
+def taobao_step_trade_deposit_paid() -> dict[str, Any]:
+    """Tmall 定金预售 (``type`` step): the deposit (``step_paid_fee``) paid, the balance not; TOP sends no balance due
+    time. The receiver in clear."""
+    return {
+        "tid": "3958201746251051111",
+        "status": "WAIT_BUYER_PAY",
+        "type": "step",
+        "step_trade_status": "FRONT_PAID_FINAL_NOPAID",
+        "step_paid_fee": "50.00",
+        "created": "2026-11-01 20:00:00",
+        "pay_time": "2026-11-01 20:00:30",
+        "modified": "2026-11-01 20:00:40",
+        "buyer_nick": "s**i",
+        "buyer_open_uid": "AAH7step0001",
+        "total_fee": "259.00",
+        "post_fee": "0.00",
+        "discount_fee": "0.00",
+        "payment": "259.00",
+        "receiver_name": "孙丽",
+        "receiver_mobile": "13912340001",
+        "receiver_state": "浙江省",
+        "receiver_city": "杭州市",
+        "receiver_district": "西湖区",
+        "receiver_address": "文三路 90 号 3 幢 502 室",
+        "orders": {
+            "order": [
+                {
+                    "oid": "3958201746251051112",
+                    "sku_id": "6010",
+                    "outer_sku_id": "SERUM-30",
+                    "title": "玻尿酸精华 30ml（预售）",
+                    "num": 1,
+                    "price": "259.00",
+                    "total_fee": "259.00",
+                    "payment": "259.00",
+                }
+            ]
+        },
+    }
+
+
+def douyin_deposit_presale(*, phases: bool = True) -> dict[str, Any]:
+    """抖店 定金预售 (trade_type 2) with the deposit paid: ``order_phase_list`` gives the deposit (phase 1, paid)
+    and the balance (phase 2) with ``phase_close_time``, its due time; ``phases=False`` leaves the list out, as
+    orders often come, with no due time at all. The receiver in clear."""
+    order = {
+        "order_id": "6921234567890220001",
+        "order_status": 2,
+        "order_status_desc": "备货中",
+        "trade_type": 2,
+        "create_time": 1793534400,
+        "pay_time": 1793534430,
+        "update_time": 1793534440,
+        "order_amount": 25900,
+        "pay_amount": 25900,
+        "post_amount": 0,
+        "promotion_amount": 0,
+        "doudian_open_id": "1@#PreSale==",
+        "buyer_words": "",
+        "post_receiver": "周敏",
+        "post_tel": "13912340002",
+        "post_addr": {
+            "province": {"name": "江苏省", "id": "32"},
+            "city": {"name": "南京市", "id": "3201"},
+            "town": {"name": "鼓楼区", "id": "320106"},
+            "detail": "中山北路 30 号 1 单元 1101 室",
+        },
+        "sku_order_list": [
+            {
+                "order_id": "6921234567890220002",
+                "parent_order_id": "6921234567890220001",
+                "sku_id": "1700030",
+                "out_sku_id": "SERUM-30",
+                "product_name": "玻尿酸精华 30ml（预售）",
+                "item_num": 1,
+                "origin_amount": 25900,
+                "pay_amount": 25900,
+                "trade_type": 2,
+                "given_product_type": "MASTER",
+            }
+        ],
+    }
+    if phases:
+        order["order_phase_list"] = [
+            {
+                "phase_order_id": "6921234567890220011",
+                "total_phase": 2,
+                "current_phase": 1,
+                "pay_success": True,
+                "sku_order_id": "6921234567890220002",
+                "phase_payable_price": 5000,
+                "phase_pay_amount": 5000,
+                "phase_open_time": 1793534400,
+                "phase_pay_time": 1793534430,
+                "phase_close_time": 1794326399,
+            },
+            {
+                "phase_order_id": "6921234567890220012",
+                "total_phase": 2,
+                "current_phase": 2,
+                "pay_success": False,
+                "sku_order_id": "6921234567890220002",
+                "phase_payable_price": 20900,
+                "phase_pay_amount": 0,
+                "phase_open_time": 1794326400,
+                "phase_close_time": 1794585599,  # 2026-11-13 23:59:59 China time
+            },
+        ]
+    return order
+
+
+def kuaishou_deposit_presale() -> dict[str, Any]:
+    """快手 定金预售 (``preSale``): ``orderPaymentStepInfos`` gives the deposit (step 1, paid) and the balance (step 2)
+    with ``endPayTime``, its due time; unix milliseconds, desensitised receiver."""
+    return {
+        "orderBaseInfo": {
+            "oid": 2411110012349999,
+            "status": 30,
+            "createTime": 1793534400000,
+            "payTime": 1793534430000,
+            "updateTime": 1793534440000,
+            "totalFee": 5900,
+            "expressFee": 0,
+            "discountFee": 0,
+            "buyerOpenId": "f18b2c0f",
+            "buyerNick": "快手用户9931",
+            "remark": "",
+            "preSale": 1,
+            "orderPaymentStepInfos": [
+                {
+                    "payStepNo": 1,
+                    "payStepType": 1,
+                    "payStepName": "定金",
+                    "stepTotalPrice": 1000,
+                    "paymentFee": 1000,
+                    "payTime": 1793534430000,
+                    "startPayTime": 1793534400000,
+                    "endPayTime": 1794326399000,
+                },
+                {
+                    "payStepNo": 2,
+                    "payStepType": 2,
+                    "payStepName": "尾款",
+                    "stepTotalPrice": 4900,
+                    "paymentFee": 0,
+                    "payTime": 0,
+                    "startPayTime": 1794326400000,
+                    "endPayTime": 1794585599000,  # 2026-11-13 23:59:59 China time
+                },
+            ],
+        },
+        "orderItemInfo": {
+            "orderItemId": 2411110012350000,
+            "skuId": 88130,
+            "relSkuId": "TEE-BLK-L",
+            "itemId": 7730,
+            "itemTitle": "纯棉T恤 黑色 L（预售）",
+            "num": 1,
+            "originalPrice": 5900,
+            "price": 5900,
+            "discountFee": 0,
+        },
+        "orderAddress": {
+            "desensitiseConsignee": "钱*",
+            "desensitiseMobile": "137****8810",
+            "encryptedMobile": "##ks-enc-8810##",
+            "desensitiseAddress": "湖南省长沙市岳麓区麓山南路***",
+            "province": "湖南省",
+            "city": "长沙市",
+            "district": "岳麓区",
+            "town": "",
+        },
+    }

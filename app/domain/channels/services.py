@@ -44,7 +44,7 @@ from app.domain.orders.pii import decrypt, encrypt
 from app.domain.orders.schemas import NormalizedOrder, safe_text
 from app.domain.processing import services as processing
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import Channel, Shop
+from app.domain.shops.models import MAX_PRESALE_BALANCE_HOURS, Channel, Shop
 from app.errors import DomainError, Labels
 from app.forms import one
 from app.i18n import N_, gettext
@@ -535,6 +535,9 @@ class ShopSettingsError(DomainError, ValueError):
         "bad_setting.pull_interval_minutes": N_("Pull every: a whole number of minutes from 0 to 1440."),
         "bad_setting.too_long": N_("%(label)s may be at most %(limit)s characters."),
         "bad_setting.disabled": N_("The shop is disabled: enable it before pulling its orders."),
+        "bad_setting.presale_balance_hours": N_(
+            "The default balance term is a whole number of hours from 1 to %(max)s."
+        ),
     }
 
     def __init__(self, field: str, variant: str | None = None, **params: Any) -> None:
@@ -598,11 +601,20 @@ def apply_pull_settings(shop: Shop, secret_key: str, wanted: PullSettings) -> li
 async def update_shop_settings(
     session: AsyncSession, secret_key: str, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
 ) -> Shop:
-    """Save the pull settings. Blank secret fields keep the stored secret (they are never shown back)."""
+    """Save the pull settings and the 预售尾款默认期限, all checked before any is set. Blank secret fields keep the
+    stored secret (they are never shown back); a form without the term keeps it."""
     shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
-    changed = apply_pull_settings(shop, secret_key, read_pull_settings(form))
+    wanted = read_pull_settings(form)
+    term = one(form, "presale_balance_hours")
+    hours = shop.presale_balance_hours if not term else parse_int(term, minimum=1, maximum=MAX_PRESALE_BALANCE_HOURS)
+    if hours is None:
+        raise ShopSettingsError("presale_balance_hours", max=MAX_PRESALE_BALANCE_HOURS)
+    changed = apply_pull_settings(shop, secret_key, wanted)
+    if shop.presale_balance_hours != hours:
+        shop.presale_balance_hours = hours
+        changed.append("presale_balance_hours")
     session.add(shop)
     await session.flush()
     forget_webhook_shops()

@@ -1,9 +1,10 @@
 """Action parameters as forms: the action panel's inputs for every parameter of the action catalogue, and back.
 
 Every parameter has a form, computed values included. A time (a presale's balance due time) is one of
-"活动结束时间" (the order's balance due time), "付款后 N 小时/天" or a fixed time, each written as the JSON
-Logic below; a document holding exactly one of those shapes (whoever wrote it: the panel, a template, an
-import, the API) opens as the form again. Any other computed value is kept as written and shown as JSON.
+"活动结束时间" (the platform's balance due time, else the shop's default term), "付款后 N 小时/天" or a fixed
+time, each written as the JSON Logic below; a document holding exactly one of those shapes (whoever wrote it:
+the panel, a template, an import, the API) opens as the form again. Any other computed value is kept as written
+and shown as JSON.
 
 A parameter's form state is a small dict of what its inputs show: ``value`` (text, or a list for check
 boxes); for a time ``mode``, ``at``, ``amount`` and ``unit``. Its inputs are named ``param:<name>`` and
@@ -12,6 +13,7 @@ boxes); for a time ``mode``, ``at``, ``amount`` and ``unit``. Its inputs are nam
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,8 +35,10 @@ from ruleflows import (
     WAREHOUSE_STRATEGIES,
 )
 
-#: "活动结束时间": the presale's balance due time, from the order.
-PRESALE_END: Final = {"var": "order.presale.balance_due_at"}
+#: "活动结束时间": the presale's balance due time as the platform gives it, else the shop's default term after payment
+#: (预售尾款默认期限), so that the hold never lacks a time.
+PLATFORM_DUE: Final = {"var": "order.presale.balance_due_at"}
+PRESALE_END: Final = {"or": [PLATFORM_DUE, {"var": "features.presale_default_due_at"}]}
 PAID_AT: Final = {"var": "order.paid_at"}
 HOURS_PER_DAY: Final = 24
 #: How far after payment a time may be, per unit (a year).
@@ -159,6 +163,10 @@ def lift_time(value: Any) -> dict[str, Any] | None:
         return {**state, "mode": "fixed", "at": china_local(value) or value}
     if value == PRESALE_END:
         return {**state, "mode": "presale_end"}
+    if value == PLATFORM_DUE:
+        # How it was written before the shop's default existed: it opens as 活动结束时间, and its state differs from
+        # the form's, so that the panel saved again writes it with the default.
+        return {**state, "mode": "presale_end", "platform_only": True}
     args = value.get("add_hours") if isinstance(value, dict) and len(value) == 1 else None
     if not isinstance(args, list) or len(args) != 2 or args[0] != PAID_AT:
         return None
@@ -248,7 +256,7 @@ def _time_value(state: dict[str, Any]) -> Any:
     if not mode:
         return None
     if mode == "presale_end":
-        return dict(PRESALE_END)
+        return copy.deepcopy(PRESALE_END)
     if mode == "fixed":
         if not state.get("at"):
             raise ParamProblem(gettext("Choose a date and time."))

@@ -40,21 +40,25 @@ async def stage_messages(
     shipments: list[Shipment],
     notifications: Sequence[ruleflows.Notification],
     network: routing.Network,
+    *,
+    balance_due_at: datetime | None = None,
 ) -> None:
     """Stage each decided buyer message about the order and its shipments; the outbox sends it after commit, once.
-    In a processing batch the messages are recorded together with the batch's others, at its end."""
+    In a processing batch the messages are recorded together with the batch's others, at its end.
+    ``balance_due_at`` is the presale's due time the flow decided (the platform's, or the shop's default term)."""
     assert order.id is not None
     if not notifications:
         return
     carriers = {c.code: c.name for c in network.couriers}
     warehouses = {site.code: site.name for site in network.sites}
     first = shipments[0] if shipments else None
+    due = balance_due_at or order.balance_due_at
     values = {
         "shop": shop_name,
         "external_id": order.external_id,
         "warehouse": warehouses.get(first.warehouse_code, first.warehouse_code) if first else "仓库",
         "carrier": carriers.get(first.carrier_code or "", "待定") if first else "待定",
-        "due": _china(order.balance_due_at) if order.balance_due_at else "尾款截止日",
+        "due": _china(due) if due else "尾款截止日",
     }
     rows = [
         fulfillment.notification_row(

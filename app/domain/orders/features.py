@@ -18,11 +18,13 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import iso_utc
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku
 from app.domain.inventory.pool import StockPool
 from app.domain.orders.models import Order
 from app.domain.orders.services import OrderRow, OrderView, StoredOrder, canonical_order
+from app.domain.shops.models import DEFAULT_PRESALE_BALANCE_HOURS
 from ruleflows import region_of
 
 URGENT_TAGS = frozenset({"urgent", "加急"})
@@ -83,6 +85,16 @@ def _moment(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def hours_after(moment: datetime | None, hours: int) -> datetime | None:
+    """``hours`` after ``moment`` (None without one, or past the last moment datetime holds)."""
+    if moment is None:
+        return None
+    try:
+        return moment + timedelta(hours=hours)
+    except OverflowError:
+        return None
+
+
 def build_features(
     order: Mapping[str, Any],
     *,
@@ -92,12 +104,14 @@ def build_features(
     skus: Mapping[str, SkuMaster] | None = None,
     review_approved: bool = False,
     urgent: bool | None = None,
+    presale_balance_hours: int = DEFAULT_PRESALE_BALANCE_HOURS,
 ) -> dict[str, Any]:
     """The ``features`` object of the flow context (ORDER_CONTEXT_SCHEMA lists each field).
 
     Weight and categories come from the order's lines as enriched from the SKU master (lines without a
     SKU code ship nothing), volume from ``skus``; ``urgent`` defaults to the order's 加急 tags.
-    ``stock_by_warehouse`` goes into the features as it is given.
+    ``stock_by_warehouse`` goes into the features as it is given. ``presale_balance_hours`` is the shop's
+    预售尾款默认期限: the default balance due time is that long after payment (or after the order, if unpaid).
     """
     history = history or History()
     receiver = order.get("receiver") if isinstance(order.get("receiver"), dict) else {}
@@ -106,6 +120,7 @@ def build_features(
     master = skus or {}
     tags = {tag for tag in order.get("tags") or [] if isinstance(tag, str)}
     paid_at = _moment(order.get("paid_at"))
+    default_due = hours_after(paid_at or _moment(order.get("created_at")), presale_balance_hours)
     return {
         "region": region_of(province) if province else None,
         "weight_g": sum(_number(line.get("weight_g")) * _number(line.get("qty")) for line in lines),
@@ -120,6 +135,7 @@ def build_features(
         "is_urgent": bool(URGENT_TAGS & tags) if urgent is None else urgent,
         "hours_since_paid": round((now - paid_at).total_seconds() / 3600, 2) if paid_at is not None else None,
         "review_approved": review_approved,
+        "presale_default_due_at": iso_utc(default_due),
     }
 
 
@@ -187,6 +203,7 @@ def context_of(
         stock_by_warehouse=stock_by_warehouse,
         skus=skus,
         review_approved=review_approved,
+        presale_balance_hours=view.shop.presale_balance_hours,
     )
     return {"order": canonical, "features": features, "decisions": {}}
 

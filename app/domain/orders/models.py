@@ -99,7 +99,10 @@ class Order(SQLModel, table=True):
     paid_fen: int = 0
     is_presale: bool = False
     deposit_paid: bool = False
+    #: The presale's deposit (定金) in fen, as the platform reports it.
+    deposit_fen: int = 0
     balance_paid: bool = False
+    #: The platform's balance due time; None when it gives none.
     balance_due_at: datetime | None = utc_field(nullable=True)
     buyer_message: str = Field(default="", max_length=1000)
     seller_memo: str = Field(default="", max_length=1000)

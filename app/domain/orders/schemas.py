@@ -67,7 +67,11 @@ class NormalizedOrder:
     paid_fen: int = 0
     is_presale: bool = False
     deposit_paid: bool = False
+    #: The presale's deposit (定金) in fen, as the platform reports it; 0 when not a presale or not said.
+    deposit_fen: int = 0
     balance_paid: bool = False
+    #: When the balance (尾款) is due, as the platform gives it; None when it does not (the flow then uses the
+    #: shop's default term, ``features.presale_default_due_at``).
     balance_due_at: datetime | None = None
     buyer_message: str = ""
     seller_memo: str = ""

@@ -208,6 +208,7 @@ def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal
     order.paid_fen = data.paid_fen
     order.is_presale = data.is_presale
     order.deposit_paid = data.deposit_paid
+    order.deposit_fen = data.deposit_fen
     order.balance_paid = data.balance_paid
     order.balance_due_at = data.balance_due_at
     order.address_key = pii.address_key(
@@ -410,6 +411,7 @@ class OrderRow(NamedTuple):
     paid_fen: int
     is_presale: bool
     deposit_paid: bool
+    deposit_fen: int
     balance_paid: bool
     balance_due_at: datetime | None
     buyer_message: str
@@ -555,6 +557,7 @@ def canonical_order(view: OrderView | StoredOrder) -> dict[str, Any]:
         "presale": {
             "is_presale": order.is_presale,
             "deposit_paid": order.deposit_paid,
+            "deposit_fen": order.deposit_fen,
             "balance_paid": order.balance_paid,
             "balance_due_at": iso_utc(order.balance_due_at),
         },

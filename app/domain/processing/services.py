@@ -521,7 +521,13 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
         proc.hold_reason = "预售：等待买家支付尾款"
         await orders.set_status(session, order, OrderStatus.on_hold)
         await notifications.stage_messages(
-            session, order, shop.name, item.active_shipments, decisions.notifications, batch.network
+            session,
+            order,
+            shop.name,
+            item.active_shipments,
+            decisions.notifications,
+            batch.network,
+            balance_due_at=proc.hold_until,
         )
         return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
 

@@ -12,6 +12,11 @@ from sqlmodel import Field, SQLModel
 
 from app.dbtypes import utc_field
 
+#: The default 预售尾款默认期限 of a new shop: three days after payment.
+DEFAULT_PRESALE_BALANCE_HOURS = 72
+#: The longest an admin may set it to: a year, the farthest a presale's balance is due (as order times allow).
+MAX_PRESALE_BALANCE_HOURS = 366 * 24
+
 
 class Channel(StrEnum):
     """Platforms orders come from; the same values as ``order.channel`` in the rule-flow context schema."""
@@ -57,6 +62,9 @@ class Shop(ShopBase, table=True):
     pull_cursor: str = Field(default="", max_length=100)
     last_pulled_at: datetime | None = utc_field(nullable=True)
     last_pull_error: str | None = Field(default=None, max_length=1000)
+    #: 预售尾款默认期限: a presale's balance is due this many hours after payment when the platform gives no due
+    #: time (the flows read it as ``features.presale_default_due_at``).
+    presale_balance_hours: int = DEFAULT_PRESALE_BALANCE_HOURS
 
 
 class ShopRead(ShopBase):

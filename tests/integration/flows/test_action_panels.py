@@ -31,7 +31,7 @@ async def test_a_designer_sets_the_balance_due_time_as_days_after_payment(client
     opened = await client.post(
         f"/flows/{flow_id}/panel", data={"_csrf_token": token, "node": json.dumps(node), "intent": "open"}
     )
-    assert "活动结束时间（订单的尾款截止时间）" in opened.text
+    assert "活动结束时间（平台的尾款截止时间；平台没有给出时按店铺的预售尾款默认期限）" in opened.text
     assert 'value="presale_end" selected' in opened.text
 
     chosen = await panel(client, token, flow_id, node, action="mark_presale", **{"param:balance_due_at": "after_paid"})

@@ -32,7 +32,7 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("expand_bundles", {}),
     ("split_by_warehouse", {}),
     ("merge_same_buyer", {}),
-    ("mark_presale", {"balance_due_at": {"var": "order.presale.balance_due_at"}}),
+    ("mark_presale", {"balance_due_at": action_forms.PRESALE_END}),
     ("mark_presale", {"balance_due_at": PAID_PLUS_48H}),
     ("mark_presale", {"balance_due_at": PAID_PLUS_3D}),
     ("mark_presale", {"balance_due_at": "2026-11-20T23:59:00+08:00"}),
@@ -135,7 +135,7 @@ def presale_form(mode: str, **parts: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("form", "written", "expected"),
     [
-        (presale_form("presale_end"), {"var": "order.presale.balance_due_at"}, "2026-11-20T23:59:59+08:00"),
+        (presale_form("presale_end"), action_forms.PRESALE_END, "2026-11-20T23:59:59+08:00"),
         (presale_form("after_paid", amount="48", unit="hours"), PAID_PLUS_48H, "2026-11-13T00:06:00+08:00"),
         (presale_form("after_paid", amount="3", unit="days"), PAID_PLUS_3D, "2026-11-14T00:06:00+08:00"),
         (presale_form("fixed", at="2026-11-20T23:59"), "2026-11-20T23:59:00+08:00", "2026-11-20T23:59:00+08:00"),
@@ -152,6 +152,25 @@ def test_a_presale_due_time_form_writes_logic_that_gives_the_expected_time(
     assert datetime.fromisoformat(due_at(params)) == datetime.fromisoformat(expected)
     assert form_of(applied.node) == form, "it opens as the same form again"
     assert panels.node_problems(applied.node) == []
+
+
+def test_the_presale_end_without_a_platform_due_time_is_the_shops_default_term_after_payment() -> None:
+    context = context_of(sample_by_key("presale"))  # type: ignore[arg-type]
+    context["order"]["presale"]["balance_due_at"] = None
+    paid = datetime.fromisoformat(context["order"]["paid_at"])
+
+    due = ruleflows.evaluate(action_forms.PRESALE_END, context, now=NOW)
+
+    assert (datetime.fromisoformat(str(due)) - paid).total_seconds() == 72 * 3600
+
+
+def test_the_platforms_due_time_alone_opens_as_the_presale_end_and_is_saved_with_the_default() -> None:
+    written = action_node("mark_presale", {"balance_due_at": {"var": "order.presale.balance_due_at"}})
+    assert rows_by_name(written)["balance_due_at"].state["mode"] == "presale_end"
+
+    saved = panels.apply_form(written, form_of(written))
+
+    assert saved.node["config"]["params"] == {"balance_due_at": action_forms.PRESALE_END}
 
 
 def test_a_presale_due_time_runs_through_a_flow_as_the_hold_until_time() -> None:

@@ -90,6 +90,17 @@ def shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class PresalePayments:
+    """A deposit presale's payments as a platform lists them (Douyin's phases, Kuaishou's payment steps): the
+    deposit in fen and whether it is paid, the balance's due time (None when not given) and whether it is paid."""
+
+    deposit_fen: int = 0
+    deposit_paid: bool = False
+    balance_due_at: datetime | None = None
+    balance_paid: bool = False
+
+
 class PullError(RuntimeError):
     """The platform refused or garbled an order-list request."""
 

@@ -20,6 +20,7 @@ from app.domain.channels.adapters.base import (
     CHINA,
     Credentials,
     NormalizeError,
+    PresalePayments,
     PullError,
     PullPage,
     as_list,
@@ -40,6 +41,31 @@ from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {1: "received", 105: "received", 2: "received", 101: "shipped", 3: "shipped", 4: "cancelled", 5: "completed"}
 DEPOSIT_PRESALE = 2  # trade_type 2: 定金预售
+NOT_PRESALE = 0  # a line's pre_sale_type 0: 现货; any other (1 全款预售, …) is paid in full and shipped later
+
+
+def read_phases(value: Any) -> PresalePayments:
+    """Each entry is one phase of one line: ``current_phase`` (1 定金, 2 尾款) of ``total_phase``, ``pay_success``,
+    ``phase_pay_amount`` / ``phase_payable_price`` in fen and ``phase_close_time`` (unix seconds), when the phase's
+    payment closes: for the balance, its due time."""
+    deposit, balance = [], []
+    for i, item in enumerate(as_list(value, "order_phase_list")):
+        item = object_at(item, f"order_phase_list[{i}]")
+        with within(f"order_phase_list[{i}]"):
+            phase = integer(get(item, "current_phase"), "current_phase")
+            paid = bool(item.get("pay_success"))
+            if phase <= 1:
+                amount = fen(item, "phase_pay_amount", 0) or fen(item, "phase_payable_price", 0)
+                deposit.append((amount, paid))
+            else:
+                balance.append((unix_time(item.get("phase_close_time"), "phase_close_time"), paid))
+    due = [moment for moment, _ in balance if moment is not None]
+    return PresalePayments(
+        deposit_fen=sum(amount for amount, _ in deposit),
+        deposit_paid=bool(deposit) and all(paid for _, paid in deposit),
+        balance_due_at=min(due) if due else None,
+        balance_paid=bool(balance) and all(paid for _, paid in balance),
+    )
 
 
 def douyin_sign(app_key: str, method: str, param_json: str, timestamp: str, version: str, secret: str) -> str:
@@ -80,7 +106,8 @@ class DouyinAdapter:
         if code not in STATUS:
             raise NormalizeError("order_status", f"unknown Douyin order status {code}")
         lines: list[NormalizedLine] = []
-        presale = integer(payload.get("trade_type") or 0, "trade_type") == DEPOSIT_PRESALE
+        deposit_presale = integer(payload.get("trade_type") or 0, "trade_type") == DEPOSIT_PRESALE
+        full_presale = False
         for i, item in enumerate(as_list(get(payload, "sku_order_list"), "sku_order_list")):
             item = object_at(item, f"sku_order_list[{i}]")
             with within(f"sku_order_list[{i}]"):
@@ -89,8 +116,10 @@ class DouyinAdapter:
                 bundle = as_list(item.get("bundle_sku_info"), "bundle_sku_info")
                 after_sale = item.get("after_sale_info") or {}
                 seller_sku = str(item.get("out_sku_id") or item.get("code") or "")
-                presale = presale or integer(item.get("trade_type") or 0, "trade_type") == DEPOSIT_PRESALE
-                presale = presale or bool(item.get("pre_sale_type"))
+                line_type = integer(item.get("trade_type") or 0, "trade_type")
+                deposit_presale = deposit_presale or line_type == DEPOSIT_PRESALE
+                sale_type = integer(item.get("pre_sale_type") or 0, "pre_sale_type")
+                full_presale = full_presale or sale_type != NOT_PRESALE
                 lines.append(
                     NormalizedLine(
                         line_id=text(item, "order_id"),
@@ -111,6 +140,7 @@ class DouyinAdapter:
             raise NormalizeError("sku_order_list", "the order has no lines")
         tags = partial_refund_tag(lines, {"3"})  # refund_status 3: 退款成功
         paid_at = unix_time(payload.get("pay_time"), "pay_time")
+        phases = read_phases(payload.get("order_phase_list")) if deposit_presale else PresalePayments()
         if code == 1:
             tags.append("unpaid")
         address = payload.get("post_addr") or {}
@@ -143,8 +173,12 @@ class DouyinAdapter:
             shipping_fen=fen(payload, "post_amount", 0),
             discount_fen=fen(payload, "promotion_amount", 0),
             paid_fen=fen(payload, "pay_amount"),
-            is_presale=presale,
-            deposit_paid=presale and paid_at is not None,
+            is_presale=deposit_presale or full_presale,
+            deposit_paid=(deposit_presale or full_presale) and (phases.deposit_paid or paid_at is not None),
+            deposit_fen=phases.deposit_fen,
+            # A 全款预售 was paid in full: there is no balance to wait for, only a later shipping date.
+            balance_paid=phases.balance_paid if deposit_presale else full_presale,
+            balance_due_at=phases.balance_due_at,
             buyer_message=str(payload.get("buyer_words") or ""),
             seller_memo=str(payload.get("seller_words") or ""),
             tags=tags,

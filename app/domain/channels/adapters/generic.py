@@ -8,7 +8,8 @@
  "shipping_fen": 0, "discount_fen": 0, "paid_fen": 12900,
  "lines": [{"line_id": "1", "sku": "TEE-BLK-L", "title": "…", "qty": 1, "unit_price_fen": 7900,
             "paid_fen": 7900, "is_gift": false, "bundle_of": null}],
- "presale": {"is_presale": false, "deposit_paid": false, "balance_paid": false, "balance_due_at": null},
+ "presale": {"is_presale": false, "deposit_paid": false, "deposit_fen": 0, "balance_paid": false,
+             "balance_due_at": null},
  "buyer_message": "", "seller_memo": "", "tags": []}
 ```
 Money is integer fen. Times are ISO-8601 (a zone-less time is China time). ``status`` is one of paid,
@@ -121,6 +122,7 @@ class GenericAdapter:
             paid_fen=fen(payload, "paid_fen", items + shipping - discount),
             is_presale=bool(presale.get("is_presale")),
             deposit_paid=bool(presale.get("deposit_paid")),
+            deposit_fen=fen(presale, "deposit_fen", 0),
             balance_paid=bool(presale.get("balance_paid")),
             balance_due_at=china_time(presale.get("balance_due_at"), "presale.balance_due_at"),
             buyer_message=str(payload.get("buyer_message") or ""),

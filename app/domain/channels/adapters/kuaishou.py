@@ -19,6 +19,7 @@ import httpx
 from app.domain.channels.adapters.base import (
     Credentials,
     NormalizeError,
+    PresalePayments,
     PullError,
     PullPage,
     as_list,
@@ -37,6 +38,31 @@ from app.domain.channels.adapters.base import (
 from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {10: "received", 30: "received", 40: "shipped", 50: "delivered", 70: "completed", 80: "cancelled"}
+
+
+def read_steps(value: Any, where: str) -> PresalePayments | None:
+    """The steps by ``payStepNo``: ``paymentFee`` in fen, ``payTime`` once paid and ``endPayTime``, the step's
+    last moment to pay (unix milliseconds); None when there are no steps. Field names as public SDK models show
+    them (unverified against the platform, like the status codes)."""
+    steps = []
+    for i, item in enumerate(as_list(value, where)):
+        item = object_at(item, f"{where}[{i}]")
+        with within(f"{where}[{i}]"):
+            steps.append(
+                (
+                    integer(item.get("payStepNo") or i + 1, "payStepNo"),
+                    fen(item, "paymentFee", 0) or fen(item, "stepTotalPrice", 0),
+                    unix_time(item.get("payTime"), "payTime", millis=True) is not None,
+                    unix_time(item.get("endPayTime"), "endPayTime", millis=True),
+                )
+            )
+    if not steps:
+        return None
+    steps.sort(key=lambda step: step[0])
+    (_, deposit, deposit_paid, _), (_, _, balance_paid, due) = steps[0], steps[-1]
+    if len(steps) == 1:
+        return PresalePayments(deposit, deposit_paid, None, False)
+    return PresalePayments(deposit, deposit_paid, due, balance_paid)
 
 
 def kuaishou_sign(params: dict[str, str], secret: str) -> str:
@@ -91,7 +117,10 @@ class KuaishouAdapter:
         address = payload.get("orderAddress") or {}
         if not isinstance(address, dict):
             raise NormalizeError("orderAddress", "must be an object")
-        steps = as_list(base.get("orderPaymentStepInfos"), "orderBaseInfo.orderPaymentStepInfos")
+        if "orderPaymentStepInfos" in base:
+            steps = read_steps(base.get("orderPaymentStepInfos"), "orderBaseInfo.orderPaymentStepInfos")
+        else:
+            steps = read_steps(payload.get("orderPaymentStepInfos"), "orderPaymentStepInfos")
         return NormalizedOrder(
             external_id=external_id,
             raw_status=str(code),
@@ -114,8 +143,12 @@ class KuaishouAdapter:
             shipping_fen=shipping,
             discount_fen=discount,
             paid_fen=paid,
-            is_presale=presale or bool(steps),
-            deposit_paid=(presale or bool(steps)) and paid_at is not None,
+            is_presale=presale or steps is not None,
+            deposit_paid=(presale or steps is not None) and (bool(steps and steps.deposit_paid) or paid_at is not None),
+            deposit_fen=steps.deposit_fen if steps else 0,
+            # A presale without payment steps (全款预售) was paid in full: no balance to wait for.
+            balance_paid=steps.balance_paid if steps else presale,
+            balance_due_at=steps.balance_due_at if steps else None,
             buyer_message=str(base.get("remark") or ""),
             seller_memo=str(base.get("sellerNote") or ""),
             tags=["unpaid"] if code == 10 else [],

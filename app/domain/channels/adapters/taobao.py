@@ -49,6 +49,11 @@ STATUS = {
     "TRADE_CLOSED_BY_TAOBAO": "cancelled",
 }
 UNPAID = {"TRADE_NO_CREATE_PAY", "WAIT_BUYER_PAY", "PAY_PENDING", "WAIT_PRE_AUTH_CONFIRM"}
+#: A step trade (``type`` step, 定金预售)'s ``step_trade_status``: FRONT_NOPAID_FINAL_NOPAID (nothing paid yet),
+#: FRONT_PAID_FINAL_NOPAID (deposit paid, balance not), FRONT_PAID_FINAL_PAID (both). ``step_paid_fee`` is what has
+#: been paid in steps so far, in yuan (TOP's Trade model). TOP gives no balance due time: the shop's default applies.
+DEPOSIT_ONLY = "FRONT_PAID_FINAL_NOPAID"
+ALL_PAID = "FRONT_PAID_FINAL_PAID"
 FIELDS = "tid,status,created,pay_time,modified,payment,total_fee,post_fee,discount_fee,orders,receiver_state"
 
 
@@ -109,9 +114,10 @@ class TaobaoAdapter:
             discount_fen=yuan(payload, "discount_fee", "0"),
             paid_fen=yuan(payload, "payment"),
             is_presale=bool(step),
-            deposit_paid=step in ("FRONT_PAID_FINAL_NOPAID", "FRONT_PAID_FINAL_PAID"),
-            balance_paid=step == "FRONT_PAID_FINAL_PAID",
-            balance_due_at=None,
+            deposit_paid=step in (DEPOSIT_ONLY, ALL_PAID),
+            # Once the balance is in too, step_paid_fee is the whole payment, no longer the deposit.
+            deposit_fen=yuan(payload, "step_paid_fee", "0") if step == DEPOSIT_ONLY else 0,
+            balance_paid=step == ALL_PAID,
             buyer_message=str(payload.get("buyer_message") or ""),
             seller_memo=str(payload.get("seller_memo") or ""),
             tags=tags,

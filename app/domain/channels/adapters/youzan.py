@@ -104,8 +104,12 @@ class YouzanAdapter:
         buyer = payload.get("buyer_info") or {}
         remark = payload.get("remark_info") or {}
         balance_due = None
+        deposit = 0
         for phase in phases:
-            if isinstance(phase, dict) and integer(phase.get("phase") or 0, "pay_info.phase_payments.phase") == 2:
+            number = integer(phase.get("phase") or 0, "pay_info.phase_payments.phase") if isinstance(phase, dict) else 0
+            if number == 1:
+                deposit = yuan(phase, "real_price", "0")
+            elif number == 2:
                 balance_due = china_time(phase.get("pay_end_time"), "pay_info.phase_payments.pay_end_time")
         tags = partial_refund_tag(lines, {"REFUND_SUCCESS"})
         if raw_status == "WAIT_BUYER_PAY":
@@ -133,6 +137,7 @@ class YouzanAdapter:
             paid_fen=payment,
             is_presale=bool(phases),
             deposit_paid=bool(phases) and paid_at is not None,
+            deposit_fen=deposit,
             balance_due_at=balance_due,
             buyer_message=str(remark.get("buyer_message") or ""),
             seller_memo=str(remark.get("trade_memo") or ""),
