@@ -139,12 +139,14 @@ async def server(settings: Settings, db: Database) -> AsyncIterator[str]:
 async def test_a_huge_form_to_the_login_is_refused_at_once_while_healthz_keeps_answering(server):
     async with httpx.AsyncClient(base_url=server, timeout=30) as http:
         assert (await http.get("/healthz")).status_code == 200  # warm up: the first request opens the database
-        started = time.perf_counter()
+        # CPU seconds of this process, which runs the server and the client: parsing 2.3 million fields would take
+        # seconds of it, and a machine busy with other work does not stretch it as it stretches the wall clock.
+        started = time.process_time()
         response = await http.post("/login", content=HUGE_FORM, headers=FORM)
-        refused_in = time.perf_counter() - started
-        health_started = time.perf_counter()
+        refused_in = time.process_time() - started
+        health_started = time.process_time()
         assert (await http.get("/healthz")).status_code == 200
-        health_in = time.perf_counter() - health_started
+        health_in = time.process_time() - health_started
 
         async def chunks() -> AsyncIterator[bytes]:
             for start in range(0, len(HUGE_FORM), 65536):

@@ -45,7 +45,9 @@ from app.settings import Settings
 from tests.integration.conftest import BACKEND, free_port, serving, start_arq_worker, stop_process
 from tests.integration.forms import csrf_from, login
 
-#: The evaluation budget is 1 s; the whole request (validation, threads, a machine shared by many) gets a margin.
+#: The evaluation budget is 1 s; the whole request (validation, threads) gets a margin. It bounds the CPU time the
+#: test's process spends on the request, which a machine busy with other work does not stretch as it stretches
+#: the wall clock: a backtracking regex or a runaway rule would spend seconds to minutes of it.
 REQUEST_SECONDS = 2.0
 SMALL_RESPONSE = 20_000
 
@@ -126,11 +128,12 @@ async def designer(client: Any, make_user: Any) -> str:
 
 
 async def simulate_api(client: Any, flow_id: int, headers: dict[str, str], document: Any) -> tuple[Any, float]:
-    started = time.perf_counter()
+    """The response and the CPU seconds the process (the app runs in it) spent answering."""
+    started = time.process_time()
     response = await client.post(
         f"/api/v1/flows/{flow_id}/simulate", json={"document": document, "sample": "sample:east_3c"}, headers=headers
     )
-    return response, time.perf_counter() - started
+    return response, time.process_time() - started
 
 
 async def test_a_backtracking_regex_is_answered_at_once_by_the_linear_time_matcher(client, flow_id, reader):
@@ -167,12 +170,12 @@ async def test_a_heavy_rule_is_refused_by_the_api_within_the_budget(
 async def test_a_heavy_rule_is_refused_in_the_editor_with_a_chinese_message(
     client, flow_id, designer, name, document, codes, words
 ):
-    started = time.perf_counter()
+    started = time.process_time()
     response = await client.post(
         f"/flows/{flow_id}/simulate",
         data={"_csrf_token": designer, "order": "sample:east_3c", "document": json.dumps(document)},
     )
-    assert time.perf_counter() - started < REQUEST_SECONDS
+    assert time.process_time() - started < REQUEST_SECONDS
     assert response.status_code == 422
     assert 'data-testid="simulate-error"' in response.text and any(word in response.text for word in words)
     assert len(response.content) < SMALL_RESPONSE
@@ -250,12 +253,12 @@ async def test_the_rule_checker_refuses_a_heavy_rule_with_a_chinese_message(clie
     logic = {
         "!!": {"map": [list(range(10)), {"map": [list(range(10)), map_of_maps(5)["nodes"][1]["config"]["logic"]]}]}
     }
-    started = time.perf_counter()
+    started = time.process_time()
     response = await client.post(
         f"/flows/{flow_id}/panel/check",
         data={"_csrf_token": designer, "node": json.dumps(node), "raw": json.dumps(logic)},
     )
-    assert time.perf_counter() - started < REQUEST_SECONDS
+    assert time.process_time() - started < REQUEST_SECONDS
     assert "计算量过大" in response.text and "检查" in response.text
     assert response.status_code < 500 and len(response.content) < SMALL_RESPONSE
 
@@ -318,10 +321,12 @@ def unlimited_steps(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_rule_that_would_run_for_minutes_is_stopped_by_the_wall_clock(client, flow_id, reader, unlimited_steps):
-    response, elapsed = await simulate_api(client, flow_id, reader, MAP_OF_MAPS)  # 10^9 additions
+    started = time.perf_counter()
+    response, cpu_seconds = await simulate_api(client, flow_id, reader, MAP_OF_MAPS)  # 10^9 additions
     assert response.status_code == 422
     assert response.json()["error"] == "too_slow" and "计算超过 1 秒" in response.json()["detail"]
-    assert 1 <= elapsed < REQUEST_SECONDS
+    assert time.perf_counter() - started >= 1  # stopped by the clock, not by a step budget
+    assert cpu_seconds < REQUEST_SECONDS  # and then: minutes of additions were not done
 
 
 async def test_healthz_keeps_answering_while_heavy_simulations_run(server, flow_id, reader, unlimited_steps):
@@ -347,10 +352,11 @@ async def test_healthz_keeps_answering_while_heavy_simulations_run(server, flow_
                 answered_meanwhile.append(time.perf_counter() - asked)
             await asyncio.sleep(0.02)
         results = [task.result() for task in attacks]
-    for response, elapsed in results:
+    for response, _ in results:
         assert response.status_code == 422 and response.json()["error"] == "too_slow"
-        assert elapsed < REQUEST_SECONDS
+    # Typically 15 ms against an attack of about 1 s. On the event loop /healthz would wait for the attacks; the
+    # bounds are shares of the attacks' own time, so a machine busy with other work slows both alike.
+    attack_seconds = min(elapsed for _, elapsed in results)
     assert len(answered_meanwhile) >= 5, answered_meanwhile
-    # Typically 15 ms; the bound leaves room for a loaded machine. (On the event loop: blocked throughout.)
-    assert sorted(answered_meanwhile)[len(answered_meanwhile) // 2] < 0.1, answered_meanwhile
-    assert max(answered_meanwhile) < 0.8, answered_meanwhile
+    assert sorted(answered_meanwhile)[len(answered_meanwhile) // 2] < attack_seconds / 10, answered_meanwhile
+    assert max(answered_meanwhile) < attack_seconds / 2, (answered_meanwhile, attack_seconds)
