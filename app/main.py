@@ -49,6 +49,7 @@ from app.domain.inventory.controllers import (
     SkuApiController,
     StockApiController,
 )
+from app.domain.inventory.sku_mapping_controllers import SkuMappingApiController, SkuMappingController
 from app.domain.orders.controllers import OrdersApiController, OrdersController
 from app.domain.processing.controllers import (
     FlowHitsController,
@@ -221,6 +222,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             StockApiController,
             CatalogueController,
             SkuApiController,
+            SkuMappingController,
+            SkuMappingApiController,
             FlowsController,
             FlowsApiController,
             FlowHitsController,

@@ -133,26 +133,6 @@ async def list_skus(session: AsyncSession, *, category: str | None = None) -> li
     return list((await session.exec(query)).all())
 
 
-#: The most SKUs a search of the SKU master answers with.
-SKU_SEARCH_LIMIT = 20
-
-
-async def find_skus(session: AsyncSession, term: str, *, limit: int = SKU_SEARCH_LIMIT) -> list[Sku]:
-    """Active SKUs (and bundles) whose code or name contains ``term``: an exact code first, then by
-    code."""
-    text = term.strip()[:100]
-    if not text:
-        return []
-    columns = [col(Sku.code), col(Sku.name)]
-    query = (
-        select(Sku)
-        .where(col(Sku.is_active).is_(True), or_(*(column.icontains(text, autoescape=True) for column in columns)))
-        .order_by((col(Sku.code) == text).desc(), col(Sku.code))
-        .limit(limit)
-    )
-    return list((await session.exec(query)).all())
-
-
 async def get_sku(session: AsyncSession, code: str) -> Sku | None:
     return (await session.exec(select(Sku).where(Sku.code == code))).first()
 

@@ -12,17 +12,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import literal, or_, union_all
+from sqlalchemy import func, literal, or_, union_all
 from sqlalchemy import select as select_columns
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory.models import Sku, SkuMapping
 from app.domain.shops import services as shop_readers
+from app.domain.shops.models import Shop
 from app.errors import DomainError, excerpt
 from app.i18n import N_
+from app.params import ParameterError, parse_id
+from app.sheets import Column, Outcome, Sheet, Text
 
 #: The longest platform sku id or outer id kept (the order line's columns are as long).
 KEY_LENGTH: Final = 64
@@ -42,6 +45,7 @@ class SkuMappingError(DomainError):
         "inactive_sku": N_("The SKU %(sku)s is disabled"),
         "taken_outer_id": N_("The outer id %(outer_id)s is already mapped to %(sku)s in this shop"),
         "not_found": N_("The mapping no longer exists (someone else may have removed it)"),
+        "not_text": N_("%(field)s must be text"),
     }
     statuses: ClassVar[Mapping[str, int]] = {"not_found": 404}
 
@@ -131,6 +135,14 @@ async def check_sku(session: AsyncSession, sku_code: str) -> Sku:
     return sku
 
 
+@dataclass(frozen=True)
+class Saved:
+    """A saved mapping and whether it was new, changed or already so."""
+
+    mapping: SkuMapping
+    outcome: Outcome
+
+
 async def save_mapping(
     session: AsyncSession,
     shop_id: int,
@@ -140,7 +152,7 @@ async def save_mapping(
     actor: Actor,
     *,
     ip: str | None = None,
-) -> SkuMapping:
+) -> Saved:
     """Map the shop's platform SKU to one of our SKUs, audited. The mapping is found by its sku id when one is
     given, else by its outer id, and changed in place; an outer id another mapping of the shop holds is refused."""
     sku_id, outer = platform_sku_id.strip(), outer_id.strip()
@@ -161,6 +173,8 @@ async def save_mapping(
     if mapping is None:
         mapping = SkuMapping(shop_id=shop_id, sku_code=sku.code, mapped_by=actor.name, mapped_at=utcnow())
     mapping.platform_sku_id, mapping.outer_id, mapping.sku_code = sku_id, outer, sku.code
+    if before == snapshot(mapping):
+        return Saved(mapping, Outcome.unchanged)
     mapping.mapped_by, mapping.mapped_at = actor.name[:100], utcnow()
     session.add(mapping)
     await session.flush()
@@ -174,7 +188,7 @@ async def save_mapping(
         after=snapshot(mapping),
         ip=ip,
     )
-    return mapping
+    return Saved(mapping, Outcome.created if before is None else Outcome.updated)
 
 
 async def delete_mapping(
@@ -208,3 +222,110 @@ async def list_mappings(
     rows = list((await session.exec(query.order_by(col(SkuMapping.id)).limit(limit + 1))).all())
     next_after = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], next_after
+
+
+async def counts_by_shop(session: AsyncSession) -> dict[int, int]:
+    """How many mappings each shop has (shops without any left out)."""
+    query = select(SkuMapping.shop_id, func.count()).group_by(col(SkuMapping.shop_id))
+    return {shop_id: int(count) for shop_id, count in (await session.exec(query)).all()}
+
+
+async def _shop_mappings(session: AsyncSession, shop_id: int) -> list[SkuMapping]:
+    query = select(SkuMapping).where(SkuMapping.shop_id == shop_id).order_by(col(SkuMapping.id))
+    return list((await session.exec(query)).all())
+
+
+# --- as a spreadsheet -------------------------------------------------------------------------------------
+
+#: The columns of a shop's mapping sheet: either key (or both) and our SKU.
+COLUMNS: Final = (
+    Column("platform_sku_id", "平台SKU编号", Text(KEY_LENGTH), "1234567890123", aliases=("平台 SKU 编号", "sku_id")),
+    Column("outer_id", "商家编码", Text(KEY_LENGTH), "TM-MASK-10", aliases=("outer id", "外部编码")),
+    Column("sku", "我们的商品编码", Text(64, required=True), "MASK-10", required=True, aliases=("商品编码", "our sku")),
+)
+
+
+def mapping_sheet(shop: Shop) -> Sheet:
+    """One shop's mappings as a spreadsheet, imported and exported by the master-data sheet engine."""
+    assert shop.id is not None
+    shop_id = shop.id
+
+    async def save(session: AsyncSession, values: dict[str, Any], actor: Actor) -> Outcome:
+        saved = await save_mapping(
+            session, shop_id, values.get("platform_sku_id", ""), values.get("outer_id", ""), values["sku"], actor
+        )
+        return saved.outcome
+
+    async def rows(session: AsyncSession) -> list[dict[str, Any]]:
+        return [
+            {"platform_sku_id": m.platform_sku_id, "outer_id": m.outer_id, "sku": m.sku_code}
+            for m in await _shop_mappings(session, shop_id)
+        ]
+
+    return Sheet(
+        name=f"sku-mappings-{shop.code}",
+        columns=COLUMNS,
+        key=("platform_sku_id", "outer_id"),
+        save=save,
+        rows=rows,
+        audit_action="sku_mapping.import",
+    )
+
+
+# --- the API ----------------------------------------------------------------------------------------------
+
+#: The most mappings one page of the API gives, and how many by default.
+API_LIMIT: Final = 500
+API_PAGE: Final = 100
+
+
+def mapping_read(mapping: SkuMapping, shop: Shop) -> dict[str, Any]:
+    """A mapping as the API gives it."""
+    return {
+        "id": mapping.id,
+        "shop": shop.code,
+        "platform_sku_id": mapping.platform_sku_id,
+        "outer_id": mapping.outer_id,
+        "sku": mapping.sku_code,
+        "mapped_by": mapping.mapped_by,
+        "mapped_at": iso_utc(mapping.mapped_at),
+    }
+
+
+async def _named_shop(session: AsyncSession, code: Any) -> Shop:
+    shop = await shop_readers.shop_by_code(session, code) if isinstance(code, str) and code.strip() else None
+    if shop is None or shop.id is None:
+        raise ParameterError("unknown_shop", field="shop")
+    return shop
+
+
+async def api_mappings(session: AsyncSession, *, shop: str, q: str, cursor: str, limit: int) -> dict[str, Any]:
+    """One page of a shop's mappings (by id; ``next_cursor`` pages on, None on the last)."""
+    found = await _named_shop(session, shop.strip())
+    after = parse_id(cursor) if cursor.strip() else None
+    if cursor.strip() and after is None:
+        raise ParameterError("stale_page", field="cursor")
+    assert found.id is not None
+    rows, next_after = await list_mappings(session, found.id, q=q, limit=limit, after_id=after)
+    return {
+        "items": [mapping_read(m, found) for m in rows],
+        "next_cursor": str(next_after) if next_after is not None else None,
+    }
+
+
+async def api_save(
+    session: AsyncSession, data: Mapping[str, Any], actor: Actor, ip: str | None = None
+) -> tuple[dict[str, Any], Outcome]:
+    """Save a mapping from the API's JSON: ``shop`` (code), ``platform_sku_id`` and/or ``outer_id``, ``sku``."""
+    shop = await _named_shop(session, data.get("shop"))
+    values = {}
+    for name in ("platform_sku_id", "outer_id", "sku"):
+        value = data.get(name) if data.get(name) is not None else ""
+        if not isinstance(value, str):
+            raise SkuMappingError("not_text", field=name)
+        values[name] = value
+    assert shop.id is not None
+    saved = await save_mapping(
+        session, shop.id, values["platform_sku_id"], values["outer_id"], values["sku"], actor, ip=ip
+    )
+    return mapping_read(saved.mapping, shop), saved.outcome

@@ -18,7 +18,7 @@ from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.flows import services as flows
 from app.domain.flows.services import FlowError
-from app.domain.inventory import services as inventory
+from app.domain.inventory import catalogue
 from app.domain.inventory.sku_mappings import SkuMappingError
 from app.domain.orders import pii, presentation
 from app.domain.orders import services as orders
@@ -32,6 +32,8 @@ from app.params import parse_id
 from app.settings import Settings
 from app.web import client_ip, page
 
+#: The most SKUs offered for an unknown line at once (typing more narrows them).
+SKU_CHOICES = 20
 #: The fields of the 修改地址 form, in the order the service reads them.
 ADDRESS_FIELDS = ("receiver_name", "phone", "province", "city", "district", "address")
 
@@ -267,7 +269,9 @@ class ProcessingController(Controller):
         return _page(
             request,
             "processing/_sku_choices.html",
-            skus=await inventory.find_skus(db_session, q),
+            skus=(await catalogue.search_skus(db_session, q=q, status="active", limit=SKU_CHOICES)).skus
+            if q.strip()
+            else [],
             q=q,
             line_id=parse_id(line),
             order_id=order_id,
