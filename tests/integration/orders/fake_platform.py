@@ -2,6 +2,8 @@
 
 It checks each platform's request signature or access token exactly as the platform documents it (written
 here independently of the adapters, so a signing bug in an adapter fails the test) and serves pages of orders.
+Where the platform returns only the fields a request asks for (TOP's ``fields``), so does the fake: a field the
+adapter reads but its request leaves out is missing from what it gets, as it would be from the platform.
 """
 
 from __future__ import annotations
@@ -58,6 +60,20 @@ def _md5_wrapped(params: dict[str, str], secret: str) -> str:
     return hashlib.md5((secret + joined + secret).encode()).hexdigest().upper()  # noqa: S324
 
 
+def top_fields(trade: dict[str, Any], fields: str) -> dict[str, Any]:
+    """The trade as TOP returns it for ``fields``: only the fields asked for. ``orders`` brings the sub-orders
+    whole, ``orders.oid`` only that field of each."""
+    asked = {name.strip() for name in fields.split(",") if name.strip()}
+    kept = {key: copy.deepcopy(value) for key, value in trade.items() if key in asked}
+    sub = {name.split(".", 1)[1] for name in asked if name.startswith("orders.")}
+    if "orders" not in asked and sub and "orders" in trade:
+        orders = trade["orders"]
+        items = orders.get("order", []) if isinstance(orders, dict) else orders
+        only = [{key: value for key, value in item.items() if key in sub} for item in items]
+        kept["orders"] = {"order": only} if isinstance(orders, dict) else only
+    return kept
+
+
 @dataclass
 class FakePlatform:
     orders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -107,12 +123,16 @@ class _Handler(BaseHTTPRequestHandler):
             form = dict(parse_qsl(body.decode()))
             if form.get("sign") != _md5_wrapped(form, APP_SECRET) or form.get("session") != TOKEN:
                 return self._refuse("taobao", {"error_response": {"code": 25, "msg": "Invalid signature"}})
+            if not form.get("fields"):
+                return self._refuse(
+                    "taobao", {"error_response": {"code": 40, "msg": "Missing required arguments:fields"}}
+                )
             page, size = int(form["page_no"]), int(form["page_size"])
             rows, total = p.page("taobao", (page - 1) * size, size)
             return self._send(
                 {
                     "trades_sold_increment_get_response": {
-                        "trades": {"trade": rows},
+                        "trades": {"trade": [top_fields(row, form["fields"]) for row in rows]},
                         "has_next": page * size < total,
                         "total_results": total,
                     }

@@ -13,6 +13,7 @@ from app.domain.shops.models import Channel, Shop
 from tests.integration.forms import login, post_form
 from tests.integration.orders.conftest import wait_for_jobs
 from tests.integration.orders.fake_platform import APP_KEY, APP_SECRET, TOKEN, FakePlatform, many, running
+from tests.samples import channels as samples
 
 
 async def configure(db, settings, shop: Shop, base_url: str, secret: str = APP_SECRET) -> None:
@@ -53,6 +54,21 @@ async def test_a_pull_pages_through_the_signed_order_list_and_saves_the_cursor(d
     async with db.reading() as session:
         saved = await session.get(Shop, shop.id)
     assert saved.pull_cursor == again.cursor and saved.last_pull_error is None
+
+
+async def test_a_pulled_taobao_step_trade_keeps_its_receiver_and_its_deposit(db, settings, shops):
+    shop = shops[Channel.tmall]
+    platform = FakePlatform(orders={"taobao": [samples.taobao_step_trade_deposit_paid()]})
+    with running(platform):  # the fake returns only the fields the pull asks for, as TOP does
+        await configure(db, settings, shop, platform.base_url)
+        await pull_shop(db, settings, shop.id)
+    async with db.reading() as session:
+        order = (await session.exec(select(Order).where(Order.shop_id == shop.id))).one()
+    assert (order.receiver_name, order.phone_masked) == ("孙丽", "139****0001")
+    assert (order.province, order.city, order.district) == ("浙江", "杭州市", "西湖区")
+    assert order.address_masked.startswith("文三路") and order.address_cipher
+    assert (order.is_presale, order.deposit_paid, order.deposit_fen, order.balance_paid) == (True, True, 5000, False)
+    assert order.buyer_nick == "s**i"
 
 
 async def test_a_refused_signature_is_recorded_and_the_cursor_does_not_move(db, settings, shops):

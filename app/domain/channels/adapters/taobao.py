@@ -54,7 +54,40 @@ UNPAID = {"TRADE_NO_CREATE_PAY", "WAIT_BUYER_PAY", "PAY_PENDING", "WAIT_PRE_AUTH
 #: been paid in steps so far, in yuan (TOP's Trade model). TOP gives no balance due time: the shop's default applies.
 DEPOSIT_ONLY = "FRONT_PAID_FINAL_NOPAID"
 ALL_PAID = "FRONT_PAID_FINAL_PAID"
-FIELDS = "tid,status,created,pay_time,modified,payment,total_fee,post_fee,discount_fee,orders,receiver_state"
+#: The trade fields the pull asks for (``fields`` of taobao.trades.sold.increment.get; taobao.trade.fullinfo.get takes
+#: the same names): TOP returns only these, so every field :meth:`TaobaoAdapter.normalize` reads is here — the
+#: receiver (with its ``oaid`` under privacy), the buyer, the notes and the step trade's — and ``orders`` brings
+#: the sub-orders whole.
+TRADE_FIELDS = (
+    "tid",
+    "type",
+    "status",
+    "created",
+    "pay_time",
+    "modified",
+    "total_fee",
+    "post_fee",
+    "discount_fee",
+    "payment",
+    "step_trade_status",
+    "step_paid_fee",
+    "buyer_nick",
+    "buyer_open_uid",
+    "buyer_message",
+    "seller_memo",
+    "receiver_name",
+    "receiver_state",
+    "receiver_city",
+    "receiver_district",
+    "receiver_town",
+    "receiver_address",
+    "receiver_zip",
+    "receiver_mobile",
+    "receiver_phone",
+    "oaid",
+    "orders",
+)
+FIELDS = ",".join(TRADE_FIELDS)
 
 
 def top_sign(params: dict[str, str], secret: str) -> str:
