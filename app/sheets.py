@@ -28,10 +28,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
+from litestar.datastructures import UploadFile
+from litestar.response import Response
+from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor, audit
 from app.errors import DomainError, excerpt
+from app.forms import one
 from app.i18n import N_, current_locale, gettext
 from app.params import parse_fen, parse_int
 
@@ -204,6 +208,7 @@ class CellError(DomainError):
         "not_digits": N_("%(value)s must be digits only"),
         "duplicate": N_("repeats row %(row)s"),
         "labelled": N_("%(label)s: %(reason)s"),
+        "concurrent": N_("was changed by someone else during the import; import the file again"),
     }
 
 
@@ -535,6 +540,10 @@ async def import_sheet(
             column = sheet.column(exc.field or "") or sheet.columns[0]
             problems.append(RowProblem(parsed.row, column.label, exc.message))
             continue
+        except IntegrityError:  # another import or form saved the same key meanwhile: only this row is undone
+            label = ", ".join(c.label for c in sheet.columns if c.key in sheet.key)
+            problems.append(RowProblem(parsed.row, label, CellError("concurrent").message))
+            continue
         done[outcome].append(RowDone(parsed.row, parsed.key(sheet)))
     result.refused = sorted(problems, key=lambda p: p.row)
     if problems and mode is ImportMode.all_or_nothing:
@@ -563,12 +572,12 @@ async def import_sheet(
 
 def _workbook(sheet: Sheet, rows: Iterable[Sequence[Any]]) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(sheet.name)
-    for index, column in enumerate(sheet.columns):
-        letter = chr(ord("A") + index) if index < 26 else "A" + chr(ord("A") + index - 26)
-        worksheet.column_dimensions[letter].width = max(12, len(column.header) * 2 + 4)
+    for index, column in enumerate(sheet.columns, start=1):
+        worksheet.column_dimensions[get_column_letter(index)].width = max(12, len(column.header) * 2 + 4)
     worksheet.append([column.header for column in sheet.columns])
     for row in rows:
         worksheet.append(list(row))
@@ -592,6 +601,50 @@ def template_workbook(sheet: Sheet) -> bytes:
     return _workbook(sheet, [[column.example for column in sheet.columns]])
 
 
+# --- the pages' side: an upload in, a workbook out -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    """What an import page shows: the result, or why the file was refused; ``status`` is 400 when nothing was
+    kept (the request's transaction then rolls back too)."""
+
+    result: SheetResult | None
+    error: str | None
+
+    @property
+    def status(self) -> int:
+        return 400 if self.error is not None or (self.result is not None and not self.result.applied) else 200
+
+
+async def import_upload(
+    session: AsyncSession, sheet: Sheet, data: Mapping[str, Any], actor: Actor, ip: str | None = None
+) -> UploadOutcome:
+    """Import the ``file`` of a submitted upload form in the ``mode`` it chose (``good``: only the correct rows;
+    anything else: nothing when a row is bad)."""
+    upload = data.get("file")
+    if isinstance(upload, list):
+        upload = upload[0] if upload else None
+    if not isinstance(upload, UploadFile):
+        return UploadOutcome(None, gettext("Choose a CSV or Excel file to import."))
+    chosen = one(dict(data), "mode")
+    mode = ImportMode.good_rows if chosen == ImportMode.good_rows.value else ImportMode.all_or_nothing
+    try:
+        result = await import_sheet(
+            session, sheet, upload.filename or f"{sheet.name}.csv", await upload.read(), mode, actor, ip
+        )
+    except SheetFileError as exc:
+        return UploadOutcome(None, gettext("This file cannot be imported: %(reason)s") % {"reason": exc.message})
+    return UploadOutcome(result, None)
+
+
+def xlsx_download(content: bytes, filename: str) -> Response[bytes]:
+    """An .xlsx for the browser to save as ``filename``."""
+    return Response(
+        content, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
 __all__ = [
     "FLAG",
     "LIMITS",
@@ -611,6 +664,7 @@ __all__ = [
     "SheetFileError",
     "SheetResult",
     "Text",
+    "UploadOutcome",
     "Whole",
     "Yuan",
     "cell_text",
@@ -618,8 +672,10 @@ __all__ = [
     "export_sheet",
     "export_workbook",
     "import_sheet",
+    "import_upload",
     "parse_sheet",
     "read_table",
     "read_values",
     "template_workbook",
+    "xlsx_download",
 ]

@@ -280,7 +280,7 @@ async def save_sku(
         if not values.get("name"):
             raise CatalogueError("name_required")
     barcode = values.get("barcode")
-    if barcode:
+    if barcode and (sku is None or barcode != sku.barcode):
         holder = (await session.exec(select(Sku.code).where(Sku.barcode == barcode, Sku.code != code).limit(1))).first()
         if holder is not None:
             raise CatalogueError("duplicate_barcode", field="barcode", barcode=barcode, code=holder)

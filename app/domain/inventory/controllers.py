@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get, patch, post
-from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
@@ -21,19 +20,16 @@ from app.domain.inventory.services import InventoryError, WarehouseForm
 from app.domain.shops import services as shop_readers
 from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
-from app.i18n import gettext
 from app.params import parse_int, parse_limit
 from app.sheets import (
     LIMITS,
     MAX_FILE_BYTES,
-    XLSX_MEDIA_TYPE,
-    ImportMode,
     Sheet,
-    SheetFileError,
     export_sheet,
-    import_sheet,
+    import_upload,
     read_values,
     template_workbook,
+    xlsx_download,
 )
 from app.web import client_ip, page, refusals_shown_by
 
@@ -376,14 +372,6 @@ def _sheet_page(request: HTMXRequest, status: int = 200, **context: Any) -> Temp
     return response
 
 
-def _workbook(content: bytes, filename: str) -> Response[bytes]:
-    return Response(
-        content,
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 class CatalogueController(Controller):
     """商品: the catalogue list with search, a SKU's form (new, edit, enable/disable, bundle components) and the
     SKU and bundle sheets (import, export, template)."""
@@ -486,38 +474,19 @@ class CatalogueController(Controller):
     ) -> Template:
         """Import the file as the user chose (nothing when a row is bad, or only the good rows) and list what
         was created, updated and refused. A refused import answers 400 and changes nothing."""
-        sheet = _sheet_of(sheet_name)
-        upload = data.get("file")
-        if not isinstance(upload, UploadFile):
-            return _sheet_page(
-                request, 400, sheet_name=sheet_name, error=gettext("Choose a CSV or Excel file to import.")
-            )
-        mode = ImportMode.good_rows if one(data, "mode") == ImportMode.good_rows.value else ImportMode.all_or_nothing
-        try:
-            result = await import_sheet(
-                db_session,
-                sheet,
-                upload.filename or f"{sheet_name}.csv",
-                await upload.read(),
-                mode,
-                actor,
-                client_ip(request),
-            )
-        except SheetFileError as exc:
-            message = gettext("This file cannot be imported: %(reason)s") % {"reason": exc.message}
-            return _sheet_page(request, 400, sheet_name=sheet_name, error=message)
-        return _sheet_page(request, 200 if result.applied else 400, sheet_name=sheet_name, result=result)
+        outcome = await import_upload(db_session, _sheet_of(sheet_name), data, actor, client_ip(request))
+        return _sheet_page(request, outcome.status, sheet_name=sheet_name, result=outcome.result, error=outcome.error)
 
     @get("/sheets/{sheet_name:str}/export", name="inventory:sheet_export")
     async def sheet_export(self, sheet_name: str, db_session: AsyncSession) -> Response[bytes]:
         """Everything stored, as an .xlsx the import takes back unchanged."""
         sheet = _sheet_of(sheet_name)
-        return _workbook(await export_sheet(db_session, sheet), f"{sheet.name}.xlsx")
+        return xlsx_download(await export_sheet(db_session, sheet), f"{sheet.name}.xlsx")
 
     @get("/sheets/{sheet_name:str}/template", name="inventory:sheet_template")
     async def sheet_template(self, sheet_name: str) -> Response[bytes]:
         sheet = _sheet_of(sheet_name)
-        return _workbook(template_workbook(sheet), f"{sheet.name}-template.xlsx")
+        return xlsx_download(template_workbook(sheet), f"{sheet.name}-template.xlsx")
 
 
 class SkuApiController(Controller):
