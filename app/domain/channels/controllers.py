@@ -49,6 +49,7 @@ async def channels_page(
         shops=await shop_readers.list_shops(db_session),
         pullable=PULLABLE,
         max_presale_hours=MAX_PRESALE_BALANCE_HOURS,
+        message_keyed=push.MESSAGE_KEYED,
         channels=list(Channel),
         channel_label=presentation.helpers()["channel_label"],
         **{**defaults, **context},
@@ -148,6 +149,14 @@ class ChannelsController(Controller):
         shop = await services.update_shop_settings(
             db_session, settings.secret_key, shop_id, data, actor, client_ip(request)
         )
+        return await shop_card(request, db_session, shop, notice=gettext("Saved."))
+
+    @post("/{shop_id:int}/push-key", name="channels:push_key", status_code=200, opt=refusals_shown_by(settings_refused))
+    async def save_push_key(
+        self, request: HTMXRequest, shop_id: int, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """The key the platform encrypts its push with (快手 消息密钥), kept encrypted and never shown back."""
+        shop = await push.save_message_key(db_session, settings.secret_key, shop_id, data, actor, client_ip(request))
         return await shop_card(request, db_session, shop, notice=gettext("Saved."))
 
     @post("/{shop_id:int}/secret", name="channels:rotate_secret", status_code=200)
@@ -291,10 +300,11 @@ class ChannelWebhookController(Controller):
         settings: Settings,
         shop: Annotated[str | None, QueryParameter(name="shop", required=False)] = None,
     ) -> Response[dict[str, Any]]:
-        """The platform's own signed message push (抖店, 有赞) for a shop named by ``?shop=<code>``.
+        """The platform's own message push (抖店 and 有赞 signed, 快手 encrypted) for a shop named by ``?shop=<code>``.
 
-        Verified with the shop's app key and app secret as the platform signs (see ``channels.push``); a push whose
-        time is more than 5 minutes off is refused, a message taken before is answered as a duplicate.
+        Verified with the shop's app key and app secret as the platform signs, or opened with its message key
+        (see ``channels.push``); a push whose time is more than 5 minutes off is refused, a message taken before is
+        answered as a duplicate.
         """
         body = await request.body()
         try:
@@ -307,8 +317,8 @@ class ChannelWebhookController(Controller):
             return Response(
                 {"status_code": 422, "error": "invalid order", "messages": result.messages}, status_code=422
             )
-        # Both platforms take ``code`` 0 as "received" and stop redelivering.
-        return Response({"code": 0, "msg": "success", "messages": result.messages})
+        # 抖店 and 有赞 take ``code`` 0, 快手 ``result`` 1 as "received", and stop redelivering.
+        return Response({"code": 0, "result": 1, "msg": "success", "messages": result.messages})
 
 
 def _orders_page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:

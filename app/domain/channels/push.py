@@ -1,7 +1,8 @@
-"""Each platform's own signed message push (抖店 消息推送, 有赞 消息推送): the platform signs with the shop's app
-secret, not with our webhook secret, so this checks the platform's signature, refuses a push outside the time
-window, answers a message already taken as a duplicate, and unwraps the platform's envelope into the order payload
-the shop's adapter reads. The order then goes through the one ingest pipeline like any webhook delivery.
+"""Each platform's own message push (抖店 消息推送, 有赞 消息推送, 快手 消息推送): the platform signs with the shop's
+app secret (快手 encrypts with its message key instead), not with our webhook secret, so this checks the platform's
+signature or opens its encryption, refuses a push outside the time window, answers a message already taken as a
+duplicate, and unwraps the platform's envelope into the order payload the shop's adapter reads. The order then goes
+through the one ingest pipeline like any webhook delivery.
 
 Formulas (the platforms' open docs and their public SDKs):
 - 抖店: headers ``app-id`` (the app key) and ``event-sign`` = hex MD5 of ``app_key + raw body + app_secret``
@@ -11,6 +12,12 @@ Formulas (the platforms' open docs and their public SDKs):
 - 有赞: headers ``Client-Id``, ``Event-Type`` and ``Event-Sign`` = hex MD5 of ``client_id + raw body +
   client_secret``. The body is one message ``{"id", "type", "msg", "version", "msg_id", ...}``, ``msg`` the
   URL-encoded JSON of the event (a trade event carries ``full_order_info``), ``version`` its Unix time.
+- 快手 (电商开放平台 消息推送): not signed but encrypted with the app's 消息密钥, a key of its own (not the app
+  secret): the body is base64 of AES-CBC (PKCS#5 padding, a zero IV) under the base64-decoded key, as its Java SDK
+  and go-kwai decrypt it. The clear text is one message ``{"eventId", "msgId", "bizId", "appKey", "event", "info",
+  "createTime", ...}``, ``info`` the event as JSON, ``createTime`` its Unix time in milliseconds; ``appKey`` must be
+  the shop's. A body that does not open under the shop's key is refused like a bad signature (401, one answer for
+  every way it fails, so that nothing is learnt about the key).
 
 Replays: a signed push is only as fresh as the time it carries. One whose time is more than ``PUSH_WINDOW`` from now
 is refused (401), and one whose message id was taken before is answered 200 as a duplicate without touching
@@ -20,25 +27,34 @@ order inbox would dedupe its content anyway (``services.event_id_for``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import unquote
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import delete
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
 from app.db import Database, insert_new, utcnow
+from app.domain.accounts.services import Actor, audit
 from app.domain.channels import services
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.adapters.base import NormalizeError, load_json
 from app.domain.channels.models import IngestSource, PushMessage
-from app.domain.orders.pii import decrypt
+from app.domain.orders.pii import decrypt, encrypt
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
+from app.errors import DomainError
+from app.forms import one
 from app.i18n import N_, gettext
 from app.settings import Settings
 
@@ -56,7 +72,11 @@ REFUSALS = {
     "signature": N_("The platform's push signature is missing or does not match the shop's app secret."),
     "body": N_("The push is not a message of this platform."),
     "stale": N_("The push's time is missing or more than 5 minutes from now: refused as a possible replay."),
+    "no_message_key": N_("The shop has no app key and 快手 message key for its platform's push."),
+    "decrypt": N_("The push does not open with the shop's 快手 message key, or is not for the shop's app key."),
 }
+#: The 快手 消息密钥: base64 of an AES key (16, 24 or 32 bytes); a longer text is not one.
+MAX_MESSAGE_KEY = 64
 
 
 def refused(status: int, reason: str) -> services.WebhookRefused:
@@ -76,6 +96,36 @@ def douyin_sign(app_key: str, body: bytes, app_secret: str, method: str = "md5")
 def youzan_sign(client_id: str, body: bytes, client_secret: str) -> str:
     """有赞's ``Event-Sign``: MD5 of client id + raw body + client secret, hex."""
     return hashlib.md5(client_id.encode() + body + client_secret.encode()).hexdigest()  # noqa: S324
+
+
+def aes_key(message_key: str) -> bytes | None:
+    """The AES key a 快手 消息密钥 (base64 text, as the platform shows it) stands for; None if it is not one."""
+    text = message_key.strip()
+    if not text or len(text) > MAX_MESSAGE_KEY:
+        return None
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) in (16, 24, 32) else None
+
+
+def kuaishou_decrypt(message_key: str, body: bytes) -> bytes:
+    """快手's push body opened: base64, then AES-CBC with a zero IV under the decoded 消息密钥, PKCS#5 unpadded.
+    ValueError when it does not open (not base64, not whole blocks, bad padding, not a key)."""
+    key = aes_key(message_key)
+    if key is None:
+        raise ValueError("not a 快手 message key")
+    try:
+        sealed = base64.b64decode(body.strip(), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("not base64") from exc
+    if not sealed or len(sealed) % 16:
+        raise ValueError("not whole AES blocks")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(bytes(16))).decryptor()
+    padded = decryptor.update(sealed) + decryptor.finalize()
+    unpadder = padding.PKCS7(128).unpadder()
+    return unpadder.update(padded) + unpadder.finalize()  # ValueError on bad padding
 
 
 @dataclass
@@ -184,11 +234,86 @@ def read_youzan(shop: Shop, app_secret: str, headers: Mapping[str, str], body: b
     return [Message(msg_id, _unix(envelope.get("version")), event if carries_order else None)]
 
 
-#: The platforms whose own signed push is verified here, and how each is read.
-READERS: dict[Channel, Callable[[Shop, str, Mapping[str, str], bytes], list[Message]]] = {
-    Channel.douyin: read_douyin,
-    Channel.youzan: read_youzan,
+def read_kuaishou(shop: Shop, message_key: str, headers: Mapping[str, str], body: bytes) -> list[Message]:
+    """快手's push: open it with the shop's 消息密钥, check its ``appKey``, then read its one message."""
+    try:
+        event = load_json(kuaishou_decrypt(message_key, body))
+    except (ValueError, NormalizeError) as exc:
+        raise refused(401, "decrypt") from exc
+    if not isinstance(event, dict) or str(event.get("appKey") or "") != shop.app_key:
+        raise refused(401, "decrypt")
+    info = _json(event.get("info") or "{}")
+    if not isinstance(info, dict):
+        raise refused(400, "body")
+    msg_id = str(event.get("msgId") or event.get("eventId") or "")
+    # An order event names the order (oid, status); should one carry the whole order, it is taken as it is.
+    carries_order = isinstance(info.get("orderBaseInfo"), dict)
+    return [Message(msg_id, _unix(event.get("createTime")), info if carries_order else None)]
+
+
+@dataclass(frozen=True)
+class PushFormat:
+    """How one platform's push is verified and read: with which of the shop's secrets, refused how without it."""
+
+    read: Callable[[Shop, str, Mapping[str, str], bytes], list[Message]]
+    secret: Callable[[Shop, str], str | None]
+    not_configured: str
+
+
+def app_secret_of(shop: Shop, secret_key: str) -> str | None:
+    """The shop's app secret in clear (what 抖店 and 有赞 sign their push with)."""
+    return decrypt(secret_key, shop.app_secret_cipher)
+
+
+def message_key_of(shop: Shop, secret_key: str) -> str | None:
+    """The shop's push message key in clear (快手's 消息密钥), or None when none is set."""
+    return decrypt(secret_key, shop.push_message_key_cipher)
+
+
+#: The platforms whose own push is verified here, and how each is read.
+READERS: dict[Channel, PushFormat] = {
+    Channel.douyin: PushFormat(read_douyin, app_secret_of, "not_configured"),
+    Channel.youzan: PushFormat(read_youzan, app_secret_of, "not_configured"),
+    Channel.kuaishou: PushFormat(read_kuaishou, message_key_of, "no_message_key"),
 }
+#: The channels whose push needs a message key of its own, set on the shop's card.
+MESSAGE_KEYED = frozenset(channel for channel, push in READERS.items() if push.secret is message_key_of)
+
+
+class MessageKeyError(DomainError, ValueError):
+    """A push message key that cannot be saved."""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "bad_message_key": N_(
+            "The 快手 message key is the base64 text shown under 消息推送 in 快手's open platform (a 16, 24 or 32 "
+            "byte key)."
+        ),
+        "no_message_key": N_("This shop's platform has no push message key."),
+    }
+    fields: ClassVar[Mapping[str, str]] = {"bad_message_key": "push_message_key"}
+
+
+async def save_message_key(
+    session: AsyncSession, secret_key: str, shop_id: int, form: Mapping[str, Any], actor: Actor, ip: str | None
+) -> Shop:
+    """Keep the shop's push message key (快手's 消息密钥) encrypted, once it is checked to be one; a blank field
+    keeps the stored key (it is never shown back)."""
+    shop = await shop_readers.shop_of(session, shop_id)
+    if shop is None:
+        raise services.ShopNotFound(shop_id)
+    if shop.channel not in MESSAGE_KEYED:
+        raise MessageKeyError("no_message_key")
+    text = one(dict(form), "push_message_key").strip()
+    if not text:
+        return shop
+    if aes_key(text) is None:
+        raise MessageKeyError("bad_message_key")
+    shop.push_message_key_cipher = encrypt(secret_key, text) or ""
+    session.add(shop)
+    await session.flush()
+    services.forget_webhook_shops()
+    await audit(session, actor, "shop.push_message_key_set", target_type="shop", target_id=shop_id, ip=ip)
+    return shop
 
 
 async def receive_push(
@@ -198,17 +323,17 @@ async def receive_push(
 
     Raises WebhookRefused (400/401/404) before anything is stored.
     """
-    reader = READERS.get(Channel(channel)) if channel in Channel.__members__ else None
-    if reader is None:
+    push = READERS.get(Channel(channel)) if channel in Channel.__members__ else None
+    if push is None:
         raise refused(404, "no_push")
     found = await services.webhook_shop(db, settings.secret_key, shop_code) if shop_code else None
     if found is None or not found.shop.is_active or found.shop.channel.value != channel:
         raise refused(401, "shop")
     shop = found.shop
-    app_secret = decrypt(settings.secret_key, shop.app_secret_cipher) or ""
-    if not shop.app_key or not app_secret:
-        raise refused(401, "not_configured")
-    messages = reader(shop, app_secret, headers, body)
+    secret = push.secret(shop, settings.secret_key) or ""
+    if not shop.app_key or not secret:
+        raise refused(401, push.not_configured)
+    messages = push.read(shop, secret, headers, body)
     now = utcnow()
     for message in messages:
         if message.check:

@@ -56,6 +56,9 @@ class Shop(ShopBase, table=True):
     app_key: str = Field(default="", max_length=128)
     app_secret_cipher: str = Field(default="", max_length=512)
     access_token_cipher: str = Field(default="", max_length=1024)
+    #: The key a platform encrypts its message push with when it is not the app secret (快手's 消息密钥), encrypted
+    #: like the app secret (``channels.push.message_key_of`` reads it); empty when none is set.
+    push_message_key_cipher: str = Field(default="", max_length=512)
     #: Pull the order list every this many minutes (0 = only when someone presses "pull now").
     pull_interval_minutes: int = 0
     #: Where the last pull stopped (the newest modification time seen), so the next one starts there.
