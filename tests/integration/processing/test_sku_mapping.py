@@ -13,6 +13,7 @@ from sqlmodel import select
 from app.db import Database
 from app.domain.accounts.models import AuditEntry
 from app.domain.accounts.services import SYSTEM, Actor
+from app.domain.flows.sources import RecentOrders
 from app.domain.inventory import sku_mappings
 from app.domain.inventory.models import SkuMapping
 from app.domain.inventory.sku_mappings import SkuMappingError
@@ -237,3 +238,16 @@ async def test_an_unknown_or_disabled_sku_is_refused_in_chinese_and_nothing_chan
         jobs = [m for m in (await session.exec(select(OutboxMessage))).all() if m.args == [order_id]]
         audits = (await session.exec(select(AuditEntry).where(AuditEntry.action == "review.map_sku"))).all()
     assert len(jobs) == 1 and audits == []  # only the job that first processed it
+
+
+async def test_a_backtest_reads_a_line_mapped_since_it_arrived_as_the_mapped_sku(db, settings, demo_data):
+    order_id = await land(db, settings, platform_order("BT-1", "WEB-LATER", "P-LATER"))
+    await map_sku(db, "webshop", "P-LATER", "", "MASK-10")
+    async with db.reading() as session:
+        [context] = [c for c in await RecentOrders().recent_contexts(session, 10) if c.order_id == order_id]
+    [line] = context.context["order"]["lines"]
+    assert (line["sku"], line["channel_sku_id"], line["weight_g"]) == ("MASK-10", "P-LATER", 300)
+    assert "unknown_sku" not in context.context["order"]["tags"]
+    assert context.unmatched == () and [item.sku for item in context.items or ()] == ["MASK-10"]
+    # Reading changed nothing: the stored line waits for processing to resolve it.
+    assert await lines_of(db, order_id) == [("", "WEB-LATER", "P-LATER")]
