@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.datastructures import UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody
 from litestar.plugins.htmx import HTMXRequest
@@ -23,17 +22,7 @@ from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.i18n import gettext
 from app.params import parse_id, parse_limit
-from app.sheets import (
-    LIMITS,
-    MAX_FILE_BYTES,
-    XLSX_MEDIA_TYPE,
-    ImportMode,
-    SheetFileError,
-    SheetResult,
-    export_sheet,
-    import_sheet,
-    template_workbook,
-)
+from app.sheets import LIMITS, MAX_FILE_BYTES, export_sheet, import_upload, template_workbook, xlsx_download
 from app.web import client_ip, page, refusals_shown_by
 
 #: Writes on the mapping page: what operators use for the review queue.
@@ -140,10 +129,7 @@ class SkuMappingController(Controller):
         """The shop's mappings as an .xlsx that the import reads back unchanged (``template=1``: an empty one)."""
         sheet = sku_mappings.mapping_sheet(await _shop(db_session, shop_id))
         content = template_workbook(sheet) if template else await export_sheet(db_session, sheet)
-        name = f"{sheet.name}-template.xlsx" if template else f"{sheet.name}.xlsx"
-        return Response(
-            content, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
+        return xlsx_download(content, f"{sheet.name}-template.xlsx" if template else f"{sheet.name}.xlsx")
 
     @post(
         "/{shop_id:int}/import",
@@ -157,29 +143,10 @@ class SkuMappingController(Controller):
     ) -> Template:
         """Import a sheet of mappings: nothing when a row is bad, or only the good rows, as chosen."""
         sheet = sku_mappings.mapping_sheet(await _shop(db_session, shop_id))
-        upload = data.get("file")
-        mode = ImportMode.good_rows if one(data, "mode") == ImportMode.good_rows.value else ImportMode.all_or_nothing
-        result: SheetResult | None = None
-        error = None
-        if not isinstance(upload, UploadFile):
-            error = gettext("Choose a CSV or Excel file to import.")
-        else:
-            try:
-                result = await import_sheet(
-                    db_session,
-                    sheet,
-                    upload.filename or "mappings.xlsx",
-                    await upload.read(),
-                    mode,
-                    actor,
-                    client_ip(request),
-                )
-            except SheetFileError as exc:
-                error = gettext("This file cannot be imported: %(reason)s") % {"reason": exc.message}
-        context = await mappings_context(db_session, shop_id, result=result, error=error)
+        outcome = await import_upload(db_session, sheet, data, actor, client_ip(request))
+        context = await mappings_context(db_session, shop_id, result=outcome.result, error=outcome.error)
         response = page(request, "inventory/sku_mappings.html", "inventory/_sku_mapping_list.html", **context)
-        if error is not None or (result is not None and not result.applied):
-            response.status_code = 400
+        response.status_code = outcome.status
         return response
 
 
