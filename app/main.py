@@ -39,6 +39,8 @@ from app.domain.finance.controllers import FinanceController
 from app.domain.flows.controllers import FlowsApiController, FlowsController
 from app.domain.fulfillment.controllers import (
     CarrierRatesController,
+    CarriersApiController,
+    CarriersController,
     FulfillmentController,
     SandboxCarrierController,
 )
@@ -48,6 +50,7 @@ from app.domain.inventory.controllers import (
     InventoryController,
     SkuApiController,
     StockApiController,
+    WarehousesApiController,
 )
 from app.domain.inventory.sku_mapping_controllers import SkuMappingApiController, SkuMappingController
 from app.domain.orders.controllers import OrdersApiController, OrdersController
@@ -224,13 +227,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SkuApiController,
             SkuMappingController,
             SkuMappingApiController,
+            WarehousesApiController,
             FlowsController,
             FlowsApiController,
             FlowHitsController,
             FinanceController,
             ReportsController,
             FulfillmentController,
+            CarriersController,
             CarrierRatesController,
+            CarriersApiController,
             # Off in production unless SANDBOX_CARRIER is on: it hands out waybill numbers to whoever signs.
             *([SandboxCarrierController] if settings.sandbox_carrier else []),
             static,

@@ -35,6 +35,8 @@ WAREHOUSE_KIND_LABELS = {
     WarehouseKind.store.value: N_("Store"),
     WarehouseKind.front.value: N_("Front"),
 }
+#: Temperature zones of SKUs and rate lines; ``*`` (a rate line for any zone).
+ZONE_LABELS = {"*": N_("Any"), "ambient": N_("Ambient"), "chilled": N_("Chilled"), "frozen": N_("Frozen")}
 MOVE_KIND_LABELS = {
     MoveKind.receipt.value: N_("Receipt"),
     MoveKind.reservation.value: N_("Reservation"),
@@ -136,6 +138,7 @@ def build_environment(template_dir: Path | None = None) -> Environment:
         role_label=i18n.labeller(ROLE_LABELS),
         warehouse_kind_label=i18n.labeller(WAREHOUSE_KIND_LABELS),
         move_kind_label=i18n.labeller(MOVE_KIND_LABELS),
+        zone_label=i18n.labeller(ZONE_LABELS),
     )
     env.filters.update(yuan=yuan, china_time=china_time, mask_name=mask_name, updated_ago=updated_ago)
     return env

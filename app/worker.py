@@ -280,6 +280,7 @@ class EmbeddedWorker:
     def _ctx(self) -> dict[str, Any]:
         ctx: dict[str, Any] = {"db": self.db, "settings": self.settings, "runner": "embedded"}
         if self._http is not None:
+            ctx["http"] = self._http
             ctx["carrier_client"] = fulfillment_jobs.carrier_client(self.settings, self._http)
         return ctx
 

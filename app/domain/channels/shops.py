@@ -24,6 +24,7 @@ from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError, excerpt
 from app.forms import one
 from app.i18n import N_
+from app.sheets import FLAG, Choice, Column, Outcome, Sheet, Text, Whole
 from ruleflows import without_bidi_controls
 
 #: A shop code: what webhooks name the shop by (``?shop=``, ``X-Ruleflow-Shop``), so plain ASCII only.
@@ -190,7 +191,7 @@ async def create_shop(
 
 async def update_shop(
     session: AsyncSession, secret_key: str, shop: Shop, values: Mapping[str, Any], actor: Actor, ip: str | None
-) -> Shop:
+) -> Outcome:
     """Change what ``values`` names of a shop (its name, whether it is on, its pull settings), audited with the
     shop before and after. Fields left out keep their values; blank secrets keep the stored ones."""
     plain = _plain(values, CREATE_FIELDS)
@@ -207,8 +208,9 @@ async def update_shop(
         current["pull_interval_minutes"] = str(shop.pull_interval_minutes)
         services.apply_pull_settings(shop, secret_key, services.read_pull_settings({**current, **plain}))
     after = snapshot(shop)
-    if after == before and not ({"app_secret", "access_token"} & {k for k, v in plain.items() if v.strip()}):
-        return shop
+    new_secrets = {k for k in ("app_secret", "access_token") if isinstance(plain.get(k), str) and plain[k].strip()}
+    if after == before and not new_secrets:
+        return Outcome.unchanged
     session.add(shop)
     await session.flush()
     services.forget_webhook_shops()
@@ -217,7 +219,7 @@ async def update_shop(
     changed = sorted(k for k in after if after[k] != before[k])
     action = {"is_active": "shop.enabled" if shop.is_active else "shop.disabled"}.get(",".join(changed), "shop.updated")
     await audit(session, actor, action, target_type="shop", target_id=shop.id, before=before, after=after, ip=ip)
-    return shop
+    return Outcome.updated
 
 
 async def shop_named(session: AsyncSession, code: str) -> Shop:
@@ -234,3 +236,56 @@ async def shop_with_id(session: AsyncSession, shop_id: int) -> Shop:
     if shop is None:
         raise services.ShopNotFound(shop_id)
     return shop
+
+
+# --- the sheet ----------------------------------------------------------------------------------------------
+
+#: The channels as a sheet names them (the first name is written back).
+CHANNEL_NAMES: dict[str, tuple[str, ...]] = {
+    Channel.taobao.value: ("淘宝",),
+    Channel.tmall.value: ("天猫",),
+    Channel.jd.value: ("京东",),
+    Channel.douyin.value: ("抖店", "抖音"),
+    Channel.kuaishou.value: ("快手",),
+    Channel.youzan.value: ("有赞",),
+    Channel.wechat_channels.value: ("视频号小店", "视频号"),
+    Channel.wechat_miniprogram.value: ("微信小程序",),
+    Channel.pos.value: ("门店收银",),
+    Channel.webshop.value: ("品牌官网",),
+}
+
+
+def shop_sheet(secret_key: str) -> Sheet:
+    """渠道与店铺 as a sheet: one row a shop, a new code added, a known one changed (its channel stays). Secrets are
+    never written out; a blank secret cell keeps the stored one."""
+
+    async def save(session: AsyncSession, values: dict[str, Any], actor: Actor) -> Outcome:
+        shop = await shop_readers.shop_by_code(session, str(values.get("code", "")))
+        if shop is None:
+            await create_shop(session, secret_key, values, actor, None)
+            return Outcome.created
+        return await update_shop(session, secret_key, shop, values, actor, None)
+
+    async def rows(session: AsyncSession) -> list[dict[str, Any]]:
+        return [
+            {**snapshot(shop), "app_secret": "", "access_token": ""} for shop in await shop_readers.list_shops(session)
+        ]
+
+    return Sheet(
+        name="shops",
+        columns=(
+            Column("channel", "渠道", Choice(CHANNEL_NAMES), "京东", required=True),
+            Column("code", "店铺编码", Text(64, required=True), "jd-flagship", required=True),
+            Column("name", "店铺名称", Text(NAME_LIMIT), "京东旗舰店"),
+            Column("api_base_url", "API 地址", Text(300), "https://api.jd.com/routerjson"),
+            Column("app_key", "App key", Text(128), ""),
+            Column("app_secret", "App secret", Text(256), ""),
+            Column("access_token", "Access token", Text(512), ""),
+            Column("pull_interval_minutes", "拉单间隔(分钟)", Whole(0, 1440, default=0), "15"),
+            Column("is_active", "状态", FLAG, "启用"),
+        ),
+        key=("code",),
+        save=save,
+        rows=rows,
+        audit_action="shops.imported",
+    )

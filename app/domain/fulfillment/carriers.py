@@ -29,6 +29,8 @@ class WaybillRequest:
     dest_city: str
     receiver_masked: str
     weight_g: int
+    #: The merchant's account with the carrier (月结账号 / 客户编码), from the carrier's API settings.
+    customer_code: str = ""
     #: The receiver in clear, for the label: sent on the wire only, never stored (see ``record_waybill``).
     receiver_name: str = ""
     receiver_phone: str = ""

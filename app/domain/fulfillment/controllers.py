@@ -1,5 +1,5 @@
-"""Fulfillment pages: carrier rate tables (admin), shipping documents to print, the sandbox message outbox,
-and the sandbox carrier's waybill endpoint."""
+"""Fulfillment pages: carriers and their rate tables (admin, and their API), shipping documents to print, the
+sandbox message outbox, and the sandbox carrier's waybill endpoint."""
 
 from __future__ import annotations
 
@@ -7,22 +7,24 @@ import hmac
 import json
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
+from litestar.params import JSONBody
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Response, Template
+from litestar.response import Redirect, Response, Template
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor
-from app.domain.fulfillment import services
+from app.domain.fulfillment import carrier_master, services
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
-from app.domain.fulfillment.models import Carrier, CarrierRate, ShippingDocument
+from app.domain.fulfillment.models import ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
-from app.forms import Form
+from app.errors import DomainError
+from app.forms import Form, one
 from app.settings import Settings
-from app.web import page
+from app.web import client_ip, page, refusals_shown_by
 
 
 class FulfillmentController(Controller):
@@ -74,6 +76,94 @@ async def printable(db_session: AsyncSession, refs: list[str]) -> dict[str, Any]
     }
 
 
+async def carriers_page(request: HTMXRequest, db_session: AsyncSession, **context: Any) -> Template:
+    """快递公司: every carrier with its settings form, and the new-carrier form."""
+    defaults: dict[str, Any] = {"error": None, "error_code": None, "typed": {}}
+    rates: dict[str, int] = {}
+    for rate in await carrier_master.list_rates(db_session):
+        rates[rate.carrier_code] = rates.get(rate.carrier_code, 0) + 1
+    return page(
+        request,
+        "fulfillment/carriers.html",
+        carriers=await carrier_master.list_carriers(db_session),
+        rate_counts=rates,
+        **{**defaults, **context},
+    )
+
+
+#: What the carrier forms send (the CSRF token is the middleware's); ticked boxes send ``on``, unticked nothing.
+CARRIER_FORM_FIELDS = ("code", "name", "api_base_url", "customer_code", "api_key", "api_secret")
+
+
+def carrier_values(data: dict[str, Any]) -> dict[str, Any]:
+    """A carrier form's fields as the service takes them: the boxes as yes/no whether ticked or not."""
+    values: dict[str, Any] = {key: one(data, key) for key in CARRIER_FORM_FIELDS if key in data}
+    for box in ("supports_cold_chain", "is_active"):
+        values[box] = one(data, box) == "on"
+    return values
+
+
+async def carriers_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The carriers page again with the reason on the form it came from, what was typed kept (but the secret)."""
+    typed = {key: one(dict(await request.form()), key) for key in CARRIER_FORM_FIELDS if key != "api_secret"}
+    code = request.path_params.get("code")
+    return await carriers_page(request, db_session, error=error.message, error_code=code or "", typed=typed)
+
+
+CARRIER_FORM = {"permission": "settings.manage", **refusals_shown_by(carriers_refused)}
+
+
+class CarriersController(Controller):
+    """快递公司: add and edit carriers (code, name, cold chain, their own API settings), enable or disable them."""
+
+    path = "/settings/carriers"
+    tags = ["fulfillment"]  # noqa: RUF012
+    opt = {"permission": "settings.manage"}  # noqa: RUF012
+
+    @get("/", name="fulfillment:carriers")
+    async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        return await carriers_page(request, db_session)
+
+    @post("/new", name="fulfillment:carrier_create", opt=CARRIER_FORM, status_code=303)
+    async def create(
+        self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Redirect:
+        carrier = await carrier_master.create_carrier(
+            db_session, settings.secret_key, carrier_values(data), actor, client_ip(request)
+        )
+        return Redirect(f"{request.app.route_reverse('fulfillment:carriers')}#carrier-{carrier.code}", status_code=303)
+
+    @post("/{code:str}/save", name="fulfillment:carrier_save", opt=CARRIER_FORM, status_code=303)
+    async def save(
+        self, request: HTMXRequest, code: str, data: Form, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Redirect:
+        """Save a carrier's settings; a blank secret keeps the stored one."""
+        carrier = await carrier_master.carrier_named(db_session, code)
+        values = carrier_values(data)
+        values.pop("code", None)
+        await carrier_master.update_carrier(db_session, settings.secret_key, carrier, values, actor, client_ip(request))
+        return Redirect(f"{request.app.route_reverse('fulfillment:carriers')}#carrier-{carrier.code}", status_code=303)
+
+
+async def rates_page(request: HTMXRequest, db_session: AsyncSession, **context: Any) -> Template:
+    """快递价格表, of one carrier when ``?carrier=`` names one."""
+    shown = request.query_params.get("carrier") or ""
+    carriers = await carrier_master.list_carriers(db_session)
+    selected = shown if any(c.code == shown for c in carriers) else ""
+    return page(
+        request,
+        "fulfillment/rates.html",
+        rates=await carrier_master.list_rates(db_session, selected or None),
+        carriers=carriers,
+        selected=selected,
+        **{"error": None, **context},
+    )
+
+
+async def rates_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    return await rates_page(request, db_session, error=error.message)
+
+
 class CarrierRatesController(Controller):
     """快递价格表: what each carrier charges per lane, weight band and temperature zone. Admins maintain it."""
 
@@ -81,27 +171,75 @@ class CarrierRatesController(Controller):
     tags = ["fulfillment"]  # noqa: RUF012
     opt = {"permission": "settings.manage"}  # noqa: RUF012
 
-    async def _context(self, db_session: AsyncSession, **extra: Any) -> dict[str, Any]:
-        rates = (
-            await db_session.exec(select(CarrierRate).order_by(col(CarrierRate.carrier_code), col(CarrierRate.id)))
-        ).all()
-        carriers = (await db_session.exec(select(Carrier).order_by(col(Carrier.code)))).all()
-        return {"rates": rates, "carriers": carriers, "error": None, **extra}
-
     @get("/", name="fulfillment:rates")
     async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
-        return page(request, "fulfillment/rates.html", **await self._context(db_session))
+        return await rates_page(request, db_session)
 
-    @post("/", name="fulfillment:add_rate", status_code=200)
+    @post("/", name="fulfillment:add_rate", status_code=200, opt=refusals_shown_by(rates_refused))
     async def add(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
-        try:
-            await services.add_rate(db_session, data, actor)
-        except services.RateFormError as exc:
-            # A 400 response: the request's transaction is rolled back.
-            response = page(request, "fulfillment/rates.html", **await self._context(db_session, error=exc.message))
-            response.status_code = 400
-            return response
-        return page(request, "fulfillment/rates.html", **await self._context(db_session))
+        await carrier_master.add_rate(db_session, data, actor)
+        return await rates_page(request, db_session)
+
+    @post("/{rate_id:int}/delete", name="fulfillment:delete_rate", status_code=303)
+    async def delete(self, request: HTMXRequest, rate_id: int, db_session: AsyncSession, actor: Actor) -> Redirect:
+        """Take a line out of the table."""
+        await carrier_master.delete_rate(db_session, rate_id, actor, client_ip(request))
+        return Redirect(request.app.route_reverse("fulfillment:rates"), status_code=303)
+
+
+class CarriersApiController(Controller):
+    """Carriers and their rate tables for integrators: read with the ``read`` scope, added and changed with the
+    ``admin`` scope; no secret is given back (only whether it is set)."""
+
+    path = "/api/v1/carriers"
+    tags = ["fulfillment"]  # noqa: RUF012
+
+    @get("/", name="api:carriers", opt={"scope": "read"})
+    async def list_carriers(self, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        """Every carrier, by code."""
+        carriers = await carrier_master.list_carriers(db_session)
+        return Response({"items": [carrier_master.carrier_read(c) for c in carriers]})
+
+    @post("/", name="api:carriers_create", opt={"scope": "admin"}, status_code=201)
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[dict[str, Any]],
+        db_session: AsyncSession,
+        actor: Actor,
+        settings: Settings,
+    ) -> Response[dict[str, Any]]:
+        """Add a carrier: ``code``, ``name``; optionally ``supports_cold_chain``, ``is_active``, ``api_base_url``,
+        ``customer_code``, ``api_key``, ``api_secret``."""
+        carrier = await carrier_master.create_carrier(db_session, settings.secret_key, data, actor, client_ip(request))
+        return Response(carrier_master.carrier_read(carrier), status_code=201)
+
+    @get("/{code:str}", name="api:carrier", opt={"scope": "read"})
+    async def detail(self, code: str, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        return Response(carrier_master.carrier_read(await carrier_master.carrier_named(db_session, code)))
+
+    @patch("/{code:str}", name="api:carrier_update", opt={"scope": "admin"})
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        code: str,
+        data: JSONBody[dict[str, Any]],
+        db_session: AsyncSession,
+        actor: Actor,
+        settings: Settings,
+    ) -> Response[dict[str, Any]]:
+        """Change what the body names; fields left out keep their values."""
+        carrier = await carrier_master.carrier_named(db_session, code)
+        await carrier_master.update_carrier(db_session, settings.secret_key, carrier, data, actor, client_ip(request))
+        return Response(carrier_master.carrier_read(carrier))
+
+    @get("/{code:str}/rates", name="api:carrier_rates", opt={"scope": "read"})
+    async def rates(self, code: str, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        """The carrier's rate lines: fees in fen (``first_fee_fen`` for the first kilogram, ``extra_fee_fen_per_kg``
+        for each further started one), weights in grams, ``*`` for any origin, destination or zone."""
+        carrier = await carrier_master.carrier_named(db_session, code)
+        rates = await carrier_master.list_rates(db_session, carrier.code)
+        return Response({"carrier": carrier.code, "items": [carrier_master.rate_read(r) for r in rates]})
 
 
 class SandboxCarrierController(Controller):

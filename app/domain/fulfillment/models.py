@@ -26,6 +26,13 @@ class Carrier(CarrierBase, table=True):
     __tablename__ = "carriers"
 
     id: int | None = Field(default=None, primary_key=True)
+    #: The carrier's own e-waybill API for this merchant: its address, the customer code (月结账号 / 客户编码) it
+    #: bills, and the app key and secret it signs with; the secret kept encrypted under SECRET_KEY like the shops'
+    #: (``carrier_master.api_secret_of`` reads it). No address: waybills come from CARRIER_API_URL.
+    api_base_url: str = Field(default="", max_length=300)
+    customer_code: str = Field(default="", max_length=64)
+    api_key: str = Field(default="", max_length=128)
+    api_secret_cipher: str = Field(default="", max_length=512)
 
 
 class CarrierRead(CarrierBase):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.domain.inventory.pool import StockPool
-from ruleflows import Decisions, short_province
+from ruleflows import REGIONS, Decisions, region_of, short_province
 
 ANY = "*"
 ZONE_RANK = {"ambient": 0, "chilled": 1, "frozen": 2}
@@ -83,7 +83,9 @@ class Courier:
 
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """One line of a carrier's rate table (``*`` means any); the most specific matching line wins."""
+    """One line of a carrier's rate table (``*`` means any); the most specific matching line wins. The
+    destination is a province or a region (华东…, the zone tables carriers quote by); a province beats its
+    region, which beats any."""
 
     carrier_code: str
     first_fee_fen: int
@@ -97,7 +99,8 @@ class Rate:
 
     @property
     def specificity(self) -> int:
-        return (self.dest_province != ANY) * 4 + (self.origin_province != ANY) * 2 + (self.temperature_zone != ANY)
+        dest = 0 if self.dest_province == ANY else 1 if self.dest_province in REGIONS else 2
+        return dest * 4 + (self.origin_province != ANY) * 2 + (self.temperature_zone != ANY)
 
     def fee(self, weight_g: int) -> int:
         """First kilogram at the first fee, every further started kilogram at the extra fee."""
@@ -118,10 +121,14 @@ def quotes_from(
     rates: Iterable[Rate], *, origin_province: str, dest_province: str, weight_g: int, temperature_zone: str
 ) -> list[Quote]:
     """Each carrier's price for a parcel from rate lines: cheapest first (ties: faster, then by code).
-    Provinces are compared as given (short names, as :meth:`Network.quotes` passes them)."""
+    Provinces are compared as given (short names, as :meth:`Network.quotes` passes them); a line for a region
+    serves each of its provinces."""
     best: dict[str, Rate] = {}
+    dest_region = region_of(dest_province) or ANY
     for rate in rates:
-        if rate.origin_province not in (ANY, origin_province) or rate.dest_province not in (ANY, dest_province):
+        if rate.origin_province not in (ANY, origin_province):
+            continue
+        if rate.dest_province not in (ANY, dest_province, dest_region):
             continue
         if rate.temperature_zone not in (ANY, temperature_zone):
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -17,11 +17,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
 from app.db import insert_rows, utcnow
-from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import routing
 from app.domain.fulfillment.carriers import CarrierClient, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import (
-    ANY,
     BuyerNotification,
     Carrier,
     CarrierRate,
@@ -34,18 +32,9 @@ from app.domain.fulfillment.models import (
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Warehouse
 from app.domain.orders import pii
-from app.errors import DomainError
-from app.forms import one
-from app.i18n import N_
-from app.params import parse_fen, parse_int
 from ruleflows import short_province
 
 CHINA = ZoneInfo("Asia/Shanghai")
-#: Bounds of a rate line an admin types: ¥10,000 per kilogram is no parcel rate, a tonne is no parcel, a quarter
-#: is no promise. All far below what the integer columns hold.
-MAX_RATE_FEE_FEN = 1_000_000
-MAX_PARCEL_WEIGHT_G = 1_000_000
-MAX_PROMISED_DAYS = 90
 
 
 def site_of(warehouse: Warehouse) -> routing.Site:
@@ -483,78 +472,3 @@ async def documents_for(session: AsyncSession, limit: int = 50) -> list[tuple[Sh
     )
     query = select(ShippingDocument, count).order_by(col(ShippingDocument.id).desc()).limit(limit)
     return [(document, int(n)) for document, n in (await session.exec(query)).all()]
-
-
-# --- the rate table ------------------------------------------------------------------------------
-
-
-class RateFormError(DomainError, ValueError):
-    """A rate line that cannot be saved; the message says what to correct."""
-
-    messages: ClassVar[Mapping[str, str]] = {
-        "incomplete": N_("Fill in the carrier, the fees in yuan and the promised days."),
-        "out_of_bounds": N_(
-            "Fees are amounts in yuan up to %(yuan)s, promised days a whole number up to %(days)s, weights "
-            "whole grams up to %(grams)s."
-        ),
-        "unknown_carrier": N_("Unknown carrier."),
-    }
-
-
-def rate_from_form(data: dict[str, Any]) -> CarrierRate:
-    """A rate line from the admin's form: fees typed in yuan, stored in fen; every number within its bounds."""
-
-    def text(name: str, default: str, limit: int) -> str:
-        value = one(data, name) or default
-        if len(value) > limit:
-            raise RateFormError("incomplete")
-        return value
-
-    carrier = text("carrier_code", "", 32)
-    first = parse_fen(one(data, "first_fee_yuan"), maximum=10**14)
-    extra = parse_fen(one(data, "extra_fee_yuan") or "0", maximum=10**14)
-    days = parse_int(one(data, "promised_days"))
-    low = parse_int(one(data, "min_weight_g") or "0")
-    high = parse_int(one(data, "max_weight_g") or str(MAX_PARCEL_WEIGHT_G))
-    if not carrier or first is None or extra is None or days is None or low is None or high is None:
-        raise RateFormError("incomplete")
-    if (
-        max(first, extra) > MAX_RATE_FEE_FEN
-        or not 0 <= days <= MAX_PROMISED_DAYS
-        or not 0 <= low <= high <= MAX_PARCEL_WEIGHT_G
-    ):
-        raise RateFormError(
-            "out_of_bounds",
-            yuan=f"{MAX_RATE_FEE_FEN // 100:,}",
-            days=MAX_PROMISED_DAYS,
-            grams=f"{MAX_PARCEL_WEIGHT_G:,}",
-        )
-    return CarrierRate(
-        carrier_code=carrier,
-        origin_province=text("origin_province", ANY, 32),
-        dest_province=text("dest_province", ANY, 32),
-        min_weight_g=low,
-        max_weight_g=high,
-        temperature_zone=text("temperature_zone", ANY, 16),
-        first_fee_fen=first,
-        extra_fee_fen_per_kg=extra,
-        promised_days=days,
-    )
-
-
-async def add_rate(session: AsyncSession, data: dict[str, Any], actor: Actor) -> CarrierRate:
-    """Add a line to the rate table from the admin's form, audited; a RateFormError changes nothing."""
-    rate = rate_from_form(data)
-    if (await session.exec(select(Carrier).where(Carrier.code == rate.carrier_code))).first() is None:
-        raise RateFormError("unknown_carrier")
-    session.add(rate)
-    await session.flush()
-    await audit(
-        session,
-        actor,
-        "carrier_rate.create",
-        target_type="carrier_rate",
-        target_id=rate.id,
-        after=rate.model_dump(exclude={"id"}),
-    )
-    return rate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.exceptions import NotFoundException
 from litestar.params import JSONBody, QueryParameter
 from litestar.plugins.htmx import HTMXRequest
@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.inventory import catalogue, services
+from app.domain.inventory import catalogue, services, warehouses
 from app.domain.inventory.models import WarehouseKind
 from app.domain.inventory.services import InventoryError, WarehouseForm
 from app.domain.shops import services as shop_readers
@@ -244,7 +244,9 @@ class InventoryController(Controller):
             per_item_fen=_int(data, "per_item_fen", 0),
             is_active=one(data, "is_active") in ("on", "true", "1"),
         )
-        await services.save_warehouse(db_session, form, actor, ip=client_ip(request))
+        # The new-warehouse form says so: a code that exists is then refused rather than overwritten.
+        creating = {"new": True, "edit": False}.get(one(data, "mode"))
+        await services.save_warehouse(db_session, form, actor, ip=client_ip(request), creating=creating)
         return Redirect(request.app.route_reverse("inventory:warehouses"), status_code=303)
 
     @post("/channel-rules", name="inventory:channel_rule", opt=WAREHOUSE_FORM, status_code=303)
@@ -543,3 +545,44 @@ class SkuApiController(Controller):
         if components is not None:
             await catalogue.set_bundle(db_session, code, components, actor, ip=client_ip(request))
         return Response(await catalogue.api_sku_of(db_session, code))
+
+
+class WarehousesApiController(Controller):
+    """Warehouses for integrators: read with the ``read`` scope, added and changed with the ``admin`` scope.
+    Handling fees are in fen."""
+
+    path = "/api/v1/warehouses"
+    tags = ["inventory"]  # noqa: RUF012
+
+    @get("/", name="api:warehouses", opt={"scope": "read"})
+    async def list_warehouses(self, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        """Every warehouse, by priority then code."""
+        rows = await services.list_warehouses(db_session)
+        return Response({"items": [warehouses.warehouse_read(w) for w in rows]})
+
+    @post("/", name="api:warehouses_create", opt={"scope": "admin"}, status_code=201)
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[dict[str, Any]], db_session: AsyncSession, actor: Actor
+    ) -> Response[dict[str, Any]]:
+        """Add a warehouse: ``code``, ``name``, ``province``; optionally ``kind`` (regional, store, front), ``city``,
+        ``priority``, ``serves_regions`` (a list), ``per_order_fen``, ``per_item_fen``, ``is_active``."""
+        warehouse = await warehouses.create_warehouse(db_session, data, actor, client_ip(request))
+        return Response(warehouses.warehouse_read(warehouse), status_code=201)
+
+    @get("/{code:str}", name="api:warehouse", opt={"scope": "read"})
+    async def detail(self, code: str, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        return Response(warehouses.warehouse_read(await warehouses.warehouse_named(db_session, code)))
+
+    @patch("/{code:str}", name="api:warehouse_update", opt={"scope": "admin"})
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        code: str,
+        data: JSONBody[dict[str, Any]],
+        db_session: AsyncSession,
+        actor: Actor,
+    ) -> Response[dict[str, Any]]:
+        """Change what the body names; fields left out keep their values."""
+        warehouse = await warehouses.warehouse_named(db_session, code)
+        await warehouses.update_warehouse(db_session, warehouse, data, actor, client_ip(request))
+        return Response(warehouses.warehouse_read(warehouse))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -51,9 +52,11 @@ from app.domain.inventory.models import (
 from app.domain.inventory.pool import StockPool
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
-from app.errors import DomainError
+from app.errors import DomainError, excerpt
 from app.i18n import N_
 from app.params import ParameterError, is_row_id, parse_id
+from app.sheets import Outcome
+from ruleflows import REGIONS, short_province
 
 #: The most units of one SKU an entry (a receipt, transfer, count line or setting) may name, and the most one
 #: warehouse may hold: far above real stock (a typo, not a delivery), far below the integer columns' 2³¹.
@@ -98,6 +101,19 @@ class InventoryError(DomainError):
         "bad_name": N_("The warehouse name is required"),
         "bad_kind": N_("The warehouse type is not valid"),
         "bad_province": N_("The province is required"),
+        "bad_code.charset": N_(
+            "The warehouse code %(value)s may hold only letters, digits, - and _, start with a letter or digit and "
+            "have at most 32 characters"
+        ),
+        "duplicate_warehouse": N_("A warehouse with the code %(value)s already exists"),
+        "bad_province.unknown": N_("%(value)s is not a province"),
+        "bad_regions": N_("%(value)s is not a region (华东, 华北, 华南, 华中, 西南, 西北 or 东北)"),
+        "bad_name.too_long": N_("The warehouse name may have at most %(max)s characters"),
+        "bad_city": N_("The city may have at most %(max)s characters"),
+        "bad_field": N_("There is no field %(name)s"),
+        "bad_field.not_text": N_("%(name)s must be text"),
+        "bad_field.not_flag": N_("%(name)s must be true or false"),
+        "bad_field.fixed": N_("%(name)s cannot be changed once the warehouse exists"),
         "bad_number.negative": N_("Priority and fees cannot be negative"),
         "bad_number.priority_too_large": N_("The priority cannot exceed %(max)s"),
         "bad_number.fee_too_large": N_("The handling fee cannot exceed %(max)s yuan"),
@@ -1473,15 +1489,31 @@ class WarehouseForm:
     is_active: bool
 
 
+#: A warehouse code: what flows, stock rows, shipments and documents name the warehouse by.
+WAREHOUSE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+
+
 def _check_warehouse_form(form: WarehouseForm) -> None:
-    if not form.code.strip() or len(form.code) > 32:
+    code = form.code.strip()
+    if not code or len(code) > 32:
         raise InventoryError("bad_code", field="code")
+    if not WAREHOUSE_CODE.fullmatch(code):
+        raise InventoryError("bad_code", "charset", field="code", value=excerpt(code))
     if not form.name.strip():
         raise InventoryError("bad_name", field="name")
+    if len(form.name.strip()) > 100:
+        raise InventoryError("bad_name", "too_long", field="name", max=100)
     if form.kind not in {k.value for k in WarehouseKind}:
         raise InventoryError("bad_kind", field="kind")
     if not form.province.strip():
         raise InventoryError("bad_province", field="province")
+    if short_province(form.province) is None:
+        raise InventoryError("bad_province", "unknown", field="province", value=excerpt(form.province.strip(), 30))
+    if len(form.city.strip()) > 32:
+        raise InventoryError("bad_city", field="city", max=32)
+    unknown = [r for r in (x.strip() for x in form.serves_regions) if r and r not in REGIONS]
+    if unknown:
+        raise InventoryError("bad_regions", field="serves_regions", value=excerpt(unknown[0], 30))
     if form.priority < 0 or form.per_order_fen < 0 or form.per_item_fen < 0:
         raise InventoryError("bad_number", "negative", field="priority")
     if form.priority > MAX_PRIORITY:
@@ -1504,13 +1536,20 @@ def _warehouse_snapshot(warehouse: Warehouse) -> dict[str, Any]:
 
 
 async def save_warehouse(
-    session: AsyncSession, form: WarehouseForm, actor: Actor, *, ip: str | None = None
-) -> Warehouse:
-    """Create a warehouse or update the one with this code (its regions, priority, cost profile, status)."""
+    session: AsyncSession, form: WarehouseForm, actor: Actor, *, ip: str | None = None, creating: bool | None = None
+) -> Outcome:
+    """Create a warehouse or update the one with this code (its regions, priority, cost profile, status), audited;
+    ``creating`` True refuses a code that exists, False one that does not (None: either). Nothing is written
+    when nothing changes."""
     _check_warehouse_form(form)
-    warehouse = await get_warehouse(session, form.code.strip())
+    code = form.code.strip()
+    warehouse = await get_warehouse(session, code)
+    if creating is True and warehouse is not None:
+        raise InventoryError("duplicate_warehouse", field="code", status=409, value=code)
+    if creating is False and warehouse is None:
+        raise InventoryError("unknown_warehouse", field="code", status=404, warehouse=excerpt(code))
     before = _warehouse_snapshot(warehouse) if warehouse else None
-    warehouse = warehouse or Warehouse(code=form.code.strip(), name=form.name, province=form.province)
+    warehouse = warehouse or Warehouse(code=code, name=form.name, province=form.province)
     warehouse.name = form.name.strip()
     warehouse.kind = WarehouseKind(form.kind)
     warehouse.province = form.province.strip()
@@ -1519,6 +1558,8 @@ async def save_warehouse(
     warehouse.serves_regions = [r for r in (x.strip() for x in form.serves_regions) if r]
     warehouse.cost_profile = {"per_order_fen": form.per_order_fen, "per_item_fen": form.per_item_fen}
     warehouse.is_active = form.is_active
+    if before is not None and _warehouse_snapshot(warehouse) == before:
+        return Outcome.unchanged
     session.add(warehouse)
     await session.flush()
     await audit(
@@ -1534,4 +1575,4 @@ async def save_warehouse(
     # Whether a warehouse counts towards the pool changes what every shop may publish.
     if before is None or before["is_active"] != warehouse.is_active:
         await mark_channel_stock(session, [s.code for s in await list_skus(session)])
-    return warehouse
+    return Outcome.created if before is None else Outcome.updated
