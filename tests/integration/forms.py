@@ -30,3 +30,21 @@ async def post_form(client: AsyncTestClient[Litestar], page_url: str, url: str, 
     """Post a form the way a browser does: fetch the page, send its CSRF token back."""
     page = await client.get(page_url)
     return await client.post(url, data={"_csrf_token": csrf_from(page.text), **data}, follow_redirects=False)
+
+
+async def upload_form(
+    client: AsyncTestClient[Litestar], page_url: str, url: str, filename: str, content: bytes, **fields: str
+) -> Any:
+    """Upload a file through a page's form (``file``) with its other fields and the page's CSRF token."""
+    page = await client.get(page_url)
+    return await client.post(
+        url,
+        data={"_csrf_token": csrf_from(page.text), **fields},
+        files={"file": (filename, content, "application/octet-stream")},
+        follow_redirects=False,
+    )
+
+
+def sheet_problems(html: str) -> list[str]:
+    """The refused rows a sheet import lists, as shown (第 N 行 · 字段: 原因)."""
+    return [part.split(">", 1)[1].split("<", 1)[0] for part in html.split('data-testid="sheet-problem"')[1:]]

@@ -26,6 +26,7 @@ from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.i18n import gettext
 from app.settings import Settings
+from app.sheets import LIMITS, MAX_FILE_BYTES, export_sheet, import_upload, template_workbook, xlsx_download
 from app.web import client_ip, page, refusals_shown_by
 
 
@@ -41,6 +42,8 @@ async def channels_page(
         "new_shop": {},
         "new_shop_error": None,
         "new_shop_field": None,
+        "sheet_result": None,
+        "sheet_error": None,
     }
     return page(
         request,
@@ -52,6 +55,8 @@ async def channels_page(
         message_keyed=push.MESSAGE_KEYED,
         channels=list(Channel),
         channel_label=presentation.helpers()["channel_label"],
+        sheet=shops.shop_sheet(""),
+        limits=LIMITS,
         **{**defaults, **context},
     )
 
@@ -119,6 +124,31 @@ class ChannelsController(Controller):
         values = {key: one(data, key) for key in NEW_SHOP_FIELDS}
         shop = await shops.create_shop(db_session, settings.secret_key, values, actor, client_ip(request))
         return Redirect(f"{request.app.route_reverse('channels:index')}#shop-{shop.id}", status_code=303)
+
+    @post(
+        "/sheet",
+        name="channels:sheet_import",
+        status_code=200,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def sheet_import(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Import shops from Excel/CSV (nothing when a row is bad, or only the good rows, as chosen)."""
+        sheet = shops.shop_sheet(settings.secret_key)
+        outcome = await import_upload(db_session, sheet, data, actor, client_ip(request))
+        response = await channels_page(request, db_session, sheet_result=outcome.result, sheet_error=outcome.error)
+        response.status_code = outcome.status
+        return response
+
+    @get("/sheet/export", name="channels:sheet_export")
+    async def sheet_export(self, db_session: AsyncSession) -> Response[bytes]:
+        """Every shop as an .xlsx the import takes back unchanged (no secret is written)."""
+        return xlsx_download(await export_sheet(db_session, shops.shop_sheet("")), "shops.xlsx")
+
+    @get("/sheet/template", name="channels:sheet_template")
+    async def sheet_template(self) -> Response[bytes]:
+        return xlsx_download(template_workbook(shops.shop_sheet("")), "shops-template.xlsx")
 
     @post("/{shop_id:int}/profile", name="channels:profile", status_code=200, opt=refusals_shown_by(settings_refused))
     async def profile(

@@ -22,8 +22,9 @@ from app.domain.fulfillment.models import ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
 from app.errors import DomainError
-from app.forms import Form, one
+from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.settings import Settings
+from app.sheets import LIMITS, MAX_FILE_BYTES, export_sheet, import_upload, template_workbook, xlsx_download
 from app.web import client_ip, page, refusals_shown_by
 
 
@@ -156,7 +157,9 @@ async def rates_page(request: HTMXRequest, db_session: AsyncSession, **context: 
         rates=await carrier_master.list_rates(db_session, selected or None),
         carriers=carriers,
         selected=selected,
-        **{"error": None, **context},
+        sheet=carrier_master.RATE_SHEET,
+        limits=LIMITS,
+        **{"error": None, "sheet_result": None, "sheet_error": None, **context},
     )
 
 
@@ -179,6 +182,30 @@ class CarrierRatesController(Controller):
     async def add(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
         await carrier_master.add_rate(db_session, data, actor)
         return await rates_page(request, db_session)
+
+    @post(
+        "/sheet",
+        name="fulfillment:rates_import",
+        status_code=200,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def sheet_import(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        """Import rate lines from Excel/CSV: a lane, zone and weight band already there gets the row's prices."""
+        outcome = await import_upload(db_session, carrier_master.RATE_SHEET, data, actor, client_ip(request))
+        response = await rates_page(request, db_session, sheet_result=outcome.result, sheet_error=outcome.error)
+        response.status_code = outcome.status
+        return response
+
+    @get("/sheet/export", name="fulfillment:rates_export")
+    async def sheet_export(self, db_session: AsyncSession) -> Response[bytes]:
+        """Every carrier's rate lines as an .xlsx the import takes back unchanged."""
+        return xlsx_download(await export_sheet(db_session, carrier_master.RATE_SHEET), "carrier-rates.xlsx")
+
+    @get("/sheet/template", name="fulfillment:rates_template")
+    async def sheet_template(self) -> Response[bytes]:
+        return xlsx_download(template_workbook(carrier_master.RATE_SHEET), "carrier-rates-template.xlsx")
 
     @post("/{rate_id:int}/delete", name="fulfillment:delete_rate", status_code=303)
     async def delete(self, request: HTMXRequest, rate_id: int, db_session: AsyncSession, actor: Actor) -> Redirect:

@@ -95,6 +95,10 @@ async def warehouse_context(db_session: AsyncSession) -> dict[str, Any]:
         "kinds": list(WarehouseKind),
         "shops": await shop_readers.list_shops(db_session, order="id"),
         "rules": await services.channel_rules(db_session),
+        "sheet": warehouses.WAREHOUSE_SHEET,
+        "limits": LIMITS,
+        "sheet_result": None,
+        "sheet_error": None,
     }
 
 
@@ -248,6 +252,32 @@ class InventoryController(Controller):
         creating = {"new": True, "edit": False}.get(one(data, "mode"))
         await services.save_warehouse(db_session, form, actor, ip=client_ip(request), creating=creating)
         return Redirect(request.app.route_reverse("inventory:warehouses"), status_code=303)
+
+    @post(
+        "/warehouses/sheet",
+        name="inventory:warehouses_import",
+        opt={"permission": "inventory.manage"},
+        status_code=200,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def warehouses_import(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        """Import warehouses from Excel/CSV: a new code adds one, a known one changes what the row names."""
+        outcome = await import_upload(db_session, warehouses.WAREHOUSE_SHEET, data, actor, client_ip(request))
+        context = {**await warehouse_context(db_session), "sheet_result": outcome.result, "sheet_error": outcome.error}
+        response = page(request, "inventory/warehouses.html", **context)
+        response.status_code = outcome.status
+        return response
+
+    @get("/warehouses/sheet/export", name="inventory:warehouses_export", opt={"permission": "inventory.manage"})
+    async def warehouses_export(self, db_session: AsyncSession) -> Response[bytes]:
+        """Every warehouse as an .xlsx the import takes back unchanged."""
+        return xlsx_download(await export_sheet(db_session, warehouses.WAREHOUSE_SHEET), "warehouses.xlsx")
+
+    @get("/warehouses/sheet/template", name="inventory:warehouses_template", opt={"permission": "inventory.manage"})
+    async def warehouses_template(self) -> Response[bytes]:
+        return xlsx_download(template_workbook(warehouses.WAREHOUSE_SHEET), "warehouses-template.xlsx")
 
     @post("/channel-rules", name="inventory:channel_rule", opt=WAREHOUSE_FORM, status_code=303)
     async def channel_rule(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Redirect:

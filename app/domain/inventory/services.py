@@ -1530,7 +1530,10 @@ def _warehouse_snapshot(warehouse: Warehouse) -> dict[str, Any]:
         "city": warehouse.city,
         "priority": warehouse.priority,
         "serves_regions": list(warehouse.serves_regions),
-        "cost_profile": dict(warehouse.cost_profile),
+        # Read as routing reads it (a missing fee is 0), so that saving the same fees again changes nothing.
+        "cost_profile": {
+            key: int((warehouse.cost_profile or {}).get(key, 0)) for key in ("per_order_fen", "per_item_fen")
+        },
         "is_active": warehouse.is_active,
     }
 
@@ -1549,17 +1552,21 @@ async def save_warehouse(
     if creating is False and warehouse is None:
         raise InventoryError("unknown_warehouse", field="code", status=404, warehouse=excerpt(code))
     before = _warehouse_snapshot(warehouse) if warehouse else None
-    warehouse = warehouse or Warehouse(code=code, name=form.name, province=form.province)
-    warehouse.name = form.name.strip()
-    warehouse.kind = WarehouseKind(form.kind)
-    warehouse.province = form.province.strip()
-    warehouse.city = form.city.strip()
-    warehouse.priority = form.priority
-    warehouse.serves_regions = [r for r in (x.strip() for x in form.serves_regions) if r]
-    warehouse.cost_profile = {"per_order_fen": form.per_order_fen, "per_item_fen": form.per_item_fen}
-    warehouse.is_active = form.is_active
-    if before is not None and _warehouse_snapshot(warehouse) == before:
+    wanted = {
+        "name": form.name.strip(),
+        "kind": WarehouseKind(form.kind),
+        "province": form.province.strip(),
+        "city": form.city.strip(),
+        "priority": form.priority,
+        "serves_regions": [r for r in (x.strip() for x in form.serves_regions) if r],
+        "cost_profile": {"per_order_fen": form.per_order_fen, "per_item_fen": form.per_item_fen},
+        "is_active": form.is_active,
+    }
+    if before is not None and {**wanted, "kind": str(wanted["kind"])} == before:
         return Outcome.unchanged
+    warehouse = warehouse or Warehouse(code=code, name=form.name, province=form.province)
+    for name, value in wanted.items():
+        setattr(warehouse, name, value)
     session.add(warehouse)
     await session.flush()
     await audit(
