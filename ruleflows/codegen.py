@@ -55,6 +55,7 @@ from ruleflows.logic import (
     TEXT_SHIFT,
     Evaluation,
     OutputBudget,
+    budget_clock,
     lookup,
     operand_cost,
     shallow_cost,
@@ -176,7 +177,7 @@ _RUNTIME: Final[dict[str, Any]] = {
     "_shallow": shallow_cost,
     "_truthy": truthy,
     "_problem": value_problem,
-    "_monotonic": time.monotonic,
+    "_budget_clock": budget_clock,
     "_clock": time.perf_counter_ns,
     "STEP_BOUND": STEP_BOUND,
 }
@@ -888,7 +889,7 @@ class _Generator:
             "        return None",
             f"    if s > STEP_BOUND or o > {self.output_budget - self.static_output}:",
             "        return None",
-            "    if deadline is not None and _monotonic() > deadline:",
+            "    if deadline is not None and _budget_clock() > deadline:",
             "        return None",
             f"    return path, actions, {'trace' if self.traced else '[]'}",
         ]

@@ -19,7 +19,6 @@ on generated rules, data and flows.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +50,7 @@ from ruleflows.logic import (
     Evaluation,
     OutputBudget,
     Scopes,
+    budget_clock,
     lookup,
     shallow_cost,
     weight,
@@ -84,7 +84,7 @@ class CompiledLogic:
         time_limit: float | None = None,
     ) -> Any:
         """Evaluate against ``data``: the same result, or the same error, as ``ruleflows.evaluate``."""
-        deadline = time.monotonic() + time_limit if time_limit is not None else None
+        deadline = budget_clock() + time_limit if time_limit is not None else None
         evaluation = Evaluation(now, max_steps=max_steps, deadline=deadline)
         result = evaluation.evaluate(self.logic, data, self.function)
         if type(result) in SCALARS:

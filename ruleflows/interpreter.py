@@ -29,6 +29,7 @@ from ruleflows.logic import (
     Compiled,
     Evaluation,
     OutputBudget,
+    budget_clock,
     rule_error,
 )
 from ruleflows.problems import Problem
@@ -198,7 +199,8 @@ def run(
 
     ``context`` is ``{"order": ..., "features": ..., "decisions": ...}``; ``now`` is the clock the time
     operators use (they fail, and so does the node, if it is needed and not given). ``time_limit`` is a
-    wall-clock budget in seconds, counted from the start of the run; past it the run stops with status
+    budget in seconds of the running thread's CPU time (:data:`~ruleflows.logic.budget_clock`), counted from
+    the start of the run; past it the run stops with status
     ``limit_exceeded``. Without it only the step budgets bound the run.
 
     ``trace=False`` leaves the per-node trace out (what a backtest needs: decisions and path): the result is
@@ -209,7 +211,7 @@ def run(
     node by node whenever that function cannot vouch for the result; both give the interpreter's.
     """
     started = time.perf_counter_ns()
-    deadline = time.monotonic() + time_limit if time_limit is not None else None
+    deadline = budget_clock() + time_limit if time_limit is not None else None
     if isinstance(flow, CompiledFlow):
         compiled = flow
     else:
@@ -311,7 +313,7 @@ class _Run:
             result.trace.append(step)
             started = time.perf_counter_ns()
             try:
-                if self.deadline is not None and time.monotonic() > self.deadline:
+                if self.deadline is not None and budget_clock() > self.deadline:
                     raise LimitExceededError("the run went past its time limit", limit=LIMIT_TIME)
                 port = self._step(node, step)
             except Exception as exc:  # a failing node must be reported, never escape
@@ -464,7 +466,7 @@ class _CompiledRun(_Run):
                 trace.append(step)
             port: str | None
             try:
-                if deadline is not None and time.monotonic() > deadline:
+                if deadline is not None and budget_clock() > deadline:
                     raise LimitExceededError("the run went past its time limit", limit=LIMIT_TIME)
                 logic = node.logic
                 if logic is not None:  # a condition, the commonest node, without a call of its own

@@ -13,8 +13,9 @@ validation and at run time.
 Every evaluation has a budget of steps, and everything that takes work pays for it: each operation, each
 item of a literal array or object, each item an iteration visits, and text by its length (a step per
 ``TEXT_CHARS_PER_STEP`` characters scanned or produced). The clock is looked at every ``CLOCK_EVERY`` steps
-against an optional deadline, so a wall-clock budget really stops an evaluation. Strings, arrays and the
-result are bounded in size. Past any limit a :class:`~ruleflows.errors.LimitExceededError` says which one.
+against an optional deadline, so a time budget (the thread's CPU seconds) really stops an evaluation.
+Strings, arrays and the result are bounded in size. Past any limit a
+:class:`~ruleflows.errors.LimitExceededError` says which one.
 """
 
 from __future__ import annotations
@@ -84,10 +85,16 @@ Handler = Callable[["Evaluation", Any, Scopes, int], Any]
 Compiled = Callable[["Evaluation", Scopes], Any]
 
 
+#: The clock a ``time_limit`` is counted on: the CPU seconds of the thread that runs the rule. A runaway rule
+#: spends them and is stopped; a sound one is not stopped because the machine is busy with other work (a peak
+#: of orders, other processes), which stretches the wall clock but not the rule's own CPU time.
+budget_clock = time.thread_time
+
+
 class Evaluation:
     """The state of one evaluation: the clock, the step budget, the deadline and the root-level ``var`` reads.
 
-    ``deadline`` is a :func:`time.monotonic` instant; past it the evaluation stops (checked every
+    ``deadline`` is a :data:`budget_clock` instant; past it the evaluation stops (checked every
     ``CLOCK_EVERY`` steps, so the overshoot is a few dozen steps).
     """
 
@@ -151,7 +158,7 @@ class Evaluation:
         if left < 0:
             raise LimitExceededError("expression took too many evaluation steps", limit=LIMIT_STEPS)
         if self.deadline is not None:
-            if time.monotonic() > self.deadline:
+            if budget_clock() > self.deadline:
                 raise LimitExceededError("evaluation ran past its time limit", limit=LIMIT_TIME)
             # A deadline means a server runs this in a worker thread: hand the GIL over now and then, so its
             # event loop answers within milliseconds instead of waiting out 5 ms switch intervals in turn.
@@ -203,11 +210,11 @@ def evaluate(
 
     Raises :class:`~ruleflows.errors.LogicError` for a JSON Logic error value (NaN, invalid arguments,
     ``throw``), :class:`~ruleflows.errors.RefusedOperatorError` for an operator outside the allow-list and
-    :class:`~ruleflows.errors.LimitExceededError` past a safety limit (steps, ``time_limit`` seconds of wall
-    clock, depth, or a result larger than ``MAX_RESULT_SIZE``). ``now`` is the clock the time operators use;
-    nothing reads the system time.
+    :class:`~ruleflows.errors.LimitExceededError` past a safety limit (steps, ``time_limit`` seconds of the
+    thread's CPU time (:data:`budget_clock`), depth, or a result larger than ``MAX_RESULT_SIZE``). ``now`` is
+    the clock the time operators use; nothing reads the system time.
     """
-    deadline = time.monotonic() + time_limit if time_limit is not None else None
+    deadline = budget_clock() + time_limit if time_limit is not None else None
     result = Evaluation(now, max_steps=max_steps, deadline=deadline).evaluate(logic, data)
     if type(result) in SCALARS:
         return result

@@ -83,20 +83,20 @@ def test_work_is_paid_for_from_the_step_budget(what: str, logic: Any, data: Any)
 def test_a_nested_map_over_a_literal_array_runs_out_of_steps_quickly() -> None:
     # 1,000 × 1,000 additions written in 4 KB: the literal array used to be free at every item.
     literal = list(range(1000))
-    started = time.perf_counter()
+    started = time.thread_time()  # the CPU seconds it cost, which a busy machine does not stretch
     error = refused({"map": [literal, {"reduce": [literal, {"+": [1, 1]}, 0]}]})
     assert error.limit == "steps"
-    assert time.perf_counter() - started < 1
+    assert time.thread_time() - started < 1
 
 
 def test_a_deadline_stops_an_evaluation_that_has_steps_left() -> None:
     xs = list(range(3000))
     logic = {"map": [{"var": "xs"}, {"map": [{"val": [[2], "xs"]}, {"+": [{"var": ""}, 1]}]}]}
-    started = time.perf_counter()
+    started = time.thread_time()  # the budget is the thread's CPU time: 0.2 s of it, whatever else the machine does
     error = refused(logic, {"xs": xs}, max_steps=10**12, time_limit=0.2)
-    elapsed = time.perf_counter() - started
+    spent = time.thread_time() - started
     assert error.limit == "time"
-    assert 0.2 <= elapsed < 0.5
+    assert 0.2 <= spent < 0.5
 
 
 def test_cat_refuses_a_string_past_the_limit_before_building_it() -> None:
@@ -114,10 +114,10 @@ def test_merge_refuses_an_array_past_the_limit() -> None:
 def test_map_and_cat_cannot_blow_a_small_request_up_into_a_huge_result() -> None:
     # Each item is a 10,000-character string: 2,000 of them would be 20 MB of output.
     data = {"xs": list(range(2000)), "s": "x" * 10_000}
-    started = time.perf_counter()
+    started = time.thread_time()
     error = refused({"map": [{"var": "xs"}, {"cat": [{"val": [[2], "s"]}]}]}, data, max_steps=10**7)
     assert error.limit == "size" and f"{MAX_RESULT_SIZE:,}" in str(error)
-    assert time.perf_counter() - started < 1
+    assert time.thread_time() - started < 1
 
 
 def test_repeating_a_large_value_read_from_the_data_is_bounded_too() -> None:
@@ -128,10 +128,10 @@ def test_repeating_a_large_value_read_from_the_data_is_bounded_too() -> None:
 
 def test_a_long_number_that_fails_to_parse_is_refused_at_once() -> None:
     # The number pattern used to backtrack: 20,000 digits and an "x" took 26 s.
-    started = time.perf_counter()
+    started = time.thread_time()
     with pytest.raises(LogicError):
         evaluate({"+": [{"var": "s"}, 1]}, {"s": "1" * 20_000 + "x"})
-    assert time.perf_counter() - started < 0.1
+    assert time.thread_time() - started < 0.1
 
 
 def test_data_nested_past_the_recursion_limit_is_a_depth_limit_not_a_crash() -> None:
@@ -174,9 +174,9 @@ def test_a_run_past_its_time_limit_stops_with_limit_exceeded(
     context = make_context()
     context["features"]["categories"] = list(range(3000))
     heavy = {"some": [{"var": "features.categories"}, {"some": [{"val": [[2], "features", "categories"]}, False]}]}
-    started = time.perf_counter()
+    started = time.thread_time()
     result = run(flow(heavy, copies=20), context, now=now, time_limit=0.1)
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert result.status == "limit_exceeded" and result.limit in ("time", "steps")
     assert result.failed_node is not None and "LimitExceededError" in (result.error or "")
 
@@ -236,24 +236,24 @@ def test_regex_matching_pays_for_the_text_times_the_pattern() -> None:
 def test_a_pattern_that_defeats_the_fast_matcher_cannot_be_repeated_for_long() -> None:
     # RE2 falls back to its slower matcher on this pattern: ~1 ms per 2,000 characters.
     logic = {"map": [list(range(5000)), {"regex_match": ["(a|b)*a(a|b){20}x", {"val": [[2], "t"]}]}]}
-    started = time.perf_counter()
+    started = time.thread_time()
     assert refused(logic, {"t": "ab" * 1000}).limit == "steps"
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 def test_a_computed_pattern_that_cannot_compile_is_refused_cheaply_every_time() -> None:
     # Compiling a pattern past RE2's memory limit takes over a millisecond before it fails: that is done once.
     logic = {"map": [list(range(500)), {"try": [{"regex_match": [{"val": [[2], "p"]}, "x"]}, 0]}]}
-    started = time.perf_counter()
+    started = time.thread_time()
     assert evaluate(logic, {"p": r"[\p{L}\p{N}]{40}"}, max_steps=10**6) == [0] * 500
-    assert time.perf_counter() - started < 0.3
+    assert time.thread_time() - started < 0.3
 
 
 def test_the_text_of_an_array_of_arrays_is_bounded() -> None:
-    started = time.perf_counter()
+    started = time.thread_time()
     error = refused({"cat": [{"var": "xs"}]}, {"xs": [[1] * 1000] * 1000})  # would be 2,000,000 characters
     assert error.limit == "size"
-    assert time.perf_counter() - started < 0.2
+    assert time.thread_time() - started < 0.2
 
 
 def test_an_array_or_object_is_never_a_key() -> None:

@@ -132,9 +132,9 @@ def test_backreferences_and_lookaround_are_explained_in_chinese() -> None:
 @pytest.mark.parametrize("pattern", ["(a+)+$", "(a|aa)*b", "(x*)*y", "(?:(ab)+)+c", r"\d*\d*\d*\d*x"])
 def test_patterns_that_backtrack_elsewhere_match_in_linear_time(pattern: str) -> None:
     assert regex_problem(pattern) is None
-    started = time.perf_counter()
+    started = time.thread_time()
     assert evaluate({"regex_match": [pattern, "a1" * 999 + "!"]}) is False
-    assert time.perf_counter() - started < 0.1
+    assert time.thread_time() - started < 0.1
 
 
 def test_regex_refuses_overlong_input() -> None:
