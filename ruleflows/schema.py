@@ -23,6 +23,7 @@ CHANNELS: Final = (
     "wechat_miniprogram",
     "pos",
     "webshop",
+    "community_group",
 )
 ORDER_STATUSES: Final = (
     "received",
@@ -106,6 +107,14 @@ _FIELDS: Final = [
     _field("order.presale.deposit_fen", "money_fen", "定金金额", "deposit"),
     _field("order.presale.balance_paid", "boolean", "已付尾款", "balance paid"),
     _field("order.presale.balance_due_at", "datetime", "尾款截止时间", "balance due at"),
+    _field("order.community", "object", "社区团购", "community group buying"),
+    _field("order.community.leader_id", "string", "团长编号", "group leader id"),
+    _field("order.community.leader_name", "string", "团长", "group leader"),
+    _field("order.community.pickup_point_id", "string", "自提点编号", "pickup point id"),
+    _field("order.community.pickup_point_name", "string", "自提点", "pickup point"),
+    _field("order.community.pickup_point_address", "string", "自提点地址", "pickup point address"),
+    _field("order.community.route_code", "string", "配送线路编号", "delivery route code"),
+    _field("order.community.route_name", "string", "配送线路", "delivery route"),
     _field("order.buyer_message", "string", "买家留言", "buyer message"),
     _field("order.seller_memo", "string", "卖家备注", "seller memo"),
     _field("order.tags", "array", "订单标签", "order tags"),

@@ -677,3 +677,32 @@ def kuaishou_deposit_presale() -> dict[str, Any]:
             "town": "",
         },
     }
+
+
+def community_group_order(order_id: str = "TG-20261111-0001") -> dict[str, Any]:
+    """社区团购 in the generic format: bought through the group leader 王姐, picked up at her 自提点, delivered by the
+    浦东 3 号线 route."""
+    return {
+        "order_id": order_id,
+        "status": "paid",
+        "created_at": "2026-11-11 20:05:00",
+        "paid_at": "2026-11-11 20:05:10",
+        "buyer": {"id": "tg-member-0451", "nick": "团员小林"},
+        "receiver": {
+            "name": "林芳",
+            "phone": "13600004512",
+            "province": "上海",
+            "city": "上海市",
+            "district": "浦东新区",
+            "address": "幸福路 100 弄 12 号 301 室",
+        },
+        "lines": [
+            {"line_id": "1", "sku": "YOGURT-6", "title": "鲜酸奶 6 杯装", "qty": 2, "unit_price_fen": 3990},
+            {"line_id": "2", "sku": "DUMPLING-1K", "title": "手工水饺 1kg", "qty": 1, "unit_price_fen": 4590},
+        ],
+        "community": {
+            "leader": {"id": "L-0012", "name": "王姐"},
+            "pickup_point": {"id": "PK-031", "name": "幸福里东门自提点", "address": "浦东新区幸福路 100 弄东门"},
+            "route": {"code": "R3", "name": "浦东 3 号线"},
+        },
+    }

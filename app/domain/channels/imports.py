@@ -5,7 +5,8 @@ One row per order line; rows with the same shop and order id form one order. Col
 or Chinese names): shop, order_id, status, created_at, paid_at, buyer_nick, receiver_name, phone, province,
 city, district, address, sku, title, qty, unit_price (yuan), line_paid (yuan, optional), shipping (yuan),
 discount (yuan), buyer_message, seller_memo, tags (separated by ;), channel (optional, checked against the
-shop). Each order becomes the generic JSON format (money in fen) and goes through the same pipeline as a
+shop); for 社区团购 leader_id / leader (团长), pickup_point_id / pickup_point / pickup_address (自提点), route_code /
+route (线路). Each order becomes the generic JSON format (money in fen) and goes through the same pipeline as a
 webhook, with the same bounds; an order that fails lands in the ingest-error queue with the row numbers it
 came from.
 
@@ -91,7 +92,23 @@ HEADERS = {
     "卖家备注": "seller_memo",
     "tags": "tags",
     "标签": "tags",
+    "leader_id": "leader_id",
+    "团长编号": "leader_id",
+    "leader": "leader",
+    "团长": "leader",
+    "pickup_point_id": "pickup_point_id",
+    "自提点编号": "pickup_point_id",
+    "pickup_point": "pickup_point",
+    "自提点": "pickup_point",
+    "pickup_address": "pickup_address",
+    "自提点地址": "pickup_address",
+    "route_code": "route_code",
+    "线路编号": "route_code",
+    "route": "route",
+    "线路": "route",
 }
+#: The 社区团购 columns: an order with any of them carries its leader, pickup point and route.
+COMMUNITY_COLUMNS = ("leader_id", "leader", "pickup_point_id", "pickup_point", "pickup_address", "route_code", "route")
 
 #: An order file that cannot be read as a whole (the one error of every sheet upload).
 ImportFileError = SheetFileError
@@ -174,6 +191,16 @@ def group_orders(rows: list[tuple[int, dict[str, str]]]) -> list[ImportedOrder]:
                         "lines": [],
                     }
                 )
+                if any(row.get(column) for column in COMMUNITY_COLUMNS):
+                    payload["community"] = {
+                        "leader": {"id": row.get("leader_id", ""), "name": row.get("leader", "")},
+                        "pickup_point": {
+                            "id": row.get("pickup_point_id", ""),
+                            "name": row.get("pickup_point", ""),
+                            "address": row.get("pickup_address", ""),
+                        },
+                        "route": {"code": row.get("route_code", ""), "name": row.get("route", "")},
+                    }
             qty = quantity(row.get("qty") or "1", f"row {index}: qty", index)
             unit = _money(row, "unit_price", index, default="")
             line = {

@@ -470,6 +470,27 @@ def generic(order: SampleOrder) -> dict[str, Any]:
     }
 
 
+#: 社区团购 leaders (id, name), the pickup point each runs (id, name, address) and the route that delivers there.
+GROUP_LEADERS: tuple[tuple[str, str, str, str, str, str, str], ...] = (
+    ("L-0012", "王姐", "PK-031", "幸福里东门自提点", "浦东新区幸福路 100 弄东门", "R3", "浦东 3 号线"),
+    ("L-0027", "李哥", "PK-044", "和平小区便利店", "静安区和平路 25 号", "R1", "静安 1 号线"),
+    ("L-0035", "张阿姨", "PK-052", "滨江花园快递柜旁", "西湖区滨江路 8 号", "R7", "杭州 7 号线"),
+)
+
+
+def community_group(order: SampleOrder) -> dict[str, Any]:
+    """社区团购 in the generic format: the buyer as the receiver, the group leader, pickup point and route."""
+    payload = generic(order)
+    seq = int(order.external_id[-7:]) if order.external_id[-7:].isdigit() else 0
+    leader_id, leader, point_id, point, address, route_code, route = GROUP_LEADERS[seq % len(GROUP_LEADERS)]
+    payload["community"] = {
+        "leader": {"id": leader_id, "name": leader},
+        "pickup_point": {"id": point_id, "name": point, "address": address},
+        "route": {"code": route_code, "name": route},
+    }
+    return payload
+
+
 FORMATS: dict[Channel, Callable[[SampleOrder], dict[str, Any]]] = {
     Channel.taobao: taobao,
     Channel.tmall: taobao,
@@ -481,6 +502,7 @@ FORMATS: dict[Channel, Callable[[SampleOrder], dict[str, Any]]] = {
     Channel.wechat_miniprogram: wechat,
     Channel.pos: generic,
     Channel.webshop: generic,
+    Channel.community_group: community_group,
 }
 
 

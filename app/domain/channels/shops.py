@@ -252,6 +252,7 @@ CHANNEL_NAMES: dict[str, tuple[str, ...]] = {
     Channel.wechat_miniprogram.value: ("微信小程序",),
     Channel.pos.value: ("门店收银",),
     Channel.webshop.value: ("品牌官网",),
+    Channel.community_group.value: ("社区团购",),
 }
 
 

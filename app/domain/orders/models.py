@@ -107,6 +107,8 @@ class Order(SQLModel, table=True):
     buyer_message: str = Field(default="", max_length=1000)
     seller_memo: str = Field(default="", max_length=1000)
     tags: list[str] = json_field(nullable=False, default_factory=list)
+    #: A 社区团购 order's leader, pickup point and route (``CommunityGroup``'s fields); None for other orders.
+    community: dict[str, str] | None = json_field()
     #: The platform's payload as shown everywhere: personal data masked, long strings cut (pii.redact).
     raw: dict[str, Any] = json_field(nullable=False, default_factory=dict)
     #: The payload as received (long strings cut), sealed; opened only by an audited reveal.

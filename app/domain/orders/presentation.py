@@ -18,6 +18,7 @@ CHANNEL_LABELS = {
     "wechat_miniprogram": N_("WeChat mini program"),
     "pos": N_("Store POS"),
     "webshop": N_("Web shop"),
+    "community_group": N_("Community group buying"),
 }
 STATUS_LABELS = {
     "received": N_("Received"),

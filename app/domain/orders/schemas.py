@@ -38,6 +38,20 @@ class NormalizedLine:
     refund_status: str = ""
 
 
+@dataclass(frozen=True)
+class CommunityGroup:
+    """社区团购: the group leader (团长) the order came through, the pickup point (自提点) it waits at, and the delivery
+    route (线路) that takes it there."""
+
+    leader_id: str = ""
+    leader_name: str = ""
+    pickup_point_id: str = ""
+    pickup_point_name: str = ""
+    pickup_point_address: str = ""
+    route_code: str = ""
+    route_name: str = ""
+
+
 @dataclass
 class NormalizedOrder:
     """One platform order in our terms. Phone and address are clear here; ingest encrypts them."""
@@ -76,5 +90,7 @@ class NormalizedOrder:
     buyer_message: str = ""
     seller_memo: str = ""
     tags: list[str] = field(default_factory=list)
+    #: A 社区团购 order's leader, pickup point and route; None for every other order.
+    community: CommunityGroup | None = None
     lines: list[NormalizedLine] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)

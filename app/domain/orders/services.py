@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final, NamedTuple
 
@@ -209,6 +209,7 @@ def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal
     order.is_presale = data.is_presale
     order.deposit_paid = data.deposit_paid
     order.deposit_fen = data.deposit_fen
+    order.community = asdict(data.community) if data.community else None
     order.balance_paid = data.balance_paid
     order.balance_due_at = data.balance_due_at
     order.address_key = pii.address_key(
@@ -417,6 +418,7 @@ class OrderRow(NamedTuple):
     buyer_message: str
     seller_memo: str
     tags: list[str]
+    community: dict[str, str] | None
 
 
 class LineRow(NamedTuple):
@@ -564,6 +566,7 @@ def canonical_order(view: OrderView | StoredOrder) -> dict[str, Any]:
         "buyer_message": order.buyer_message,
         "seller_memo": order.seller_memo,
         "tags": list(order.tags),
+        "community": dict(order.community) if order.community else None,
     }
 
 

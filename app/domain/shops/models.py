@@ -31,6 +31,7 @@ class Channel(StrEnum):
     wechat_miniprogram = "wechat_miniprogram"  # 微信小程序商城
     pos = "pos"  # 门店收银
     webshop = "webshop"  # 品牌官网
+    community_group = "community_group"  # 社区团购: orders by 团长, picked up at a 自提点, delivered by route
 
 
 class ShopBase(SQLModel):

@@ -1,4 +1,5 @@
-"""One adapter per platform, by channel. Taobao and Tmall share TOP; both WeChat channels share order/get."""
+"""One adapter per platform, by channel. Taobao and Tmall share TOP; both WeChat channels share order/get; the
+brand's own systems (tills, web shop) and 社区团购 send the generic format."""
 
 from __future__ import annotations
 
@@ -24,10 +25,11 @@ ADAPTERS: dict[Channel, Adapter] = {
     Channel.wechat_miniprogram: WechatAdapter(),
     Channel.pos: GenericAdapter(),
     Channel.webshop: GenericAdapter(),
+    Channel.community_group: GenericAdapter(),
 }
 
 #: Channels whose platform has an order list the pull job can page through.
-PULLABLE = frozenset(ADAPTERS) - {Channel.pos, Channel.webshop}
+PULLABLE = frozenset(ADAPTERS) - {Channel.pos, Channel.webshop, Channel.community_group}
 
 
 def adapter_for(channel: Channel | str) -> Adapter:

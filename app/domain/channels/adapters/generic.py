@@ -10,10 +10,14 @@
             "paid_fen": 7900, "is_gift": false, "bundle_of": null}],
  "presale": {"is_presale": false, "deposit_paid": false, "deposit_fen": 0, "balance_paid": false,
              "balance_due_at": null},
- "buyer_message": "", "seller_memo": "", "tags": []}
+ "buyer_message": "", "seller_memo": "", "tags": [],
+ "community": {"leader": {"id": "L-0012", "name": "王姐"},
+               "pickup_point": {"id": "PK-031", "name": "幸福里东门自提点", "address": "幸福路 100 弄东门"},
+               "route": {"code": "R3", "name": "浦东 3 号线"}}}
 ```
 Money is integer fen. Times are ISO-8601 (a zone-less time is China time). ``status`` is one of paid,
-unpaid, shipped, delivered, completed, cancelled.
+unpaid, shipped, delivered, completed, cancelled. ``community`` is for 社区团购 orders only: the group leader (团长,
+an id or a name), the pickup point (自提点, its name) and, optionally, the delivery route (线路).
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from app.domain.channels.adapters.base import (
     text,
     within,
 )
-from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
+from app.domain.orders.schemas import CommunityGroup, NormalizedLine, NormalizedOrder
+from app.i18n import gettext
 
 STATUS = {
     "unpaid": "received",
@@ -50,6 +55,48 @@ STATUS = {
     "completed": "completed",
     "cancelled": "cancelled",
 }
+
+
+#: The longest value of each 社区团购 field kept (ids like line ids, names like titles, the address like a street).
+COMMUNITY_LIMITS = {"id": 64, "name": 100, "address": 300, "code": 64}
+
+
+def _part(data: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    return object_at(data.get(key) or {}, f"{where}.{key}")
+
+
+def _value(part: dict[str, Any], key: str, where: str) -> str:
+    value = text(part, key, "")
+    if len(value) > COMMUNITY_LIMITS[key]:
+        raise NormalizeError(
+            f"{where}.{key}",
+            gettext("%(field)s has more than %(max)s characters"),
+            {"max": COMMUNITY_LIMITS[key]},
+        )
+    return value
+
+
+def community_of(value: Any) -> CommunityGroup | None:
+    """A 社区团购 order's leader, pickup point and route, or None when the payload has none. A leader (its id or
+    name) and a pickup point (its name) are required; the route may be left out."""
+    if value is None:
+        return None
+    data = object_at(value, "community")
+    leader, pickup, route = (_part(data, key, "community") for key in ("leader", "pickup_point", "route"))
+    found = CommunityGroup(
+        leader_id=_value(leader, "id", "community.leader"),
+        leader_name=_value(leader, "name", "community.leader"),
+        pickup_point_id=_value(pickup, "id", "community.pickup_point"),
+        pickup_point_name=_value(pickup, "name", "community.pickup_point"),
+        pickup_point_address=_value(pickup, "address", "community.pickup_point"),
+        route_code=_value(route, "code", "community.route"),
+        route_name=_value(route, "name", "community.route"),
+    )
+    if not (found.leader_id or found.leader_name):
+        raise NormalizeError("community.leader", gettext("%(field)s is missing"), {})
+    if not found.pickup_point_name:
+        raise NormalizeError("community.pickup_point.name", gettext("%(field)s is missing"), {})
+    return found
 
 
 class GenericAdapter:
@@ -128,6 +175,7 @@ class GenericAdapter:
             buyer_message=str(payload.get("buyer_message") or ""),
             seller_memo=str(payload.get("seller_memo") or ""),
             tags=tags,
+            community=community_of(payload.get("community")),
             lines=lines,
             raw=payload,
         )
