@@ -61,6 +61,7 @@ from app.domain.processing.controllers import (
     ProcessingController,
 )
 from app.domain.reports.controllers import ReportsController
+from app.domain.webhooks.controllers import WebhooksController
 from app.errors import DomainError
 from app.forms import FORM_MAX_BYTES, BodyTooLarge, FormLimitMiddleware, too_large_message
 from app.i18n import gettext
@@ -211,6 +212,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SystemApiController,
             AuthController,
             SettingsController,
+            WebhooksController,
             OrdersController,
             OrderDetailController,
             OrderApiController,

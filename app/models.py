@@ -21,6 +21,7 @@ from app.domain.inventory.models import (
     ChannelStock,
     ChannelStockMark,
     ChannelStockRule,
+    LowStockState,
     Reservation,
     Sku,
     SkuMapping,
@@ -32,6 +33,7 @@ from app.domain.inventory.models import (
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderTag
 from app.domain.processing.models import FlowHit, OrderProcessing
 from app.domain.shops.models import Shop
+from app.domain.webhooks.models import EventDelivery, EventSubscription
 from app.outbox import OutboxMessage
 
 metadata = SQLModel.metadata
@@ -48,6 +50,8 @@ __all__ = [
     "ChannelStockRule",
     "Customer",
     "CustomerIdentity",
+    "EventDelivery",
+    "EventSubscription",
     "Flow",
     "FlowBacktest",
     "FlowCanary",
@@ -57,6 +61,7 @@ __all__ = [
     "InboxEvent",
     "IngestError",
     "LoginThrottle",
+    "LowStockState",
     "Order",
     "OrderEvent",
     "OrderImport",

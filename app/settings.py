@@ -131,6 +131,10 @@ class Settings:
     #: SANDBOX_CARRIER: serve the sandbox carrier under /sandbox/carrier. On in development, off in production
     #: unless set to on (a staging site without a carrier contract).
     sandbox_carrier: bool = True
+    #: WEBHOOK_ALLOW_PRIVATE: event webhooks may call loopback, private and link-local addresses. On in development
+    #: (a subscriber on the same machine), off in production unless set to on: a URL an admin types must not reach
+    #: the database, the cloud's metadata service or anything else behind the firewall.
+    webhook_allow_private: bool = True
 
     @property
     def is_development(self) -> bool:
@@ -193,6 +197,7 @@ class Settings:
             carrier_api_key=os.environ.get("CARRIER_API_KEY", "ruleflow-demo"),
             carrier_api_secret=carrier_api_secret,
             sandbox_carrier=_env_bool("SANDBOX_CARRIER", env != "production"),
+            webhook_allow_private=_env_bool("WEBHOOK_ALLOW_PRIVATE", env != "production"),
         )
 
 

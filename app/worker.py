@@ -28,6 +28,7 @@ from app.domain.flows import jobs as flows_jobs
 from app.domain.fulfillment import jobs as fulfillment_jobs
 from app.domain.inventory import jobs as inventory_jobs
 from app.domain.processing import jobs as processing_jobs
+from app.domain.webhooks import jobs as webhooks_jobs
 from app.outbox import OutboxStatus
 from app.settings import Settings, get_settings
 
@@ -57,6 +58,8 @@ JOBS: dict[str, JobFunction] = {
     "import_orders": channels_jobs.import_orders,
     "pull_shop_orders": channels_jobs.pull_shop_orders,
     "refresh_channel_stock": inventory_jobs.refresh_channel_stock,
+    "publish_event": webhooks_jobs.publish_event,
+    "deliver_webhook": webhooks_jobs.deliver_webhook,
 }
 
 #: Jobs that also run on a clock, every second, without an outbox row (by the arq cron and the embedded worker).
@@ -69,6 +72,8 @@ BATCH_JOBS: dict[str, JobFunction] = {
     "process_order": processing_jobs.process_orders,
     "request_waybill": processing_jobs.request_waybills,
     "send_notification": fulfillment_jobs.send_notifications,
+    "publish_event": webhooks_jobs.publish_events,
+    "deliver_webhook": webhooks_jobs.deliver_webhooks,
 }
 BATCH_RUNNER = "outbox_batch"
 

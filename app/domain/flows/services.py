@@ -1154,6 +1154,7 @@ class CanaryRoute:
     compiled: CompiledFlow
     shop_codes: frozenset[str]
     percent: int | None
+    version_number: int = 0
 
     def takes(self, order_id: int, shop_code: str) -> bool:
         """Whether this order is the canary's: its shop is one of the canary's, or its bucket is in the share."""
@@ -1173,12 +1174,20 @@ class LiveFlow:
     canary: CanaryRoute | None = None
     #: This is the canary's version, picked for one order by ``for_order``.
     on_canary: bool = False
+    #: The number of ``version_id`` within its flow (v3), as people and integrators name it.
+    version_number: int = 0
 
     def for_order(self, order_id: int, shop_code: str) -> LiveFlow:
         """The version that processes this order: the canary's when the order is in its scope, else the live one."""
         if self.canary is None or not self.canary.takes(order_id, shop_code):
             return self
-        return replace(self, version_id=self.canary.version_id, compiled=self.canary.compiled, on_canary=True)
+        return replace(
+            self,
+            version_id=self.canary.version_id,
+            compiled=self.canary.compiled,
+            on_canary=True,
+            version_number=self.canary.version_number,
+        )
 
 
 async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> list[LiveFlow]:
@@ -1203,7 +1212,7 @@ async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> li
             continue
         assert flow.id is not None and version.id is not None
         canary = canaries.get(flow.canary_id) if flow.canary_id is not None else None
-        found.append(LiveFlow(flow, flow.id, version.id, compiled, canary))
+        found.append(LiveFlow(flow, flow.id, version.id, compiled, canary, version_number=version.number))
     return found
 
 
@@ -1223,7 +1232,7 @@ async def _canary_routes(session: AsyncSession, canary_ids: list[int]) -> dict[i
             continue
         assert canary.id is not None
         routes[canary.id] = CanaryRoute(
-            canary.id, canary.version_id, compiled, frozenset(canary.shop_codes), canary.percent
+            canary.id, canary.version_id, compiled, frozenset(canary.shop_codes), canary.percent, version.number
         )
     return routes
 

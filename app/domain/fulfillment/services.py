@@ -246,6 +246,29 @@ def _shipment_lines(
     return rows
 
 
+def event_shipments(shipments: Iterable[Shipment], network: routing.Network) -> list[dict[str, Any]]:
+    """Shipments as the ``order.routed`` event carries them: warehouse and carrier by code and name, the waybill
+    number once there is one, and what each parcel holds."""
+    sites = {site.code: site.name for site in network.sites}
+    couriers = {courier.code: courier.name for courier in network.couriers}
+    return [
+        {
+            "ref": shipment.ref,
+            "warehouse": {"code": shipment.warehouse_code, "name": sites.get(shipment.warehouse_code, "")},
+            "carrier": None
+            if shipment.carrier_code is None
+            else {"code": shipment.carrier_code, "name": couriers.get(shipment.carrier_code, "")},
+            "waybill_no": shipment.waybill_no,
+            "fee_fen": shipment.fee_fen,
+            "lines": [
+                {"sku": line["sku"], "title": line["title"], "qty": line["qty"], "is_gift": line["is_gift"]}
+                for line in shipment.lines
+            ],
+        }
+        for shipment in shipments
+    ]
+
+
 async def cancel_shipments(session: AsyncSession, shipments: list[Shipment]) -> list[Shipment]:
     """Cancel the shipments not cancelled yet and take them off the shipping documents; returns those."""
     active = [shipment for shipment in shipments if shipment.status != "cancelled"]

@@ -289,3 +289,16 @@ class ChannelStockMark(SQLModel, table=True):
     )
     sku_code: str = Field(max_length=64, index=True)
     marked_at: datetime = utc_field()
+
+
+class LowStockState(SQLModel, table=True):
+    """A SKU whose available stock (across active warehouses) is at or below its low-stock threshold, and since
+    when. Written as it crosses down, with the ``stock.low`` event, and deleted once it is above again: each
+    crossing is announced once however often its stock moves while low."""
+
+    __tablename__ = "low_stock_states"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku_code: str = Field(max_length=64, foreign_key="skus.code", unique=True)
+    available: int = 0
+    since: datetime = utc_field()

@@ -32,13 +32,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import deferred_of, insert_rows, iso_utc, utcnow
+from app import events
+from app.db import deferred_of, insert_new, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory.models import (
     BundleComponent,
     ChannelStock,
     ChannelStockMark,
     ChannelStockRule,
+    LowStockState,
     MoveKind,
     Reservation,
     ReservationStatus,
@@ -1165,7 +1167,58 @@ async def refresh_marked_channel_stock(session: AsyncSession, *, limit: int = CH
     marked = list(claimed.scalars().all())
     # The stock is read by the statements after the claim, so it includes every change whose mark was claimed.
     await recompute_channel_stock(session, marked)
+    await note_low_stock(session, marked)
     return ChannelRefresh(len(marked), len(set(marked)))
+
+
+async def note_low_stock(session: AsyncSession, sku_codes: Iterable[str]) -> list[str]:
+    """For these SKUs (whose stock changed): record ``stock.low`` for each that is now at or below its low-stock
+    threshold and was above it before, and forget those above it again. Returns the SKUs that crossed down."""
+    codes = set(sku_codes)
+    if not codes:
+        return []
+    watched = {
+        sku.code: sku
+        for sku in (
+            await session.exec(
+                select(Sku).where(
+                    col(Sku.code).in_(codes),
+                    col(Sku.low_stock_threshold) > 0,
+                    col(Sku.is_active).is_(True),
+                    col(Sku.is_bundle).is_(False),
+                )
+            )
+        ).all()
+    }
+    per_warehouse = await stock_by_warehouse(session, watched)
+    available = {code: sum(stock.get(code, 0) for stock in per_warehouse.values()) for code in watched}
+    low = {code for code, sku in watched.items() if available[code] <= sku.low_stock_threshold}
+    await session.exec(
+        delete(LowStockState).where(col(LowStockState.sku_code).in_(codes - low))  # above again (or unwatched)
+    )
+    crossed = []
+    names: dict[str, str] | None = None
+    now = utcnow()
+    for code in sorted(low):
+        row = {"sku_code": code, "available": available[code], "since": now}
+        state_id = await insert_new(session, LowStockState, row, unique=("sku_code",))
+        if state_id is None:  # low already: announced when it crossed
+            continue
+        if names is None:
+            names = {w.code: w.name for w in await list_warehouses(session)}
+        sku = watched[code]
+        data = {
+            "sku": {"code": code, "name": sku.name},
+            "threshold": sku.low_stock_threshold,
+            "available": available[code],
+            "warehouses": [
+                {"code": warehouse, "name": names.get(warehouse, ""), "available": stock.get(code, 0)}
+                for warehouse, stock in sorted(per_warehouse.items())
+            ],
+        }
+        await events.record(session, events.EventType.stock_low, data, key=f"stock.low:{code}:{state_id}")
+        crossed.append(code)
+    return crossed
 
 
 @dataclass(frozen=True)
@@ -1386,6 +1439,7 @@ async def set_low_stock_threshold(session: AsyncSession, sku_code: str, threshol
     sku.low_stock_threshold = threshold
     session.add(sku)
     await session.flush()
+    await mark_channel_stock(session, [sku_code])  # the next pass sees whether it is low now
     await audit(
         session,
         actor,

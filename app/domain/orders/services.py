@@ -16,6 +16,7 @@ from sqlalchemy import select as select_columns
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import events
 from app.db import deferred_of, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory import sku_mappings
@@ -311,6 +312,7 @@ async def upsert_order(
         await session.flush()
         await _write_lines_and_tags(session, order, data, ours)
         await add_event(session, order, "received", {"status": order.status.value, "raw_status": data.raw_status})
+        await record_order_event(session, order, events.EventType.order_received, shop_code=shop.code)
         return UpsertResult(order, "created")
     if data.updated_at <= order.source_updated_at:
         return UpsertResult(order, "stale")
@@ -330,6 +332,8 @@ async def upsert_order(
     await _write_lines_and_tags(session, order, data, ours)
     after = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
     await add_event(session, order, "updated", {"before": before, "after": after, "version": order.version})
+    if after["status"] != before["status"] and order.status in STATUS_EVENTS:
+        await record_order_event(session, order, STATUS_EVENTS[order.status], shop_code=shop.code)
     return UpsertResult(order, "updated")
 
 
@@ -356,6 +360,57 @@ async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *
     order.updated_at = utcnow()
     session.add(order)
     await add_event(session, order, "status_changed", {"from": before.value, "to": status.value}, actor=actor)
+    if status in STATUS_EVENTS:
+        await record_order_event(session, order, STATUS_EVENTS[status])
+
+
+#: The statuses whose reaching is an outbound event of its own, once per order (held and routed are recorded by
+#: processing, which knows why and where).
+STATUS_EVENTS: Final = {
+    OrderStatus.shipped: events.EventType.order_shipped,
+    OrderStatus.cancelled: events.EventType.order_cancelled,
+}
+
+
+def event_order(order: Order, shop_code: str) -> dict[str, Any]:
+    """The order as every outbound event carries it: what finds it again and where it goes, personal data masked."""
+    return {
+        "id": order.id,
+        "channel": order.channel,
+        "shop": shop_code,
+        "external_id": order.external_id,
+        "status": order.status.value,
+        "version": order.version,
+        "placed_at": iso_utc(order.placed_at),
+        "paid_at": iso_utc(order.paid_at),
+        "paid_fen": order.paid_fen,
+        "receiver": {
+            "name": pii.mask_name(order.receiver_name),
+            "phone": order.phone_masked,
+            "province": order.province,
+            "city": order.city,
+            "district": order.district,
+        },
+    }
+
+
+async def record_order_event(
+    session: AsyncSession,
+    order: Order,
+    kind: events.EventType,
+    *,
+    change: str = "",
+    extra: Mapping[str, Any] | None = None,
+    shop_code: str | None = None,
+) -> None:
+    """Record an outbound event about the order in the caller's transaction. ``change`` tells apart the changes
+    one order has more than one of (a version's hold); without it the event happens once per order."""
+    assert order.id is not None
+    if shop_code is None:
+        shop = await shop_readers.shop_of(session, order.shop_id)
+        shop_code = shop.code if shop is not None else ""
+    key = f"{kind.value}:{order.id}" + (f":{change}" if change else "")
+    await events.record(session, kind, {"order": event_order(order, shop_code), **(extra or {})}, key=key)
 
 
 async def add_tags(session: AsyncSession, order: Order, tags: list[str]) -> None:

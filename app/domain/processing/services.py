@@ -48,6 +48,7 @@ from app.domain.processing.models import REVIEW_STATES, OrderProcessing, Process
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
 from app.errors import DomainError, Labels
+from app.events import EventType
 from app.i18n import N_
 from ruleflows import short_province
 
@@ -247,6 +248,7 @@ async def process_batch(
             try:
                 async with session.begin_nested():
                     outcomes[order_id] = await _carry_out(session, batch, item)
+                    await _record_events(session, batch, item, outcomes[order_id])
             except Exception as exc:
                 if is_transient(exc):
                     raise
@@ -260,6 +262,58 @@ async def process_batch(
                 outcomes[order_id] = await _failed(session, order_id, reason, code)
     await canaries.record_orders(session, await _canary_orders(session, prepared, outcomes), now)
     return [outcomes[order_id] for order_id in order_ids]
+
+
+async def _record_events(session: AsyncSession, batch: Batch, item: Prepared, outcome: Outcome) -> None:
+    """The outbound events of one order carried out: it went to the review queue, or it was routed."""
+    if outcome.skipped:
+        return
+    order = await session.get(Order, outcome.order_id)
+    proc = await session.get(OrderProcessing, outcome.order_id)
+    if order is None or proc is None:
+        return
+    # Held for a reason; a presale waiting for its balance is in the queue too but not held.
+    if proc.state in (ProcessingState.held, ProcessingState.out_of_stock):
+        await _record_held(session, order, proc)
+    elif proc.state == ProcessingState.processed and order.status == OrderStatus.routed and item.active_shipments:
+        shipments = fulfillment.event_shipments(item.active_shipments, batch.network)
+        ran = {run["flow_id"] for run in item.runs}
+        routed = {
+            "warehouse": shipments[0]["warehouse"],
+            "carrier": shipments[0]["carrier"],
+            "waybill_numbers": [s["waybill_no"] for s in shipments if s["waybill_no"]],
+            "shipments": shipments,
+            "flows": [
+                {
+                    "flow_id": f.flow_id,
+                    "name": f.compiled.name,
+                    "version_id": f.version_id,
+                    "version_number": f.version_number,
+                    "canary": f.on_canary,
+                }
+                for f in item.flows
+                if f.flow_id in ran
+            ],
+        }
+        await orders.record_order_event(
+            session,
+            order,
+            EventType.order_routed,
+            change=f"v{order.version}:r{proc.runs}",
+            extra=routed,
+            shop_code=item.shop.code if item.shop is not None else None,
+        )
+
+
+async def _record_held(session: AsyncSession, order: Order, proc: OrderProcessing) -> None:
+    """``order.held``: once per order version and reason code (a 缺货 order tried again stays one hold)."""
+    await orders.record_order_event(
+        session,
+        order,
+        EventType.order_held,
+        change=f"v{order.version}:{proc.hold_code}",
+        extra={"hold": {"code": proc.hold_code, "reason": proc.hold_reason}},
+    )
 
 
 async def _request_waybills(session: AsyncSession, shipments: list[Shipment]) -> None:
@@ -788,6 +842,7 @@ async def record_failure(session: AsyncSession, order_id: int, reason: str, *, c
     session.add(proc)
     await orders.set_status(session, order, OrderStatus.on_hold)
     await orders.add_event(session, order, "processing_failed", {"reason": reason[:500]})
+    await _record_held(session, order, proc)
 
 
 class ReviewError(DomainError):

@@ -1,0 +1,56 @@
+"""Outbound events: what integrators can subscribe to, and the one way any domain records that one happened.
+
+An event is an outbox message (``publish_event``) staged in the transaction of the change that causes it, so
+an event exists exactly when its change was committed; after commit the webhooks domain fans it out to the
+subscriptions that want it (``app/domain/webhooks``). The domains that record events import only this module,
+never the webhooks domain, which sits above them all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app import outbox
+from app.db import iso_utc, utcnow
+
+#: The outbox job that fans a recorded event out to its subscriptions.
+PUBLISH_JOB = "publish_event"
+#: Event ids are derived from the event's key, so a change carried out twice records one event with one id.
+EVENT_NAMESPACE = uuid.UUID("6f1c1f55-3f0e-4f55-9a43-2b7d0c1e6a11")
+
+
+class EventType(StrEnum):
+    """Every event a subscription may choose (the ``type`` of the delivered JSON)."""
+
+    order_received = "order.received"
+    order_held = "order.held"
+    order_routed = "order.routed"
+    order_shipped = "order.shipped"
+    order_cancelled = "order.cancelled"
+    stock_low = "stock.low"
+    #: Raised by the webhooks domain itself when the review queue grows past a subscription's threshold.
+    review_backlog = "review.backlog"
+
+
+def event_id_for(key: str) -> str:
+    """The event id of an event key (``order.routed:42:v3:r1``): the same key, the same id."""
+    return str(uuid.uuid5(EVENT_NAMESPACE, key))
+
+
+def event_body(kind: EventType, data: dict[str, Any], *, key: str, at: datetime | None = None) -> dict[str, Any]:
+    """The JSON every subscriber receives: ``{id, type, occurred_at, data}``."""
+    return {"id": event_id_for(key), "type": kind.value, "occurred_at": iso_utc(at or utcnow()), "data": data}
+
+
+async def record(session: AsyncSession, kind: EventType, data: dict[str, Any], *, key: str) -> None:
+    """Record an event in the caller's transaction. ``key`` names the change (an order's version, a crossing of a
+    threshold): recording the same key again is a no-op. ``data`` must hold no personal data in clear."""
+    await outbox.stage(session, PUBLISH_JOB, event_body(kind, data, key=key), dedupe_key=f"event:{key}"[:200])
+
+
+__all__ = ["EVENT_NAMESPACE", "PUBLISH_JOB", "EventType", "event_body", "event_id_for", "record"]
