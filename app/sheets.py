@@ -38,6 +38,7 @@ from app.errors import DomainError, excerpt
 from app.forms import one
 from app.i18n import N_, current_locale, gettext
 from app.params import parse_fen, parse_int
+from ruleflows import BIDI_CONTROLS
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
@@ -220,15 +221,23 @@ class Cell(Protocol):
     def write(self, value: Any) -> Any: ...
 
 
+#: Control characters typed or imported text loses (line breaks and tabs become spaces): no name or code needs
+#: one, Excel cannot hold them, so an export would fail, and bidi controls would show a name reversed.
+_CONTROLS: dict[int, str | None] = {
+    **dict.fromkeys([*range(0x20), *range(0x7F, 0xA0), *map(ord, BIDI_CONTROLS)]),
+    **dict.fromkeys(map(ord, "\t\n\v\f\r"), " "),
+}
+
+
 @dataclass(frozen=True)
 class Text:
-    """Free text, stripped; ``required`` refuses a blank one."""
+    """Free text, stripped and without control characters; ``required`` refuses a blank one."""
 
     max_chars: int
     required: bool = False
 
     def read(self, text: str) -> str:
-        value = text.strip()
+        value = text.translate(_CONTROLS).strip()
         if self.required and not value:
             raise CellError("required")
         if len(value) > self.max_chars:
@@ -572,15 +581,29 @@ async def import_sheet(
 
 def _workbook(sheet: Sheet, rows: Iterable[Sequence[Any]]) -> bytes:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
     worksheet = workbook.create_sheet(sheet.name)
+
+    def cells(values: Iterable[Any]) -> list[Any]:
+        # openpyxl makes a formula of any text starting with "=" (and an error of "#N/A"), which Excel would then
+        # run: a SKU name or outer id a platform or an import gave (=HYPERLINK(...)) is written as text instead.
+        # Characters a worksheet cannot hold (kept from platform data) are left out rather than failing the export.
+        written = []
+        for value in values:
+            if isinstance(value, str):
+                value = WriteOnlyCell(worksheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+                value.data_type = "s"
+            written.append(value)
+        return written
+
     for index, column in enumerate(sheet.columns, start=1):
         worksheet.column_dimensions[get_column_letter(index)].width = max(12, len(column.header) * 2 + 4)
-    worksheet.append([column.header for column in sheet.columns])
+    worksheet.append(cells(column.header for column in sheet.columns))
     for row in rows:
-        worksheet.append(list(row))
+        worksheet.append(cells(row))
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -3,6 +3,8 @@ row number Excel shows and the column's header, and an exported workbook reads b
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
 import pytest
@@ -132,17 +134,42 @@ def test_a_file_without_a_required_column_or_without_rows_is_refused_whole():
     assert caught.value.message == "文件只有表头，没有数据行"
 
 
+STORED = {
+    "code": "007",
+    "name": "冻饺子",
+    "weight_g": 500,
+    "price_fen": 2990,
+    "barcode": "0012345678905",
+    "zone": "frozen",
+    "is_active": False,
+}
+
+
 def test_an_exported_workbook_and_the_template_read_back_as_the_same_values():
-    stored = {
-        "code": "007",
-        "name": "冻饺子",
-        "weight_g": 500,
-        "price_fen": 2990,
-        "barcode": "0012345678905",
-        "zone": "frozen",
-        "is_active": False,
-    }
-    rows, problems = parse_sheet(SHEET, "things.xlsx", export_workbook(SHEET, [stored]))
-    assert problems == [] and [r.values for r in rows] == [stored]
+    rows, problems = parse_sheet(SHEET, "things.xlsx", export_workbook(SHEET, [STORED]))
+    assert problems == [] and [r.values for r in rows] == [STORED]
     rows, problems = parse_sheet(SHEET, "things-template.xlsx", template_workbook(SHEET))
     assert problems == [] and rows[0].values["price_fen"] == 1250
+
+
+def test_an_exported_cell_that_looks_like_a_formula_stays_text_and_reads_back_unchanged():
+    from openpyxl import load_workbook
+
+    names = ['=HYPERLINK("e.cn")', "#N/A", "+1+cmd", "-2+3", "@SUM(A1)", "=1+1"]
+    stored = [{**STORED, "code": f"F-{i}", "name": name} for i, name in enumerate(names)]
+    content = export_workbook(SHEET, stored)
+    cells = [row[1] for row in load_workbook(io.BytesIO(content)).active.iter_rows(min_row=2)]
+    assert [(c.value, c.data_type) for c in cells] == [(name, "s") for name in names]
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert "<f>" not in archive.read("xl/worksheets/sheet1.xml").decode()
+    rows, problems = parse_sheet(SHEET, "things.xlsx", content)
+    assert problems == [] and [r.values for r in rows] == stored
+
+
+def test_control_characters_are_taken_out_of_typed_text_so_the_export_never_fails_on_them():
+    assert Text(20).read("铃\x07铛\x1b[31m\u202e") == "铃铛[31m"
+    assert Text(20).read("两行\n名称\t ") == "两行 名称"
+    # a value kept from platform data, never read through a cell, still exports (without what Excel cannot hold)
+    content = export_workbook(SHEET, [{**STORED, "code": "C\x01-1"}])
+    rows, _ = parse_sheet(SHEET, "things.xlsx", content)
+    assert [r.values["code"] for r in rows] == ["C-1"]
