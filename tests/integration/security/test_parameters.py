@@ -262,8 +262,8 @@ async def test_a_warehouse_with_an_overflowing_handling_cost_is_refused(admin: C
         ({"promised_days": "²"}, "请填写快递公司"),
         ({"promised_days": HUGE}, "承诺时效须为不超过 90"),
         ({"min_weight_g": "1" + "0" * 30}, "重量须为不超过 1,000,000 克"),
-        ({"min_weight_g": "500", "max_weight_g": "100"}, "重量须为不超过"),
-        ({"dest_province": "省" * 40}, "请填写快递公司"),
+        ({"min_weight_g": "500", "max_weight_g": "100"}, "截止重量须大于起始重量"),
+        ({"dest_province": "省" * 40}, "既不是省份，也不是华东这样的大区"),
     ],
 )
 async def test_an_overflowing_carrier_fee_or_band_is_refused_with_a_message_and_stores_nothing(
