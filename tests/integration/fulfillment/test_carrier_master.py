@@ -18,9 +18,14 @@ from app.domain.accounts.models import AuditEntry, Role, TokenScope
 from app.domain.accounts.services import SYSTEM
 from app.domain.fulfillment import carrier_master, services
 from app.domain.fulfillment import jobs as fulfillment_jobs
-from app.domain.fulfillment.carriers import WaybillRequest, sign
-from app.domain.fulfillment.models import Carrier, CarrierRate
+from app.domain.fulfillment.carriers import HttpCarrierClient, sign
+from app.domain.fulfillment.models import Carrier, CarrierRate, Shipment
+from app.domain.processing import jobs as processing_jobs
 from tests.integration.forms import login, post_form
+from tests.integration.processing.conftest import demo_data, generic_order
+from tests.integration.processing.test_actions import ROUTE, land, linear_flow, process, publish
+
+__all__ = ["demo_data"]  # the processing tests' demo network, used below
 
 NEW_CARRIER = {
     "code": "DBKD",
@@ -266,31 +271,28 @@ def carrier_api() -> Iterator[str]:
     server.shutdown()
 
 
-async def test_a_carrier_with_its_own_api_gets_its_waybills_there_with_its_customer_code(
-    db, settings, carriers, carrier_api
+async def test_a_carrier_with_its_own_api_gets_the_waybills_of_orders_routed_to_it_there(
+    db, settings, demo_data, carrier_api
 ):
     async with db.transaction() as session:
-        await carrier_master.create_carrier(
-            session, settings.secret_key, NEW_CARRIER | {"api_base_url": carrier_api}, SYSTEM
-        )
-        own = await carrier_master.carrier_named(session, "DBKD")
-        plain = await carrier_master.carrier_named(session, "SF")
-    client = fulfillment_jobs.client_for(own, settings, {})
-    request = WaybillRequest(
-        request_key="waybill:RF00000001-1",
-        order_ref="RF00000001-1",
-        carrier_code="DBKD",
-        warehouse_code="SH01",
-        origin_province="上海",
-        dest_province="浙江",
-        dest_city="杭州市",
-        receiver_masked="张* 138****1111",
-        weight_g=900,
-        customer_code=own.customer_code,
-    )
-    result = await client.create_waybill(request)
-    assert result.waybill_no == "DPK000000001"
-    assert FakeCarrierApi.received[0]["customer_code"] == "DB-88001"
-    # A carrier without its own address keeps the configured carrier API.
-    sandbox = fulfillment_jobs.client_for(plain, settings, {})
-    assert sandbox.base_url == settings.carrier_api_url.rstrip("/")  # type: ignore[attr-defined]
+        values = NEW_CARRIER | {"api_base_url": carrier_api, "is_active": True, "supports_cold_chain": False}
+        await carrier_master.create_carrier(session, settings.secret_key, values, SYSTEM)
+    await publish(db, linear_flow(*ROUTE[:2], ("assign_carrier", {"code": "DBKD"}), ("request_waybill", {})))
+    order_id = await land(db, settings, generic_order("W1", lines=[("MASK-10", 1, 9900)]))
+    assert (await process(db, settings, order_id))["state"] == "processed"
+    async with db.reading() as session:
+        shipment = (await session.exec(select(Shipment).where(Shipment.order_id == order_id))).one()
+    answer = await processing_jobs.request_waybill({"db": db, "settings": settings}, shipment.id)
+    assert answer.get("waybill_no") == "DPK000000001", answer
+    async with db.reading() as session:
+        assert (await session.get(Shipment, shipment.id)).waybill_no == "DPK000000001"
+    # Signed with the carrier's own key and secret (the fake refuses anything else), with its customer code.
+    [request] = FakeCarrierApi.received
+    assert (request["carrier_code"], request["customer_code"]) == ("DBKD", "DB-88001")
+
+
+async def test_a_carrier_without_its_own_api_keeps_the_configured_one(db, settings, carriers):
+    async with db.reading() as session:
+        sf = await carrier_master.carrier_named(session, "SF")
+    client = fulfillment_jobs.client_for(sf, settings, {})
+    assert isinstance(client, HttpCarrierClient) and client.base_url == settings.carrier_api_url.rstrip("/")
