@@ -3,6 +3,7 @@ order's detail page. Nothing here writes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -279,12 +280,13 @@ class HoldGroup:
     sample_reason: str
 
 
-async def held_by_code(session: AsyncSession) -> list[HoldGroup]:
-    """Orders in review grouped by hold code, the largest group first, each with one of its reasons."""
+async def held_by_code(session: AsyncSession, *, states: Sequence[ProcessingState] = REVIEW_STATES) -> list[HoldGroup]:
+    """Orders in review (or in these of its states) grouped by hold code, the largest group first, each with one
+    of its reasons."""
     rows = (
         await session.exec(
             select(OrderProcessing.hold_code, func.count(), func.max(OrderProcessing.hold_reason))
-            .where(col(OrderProcessing.state).in_(REVIEW_STATES))
+            .where(col(OrderProcessing.state).in_(states))
             .group_by(OrderProcessing.hold_code)
         )
     ).all()

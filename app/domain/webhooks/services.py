@@ -25,6 +25,7 @@ from app.db import insert_new, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.orders import pii
 from app.domain.processing import queries as processing_queries
+from app.domain.processing.models import ProcessingState
 from app.domain.webhooks import sending
 from app.domain.webhooks.models import DeliveryStatus, EventDelivery, EventSubscription, SubscriptionKind
 from app.errors import DomainError
@@ -300,7 +301,8 @@ async def _check_backlog(
     watching = [s for s in subscriptions if EventType.review_backlog in s.events]
     if not watching:
         return 0
-    groups = [g for g in await processing_queries.held_by_code(session) if g.code]
+    # Held orders only: a presale waiting for its balance sits in the queue too, but nobody has to act on it.
+    groups = await processing_queries.held_by_code(session, states=(ProcessingState.held, ProcessingState.out_of_stock))
     held = sum(group.count for group in groups)
     trigger = next(str(e["id"]) for e in events if e.get("type") == EventType.order_held)
     made = 0

@@ -102,6 +102,21 @@ class FakeDingTalk(FakeServer):
         return 200, json.dumps({"errcode": 0, "errmsg": "ok"})
 
 
+class FakeWeCom(FakeServer):
+    """A 企业微信 group robot: it takes a text message at ``send?key=<its key>`` and answers 200 with an ``errcode``."""
+
+    key: str = "wecom-key"
+
+    def respond(self, request: Received) -> tuple[int, str]:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(request.path).query).items()}
+        if query.get("key") != self.key:
+            return 200, json.dumps({"errcode": 93000, "errmsg": "invalid webhook url"})
+        message = request.json
+        if message.get("msgtype") != "text" or not message.get("text", {}).get("content"):
+            return 200, json.dumps({"errcode": 40008, "errmsg": "invalid message type"})
+        return 200, json.dumps({"errcode": 0, "errmsg": "ok"})
+
+
 def serve_fake(fake: FakeServer) -> Iterator[FakeServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -139,3 +154,8 @@ def subscriber() -> Iterator[FakeSubscriber]:
 @pytest.fixture
 def dingtalk() -> Iterator[FakeDingTalk]:
     yield from serve_fake(FakeDingTalk())  # type: ignore[misc]
+
+
+@pytest.fixture
+def wecom() -> Iterator[FakeWeCom]:
+    yield from serve_fake(FakeWeCom())  # type: ignore[misc]

@@ -24,10 +24,11 @@ from app.domain.inventory import services as inventory
 from app.domain.webhooks import jobs as webhooks_jobs
 from app.domain.webhooks import sending, services
 from app.domain.webhooks.models import DeliveryStatus, EventDelivery, EventSubscription
+from app.outbox import OutboxMessage, OutboxStatus
 from app.settings import Settings
 from tests.integration.forms import login, post_form
 from tests.integration.processing.conftest import deliver, generic_order, wait_for, wait_until_settled
-from tests.integration.webhooks.conftest import FakeDingTalk, FakeServer, FakeSubscriber
+from tests.integration.webhooks.conftest import FakeDingTalk, FakeServer, FakeSubscriber, FakeWeCom
 
 PAGE = "/settings/webhooks/"
 
@@ -214,6 +215,45 @@ async def test_a_dingtalk_robot_gets_a_signed_low_stock_alert_once_per_crossing(
     await asyncio.sleep(2.5)  # the channel-stock pass after the second order's reservation runs within the second
     async with db.reading() as session:
         assert len(await cable_alerts(session)) == 2  # still low: no second alert
+
+
+async def test_a_wecom_robot_is_told_once_when_the_review_queue_piles_up_past_its_threshold(
+    server, worker, db: Database, browser, wecom: FakeWeCom
+):
+    robot_url = f"{wecom.url}/cgi-bin/webhook/send?key={wecom.key}"
+    made = await post_form(
+        browser,
+        PAGE,
+        PAGE,
+        {"name": "客服群", "kind": "wecom", "url": robot_url, "events": ["review.backlog"], "held_threshold": "1"},
+    )
+    assert made.status_code == 200 and "审核中超过 1 单" in made.text
+    # Orders without a street address are held by the shipped audit: the second one puts the queue past 1.
+    for n in (1, 2):
+        payload = generic_order(f"WQ-{n}", lines=[("MASK-10", 1, 9900)], address=None, buyer=f"wq-{n}")
+        await deliver(server, "webshop", "webshop", payload)
+        await wait_until_settled(db, n)
+    received = await until_received(wecom, 1)
+    text = received[0].json["text"]["content"]
+    assert "审核积压" in text and "2 单待处理" in text and "超过 1 单" in text
+    # A third hold while the alert stands tells nobody again.
+    await deliver(server, "webshop", "webshop", generic_order("WQ-3", lines=[("MASK-10", 1, 9900)], address=None))
+    await wait_until_settled(db, 3)
+
+    async def fanned_out(session: Any) -> bool:
+        pending = (
+            await session.exec(
+                select(OutboxMessage).where(
+                    OutboxMessage.job == "publish_event", col(OutboxMessage.status) != OutboxStatus.done
+                )
+            )
+        ).all()
+        return not pending
+
+    await wait_for(db, fanned_out, what="the held orders' events fanned out")
+    async with db.reading() as session:
+        alerts = (await session.exec(select(EventDelivery))).all()
+    assert [a.event_type for a in alerts] == ["review.backlog"] and len(wecom.requests()) == 1
 
 
 async def test_a_url_that_is_not_http_is_refused_in_chinese_and_nothing_is_saved(client, db, admin):
