@@ -24,7 +24,7 @@ from app.errors import DomainError, excerpt
 from app.forms import one
 from app.i18n import N_
 from app.params import parse_fen, parse_int
-from app.sheets import Choice, Column, Outcome, Sheet, Text, Whole, Yuan
+from app.sheets import FLAG, Choice, Column, Outcome, Sheet, Text, Whole, Yuan
 from ruleflows import REGIONS, short_province, without_bidi_controls
 
 #: A carrier code: what flows, rate tables and waybills name the carrier by (SF, ZTO, JD…).
@@ -493,3 +493,38 @@ RATE_SHEET = Sheet(
     rows=rate_rows,
     audit_action="carrier_rates.imported",
 )
+
+
+YES_NO = Choice({"yes": ("是", "true", "1"), "no": ("否", "false", "0")}, default="no")
+
+
+def carrier_sheet(secret_key: str) -> Sheet:
+    """快递公司 as a sheet: one row a carrier, a new code added, a known one changed. The secret is never written
+    out; a blank secret cell keeps the stored one."""
+
+    async def save(session: AsyncSession, values: dict[str, Any], actor: Actor) -> Outcome:
+        return await save_carrier_row(session, secret_key, values, actor)
+
+    async def rows(session: AsyncSession) -> list[dict[str, Any]]:
+        return [
+            {**snapshot(c), "supports_cold_chain": "yes" if c.supports_cold_chain else "no", "api_secret": ""}
+            for c in await list_carriers(session)
+        ]
+
+    return Sheet(
+        name="carriers",
+        columns=(
+            Column("code", "快递编码", Text(32, required=True), "DBKD", required=True),
+            Column("name", "快递名称", Text(NAME_LIMIT), "德邦快递"),
+            Column("supports_cold_chain", "冷链", YES_NO, "否"),
+            Column("api_base_url", "API 地址", Text(300), ""),
+            Column("customer_code", "客户编码", Text(64), ""),
+            Column("api_key", "App key", Text(128), ""),
+            Column("api_secret", "App secret", Text(256), ""),
+            Column("is_active", "状态", FLAG, "启用"),
+        ),
+        key=("code",),
+        save=save,
+        rows=rows,
+        audit_action="carriers.imported",
+    )

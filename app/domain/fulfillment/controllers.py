@@ -88,7 +88,9 @@ async def carriers_page(request: HTMXRequest, db_session: AsyncSession, **contex
         "fulfillment/carriers.html",
         carriers=await carrier_master.list_carriers(db_session),
         rate_counts=rates,
-        **{**defaults, **context},
+        sheet=carrier_master.carrier_sheet(""),
+        limits=LIMITS,
+        **{"sheet_result": None, "sheet_error": None, **defaults, **context},
     )
 
 
@@ -133,6 +135,31 @@ class CarriersController(Controller):
             db_session, settings.secret_key, carrier_values(data), actor, client_ip(request)
         )
         return Redirect(f"{request.app.route_reverse('fulfillment:carriers')}#carrier-{carrier.code}", status_code=303)
+
+    @post(
+        "/sheet",
+        name="fulfillment:carriers_import",
+        status_code=200,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def sheet_import(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor, settings: Settings
+    ) -> Template:
+        """Import carriers from Excel/CSV: a new code adds one, a known one changes what the row names."""
+        sheet = carrier_master.carrier_sheet(settings.secret_key)
+        outcome = await import_upload(db_session, sheet, data, actor, client_ip(request))
+        response = await carriers_page(request, db_session, sheet_result=outcome.result, sheet_error=outcome.error)
+        response.status_code = outcome.status
+        return response
+
+    @get("/sheet/export", name="fulfillment:carriers_export")
+    async def sheet_export(self, db_session: AsyncSession) -> Response[bytes]:
+        """Every carrier as an .xlsx the import takes back unchanged (no secret is written)."""
+        return xlsx_download(await export_sheet(db_session, carrier_master.carrier_sheet("")), "carriers.xlsx")
+
+    @get("/sheet/template", name="fulfillment:carriers_template")
+    async def sheet_template(self) -> Response[bytes]:
+        return xlsx_download(template_workbook(carrier_master.carrier_sheet("")), "carriers-template.xlsx")
 
     @post("/{code:str}/save", name="fulfillment:carrier_save", opt=CARRIER_FORM, status_code=303)
     async def save(
