@@ -61,7 +61,7 @@ from app.domain.processing.controllers import (
     ProcessingController,
 )
 from app.domain.reports.controllers import ReportsController
-from app.domain.webhooks.controllers import WebhooksController
+from app.domain.webhooks.controllers import WebhooksApiController, WebhooksController
 from app.errors import DomainError
 from app.forms import FORM_MAX_BYTES, BodyTooLarge, FormLimitMiddleware, too_large_message
 from app.i18n import gettext
@@ -213,6 +213,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuthController,
             SettingsController,
             WebhooksController,
+            WebhooksApiController,
             OrdersController,
             OrderDetailController,
             OrderApiController,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.params import QueryParameter
 from litestar.plugins.htmx import HTMXRequest
-from litestar.response import Template
+from litestar.response import Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor
@@ -16,7 +16,7 @@ from app.domain.webhooks.models import DeliveryStatus, SubscriptionKind
 from app.errors import DomainError
 from app.forms import Form, many, one
 from app.i18n import gettext, labeller
-from app.params import MAX_ID
+from app.params import MAX_ID, parse_limit
 from app.settings import Settings
 from app.web import page, refusals_shown_by
 
@@ -151,4 +151,30 @@ class WebhooksController(Controller):
             db_session,
             fragment="webhooks/_deliveries.html",
             notice=gettext("The delivery will be sent again shortly."),
+        )
+
+
+class WebhooksApiController(Controller):
+    """Subscriptions and deliveries for integrators (API tokens with the ``admin`` scope)."""
+
+    path = "/api/v1/webhooks"
+    tags = ["settings"]  # noqa: RUF012
+    opt = {"scope": "admin"}  # noqa: RUF012
+
+    @get("/", name="api:webhooks")
+    async def subscriptions(self, db_session: AsyncSession) -> Response[dict[str, Any]]:
+        """Every subscription: kind, URL (query values masked), events, on or off; never a secret."""
+        found = await services.list_subscriptions(db_session)
+        return Response({"items": [services.api_subscription(s) for s in found]})
+
+    @get("/deliveries", name="api:webhook_deliveries")
+    async def deliveries(
+        self, db_session: AsyncSession, subscription: str = "", status: str = "", cursor: str = "", limit: str = ""
+    ) -> Response[dict[str, Any]]:
+        """Deliveries newest first, with status, attempts, next try and every answer; ``next_cursor`` pages on."""
+        size = parse_limit(limit, maximum=services.API_DELIVERY_LIMIT, default=services.API_DELIVERY_PAGE)
+        return Response(
+            await services.api_deliveries(
+                db_session, subscription=subscription, status=status, cursor=cursor, limit=size
+            )
         )

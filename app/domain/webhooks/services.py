@@ -21,16 +21,17 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
-from app.db import insert_new, utcnow
+from app.db import insert_new, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.orders import pii
 from app.domain.processing import queries as processing_queries
 from app.domain.processing.models import ProcessingState
 from app.domain.webhooks import sending
 from app.domain.webhooks.models import DeliveryStatus, EventDelivery, EventSubscription, SubscriptionKind
-from app.errors import DomainError
+from app.errors import DomainError, excerpt
 from app.events import EventType, event_body
 from app.i18n import N_, label_of
+from app.params import ParameterError, parse_id
 from app.settings import Settings
 
 DELIVER_JOB: Final = "deliver_webhook"
@@ -91,6 +92,8 @@ class WebhookError(DomainError):
         "delivery_not_found": N_("There is no such delivery"),
         "not_failed": N_("Only a failed delivery can be sent again"),
         "no_secret": N_("Only a webhook has a signing secret to rotate"),
+        "unknown_subscription": N_("There is no subscription %(value)s"),
+        "unknown_status": N_("There is no delivery status %(value)s"),
     }
     fields: ClassVar[Mapping[str, str]] = {
         "bad_name": "name",
@@ -99,6 +102,8 @@ class WebhookError(DomainError):
         "bad_event": "events",
         "bad_threshold": "held_threshold",
         "bad_secret": "secret",
+        "unknown_subscription": "subscription",
+        "unknown_status": "status",
     }
     statuses: ClassVar[Mapping[str, int]] = {"not_found": 404, "delivery_not_found": 404}
 
@@ -460,17 +465,77 @@ class DeliveryRow:
 
 
 async def recent_deliveries(
-    session: AsyncSession, *, subscription_id: int | None = None, status: str = "", limit: int = 50
+    session: AsyncSession,
+    *,
+    subscription_id: int | None = None,
+    status: str = "",
+    limit: int = 50,
+    before_id: int | None = None,
 ) -> list[DeliveryRow]:
-    """The newest deliveries, of one subscription or all, in one status or any."""
+    """The newest deliveries (older than ``before_id`` when given), of one subscription or all, in one status or any."""
     query = (
         select(EventDelivery, EventSubscription.name)
         .join(EventSubscription, col(EventSubscription.id) == col(EventDelivery.subscription_id))
         .order_by(col(EventDelivery.id).desc())
         .limit(limit)
     )
+    if before_id is not None:
+        query = query.where(col(EventDelivery.id) < before_id)
     if subscription_id is not None:
         query = query.where(col(EventDelivery.subscription_id) == subscription_id)
     if status in DeliveryStatus.__members__:
         query = query.where(col(EventDelivery.status) == DeliveryStatus(status))
     return [DeliveryRow(delivery, name) for delivery, name in (await session.exec(query)).all()]
+
+
+# --- the API -----------------------------------------------------------------------------------------------
+
+#: The most deliveries one page of the API gives, and how many when not asked.
+API_DELIVERY_LIMIT: Final = 200
+API_DELIVERY_PAGE: Final = 50
+
+
+def api_subscription(subscription: EventSubscription) -> dict[str, Any]:
+    """A subscription as the API gives it: what the audit log keeps of it (never its secret, the URL's query values
+    masked), with its id and when it was made."""
+    return {"id": subscription.id, **_snapshot(subscription), "created_at": iso_utc(subscription.created_at)}
+
+
+async def api_deliveries(
+    session: AsyncSession, *, subscription: str, status: str, cursor: str, limit: int
+) -> dict[str, Any]:
+    """One page of deliveries, newest first, with each attempt's answer; ``next_cursor`` pages on."""
+    subscription_id = None
+    if subscription.strip():
+        subscription_id = parse_id(subscription)
+        if subscription_id is None or await session.get(EventSubscription, subscription_id) is None:
+            raise WebhookError("unknown_subscription", value=excerpt(subscription))
+    if status.strip() and status.strip() not in DeliveryStatus.__members__:
+        raise WebhookError("unknown_status", value=excerpt(status))
+    before_id = None
+    if cursor.strip():
+        before_id = parse_id(cursor)
+        if before_id is None:
+            raise ParameterError("stale_page", field="cursor")
+    rows = await recent_deliveries(
+        session, subscription_id=subscription_id, status=status.strip(), limit=limit, before_id=before_id
+    )
+    items = [
+        {
+            "delivery_id": row.delivery.delivery_id,
+            "subscription_id": row.delivery.subscription_id,
+            "event_id": row.delivery.event_id,
+            "type": row.delivery.event_type,
+            "status": row.delivery.status.value,
+            "attempts": row.delivery.attempts,
+            "next_attempt_at": iso_utc(row.delivery.next_attempt_at),
+            "last_status_code": row.delivery.last_status_code,
+            "last_response": row.delivery.last_response,
+            "attempt_log": row.delivery.attempt_log,
+            "created_at": iso_utc(row.delivery.created_at),
+            "delivered_at": iso_utc(row.delivery.delivered_at),
+        }
+        for row in rows
+    ]
+    last = rows[-1].delivery.id if len(rows) == limit else None
+    return {"items": items, "next_cursor": str(last) if last is not None else None}
