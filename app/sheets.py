@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ from ruleflows import BIDI_CONTROLS
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_UNPACKED_BYTES = 50 * 1024 * 1024
 MAX_ARCHIVE_ENTRIES = 1_000
+#: XML elements in an Excel file's worksheets and shared strings: a file at MAX_CELLS has about 1.2 million.
+#: Parsing costs CPU for each, empty ones too: 50 MB of ``<c/>`` (a 60 KB upload) would cost most of a minute.
+MAX_XML_ELEMENTS = 1_500_000
+#: XML elements in its other parts (styles, the workbook, chart sheets…): Excel itself keeps at most 64,000 styles.
+MAX_OTHER_ELEMENTS = 200_000
 MAX_ROWS = 10_000
 MAX_SHEET_ROWS = 100_000
 MAX_COLUMNS = 60
@@ -62,6 +68,13 @@ class SheetFileError(DomainError, ValueError):
         "too_large": N_("the file has %(size)s MB; at most %(max)s MB can be imported"),
         "not_excel": N_("not a readable Excel file"),
         "unpacks_too_large": N_("the Excel file unpacks to %(size)s MB; at most %(max)s MB can be imported"),
+        "too_many_elements": N_(
+            "the Excel file holds more than %(max)s cells and strings; split it and import the parts"
+        ),
+        "too_many_parts": N_(
+            "the Excel file holds more than %(max)s styles, names and other parts besides its cells; copy its cells "
+            "into a new workbook and import that"
+        ),
         "no_sheet": N_("the workbook has no sheet"),
         "not_text": N_("the CSV is neither UTF-8 nor GBK text"),
         "bad_csv": N_("the CSV cannot be read: %(reason)s"),
@@ -104,6 +117,41 @@ def check_archive(content: bytes) -> None:
         )
 
 
+#: The first element of an XML part, after its declaration and comments: the part's kind.
+_ROOT = re.compile(rb"<(?![?!])(?:[^\s>/:]+:)?([^\s>/]+)")
+#: Parts whose elements are the file's cells and strings; openpyxl reads every other part (styles, the workbook,
+#: its manifest, chart sheets…) into objects, at several times the cost an element.
+_DATA_PARTS = frozenset({b"worksheet", b"sst"})
+
+
+def check_elements(content: bytes) -> None:
+    """Refuse an Excel file whose worksheets and strings hold more than MAX_XML_ELEMENTS elements, or whose other
+    parts hold more than MAX_OTHER_ELEMENTS, counted while unpacking (well under a second for 50 MB) before any
+    is parsed. Parts are told apart by their first element, not their names: a worksheet may have any name."""
+    counts = {True: 0, False: 0}
+    limits = {True: MAX_XML_ELEMENTS, False: MAX_OTHER_ELEMENTS}
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            for entry in archive.infolist():
+                with archive.open(entry) as part:
+                    previous = b""
+                    while chunk := part.read(1 << 20):
+                        if not previous:
+                            root = _ROOT.search(chunk[:4096])
+                            data = root is not None and root.group(1) in _DATA_PARTS
+                        # each element starts with "<" and its name; "</" ends one (comments and the like are few)
+                        counts[data] += chunk.count(b"<") - (previous[-1:] + chunk).count(b"</")
+                        previous = chunk
+                        if counts[data] > limits[data]:
+                            raise SheetFileError(
+                                "too_many_elements" if data else "too_many_parts", max=f"{limits[data]:,}"
+                            )
+    except SheetFileError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError, RuntimeError, NotImplementedError, OSError) as exc:
+        raise SheetFileError("not_excel") from exc
+
+
 def check_upload(filename: str, content: bytes) -> None:
     """What can be checked of an upload without parsing it: its type, size and (Excel) unpacked size."""
     if not filename.lower().endswith((".csv", ".xlsx")):
@@ -117,6 +165,7 @@ def _excel_rows(content: bytes) -> Iterator[Sequence[Any]]:
     from openpyxl import load_workbook
 
     check_archive(content)
+    check_elements(content)
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
