@@ -335,6 +335,10 @@ class Whole:
         return int(value)
 
 
+#: An amount with commas between its thousands.
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
 @dataclass(frozen=True)
 class Yuan:
     """An amount typed in yuan (``12``, ``12.5``, ``12.50``, a leading ¥ allowed) kept in fen."""
@@ -343,7 +347,9 @@ class Yuan:
     default: int = 0
 
     def read(self, text: str) -> int:
-        raw = text.strip().lstrip("¥￥").replace(",", "")
+        raw = text.strip().lstrip("¥￥")
+        if _THOUSANDS.fullmatch(raw):  # 1,234.50; but 12,50 (a decimal comma) is refused, not read as 1,250
+            raw = raw.replace(",", "")
         if not raw:
             return self.default
         if raw.startswith("-"):

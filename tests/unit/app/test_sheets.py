@@ -72,6 +72,11 @@ def test_yuan_is_read_into_fen_and_a_negative_or_garbled_amount_is_refused():
     assert [Yuan().read(t) for t in ("12.50", "12.5", "¥12", "1,234.05", "")] == [1250, 1250, 1200, 123405, 0]
     assert reason(Yuan(), "-1") == "不能为负数"
     assert reason(Yuan(), "12.345") == "12.345 不是以元为单位的金额（如 12.50）"
+    # a comma is read between thousands only: a decimal comma (12,50) or a stray one is not taken as 1,250 yuan
+    assert [Yuan().read(t) for t in ("123,456", "12,345.6")] == [12345600, 1234560]
+    assert [reason(Yuan(), t) for t in ("12,50", "1,2,3", "1234,567")] == [
+        f"{t} 不是以元为单位的金额（如 12.50）" for t in ("12,50", "1,2,3", "1234,567")
+    ]
     assert reason(Yuan(maximum_fen=100_00), "100.01") == "不能超过 100 元"
     assert Yuan().write(1250) == "12.50"
 
