@@ -43,6 +43,7 @@ from app.domain.fulfillment.controllers import (
     CarriersController,
     FulfillmentController,
     SandboxCarrierController,
+    ShipmentsApiController,
 )
 from app.domain.inventory.controllers import (
     CatalogueController,
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CarriersController,
             CarrierRatesController,
             CarriersApiController,
+            ShipmentsApiController,
             # Off in production unless SANDBOX_CARRIER is on: it hands out waybill numbers to whoever signs.
             *([SandboxCarrierController] if settings.sandbox_carrier else []),
             static,

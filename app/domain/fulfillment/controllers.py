@@ -15,8 +15,9 @@ from litestar.response import Redirect, Response, Template
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.fulfillment import carrier_master, services
+from app.domain.fulfillment import carrier_master, confirmation, services
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
 from app.domain.fulfillment.models import ShippingDocument
 from app.domain.inventory.models import Sku
@@ -294,6 +295,26 @@ class CarriersApiController(Controller):
         carrier = await carrier_master.carrier_named(db_session, code)
         rates = await carrier_master.list_rates(db_session, carrier.code)
         return Response({"carrier": carrier.code, "items": [carrier_master.rate_read(r) for r in rates]})
+
+
+class ShipmentsApiController(Controller):
+    """Shipment confirmation for a WMS (API tokens with the ``admin`` scope)."""
+
+    path = "/api/v1/shipments"
+    tags = ["fulfillment"]  # noqa: RUF012
+    opt = {"scope": "admin"}  # noqa: RUF012
+
+    @post("/confirm", name="api:shipments_confirm", status_code=200)
+    async def confirm(
+        self, request: Request[Any, Any, Any], data: JSONBody[dict[str, Any]], db_session: AsyncSession, actor: Actor
+    ) -> Response[dict[str, Any]]:
+        """Confirm parcels as shipped by ``waybill_numbers`` (at most 500): an answer per number, in order, with
+        ``outcome`` ``shipped`` (the stock left), ``already_shipped`` (nothing changed) or ``refused`` (``error``
+        and ``message`` say why; nothing changed)."""
+        items = await confirmation.confirm_many(
+            db_session, data.get("waybill_numbers"), actor, utcnow(), ip=client_ip(request)
+        )
+        return Response({"items": items})
 
 
 class SandboxCarrierController(Controller):

@@ -143,7 +143,7 @@ class Shipment(SQLModel, table=True):
     fee_fen: int = 0
     promised_days: int | None = None
     waybill_no: str | None = Field(default=None, max_length=64)
-    #: pending | waybilled | cancelled
+    #: pending | waybilled | shipped (confirmed as left the warehouse, ``confirmation.py``) | cancelled
     status: str = Field(default="pending", max_length=16)
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()

@@ -56,6 +56,7 @@ EVENT_LABELS = {
     "balance_paid": N_("Presale balance paid"),
     "processing_failed": N_("Processing failed"),
     "waybill": N_("Waybill issued"),
+    "parcel_shipped": N_("Parcel shipped"),
     "changed_after_dispatch": N_("Changed after dispatch"),
     "changed_after_merge": N_("Changed after merging"),
 }
