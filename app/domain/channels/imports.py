@@ -34,7 +34,7 @@ from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.channels.adapters.base import NormalizeError, quantity, yuan_to_fen
 from app.domain.channels.models import ImportStatus, IngestSource, OrderImport
-from app.domain.channels.services import Checkpoint, IngestResult, ingest, record_error
+from app.domain.channels.services import SHOP_DISABLED, Checkpoint, IngestResult, ingest, record_error
 from app.domain.orders import pii
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
@@ -354,6 +354,8 @@ async def _ingest_imported(
         return await failed(
             f"rows {rows}: shop", gettext("no shop has the code %(code)s") % {"code": order.shop_code[:64]}
         )
+    if not shop.is_active:
+        return await failed(f"rows {rows}: shop", gettext(SHOP_DISABLED))
     channel = order.payload.get("channel")
     if channel and channel != shop.channel.value:
         return await failed(

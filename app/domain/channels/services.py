@@ -483,10 +483,13 @@ async def _replay_shop(session: AsyncSession, error: IngestError, payload_text: 
         shop = await shop_readers.shop_by_code(session, code) if code else None
         if shop is None:
             raise NormalizeError("shop", gettext("no shop has the code %(code)s") % {"code": code[:64]})
-        return shop
-    shop = await shop_readers.shop_of(session, error.shop_id) if error.shop_id else None
-    if shop is None:
-        raise NormalizeError("shop", gettext("the shop of this payload no longer exists"))
+    else:
+        shop = await shop_readers.shop_of(session, error.shop_id) if error.shop_id else None
+        if shop is None:
+            raise NormalizeError("shop", gettext("the shop of this payload no longer exists"))
+    if not shop.is_active:
+        # As its webhook would: a disabled shop's orders are not taken, by whatever way they come.
+        raise NormalizeError("shop", gettext(SHOP_DISABLED))
     return shop
 
 

@@ -69,3 +69,12 @@ async def wait_for_jobs(db: Database, within: float = 40) -> list[OutboxMessage]
             return rows
         assert asyncio.get_running_loop().time() < deadline, f"jobs still busy: {[(r.job, r.status) for r in busy]}"
         await asyncio.sleep(0.1)
+
+
+async def disable_shop(db: Database, shop: Shop) -> None:
+    """Switch the shop off, as an admin does on 渠道与店铺."""
+    async with db.transaction() as session:
+        stored = await session.get(Shop, shop.id)
+        assert stored is not None
+        stored.is_active = False
+        session.add(stored)

@@ -18,8 +18,9 @@ from app.domain.accounts.services import SYSTEM
 from app.domain.channels import imports
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders.models import Order, OrderLine
+from app.domain.shops.models import Channel
 from tests.integration.forms import csrf_from, login
-from tests.integration.orders.conftest import wait_for_jobs
+from tests.integration.orders.conftest import disable_shop, wait_for_jobs
 
 HEADER = "shop,order_id,status,created_at,paid_at,buyer_nick,receiver_name,phone,province,city,district,address,sku,title,qty,unit_price,shipping,discount,tags"  # noqa: E501
 CSV = "\n".join(
@@ -213,3 +214,18 @@ async def test_an_import_cut_off_half_way_carries_on_where_it_stopped(db, settin
         job = await session.get(OrderImport, import_id)
     counters = (job.processed_orders, job.ok_orders, job.failed_orders)
     assert (job.status, counters, job.content) == ("done", (30, 20, 10), b"")
+
+
+async def test_the_rows_of_a_disabled_shop_are_queued_with_why_and_make_no_order(
+    client, db, shops, make_user, arq_worker
+):
+    await disable_shop(db, shops[Channel.jd])
+    await make_user(Role.operator, username="op")
+    await login(client, "op")
+    assert (await upload(client, "orders.csv", CSV.encode())).status_code == 200
+    await wait_for_jobs(db)
+    async with db.reading() as session:
+        orders = (await session.exec(select(Order.external_id))).all()
+        errors = (await session.exec(select(IngestError).where(IngestError.field == "rows 4: shop"))).all()
+    assert "JD-2001" not in orders and "TM-1001" in orders
+    assert [e.message for e in errors] == ["此店铺已停用：管理员重新启用前不接收它的订单。"]

@@ -15,7 +15,7 @@ from app.domain.orders.models import Order, OrderEvent, OrderLine
 from app.domain.shops.models import Channel
 from app.outbox import OutboxMessage, OutboxStatus
 from tests.integration.forms import login, post_form
-from tests.integration.orders.conftest import SHOP_CODES, deliver, wait_for_jobs
+from tests.integration.orders.conftest import SHOP_CODES, deliver, disable_shop, wait_for_jobs
 from tests.samples import channels as samples
 
 
@@ -151,6 +151,22 @@ async def test_a_malformed_payload_is_refused_kept_and_replays_after_a_fix(clien
     assert (error.status, error.order_id) == ("replayed", order.id)
     assert order.paid_fen == 50800
     assert "ingest_error.replayed" in audits
+
+
+async def test_a_kept_payload_of_a_shop_disabled_since_does_not_replay(client, db, shops, make_user):
+    broken = samples.jd_order_with_coupon_and_gift() | {"orderPayment": "五百零八"}
+    error_id = (await deliver(client, "jd", broken)).json()["error_id"]
+    await disable_shop(db, shops[Channel.jd])
+    await make_user(Role.operator, username="op")
+    await login(client, "op")
+    page_url = f"/orders/errors/{error_id}"
+    fixed = json.dumps(broken | {"orderPayment": "508.00"}, ensure_ascii=False)
+    refused = await post_form(client, page_url, f"{page_url}/replay", {"payload": fixed})
+    assert refused.status_code == 422
+    assert "此店铺已停用：管理员重新启用前不接收它的订单。" in refused.text
+    async with db.reading() as session:
+        assert (await session.get(IngestError, error_id)).status == "open"
+    assert await count(db, Order) == 0
 
 
 async def test_an_unknown_seller_sku_lands_and_is_flagged(client, db, shops):
