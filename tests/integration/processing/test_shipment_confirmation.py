@@ -9,16 +9,20 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import col, select
 
 from app.db import Database
 from app.domain.accounts.models import AuditEntry, TokenScope
+from app.domain.accounts.services import SYSTEM
 from app.domain.fulfillment.models import Shipment
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import MoveKind, Reservation, ReservationStatus, Stock, StockMove
 from app.domain.orders.models import Order, OrderStatus
 from app.outbox import OutboxMessage
+from tests.integration.conftest import serving
 from tests.integration.processing.conftest import deliver, generic_order, wait_for, wait_until_settled
+from tests.integration.processing.test_actions import ROUTE, linear_flow, publish
 
 CONFIRM = "/api/v1/shipments/confirm"
 
@@ -188,3 +192,62 @@ async def test_a_confirmation_without_a_list_of_numbers_is_refused(server, make_
         assert answer.json()["message"] == "请以列表形式提交要确认发货的快递单号（waybill_numbers）。"
     too_many = await confirm(server, token, [f"SF{n}" for n in range(501)])
     assert too_many.status_code == 400 and too_many.json()["message"] == "一次最多确认 500 个快递单号。"
+
+
+@pytest.fixture
+async def split_flow(db: Database, demo_data: None) -> None:
+    """A flow that splits an order no single warehouse can fill and asks for each parcel's waybill; 上海仓 has
+    neither yoghurt nor T-shirts, so 华东 gets them from the 浦东 front warehouse and the store."""
+    async with db.transaction() as session:
+        await inventory.record_count(session, "SH01", {"YOGURT-6": 0, "TEE-BLK-L": 0}, SYSTEM)
+    await publish(db, linear_flow(*ROUTE, ("split_by_warehouse", {}), ("request_waybill", {})))
+
+
+async def test_a_split_order_is_shipped_when_its_last_parcel_is(db, settings, split_flow, arq_worker, make_token):
+    lines = [("YOGURT-6", 2, 3990), ("TEE-BLK-L", 1, 7900)]
+    async with serving(settings) as server:
+        order_id = (await deliver(server, "webshop", "webshop", generic_order("S1", lines=lines, province="上海")))[
+            "order_id"
+        ]
+
+        async def waybilled(session):
+            order = await session.get(Order, order_id)
+            return order is not None and order.status == OrderStatus.waybilled
+
+        await wait_for(db, waybilled, what="both parcels waybilled")
+        async with db.reading() as session:
+            first, second = (
+                await session.exec(select(Shipment).where(Shipment.order_id == order_id).order_by(col(Shipment.seq)))
+            ).all()
+        assert {first.warehouse_code, second.warehouse_code} == {"SH-F01", "SH-S01"}
+        before = await stock_table(db)
+        token = await make_token(TokenScope.admin)
+
+        (one,) = (await confirm(server, token, [first.waybill_no])).json()["items"]
+        # One parcel out of two has left: its stock only, and the order waits for the other.
+        assert (one["outcome"], one["order_status"]) == ("shipped", "waybilled")
+        middle = await stock_table(db)
+        for line in first.lines:
+            key = (first.warehouse_code, line["sku"])
+            assert middle[key] == (before[key][0] - line["qty"], before[key][1] - line["qty"])
+        for line in second.lines:
+            key = (second.warehouse_code, line["sku"])
+            assert middle[key] == before[key]
+
+        (two,) = (await confirm(server, token, [second.waybill_no])).json()["items"]
+        assert (two["outcome"], two["order_status"]) == ("shipped", "shipped")
+    async with db.reading() as session:
+        order = await session.get(Order, order_id)
+        events = (
+            await session.exec(
+                select(OutboxMessage.dedupe_key).where(col(OutboxMessage.dedupe_key).like("event:order.shipped:%"))
+            )
+        ).all()
+        assert await inventory.ledger_mismatches(session) == []
+    assert order is not None and order.status == OrderStatus.shipped
+    assert events == [f"event:order.shipped:{order_id}"]
+    after = await stock_table(db)
+    for shipment in (first, second):
+        for line in shipment.lines:
+            key = (shipment.warehouse_code, line["sku"])
+            assert after[key] == (before[key][0] - line["qty"], before[key][1] - line["qty"])
