@@ -122,9 +122,17 @@ def quotes_from(
 ) -> list[Quote]:
     """Each carrier's price for a parcel from rate lines: cheapest first (ties: faster, then by code).
     Provinces are compared as given (short names, as :meth:`Network.quotes` passes them); a line for a region
-    serves each of its provinces."""
+    serves each of its provinces. A chilled or frozen parcel takes the carrier's line for its zone when there
+    is one; only a carrier without one prices it on its any-temperature lines."""
     best: dict[str, Rate] = {}
     dest_region = region_of(dest_province) or ANY
+    cold = temperature_zone != "ambient"
+
+    def rank(rate: Rate) -> tuple[bool, int]:
+        # A cold parcel is priced on its cold-chain line wherever the carrier has one: an any-temperature line
+        # (an ambient price) never wins over it, however specific its lane.
+        return (cold and rate.temperature_zone == temperature_zone, rate.specificity)
+
     for rate in rates:
         if rate.origin_province not in (ANY, origin_province):
             continue
@@ -135,7 +143,7 @@ def quotes_from(
         if not rate.min_weight_g <= weight_g < rate.max_weight_g:
             continue
         current = best.get(rate.carrier_code)
-        if current is None or rate.specificity > current.specificity:
+        if current is None or rank(rate) > rank(current):
             best[rate.carrier_code] = rate
     found = [Quote(code, rate.fee(weight_g), rate.promised_days) for code, rate in best.items()]
     return sorted(found, key=lambda q: (q.fee_fen, q.promised_days, q.carrier_code))

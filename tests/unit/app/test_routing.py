@@ -616,13 +616,26 @@ def test_the_most_specific_rate_line_wins() -> None:
     assert fee_for(500, rates, dest="北京") == 500
 
 
-def test_a_destination_line_outranks_an_origin_and_temperature_line() -> None:
+def test_a_destination_line_outranks_an_origin_line() -> None:
+    rates = [rate("ZTO", 700, origin_province="上海"), rate("ZTO", 600, dest_province="北京")]
+
+    assert fee_for(500, rates, dest="北京") == 600
+
+
+def test_a_cold_parcel_takes_its_cold_chain_line_over_a_more_specific_any_temperature_line() -> None:
     rates = [
-        rate("ZTO", 700, origin_province="上海", temperature_zone="chilled"),
-        rate("ZTO", 600, dest_province="北京"),
+        rate("SF", 1000, origin_province="上海", dest_province="上海"),
+        rate("SF", 2200, temperature_zone="chilled"),
+        rate("SF", 2600, temperature_zone="frozen"),
     ]
 
-    assert fee_for(500, rates, dest="北京", zone="chilled") == 600
+    assert fee_for(500, rates, zone="chilled") == 2200
+    assert fee_for(500, rates, zone="frozen") == 2600
+    assert fee_for(500, rates) == 1000
+
+
+def test_a_cold_chain_carrier_without_a_line_for_the_zone_prices_it_on_its_any_temperature_lines() -> None:
+    assert fee_for(500, [rate("SFC", 3000), rate("SFC", 1800, dest_province="上海")], zone="frozen") == 1800
 
 
 def test_a_full_province_name_matches_a_rate_line_written_with_the_short_name() -> None:
