@@ -101,7 +101,11 @@ def sample_items(context: Mapping[str, Any]) -> tuple[list[routing.Item], list[s
             continue
         items.append(
             routing.Item(
-                str(line.get("line_id")), sku, qty if isinstance(qty, int) else 1, str(line.get("title") or "")
+                str(line.get("line_id")),
+                sku,
+                qty if isinstance(qty, int) else 1,
+                str(line.get("title") or ""),
+                is_gift=line.get("is_gift") is True,
             )
         )
         weight = line.get("weight_g")

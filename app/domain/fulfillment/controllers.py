@@ -66,15 +66,18 @@ async def printable(db_session: AsyncSession, refs: list[str]) -> dict[str, Any]
         o.id: o
         for o in (await db_session.exec(select(Order).where(col(Order.id).in_({s.order_id for s in shipments})))).all()
     }
-    totals: dict[str, int] = {}
+    # Gift units are picked on their own row, so that the picker sees what goes in free.
+    totals: dict[tuple[str, bool], int] = {}
     for shipment in shipments:
         for line in shipment.lines:
-            totals[line["sku"]] = totals.get(line["sku"], 0) + int(line["qty"])
-    names = {k.code: k.name for k in (await db_session.exec(select(Sku).where(col(Sku.code).in_(totals)))).all()}
+            key = (line["sku"], bool(line.get("is_gift")))
+            totals[key] = totals.get(key, 0) + int(line["qty"])
+    codes = {sku for sku, _ in totals}
+    names = {k.code: k.name for k in (await db_session.exec(select(Sku).where(col(Sku.code).in_(codes)))).all()}
     return {
         "shipments": shipments,
         "orders": orders,
-        "pick": [(sku, names.get(sku, ""), qty) for sku, qty in sorted(totals.items())],
+        "pick": [(sku, names.get(sku, ""), qty, gift) for (sku, gift), qty in sorted(totals.items())],
     }
 
 

@@ -251,13 +251,17 @@ class Line(Protocol):
     def title(self) -> str: ...
 
     @property
+    def is_gift(self) -> bool: ...
+
+    @property
     def is_refunded(self) -> bool: ...
 
 
 def items_of(order_id: int, lines: Iterable[Line], *, prefix: str = "") -> list[Item]:
-    """What an order ships: its lines with a SKU code whose money was not refunded."""
+    """What an order ships: its lines with a SKU code whose money was not refunded (a platform's gift line
+    stays a gift)."""
     return [
-        Item(prefix + line.line_id, line.sku, line.qty, line.title, order_id)
+        Item(prefix + line.line_id, line.sku, line.qty, line.title, order_id, line.is_gift)
         for line in lines
         if line.sku and not line.is_refunded
     ]
@@ -490,7 +494,7 @@ def route(
     warehouses = sorted(order_of, key=order_of.__getitem__)
     left = StockPool({code: pool.available.get(code, {}) for code in warehouses}, pool.bundles)
     left.take(plan, items)
-    gifts, notes = _gifts(left, request, warehouses[0], skus, gift_titles or {})
+    gifts, notes = _gifts(left, request, warehouses[0], skus, gift_titles or {}, sent=items)
 
     parcels: list[Parcel] = []
     for code in warehouses:
@@ -523,19 +527,34 @@ def route(
 
 
 def _gifts(
-    left: StockPool, request: Request, warehouse: str, skus: Mapping[str, SkuFacts], titles: Mapping[str, str]
+    left: StockPool,
+    request: Request,
+    warehouse: str,
+    skus: Mapping[str, SkuFacts],
+    titles: Mapping[str, str],
+    *,
+    sent: Sequence[Item] = (),
 ) -> tuple[tuple[Item, ...], tuple[str, ...]]:
     """满赠: each gift SKU (quantities added up) from the first parcel's warehouse while its stock lasts; a gift
-    out of stock is left out with a note, never a reason to hold the order."""
+    out of stock is left out with a note, never a reason to hold the order. Units of a gift the platform
+    already sent on the order as a gift line (``sent``) are not added a second time."""
     wanted: dict[str, int] = defaultdict(int)
     for sku, qty in request.gifts:
         wanted[sku] += qty
     unknown = sorted(sku for sku in wanted if sku not in skus)
     if unknown:
         raise RoutingError(f"赠品 {'、'.join(unknown)} 不是已登记的商品")
+    on_order: dict[str, int] = defaultdict(int)
+    for line in sent:
+        if line.is_gift:
+            on_order[line.sku] += line.qty
     given: list[Item] = []
     notes: list[str] = []
-    for sku, qty in sorted(wanted.items()):
+    for sku, flow_qty in sorted(wanted.items()):
+        qty = flow_qty - on_order[sku]
+        if qty <= 0:
+            notes.append(f"赠品 {sku} 平台已随单赠送，未重复赠送")
+            continue
         item = Item(f"gift:{sku}", sku, qty, titles.get(sku, sku), 0, True)
         if left.fits(warehouse, [item]):
             left.take({item.key: warehouse}, [item])

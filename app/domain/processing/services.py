@@ -798,8 +798,12 @@ async def _reserve(
     """Make the route's plan what the order holds: lines held elsewhere (or no longer wanted) are given back
     first (unless the order is known to hold nothing), then every line and gift of the plan is reserved, all
     or nothing."""
+    # The order's own lines (a platform's gift line too) are in the plan; the flow's gifts are not.
     wanted = [
-        *((item, decided.plan[item.key]) for parcel in decided.parcels for item in parcel.items if not item.is_gift)
+        (item, decided.plan[item.key])
+        for parcel in decided.parcels
+        for item in parcel.items
+        if item.key in decided.plan
     ]
     wanted += [(gift, decided.parcels[0].warehouse) for gift in decided.gifts]
     plan = {item.key: code for item, code in wanted}
