@@ -33,7 +33,9 @@ _VIEWER = {"orders.read", "inventory.read", "reports.read"}
 #: What each role may do. Routes name one of these in ``opt={"permission": ...}``.
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.viewer: frozenset(_VIEWER),
-    Role.operator: frozenset(_VIEWER | {"review.work", "returns.work", "orders.import", "inventory.adjust"}),
+    Role.operator: frozenset(
+        _VIEWER | {"review.work", "returns.work", "orders.import", "inventory.adjust", "shipments.confirm"}
+    ),
     Role.designer: frozenset(_VIEWER | {"flows.edit"}),
     Role.admin: frozenset(
         _VIEWER
@@ -49,6 +51,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "orders.import",
             "inventory.adjust",
             "inventory.manage",
+            "shipments.confirm",
         }
     ),
 }

@@ -28,6 +28,9 @@ from app.settings import Settings
 from app.sheets import LIMITS, MAX_FILE_BYTES, export_sheet, import_upload, template_workbook, xlsx_download
 from app.web import client_ip, page, refusals_shown_by
 
+#: Who may confirm parcels as shipped at the scan station (warehouse operators and admins).
+SHIP_CONFIRM = "shipments.confirm"
+
 
 class FulfillmentController(Controller):
     path = "/fulfillment"
@@ -47,6 +50,19 @@ class FulfillmentController(Controller):
             raise NotFoundException()
         refs = await services.document_refs(db_session, document_id)
         return page(request, "fulfillment/print.html", document=document, **await printable(db_session, refs))
+
+    @get("/scan", name="fulfillment:scan", opt={"permission": SHIP_CONFIRM})
+    async def scan(self, request: HTMXRequest) -> Template:
+        """The scan station: one input for the waybill number of a parcel leaving the warehouse."""
+        return page(request, "fulfillment/scan.html", answer=None)
+
+    @post("/scan", name="fulfillment:scan_confirm", opt={"permission": SHIP_CONFIRM}, status_code=200)
+    async def scan_confirm(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
+        """Confirm one scanned waybill number; the answer (shipped, already shipped or refused) in place."""
+        (answer,) = await confirmation.confirm_many(
+            db_session, [one(data, "waybill_no")], actor, utcnow(), ip=client_ip(request)
+        )
+        return page(request, "fulfillment/scan.html", "fulfillment/_scan_result.html", answer=answer)
 
     @get("/messages", name="fulfillment:messages")
     async def messages(self, request: HTMXRequest, db_session: AsyncSession) -> Template:

@@ -21,6 +21,7 @@ from app.domain.inventory.models import MoveKind, Reservation, ReservationStatus
 from app.domain.orders.models import Order, OrderStatus
 from app.outbox import OutboxMessage
 from tests.integration.conftest import serving
+from tests.integration.forms import login, post_form
 from tests.integration.processing.conftest import deliver, generic_order, wait_for, wait_until_settled
 from tests.integration.processing.test_actions import ROUTE, linear_flow, publish
 
@@ -251,3 +252,37 @@ async def test_a_split_order_is_shipped_when_its_last_parcel_is(db, settings, sp
         for line in shipment.lines:
             key = (shipment.warehouse_code, line["sku"])
             assert after[key] == (before[key][0] - line["qty"], before[key][1] - line["qty"])
+
+
+async def test_the_scan_station_ships_a_scanned_parcel_and_says_so(server, worker, db):
+    order_id = (await deliver(server, "webshop", "webshop", orders()["B1"]))["order_id"]
+    await wait_until_settled(db, 1)
+
+    async def waybill(session):
+        order = await session.get(Order, order_id)
+        parcel = (await session.exec(select(Shipment).where(Shipment.order_id == order_id))).first()
+        return parcel.waybill_no if order is not None and order.status == OrderStatus.waybilled else None
+
+    number = await wait_for(db, waybill, what="the order waybilled")
+    async with httpx.AsyncClient(base_url=server) as viewer:
+        await login(viewer, "viewer", "viewer-demo-123")
+        assert (await viewer.get("/fulfillment/scan")).status_code == 403
+        assert 'data-testid="scan-link"' not in (await viewer.get("/fulfillment/documents")).text
+    async with httpx.AsyncClient(base_url=server) as operator:
+        await login(operator, "operator", "operator-demo-123")
+        assert 'data-testid="scan-link"' in (await operator.get("/fulfillment/documents")).text
+        shipped = await post_form(operator, "/fulfillment/scan", "/fulfillment/scan", {"waybill_no": f" {number} "})
+        again = await post_form(operator, "/fulfillment/scan", "/fulfillment/scan", {"waybill_no": number})
+        unknown = await post_form(operator, "/fulfillment/scan", "/fulfillment/scan", {"waybill_no": "<b>NOPE</b>"})
+    assert shipped.status_code == 200, shipped.text
+    assert (
+        'data-testid="scan-shipped"' in shipped.text and "已扣减 2 件" in shipped.text and "订单已发货" in shipped.text
+    )
+    assert 'data-testid="scan-already"' in again.text and "未做任何改动" in again.text
+    assert 'data-testid="scan-refused"' in unknown.text
+    assert "没有快递单号为 &lt;b&gt;NOPE&lt;/b&gt; 的包裹。" in unknown.text and "<b>NOPE</b>" not in unknown.text
+    async with db.reading() as session:
+        order = await session.get(Order, order_id)
+        audits = (await session.exec(select(AuditEntry).where(AuditEntry.action == "shipment.shipped"))).all()
+    assert order is not None and order.status == OrderStatus.shipped
+    assert [a.actor_name for a in audits] == ["operator"]
