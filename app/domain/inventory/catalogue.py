@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import delete, func, or_
@@ -491,3 +491,12 @@ BUNDLE_SHEET = Sheet(
     audit_action="inventory.bundles_imported",
 )
 SHEETS = {sheet.name: sheet for sheet in (SKU_SHEET, BUNDLE_SHEET)}
+#: Who sees cost prices on the catalogue's pages and in its export: those who read finance (admins); a viewer or
+#: an operator reads the catalogue without the margins.
+COST_PERMISSION = "finance.read"
+
+
+def sheet_without_cost(sheet: Sheet) -> Sheet:
+    """The sheet as exported to someone who may not see cost prices: without the cost column (a file without it
+    imports leaving every cost price as it is)."""
+    return replace(sheet, columns=tuple(c for c in sheet.columns if c.key != "cost_fen"))

@@ -12,6 +12,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.auth import may
 from app.db import utcnow
 from app.domain.accounts.services import Actor
 from app.domain.inventory import catalogue, services, warehouses
@@ -510,9 +511,11 @@ class CatalogueController(Controller):
         return _sheet_page(request, outcome.status, sheet_name=sheet_name, result=outcome.result, error=outcome.error)
 
     @get("/sheets/{sheet_name:str}/export", name="inventory:sheet_export")
-    async def sheet_export(self, sheet_name: str, db_session: AsyncSession) -> Response[bytes]:
-        """Everything stored, as an .xlsx the import takes back unchanged."""
+    async def sheet_export(self, sheet_name: str, db_session: AsyncSession, actor: Actor) -> Response[bytes]:
+        """Everything stored, as an .xlsx the import takes back unchanged (cost prices only to those who see them)."""
         sheet = _sheet_of(sheet_name)
+        if not may(actor, catalogue.COST_PERMISSION):
+            sheet = catalogue.sheet_without_cost(sheet)
         return xlsx_download(await export_sheet(db_session, sheet), f"{sheet.name}.xlsx")
 
     @get("/sheets/{sheet_name:str}/template", name="inventory:sheet_template")

@@ -136,6 +136,25 @@ async def test_a_viewer_reads_the_catalogue_but_cannot_change_it(client, db, mak
     assert (await skus(db))["MUG-1"].name == "马克杯"
 
 
+async def test_cost_prices_are_shown_and_exported_only_to_those_who_read_finance(client, db, make_user):
+    async with db.transaction() as session:
+        session.add(Sku(code="MUG-1", name="马克杯", price_fen=3900, cost_fen=1234))
+    await make_user(Role.viewer)
+    await login(client, "viewer-user")
+    for url in ("/inventory/skus/", "/inventory/skus/MUG-1/edit"):
+        page = await client.get(url)
+        assert "39.00" in page.text and "12.34" not in page.text and "成本价" not in page.text, url
+    exported = await client.get("/inventory/skus/sheets/skus/export")
+    rows = list(load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True))
+    assert "成本价(元)" not in rows[0] and "12.34" not in rows[1]
+    await client.post("/logout", data={"_csrf_token": csrf_from((await client.get("/")).text)})
+    await as_admin(client, make_user)
+    assert "12.34" in (await client.get("/inventory/skus/")).text
+    exported = await client.get("/inventory/skus/sheets/skus/export")
+    rows = list(load_workbook(io.BytesIO(exported.content)).active.iter_rows(values_only=True))
+    assert rows[1][rows[0].index("成本价(元)")] == "12.34"
+
+
 async def test_a_bundle_is_made_of_existing_single_skus_on_its_page(client, db, make_user):
     async with db.transaction() as session:
         for code in ("GIFTBOX", "TEA-1", "CUP-1"):
