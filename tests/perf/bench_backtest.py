@@ -141,7 +141,7 @@ async def measure(settings: Settings, count: int) -> list[tuple[str, float]]:
         assert run.id is not None
         backtest_id, flow_id = run.id, flow.id
     started = time.perf_counter()
-    summary = await flows.run_backtest(db, backtest_id, time_limit=3600)
+    summary = await flows.run_backtest(db, backtest_id, secret_key=settings.secret_key, time_limit=3600)
     total = time.perf_counter() - started
     async with db.reading() as session:
         done = await flows.get_backtest(session, flow_id, backtest_id)
@@ -151,10 +151,10 @@ async def measure(settings: Settings, count: int) -> list[tuple[str, float]]:
     parts = [(f"seeding {count:,} orders (bulk INSERT, not timed below)", seeding), ("whole backtest job", total)]
     # The job's parts on their own, streamed in its turns as the job does.
     reading = building = 0.0
-    source = sources.RecentOrders()
+    source = sources.RecentOrders(settings.secret_key)
     async with db.reading() as session:
         started = time.perf_counter()
-        orders = await sources.replayed_orders(session, count)
+        orders = await sources.replayed_orders(session, count, secret_key=settings.secret_key)
         world = await flows.backtest_world(session, orders.order_ids)
         loaded = time.perf_counter() - started
         replay = Replay(draft, live.document if live else None, world, utcnow(), 3600, 1.0)

@@ -706,3 +706,105 @@ def community_group_order(order_id: str = "TG-20261111-0001") -> dict[str, Any]:
             "route": {"code": "R3", "name": "浦东 3 号线"},
         },
     }
+
+
+# --- receivers the platform protects (CHANNELS.md, "Privacy-protected receivers") --------------------------
+
+
+def tmall_privacy_oaid() -> dict[str, Any]:
+    """Tmall with privacy on: an ``oaid`` (收件人ID) and masked receiver fields, no phone or street in clear."""
+    order = taobao_multi_line_with_gift()
+    order.update(
+        {
+            "tid": "3958201746251050001",
+            "oaid": "1hPLiaHRmcqk3m4mV3JpNyETNHp8sLxO8xq5Br2bZic3Ua6nTZMbJeeTicgXkRSqnbF9Olp1u",
+            "receiver_name": "王**",
+            "receiver_mobile": "*******5678",
+            "receiver_address": "张江路**号***",
+        }
+    )
+    del order["receiver_zip"]
+    return order
+
+
+def douyin_encrypted() -> dict[str, Any]:
+    """抖店 as it sends every order now: the receiver only as ciphertext (``encrypt_*``) and masks, the
+    four-level area in clear, and ``open_address_id`` for the address."""
+    order = douyin_presale_bundle_gift_refund()
+    order.update(
+        {
+            "order_id": "6921234567890200001",
+            "trade_type": 0,
+            "encrypt_post_receiver": "##qIOpbLPevlQwA6f+yNJ7HgOqMdCc==*CgYIASAHKAESPgo8AezTm/PH44dQ#1##",
+            "encrypt_post_tel": "$$KlqdO3S6/9vQsJesewp8R2oBlX+I2/UA*CgYIASAHKAESPgo85MWGCFPBcT7U$1$$",
+            "open_address_id": "#GKTB7s7wOxP/iHoVtQM9LrM0EXj6pJo6xT/cJJ9rjxCl2AYG6dA4c2YIICDozxGcYz9o",
+        }
+    )
+    order["post_addr"] = {
+        "province": {"name": "四川省", "id": "51"},
+        "city": {"name": "成都市", "id": "5101"},
+        "town": {"name": "武侯区", "id": "510107"},
+        "street": {"name": "玉林街道", "id": "510107001"},
+        "detail": "",
+        "encrypt_detail": "##i688Hg7Kf5y7JCzTAYaUWxswmAx8QnTP==*CgYIASAHKAESPgo8VOu2w0Yb#1##",
+    }
+    for line in order["sku_order_list"]:
+        line["trade_type"] = 0
+        line.pop("pre_sale_type", None)
+        line["after_sale_info"] = {"after_sale_status": 0, "refund_status": 0}
+    return order
+
+
+def douyin_virtual_number() -> dict[str, Any]:
+    """抖店 decrypted for shipping (order.batchDecrypt): a protected buyer's phone is a virtual number,
+    ``phone_no_a-phone_no_b``; the street comes back in clear, the rest stays as sent."""
+    order = douyin_encrypted()
+    order["order_id"] = "6921234567890200002"
+    order["post_receiver"] = "陈静"
+    order["post_tel"] = "18400913965-7576"
+    order["post_addr"]["detail"] = "玉林北路 22 号 3 栋 1 单元 502"
+    return order
+
+
+def youzan_encrypted() -> dict[str, Any]:
+    """有赞 with the receiver encrypted (``$…$1$``) and masked: the area in clear."""
+    order = youzan_presale_with_present()
+    info = order["full_order_info"]
+    info["order_info"]["tid"] = "E20261111083000077777"
+    info["pay_info"].pop("phase_payments")
+    info["address_info"] = {
+        "receiver_name": "$孙$1$aGVsbG8gd29ybGQ=$1$",
+        "receiver_tel": "$135$1$c2VjcmV0LXRlbA==$1$",
+        "delivery_province": "江苏省",
+        "delivery_city": "南京市",
+        "delivery_district": "鼓楼区",
+        "delivery_address": "$中山路$1$ZW5jcnlwdGVkLWRldGFpbA==$1$",
+    }
+    return order
+
+
+def jd_virtual_number() -> dict[str, Any]:
+    """JD with 隐私号: the consignee's mobile is a virtual number with an extension, the name masked, the address
+    in clear as JD gives it for shipping."""
+    order = jd_order_with_coupon_and_gift()
+    order["orderId"] = "285019374699"
+    order["consigneeInfo"] = {
+        "fullname": "刘*",
+        "mobile": "13244445555-3021",
+        "telephone": "",
+        "province": "北京",
+        "city": "北京市",
+        "county": "朝阳区",
+        "town": "建外街道",
+        "fullAddress": "北京朝阳区建外街道建国路 88 号 SOHO 现代城 5 号楼 1203",
+    }
+    return order
+
+
+#: The privacy-protected samples by the channel whose shop receives them.
+PROTECTED = {
+    "tmall": tmall_privacy_oaid,
+    "douyin": douyin_encrypted,
+    "youzan": youzan_encrypted,
+    "jd": jd_virtual_number,
+}

@@ -3,11 +3,15 @@ generator: what a platform would push for a freshly paid order of the demo catal
 
 Each payload is built from a run tag and a sequence number, so that two runs never collide and the same
 (run, number) always gives the same order. Receivers, phones and streets differ per order, so the same-address
-audit of the four-stage flow sees ordinary traffic, not 刷单.
+audit of the four-stage flow sees ordinary traffic, not 刷单. About half the Tmall/Taobao, 抖店, 有赞 and JD orders
+come privacy-protected, as those platforms send most orders today: an ``oaid`` with masked fields, ``encrypt_*``
+ciphertext with masks and an ``open_address_id``, ``$…$1$`` values, a 隐私号 with an extension.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -96,6 +100,8 @@ class SampleOrder:
     street: str
     buyer_id: str
     buyer_message: str
+    #: The platform protects this receiver (oaid, ciphertext, a virtual number) where it can.
+    protected: bool = False
 
     @property
     def items_fen(self) -> int:
@@ -146,6 +152,7 @@ def sample_order(run: str, seq: int, now: datetime) -> SampleOrder:
         street=f"{rng.choice(STREETS)} {seq % 997 + 1} 弄 {seq // 997 % 90 + 1} 号 {rng.randint(101, 2806)} 室",
         buyer_id=f"{run}-b{seq}",
         buyer_message=rng.choice(("", "", "", "请尽快发货", "周末送货", "不要放发票")),
+        protected=rng.random() < 0.5,
     )
 
 
@@ -159,6 +166,29 @@ def _china(at: datetime) -> str:
 
 def _masked(phone: str) -> str:
     return f"{phone[:3]}****{phone[-4:]}"
+
+
+def _token(order: SampleOrder, what: str) -> str:
+    """A platform token or ciphertext of the order's receiver: derived from the receiver, as an ``oaid`` is
+    (the same name, phone and street in one shop give the same token), and never showing them."""
+    digest = hashlib.sha256(f"{what}|{order.name}|{order.phone}|{order.street}".encode()).digest()
+    return base64.b64encode(digest).decode().rstrip("=")
+
+
+def _virtual(order: SampleOrder) -> str:
+    """The order's virtual number, "11 + 4" as platforms hand them out."""
+    return f"1{order.phone[1:3]}{order.phone[-8:]}-{int(order.phone[-4:]) % 9000 + 1000}"
+
+
+def _taobao_receiver(order: SampleOrder) -> dict[str, Any]:
+    if order.protected:
+        return {
+            "oaid": _token(order, "oaid"),
+            "receiver_name": order.name[0] + "**",
+            "receiver_mobile": "*******" + order.phone[-4:],
+            "receiver_address": order.street[:3] + "**号***",
+        }
+    return {"receiver_name": order.name, "receiver_mobile": order.phone, "receiver_address": order.street}
 
 
 def taobao(order: SampleOrder) -> dict[str, Any]:
@@ -177,12 +207,10 @@ def taobao(order: SampleOrder) -> dict[str, Any]:
         "post_fee": _yuan(order.shipping_fen),
         "discount_fee": _yuan(order.discount_fen),
         "payment": _yuan(order.paid_fen),
-        "receiver_name": order.name,
-        "receiver_mobile": order.phone,
+        **_taobao_receiver(order),
         "receiver_state": order.province,
         "receiver_city": order.city,
         "receiver_district": order.district,
-        "receiver_address": order.street,
         "buyer_message": order.buyer_message,
         "orders": {
             "order": [
@@ -225,8 +253,8 @@ def jd(order: SampleOrder) -> dict[str, Any]:
         "sellerDiscount": _yuan(order.discount_fen),
         "orderRemark": order.buyer_message,
         "consigneeInfo": {
-            "fullname": order.name,
-            "mobile": order.phone,
+            "fullname": order.name[0] + "*" if order.protected else order.name,
+            "mobile": _virtual(order) if order.protected else order.phone,
             "province": order.province,
             "city": order.city,
             "county": order.district,
@@ -264,16 +292,7 @@ def douyin(order: SampleOrder) -> dict[str, Any]:
         "promotion_amount": order.discount_fen,
         "doudian_open_id": order.buyer_id,
         "buyer_words": order.buyer_message,
-        "post_receiver": order.name,
-        "post_tel": order.phone,
-        "mask_post_tel": f"{order.phone[0]}********{order.phone[-2:]}",
-        "encrypt_post_tel": f"#{order.phone[-4:]}#enc==#1##",
-        "post_addr": {
-            "province": {"name": order.province, "id": "0"},
-            "city": {"name": order.city, "id": "0"},
-            "town": {"name": order.district, "id": "0"},
-            "detail": order.street,
-        },
+        **_douyin_receiver(order),
         "sku_order_list": [
             {
                 "order_id": f"{order.external_id}{i}",
@@ -298,6 +317,34 @@ def douyin(order: SampleOrder) -> dict[str, Any]:
             }
             for i, line in enumerate(order.lines)
         ],
+    }
+
+
+def _douyin_receiver(order: SampleOrder) -> dict[str, Any]:
+    area = {
+        "province": {"name": order.province, "id": "0"},
+        "city": {"name": order.city, "id": "0"},
+        "town": {"name": order.district, "id": "0"},
+    }
+    masks = {
+        "mask_post_receiver": order.name[0] + "*",
+        "mask_post_tel": f"{order.phone[0]}********{order.phone[-2:]}",
+        "mask_post_addr": {"detail": order.street[:3] + "**号***"},
+    }
+    if order.protected:
+        return {
+            **masks,
+            "encrypt_post_receiver": f"##{_token(order, 'name')}#1##",
+            "encrypt_post_tel": f"$${_token(order, 'tel')}$1$$",
+            "open_address_id": "#" + _token(order, "address"),
+            "post_addr": {**area, "detail": "", "encrypt_detail": f"##{_token(order, 'detail')}#1##"},
+        }
+    return {
+        **masks,
+        "post_receiver": order.name,
+        "post_tel": order.phone,
+        "encrypt_post_tel": f"$${_token(order, 'tel')}$1$$",
+        "post_addr": {**area, "detail": order.street},
     }
 
 
@@ -358,12 +405,14 @@ def youzan(order: SampleOrder) -> dict[str, Any]:
             },
             "buyer_info": {"yz_open_id": order.buyer_id, "fans_nickname": f"有赞{order.buyer_id[-4:]}"},
             "address_info": {
-                "receiver_name": order.name,
-                "receiver_tel": order.phone,
+                "receiver_name": f"${order.name[0]}$1${_token(order, 'name')}$1$" if order.protected else order.name,
+                "receiver_tel": f"${order.phone[:3]}$1${_token(order, 'tel')}$1$" if order.protected else order.phone,
                 "delivery_province": order.province,
                 "delivery_city": order.city,
                 "delivery_district": order.district,
-                "delivery_address": order.street,
+                "delivery_address": (
+                    f"${order.street[:3]}$1${_token(order, 'address')}$1$" if order.protected else order.street
+                ),
             },
             "pay_info": {
                 "total_fee": _yuan(order.items_fen),

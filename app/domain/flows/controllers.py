@@ -42,6 +42,7 @@ from app.errors import DomainError
 from app.forms import Form, Upload, many, one
 from app.i18n import current_locale, gettext
 from app.json_input import NestedTooDeeplyError, parse_json
+from app.settings import Settings
 from app.web import client_ip, page, refusals_shown_by
 
 
@@ -181,7 +182,9 @@ class FlowsController(Controller):
         return Redirect(request.app.route_reverse("flows:editor", flow_id=flow.id), status_code=303)
 
     @get("/{flow_id:int}", name="flows:editor")
-    async def editor(self, request: HTMXRequest, flow_id: int, db_session: AsyncSession) -> Template:
+    async def editor(
+        self, request: HTMXRequest, flow_id: int, db_session: AsyncSession, settings: Settings
+    ) -> Template:
         flow = await _flow_or_404(db_session, flow_id)
         draft, arrangement = layout.opened(flow.draft)
         listed = draft.get("nodes")
@@ -199,7 +202,7 @@ class FlowsController(Controller):
                 n["id"]: panels.summary(n) for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)
             },
             palette=palette(),
-            orders=await sources.recent_contexts(db_session, 20),
+            orders=await sources.recent_contexts(db_session, 20, secret_key=settings.secret_key),
             backtest_max=services.MAX_BACKTEST_ORDERS,
             channels=list(Channel),
             shops=await shop_readers.list_shops(db_session),
@@ -308,7 +311,9 @@ class FlowsController(Controller):
         return Template("flows/_raw_check.html", context={"check": check})
 
     @post("/{flow_id:int}/simulate", name="flows:simulate", status_code=200, opt={"read_only": True})
-    async def simulate(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
+    async def simulate(
+        self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession, settings: Settings
+    ) -> Template:
         flow = await _flow_or_404(db_session, flow_id)
         error, simulation, status = None, None, 400
         try:
@@ -327,7 +332,7 @@ class FlowsController(Controller):
             except ValueError as exc:
                 error = gettext("The pasted order could not be used: %(detail)s") % {"detail": str(exc)}
         else:
-            order = await sources.context_for(db_session, one(data, "order"))
+            order = await sources.context_for(db_session, one(data, "order"), secret_key=settings.secret_key)
             if order is None:
                 error = gettext("Choose an order to try the flow on.")
         if order is not None and error is None:
@@ -665,7 +670,9 @@ class FlowsApiController(Controller):
     @post(
         "/{flow_id:int}/simulate", name="api:flow_simulate", opt={"scope": "read", "read_only": True}, status_code=200
     )
-    async def simulate(self, flow_id: int, data: JSONBody[SimulateRequest], db_session: AsyncSession) -> Response[Any]:
+    async def simulate(
+        self, flow_id: int, data: JSONBody[SimulateRequest], db_session: AsyncSession, settings: Settings
+    ) -> Response[Any]:
         """Run a document (default: the draft) on a sample or a given order; returns the decisions and trace."""
         flow = await services.get_flow(db_session, flow_id)
         if data.order is not None:
@@ -676,7 +683,7 @@ class FlowsApiController(Controller):
                     {"status_code": 400, "error": "bad_order", "detail": str(exc), "field": "order"}, status_code=400
                 )
         else:
-            found = await sources.context_for(db_session, data.sample or "")
+            found = await sources.context_for(db_session, data.sample or "", secret_key=settings.secret_key)
             if found is None:
                 return Response(
                     {

@@ -22,7 +22,9 @@ async def flow_backtest(ctx: dict[str, Any], backtest_id: int) -> dict[str, Any]
     db: Database = ctx["db"]
     settings: Settings = ctx["settings"]
     try:
-        return await services.run_backtest(db, backtest_id, time_limit=settings.backtest_seconds)
+        return await services.run_backtest(
+            db, backtest_id, secret_key=settings.secret_key, time_limit=settings.backtest_seconds
+        )
     except Exception as exc:
         log.exception("backtest %s failed", backtest_id)
         async with db.transaction() as session:

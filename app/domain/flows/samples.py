@@ -23,6 +23,8 @@ class SampleOrder:
     label_zh: str
     label_en: str
     order: dict[str, Any]
+    #: The receiver's phone in clear, as the processing job would decrypt it for the features.
+    phone: str = "13800000000"
     urgent: bool = False
     same_address_24h: int = 1
     customer_order_count: int = 1
@@ -187,6 +189,7 @@ SAMPLE_ORDERS: Final[tuple[SampleOrder, ...]] = (
             lines=[_line("1", "TEE-BLK-L", "纯棉T恤 黑色 L", 2, 7900, "服饰", 200)],
             buyer_message="请尽快发货",
         ),
+        phone="123456",
     ),
     SampleOrder(
         "urgent_cold",
@@ -233,12 +236,31 @@ SAMPLE_ORDERS: Final[tuple[SampleOrder, ...]] = (
 
 
 def features_of(
-    order: dict[str, Any], *, urgent: bool = False, same_address_24h: int = 1, customer_order_count: int = 1
+    order: dict[str, Any],
+    *,
+    phone: str | None = None,
+    urgent: bool = False,
+    same_address_24h: int = 1,
+    customer_order_count: int = 1,
 ) -> dict[str, Any]:
     """The features a flow reads for an order that is not stored, by the processing job's own builder: from
-    the order and the history given (no stock is known)."""
+    the order, the receiver's phone in clear (a pasted order may give it as ``receiver.phone``) and the history
+    given (no stock is known). The street is the order's own ``receiver.address`` (a masked one still shows
+    whether it names a road or a building)."""
     history = History(customer_order_count=customer_order_count, same_address_24h=same_address_24h)
-    return build_features(order, now=utcnow(), history=history, urgent=urgent or None)
+    found = order.get("receiver")
+    receiver: dict[str, Any] = found if isinstance(found, dict) else {}
+    if phone is None and isinstance(receiver.get("phone"), str):
+        phone = receiver["phone"]
+    street = receiver.get("address")
+    return build_features(
+        order,
+        now=utcnow(),
+        phone=phone,
+        street=street if isinstance(street, str) else None,
+        history=history,
+        urgent=urgent or None,
+    )
 
 
 def context_of(sample: SampleOrder) -> dict[str, Any]:
@@ -249,6 +271,7 @@ def context_of(sample: SampleOrder) -> dict[str, Any]:
         order["receiver"]["province"] = province
     features = features_of(
         order,
+        phone=sample.phone,
         urgent=sample.urgent,
         same_address_24h=sample.same_address_24h,
         customer_order_count=sample.customer_order_count,

@@ -985,7 +985,7 @@ class BacktestTally:
 
 
 async def run_backtest(
-    db: Database, backtest_id: int, *, time_limit: float, progress_every: int = BACKTEST_TURN
+    db: Database, backtest_id: int, *, secret_key: str, time_limit: float, progress_every: int = BACKTEST_TURN
 ) -> dict[str, Any]:
     """The backtest job's work: replay the draft and the baseline over recent orders and compare, within
     ``time_limit`` wall-clock seconds for the whole replay (each order's run also stops at
@@ -993,7 +993,8 @@ async def run_backtest(
 
     The orders stream through in turns of ``progress_every``: a turn is read, its contexts built and replayed in a
     worker thread, counted and dropped, and the progress committed, so memory stays bounded however many orders
-    there are and the event loop keeps answering. Safe to run twice: a finished backtest is left as it is; an
+    there are and the event loop keeps answering. ``secret_key`` opens the orders' phones and streets for their
+    audit features, as in processing. Safe to run twice: a finished backtest is left as it is; an
     interrupted one starts again from the top.
     """
     async with db.transaction() as session:
@@ -1010,7 +1011,7 @@ async def run_backtest(
     try:
         # One read session for the whole stream: the orders, their holdings and the stock read together.
         async with db.reading() as session:
-            orders = await replayed_orders(session, limit)
+            orders = await replayed_orders(session, limit, secret_key=secret_key)
             world = await backtest_world(session, orders.order_ids)
             await _set_progress(db, backtest_id, total=len(orders))
             tally, draft_valid = await _replay(

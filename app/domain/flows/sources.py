@@ -79,9 +79,13 @@ class SampleOrders:
 
 
 class RecentOrders:
-    """The newest orders in the hub, with the features the processing job computes for them."""
+    """The newest orders in the hub, with the features the processing job computes for them (``secret_key``
+    opens their phones and streets for those features, as it does for the processing job)."""
 
     name = "order"
+
+    def __init__(self, secret_key: str) -> None:
+        self.secret_key = secret_key
 
     async def recent_ids(self, session: AsyncSession, limit: int) -> list[int]:
         """The ids of up to ``limit`` orders, newest first."""
@@ -106,7 +110,7 @@ class RecentOrders:
         need; building their contexts is left to :meth:`StoredChunk.contexts`."""
         views = await orders.load_order_rows(session, ids)
         present = [views[order_id] for order_id in ids if order_id in views]
-        return StoredChunk(self.name, await read_contexts(session, present), shown)
+        return StoredChunk(self.name, await read_contexts(session, present, secret_key=self.secret_key), shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,16 +141,18 @@ class StoredChunk:
             )
 
 
-def order_sources() -> list[OrderSource]:
+def order_sources(secret_key: str) -> list[OrderSource]:
     """The sources the simulator offers, most useful first: recent real orders, then the samples."""
-    return [RecentOrders(), SampleOrders()]
+    return [RecentOrders(secret_key), SampleOrders()]
 
 
-async def recent_contexts(session: AsyncSession, limit: int, *, shown: bool = True) -> list[OrderContext]:
+async def recent_contexts(
+    session: AsyncSession, limit: int, *, secret_key: str, shown: bool = True
+) -> list[OrderContext]:
     """Up to ``limit`` orders across all sources, in source order: what a backtest replays (``shown=False``: it
     shows outcomes, not orders, so it sees the orders as production does) and the simulator offers."""
     found: list[OrderContext] = []
-    for source in order_sources():
+    for source in order_sources(secret_key):
         if len(found) >= limit:
             break
         found.extend(await source.recent_contexts(session, limit - len(found), shown=shown))
@@ -160,6 +166,7 @@ class ReplayedOrders:
 
     order_ids: list[int]
     samples: list[OrderContext]
+    secret_key: str
 
     def __len__(self) -> int:
         return len(self.order_ids) + len(self.samples)
@@ -168,7 +175,7 @@ class ReplayedOrders:
         """Each turn of up to ``size`` orders, its contexts built one by one as they are iterated (CPU work, for a
         worker thread). The next turn is read while this one is replayed, so at most two turns' rows are held,
         however many orders there are. Close it (``aclosing``) when leaving early."""
-        source = RecentOrders()
+        source = RecentOrders(self.secret_key)
         ids = self.order_ids
 
         def read(start: int) -> asyncio.Future[StoredChunk]:
@@ -189,19 +196,19 @@ class ReplayedOrders:
             yield self.samples
 
 
-async def replayed_orders(session: AsyncSession, limit: int) -> ReplayedOrders:
+async def replayed_orders(session: AsyncSession, limit: int, *, secret_key: str) -> ReplayedOrders:
     """The orders a backtest of ``limit`` orders replays: those :func:`recent_contexts` gives, seen as production
     sees them (it shows outcomes, not orders), the stored ones in the order they arrived, so that each routed
     order takes the stock the earlier ones left."""
-    order_ids = sorted(await RecentOrders().recent_ids(session, limit))
+    order_ids = sorted(await RecentOrders(secret_key).recent_ids(session, limit))
     samples = await SampleOrders().recent_contexts(session, limit - len(order_ids), shown=False)
-    return ReplayedOrders(order_ids, samples)
+    return ReplayedOrders(order_ids, samples, secret_key)
 
 
-async def context_for(session: AsyncSession, key: str) -> OrderContext | None:
+async def context_for(session: AsyncSession, key: str, *, secret_key: str) -> OrderContext | None:
     """The order behind a key such as ``sample:east_3c``, or None."""
     prefix, _, inner = key.partition(":")
-    for source in order_sources():
+    for source in order_sources(secret_key):
         if source.name == prefix:
             return await source.context_for(session, inner)
     return None

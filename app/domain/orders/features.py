@@ -22,6 +22,7 @@ from app.db import iso_utc
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku
 from app.domain.inventory.pool import StockPool
+from app.domain.orders import pii, receivers
 from app.domain.orders.models import Order
 from app.domain.orders.services import OrderRow, OrderView, StoredOrder, canonical_order
 from app.domain.shops.models import DEFAULT_PRESALE_BALANCE_HOURS
@@ -95,10 +96,36 @@ def hours_after(moment: datetime | None, hours: int) -> datetime | None:
         return None
 
 
+def phone_valid(phone: str | None, *, protected: bool) -> bool:
+    """The receiver can be called: the real number (clear, as decrypted) is a mainland mobile or a platform's
+    virtual number, or there is none in clear because the platform protects the receiver (it hands the courier
+    a virtual number through its own waybill service)."""
+    if phone:
+        return receivers.phone_kind(phone) != ""
+    return protected
+
+
+def address_complete(receiver: Mapping[str, Any], street: str | None, *, protected: bool) -> bool:
+    """The parcel can reach a door: a receiver's name, a province and a city, and a street that names more than
+    its area when it is given in clear ("上海" alone does not). A protected receiver's street is the platform's
+    to give the courier: the district and the platform's (masked or encrypted) detail are enough, and its name
+    may be the platform's alone."""
+    name, province, city, district, town, masked = (
+        str(receiver.get(key) or "").strip() for key in ("name", "province", "city", "district", "town", "address")
+    )
+    if not (province and city) or not (name or protected):
+        return False
+    if street:
+        return receivers.has_street_detail(street, (province, city, district, town))
+    return protected and bool(district) and bool(masked)
+
+
 def build_features(
     order: Mapping[str, Any],
     *,
     now: datetime,
+    phone: str | None = None,
+    street: str | None = None,
     history: History | None = None,
     stock_by_warehouse: Mapping[str, Mapping[str, int]] | None = None,
     skus: Mapping[str, SkuMaster] | None = None,
@@ -112,10 +139,14 @@ def build_features(
     SKU code ship nothing), volume from ``skus``; ``urgent`` defaults to the order's 加急 tags.
     ``stock_by_warehouse`` goes into the features as it is given. ``presale_balance_hours`` is the shop's
     预售尾款默认期限: the default balance due time is that long after payment (or after the order, if unpaid).
+    ``phone`` and ``street`` are the receiver's real phone and street in clear (None when the platform gave
+    none): only whether they are valid goes in.
     """
     history = history or History()
-    receiver = order.get("receiver") if isinstance(order.get("receiver"), dict) else {}
-    province = str((receiver or {}).get("province") or "")
+    found = order.get("receiver")
+    receiver: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    province = str(receiver.get("province") or "")
+    protected = receiver.get("protected") is True
     lines = [line for line in order.get("lines") or [] if isinstance(line, dict) and line.get("sku")]
     master = skus or {}
     tags = {tag for tag in order.get("tags") or [] if isinstance(tag, str)}
@@ -136,6 +167,8 @@ def build_features(
         "hours_since_paid": round((now - paid_at).total_seconds() / 3600, 2) if paid_at is not None else None,
         "review_approved": review_approved,
         "presale_default_due_at": iso_utc(default_due),
+        "phone_valid": phone_valid(phone, protected=protected),
+        "address_complete": address_complete(receiver, street, protected=protected),
     }
 
 
@@ -187,18 +220,22 @@ def context_of(
     view: OrderView | StoredOrder,
     skus: Mapping[str, Sku],
     *,
+    secret_key: str,
     now: datetime,
     history: History,
     stock_by_warehouse: Mapping[str, Mapping[str, int]],
     review_approved: bool = False,
 ) -> dict[str, Any]:
     """The flow context of a stored order from what was read for it: the canonical order (no ciphertext, no
-    raw payload) with its lines enriched from the SKU master, the features, and no decisions yet."""
+    raw payload) with its lines enriched from the SKU master, the features, and no decisions yet. The phone and
+    street are decrypted here, for the features to check, and go no further."""
     canonical = canonical_order(view)
     enrich_lines(canonical, skus)
     features = build_features(
         canonical,
         now=now,
+        phone=pii.decrypt(secret_key, view.order.phone_cipher),
+        street=pii.decrypt(secret_key, view.order.address_cipher),
         history=history,
         stock_by_warehouse=stock_by_warehouse,
         skus=skus,
@@ -217,6 +254,8 @@ class StoredContexts:
     skus: Mapping[str, Sku]
     histories: Mapping[int, History]
     stock: StockPool
+    #: Opens the phones and streets for the features builder.
+    secret_key: str
 
     def build(self, now: datetime) -> Iterator[dict[str, Any]]:
         """The flow contexts (:func:`context_of`), one at a time as they are asked for, in the order of the views
@@ -229,16 +268,24 @@ class StoredContexts:
             stock = shared.get(own)
             if stock is None:
                 stock = shared[own] = self.stock.by_warehouse(own, warehouses) if own else {}
-            yield context_of(view, self.skus, now=now, history=self.histories[view.order.id], stock_by_warehouse=stock)
+            yield context_of(
+                view,
+                self.skus,
+                secret_key=self.secret_key,
+                now=now,
+                history=self.histories[view.order.id],
+                stock_by_warehouse=stock,
+            )
 
 
-async def read_contexts(session: AsyncSession, views: Sequence[StoredOrder]) -> StoredContexts:
+async def read_contexts(session: AsyncSession, views: Sequence[StoredOrder], *, secret_key: str) -> StoredContexts:
     """What the flow contexts of these stored orders need: one SKU master read, one history read, one stock
-    read."""
+    read (and the key that opens their phones and streets)."""
     codes = {line.sku for view in views for line in view.lines if line.sku}
     return StoredContexts(
         views=views,
         skus=await inventory.skus_by_code(session, codes),
         histories=await history_of_many(session, [view.order for view in views]),
         stock=await inventory.load_pool(session, codes),
+        secret_key=secret_key,
     )

@@ -91,8 +91,13 @@ class Order(SQLModel, table=True):
     town: str = Field(default="", max_length=64)
     address_masked: str = Field(default="", max_length=300)
     address_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    #: A keyed hash of receiver, phone and full address: finds orders to the same address (刷单, 合单).
+    #: A keyed hash of the normalised address alone (or of the platform's address token, e.g. ``oaid``, when
+    #: the address is hidden): finds orders to the same door (刷单). Empty when neither is known.
     address_key: str = Field(default="", max_length=64)
+    #: The platform protects the receiver (oaid, ciphertext, virtual number): see NormalizedOrder.
+    receiver_protected: bool = False
+    #: The platform's receiver tokens and ciphertext as sent (a JSON object), sealed like the clear values.
+    receiver_tokens_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     items_fen: int = 0
     shipping_fen: int = 0
     discount_fen: int = 0

@@ -28,6 +28,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from app.domain.orders import receivers
 from app.domain.orders.schemas import safe_text
 
 PREFIX = "v1:"
@@ -128,18 +129,31 @@ def phone_hash(secret_key: str, phone: str) -> str:
     return hmac.new(_hash_key(secret_key), normalize_phone(phone).encode(), hashlib.sha256).hexdigest()
 
 
-def address_key(secret_key: str, name: str, phone: str, area: tuple[str, ...], street: str) -> str:
-    """A keyed hash of who and where a parcel goes, to find orders to the same address without reading it.
-
-    Spaces and punctuation do not count, so "南京西路 1 号" and "南京西路1号" are one address.
-    """
-    parts = [name, normalize_phone(phone) if "*" not in phone else phone, *area, street]
-    text = "|".join(re.sub(r"[\s,，。.·#-]+", "", part or "") for part in parts)
+def address_key(secret_key: str, area: tuple[str, str, str, str], street: str) -> str:
+    """A keyed hash of where a parcel goes, to find orders to the same door without reading the address: the
+    normalised address alone (province, city, district, street and number; :func:`receivers.normalized_address`),
+    not who receives it, so that five names at one door are one address. Empty when there is no street."""
+    province, city, district, town = area
+    if not receivers.street_part(street, area):
+        return ""
+    text = receivers.normalized_address(province, city, district, town, street)
     return hmac.new(_hash_key(secret_key), ("address|" + text).encode(), hashlib.sha256).hexdigest()
 
 
+def address_token_key(secret_key: str, token: str) -> str:
+    """The same-address key of an order whose platform hides the address and names it by a token of its own
+    (Taobao's ``oaid``, 抖店's ``open_address_id``): equal tokens, one key. Empty without a token."""
+    if not token:
+        return ""
+    return hmac.new(_hash_key(secret_key), ("address-token|" + token).encode(), hashlib.sha256).hexdigest()
+
+
 def mask_phone(phone: str) -> str:
-    """138****5678; short numbers keep only their last two digits."""
+    """138****5678; short numbers keep only their last two digits. A platform's virtual number keeps its
+    extension, which reaches the buyer only through the main number: 184****3965-7576."""
+    main, sep, extension = phone.strip().partition("-")
+    if sep and receivers.is_virtual_number(phone):
+        return f"{mask_phone(main)}-{extension}"
     digits = normalize_phone(phone)
     if len(digits) >= 7:
         return f"{digits[:3]}****{digits[-4:]}"
@@ -199,8 +213,16 @@ class Known:
         return Known(self.phones | other.phones, self.streets | other.streets, self.names | other.names)
 
 
-#: Kinds of personal field an adapter can name: how each is masked.
-MASKS = {"phone": mask_phone, "address": mask_address, "name": mask_name}
+def mask_token(token: str) -> str:
+    """A platform's receiver token or ciphertext (``oaid``, ``encrypt_post_tel``, ``$…$``) as shown: its first
+    four characters, enough to tell two apart on a page, and no more (the sealed payload keeps it whole)."""
+    token = token.strip()
+    return token[:4] + "****" if token else ""
+
+
+#: Kinds of personal field an adapter can name: how each is masked. A ``token`` is masked whatever it looks
+#: like (ciphertext starts with # or $, which the other kinds take for "not clear").
+MASKS = {"phone": mask_phone, "address": mask_address, "name": mask_name, "token": mask_token}
 KNOWN_BY_KIND = {"phone": "phones", "address": "streets", "name": "names"}
 
 
@@ -249,7 +271,7 @@ def collect(value: Any, fields: Mapping[str, str], path: tuple[str, ...] = (), d
         for key, item in value.items():
             here = (*path, str(key))
             kind = _rule_kind(here, fields)
-            if kind is not None and _is_clear(item):
+            if kind in KNOWN_BY_KIND and _is_clear(item):
                 found = found | Known.of(**{KNOWN_BY_KIND[kind]: [str(item)]})
             else:
                 found = found | collect(item, fields, here, depth + 1)
@@ -281,7 +303,9 @@ def _redact(
         for key, item in value.items():
             here = (*path, str(key))
             kind = _rule_kind(here, fields)
-            if kind is not None and _is_clear(item):
+            if kind == "token" and isinstance(item, str) and item:
+                out[key] = cut(mask_token(item), MAX_PAYLOAD_STRING)
+            elif kind is not None and kind != "token" and _is_clear(item):
                 out[key] = cut(MASKS[kind](str(item)), MAX_PAYLOAD_STRING)
             else:
                 out[key] = _redact(item, fields, known, here, depth + 1, seen)

@@ -75,6 +75,16 @@ class NormalizedOrder:
     town: str = ""
     address: str | None = None
     address_masked: str = ""
+    #: The platform protects this receiver: it sends tokens, ciphertext, masks or a virtual number instead of
+    #: some of the clear values (Taobao/Tmall ``oaid``, 抖店 ``encrypt_*``, 快手 ``encrypted*``, 有赞 ``$…$``,
+    #: JD 隐私号). Such an order is a normal order: the audit does not hold it for what the platform hides.
+    receiver_protected: bool = False
+    #: The platform's own tokens and ciphertext of the receiver (``oaid``, ``encrypt_post_tel``, …) as sent,
+    #: to decrypt or print through the platform later; ingest seals them like the clear values.
+    receiver_tokens: dict[str, str] = field(default_factory=dict)
+    #: The platform's token of the address when it hides the address itself (``oaid``, ``open_address_id``):
+    #: what finds orders to the same door when there is no clear address.
+    address_token: str = ""
     items_fen: int = 0
     shipping_fen: int = 0
     discount_fen: int = 0

@@ -213,17 +213,23 @@ def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal
     order.community = asdict(data.community) if data.community else None
     order.balance_paid = data.balance_paid
     order.balance_due_at = data.balance_due_at
-    order.address_key = pii.address_key(
-        secret_key,
-        order.receiver_name,
-        data.phone or order.phone_masked,
-        (order.province, order.city, order.district, order.town),
-        data.address or order.address_masked,
-    )
+    order.receiver_protected = data.receiver_protected
+    order.receiver_tokens_cipher = pii.seal_json(secret_key, data.receiver_tokens) if data.receiver_tokens else None
+    order.address_key = same_address_key(secret_key, order, data.address, data.address_token)
     order.buyer_message = pii.redact_text(data.buyer_message, known, limit=NOTE_LIMIT)
     order.seller_memo = pii.redact_text(data.seller_memo, known, limit=NOTE_LIMIT)
     order.raw = pii.redact(data.raw, personal_fields, known)
     order.raw_cipher = pii.seal_json(secret_key, pii.cut_strings(data.raw))
+
+
+def same_address_key(secret_key: str, order: Order, street: str | None, token: str = "") -> str:
+    """The order's same-address key: from its clear street and the area on the row, or else from the platform's
+    address token (``oaid``); empty when neither is known (a masked street says nothing about the door)."""
+    if street and "*" not in street:
+        key = pii.address_key(secret_key, (order.province, order.city, order.district, order.town), street)
+        if key:
+            return key
+    return pii.address_token_key(secret_key, token)
 
 
 def _tags_of(shop_id: int, data: NormalizedOrder, tags: list[str], ours: Mapping[PlatformSku, str]) -> list[str]:
@@ -439,8 +445,9 @@ class OrderView:
 
 
 class OrderRow(NamedTuple):
-    """An order's columns that its flow context reads, read as a plain row: no ciphertext, no payload, no ORM
-    object (a backtest reads a hundred thousand)."""
+    """An order's columns that its flow context reads, read as a plain row: no payload, no ORM object (a backtest
+    reads a hundred thousand). The phone's and street's ciphertext are for the features builder to check the
+    real values; they never reach the context."""
 
     id: int
     channel: str
@@ -455,11 +462,14 @@ class OrderRow(NamedTuple):
     customer_id: int | None
     receiver_name: str
     phone_masked: str
+    phone_cipher: str | None
+    receiver_protected: bool
     province: str
     city: str
     district: str
     town: str
     address_masked: str
+    address_cipher: str | None
     address_key: str
     items_fen: int
     shipping_fen: int
@@ -583,6 +593,7 @@ def canonical_order(view: OrderView | StoredOrder) -> dict[str, Any]:
         "receiver": {
             "name": order.receiver_name,
             "phone_masked": order.phone_masked,
+            "protected": order.receiver_protected,
             "province": order.province,
             "city": order.city,
             "district": order.district,

@@ -50,8 +50,10 @@ async def process_orders(ctx: dict[str, Any], order_ids: list[int]) -> list[dict
     :func:`services.process_batch`), then judge the running canaries on what it added. Transient errors are
     raised for the outbox to retry the batch."""
     db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
+    ids = [int(order_id) for order_id in order_ids]
     async with db.transaction() as session:
-        outcomes = await services.process_batch(session, [int(order_id) for order_id in order_ids], db=db)
+        outcomes = await services.process_batch(session, ids, secret_key=settings.secret_key, db=db)
     await judge_canaries(db)
     # Which worker did it, as the monitor and an operator chasing a batch would want to know.
     worker = f"{socket.gethostname()}:{os.getpid()}"

@@ -455,7 +455,7 @@ async def test_published_flows_for_an_order_follow_scope_and_priority(db):
 
 
 async def test_a_backtest_that_changes_more_orders_than_it_lists_says_only_the_first_are_shown(
-    client, db, as_role, reference_data, monkeypatch
+    client, db, settings, as_role, reference_data, monkeypatch
 ):
     monkeypatch.setattr(services, "MAX_BACKTEST_ROWS", 2)
     flow_id = await new_flow(db, routing_flow())
@@ -465,7 +465,7 @@ async def test_a_backtest_that_changes_more_orders_than_it_lists_says_only_the_f
             session, SYSTEM, flow_id, linear_flow(("hold_for_review", {"reason": "全部人工审核"}))
         )
         backtest_id = (await services.start_backtest(session, SYSTEM, flow_id, 20)).id
-    await services.run_backtest(db, backtest_id, time_limit=60)
+    await services.run_backtest(db, backtest_id, secret_key=settings.secret_key, time_limit=60)
     await as_role(Role.designer)
 
     fragment = (await client.get(f"/flows/{flow_id}/backtests/{backtest_id}")).text

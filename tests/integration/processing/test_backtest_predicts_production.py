@@ -91,10 +91,11 @@ async def random_orders(db: Database, settings: Settings, rng: random.Random, co
     return ids
 
 
-async def predicted(db: Database, doc: dict[str, Any]) -> dict[int, dict[str, Any]]:
+async def predicted(db: Database, settings: Settings, doc: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """What a backtest of ``doc`` says each stored order would get, before any of them is processed."""
     async with db.reading() as session:
-        stored = [o for o in await sources.recent_contexts(session, 1000, shown=False) if o.order_id is not None]
+        found = await sources.recent_contexts(session, 1000, secret_key=settings.secret_key, shown=False)
+        stored = [o for o in found if o.order_id is not None]
         stored.sort(key=lambda o: o.order_id or 0)
         world = await flows.backtest_world(session, stored)
     replay = Replay(doc, None, world, utcnow(), 60.0, 5.0)
@@ -153,7 +154,7 @@ async def test_a_backtest_predicts_what_processing_then_does_order_for_order(
     order_ids = await random_orders(db, settings, rng, 24)
     doc = await publish(db, linear_flow(*FLOWS[flow_name]) if flow_name in FLOWS else None)
 
-    prediction = await predicted(db, doc)
+    prediction = await predicted(db, settings, doc)
     for order_id in sorted(order_ids):
         await process(db, settings, order_id)
     actual = await carried_out(db, order_ids)

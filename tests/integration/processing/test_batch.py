@@ -277,7 +277,7 @@ async def assert_stock_matches_reservations(db: Database) -> None:
     }
 
 
-async def test_processing_an_order_again_changes_nothing(server, worker, db):
+async def test_processing_an_order_again_changes_nothing(server, worker, db, settings):
     ids = await run_batch(server, db)
     from app.domain.processing import services
 
@@ -286,7 +286,7 @@ async def test_processing_an_order_again_changes_nothing(server, worker, db):
         before = {p.order_id: (p.state, p.runs) for p in (await session.exec(select(OrderProcessing))).all()}
     for order_id in ids.values():
         async with db.transaction() as session:
-            outcome = await services.process(session, order_id)
+            outcome = await services.process(session, order_id, secret_key=settings.secret_key)
         assert outcome.skipped, outcome
     async with db.reading() as session:
         assert len((await session.exec(select(StockMove))).all()) == before_moves

@@ -81,7 +81,7 @@ async def test_hit_counts_equal_the_processed_orders_traces_and_a_repeated_job_a
     await jobs.process_orders({"db": db, "settings": settings}, list(ids.values()))
     for order_id in ids.values():
         async with db.transaction() as session:
-            assert (await services.process(session, order_id)).skipped
+            assert (await services.process(session, order_id, secret_key=settings.secret_key)).skipped
     assert await counted(db) == (nodes, ports)
 
 
@@ -89,7 +89,7 @@ async def test_a_rolled_back_batch_counts_nothing_and_an_approved_order_counts_i
     ids = await land_same_address(db, settings)  # the fourth is held as possible 刷单
     with pytest.raises(RuntimeError):
         async with db.transaction() as session:
-            await services.process_batch(session, ids)
+            await services.process_batch(session, ids, secret_key=settings.secret_key)
             raise RuntimeError("the batch's commit did not happen")
     assert await counted(db) == (Counter(), Counter())
 

@@ -109,7 +109,7 @@ async def test_a_processing_batch_resolves_lines_mapped_since_they_arrived_in_on
     event.listen(db.write_engine.sync_engine, "before_cursor_execute", count)
     try:
         async with db.transaction() as session:
-            outcomes = await services.process_batch(session, ids)
+            outcomes = await services.process_batch(session, ids, secret_key=settings.secret_key)
     finally:
         event.remove(db.write_engine.sync_engine, "before_cursor_execute", count)
     assert len(statements) == 1  # the whole batch's lines resolved in one query
@@ -244,7 +244,8 @@ async def test_a_backtest_reads_a_line_mapped_since_it_arrived_as_the_mapped_sku
     order_id = await land(db, settings, platform_order("BT-1", "WEB-LATER", "P-LATER"))
     await map_sku(db, "webshop", "P-LATER", "", "MASK-10")
     async with db.reading() as session:
-        [context] = [c for c in await RecentOrders().recent_contexts(session, 10) if c.order_id == order_id]
+        found = await RecentOrders(settings.secret_key).recent_contexts(session, 10)
+        [context] = [c for c in found if c.order_id == order_id]
     [line] = context.context["order"]["lines"]
     assert (line["sku"], line["channel_sku_id"], line["weight_g"]) == ("MASK-10", "P-LATER", 300)
     assert "unknown_sku" not in context.context["order"]["tags"]

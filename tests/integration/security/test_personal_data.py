@@ -39,10 +39,12 @@ from sqlmodel import select
 
 from app.db import Database
 from app.domain.accounts.models import AuditEntry, Role, TokenScope
+from app.domain.accounts.services import SYSTEM
 from app.domain.channels import services as channels
 from app.domain.channels.adapters import adapter_for
 from app.domain.channels.models import IngestError, IngestSource
 from app.domain.channels.services import SHOP_HEADER, SIGNATURE_HEADER, sign_body
+from app.domain.flows import services as flow_services
 from app.domain.fulfillment.carriers import CarrierError, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import BuyerNotification, Shipment, Waybill
 from app.domain.orders import pii
@@ -635,20 +637,47 @@ async def test_a_phone_in_a_line_title_nick_or_tag_is_masked_wherever_it_is_kept
 # --- the receiver's name ----------------------------------------------------------------------------------
 
 
+#: A published flow that reads the receiver's name (the shipped audit reads only whether the address is complete).
+NAME_FLOW = {
+    "schema": 1,
+    "name": "收货人姓名检查",
+    "trigger": "order.received",
+    "nodes": [
+        {"id": "start", "type": "start", "name": "开始", "position": {"x": 0, "y": 0}},
+        {
+            "id": "has_name",
+            "type": "condition",
+            "name": "有收货人姓名？",
+            "position": {"x": 240, "y": 0},
+            "config": {"logic": {"!!": {"var": "order.receiver.name"}}},
+        },
+        {"id": "end", "type": "end", "name": "结束", "position": {"x": 480, "y": 0}},
+    ],
+    "edges": [
+        {"id": "e1", "source": "start", "target": "has_name", "port": "next"},
+        {"id": "e2", "source": "has_name", "target": "end", "port": "true"},
+        {"id": "e3", "source": "has_name", "target": "end", "port": "false"},
+    ],
+}
+
+
 async def test_the_receiver_name_is_masked_on_the_pages_in_the_trace_and_in_a_simulation(
     server, worker, db, settings, make_user, make_token
 ):
+    async with db.transaction() as session:
+        flow = await flow_services.create_flow(session, SYSTEM, NAME_FLOW["name"], document=NAME_FLOW, priority=10)
+        await flow_services.publish(session, SYSTEM, flow.id, "读收货人姓名")
     order_id = (await deliver(server, "webshop", "webshop", webshop_order("PII-NAME")))["order_id"]
     await wait_until_settled(db, 1)
     async with db.reading() as session:
         processing_row = (await session.exec(select(OrderProcessing).where(OrderProcessing.order_id == order_id))).one()
     trace = json.dumps(processing_row.flows, ensure_ascii=False)
-    # The published flow reads the name (the engine sees it); the trace keeps what it read, masked.
+    # The flow reads the name (the engine sees it); the trace keeps what it read, masked.
     assert '"order.receiver.name": "李**"' in trace and NAME not in trace
     token = await make_token(TokenScope.read)
     async with httpx.AsyncClient(base_url=server, timeout=30) as browser:
         simulated = await browser.post(
-            f"/api/v1/flows/{processing_row.flows[0]['flow_id']}/simulate",
+            f"/api/v1/flows/{flow.id}/simulate",
             json={"sample": f"order:{order_id}"},
             headers={"Authorization": f"Bearer {token}"},
         )

@@ -383,7 +383,7 @@ async def test_a_pulled_order_out_of_bounds_is_queued_and_the_rest_of_the_page_i
     ids=["second day of year 1", "last second of year 9999 in UTC"],
 )
 async def test_an_order_kept_with_a_time_at_the_calendars_ends_is_processed_simulated_and_shown(
-    client, db, shops, make_user, make_token, placed
+    client, db, settings, shops, make_user, make_token, placed
 ):
     # Orders delivered before times were bounded are still in the database: nothing that reads them may fail.
     order_id = (await deliver(client, "tmall", samples.taobao_multi_line_with_gift())).json()["order_id"]
@@ -392,7 +392,8 @@ async def test_an_order_kept_with_a_time_at_the_calendars_ends_is_processed_simu
         order.placed_at, order.paid_at, order.version = placed, placed, order.version + 1
         flow = await flows.create_flow(session, SYSTEM, "标准四段订单处理", template="standard_four_stage")
     async with db.transaction() as session:
-        await processing.process(session, order_id)  # unless a worker got there first: either way, no failure
+        # Unless a worker got there first: either way, no failure.
+        await processing.process(session, order_id, secret_key=settings.secret_key)
     async with db.reading() as session:
         run = await session.get(OrderProcessing, order_id)
     assert run.order_version == 2

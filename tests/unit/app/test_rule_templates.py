@@ -11,7 +11,7 @@ import pytest
 
 import ruleflows
 from app.domain.flows import builder, layout, lifting, panels
-from app.domain.flows.samples import context_of, sample_by_key
+from app.domain.flows.samples import context_of, features_of, sample_by_key
 
 NOW = datetime(2026, 11, 11, 4, 0, tzinfo=UTC)
 RULES = [
@@ -67,9 +67,11 @@ def test_the_audit_approves_a_good_order_and_holds_each_kind_of_bad_one() -> Non
     assert decided("tip2_1_auto_audit", sample("same_address_burst")) == [
         ("hold_for_review", {"reason": "同一地址 24 小时内订单过多，疑似刷单"})
     ]
-    no_address = sample("east_3c")
-    no_address["order"]["receiver"]["address"] = ""
-    assert decided("tip2_1_auto_audit", no_address) == [("hold_for_review", {"reason": "收货地址不完整"})]
+    for street in ("", "上海", "上海市静安区"):  # nothing below the area: no door to ship to
+        no_address = sample("east_3c")
+        no_address["order"]["receiver"]["address"] = street
+        no_address["features"] = features_of(no_address["order"], phone="13800000000")
+        assert decided("tip2_1_auto_audit", no_address) == [("hold_for_review", {"reason": "收货地址不完整"})]
     four_there = sample("same_address_burst", same_address_24h=3)
     assert decided("tip2_1_auto_audit", four_there) == [("approve", {})], "only more than 3 is held"
     released = sample("bad_phone", review_approved=True)

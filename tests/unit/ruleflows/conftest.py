@@ -102,6 +102,8 @@ def make_context(make_order: OrderFactory) -> ContextFactory:
             "stock_by_warehouse": {"SH01": 10},
             "is_urgent": False,
             "hours_since_paid": 8,
+            "phone_valid": True,
+            "address_complete": True,
         }
         base_features.update(features)
         return {"order": order if order is not None else make_order(), "features": base_features, "decisions": {}}

@@ -236,12 +236,29 @@ def test_order_with_an_invalid_phone_goes_to_review(
     make_context: Callable[..., dict[str, Any]],
     now: datetime,
 ) -> None:
-    result = run(four_stage, make_context(make_order(receiver__phone_masked="021-5555")), now=now)
+    # The features builder judged the real number (say 021-5555, or 10 digits behind a 138****5678 mask).
+    result = run(four_stage, make_context(make_order(), phone_valid=False), now=now)
 
     assert result.status == "ok"
     assert result.path == ["start", "review_approved", "audit_address", "audit_phone", "hold_phone", "end_held"]
     assert decided(result) == [("hold_for_review", {"reason": "收货人手机号无效"})]
-    assert result.trace[3].reads == {"order.receiver.phone_masked": "021-5555"}
+    assert result.trace[3].reads == {"features.phone_valid": False}
+
+
+def test_a_receiver_the_platform_protects_is_audited_like_any_other(
+    four_stage: dict[str, Any],
+    make_order: Callable[..., dict[str, Any]],
+    make_context: Callable[..., dict[str, Any]],
+    now: datetime,
+) -> None:
+    # A Tmall trade with an oaid: only masks in the order; the features say the platform's values are good.
+    order = make_order(
+        receiver__name="王**", receiver__phone_masked="", receiver__address="文一西路****", receiver__protected=True
+    )
+    result = run(four_stage, make_context(order), now=now)
+
+    assert result.path[:6] == [*STAGE_1[:5], "approve"]
+    assert not result.decisions.hold
 
 
 def test_repeated_address_order_goes_to_review(
@@ -270,7 +287,7 @@ def test_order_with_an_incomplete_address_goes_to_review(
     make_context: Callable[..., dict[str, Any]],
     now: datetime,
 ) -> None:
-    result = run(four_stage, make_context(make_order(receiver__address="")), now=now)
+    result = run(four_stage, make_context(make_order(receiver__address="上****"), address_complete=False), now=now)
 
     assert result.path == ["start", "review_approved", "audit_address", "hold_address", "end_held"]
     assert decided(result) == [("hold_for_review", {"reason": "收货地址不完整"})]

@@ -393,6 +393,28 @@ def check_tree(value: Any, name: str = "body") -> None:
             stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
 
 
+def clear_text(value: Any) -> str | None:
+    """A receiver value in clear, or None: empty, a mask (``张**``, ``138****5678``) or a platform's ciphertext
+    (抖店 ``#…#`` and ``$…$``, 有赞 ``$…$1$``, 快手 ``##…##``) is not."""
+    text = str(value or "").strip() if not isinstance(value, dict | list) else ""
+    return None if not text or text.startswith(("#", "$")) or "*" in text else text
+
+
+def masked_text(value: Any) -> str:
+    """A receiver value the platform masked (``张**``), for showing; empty for clear text and ciphertext."""
+    text = str(value or "").strip() if not isinstance(value, dict | list) else ""
+    return text if "*" in text and not text.startswith(("#", "$")) else ""
+
+
+def is_ciphertext(value: Any) -> bool:
+    """A platform's ciphertext or token of a receiver value (``#…#``, ``$…$``)."""
+    return isinstance(value, str) and value.strip().startswith(("#", "$")) and len(value.strip()) > 2
+
+
+#: What an address the platform keeps encrypted, without a masked copy, is shown as.
+HIDDEN_ADDRESS = "****"
+
+
 def compact_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 

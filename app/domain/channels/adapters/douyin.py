@@ -18,6 +18,7 @@ import httpx
 
 from app.domain.channels.adapters.base import (
     CHINA,
+    HIDDEN_ADDRESS,
     Credentials,
     NormalizeError,
     PresalePayments,
@@ -25,9 +26,11 @@ from app.domain.channels.adapters.base import (
     PullPage,
     as_list,
     as_object,
+    clear_text,
     fen,
     get,
     integer,
+    is_ciphertext,
     object_at,
     partial_refund_tag,
     quantity,
@@ -37,6 +40,7 @@ from app.domain.channels.adapters.base import (
     unix_time,
     within,
 )
+from app.domain.orders.receivers import is_virtual_number
 from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {1: "received", 105: "received", 2: "received", 101: "shipped", 3: "shipped", 4: "cancelled", 5: "completed"}
@@ -74,12 +78,6 @@ def douyin_sign(app_key: str, method: str, param_json: str, timestamp: str, vers
     return hmac.new(secret.encode(), plain.encode(), hashlib.sha256).hexdigest()
 
 
-def _clear(value: Any) -> str | None:
-    """Douyin ciphertext is wrapped in "#…#" and masks contain "*": neither is clear text."""
-    value = str(value or "").strip()
-    return None if not value or value.startswith("#") or "*" in value else value
-
-
 def _name(value: Any) -> str:
     """Douyin address parts are {"name", "id"} objects."""
     if isinstance(value, dict):
@@ -88,11 +86,13 @@ def _name(value: Any) -> str:
 
 
 class DouyinAdapter:
-    #: The clear receiver when Douyin sends one; ``encrypt_*`` ciphertext and ``mask_*`` copies are kept as sent.
+    #: The clear receiver when Douyin sends one; ``encrypt_*`` ciphertext and ``open_address_id`` are shown
+    #: masked (sealed whole), ``mask_*`` copies as sent.
     personal_fields: ClassVar[Mapping[str, str]] = {
         "post_receiver": "name",
         "post_tel": "phone",
         "post_addr.detail": "address",
+        **dict.fromkeys(("encrypt_post_receiver", "encrypt_post_tel", "encrypt_detail", "open_address_id"), "token"),
     }
 
     def unwrap(self, body: Any) -> dict[str, Any]:
@@ -146,9 +146,7 @@ class DouyinAdapter:
         address = payload.get("post_addr") or {}
         if not isinstance(address, dict):
             raise NormalizeError("post_addr", "must be an object")
-        mask_address = payload.get("mask_post_addr") or {}
-        clear_detail = str(address.get("detail") or "")
-        phone = str(payload.get("post_tel") or "").strip()
+        receiver = self._receiver(payload, address)
         return NormalizedOrder(
             external_id=text(payload, "order_id"),
             raw_status=str(code),
@@ -160,15 +158,7 @@ class DouyinAdapter:
             paid_at=paid_at,
             channel_buyer_id=str(payload.get("doudian_open_id") or ""),
             buyer_nick=str(payload.get("user_nick") or payload.get("mask_post_receiver") or ""),
-            receiver_name=str(payload.get("post_receiver") or payload.get("mask_post_receiver") or ""),
-            phone=_clear(phone),
-            phone_masked=str(payload.get("mask_post_tel") or ""),
-            province=_name(address.get("province")),
-            city=_name(address.get("city")),
-            district=_name(address.get("town")),
-            town=_name(address.get("street")),
-            address=_clear(clear_detail),
-            address_masked=str(mask_address.get("detail") or "") if isinstance(mask_address, dict) else "",
+            **receiver,
             items_fen=sum(fen(item, "origin_amount") for item in payload["sku_order_list"]),
             shipping_fen=fen(payload, "post_amount", 0),
             discount_fen=fen(payload, "promotion_amount", 0),
@@ -185,6 +175,41 @@ class DouyinAdapter:
             lines=lines,
             raw=payload,
         )
+
+    def _receiver(self, payload: dict[str, Any], address: dict[str, Any]) -> dict[str, Any]:
+        """The receiver fields of the normalised order: clear values when 抖店 sends them (a clear ``post_tel``
+        may be a virtual number), else its masked copies; its ciphertext kept as tokens. Any ciphertext, or a
+        virtual number, means the platform protects the receiver."""
+        # 抖店's ciphertext (order.orderDetail): the phone "$…$…$1$$", the name and the street "#…#…#1##" (older
+        # payloads put the street's in ``detail`` itself), decrypted by order.batchDecrypt, where a protected
+        # phone decrypts to a virtual number "phone_no_a-phone_no_b"; ``open_address_id`` names the address.
+        sent = {
+            "name": payload.get("encrypt_post_receiver"),
+            "phone": payload.get("encrypt_post_tel"),
+            "address": address.get("encrypt_detail") or address.get("detail"),
+        }
+        tokens = {kind: str(value).strip() for kind, value in sent.items() if is_ciphertext(value)}
+        address_id = str(payload.get("open_address_id") or "").strip()
+        if address_id:
+            tokens["address_id"] = address_id
+        detail = address.get("detail")
+        masks = payload.get("mask_post_addr") if isinstance(payload.get("mask_post_addr"), dict) else {}
+        phone = clear_text(payload.get("post_tel"))
+        masked_street = str((masks or {}).get("detail") or "") or (HIDDEN_ADDRESS if "address" in tokens else "")
+        return {
+            "receiver_name": str(clear_text(payload.get("post_receiver")) or payload.get("mask_post_receiver") or ""),
+            "phone": phone,
+            "phone_masked": str(payload.get("mask_post_tel") or ""),
+            "province": _name(address.get("province")),
+            "city": _name(address.get("city")),
+            "district": _name(address.get("town")),
+            "town": _name(address.get("street")),
+            "address": clear_text(detail),
+            "address_masked": masked_street,
+            "receiver_protected": bool(tokens) or is_virtual_number(phone),
+            "receiver_tokens": tokens,
+            "address_token": address_id,
+        }
 
     async def pull_page(
         self, client: httpx.AsyncClient, creds: Credentials, since: datetime, until: datetime, token: str | None

@@ -24,7 +24,9 @@ from app.domain.channels.adapters.base import (
     as_list,
     as_object,
     china_time,
+    clear_text,
     get,
+    masked_text,
     object_at,
     quantity,
     required_time,
@@ -33,6 +35,7 @@ from app.domain.channels.adapters.base import (
     within,
     yuan,
 )
+from app.domain.orders.receivers import is_virtual_number
 from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
 STATUS = {
@@ -53,7 +56,7 @@ def jd_sign(params: dict[str, str], secret: str) -> str:
 
 
 class JdAdapter:
-    #: The consignee in clear (隐私号 virtual mobiles included).
+    #: The consignee in clear (隐私号 virtual mobiles, an 11-digit number with an extension, included).
     personal_fields: ClassVar[Mapping[str, str]] = {
         "consigneeInfo.fullname": "name",
         "consigneeInfo.mobile": "phone",
@@ -103,7 +106,7 @@ class JdAdapter:
         consignee = payload.get("consigneeInfo") or {}
         if not isinstance(consignee, dict):
             raise NormalizeError("consigneeInfo", "must be an object")
-        phone = str(consignee.get("mobile") or consignee.get("telephone") or "").strip()
+        receiver = self._receiver(consignee)
         return NormalizedOrder(
             external_id=order_id,
             raw_status=raw_status,
@@ -115,13 +118,7 @@ class JdAdapter:
             paid_at=china_time(payload.get("paymentConfirmTime"), "paymentConfirmTime"),
             channel_buyer_id=str(payload.get("pin") or payload.get("open_id_buyer") or ""),
             buyer_nick=str(payload.get("pin") or ""),
-            receiver_name=str(consignee.get("fullname") or ""),
-            phone=phone or None,
-            province=str(consignee.get("province") or ""),
-            city=str(consignee.get("city") or ""),
-            district=str(consignee.get("county") or ""),
-            town=str(consignee.get("town") or ""),
-            address=str(consignee.get("fullAddress") or "") or None,
+            **receiver,
             items_fen=yuan(payload, "orderTotalPrice"),
             shipping_fen=yuan(payload, "freightPrice", "0"),
             discount_fen=yuan(payload, "sellerDiscount", "0"),
@@ -131,6 +128,27 @@ class JdAdapter:
             lines=lines,
             raw=payload,
         )
+
+    def _receiver(self, consignee: dict[str, Any]) -> dict[str, Any]:
+        """The consignee fields of the normalised order. A 隐私号 (JD's virtual mobile, "17161234567-1234") is
+        the phone the courier calls, kept like a phone; it, or a mobile JD sends only masked, means the platform
+        protects the receiver."""
+        mobile, telephone = consignee.get("mobile"), consignee.get("telephone")
+        phone = clear_text(mobile) or clear_text(telephone)
+        masked = masked_text(mobile) or masked_text(telephone)
+        name = consignee.get("fullname")
+        return {
+            "receiver_name": str(clear_text(name) or masked_text(name)),
+            "phone": phone,
+            "phone_masked": masked,
+            "province": str(consignee.get("province") or ""),
+            "city": str(consignee.get("city") or ""),
+            "district": str(consignee.get("county") or ""),
+            "town": str(consignee.get("town") or ""),
+            "address": clear_text(consignee.get("fullAddress")),
+            "address_masked": masked_text(consignee.get("fullAddress")),
+            "receiver_protected": is_virtual_number(phone) or (phone is None and bool(masked)),
+        }
 
     async def pull_page(
         self, client: httpx.AsyncClient, creds: Credentials, since: datetime, until: datetime, token: str | None

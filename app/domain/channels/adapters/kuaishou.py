@@ -37,6 +37,8 @@ from app.domain.channels.adapters.base import (
 )
 from app.domain.orders.schemas import NormalizedLine, NormalizedOrder
 
+#: Where 快手 sends the receiver's ciphertext, and what each holds.
+ENCRYPTED = {"encryptedConsignee": "name", "encryptedMobile": "phone", "encryptedAddress": "address"}
 STATUS = {10: "received", 30: "received", 40: "shipped", 50: "delivered", 70: "completed", 80: "cancelled"}
 
 
@@ -133,6 +135,8 @@ class KuaishouAdapter:
             receiver_name=str(address.get("desensitiseConsignee") or ""),
             phone=None,  # Kuaishou only sends it encrypted
             phone_masked=str(address.get("desensitiseMobile") or ""),
+            receiver_protected=True,
+            receiver_tokens={kind: str(address[key]) for key, kind in ENCRYPTED.items() if address.get(key)},
             province=str(address.get("province") or ""),
             city=str(address.get("city") or ""),
             district=str(address.get("district") or ""),

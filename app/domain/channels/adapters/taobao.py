@@ -22,7 +22,9 @@ from app.domain.channels.adapters.base import (
     as_list,
     as_object,
     china_time,
+    clear_text,
     get,
+    masked_text,
     object_at,
     partial_refund_tag,
     quantity,
@@ -99,12 +101,15 @@ def top_sign(params: dict[str, str], secret: str) -> str:
 class TaobaoAdapter:
     """Taobao and Tmall share one API and one payload."""
 
-    #: Where a TOP trade carries the receiver in clear (see CHANNELS.md); ``oaid`` replaces them under privacy.
+    #: Where a TOP trade carries the receiver in clear (see CHANNELS.md). Under privacy the trade carries an
+    #: ``oaid`` (收件人ID, "Open Addressee ID": taobao.trade.fullinfo.get, decrypted by taobao.top.oaid.decrypt)
+    #: and masked copies of these fields instead.
     personal_fields: ClassVar[Mapping[str, str]] = {
         "receiver_name": "name",
         "receiver_mobile": "phone",
         "receiver_phone": "phone",
         "receiver_address": "address",
+        "oaid": "token",
     }
 
     def unwrap(self, body: Any) -> dict[str, Any]:
@@ -125,7 +130,7 @@ class TaobaoAdapter:
         tags = partial_refund_tag(lines, {"SUCCESS"})
         if raw_status in UNPAID:
             tags.append("unpaid")
-        phone = str(payload.get("receiver_mobile") or payload.get("receiver_phone") or "").strip()
+        receiver = self._receiver(payload)
         return NormalizedOrder(
             external_id=text(payload, "tid"),
             raw_status=raw_status,
@@ -135,13 +140,7 @@ class TaobaoAdapter:
             paid_at=china_time(payload.get("pay_time"), "pay_time"),
             channel_buyer_id=str(payload.get("buyer_open_uid") or ""),
             buyer_nick=str(payload.get("buyer_nick") or ""),
-            receiver_name=str(payload.get("receiver_name") or ""),
-            phone=phone or None,
-            province=str(payload.get("receiver_state") or ""),
-            city=str(payload.get("receiver_city") or ""),
-            district=str(payload.get("receiver_district") or ""),
-            town=str(payload.get("receiver_town") or ""),
-            address=str(payload.get("receiver_address") or "") or None,
+            **receiver,
             items_fen=yuan(payload, "total_fee"),
             shipping_fen=yuan(payload, "post_fee", "0"),
             discount_fen=yuan(payload, "discount_fee", "0"),
@@ -157,6 +156,27 @@ class TaobaoAdapter:
             lines=lines,
             raw=payload,
         )
+
+    def _receiver(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The receiver fields of the normalised order. An ``oaid`` means the platform protects the receiver:
+        it also names the address (the same receiver in the same shop within a week has the same oaid)."""
+        oaid = str(payload.get("oaid") or "").strip()
+        mobile, phone = payload.get("receiver_mobile"), payload.get("receiver_phone")
+        name = payload.get("receiver_name")
+        return {
+            "receiver_name": str(clear_text(name) or masked_text(name)),
+            "phone": clear_text(mobile) or clear_text(phone),
+            "phone_masked": masked_text(mobile) or masked_text(phone),
+            "province": str(payload.get("receiver_state") or ""),
+            "city": str(payload.get("receiver_city") or ""),
+            "district": str(payload.get("receiver_district") or ""),
+            "town": str(payload.get("receiver_town") or ""),
+            "address": clear_text(payload.get("receiver_address")),
+            "address_masked": masked_text(payload.get("receiver_address")),
+            "receiver_protected": bool(oaid),
+            "receiver_tokens": {"oaid": oaid} if oaid else {},
+            "address_token": oaid,
+        }
 
     def _line(self, item: Any, index: int) -> NormalizedLine:
         where = f"orders[{index}]"

@@ -111,6 +111,8 @@ class WechatAdapter:
             district=str(address.get("county_name") or ""),
             address=street if street and "*" not in street else None,
             address_masked=street if "*" in street else "",
+            # 视频号小店 masks what it protects (a virtual number stands behind a masked tel_number).
+            receiver_protected="*" in phone or "*" in street,
             items_fen=items,
             shipping_fen=freight,
             discount_fen=max(items + freight - paid, 0),

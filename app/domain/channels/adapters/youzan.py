@@ -15,6 +15,7 @@ import httpx
 
 from app.domain.channels.adapters.base import (
     CHINA,
+    HIDDEN_ADDRESS,
     Credentials,
     NormalizeError,
     PullError,
@@ -22,8 +23,11 @@ from app.domain.channels.adapters.base import (
     as_list,
     as_object,
     china_time,
+    clear_text,
     get,
     integer,
+    is_ciphertext,
+    masked_text,
     object_at,
     partial_refund_tag,
     quantity,
@@ -46,17 +50,18 @@ STATUS = {
 }
 
 
-def _clear(value: Any) -> str | None:
-    value = str(value or "").strip()
-    return None if not value or value.startswith("$") or "*" in value else value
-
-
 class YouzanAdapter:
-    #: The receiver in clear (``$…$1$`` ciphertext is left as sent).
+    #: The receiver in clear; 有赞's ``$…$1$`` ciphertext in the same fields is shown masked (sealed whole).
     personal_fields: ClassVar[Mapping[str, str]] = {
         "address_info.receiver_name": "name",
         "address_info.receiver_tel": "phone",
         "address_info.delivery_address": "address",
+    }
+    #: The receiver fields 有赞 encrypts for a protected buyer, and what each holds.
+    ENCRYPTED: ClassVar[Mapping[str, str]] = {
+        "receiver_name": "name",
+        "receiver_tel": "phone",
+        "delivery_address": "address",
     }
 
     def unwrap(self, body: Any) -> dict[str, Any]:
@@ -114,7 +119,7 @@ class YouzanAdapter:
         tags = partial_refund_tag(lines, {"REFUND_SUCCESS"})
         if raw_status == "WAIT_BUYER_PAY":
             tags.append("unpaid")
-        phone = _clear(address.get("receiver_tel"))
+        receiver = self._receiver(address if isinstance(address, dict) else {})
         return NormalizedOrder(
             external_id=external_id,
             raw_status=raw_status,
@@ -125,12 +130,7 @@ class YouzanAdapter:
             channel_buyer_id=str(buyer.get("yz_open_id") or buyer.get("fans_id") or ""),
             buyer_nick=str(buyer.get("fans_nickname") or ""),
             unionid=str(buyer.get("union_id") or ""),
-            receiver_name=str(_clear(address.get("receiver_name")) or ""),
-            phone=phone,
-            province=str(address.get("delivery_province") or ""),
-            city=str(address.get("delivery_city") or ""),
-            district=str(address.get("delivery_district") or ""),
-            address=_clear(address.get("delivery_address")),
+            **receiver,
             items_fen=total,
             shipping_fen=post,
             discount_fen=max(total + post - payment, 0),
@@ -145,6 +145,27 @@ class YouzanAdapter:
             lines=lines,
             raw=payload,
         )
+
+    def _receiver(self, address: dict[str, Any]) -> dict[str, Any]:
+        """The receiver fields of the normalised order: clear values, or 有赞's masks (``张**``) for showing; its
+        ``$…$`` ciphertext kept as tokens, and then the platform protects the receiver."""
+        tokens = {
+            kind: str(address[key]).strip() for key, kind in self.ENCRYPTED.items() if is_ciphertext(address.get(key))
+        }
+        street = address.get("delivery_address")
+        name = address.get("receiver_name")
+        return {
+            "receiver_name": str(clear_text(name) or masked_text(name)),
+            "phone": clear_text(address.get("receiver_tel")),
+            "phone_masked": masked_text(address.get("receiver_tel")),
+            "province": str(address.get("delivery_province") or ""),
+            "city": str(address.get("delivery_city") or ""),
+            "district": str(address.get("delivery_district") or ""),
+            "address": clear_text(street),
+            "address_masked": masked_text(street) or (HIDDEN_ADDRESS if "address" in tokens else ""),
+            "receiver_protected": bool(tokens),
+            "receiver_tokens": tokens,
+        }
 
     async def pull_page(
         self, client: httpx.AsyncClient, creds: Credentials, since: datetime, until: datetime, token: str | None

@@ -86,7 +86,8 @@ def test_jd_order_spreads_the_coupon_onto_its_sku_and_keeps_the_masked_mobile():
         ("100099", 0, True),
     ]
     assert order.paid_at == datetime(2026, 11, 11, 1, 15, 30, tzinfo=UTC)
-    assert order.phone == "139****1024"  # masked by JD; ingest keeps it as the masked copy
+    # Masked by JD: no phone in clear, the masked copy kept to show, and the receiver protected by the platform.
+    assert (order.phone, order.phone_masked, order.receiver_protected) == (None, "139****1024", True)
     assert order.seller_memo == "老客户"
 
 
@@ -184,3 +185,38 @@ def test_a_body_that_is_not_json_is_a_normalize_error():
     with pytest.raises(NormalizeError) as caught:
         adapter_for("jd").unwrap(b"{not json")
     assert caught.value.field == "body"
+
+
+def test_a_tmall_trade_with_an_oaid_is_a_protected_receiver_named_by_its_oaid():
+    order = normalize("tmall", samples.tmall_privacy_oaid())
+    oaid = samples.tmall_privacy_oaid()["oaid"]
+    assert order.receiver_protected and order.receiver_tokens == {"oaid": oaid} and order.address_token == oaid
+    assert (order.receiver_name, order.phone, order.phone_masked) == ("王**", None, "*******5678")
+    assert (order.address, order.address_masked) == (None, "张江路**号***")
+    assert (order.province, order.city, order.district, order.town) == ("上海", "上海市", "浦东新区", "张江镇")
+    plain = normalize("tmall", samples.taobao_multi_line_with_gift())
+    assert not plain.receiver_protected and plain.phone == "13812345678" and plain.receiver_tokens == {}
+
+
+def test_douyin_ciphertext_is_kept_as_tokens_and_a_decrypted_virtual_number_as_the_phone():
+    order = normalize("douyin", samples.douyin_encrypted())
+    assert order.receiver_protected and order.phone is None and order.address is None
+    assert set(order.receiver_tokens) == {"name", "phone", "address", "address_id"}
+    assert order.receiver_tokens["phone"].startswith("$$") and order.address_token.startswith("#GKTB")
+    assert (order.receiver_name, order.phone_masked, order.address_masked) == ("陈*", "1********35", "玉林北路**号***")
+    decrypted = normalize("douyin", samples.douyin_virtual_number())
+    assert decrypted.receiver_protected and decrypted.phone == "18400913965-7576"
+    assert decrypted.address == "玉林北路 22 号 3 栋 1 单元 502"
+
+
+def test_youzan_encrypted_values_are_tokens_never_clear_text():
+    order = normalize("youzan", samples.youzan_encrypted())
+    assert order.receiver_protected and set(order.receiver_tokens) == {"name", "phone", "address"}
+    assert (order.receiver_name, order.phone, order.address, order.address_masked) == ("", None, None, "****")
+    assert (order.province, order.city, order.district) == ("江苏省", "南京市", "鼓楼区")
+
+
+def test_a_jd_privacy_number_is_the_phone_and_marks_the_receiver_protected():
+    order = normalize("jd", samples.jd_virtual_number())
+    assert order.receiver_protected and order.phone == "13244445555-3021"
+    assert order.receiver_name == "刘*" and order.address.startswith("北京朝阳区建外街道建国路 88 号")
