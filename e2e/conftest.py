@@ -48,7 +48,12 @@ def free_port() -> int:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var_dir = tmp_path_factory.mktemp("e2e-var")
     port = free_port()
-    env = {**os.environ, "RULEFLOW_VAR_DIR": str(var_dir)}
+    # The sandbox carrier is the server's own: waybills come from this port, as on :8000 in the README's run.
+    env = {
+        **os.environ,
+        "RULEFLOW_VAR_DIR": str(var_dir),
+        "CARRIER_API_URL": f"http://127.0.0.1:{port}/sandbox/carrier",
+    }
     for key in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "RULEFLOW_ENV"):
         env.pop(key, None)
     cli = str(Path(sys.executable).parent / "ruleflow")
