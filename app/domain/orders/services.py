@@ -224,7 +224,10 @@ def _apply_fields(order: Order, data: NormalizedOrder, secret_key: str, personal
 
 def same_address_key(secret_key: str, order: Order, street: str | None, token: str = "") -> str:
     """The order's same-address key: from its clear street and the area on the row, or else from the platform's
-    address token (``oaid``); empty when neither is known (a masked street says nothing about the door)."""
+    address token (``oaid``); empty when neither is known (a masked street says nothing about the door), and for
+    a community-group order, which is collected at its pickup point with its neighbours' and sent to no door."""
+    if order.community:
+        return ""
     if street and "*" not in street:
         key = pii.address_key(secret_key, (order.province, order.city, order.district, order.town), street)
         if key:

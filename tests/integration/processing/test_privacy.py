@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from app.domain.channels.services import set_webhook_secret
 from app.domain.orders import pii
 from app.domain.orders.models import Order
 from app.domain.processing.models import OrderProcessing
-from tests.integration.processing.conftest import deliver, generic_order, wait_until_settled
+from app.domain.shops.models import Channel, Shop
+from tests.integration.processing.conftest import SECRET, deliver, generic_order, wait_until_settled
 from tests.samples import channels as samples
 
 SHOPS = {"tmall": "tmall-flagship", "douyin": "douyin-live", "youzan": "youzan-shop", "jd": "jd-pop"}
@@ -149,3 +151,29 @@ async def test_five_orders_to_one_door_under_five_names_within_a_day_are_held_fr
         ("held", "同一地址 24 小时内订单过多，疑似刷单"),
         ("held", "同一地址 24 小时内订单过多，疑似刷单"),
     ]
+
+
+async def test_community_group_orders_collected_at_one_pickup_point_are_not_held_as_one_address(
+    server, worker, db, settings
+):
+    # 社区团购: the neighbours' orders all go to the leader's pickup point; that is the channel, not 刷单.
+    async with db.transaction() as session:
+        shop = Shop(channel=Channel.community_group, code="tuan-pudong", name="浦东团购")
+        set_webhook_secret(shop, settings.secret_key, SECRET)
+        session.add(shop)
+    orders = []
+    for i, name in enumerate(["林芳", "周强", "吴敏", "郑洁", "孙浩"]):
+        payload = samples.community_group_order(f"TG-PICKUP-{i}")
+        payload["lines"] = [{"line_id": "1", "sku": "MASK-10", "title": "面膜", "qty": 1, "unit_price_fen": 9900}]
+        payload["receiver"] = {
+            **payload["receiver"],
+            "name": name,
+            "phone": f"1360000{i:04d}",
+            "address": "幸福路 100 弄东门自提点",
+        }
+        payload["buyer"] = {"id": f"tg-member-{i}", "nick": name}
+        orders.append(("community_group", "tuan-pudong", payload))
+    ids = await land(server, db, orders)
+    procs, stored = await outcomes(db, ids)
+    assert {stored[order_id].address_key for order_id in ids} == {""}
+    assert [(procs[order_id].state.value, procs[order_id].hold_reason) for order_id in ids] == [("processed", "")] * 5
