@@ -97,3 +97,4 @@ def test_an_operator_scans_a_waybill_and_the_parcel_is_shipped(page: Page) -> No
 
     page.goto(f"/orders/{order_id}")
     expect(page.get_by_test_id("order-status")).to_have_text("已发货")
+    expect(page.get_by_test_id("shipment-shipped")).to_have_text("已发货")
