@@ -44,7 +44,7 @@ from app.domain.orders.pii import decrypt, encrypt
 from app.domain.orders.schemas import NormalizedOrder, safe_text
 from app.domain.processing import services as processing
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import MAX_PRESALE_BALANCE_HOURS, Channel, Shop
+from app.domain.shops.models import MAX_PRESALE_BALANCE_HOURS, PRESALE_OVERDUE_ACTIONS, Channel, Shop
 from app.errors import DomainError, Labels
 from app.forms import one
 from app.i18n import N_, gettext
@@ -541,6 +541,9 @@ class ShopSettingsError(DomainError, ValueError):
         "bad_setting.presale_balance_hours": N_(
             "The default balance term is a whole number of hours from 1 to %(max)s."
         ),
+        "bad_setting.presale_overdue_action": N_(
+            "When the balance is overdue: choose cancel the order or send it to review."
+        ),
     }
 
     def __init__(self, field: str, variant: str | None = None, **params: Any) -> None:
@@ -604,8 +607,8 @@ def apply_pull_settings(shop: Shop, secret_key: str, wanted: PullSettings) -> li
 async def update_shop_settings(
     session: AsyncSession, secret_key: str, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
 ) -> Shop:
-    """Save the pull settings and the 预售尾款默认期限, all checked before any is set. Blank secret fields keep the
-    stored secret (they are never shown back); a form without the term keeps it."""
+    """Save the pull settings, the 预售尾款默认期限 and 逾期未付尾款, all checked before any is set. Blank secret fields
+    keep the stored secret (they are never shown back); a form without the term or the overdue action keeps it."""
     shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
@@ -614,10 +617,16 @@ async def update_shop_settings(
     hours = shop.presale_balance_hours if not term else parse_int(term, minimum=1, maximum=MAX_PRESALE_BALANCE_HOURS)
     if hours is None:
         raise ShopSettingsError("presale_balance_hours", max=MAX_PRESALE_BALANCE_HOURS)
+    overdue = one(form, "presale_overdue_action") or shop.presale_overdue_action
+    if overdue not in PRESALE_OVERDUE_ACTIONS:
+        raise ShopSettingsError("presale_overdue_action")
     changed = apply_pull_settings(shop, secret_key, wanted)
     if shop.presale_balance_hours != hours:
         shop.presale_balance_hours = hours
         changed.append("presale_balance_hours")
+    if shop.presale_overdue_action != overdue:
+        shop.presale_overdue_action = overdue
+        changed.append("presale_overdue_action")
     session.add(shop)
     await session.flush()
     forget_webhook_shops()

@@ -54,6 +54,7 @@ EVENT_LABELS = {
     "skus_resolved": N_("Lines matched to our SKUs"),
     "review_sku_mapped": N_("Unknown SKU mapped in review"),
     "balance_paid": N_("Presale balance paid"),
+    "presale_overdue": N_("Presale balance overdue"),
     "processing_failed": N_("Processing failed"),
     "waybill": N_("Waybill issued"),
     "parcel_shipped": N_("Parcel shipped"),

@@ -10,13 +10,13 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import Database, is_transient
+from app.db import Database, is_transient, utcnow
 from app.domain.flows import canary as canaries
 from app.domain.fulfillment import jobs as fulfillment_jobs
 from app.domain.fulfillment import services as fulfillment
@@ -116,8 +116,9 @@ async def judge_canaries(db: Database) -> list[int]:
         return []
 
 
-async def sweep_processing(db: Database, settings: Settings) -> dict[str, int]:
-    """Cron body: re-stage stuck orders and retry 缺货 orders (see :func:`services.sweep`), and judge the running
+async def sweep_processing(db: Database, settings: Settings, *, now: datetime | None = None) -> dict[str, int]:
+    """Cron body: re-stage stuck orders and retry 缺货 orders (see :func:`services.sweep`), cancel or hold the
+    presales whose balance is overdue at ``now`` (see :func:`services.expire_presales`), and judge the running
     canaries (in case the judging after a batch was lost)."""
     await judge_canaries(db)
     async with db.transaction() as session:
@@ -126,6 +127,8 @@ async def sweep_processing(db: Database, settings: Settings) -> dict[str, int]:
             stuck_after=timedelta(seconds=settings.processing_stuck_seconds),
             retry_stock_after=timedelta(seconds=settings.stock_retry_seconds),
         )
+    async with db.transaction() as session:
+        counts |= await services.expire_presales(session, now or utcnow())
     if any(counts.values()):
         log.warning("processing sweeper: %s", counts)
     return counts

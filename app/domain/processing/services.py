@@ -1055,6 +1055,55 @@ async def _requeue_held_for(session: AsyncSession, order: Order, line: OrderLine
 # --- the sweeper --------------------------------------------------------------------------------------------
 
 
+#: The review reason of a presale whose balance was not paid by its due time.
+PRESALE_OVERDUE_REASON = "尾款逾期未付"
+
+
+async def expire_presales(session: AsyncSession, now: datetime, *, limit: int = 500) -> dict[str, int]:
+    """逾期未付尾款: a presale still awaiting its balance at its due time (``hold_until``) is cancelled, its
+    reservations released, or put in the review queue with 尾款逾期未付, as its shop's
+    ``presale_overdue_action`` says. Either moves it out of ``awaiting_balance``, so a second sweep finds nothing;
+    an order whose balance update arrived (queued again) is left to its run."""
+    counts = {"presale_cancelled": 0, "presale_to_review": 0}
+    due = (
+        await session.exec(
+            select(OrderProcessing.order_id)
+            .join(Order, col(Order.id) == col(OrderProcessing.order_id))
+            .where(
+                OrderProcessing.state == ProcessingState.awaiting_balance,
+                col(OrderProcessing.hold_until).is_not(None),
+                col(OrderProcessing.hold_until) <= now,
+                col(Order.balance_paid).is_(False),
+            )
+            .order_by(col(OrderProcessing.hold_until))
+            .limit(limit)
+        )
+    ).all()
+    for order_id in due:
+        order = await _locked_order(session, order_id)
+        proc = await session.get(OrderProcessing, order_id, populate_existing=True)
+        if order is None or proc is None or proc.state != ProcessingState.awaiting_balance or order.balance_paid:
+            continue  # its balance came (or someone acted) since the query
+        shop = await session.get(Shop, order.shop_id)
+        if shop is not None and shop.presale_overdue_action == "cancel":
+            await _cancel(
+                session, order, proc, await fulfillment.shipments_of(session, order_id), PRESALE_OVERDUE_REASON
+            )
+            proc.state = ProcessingState.cancelled
+            counts["presale_cancelled"] += 1
+        else:
+            proc.state = ProcessingState.held
+            proc.hold_code = "presale_overdue"
+            proc.hold_reason = PRESALE_OVERDUE_REASON
+            await orders.set_status(session, order, OrderStatus.on_hold)
+            await orders.add_event(session, order, "presale_overdue", {"reason": PRESALE_OVERDUE_REASON})
+            await _record_held(session, order, proc)
+            counts["presale_to_review"] += 1
+        proc.updated_at = now
+        session.add(proc)
+    return counts
+
+
 async def sweep(session: AsyncSession, *, stuck_after: timedelta, retry_stock_after: timedelta) -> dict[str, int]:
     """Re-stage orders stuck in ``queued`` (their job was lost or gave up) and retry 缺货 orders now and then.
 

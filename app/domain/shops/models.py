@@ -16,6 +16,8 @@ from app.dbtypes import utc_field
 DEFAULT_PRESALE_BALANCE_HOURS = 72
 #: The longest an admin may set it to: a year, the farthest a presale's balance is due (as order times allow).
 MAX_PRESALE_BALANCE_HOURS = 366 * 24
+#: The values of 逾期未付尾款, the default first: 转人工审核, 取消订单.
+PRESALE_OVERDUE_ACTIONS = ("review", "cancel")
 
 
 class Channel(StrEnum):
@@ -69,6 +71,9 @@ class Shop(ShopBase, table=True):
     #: 预售尾款默认期限: a presale's balance is due this many hours after payment when the platform gives no due
     #: time (the flows read it as ``features.presale_default_due_at``).
     presale_balance_hours: int = DEFAULT_PRESALE_BALANCE_HOURS
+    #: 逾期未付尾款: what the sweeper does with a presale whose balance is still unpaid at its due time, one of
+    #: :data:`PRESALE_OVERDUE_ACTIONS` (``review``: 转人工审核, ``cancel``: 取消订单 and its stock freed).
+    presale_overdue_action: str = Field(default="review", max_length=10)
 
 
 class ShopRead(ShopBase):
