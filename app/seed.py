@@ -68,6 +68,9 @@ SHOPS = [
     (Channel.webshop, "webshop", "品牌官网商城"),
 ]
 
+#: The store warehouse each POS shop's till sells from.
+STORE_TILLS = {"pos-sh-nanjingxilu": "SH-S01"}
+
 
 #: carrier, first kg (fen), each further kg (fen), promised days; remote provinces cost more and take longer.
 CARRIER_RATES = [
@@ -218,7 +221,7 @@ async def seed_demo(session: AsyncSession) -> bool:
         session.add(Carrier(code=code, name=name, supports_cold_chain=cold))
     for channel, code, name in SHOPS:
         # No webhook secret: one nobody has seen is no use; an admin makes one (shown once) on 渠道与店铺.
-        session.add(Shop(channel=channel, code=code, name=name))
+        session.add(Shop(channel=channel, code=code, name=name, store_warehouse_code=STORE_TILLS.get(code, "")))
     await session.flush()
     await seed_carrier_rates(session)
     await session.flush()

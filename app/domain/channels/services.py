@@ -340,6 +340,8 @@ async def _ingest_once(
         assert order.id is not None
         if result.outcome in ("created", "updated"):
             await processing.queue(session, order, new=result.outcome == "created")
+    if result.outcome in ("created", "updated"):  # its lines are written now
+        await processing.book_till_sale(session, shop, order)
     await session.exec(
         update(InboxEvent)
         .where(col(InboxEvent.id) == inbox_id)

@@ -168,6 +168,7 @@ class MoveKind(StrEnum):
     adjustment = "adjustment"  # 盘点调整
     transfer_out = "transfer_out"  # 调拨出
     transfer_in = "transfer_in"  # 调拨入
+    pos_sale = "pos_sale"  # 门店销售: a store till sold it off the shelf
 
 
 class StockMove(SQLModel, table=True):

@@ -791,6 +791,63 @@ async def restock_return(
     return moves
 
 
+@dataclass(frozen=True)
+class TillSale:
+    """What a store till's sale took off the store warehouse: the ledger rows, and per SKU the units the
+    book was short of (sold off the shelf but not on the book: the store's next count should find why)."""
+
+    moves: list[StockMove]
+    short: dict[str, int]
+
+
+async def sell_at_till(
+    session: AsyncSession, warehouse_code: str, order_key: str, lines: Sequence[ReservationLine], actor: Actor
+) -> TillSale:
+    """A completed POS sale (门店销售): each line's units (a bundle's components) leave the store's on hand at
+    once, one ``pos_sale`` row each. The till sold what was on the shelf, so a sale is never refused: where
+    the book has fewer units free than were sold, it takes what it has (on hand never falls below what
+    online orders reserve there) and the difference is noted on the row and returned, for the store's count.
+    A line already booked for this order books nothing, so a sale delivered twice deducts once."""
+    booked = set(
+        (
+            await session.exec(
+                select(StockMove.line_key).where(StockMove.kind == MoveKind.pos_sale, StockMove.order_key == order_key)
+            )
+        ).all()
+    )
+    wanted = [line for line in lines if line.line_key not in booked and line.qty > 0]
+    parts = await bundle_components(session, {line.sku_code for line in wanted})
+    takes = sorted(
+        (sku, line.line_key, line.qty * per)
+        for line in wanted
+        for sku, per in parts.get(line.sku_code, [(line.sku_code, 1)])
+    )
+    await _check_known(session, warehouses=[warehouse_code], skus={sku for sku, _, _ in takes})
+    moves, short = [], dict[str, int]()
+    for sku, line_key, qty in takes:  # in SKU order, as reservation locks rows
+        stock = await _locked_stock(session, warehouse_code, sku)
+        taken = max(0, min(qty, stock.on_hand - stock.reserved))
+        note = "门店收银销售"
+        if taken < qty:
+            short[sku] = short.get(sku, 0) + qty - taken
+            note = f"门店收银销售 {qty} 件，账面仅可扣 {taken} 件，差 {qty - taken} 件待盘点"
+        move = _move(
+            MoveKind.pos_sale,
+            warehouse_code,
+            sku,
+            actor,
+            on_hand=-taken,
+            order_key=order_key,
+            line_key=line_key,
+            note=note,
+        )
+        await _apply(session, move)  # the next line of the same SKU reads the row again
+        moves.append(move)
+    await session.flush()
+    await mark_channel_stock(session, {move.sku_code for move in moves})
+    return TillSale(moves, short)
+
+
 # --- transfers and counts ------------------------------------------------------------------------
 
 

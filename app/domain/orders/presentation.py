@@ -60,6 +60,7 @@ EVENT_LABELS = {
     "parcel_shipped": N_("Parcel shipped"),
     "changed_after_dispatch": N_("Changed after dispatch"),
     "changed_after_merge": N_("Changed after merging"),
+    "till_sale": N_("Sold at the store till"),
 }
 
 IMPORT_STATUS_LABELS = {

@@ -46,7 +46,7 @@ from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing import hits
 from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import Shop
+from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError, Labels
 from app.events import EventType
 from app.i18n import N_
@@ -115,6 +115,39 @@ async def queue(session: AsyncSession, order: Order, *, reason: str = "", new: b
         session, "process_order", order.id, dedupe_key=f"process_order:{order.id}:v{order.version}{suffix}"
     )
     return proc
+
+
+async def book_till_sale(session: AsyncSession, shop: Shop, order: Order) -> inventory.TillSale | None:
+    """A store till's completed sale (a POS order shipped, delivered or completed) leaves the store warehouse
+    at once, in the transaction the order lands in; it is never routed to a warehouse (processing treats a
+    finished order as dispatched). A line already booked, or an order delivered again, books nothing; a
+    line whose SKU is not ours yet, or a shop with no store warehouse, is noted on the order's timeline."""
+    if shop.channel != Channel.pos or order.status not in FINISHED_STATUSES:
+        return None
+    assert order.id is not None
+    lines = await _lines(session, order.id)
+    unmatched = routing.unmatched_lines(lines)
+    if not shop.store_warehouse_code:
+        await orders.add_event(session, order, "till_sale", {"note": "门店收银店铺未设门店仓，未扣库存"})
+        return None
+    sale = await inventory.sell_at_till(
+        session,
+        shop.store_warehouse_code,
+        inventory.order_key(order.id),
+        [ReservationLine(item.key, item.sku, item.qty) for item in routing.items_of(order.id, lines)],
+        SYSTEM,
+    )
+    if sale.moves or unmatched:
+        detail: dict[str, Any] = {
+            "warehouse": shop.store_warehouse_code,
+            "units": -sum(move.on_hand_delta for move in sale.moves),
+        }
+        if sale.short:
+            detail["short_of_book"] = sale.short
+        if unmatched:
+            detail["unmatched_lines"] = unmatched
+        await orders.add_event(session, order, "till_sale", detail)
+    return sale
 
 
 # --- helpers on the order ----------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ class Shop(ShopBase, table=True):
     #: 逾期未付尾款: what the sweeper does with a presale whose balance is still unpaid at its due time, one of
     #: :data:`PRESALE_OVERDUE_ACTIONS` (``review``: 转人工审核, ``cancel``: 取消订单 and its stock freed).
     presale_overdue_action: str = Field(default="review", max_length=10)
+    #: The store warehouse (门店仓) a POS shop's till sells from: a completed sale takes its units off there.
+    store_warehouse_code: str = Field(default="", max_length=32)
 
 
 class ShopRead(ShopBase):
