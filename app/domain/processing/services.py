@@ -1096,7 +1096,8 @@ async def expire_presales(session: AsyncSession, now: datetime, *, limit: int = 
     """逾期未付尾款: a presale still awaiting its balance at its due time (``hold_until``) is cancelled, its
     reservations released, or put in the review queue with 尾款逾期未付, as its shop's
     ``presale_overdue_action`` says. Either moves it out of ``awaiting_balance``, so a second sweep finds nothing;
-    an order whose balance update arrived (queued again) is left to its run."""
+    an order whose balance update arrived (queued again) is left to its run, and one a reviewer released (放行)
+    after it was overdue waits on for its balance: that was their call."""
     counts = {"presale_cancelled": 0, "presale_to_review": 0}
     due = (
         await session.exec(
@@ -1107,6 +1108,10 @@ async def expire_presales(session: AsyncSession, now: datetime, *, limit: int = 
                 col(OrderProcessing.hold_until).is_not(None),
                 col(OrderProcessing.hold_until) <= now,
                 col(Order.balance_paid).is_(False),
+                or_(
+                    col(OrderProcessing.approved_version).is_(None),
+                    col(OrderProcessing.approved_version) != col(Order.version),
+                ),
             )
             .order_by(col(OrderProcessing.hold_until))
             .limit(limit)
@@ -1115,7 +1120,13 @@ async def expire_presales(session: AsyncSession, now: datetime, *, limit: int = 
     for order_id in due:
         order = await _locked_order(session, order_id)
         proc = await session.get(OrderProcessing, order_id, populate_existing=True)
-        if order is None or proc is None or proc.state != ProcessingState.awaiting_balance or order.balance_paid:
+        if (
+            order is None
+            or proc is None
+            or proc.state != ProcessingState.awaiting_balance
+            or order.balance_paid
+            or proc.approved_version == order.version
+        ):
             continue  # its balance came (or someone acted) since the query
         shop = await session.get(Shop, order.shop_id)
         if shop is not None and shop.presale_overdue_action == "cancel":

@@ -16,6 +16,7 @@ from app.domain.channels import services as channels
 from app.domain.inventory.models import Stock
 from app.domain.orders.models import Order, OrderStatus
 from app.domain.processing import jobs
+from app.domain.processing import services as processing
 from app.domain.processing.models import OrderProcessing
 from app.domain.shops.models import Shop
 from app.events import PUBLISH_JOB
@@ -67,9 +68,9 @@ async def order_events(db, order_id: int) -> list[tuple[str, str]]:
     return sorted((body["type"], body["data"].get("hold", {}).get("reason", "")) for body in bodies)
 
 
-async def processed(order_id: int, session) -> bool:
+async def in_state(order_id: int, state: str, session) -> bool:
     proc = await session.get(OrderProcessing, order_id)
-    return proc is not None and proc.state.value == "processed"
+    return proc is not None and proc.state.value == state
 
 
 async def state_of(db, order_id: int) -> tuple[str, str, str, str]:
@@ -112,12 +113,28 @@ async def test_an_overdue_presale_goes_to_review_by_default(server, worker, db, 
     assert (await order_events(db, order_id)).count(("order.held", "尾款逾期未付")) == 1
 
 
+async def test_a_presale_a_reviewer_releases_after_it_was_overdue_waits_on_for_its_balance(
+    server, worker, db, settings
+):
+    order_id, _ = await presale_held(server, db)
+    await jobs.sweep_processing(db, settings, now=DUE + timedelta(minutes=1))
+    assert (await state_of(db, order_id))[1] == "held"
+
+    async with db.transaction() as session:
+        await processing.approve(session, order_id, SYSTEM)  # 放行: the buyer said they would pay
+    await wait_for(db, partial(in_state, order_id, "awaiting_balance"), what="the released presale waiting again")
+    swept = await jobs.sweep_processing(db, settings, now=DUE + timedelta(hours=2))
+
+    assert swept == NOTHING
+    assert await state_of(db, order_id) == ("on_hold", "awaiting_balance", "presale", "预售：等待买家支付尾款")
+
+
 async def test_a_balance_paid_before_its_due_time_is_routed_and_never_expired(server, worker, db, settings):
     await set_overdue_action(db, settings, "cancel")
     order_id, payload = await presale_held(server, db)
     paid = {**payload, "updated_at": "2026-11-12 09:00:00", "presale": {**PRESALE, "balance_paid": True}}
     await deliver(server, "webshop", "webshop", paid)
-    await wait_for(db, partial(processed, order_id), what="the paid presale processed")
+    await wait_for(db, partial(in_state, order_id, "processed"), what="the paid presale processed")
 
     swept = await jobs.sweep_processing(db, settings, now=DUE + timedelta(days=1))
 
