@@ -46,6 +46,7 @@ MOVE_KIND_LABELS = {
     MoveKind.adjustment.value: N_("Adjustment"),
     MoveKind.transfer_out.value: N_("Transfer out"),
     MoveKind.transfer_in.value: N_("Transfer in"),
+    MoveKind.pos_sale.value: N_("Store till sale"),
 }
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from sqlmodel import col, select
 
 from app.db import Database
+from app.domain.accounts.models import Role
 from app.domain.channels import services as channels
 from app.domain.channels.models import IngestSource
 from app.domain.fulfillment import services as fulfillment
@@ -18,9 +21,11 @@ from app.domain.orders.models import OrderEvent
 from app.domain.processing import services as processing
 from app.domain.shops.models import Shop
 from app.settings import Settings
+from tests.integration.forms import login
 from tests.integration.inventory.conftest import assert_ledger_matches, publish_channel_stock
 from tests.integration.processing.conftest import generic_order
 
+Client = AsyncTestClient[Litestar]
 TILL = "pos-sh-nanjingxilu"
 STORE = "SH-S01"
 
@@ -105,7 +110,7 @@ async def test_a_till_sale_of_two_deducts_two_from_the_store_once_and_the_online
 
 
 async def test_a_till_sale_of_more_than_the_book_holds_empties_the_shelf_and_notes_the_difference(
-    db: Database, settings: Settings, demo: None
+    db: Database, settings: Settings, demo: None, client: Client, make_user: Any
 ) -> None:
     store_before = await on_hand(db, STORE, "TEE-BLK-L")
 
@@ -125,6 +130,14 @@ async def test_a_till_sale_of_more_than_the_book_holds_empties_the_shelf_and_not
         {"warehouse": STORE, "units": store_before, "short_of_book": {"TEE-BLK-L": 3}}
     ]
     await assert_ledger_matches(db)
+
+    # The store manager reads the difference in the SKU's stock ledger, to count the shelf.
+    await make_user(Role.viewer)
+    await login(client, "viewer-user")
+    page = await client.get("/inventory/sku/TEE-BLK-L")
+    assert page.status_code == 200
+    row = page.text.split('data-kind="pos_sale"', 1)[1].split("</tr>", 1)[0]
+    assert "门店销售" in row and STORE in row and "差 3 件待盘点" in row
 
 
 async def test_an_unfinished_till_order_and_an_online_shop_order_deduct_nothing_at_landing(
