@@ -38,6 +38,8 @@ from app.domain.channels.adapters.base import (
 )
 from app.domain.channels.adapters.generic import GenericAdapter
 from app.domain.channels.models import CHANNEL_LENGTH, InboxEvent, IngestError, IngestErrorStatus, IngestSource
+from app.domain.inventory import services as inventory
+from app.domain.inventory.models import WarehouseKind
 from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.pii import decrypt, encrypt
@@ -546,6 +548,7 @@ class ShopSettingsError(DomainError, ValueError):
         "bad_setting.presale_overdue_action": N_(
             "When the balance is overdue: choose cancel the order or send it to review."
         ),
+        "bad_setting.store_warehouse_code": N_("The till's store warehouse must be the code of a store warehouse."),
     }
 
     def __init__(self, field: str, variant: str | None = None, **params: Any) -> None:
@@ -606,11 +609,24 @@ def apply_pull_settings(shop: Shop, secret_key: str, wanted: PullSettings) -> li
     return changed
 
 
+async def _store_warehouse_of(session: AsyncSession, shop: Shop, form: dict[str, Any]) -> str:
+    """The store warehouse (门店仓) a POS shop's till sells from, as typed (blank: none; not in the form: kept)."""
+    if shop.channel != Channel.pos or "store_warehouse_code" not in form:
+        return shop.store_warehouse_code
+    code = one(form, "store_warehouse_code").strip()
+    if code:
+        warehouse = await inventory.get_warehouse(session, code)
+        if warehouse is None or warehouse.kind != WarehouseKind.store:
+            raise ShopSettingsError("store_warehouse_code")
+    return code
+
+
 async def update_shop_settings(
     session: AsyncSession, secret_key: str, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
 ) -> Shop:
-    """Save the pull settings, the 预售尾款默认期限 and 逾期未付尾款, all checked before any is set. Blank secret fields
-    keep the stored secret (they are never shown back); a form without the term or the overdue action keeps it."""
+    """Save the pull settings, the 预售尾款默认期限, 逾期未付尾款 and a till's store warehouse, all checked before any
+    is set. Blank secret fields keep the stored secret (they are never shown back); a form without the term, the
+    overdue action or the store warehouse keeps it."""
     shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
@@ -622,7 +638,11 @@ async def update_shop_settings(
     overdue = one(form, "presale_overdue_action") or shop.presale_overdue_action
     if overdue not in PRESALE_OVERDUE_ACTIONS:
         raise ShopSettingsError("presale_overdue_action")
+    store = await _store_warehouse_of(session, shop, form)
     changed = apply_pull_settings(shop, secret_key, wanted)
+    if shop.store_warehouse_code != store:
+        shop.store_warehouse_code = store
+        changed.append("store_warehouse_code")
     if shop.presale_balance_hours != hours:
         shop.presale_balance_hours = hours
         changed.append("presale_balance_hours")

@@ -21,7 +21,7 @@ from app.domain.orders.models import OrderEvent
 from app.domain.processing import services as processing
 from app.domain.shops.models import Shop
 from app.settings import Settings
-from tests.integration.forms import login
+from tests.integration.forms import login, post_form
 from tests.integration.inventory.conftest import assert_ledger_matches, publish_channel_stock
 from tests.integration.processing.conftest import generic_order
 
@@ -153,3 +153,38 @@ async def test_an_unfinished_till_order_and_an_online_shop_order_deduct_nothing_
     async with db.reading() as session:
         rows = (await session.exec(select(StockMove).where(StockMove.kind == MoveKind.pos_sale))).all()
     assert rows == []
+
+
+async def test_an_admin_sets_the_store_warehouse_a_till_sells_from_and_a_till_without_one_deducts_nothing(
+    db: Database, settings: Settings, demo_data: None, client: Client, make_user: Any
+) -> None:
+    till = await shop(db, TILL)
+    await make_user(Role.admin, username="shop-admin")  # the demo's own admin has the demo password
+    await login(client, "shop-admin")
+    page = await client.get("/channels/")
+    assert f'data-testid="store-warehouse-{TILL}"' in page.text
+    assert 'data-testid="store-warehouse-webshop"' not in page.text  # only a till has one
+    url = f"/channels/{till.id}/settings"
+    for typed in ("SH01", "NOPE"):  # a regional warehouse, an unknown code
+        refused = await post_form(client, "/channels/", url, {"store_warehouse_code": typed})
+        assert refused.status_code == 400, typed
+        assert "收银门店仓须填写一个门店仓的编码。" in refused.text
+    assert (await shop(db, TILL)).store_warehouse_code == STORE
+
+    cleared = await post_form(client, "/channels/", url, {"store_warehouse_code": ""})
+    assert cleared.status_code == 200
+    assert (await shop(db, TILL)).store_warehouse_code == ""
+    store_before = await on_hand(db, STORE, "TEE-BLK-L")
+    order_id = await sell(db, settings, till_sale("POS-20261201-0004", "TEE-BLK-L", 1))
+    assert await on_hand(db, STORE, "TEE-BLK-L") == store_before
+    async with db.reading() as session:
+        events = (
+            await session.exec(
+                select(OrderEvent).where(OrderEvent.order_id == order_id, OrderEvent.kind == "till_sale")
+            )
+        ).all()
+    assert [e.detail for e in events] == [{"note": "门店收银店铺未设门店仓，未扣库存"}]
+
+    saved = await post_form(client, "/channels/", url, {"store_warehouse_code": STORE})
+    assert saved.status_code == 200 and f'value="{STORE}"' in saved.text
+    assert (await shop(db, TILL)).store_warehouse_code == STORE
