@@ -137,11 +137,18 @@ async def book_till_sale(session: AsyncSession, shop: Shop, order: Order) -> inv
         [ReservationLine(item.key, item.sku, item.qty) for item in routing.items_of(order.id, lines)],
         SYSTEM,
     )
+    if sale.moves:
+        # Routed while it was only paid: the shelf sold it, so the warehouse keeps its units and parcel.
+        released = await inventory.release(session, inventory.order_key(order.id), SYSTEM, note="门店收银已售出")
+        waiting = [s for s in await fulfillment.shipments_of(session, order.id) if not s.waybill_no]
+        await fulfillment.cancel_shipments(session, waiting)
     if sale.moves or unmatched:
         detail: dict[str, Any] = {
             "warehouse": shop.store_warehouse_code,
             "units": -sum(move.on_hand_delta for move in sale.moves),
         }
+        if sale.moves and released:
+            detail["released_lines"] = len(released)
         if sale.short:
             detail["short_of_book"] = sale.short
         if unmatched:

@@ -188,3 +188,23 @@ async def test_an_admin_sets_the_store_warehouse_a_till_sells_from_and_a_till_wi
     saved = await post_form(client, "/channels/", url, {"store_warehouse_code": STORE})
     assert saved.status_code == 200 and f'value="{STORE}"' in saved.text
     assert (await shop(db, TILL)).store_warehouse_code == STORE
+
+
+async def test_a_till_order_routed_while_paid_gives_back_the_warehouse_reservation_once_the_till_completes_it(
+    db: Database, settings: Settings, demo: None
+) -> None:
+    store_before = await on_hand(db, STORE, "TEE-BLK-L")
+    order_id = await sell(db, settings, till_sale("POS-20261201-0005", "TEE-BLK-L", 2) | {"status": "paid"})
+    async with db.transaction() as session:
+        routed = await processing.process(session, order_id, secret_key=settings.secret_key)
+    assert routed.warehouses == ["SH01"]  # a paid till order is routed as any other
+
+    completed = till_sale("POS-20261201-0005", "TEE-BLK-L", 2, updated_at="2026-11-11 10:05:00")
+    await sell(db, settings, completed)
+
+    assert await on_hand(db, STORE, "TEE-BLK-L") == store_before - 2
+    async with db.reading() as session:
+        held = await inventory.reservations(session, inventory.order_key(order_id))
+        assert [(r.warehouse_code, r.status.value) for r in held] == [("SH01", "released")]
+        assert [s.status for s in await fulfillment.shipments_of(session, order_id)] == ["cancelled"]
+    await assert_ledger_matches(db)
