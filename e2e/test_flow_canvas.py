@@ -278,7 +278,9 @@ def find_route(page: Page) -> dict[str, float]:
 def drag_route(page: Page, dx: float, dy: float, steps: int) -> dict[str, float]:
     """Press on 选择路线's name, move by (dx, dy) in ``steps`` mouse movements and let go; returns where the
     mouse was let go."""
-    name = page.get_by_test_id("node-route").locator(".fn-name").bounding_box()
+    handle = page.get_by_test_id("node-route").locator(".fn-name")
+    expect(handle).to_be_visible()  # drawn again after a selection or a scroll into view: wait until it is
+    name = handle.bounding_box()
     assert name
     x, y = name["x"] + 20, name["y"] + name["height"] / 2
     page.mouse.move(x, y)
