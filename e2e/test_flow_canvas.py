@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FloatRect, Locator, Page, expect
 
 from e2e.conftest import ARTIFACTS, log_in
 
@@ -275,13 +275,23 @@ def find_route(page: Page) -> dict[str, float]:
     return shown_at(page, "route")
 
 
+def settled_box(handle: Locator) -> FloatRect:
+    """Where ``handle`` is drawn once the canvas has settled: opening a node's panel or selecting everything may
+    draw the nodes again, so the box is read until two reads 100 ms apart agree."""
+    last = None
+    for _ in range(50):
+        found = handle.bounding_box()
+        if found is not None and found == last:
+            return found
+        last = found
+        handle.page.wait_for_timeout(100)
+    raise AssertionError(f"the node is not drawn still: last seen at {last}")
+
+
 def drag_route(page: Page, dx: float, dy: float, steps: int) -> dict[str, float]:
     """Press on 选择路线's name, move by (dx, dy) in ``steps`` mouse movements and let go; returns where the
     mouse was let go."""
-    handle = page.get_by_test_id("node-route").locator(".fn-name")
-    expect(handle).to_be_visible()  # drawn again after a selection or a scroll into view: wait until it is
-    name = handle.bounding_box()
-    assert name
+    name = settled_box(page.get_by_test_id("node-route").locator(".fn-name"))
     x, y = name["x"] + 20, name["y"] + name["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
