@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import Database, deferred_of, utcnow
+from app.db import Database, deferred_of, insert_rows, utcnow
 from app.dbtypes import json_field, utc_field
 
 
@@ -77,6 +77,21 @@ async def stage(
     session.add(message)
     await session.flush()
     return message
+
+
+async def stage_many(session: AsyncSession, job: str, keyed: list[tuple[list[Any], str]]) -> None:
+    """Add many messages of one job in the caller's transaction, each ``(args, dedupe_key)``, in one statement:
+    a key that is already taken (by a row of any status) adds nothing."""
+    if not keyed:
+        return
+    now = utcnow()
+    rows = [
+        OutboxMessage(job=job, args=list(args), dedupe_key=key, available_at=now, created_at=now).model_dump(
+            exclude={"id"}
+        )
+        for args, key in keyed
+    ]
+    await insert_rows(session, OutboxMessage, rows, skip_duplicates_of=("dedupe_key",))
 
 
 async def claim_due(db: Database, *, status: OutboxStatus, limit: int = 50) -> list[OutboxMessage]:

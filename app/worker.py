@@ -57,6 +57,7 @@ JOBS: dict[str, JobFunction] = {
     "request_waybill": processing_jobs.request_waybill,
     "import_orders": channels_jobs.import_orders,
     "pull_shop_orders": channels_jobs.pull_shop_orders,
+    "push_channel_stock": channels_jobs.push_channel_stock,
     "refresh_channel_stock": inventory_jobs.refresh_channel_stock,
     "publish_event": webhooks_jobs.publish_event,
     "deliver_webhook": webhooks_jobs.deliver_webhook,
@@ -74,6 +75,7 @@ BATCH_JOBS: dict[str, JobFunction] = {
     "send_notification": fulfillment_jobs.send_notifications,
     "publish_event": webhooks_jobs.publish_events,
     "deliver_webhook": webhooks_jobs.deliver_webhooks,
+    "push_channel_stock": channels_jobs.push_channel_stocks,
 }
 BATCH_RUNNER = "outbox_batch"
 

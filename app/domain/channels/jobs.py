@@ -1,4 +1,5 @@
-"""Channel jobs: read an uploaded order file, and pull a shop's order list from its platform."""
+"""Channel jobs: read an uploaded order file, pull a shop's order list from its platform, and push the shops'
+channel stock to their platforms."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from app.db import Database
-from app.domain.channels import imports, services
+from app.domain.channels import imports, services, stock_push
 from app.settings import Settings
 
 
@@ -29,3 +30,15 @@ async def pull_shop_orders(ctx: dict[str, Any], shop_id: int) -> dict[str, Any]:
     finally:
         async with db.transaction() as session:
             await services.schedule_next_pull(session, int(shop_id))
+
+
+async def push_channel_stock(ctx: dict[str, Any], target: list[Any]) -> dict[str, int]:
+    """Tell one shop's platform its current figure for one SKU (``[shop_id, sku_code]``); safe to run twice: the
+    full quantity is sent, never a difference."""
+    return await stock_push.push_channel_stock(ctx["db"], ctx["settings"], [target], client=ctx.get("http"))
+
+
+async def push_channel_stocks(ctx: dict[str, Any], targets: list[list[Any]]) -> list[dict[str, int]]:
+    """:func:`push_channel_stock` for a batch of messages: one read, one write and one HTTP client for them all."""
+    done = await stock_push.push_channel_stock(ctx["db"], ctx["settings"], targets, client=ctx.get("http"))
+    return [done for _ in targets]

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.auth import may
 from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.inventory import catalogue, services, warehouses
+from app.domain.inventory import catalogue, services, sku_mappings, warehouses
 from app.domain.inventory.models import WarehouseKind
 from app.domain.inventory.services import InventoryError, WarehouseForm
 from app.domain.shops import services as shop_readers
@@ -66,7 +66,15 @@ async def sku_context(db_session: AsyncSession, code: str) -> dict[str, Any]:
     if sku is None:
         raise NotFoundException(f"no SKU {code}")
     shops = {s.id: s for s in await shop_readers.list_shops(db_session, order="id")}
-    channel = [(c, shops.get(c.shop_id)) for c in await services.channel_stock_for_sku(db_session, code)]
+    mapped = await sku_mappings.mapped_pairs(db_session, [i for i in shops if i is not None], [code])
+    channel = []
+    for row in await services.channel_stock_for_sku(db_session, code):
+        shop = shops.get(row.shop_id)
+        state = services.push_state(row, shop, (row.shop_id, code) in mapped)
+        error = (
+            services.push_error_text(row.push_error) if state is services.PushState.failed and row.push_error else ""
+        )
+        channel.append((row, shop, state, error))
     parts = (await services.bundle_components(db_session, [code])).get(code, [])
     return {
         "sku": sku,
@@ -191,6 +199,14 @@ class InventoryController(Controller):
             actor,
             note=one(data, "note"),
         )
+        return _back_to_sku(request, code)
+
+    @post("/sku/{code:str}/push/{shop_id:int}", name="inventory:push_again", opt=SKU_FORM, status_code=303)
+    async def push_again(
+        self, request: HTMXRequest, code: str, shop_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        """重新推送: tell the shop's platform its current figure for this SKU again."""
+        await services.push_again(db_session, shop_id, code, actor, ip=client_ip(request))
         return _back_to_sku(request, code)
 
     @post("/sku/{code:str}/safety", name="inventory:safety", opt=SKU_FORM, status_code=303)

@@ -130,6 +130,9 @@ class SkuMapping(SQLModel, table=True):
     #: The seller's code on the platform (商家编码, an order line's ``seller_sku``); empty when mapped by sku id.
     outer_id: str = Field(default="", max_length=64)
     sku_code: str = Field(max_length=64, foreign_key="skus.code", index=True)
+    #: The platform's id of the item (listing) the SKU belongs to (淘宝 num_iid, 有赞 item_id, 视频号 product_id,
+    #: 抖店 product_id): most platforms' stock update names the item as well as the SKU. Empty when not known.
+    platform_item_id: str = Field(default="", max_length=64, sa_column_kwargs={"server_default": ""})
     mapped_by: str = Field(max_length=100)
     mapped_at: datetime = utc_field()
 
@@ -263,7 +266,8 @@ class ChannelStockRule(SQLModel, table=True):
 class ChannelStock(SQLModel, table=True):
     """The quantity to publish to one shop for one SKU, recomputed by the channel-stock job within seconds of
     a stock change (see :class:`ChannelStockMark`). ``shortfall`` > 0 means the buffer is more than the shop's
-    share: the shop shows sold out."""
+    share: the shop shows sold out. The ``push*`` columns say what the shop's platform was last told (库存推送,
+    ``app/domain/channels/stock_push.py``)."""
 
     __tablename__ = "channel_stock"
     __table_args__ = (UniqueConstraint("shop_id", "sku_code", name="uq_channel_stock_shop_sku"),)
@@ -275,6 +279,14 @@ class ChannelStock(SQLModel, table=True):
     quantity: int = 0
     shortfall: int = 0
     computed_at: datetime = utc_field()
+    #: The quantity the platform last accepted for this SKU, and when; None until a push succeeded.
+    pushed_quantity: int | None = None
+    pushed_at: datetime | None = utc_field(nullable=True)
+    #: Why the last push was refused (in the operator's words), None after a success.
+    push_error: str | None = Field(default=None, max_length=500)
+    #: Which push a change waits for: a change stages the push keyed by this round (once), and a push bumps it
+    #: as it reads the quantity, so a change after that read stages the next push rather than being lost.
+    push_round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class ChannelStockMark(SQLModel, table=True):

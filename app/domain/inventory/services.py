@@ -27,14 +27,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import and_, delete, func, or_, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import events
+from app import events, outbox
 from app.db import deferred_of, insert_new, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
+from app.domain.inventory import sku_mappings
 from app.domain.inventory.models import (
     BundleComponent,
     ChannelStock,
@@ -53,9 +54,9 @@ from app.domain.inventory.models import (
 )
 from app.domain.inventory.pool import StockPool
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import Shop
+from app.domain.shops.models import STOCK_PUSH_CHANNELS, Shop
 from app.errors import DomainError, excerpt
-from app.i18n import N_
+from app.i18n import N_, gettext
 from app.params import ParameterError, is_row_id, parse_id
 from app.sheets import Outcome
 from ruleflows import REGIONS, short_province
@@ -121,6 +122,9 @@ class InventoryError(DomainError):
         "bad_number.fee_too_large": N_("The handling fee cannot exceed %(max)s yuan"),
         "bad_number.not_whole": N_("%(name)s must be a whole number"),
         "bad_line": N_("Line %(line)s should read “SKU quantity”"),
+        "not_pushed.no_api": N_("%(shop)s has no platform stock API: its stock is not pushed"),
+        "not_pushed.disabled": N_("%(shop)s is disabled: its stock is not pushed"),
+        "not_pushed.unmapped": N_("%(shop)s does not map this SKU (未映射): map it before pushing its stock"),
     }
 
 
@@ -1075,6 +1079,8 @@ class ChannelPlan:
     rules: dict[int, dict[str | None, tuple[int, int]]]  # shop → SKU (None: default) → (ratio %, buffer)
     parts: dict[str, list[tuple[str, int]]]
     warehouses: list[str]  # active warehouses: the pool
+    #: (shop, SKU) pairs whose platform is told the shop's figure: a shop with a platform stock API that maps it.
+    pushed: frozenset[tuple[int, str]] = frozenset()
 
 
 async def plan_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) -> ChannelPlan | None:
@@ -1094,7 +1100,16 @@ async def plan_channel_stock(session: AsyncSession, sku_codes: Iterable[str]) ->
         rules[rule.shop_id][rule.sku_code] = (rule.ratio_pct, rule.buffer)
     warehouses = list((await session.exec(select(Warehouse.code).where(col(Warehouse.is_active).is_(True)))).all())
     parts = await bundle_components(session, codes)
-    return ChannelPlan(sorted(codes), [i for i in shop_ids if i is not None], dict(rules), parts, warehouses)
+    pushed = await _pushed_pairs(session, shop_ids, codes)
+    return ChannelPlan(sorted(codes), [i for i in shop_ids if i is not None], dict(rules), parts, warehouses, pushed)
+
+
+async def _pushed_pairs(session: AsyncSession, shop_ids: list[int], codes: set[str]) -> frozenset[tuple[int, str]]:
+    """Which of these active shops' SKUs are pushed to their platform: the shop's channel has a stock API and the
+    shop maps the SKU (an unmapped SKU is not on that platform, as far as we know)."""
+    shops = await shop_readers.shops_by_id(session, shop_ids)
+    pushing = [shop_id for shop_id, shop in shops.items() if shop.channel in STOCK_PUSH_CHANNELS]
+    return frozenset(await sku_mappings.mapped_pairs(session, pushing, codes))
 
 
 async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
@@ -1114,12 +1129,13 @@ async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
         )
         .on_conflict_do_nothing(index_elements=["shop_id", "sku_code"])
     )
-    await session.exec(
-        select(ChannelStock.id)
+    locked = await session.exec(
+        select(ChannelStock.shop_id, ChannelStock.sku_code, ChannelStock.quantity, ChannelStock.push_round)
         .where(col(ChannelStock.sku_code).in_(plan.codes))
         .order_by(col(ChannelStock.sku_code), col(ChannelStock.shop_id))
         .with_for_update()
     )
+    before = {(shop_id, sku): (quantity, push_round) for shop_id, sku, quantity, push_round in locked.all()}
     plain = {c for c in plan.codes if c not in plan.parts} | {p for comps in plan.parts.values() for p, _ in comps}
     pool = set(plan.warehouses)
     have: dict[str, dict[str, int]] = defaultdict(dict)
@@ -1138,7 +1154,7 @@ async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
         else:
             available[sku] = sum(have[w].get(sku, 0) for w in plan.warehouses)
     now = utcnow()
-    values = []
+    values: list[dict[str, Any]] = []
     for sku in plan.codes:
         for shop_id in plan.shop_ids:
             shop_rules = plan.rules.get(shop_id, {})
@@ -1154,6 +1170,15 @@ async def apply_channel_stock(session: AsyncSession, plan: ChannelPlan) -> None:
                     "computed_at": now,
                 }
             )
+    # A shop's platform is told a changed figure by one push per (shop, SKU) and round: ten changes before the
+    # push reads the figure are one push of the last one.
+    pushes: list[tuple[list[Any], str]] = []
+    for row in values:
+        pair = (row["shop_id"], row["sku_code"])
+        quantity_then, push_round = before.get(pair, (0, 0))
+        if pair in plan.pushed and quantity_then != row["quantity"]:
+            pushes.append(([list(pair)], push_key(*pair, push_round)))
+    await outbox.stage_many(session, STOCK_PUSH_JOB, pushes)
     statement = insert_for(ChannelStock).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["shop_id", "sku_code"],
@@ -1414,6 +1439,134 @@ async def channel_shortfalls(session: AsyncSession) -> list[tuple[ChannelStock, 
         )
     ).all()
     return [(c, s) for c, s in rows]
+
+
+# --- telling the platforms (库存推送) ---------------------------------------------------------------
+
+#: The outbox job that tells one shop's platform its figure for one SKU (``app/domain/channels/stock_push.py``).
+STOCK_PUSH_JOB: Final = "push_channel_stock"
+
+#: Why a push did not land, by the code the push client records in ``push_error`` (``code:detail``).
+PUSH_ERRORS: Final[Mapping[str, str]] = {
+    "refused": N_("The platform refused the stock update: %(detail)s"),
+    "unreachable": N_("The platform could not be reached, retrying: %(detail)s"),
+    "no_item_id": N_("The SKU mapping has no platform item id, which this platform needs to update stock"),
+    "no_sku_id": N_("The SKU mapping has no platform SKU id, which this platform needs to update stock"),
+    "no_api": N_("The shop has no API address or app key set on 渠道与店铺"),
+}
+
+
+def push_key(shop_id: int, sku_code: str, push_round: int) -> str:
+    """The dedupe key of the push a change of this (shop, SKU) waits for in this round."""
+    return f"stock_push:{shop_id}:{sku_code}:{push_round}"
+
+
+def push_error_text(stored: str) -> str:
+    """A recorded push error in the reader's language (``code:detail`` as the push client records it)."""
+    code, _, detail = stored.partition(":")
+    message = PUSH_ERRORS.get(code)
+    return gettext(message) % {"detail": detail} if message is not None else stored
+
+
+async def take_channel_push(session: AsyncSession, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The figures to push now for these (shop, SKU) pairs, read under the lock the recompute takes, with each
+    pair's push round moved on in the caller's transaction: a change committed after this read is a new round and
+    stages the next push, so none is lost, while the changes before it are all carried by this one."""
+    wanted = sorted(set(pairs), key=lambda pair: (pair[1], pair[0]))
+    if not wanted:
+        return {}
+    rows = (
+        await session.exec(
+            select(ChannelStock.id, ChannelStock.shop_id, ChannelStock.sku_code, ChannelStock.quantity)
+            .where(tuple_(col(ChannelStock.shop_id), col(ChannelStock.sku_code)).in_(wanted))
+            .order_by(col(ChannelStock.sku_code), col(ChannelStock.shop_id))
+            .with_for_update()
+        )
+    ).all()
+    if rows:
+        await session.exec(
+            update(ChannelStock)
+            .where(col(ChannelStock.id).in_([row_id for row_id, *_ in rows]))
+            .values(push_round=ChannelStock.push_round + 1)
+        )
+    return {(shop_id, sku): quantity for _, shop_id, sku, quantity in rows}
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    """What one push of one (shop, SKU) came to: the figure sent and, when it did not land, why (``code:detail``)."""
+
+    quantity: int
+    error: str | None = None
+
+
+async def record_channel_push(session: AsyncSession, outcomes: Mapping[tuple[int, str], PushOutcome]) -> None:
+    """Record, on each (shop, SKU)'s channel stock, the figure its platform accepted and when, or why it did not."""
+    now = utcnow()
+    for (shop_id, sku), outcome in sorted(outcomes.items(), key=lambda item: (item[0][1], item[0][0])):
+        if outcome.error is None:
+            values: dict[str, Any] = {"pushed_quantity": outcome.quantity, "pushed_at": now, "push_error": None}
+        else:
+            values = {"push_error": outcome.error[:500]}
+        await session.exec(
+            update(ChannelStock)
+            .where(col(ChannelStock.shop_id) == shop_id, col(ChannelStock.sku_code) == sku)
+            .values(**values)
+        )
+
+
+class PushState(StrEnum):
+    """What a SKU's page says of one shop's platform figure."""
+
+    no_api = "no_api"  # the channel has no platform stock API: not pushed
+    disabled = "disabled"  # the shop is disabled: not pushed
+    unmapped = "unmapped"  # 未映射: the shop does not map the SKU, so it is not pushed there
+    failed = "failed"  # the last push did not land (push_error says why)
+    synced = "synced"  # the platform has the published figure
+    waiting = "waiting"  # the published figure changed and its push has not landed yet
+
+
+def push_state(row: ChannelStock, shop: Shop | None, mapped: bool) -> PushState:
+    """What the stock page says of the platform's figure for this channel-stock row."""
+    if shop is None or shop.channel not in STOCK_PUSH_CHANNELS:
+        return PushState.no_api
+    if not shop.is_active:
+        return PushState.disabled
+    if not mapped:
+        return PushState.unmapped
+    if row.push_error:
+        return PushState.failed
+    return PushState.synced if row.pushed_quantity == row.quantity else PushState.waiting
+
+
+async def push_again(
+    session: AsyncSession, shop_id: int, sku_code: str, actor: Actor, *, ip: str | None = None
+) -> None:
+    """Stage a push of the shop's current figure for this SKU (重新推送), audited; nothing new when one is waiting."""
+    shop = await shop_readers.shop_of(session, shop_id) if is_row_id(shop_id) else None
+    row = (
+        await session.exec(
+            select(ChannelStock).where(ChannelStock.shop_id == shop_id, ChannelStock.sku_code == sku_code)
+        )
+    ).first()
+    if shop is None or row is None:
+        raise InventoryError("unknown_shop", field="shop", shop=shop_id)
+    mapped = bool(await sku_mappings.mapped_pairs(session, [shop_id], [sku_code]))
+    state = push_state(row, shop, mapped)
+    if state in (PushState.no_api, PushState.disabled, PushState.unmapped):
+        raise InventoryError("not_pushed", state.value, field="shop", shop=shop.name)
+    await outbox.stage_many(
+        session, STOCK_PUSH_JOB, [([[shop_id, sku_code]], push_key(shop_id, sku_code, row.push_round))]
+    )
+    await audit(
+        session,
+        actor,
+        "inventory.push_again",
+        target_type="shop",
+        target_id=shop_id,
+        after={"sku": sku_code, "quantity": row.quantity},
+        ip=ip,
+    )
 
 
 # --- the stock page ------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ async def mappings_context(
 
 async def mappings_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
     """The shop's mapping page again with the reason and what was typed (nothing was changed)."""
-    form = {k: one(dict(await request.form()), k) for k in ("platform_sku_id", "outer_id", "sku")}
+    form = {k: one(dict(await request.form()), k) for k in ("platform_sku_id", "outer_id", "sku", "platform_item_id")}
     context = await mappings_context(db_session, int(request.path_params["shop_id"]), error=error.message, form=form)
     return page(request, "inventory/sku_mappings.html", "inventory/_sku_mapping_list.html", **context)
 
@@ -103,6 +103,7 @@ class SkuMappingController(Controller):
             one(data, "outer_id"),
             one(data, "sku"),
             actor,
+            item_id=one(data, "platform_item_id"),
             ip=client_ip(request),
         )
         if not request.htmx:

@@ -39,7 +39,7 @@ class SkuMappingError(DomainError):
     messages: ClassVar[Mapping[str, str]] = {
         "unknown_shop": N_("There is no such shop."),
         "no_key": N_("Give the platform SKU id or the outer id (seller code), or both"),
-        "key_too_long": N_("The platform SKU id and the outer id are at most 64 characters"),
+        "key_too_long": N_("The platform SKU id, the outer id and the platform item id are at most 64 characters"),
         "no_sku": N_("Choose one of our SKUs"),
         "unknown_sku": N_("There is no SKU with the code %(sku)s"),
         "inactive_sku": N_("The SKU %(sku)s is disabled"),
@@ -112,6 +112,7 @@ def snapshot(mapping: SkuMapping) -> dict[str, Any]:
         "platform_sku_id": mapping.platform_sku_id,
         "outer_id": mapping.outer_id,
         "sku": mapping.sku_code,
+        "platform_item_id": mapping.platform_item_id,
     }
 
 
@@ -151,17 +152,22 @@ async def save_mapping(
     sku_code: str,
     actor: Actor,
     *,
+    item_id: str | None = None,
     ip: str | None = None,
 ) -> Saved:
     """Map the shop's platform SKU to one of our SKUs, audited. The mapping is found by its sku id when one is
-    given, else by its outer id, and changed in place; an outer id another mapping of the shop holds is refused."""
+    given, else by its outer id, and changed in place; an outer id another mapping of the shop holds is refused.
+    ``item_id`` is the platform's item (listing) id the stock push names; None keeps the one it has."""
     sku_id, outer = platform_sku_id.strip(), outer_id.strip()
+    item = item_id.strip() if item_id is not None else None
     if await shop_readers.shop_of(session, shop_id) is None:
         raise SkuMappingError("unknown_shop", field="shop")
     if not sku_id and not outer:
         raise SkuMappingError("no_key", field="platform_sku_id")
     if len(sku_id) > KEY_LENGTH or len(outer) > KEY_LENGTH:
         raise SkuMappingError("key_too_long", field="platform_sku_id" if len(sku_id) > KEY_LENGTH else "outer_id")
+    if item is not None and len(item) > KEY_LENGTH:
+        raise SkuMappingError("key_too_long", field="platform_item_id")
     sku = await check_sku(session, sku_code)
     mapping = await _mapping_by(session, shop_id, col(SkuMapping.platform_sku_id), sku_id)
     if mapping is None and not sku_id:
@@ -173,6 +179,8 @@ async def save_mapping(
     if mapping is None:
         mapping = SkuMapping(shop_id=shop_id, sku_code=sku.code, mapped_by=actor.name, mapped_at=utcnow())
     mapping.platform_sku_id, mapping.outer_id, mapping.sku_code = sku_id, outer, sku.code
+    if item is not None:
+        mapping.platform_item_id = item
     if before == snapshot(mapping):
         return Saved(mapping, Outcome.unchanged)
     mapping.mapped_by, mapping.mapped_at = actor.name[:100], utcnow()
@@ -224,6 +232,41 @@ async def list_mappings(
     return rows[:limit], next_after
 
 
+async def mapped_pairs(
+    session: AsyncSession, shop_ids: Iterable[int], sku_codes: Iterable[str]
+) -> set[tuple[int, str]]:
+    """Which (shop, our SKU) pairs among these shops and SKUs a mapping names."""
+    shops, codes = set(shop_ids), set(sku_codes)
+    if not shops or not codes:
+        return set()
+    rows = await session.exec(
+        select(SkuMapping.shop_id, SkuMapping.sku_code).where(
+            col(SkuMapping.shop_id).in_(shops), col(SkuMapping.sku_code).in_(codes)
+        )
+    )
+    return set(rows.all())
+
+
+async def push_targets(session: AsyncSession, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], SkuMapping]:
+    """For each (shop, our SKU) pair that a mapping names, the mapping a stock push addresses the platform SKU
+    by (the first one made, when a shop maps several platform SKUs to one of ours)."""
+    wanted = set(pairs)
+    if not wanted:
+        return {}
+    query = (
+        select(SkuMapping)
+        .where(col(SkuMapping.shop_id).in_({shop for shop, _ in wanted}))
+        .where(col(SkuMapping.sku_code).in_({code for _, code in wanted}))
+        .order_by(col(SkuMapping.id))
+    )
+    found: dict[tuple[int, str], SkuMapping] = {}
+    for mapping in (await session.exec(query)).all():
+        pair = (mapping.shop_id, mapping.sku_code)
+        if pair in wanted:
+            found.setdefault(pair, mapping)
+    return found
+
+
 async def counts_by_shop(session: AsyncSession) -> dict[int, int]:
     """How many mappings each shop has (shops without any left out)."""
     query = select(SkuMapping.shop_id, func.count()).group_by(col(SkuMapping.shop_id))
@@ -242,6 +285,7 @@ COLUMNS: Final = (
     Column("platform_sku_id", "平台SKU编号", Text(KEY_LENGTH), "1234567890123", aliases=("平台 SKU 编号", "sku_id")),
     Column("outer_id", "商家编码", Text(KEY_LENGTH), "TM-MASK-10", aliases=("outer id", "外部编码")),
     Column("sku", "我们的商品编码", Text(64, required=True), "MASK-10", required=True, aliases=("商品编码", "our sku")),
+    Column("platform_item_id", "平台商品ID", Text(KEY_LENGTH), "620011223344", aliases=("平台商品 ID", "item_id")),
 )
 
 
@@ -252,13 +296,24 @@ def mapping_sheet(shop: Shop) -> Sheet:
 
     async def save(session: AsyncSession, values: dict[str, Any], actor: Actor) -> Outcome:
         saved = await save_mapping(
-            session, shop_id, values.get("platform_sku_id", ""), values.get("outer_id", ""), values["sku"], actor
+            session,
+            shop_id,
+            values.get("platform_sku_id", ""),
+            values.get("outer_id", ""),
+            values["sku"],
+            actor,
+            item_id=values.get("platform_item_id"),
         )
         return saved.outcome
 
     async def rows(session: AsyncSession) -> list[dict[str, Any]]:
         return [
-            {"platform_sku_id": m.platform_sku_id, "outer_id": m.outer_id, "sku": m.sku_code}
+            {
+                "platform_sku_id": m.platform_sku_id,
+                "outer_id": m.outer_id,
+                "sku": m.sku_code,
+                "platform_item_id": m.platform_item_id,
+            }
             for m in await _shop_mappings(session, shop_id)
         ]
 
@@ -287,6 +342,7 @@ def mapping_read(mapping: SkuMapping, shop: Shop) -> dict[str, Any]:
         "platform_sku_id": mapping.platform_sku_id,
         "outer_id": mapping.outer_id,
         "sku": mapping.sku_code,
+        "platform_item_id": mapping.platform_item_id,
         "mapped_by": mapping.mapped_by,
         "mapped_at": iso_utc(mapping.mapped_at),
     }
@@ -316,16 +372,24 @@ async def api_mappings(session: AsyncSession, *, shop: str, q: str, cursor: str,
 async def api_save(
     session: AsyncSession, data: Mapping[str, Any], actor: Actor, ip: str | None = None
 ) -> tuple[dict[str, Any], Outcome]:
-    """Save a mapping from the API's JSON: ``shop`` (code), ``platform_sku_id`` and/or ``outer_id``, ``sku``."""
+    """Save a mapping from the API's JSON: ``shop`` (code), ``platform_sku_id`` and/or ``outer_id``, ``sku``, and
+    optionally ``platform_item_id``."""
     shop = await _named_shop(session, data.get("shop"))
     values = {}
-    for name in ("platform_sku_id", "outer_id", "sku"):
+    for name in ("platform_sku_id", "outer_id", "sku", "platform_item_id"):
         value = data.get(name) if data.get(name) is not None else ""
         if not isinstance(value, str):
             raise SkuMappingError("not_text", field=name)
         values[name] = value
     assert shop.id is not None
     saved = await save_mapping(
-        session, shop.id, values["platform_sku_id"], values["outer_id"], values["sku"], actor, ip=ip
+        session,
+        shop.id,
+        values["platform_sku_id"],
+        values["outer_id"],
+        values["sku"],
+        actor,
+        item_id=values["platform_item_id"] if data.get("platform_item_id") is not None else None,
+        ip=ip,
     )
     return mapping_read(saved.mapping, shop), saved.outcome

@@ -36,6 +36,22 @@ class Channel(StrEnum):
     community_group = "community_group"  # 社区团购: orders by 团长, picked up at a 自提点, delivered by route
 
 
+#: Channels whose platform takes a full stock figure per SKU, so their shops are told their channel stock (库存推送).
+#: The tills, the web shop and 社区团购 have no platform stock API; 快手's (``open.item.sku.stock.update``) only adds
+#: or takes away units, so a repeated push would not be harmless and its shops are not pushed either.
+STOCK_PUSH_CHANNELS = frozenset(
+    {
+        Channel.taobao,
+        Channel.tmall,
+        Channel.jd,
+        Channel.douyin,
+        Channel.youzan,
+        Channel.wechat_channels,
+        Channel.wechat_miniprogram,
+    }
+)
+
+
 class ShopBase(SQLModel):
     """One shop on one channel."""
 

@@ -136,9 +136,9 @@ async def test_the_sheet_exports_imports_and_names_the_bad_row(client, db, pool,
     sheet = load_workbook(io.BytesIO(exported.content)).active
     assert sheet is not None
     assert [list(row) for row in sheet.iter_rows(values_only=True)] == [
-        ["平台SKU编号", "商家编码", "我们的商品编码"],
-        ["6001", "TM-A", "A"],
-        [None, "TM-C", "C"],
+        ["平台SKU编号", "商家编码", "我们的商品编码", "平台商品ID"],
+        ["6001", "TM-A", "A", None],
+        [None, "TM-C", "C", None],
     ]
     again = await htmx_post(
         client, url, f"{url}/import", {"mode": "all"}, {"file": ("back.xlsx", exported.content, "application/x")}

@@ -55,9 +55,19 @@ def many(channel: str, count: int) -> list[dict[str, Any]]:
     return orders
 
 
-def _md5_wrapped(params: dict[str, str], secret: str) -> str:
+def md5_wrapped(params: dict[str, str], secret: str = APP_SECRET) -> str:
+    """TOP's and JD's sign: MD5 of secret + the sorted key+value pairs (``sign`` left out) + secret, upper-case."""
     joined = "".join(k + params[k] for k in sorted(params) if k != "sign")
     return hashlib.md5((secret + joined + secret).encode()).hexdigest().upper()  # noqa: S324
+
+
+def douyin_expected_sign(query: dict[str, str], secret: str = APP_SECRET) -> str:
+    """抖店's hmac-sha256 sign over app_key, method, param_json, timestamp and v, wrapped in the secret."""
+    plain = (
+        f"{secret}app_key{query.get('app_key')}method{query.get('method')}"
+        f"param_json{query.get('param_json')}timestamp{query.get('timestamp')}v{query.get('v')}{secret}"
+    )
+    return hmac.new(secret.encode(), plain.encode(), hashlib.sha256).hexdigest()
 
 
 def top_fields(trade: dict[str, Any], fields: str) -> dict[str, Any]:
@@ -121,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         p.requests.append(url.path)
         if url.path == "/router/rest":  # Taobao TOP
             form = dict(parse_qsl(body.decode()))
-            if form.get("sign") != _md5_wrapped(form, APP_SECRET) or form.get("session") != TOKEN:
+            if form.get("sign") != md5_wrapped(form) or form.get("session") != TOKEN:
                 return self._refuse("taobao", {"error_response": {"code": 25, "msg": "Invalid signature"}})
             if not form.get("fields"):
                 return self._refuse(
@@ -140,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if url.path == "/routerjson":  # JD
             form = dict(parse_qsl(body.decode()))
-            if form.get("sign") != _md5_wrapped(form, APP_SECRET) or form.get("access_token") != TOKEN:
+            if form.get("sign") != md5_wrapped(form) or form.get("access_token") != TOKEN:
                 return self._refuse("jd", {"error_response": {"code": "19", "zh_desc": "签名无效"}})
             business = json.loads(form["360buy_param_json"])
             page, size = int(business["page"]), int(business["page_size"])
@@ -153,12 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             )
         if url.path == "/order/searchList":  # 抖店
-            plain = (
-                f"{APP_SECRET}app_key{query.get('app_key')}method{query.get('method')}"
-                f"param_json{query.get('param_json')}timestamp{query.get('timestamp')}v{query.get('v')}{APP_SECRET}"
-            )
-            expected = hmac.new(APP_SECRET.encode(), plain.encode(), hashlib.sha256).hexdigest()
-            if query.get("sign") != expected or body.decode() != query.get("param_json"):
+            if query.get("sign") != douyin_expected_sign(query) or body.decode() != query.get("param_json"):
                 return self._refuse("douyin", {"code": 30001, "msg": "sign 校验失败"})
             param = json.loads(query["param_json"])
             rows, total = p.page("douyin", param["page"] * param["size"], param["size"])
@@ -214,15 +219,21 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def running(platform: FakePlatform) -> Iterator[FakePlatform]:
-    """Serve the fake on a free local port for the duration of the block."""
-    handler = type("Handler", (_Handler,), {"platform": platform})
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve a fake's handler on a free local port for the duration of the block; yields its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    platform.base_url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield platform
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def running(platform: FakePlatform) -> Iterator[FakePlatform]:
+    """Serve the fake on a free local port for the duration of the block."""
+    with serving(type("Handler", (_Handler,), {"platform": platform})) as base_url:
+        platform.base_url = base_url
+        yield platform

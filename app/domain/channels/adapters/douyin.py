@@ -78,6 +78,22 @@ def douyin_sign(app_key: str, method: str, param_json: str, timestamp: str, vers
     return hmac.new(secret.encode(), plain.encode(), hashlib.sha256).hexdigest()
 
 
+def signed_params(creds: Credentials, method: str, param_json: str) -> dict[str, str]:
+    """The query string of a 抖店 call: the app, the method, the shop's token, the business parameters (also sent
+    as the body) and their sign."""
+    timestamp = datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+    return {
+        "app_key": creds.app_key,
+        "method": method,
+        "access_token": creds.access_token,
+        "param_json": param_json,
+        "timestamp": timestamp,
+        "v": "2",
+        "sign_method": "hmac-sha256",
+        "sign": douyin_sign(creds.app_key, method, param_json, timestamp, "2", creds.app_secret),
+    }
+
+
 def _name(value: Any) -> str:
     """Douyin address parts are {"name", "id"} objects."""
     if isinstance(value, dict):
@@ -226,17 +242,7 @@ class DouyinAdapter:
             separators=(",", ":"),
             sort_keys=True,
         )
-        timestamp = datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S")
-        params = {
-            "app_key": creds.app_key,
-            "method": method,
-            "access_token": creds.access_token,
-            "param_json": param_json,
-            "timestamp": timestamp,
-            "v": "2",
-            "sign_method": "hmac-sha256",
-            "sign": douyin_sign(creds.app_key, method, param_json, timestamp, "2", creds.app_secret),
-        }
+        params = signed_params(creds, method, param_json)
         response = await client.post(
             f"{creds.base_url.rstrip('/')}/order/searchList", params=params, content=param_json
         )
