@@ -556,7 +556,9 @@ async def duplicate_checks(session: Any, order_ids: list[int]) -> dict[str, int]
         ),
         (
             "message_twice",
-            "SELECT COUNT(*) - 1 FROM buyer_notifications GROUP BY order_ref, template, via HAVING COUNT(*) > 1",
+            # A 已发货 message is one per parcel: a split order has one for each of its shipments.
+            "SELECT COUNT(*) - 1 FROM buyer_notifications GROUP BY order_ref, shipment_ref, template, via "
+            "HAVING COUNT(*) > 1",
         ),
     ):
         found[name] += sum(int(r[0]) for r in await session.exec(text(query)))

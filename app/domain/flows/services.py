@@ -30,8 +30,8 @@ from app.domain.flows.backtest import OutOfTime, Replay, World
 from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowCanary, FlowVersion
 from app.domain.flows.sources import OrderContext, ReplayedOrders, replayed_orders
 from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment.message_templates import DEFAULT_TEXTS, TEMPLATE_LABELS
 from app.domain.fulfillment.models import Carrier
-from app.domain.fulfillment.notifications import MESSAGE_TEMPLATES, TEMPLATE_LABELS
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku, Warehouse
 from app.domain.shops import services as shop_readers
@@ -1285,4 +1285,4 @@ async def skus(session: AsyncSession) -> list[Sku]:
 
 def message_templates() -> list[tuple[str, str]]:
     """(template, label) of the buyer messages a notify action can send, for the template picker."""
-    return [(name, label_of(TEMPLATE_LABELS, name)) for name in MESSAGE_TEMPLATES]
+    return [(name, label_of(TEMPLATE_LABELS, name)) for name in DEFAULT_TEXTS]

@@ -1,8 +1,9 @@
 """Shipment confirmation (发货确认): a waybilled parcel leaves the warehouse.
 
 Confirming a waybill number, in the caller's transaction: the stock its shipment holds leaves both reserved and
-on hand (through the inventory service, with ledger rows), the shipment is shipped, and its order (with the
-orders merged into it) is shipped once every parcel of it is. A second confirmation of the same number changes
+on hand (through the inventory service, with ledger rows), the shipment is shipped, the 已发货 messages waiting
+for it go out with its waybill number, and its order (with the orders merged into it) is shipped once every
+parcel of it is. A second confirmation of the same number changes
 nothing and says so; an unknown number, a cancelled or held order, or a parcel not waybilled is refused.
 """
 
@@ -18,6 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor, audit
+from app.domain.fulfillment import notifications
 from app.domain.fulfillment.models import Shipment, Waybill
 from app.domain.inventory import services as inventory
 from app.domain.orders import services as orders
@@ -132,6 +134,7 @@ async def confirm_shipped(
     shipment.status = "shipped"
     shipment.updated_at = now
     session.add(shipment)
+    await notifications.release_shipped(session, order, shipment)
     detail = {"shipment": shipment.ref, "waybill_no": waybill_no, "units": units}
     await orders.add_event(session, order, "parcel_shipped", detail, actor=actor.name)
     if all(s.status == "shipped" for s in parcels if s.status != "cancelled"):

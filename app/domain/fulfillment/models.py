@@ -106,7 +106,9 @@ class ShippingDocumentEntry(SQLModel, table=True):
 
 
 class BuyerNotification(SQLModel, table=True):
-    """A message to a buyer (SMS or WeChat), sent through a pluggable sender after commit."""
+    """A message to a buyer (SMS or WeChat), sent through a pluggable sender after commit. A 已发货 message
+    decided at routing waits (``waiting``, its parcel in ``shipment_ref``) until the parcel is confirmed shipped;
+    its body is written then, with the waybill number."""
 
     __tablename__ = "buyer_notifications"
 
@@ -119,10 +121,28 @@ class BuyerNotification(SQLModel, table=True):
     #: Where the gateway sends it (an SMS's phone number), sealed; opened only by the sender.
     recipient_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     body: str = Field(default="", max_length=500)
-    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    #: waiting (for its parcel to ship) | pending | sending | sent | failed | withdrawn (its parcel never ships)
+    status: str = Field(default="pending", max_length=16)
+    #: The parcel a waiting message is about (e.g. RF00000042-1); None for a message about the whole order.
+    shipment_ref: str | None = Field(default=None, max_length=64, index=True)
     provider_message_id: str | None = Field(default=None, max_length=100)
     created_at: datetime = utc_field()
     sent_at: datetime | None = utc_field(nullable=True)
+
+
+class MessageTemplate(SQLModel, table=True):
+    """An admin's own text of one buyer message for one channel (设置 → 消息模板); a template with no row here
+    uses the product's default text (``message_templates.DEFAULT_TEXTS``)."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("template", "via", name="uq_message_template"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    template: str = Field(max_length=64)
+    via: str = Field(max_length=16)  # sms | wechat
+    text: str = Field(max_length=500)
+    updated_by: str = Field(default="", max_length=100)
+    updated_at: datetime = utc_field()
 
 
 class Shipment(SQLModel, table=True):

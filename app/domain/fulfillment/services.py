@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -270,13 +270,23 @@ def event_shipments(shipments: Iterable[Shipment], network: routing.Network) -> 
 
 
 async def cancel_shipments(session: AsyncSession, shipments: list[Shipment]) -> list[Shipment]:
-    """Cancel the shipments not cancelled yet and take them off the shipping documents; returns those."""
+    """Cancel the shipments not cancelled yet and take them off the shipping documents; the 已发货 messages
+    waiting for them are withdrawn (never sent). Returns those."""
     active = [shipment for shipment in shipments if shipment.status != "cancelled"]
     for shipment in active:
         shipment.status = "cancelled"
         shipment.updated_at = utcnow()
         session.add(shipment)
         await remove_from_documents(session, shipment.ref, keep_warehouse=None)
+    if active:
+        await session.exec(
+            update(BuyerNotification)
+            .where(
+                col(BuyerNotification.shipment_ref).in_([s.ref for s in active]),
+                col(BuyerNotification.status) == "waiting",
+            )
+            .values(status="withdrawn")
+        )
     return active
 
 
@@ -446,18 +456,27 @@ async def stage_notification(
 
 
 def notification_row(
-    *, order_ref: str, template: str, via: str, recipient_masked: str, body: str, recipient_cipher: str | None = None
+    *,
+    order_ref: str,
+    template: str,
+    via: str,
+    recipient_masked: str,
+    body: str,
+    recipient_cipher: str | None = None,
+    shipment_ref: str | None = None,
 ) -> dict[str, Any]:
-    """A buyer message as it is recorded: one per order, template and channel (its ``dedupe_key``)."""
+    """A buyer message as it is recorded: one per order, template and channel (its ``dedupe_key``). A message
+    about one parcel (``shipment_ref``) is one per parcel, and waits for the parcel to ship."""
     return {
-        "dedupe_key": f"{order_ref}:{template}:{via}",
+        "dedupe_key": f"{shipment_ref or order_ref}:{template}:{via}",
         "order_ref": order_ref,
+        "shipment_ref": shipment_ref,
         "template": template,
         "via": via,
         "recipient_masked": recipient_masked,
         "recipient_cipher": recipient_cipher,
         "body": body[:500],
-        "status": "pending",
+        "status": "waiting" if shipment_ref else "pending",
         "created_at": utcnow(),
     }
 

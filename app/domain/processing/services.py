@@ -31,7 +31,7 @@ from app.db import Database, deferred_of, deferring, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.flows import canary as canaries
 from app.domain.flows import services as flows
-from app.domain.fulfillment import notifications, routing
+from app.domain.fulfillment import message_templates, notifications, routing
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Shipment
 from app.domain.inventory import services as inventory
@@ -227,6 +227,8 @@ class Batch:
     documents: dict[tuple[str, str], int] = field(default_factory=dict)
     #: The documents the batch's orders' earlier shipments are on, by shipment reference.
     entries: dict[str, set[int]] = field(default_factory=dict)
+    #: The buyer message templates' texts, read once for the batch's messages.
+    texts: message_templates.Texts = field(default_factory=lambda: message_templates.Texts({}))
     #: The SKUs whose stock rows the batch locked before reading them into the pool (on SQLite the one
     #: writer holds everything: None), reserved with one guarded UPDATE per SKU and warehouse at the end.
     locked: set[str] | None = None
@@ -530,6 +532,7 @@ async def _stock_for(session: AsyncSession, prepared: Iterable[Prepared], now: d
     return Batch(
         now=now,
         network=await fulfillment.load_network(session),
+        texts=await message_templates.load_texts(session),
         pool=pool,
         skus=await inventory.skus_by_code(session, codes),
         holdings=holdings,
@@ -629,6 +632,7 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
             decisions.notifications,
             batch.network,
             balance_due_at=proc.hold_until,
+            texts=batch.texts,
         )
         return _finish(proc, order, outcome, ProcessingState.awaiting_balance, now)
 
@@ -647,7 +651,9 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
             later = deferred_of(session)
             assert later is not None, "orders are carried out inside their batch's deferred writes"
             later.step(_request_waybills, shipment)
-    await notifications.stage_messages(session, order, shop.name, shipments, decisions.notifications, batch.network)
+    await notifications.stage_messages(
+        session, order, shop.name, shipments, decisions.notifications, batch.network, texts=batch.texts
+    )
     if shipments:
         await orders.set_status(session, order, OrderStatus.routed)
         for other, _ in merged:

@@ -81,7 +81,9 @@ async def test_the_notify_template_is_picked_by_name(client, db, as_role):
     picked = await panel(
         client, token, flow_id, node, action="notify", **{"param:template": "order_shipped", "param:via": "sms"}
     )
-    assert "已发货通知" in picked.text and "预售尾款提醒" in picked.text
+    # The picker says when each message is sent: 已发货 waits for the parcel, with its waybill number.
+    assert "已发货（包裹确认发货时发送，附快递单号）" in picked.text and "已安排发货（订单分仓后发送）" in picked.text
+    assert "预售尾款提醒" in picked.text
     assert update_of(picked.text)[1]["config"]["params"] == {"template": "order_shipped", "via": "sms"}
 
 
