@@ -42,6 +42,7 @@ from app.domain.fulfillment.controllers import (
     CarriersApiController,
     CarriersController,
     FulfillmentController,
+    MessageTemplatesController,
     SandboxCarrierController,
     ShipmentsApiController,
 )
@@ -240,6 +241,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             FulfillmentController,
             CarriersController,
             CarrierRatesController,
+            MessageTemplatesController,
             CarriersApiController,
             ShipmentsApiController,
             # Off in production unless SANDBOX_CARRIER is on: it hands out waybill numbers to whoever signs.

@@ -167,6 +167,16 @@ def publish_for_channel(page: Page, channel: str | Sequence[str], note: str) -> 
     expect(page.get_by_test_id("versions-message")).to_contain_text("已上线")
 
 
+def add_shop(page: Page, channel: str, code: str, name: str) -> None:
+    """As an admin on 渠道与店铺: add a shop of ``channel`` and wait for its card."""
+    page.goto("/channels/")
+    page.get_by_test_id("shop-new-channel").select_option(channel)
+    page.get_by_test_id("shop-new-code").fill(code)
+    page.get_by_test_id("shop-new-name").fill(name)
+    page.get_by_test_id("shop-new-submit").click()
+    expect(page.get_by_test_id(f"shop-{code}")).to_contain_text(name)
+
+
 def rotate_webhook_secret(page: Page, shop_code: str) -> str:
     """As an admin on 渠道与店铺: make a new webhook secret for a shop and read it off the page (shown once)."""
     page.goto("/channels/")

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from e2e.conftest import (
     ARTIFACTS,
+    add_shop,
     create_flow,
     deliver_order,
     log_in,
@@ -57,12 +58,7 @@ def group_order(external_id: str) -> dict[str, object]:
 
 def test_an_operator_scans_a_waybill_and_the_parcel_is_shipped(page: Page) -> None:
     log_in(page, *ADMIN)
-    page.goto("/channels/")
-    page.get_by_test_id("shop-new-channel").select_option(CHANNEL)
-    page.get_by_test_id("shop-new-code").fill(SHOP)
-    page.get_by_test_id("shop-new-name").fill("社区团购发货测试")
-    page.get_by_test_id("shop-new-submit").click()
-    expect(page.get_by_test_id(f"shop-{SHOP}")).to_contain_text("社区团购发货测试")
+    add_shop(page, CHANNEL, SHOP, "社区团购发货测试")
     create_flow(page, "团购订单发货")
     publish_for_channel(page, CHANNEL, "社区团购启用标准四段订单处理")
     secret = rotate_webhook_secret(page, SHOP)

@@ -1,5 +1,5 @@
-"""Fulfillment pages: carriers and their rate tables (admin, and their API), shipping documents to print, the
-sandbox message outbox, and the sandbox carrier's waybill endpoint."""
+"""Fulfillment pages: carriers and their rate tables (admin, and their API), the buyer message templates (admin),
+shipping documents to print, the sandbox message outbox, and the sandbox carrier's waybill endpoint."""
 
 from __future__ import annotations
 
@@ -10,20 +10,21 @@ from typing import Any
 from litestar import Controller, Request, get, patch, post
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import JSONBody
-from litestar.plugins.htmx import HTMXRequest
+from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
 from litestar.response import Redirect, Response, Template
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.fulfillment import carrier_master, confirmation, services
+from app.domain.fulfillment import carrier_master, confirmation, message_templates, services
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
 from app.domain.fulfillment.models import ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
 from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
+from app.i18n import labeller
 from app.settings import Settings
 from app.sheets import LIMITS, MAX_FILE_BYTES, export_sheet, import_upload, template_workbook, xlsx_download
 from app.web import client_ip, page, refusals_shown_by
@@ -259,6 +260,82 @@ class CarrierRatesController(Controller):
         """Take a line out of the table."""
         await carrier_master.delete_rate(db_session, rate_id, actor, client_ip(request))
         return Redirect(request.app.route_reverse("fulfillment:rates"), status_code=303)
+
+
+async def message_templates_page(request: HTMXRequest, db_session: AsyncSession, **context: Any) -> Template:
+    """消息模板: every buyer message on every channel, with its variables, its preview and its form."""
+    return page(
+        request,
+        "fulfillment/message_templates.html",
+        views=await message_templates.template_views(db_session),
+        template_label=labeller(message_templates.TEMPLATE_LABELS),
+        channel_label=labeller(message_templates.CHANNELS),
+        variable_label=labeller(message_templates.VARIABLES),
+        **{"error": None, "error_key": "", "typed": "", **context},
+    )
+
+
+async def message_template_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The template page again with the reason on the form it came from and the text as typed."""
+    typed = one(dict(await request.form()), "text", strip=False)
+    key = f"{request.path_params.get('template')}:{request.path_params.get('via')}"
+    return await message_templates_page(request, db_session, error=error.message, error_key=key, typed=typed)
+
+
+MESSAGE_TEMPLATE_FORM = {"permission": "settings.manage", **refusals_shown_by(message_template_refused)}
+
+
+class MessageTemplatesController(Controller):
+    """消息模板: admins write the text of each buyer message, with a live preview, and can restore the default."""
+
+    path = "/settings/message-templates"
+    tags = ["fulfillment"]  # noqa: RUF012
+    opt = {"permission": "settings.manage"}  # noqa: RUF012
+
+    @get("/", name="fulfillment:message_templates")
+    async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        return await message_templates_page(request, db_session)
+
+    @post("/{template:str}/{via:str}/preview", name="fulfillment:message_template_preview", status_code=200)
+    async def preview(self, template: str, via: str, data: Form, db_session: AsyncSession) -> Template:
+        """The preview of the text being typed, filled with a sample order (or why it cannot be saved)."""
+        shop = await message_templates.sample_shop(db_session)
+        checked = message_templates.check_typed(template, via, one(data, "text", strip=False), shop)
+        return HTMXTemplate(
+            template_name="fulfillment/_message_preview.html",
+            context={"checked": checked, "key": f"{template}-{via}"},
+        )
+
+    @post(
+        "/{template:str}/{via:str}/save",
+        name="fulfillment:message_template_save",
+        opt=MESSAGE_TEMPLATE_FORM,
+        status_code=303,
+    )
+    async def save(
+        self, request: HTMXRequest, template: str, via: str, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        """Keep the text; the next message of this template is written with it."""
+        text = one(data, "text", strip=False)
+        await message_templates.save_text(db_session, template, via, text, actor, client_ip(request))
+        return Redirect(template_anchor(request, template, via), status_code=303)
+
+    @post(
+        "/{template:str}/{via:str}/restore",
+        name="fulfillment:message_template_restore",
+        opt=MESSAGE_TEMPLATE_FORM,
+        status_code=303,
+    )
+    async def restore(
+        self, request: HTMXRequest, template: str, via: str, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        """Go back to the product's text."""
+        await message_templates.restore_default(db_session, template, via, actor, client_ip(request))
+        return Redirect(template_anchor(request, template, via), status_code=303)
+
+
+def template_anchor(request: HTMXRequest, template: str, via: str) -> str:
+    return f"{request.app.route_reverse('fulfillment:message_templates')}#template-{template}-{via}"
 
 
 class CarriersApiController(Controller):
