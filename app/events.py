@@ -31,6 +31,10 @@ class EventType(StrEnum):
     order_held = "order.held"
     order_routed = "order.routed"
     order_shipped = "order.shipped"
+    #: Every parcel signed for (the carrier's tracking), or the platform says the buyer received it.
+    order_delivered = "order.delivered"
+    #: Finished: the platform says so, or its shop's days after delivery passed (the sweeper).
+    order_completed = "order.completed"
     order_cancelled = "order.cancelled"
     stock_low = "stock.low"
     #: Raised by the webhooks domain itself when the review queue grows past a subscription's threshold.

@@ -44,6 +44,7 @@ from app.domain.fulfillment.controllers import (
     FulfillmentController,
     MessageTemplatesController,
     SandboxCarrierController,
+    SandboxTrackingController,
     ShipmentsApiController,
 )
 from app.domain.inventory.controllers import (
@@ -245,7 +246,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CarriersApiController,
             ShipmentsApiController,
             # Off in production unless SANDBOX_CARRIER is on: it hands out waybill numbers to whoever signs.
-            *([SandboxCarrierController] if settings.sandbox_carrier else []),
+            *([SandboxCarrierController, SandboxTrackingController] if settings.sandbox_carrier else []),
             static,
         ],
         state=State({"settings": settings, "db": db, "background": background}),

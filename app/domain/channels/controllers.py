@@ -21,7 +21,7 @@ from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders import presentation
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import MAX_PRESALE_BALANCE_HOURS, Channel, Shop
+from app.domain.shops.models import MAX_COMPLETE_AFTER_DAYS, MAX_PRESALE_BALANCE_HOURS, Channel, Shop
 from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.i18n import gettext
@@ -52,6 +52,7 @@ async def channels_page(
         shops=await shop_readers.list_shops(db_session),
         pullable=PULLABLE,
         max_presale_hours=MAX_PRESALE_BALANCE_HOURS,
+        max_complete_days=MAX_COMPLETE_AFTER_DAYS,
         message_keyed=push.MESSAGE_KEYED,
         channels=list(Channel),
         channel_label=presentation.helpers()["channel_label"],

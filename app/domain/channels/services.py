@@ -46,7 +46,13 @@ from app.domain.orders.pii import decrypt, encrypt
 from app.domain.orders.schemas import NormalizedOrder, safe_text
 from app.domain.processing import services as processing
 from app.domain.shops import services as shop_readers
-from app.domain.shops.models import MAX_PRESALE_BALANCE_HOURS, PRESALE_OVERDUE_ACTIONS, Channel, Shop
+from app.domain.shops.models import (
+    MAX_COMPLETE_AFTER_DAYS,
+    MAX_PRESALE_BALANCE_HOURS,
+    PRESALE_OVERDUE_ACTIONS,
+    Channel,
+    Shop,
+)
 from app.errors import DomainError, Labels
 from app.forms import one
 from app.i18n import N_, gettext
@@ -340,7 +346,9 @@ async def _ingest_once(
         )
         order = result.order
         assert order.id is not None
-        if result.outcome in ("created", "updated"):
+        if result.finished_unshipped:
+            await processing.hold_platform_finished(session, order)
+        elif result.outcome in ("created", "updated"):
             await processing.queue(session, order, new=result.outcome == "created")
     if result.outcome in ("created", "updated"):  # its lines are written now
         await processing.book_till_sale(session, shop, order)
@@ -549,6 +557,9 @@ class ShopSettingsError(DomainError, ValueError):
             "When the balance is overdue: choose cancel the order or send it to review."
         ),
         "bad_setting.store_warehouse_code": N_("The till's store warehouse must be the code of a store warehouse."),
+        "bad_setting.complete_after_days": N_(
+            "Complete delivered orders after: a whole number of days from 0 to %(max)s."
+        ),
     }
 
     def __init__(self, field: str, variant: str | None = None, **params: Any) -> None:
@@ -624,9 +635,9 @@ async def _store_warehouse_of(session: AsyncSession, shop: Shop, form: dict[str,
 async def update_shop_settings(
     session: AsyncSession, secret_key: str, shop_id: int, form: dict[str, Any], actor: Actor, ip: str | None
 ) -> Shop:
-    """Save the pull settings, the 预售尾款默认期限, 逾期未付尾款 and a till's store warehouse, all checked before any
-    is set. Blank secret fields keep the stored secret (they are never shown back); a form without the term, the
-    overdue action or the store warehouse keeps it."""
+    """Save the pull settings, the 预售尾款默认期限, 逾期未付尾款, the days until 自动完成 and a till's store warehouse,
+    all checked before any is set. Blank secret fields keep the stored secret (they are never shown back); a form
+    without the term, the overdue action, the days or the store warehouse keeps it."""
     shop = await shop_readers.shop_of(session, shop_id)
     if shop is None:
         raise ShopNotFound(shop_id)
@@ -638,6 +649,14 @@ async def update_shop_settings(
     overdue = one(form, "presale_overdue_action") or shop.presale_overdue_action
     if overdue not in PRESALE_OVERDUE_ACTIONS:
         raise ShopSettingsError("presale_overdue_action")
+    typed_days = one(form, "complete_after_days")
+    days = (
+        shop.complete_after_days
+        if not typed_days
+        else parse_int(typed_days, minimum=0, maximum=MAX_COMPLETE_AFTER_DAYS)
+    )
+    if days is None:
+        raise ShopSettingsError("complete_after_days", max=MAX_COMPLETE_AFTER_DAYS)
     store = await _store_warehouse_of(session, shop, form)
     changed = apply_pull_settings(shop, secret_key, wanted)
     if shop.store_warehouse_code != store:
@@ -649,6 +668,9 @@ async def update_shop_settings(
     if shop.presale_overdue_action != overdue:
         shop.presale_overdue_action = overdue
         changed.append("presale_overdue_action")
+    if shop.complete_after_days != days:
+        shop.complete_after_days = days
+        changed.append("complete_after_days")
     session.add(shop)
     await session.flush()
     forget_webhook_shops()

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
@@ -111,3 +112,29 @@ def sandbox_waybill_number(carrier_code: str, request_key: str) -> str:
     """The sandbox's number: stable for a request key, so a retried request gets the same waybill."""
     digits = int(hashlib.sha256(f"{carrier_code}:{request_key}".encode()).hexdigest(), 16) % 10**12
     return f"{carrier_code}{digits:012d}"
+
+
+#: The sandbox carrier's journey of a parcel: what each step says, in a Chinese carrier's words.
+SANDBOX_JOURNEY = (
+    ("collected", "快递员已揽收", "上海转运中心"),
+    ("in_transit", "快件已发往目的地", "运输途中"),
+    ("out_for_delivery", "快递员正在派送，请保持电话畅通", "目的地网点"),
+    ("delivered", "已签收，签收人：本人", "目的地网点"),
+)
+
+
+def sandbox_journey(waybill_no: str, start: datetime, end: datetime) -> bytes:
+    """The tracking push of a parcel's whole journey from ``start`` to ``end``, as the sandbox carrier sends it.
+    Its event ids are stable for the waybill, so pushing the journey again is the same events."""
+    steps = len(SANDBOX_JOURNEY) - 1
+    events = [
+        {
+            "event_id": f"{waybill_no}-{n}",
+            "status": status,
+            "occurred_at": (start + (end - start) * n / steps).isoformat(timespec="seconds"),
+            "description": description,
+            "location": location,
+        }
+        for n, (status, description, location) in enumerate(SANDBOX_JOURNEY)
+    ]
+    return json.dumps({"waybill_no": waybill_no, "events": events}, ensure_ascii=False).encode()

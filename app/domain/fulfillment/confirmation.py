@@ -1,10 +1,12 @@
-"""Shipment confirmation (发货确认): a waybilled parcel leaves the warehouse.
+"""Shipment confirmation (发货确认): a waybilled parcel leaves the warehouse; and a shipped one is signed for (签收).
 
 Confirming a waybill number, in the caller's transaction: the stock its shipment holds leaves both reserved and
 on hand (through the inventory service, with ledger rows), the shipment is shipped, the 已发货 messages waiting
 for it go out with its waybill number, and its order (with the orders merged into it) is shipped once every
 parcel of it is. A second confirmation of the same number changes
 nothing and says so; an unknown number, a cancelled or held order, or a parcel not waybilled is refused.
+A shipped parcel its carrier reports signed for (``tracking.py``) is delivered, and its order (with the orders
+merged into it) is delivered once every parcel of it is, by :func:`confirm_delivered`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ from app.i18n import N_
 MAX_WAYBILLS = 500
 #: The order statuses a confirmation moves on to shipped (a later one, set by the platform, is kept).
 BEFORE_SHIPPED = frozenset({OrderStatus.routed, OrderStatus.waybilled})
+#: The parcel statuses of one that left its warehouse.
+LEFT = frozenset({"shipped", "delivered"})
+#: What a parcel's delivery moves on to delivered (a completed order, or one on hold or cancelled, is kept).
+BEFORE_DELIVERED = frozenset({OrderStatus.shipped})
 
 
 class ShipmentRefused(DomainError):
@@ -116,7 +122,7 @@ async def confirm_shipped(
     parcels = await _locked_shipments(session, found.order_id)
     shipment = next(s for s in parcels if s.id == found.id)
     shown = excerpt(waybill_no)
-    if shipment.status == "shipped":
+    if shipment.status in LEFT:
         return ShipConfirmation(waybill_no, Confirmed.already_shipped, shipment.ref, order.id or 0, order.status, 0)
     if order.status == OrderStatus.cancelled:
         raise ShipmentRefused("order_cancelled", waybill=shown, status=409)
@@ -137,7 +143,7 @@ async def confirm_shipped(
     await notifications.release_shipped(session, order, shipment)
     detail = {"shipment": shipment.ref, "waybill_no": waybill_no, "units": units}
     await orders.add_event(session, order, "parcel_shipped", detail, actor=actor.name)
-    if all(s.status == "shipped" for s in parcels if s.status != "cancelled"):
+    if all(s.status in LEFT for s in parcels if s.status != "cancelled"):
         for merged_id in sorted(_merged_order_ids(parcels, order.id)):
             merged = await _locked_order(session, merged_id)
             if merged.status in BEFORE_SHIPPED:
@@ -155,6 +161,34 @@ async def confirm_shipped(
         ip=ip,
     )
     return ShipConfirmation(waybill_no, Confirmed.shipped, shipment.ref, order.id, order.status, units)
+
+
+async def confirm_delivered(session: AsyncSession, shipment_id: int, actor: str, at: datetime) -> bool:
+    """The parcel was signed for at ``at`` (its carrier's word): a shipped parcel becomes delivered, with an entry
+    on its order's timeline, and the order and those merged into it are delivered once all their parcels that
+    were not cancelled are. A parcel not shipped (or delivered already) changes nothing: False."""
+    found = await session.get(Shipment, shipment_id)
+    if found is None:
+        return False
+    order = await _locked_order(session, found.order_id)
+    parcels = await _locked_shipments(session, found.order_id)
+    shipment = next(s for s in parcels if s.id == shipment_id)
+    if shipment.status != "shipped":
+        return False
+    shipment.status = "delivered"
+    shipment.updated_at = at
+    session.add(shipment)
+    detail = {"shipment": shipment.ref, "waybill_no": shipment.waybill_no or "", "carrier": shipment.carrier_code or ""}
+    await orders.add_event(session, order, "parcel_delivered", detail, actor=actor)
+    assert order.id is not None
+    if all(s.status == "delivered" for s in parcels if s.status != "cancelled"):
+        for merged_id in sorted(_merged_order_ids(parcels, order.id)):
+            merged = await _locked_order(session, merged_id)
+            if merged.status in BEFORE_DELIVERED:
+                await orders.set_status(session, merged, OrderStatus.delivered, actor=actor)
+        if order.status in BEFORE_DELIVERED:
+            await orders.set_status(session, order, OrderStatus.delivered, actor=actor)
+    return True
 
 
 async def confirm_many(
@@ -181,4 +215,12 @@ async def confirm_many(
     return answers
 
 
-__all__ = ["MAX_WAYBILLS", "Confirmed", "ShipConfirmation", "ShipmentRefused", "confirm_many", "confirm_shipped"]
+__all__ = [
+    "MAX_WAYBILLS",
+    "Confirmed",
+    "ShipConfirmation",
+    "ShipmentRefused",
+    "confirm_delivered",
+    "confirm_many",
+    "confirm_shipped",
+]

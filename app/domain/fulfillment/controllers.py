@@ -1,13 +1,16 @@
 """Fulfillment pages: carriers and their rate tables (admin, and their API), the buyer message templates (admin),
-shipping documents to print, the sandbox message outbox, and the sandbox carrier's waybill endpoint."""
+shipping documents to print, the sandbox message outbox, the carriers' tracking webhook, and the sandbox carrier's
+waybill endpoint and pushes."""
 
 from __future__ import annotations
 
 import hmac
 import json
+from dataclasses import asdict
 from typing import Any
 
 from litestar import Controller, Request, get, patch, post
+from litestar.datastructures import State
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import JSONBody
 from litestar.plugins.htmx import HTMXRequest, HTMXTemplate
@@ -17,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.fulfillment import carrier_master, confirmation, message_templates, services
+from app.domain.fulfillment import carrier_master, confirmation, message_templates, services, tracking
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
 from app.domain.fulfillment.models import ShippingDocument
 from app.domain.inventory.models import Sku
@@ -384,6 +387,34 @@ class CarriersApiController(Controller):
         await carrier_master.update_carrier(db_session, settings.secret_key, carrier, data, actor, client_ip(request))
         return Response(carrier_master.carrier_read(carrier))
 
+    # Public to the app-wide guard (carriers cannot send our bearer tokens): the service checks the carrier's
+    # signature before it reads the body.
+    @post(
+        "/{code:str}/tracking",
+        name="api:carrier_tracking",
+        opt={"public": True},
+        status_code=200,
+        request_max_body_size=tracking.MAX_BODY_BYTES,
+    )
+    async def tracking_push(
+        self, request: Request[Any, Any, Any], code: str, db_session: AsyncSession, settings: Settings
+    ) -> Response[dict[str, Any]]:
+        """A carrier pushes the tracking events of one waybill: ``{"waybill_no", "events": [{"event_id",
+        "status", "occurred_at", "description", "location"}]}``, signed with ``X-App-Key`` and ``X-Sign`` (the hex
+        HMAC-SHA256 of the raw body with the carrier's API secret). Each event is stored once; a delivered one
+        delivers a shipped parcel. 404 for an unknown carrier or waybill, 401 for a bad signature, 400 for a
+        body that is not such a push: nothing changed."""
+        result = await tracking.receive_push(
+            db_session,
+            settings,
+            code,
+            await request.body(),
+            request.headers.get("x-app-key", ""),
+            request.headers.get("x-sign", ""),
+            utcnow(),
+        )
+        return Response(asdict(result))
+
     @get("/{code:str}/rates", name="api:carrier_rates", opt={"scope": "read"})
     async def rates(self, code: str, db_session: AsyncSession) -> Response[dict[str, Any]]:
         """The carrier's rate lines: fees in fen (``first_fee_fen`` for the first kilogram, ``extra_fee_fen_per_kg``
@@ -448,3 +479,24 @@ class SandboxCarrierController(Controller):
                 },
             }
         )
+
+
+class SandboxTrackingController(Controller):
+    """模拟签收 (demo and tests only, served with the sandbox carrier): the sandbox carrier pushes the journey of an
+    order's shipped parcels to the tracking webhook, over HTTP like a real carrier."""
+
+    path = "/orders"
+    tags = ["sandbox"]  # noqa: RUF012
+    include_in_schema = False
+
+    @post(
+        "/{order_id:int}/sandbox-delivery",
+        name="orders:sandbox_delivery",
+        opt={"permission": SHIP_CONFIRM},
+        status_code=303,
+    )
+    async def deliver(self, request: HTMXRequest, order_id: int, state: State, settings: Settings) -> Redirect:
+        # No request session: the push is a request of its own, which must not wait for this one's transaction.
+        await tracking.sandbox_deliver(state.db, settings, order_id, utcnow())
+        detail = request.app.route_reverse("orders:detail", order_id=order_id)
+        return Redirect(f"{detail}#tracking", status_code=303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Column, Text, UniqueConstraint
@@ -163,10 +164,42 @@ class Shipment(SQLModel, table=True):
     fee_fen: int = 0
     promised_days: int | None = None
     waybill_no: str | None = Field(default=None, max_length=64)
-    #: pending | waybilled | shipped (confirmed as left the warehouse, ``confirmation.py``) | cancelled
+    #: pending | waybilled | shipped (confirmed as left the warehouse, ``confirmation.py``) | delivered (the
+    #: carrier's tracking says signed for, ``tracking.py``) | cancelled
     status: str = Field(default="pending", max_length=16)
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
+
+
+class TrackingStatus(StrEnum):
+    """What a carrier's tracking event says of a parcel (the carrier's own words are in ``description``)."""
+
+    collected = "collected"  # 揽收
+    in_transit = "in_transit"  # 运输中
+    out_for_delivery = "out_for_delivery"  # 派送中
+    delivered = "delivered"  # 已签收
+    exception = "exception"  # 异常 (refused, lost, address unknown: the description says which)
+
+
+class TrackingEvent(SQLModel, table=True):
+    """One tracking event a carrier pushed for a waybill (``tracking.py``). ``event_key`` is the carrier's event
+    id, or a digest of what the event says when it sends none, so an event pushed again is stored once."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (UniqueConstraint("carrier_code", "event_key", name="uq_tracking_event"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    carrier_code: str = Field(max_length=32)
+    event_key: str = Field(max_length=128)
+    waybill_no: str = Field(max_length=64, index=True)
+    shipment_ref: str = Field(max_length=64)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    status: str = Field(max_length=20)
+    #: The carrier's text (phone numbers masked), and where the parcel was.
+    description: str = Field(default="", max_length=500)
+    location: str = Field(default="", max_length=100)
+    occurred_at: datetime = utc_field()
+    received_at: datetime = utc_field()
 
 
 def order_ref(order_id: int) -> str:

@@ -65,6 +65,8 @@ class Order(SQLModel, table=True):
         Index("ix_orders_status_placed", "status", "placed_at", "id"),
         Index("ix_orders_province_placed", "province", "placed_at", "id"),
         Index("ix_orders_address_key_placed", "address_key", "placed_at"),
+        # The sweeper's 自动完成: delivered orders, longest signed for first.
+        Index("ix_orders_status_delivered", "status", "delivered_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -120,6 +122,9 @@ class Order(SQLModel, table=True):
     raw_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     #: Bumped by every accepted update; the processing job is staged once per version.
     version: int = 1
+    #: When the order was delivered (已签收: every parcel signed for, or the platform said so); the sweeper
+    #: completes it its shop's ``complete_after_days`` later.
+    delivered_at: datetime | None = utc_field(nullable=True)
     received_at: datetime = utc_field()
     updated_at: datetime = utc_field()
 

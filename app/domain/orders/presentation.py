@@ -61,6 +61,10 @@ EVENT_LABELS = {
     "changed_after_dispatch": N_("Changed after dispatch"),
     "changed_after_merge": N_("Changed after merging"),
     "till_sale": N_("Sold at the store till"),
+    "parcel_delivered": N_("Parcel signed for"),
+    "parcel_exception": N_("Parcel exception reported by the carrier"),
+    "platform_finished": N_("Finished on the platform before it was shipped"),
+    "auto_completed": N_("Completed automatically after delivery"),
 }
 
 IMPORT_STATUS_LABELS = {

@@ -68,13 +68,40 @@ class UpsertResult:
     order: Order
     #: created | updated | stale
     outcome: str
+    #: The update said delivered or completed of an order we never shipped (its status was kept).
+    finished_unshipped: bool = False
 
 
-def merged_status(current: OrderStatus, incoming: OrderStatus) -> OrderStatus:
-    """The platform may move an order forward or cancel it, never back behind our own processing."""
+#: What a platform says when the buyer has the goods (签收 / 交易成功): an order moves there only from shipped on.
+FINISHED_BY_PLATFORM = frozenset({OrderStatus.delivered, OrderStatus.completed})
+
+
+def merged_status(current: OrderStatus, incoming: OrderStatus, *, till: bool = False) -> OrderStatus:
+    """The platform may move an order forward or cancel it, never back behind our own processing; it may say
+    delivered or completed only of an order we shipped (see :func:`finished_unshipped`), except a store till,
+    whose sale is finished at the counter."""
+    if finished_unshipped(current, incoming, till=till):
+        return current
     if incoming is OrderStatus.cancelled or _RANK[incoming] > _RANK[current]:
         return incoming
     return current
+
+
+def finished_unshipped(current: OrderStatus, incoming: OrderStatus, *, till: bool = False) -> bool:
+    """The platform says an order is delivered or completed that never left our warehouses (nor is cancelled):
+    it stays where it is and goes to review, for a person to find out where the goods went."""
+    return (
+        not till
+        and incoming in FINISHED_BY_PLATFORM
+        and current is not OrderStatus.cancelled
+        and _RANK[current] < _RANK[OrderStatus.shipped]
+    )
+
+
+def _mark_delivered(order: Order, now: datetime) -> None:
+    """Remember when the order was first delivered (or beyond): the sweeper completes it some days later."""
+    if order.delivered_at is None and order.status in FINISHED_BY_PLATFORM:
+        order.delivered_at = now
 
 
 def platform_sku(shop_id: int, line: NormalizedLine | OrderLine | LineRow) -> PlatformSku:
@@ -313,6 +340,7 @@ async def upsert_order(
             updated_at=now,
         )
         _apply_fields(order, data, secret_key, fields)
+        _mark_delivered(order, now)
         order.customer_id = await resolve_customer(session, secret_key, data)
         ours = await resolve_skus(session, shop.id, data)
         order.tags = _tags_of(shop.id, data, _platform_tags(data), ours)
@@ -327,7 +355,10 @@ async def upsert_order(
         return UpsertResult(order, "stale")
     before = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
     _apply_fields(order, data, secret_key, fields)
-    order.status = merged_status(order.status, OrderStatus(data.status))
+    till = shop.channel == Channel.pos
+    unshipped = finished_unshipped(order.status, OrderStatus(data.status), till=till)
+    order.status = merged_status(order.status, OrderStatus(data.status), till=till)
+    _mark_delivered(order, now)
     if order.customer_id is None:
         order.customer_id = await resolve_customer(session, secret_key, data)
     kept = [tag for tag in order.tags if tag not in PLATFORM_TAGS]
@@ -343,7 +374,7 @@ async def upsert_order(
     await add_event(session, order, "updated", {"before": before, "after": after, "version": order.version})
     if after["status"] != before["status"] and order.status in STATUS_EVENTS:
         await record_order_event(session, order, STATUS_EVENTS[order.status], shop_code=shop.code)
-    return UpsertResult(order, "updated")
+    return UpsertResult(order, "updated", finished_unshipped=unshipped)
 
 
 async def add_event(
@@ -367,6 +398,7 @@ async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *
     before = order.status
     order.status = status
     order.updated_at = utcnow()
+    _mark_delivered(order, order.updated_at)
     session.add(order)
     await add_event(session, order, "status_changed", {"from": before.value, "to": status.value}, actor=actor)
     if status in STATUS_EVENTS:
@@ -377,6 +409,8 @@ async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *
 #: processing, which knows why and where).
 STATUS_EVENTS: Final = {
     OrderStatus.shipped: events.EventType.order_shipped,
+    OrderStatus.delivered: events.EventType.order_delivered,
+    OrderStatus.completed: events.EventType.order_completed,
     OrderStatus.cancelled: events.EventType.order_cancelled,
 }
 
@@ -432,6 +466,43 @@ async def add_tags(session: AsyncSession, order: Order, tags: list[str]) -> None
     session.add(order)
     for tag in new:
         session.add(OrderTag(order_id=order.id, tag=tag))
+
+
+#: Orders the sweeper completes in one transaction (自动完成).
+COMPLETE_BATCH = 200
+
+
+async def complete_delivered(session: AsyncSession, now: datetime, *, limit: int = COMPLETE_BATCH) -> int:
+    """自动完成: delivered orders whose shop's ``complete_after_days`` have passed since delivery at ``now`` become
+    completed (timeline entry and ``order.completed``), at most ``limit`` of them, those delivered longest ago
+    first; how many. A completed order is no longer delivered, so a second run finds nothing to do."""
+    shops = (await session.exec(select(Shop.id, Shop.complete_after_days).order_by(col(Shop.id)))).all()
+    done = 0
+    for shop_id, days in shops:
+        if done >= limit:
+            break
+        due = (
+            await session.exec(
+                select(Order.id)
+                .where(
+                    Order.shop_id == shop_id,
+                    Order.status == OrderStatus.delivered,
+                    col(Order.delivered_at).is_not(None),
+                    col(Order.delivered_at) <= now - timedelta(days=days),
+                )
+                .order_by(col(Order.delivered_at), col(Order.id))
+                .limit(limit - done)
+            )
+        ).all()
+        for order_id in due:
+            query = select(Order).where(Order.id == order_id).with_for_update()
+            order = (await session.exec(query.execution_options(populate_existing=True))).one()
+            if order.status != OrderStatus.delivered:
+                continue  # the platform or a person moved it since the query
+            await set_status(session, order, OrderStatus.completed)
+            await add_event(session, order, "auto_completed", {"days_after_delivery": days})
+            done += 1
+    return done
 
 
 # --- the canonical order ---------------------------------------------------------------------------------

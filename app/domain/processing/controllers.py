@@ -18,6 +18,7 @@ from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.flows import services as flows
 from app.domain.flows.services import FlowError
+from app.domain.fulfillment import tracking
 from app.domain.inventory import catalogue
 from app.domain.inventory.sku_mappings import SkuMappingError
 from app.domain.orders import pii, presentation
@@ -27,7 +28,7 @@ from app.domain.processing.models import OrderProcessing
 from app.domain.processing.services import ReviewError
 from app.domain.shops import services as shop_readers
 from app.forms import Form, one
-from app.i18n import gettext
+from app.i18n import gettext, labeller
 from app.params import parse_id
 from app.settings import Settings
 from app.web import client_ip, page
@@ -56,7 +57,7 @@ def _page(request: HTMXRequest, template: str, fragment: str | None = None, **co
     return page(request, template, fragment, **presentation.helpers(), **queries.helpers(), **context)
 
 
-async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, Any]:
+async def _detail_context(db_session: AsyncSession, order_id: int, settings: Settings) -> dict[str, Any]:
     view = await orders.load_order_view(db_session, order_id, with_events=True)
     others = []
     if view.order.customer_id is not None:
@@ -69,6 +70,10 @@ async def _detail_context(db_session: AsyncSession, order_id: int) -> dict[str, 
         "revealed": None,
         "original": None,
         "processing": await queries.order_processing(db_session, order_id),
+        "tracking": await tracking.events_of_order(db_session, order_id),
+        "tracking_label": labeller(tracking.STATUS_LABELS),
+        # 模拟签收 is offered where the sandbox carrier is served (development, a staging site).
+        "sandbox_carrier": settings.sandbox_carrier,
     }
 
 
@@ -80,9 +85,12 @@ class OrderDetailController(Controller):
     opt = {"permission": "orders.read"}  # noqa: RUF012
 
     @get("/{order_id:int}", name="orders:detail")
-    async def detail(self, request: HTMXRequest, order_id: int, db_session: AsyncSession) -> Template:
-        """One order: normalised view, lines, timeline, raw payload, and the customer's orders on every channel."""
-        return _page(request, "orders/detail.html", **await _detail_context(db_session, order_id))
+    async def detail(
+        self, request: HTMXRequest, order_id: int, db_session: AsyncSession, settings: Settings
+    ) -> Template:
+        """One order: normalised view, lines, timeline, its parcels' tracking, raw payload, and the customer's
+        orders on every channel."""
+        return _page(request, "orders/detail.html", **await _detail_context(db_session, order_id, settings))
 
     @post("/{order_id:int}/reveal", name="orders:reveal", opt={"permission": "pii.reveal"}, status_code=200)
     async def reveal(
@@ -92,7 +100,7 @@ class OrderDetailController(Controller):
         revealed = await orders.reveal_personal_data(
             db_session, settings.secret_key, order_id, actor, client_ip(request)
         )
-        context = await _detail_context(db_session, order_id)
+        context = await _detail_context(db_session, order_id, settings)
         return _page(request, "orders/detail.html", "orders/_pii.html", **{**context, "revealed": revealed})
 
     @post("/{order_id:int}/payload", name="orders:reveal_payload", opt={"permission": "pii.reveal"}, status_code=200)
@@ -103,7 +111,7 @@ class OrderDetailController(Controller):
         original = await orders.reveal_original_payload(
             db_session, settings.secret_key, order_id, actor, client_ip(request)
         )
-        context = await _detail_context(db_session, order_id)
+        context = await _detail_context(db_session, order_id, settings)
         return _page(request, "orders/detail.html", "orders/_raw.html", **{**context, "original": original})
 
 

@@ -116,10 +116,28 @@ async def judge_canaries(db: Database) -> list[int]:
         return []
 
 
+#: The most batches of 自动完成 one sweep carries out (the rest wait for the next sweep).
+COMPLETE_BATCHES = 25
+
+
+async def complete_delivered(db: Database, now: datetime) -> int:
+    """自动完成 in batches, each in a transaction of its own (see :func:`orders.complete_delivered`), until a batch
+    finds fewer than it could take; how many orders were completed."""
+    total = 0
+    for _ in range(COMPLETE_BATCHES):
+        async with db.transaction() as session:
+            done = await orders.complete_delivered(session, now)
+        total += done
+        if done < orders.COMPLETE_BATCH:
+            break
+    return total
+
+
 async def sweep_processing(db: Database, settings: Settings, *, now: datetime | None = None) -> dict[str, int]:
     """Cron body: re-stage stuck orders and retry 缺货 orders (see :func:`services.sweep`), cancel or hold the
-    presales whose balance is overdue at ``now`` (see :func:`services.expire_presales`), and judge the running
-    canaries (in case the judging after a batch was lost)."""
+    presales whose balance is overdue at ``now`` (see :func:`services.expire_presales`), complete the orders
+    delivered long enough ago (see :func:`complete_delivered`), and judge the running canaries (in case the
+    judging after a batch was lost)."""
     await judge_canaries(db)
     async with db.transaction() as session:
         counts = await services.sweep(
@@ -129,6 +147,7 @@ async def sweep_processing(db: Database, settings: Settings, *, now: datetime | 
         )
     async with db.transaction() as session:
         counts |= await services.expire_presales(session, now or utcnow())
+    counts["completed"] = await complete_delivered(db, now or utcnow())
     if any(counts.values()):
         log.warning("processing sweeper: %s", counts)
     return counts

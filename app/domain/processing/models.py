@@ -46,7 +46,7 @@ class OrderProcessing(SQLModel, table=True):
     runs: int = 0
     #: Why the order waits: the flow's hold reason, 缺货, the failed node, …
     hold_reason: str = Field(default="", max_length=500)
-    #: review | out_of_stock | failed | presale | no_flow | unknown_sku | no_carrier
+    #: review | out_of_stock | failed | presale | no_flow | unknown_sku | no_carrier | platform_finished
     hold_code: str = Field(default="", max_length=24)
     #: Each flow run: flow id, version id, name, status, path and per-node trace.
     flows: list[dict[str, Any]] = json_field(nullable=False, default_factory=list)

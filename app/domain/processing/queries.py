@@ -43,6 +43,7 @@ HOLD_CODE_LABELS = {
     "no_flow": N_("No published flow applies"),
     "unknown_sku": N_("Unknown SKU"),
     "no_carrier": N_("No carrier can deliver"),
+    "platform_finished": N_("Finished on the platform, never shipped"),
 }
 STATE_LABELS = {
     ProcessingState.queued.value: N_("Waiting to be processed"),

@@ -902,6 +902,38 @@ async def record_failure(session: AsyncSession, order_id: int, reason: str, *, c
     await _record_held(session, order, proc)
 
 
+#: The review code of an order its platform says is delivered or completed while we never shipped it.
+PLATFORM_FINISHED = "platform_finished"
+PLATFORM_FINISHED_REASON = "平台显示订单已签收或已完成（{raw_status}），但本系统尚未发货：请核实货物去向后放行或驳回"
+
+
+async def hold_platform_finished(session: AsyncSession, order: Order) -> OrderProcessing:
+    """The platform says the order is received or finished (``order.raw_status``) but it never left our
+    warehouses: it is not completed silently but held for review with the reason, its stock kept as it is, for a
+    person to find out whether it went out some other way (放行) or is to be cancelled (驳回). Called in the
+    transaction of the update; the same word again changes nothing more."""
+    assert order.id is not None
+    now = utcnow()
+    proc = await session.get(OrderProcessing, order.id)
+    if proc is None:
+        proc = OrderProcessing(order_id=order.id, queued_at=now, updated_at=now)
+    again = proc.state == ProcessingState.held and proc.hold_code == PLATFORM_FINISHED
+    proc.state = ProcessingState.held
+    proc.hold_code = PLATFORM_FINISHED
+    proc.hold_reason = (
+        f"平台显示订单已签收或已完成（{order.raw_status}），但本系统尚未发货，请核实货物去向后放行或驳回"[:500]
+    )
+    proc.order_version = order.version
+    proc.finished_at = now
+    proc.updated_at = now
+    session.add(proc)
+    await orders.set_status(session, order, OrderStatus.on_hold)
+    if not again:
+        await orders.add_event(session, order, "platform_finished", {"raw_status": order.raw_status})
+    await _record_held(session, order, proc)
+    return proc
+
+
 class ReviewError(DomainError):
     """An operator's review action cannot be done; ``code`` picks the message."""
 

@@ -18,6 +18,10 @@ DEFAULT_PRESALE_BALANCE_HOURS = 72
 MAX_PRESALE_BALANCE_HOURS = 366 * 24
 #: The values of 逾期未付尾款, the default first: 转人工审核, 取消订单.
 PRESALE_OVERDUE_ACTIONS = ("review", "cancel")
+#: 自动确认收货: a delivered order of a new shop is completed this many days after it was signed for.
+DEFAULT_COMPLETE_AFTER_DAYS = 7
+#: The longest an admin may set it to (platforms confirm receipt within weeks, never months).
+MAX_COMPLETE_AFTER_DAYS = 90
 
 
 class Channel(StrEnum):
@@ -92,6 +96,9 @@ class Shop(ShopBase, table=True):
     presale_overdue_action: str = Field(default="review", max_length=10)
     #: The store warehouse (门店仓) a POS shop's till sells from: a completed sale takes its units off there.
     store_warehouse_code: str = Field(default="", max_length=32)
+    #: 自动完成天数: the processing sweeper completes a delivered order this many days after it was signed for
+    #: (0: at the next sweep), unless the platform says it is finished first.
+    complete_after_days: int = DEFAULT_COMPLETE_AFTER_DAYS
 
 
 class ShopRead(ShopBase):

@@ -58,6 +58,8 @@ EVENT_LABELS: Final = {
     EventType.order_held.value: N_("Order held for review"),
     EventType.order_routed.value: N_("Order routed (warehouse and carrier)"),
     EventType.order_shipped.value: N_("Order marked shipped"),
+    EventType.order_delivered.value: N_("Order delivered (signed for)"),
+    EventType.order_completed.value: N_("Order completed"),
     EventType.order_cancelled.value: N_("Order cancelled"),
     EventType.stock_low.value: N_("Stock low"),
     EventType.review_backlog.value: N_("Review queue piling up"),

@@ -32,7 +32,14 @@ PRESALE = {
     "deposit_paid": True,
     "balance_due_at": (DUE + timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S"),
 }
-NOTHING = {"requeued": 0, "stock_retried": 0, "unqueued": 0, "presale_cancelled": 0, "presale_to_review": 0}
+NOTHING = {
+    "requeued": 0,
+    "stock_retried": 0,
+    "unqueued": 0,
+    "presale_cancelled": 0,
+    "presale_to_review": 0,
+    "completed": 0,
+}
 
 
 async def set_overdue_action(db, settings, action: str) -> None:
