@@ -1,8 +1,8 @@
 """Carrier tracking and the end of an order's life: the tracking events carriers push (``tracking_events``), when
 an order was delivered (``orders.delivered_at``, for the sweeper's 自动完成) and each shop's days until then.
 
-Revision ID: 0024_carrier_tracking
-Revises: 0023_pos_sale_stock
+Revision ID: 0026_carrier_tracking
+Revises: 0025_message_templates
 Create Date: 2026-12-02 01:45:00
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from app.dbtypes import UTCDateTime
 
-revision: str = "0024_carrier_tracking"
-down_revision: str | None = "0023_pos_sale_stock"
+revision: str = "0026_carrier_tracking"
+down_revision: str | None = "0025_message_templates"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
