@@ -70,6 +70,12 @@ def douyin_expected_sign(query: dict[str, str], secret: str = APP_SECRET) -> str
     return hmac.new(secret.encode(), plain.encode(), hashlib.sha256).hexdigest()
 
 
+def kuaishou_signature(params: dict[str, str], secret: str = APP_SECRET) -> str:
+    """快手's MD5 sign: the sorted ``k=v`` pairs (``sign`` left out) joined by ``&``, then ``&signSecret=<secret>``."""
+    unsigned = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "sign")
+    return hashlib.md5(f"{unsigned}&signSecret={secret}".encode()).hexdigest()  # noqa: S324
+
+
 def top_fields(trade: dict[str, Any], fields: str) -> dict[str, Any]:
     """The trade as TOP returns it for ``fields``: only the fields asked for. ``orders`` brings the sub-orders
     whole, ``orders.oid`` only that field of each."""
@@ -169,9 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             rows, total = p.page("douyin", param["page"] * param["size"], param["size"])
             return self._send({"code": 10000, "data": {"shop_order_list": rows, "total": total}})
         if url.path == "/open/order/cursor/list":  # 快手
-            unsigned = "&".join(f"{k}={query[k]}" for k in sorted(query) if k != "sign")
-            expected = hashlib.md5(f"{unsigned}&signSecret={APP_SECRET}".encode()).hexdigest()  # noqa: S324
-            if query.get("sign") != expected or query.get("access_token") != TOKEN:
+            if query.get("sign") != kuaishou_signature(query) or query.get("access_token") != TOKEN:
                 return self._refuse("kuaishou", {"result": 28, "error_msg": "签名错误"})
             param = json.loads(query["param"])
             start = int(param["pcursor"] or 0)

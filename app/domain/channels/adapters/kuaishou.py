@@ -73,6 +73,21 @@ def kuaishou_sign(params: dict[str, str], secret: str) -> str:
     return hashlib.md5(f"{joined}&signSecret={secret}".encode()).hexdigest()  # noqa: S324 - the platform's scheme
 
 
+def signed_params(creds: Credentials, method: str, param: str) -> dict[str, str]:
+    """The parameters of a signed 快手 call (version 1, MD5) with its business ``param`` JSON."""
+    params = {
+        "appkey": creds.app_key,
+        "method": method,
+        "version": "1",
+        "access_token": creds.access_token,
+        "timestamp": str(int(datetime.now().timestamp() * 1000)),
+        "signMethod": "MD5",
+        "param": param,
+    }
+    params["sign"] = kuaishou_sign(params, creds.app_secret)
+    return params
+
+
 class KuaishouAdapter:
     #: Kuaishou sends the receiver only encrypted (``encrypted*``) and masked (``desensitise*``): nothing clear to
     #: name here; the generic pass still masks any mobile number found elsewhere in the payload.
@@ -174,16 +189,7 @@ class KuaishouAdapter:
             separators=(",", ":"),
             sort_keys=True,
         )
-        params = {
-            "appkey": creds.app_key,
-            "method": "open.order.cursor.list",
-            "version": "1",
-            "access_token": creds.access_token,
-            "timestamp": str(int(datetime.now().timestamp() * 1000)),
-            "signMethod": "MD5",
-            "param": param,
-        }
-        params["sign"] = kuaishou_sign(params, creds.app_secret)
+        params = signed_params(creds, "open.order.cursor.list", param)
         response = await client.get(f"{creds.base_url.rstrip('/')}/open/order/cursor/list", params=params)
         body = response_json(response)
         if body.get("result") != 1:
