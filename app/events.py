@@ -36,6 +36,9 @@ class EventType(StrEnum):
     #: Finished: the platform says so, or its shop's days after delivery passed (the sweeper).
     order_completed = "order.completed"
     order_cancelled = "order.cancelled"
+    #: A shipped parcel was written back to its platform (发货回传), or the platform refused it for good.
+    shipment_written_back = "shipment.written_back"
+    shipment_write_back_failed = "shipment.write_back_failed"
     stock_low = "stock.low"
     #: Raised by the webhooks domain itself when the review queue grows past a subscription's threshold.
     review_backlog = "review.backlog"

@@ -58,6 +58,7 @@ JOBS: dict[str, JobFunction] = {
     "import_orders": channels_jobs.import_orders,
     "pull_shop_orders": channels_jobs.pull_shop_orders,
     "push_channel_stock": channels_jobs.push_channel_stock,
+    "write_back_delivery": channels_jobs.write_back_delivery,
     "refresh_channel_stock": inventory_jobs.refresh_channel_stock,
     "publish_event": webhooks_jobs.publish_event,
     "deliver_webhook": webhooks_jobs.deliver_webhook,

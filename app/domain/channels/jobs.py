@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from app.db import Database
-from app.domain.channels import imports, services, stock_push
+from app.domain.channels import delivery, imports, services, stock_push
 from app.settings import Settings
 
 
@@ -42,3 +42,9 @@ async def push_channel_stocks(ctx: dict[str, Any], targets: list[list[Any]]) -> 
     """:func:`push_channel_stock` for a batch of messages: one read, one write and one HTTP client for them all."""
     done = await stock_push.push_channel_stock(ctx["db"], ctx["settings"], targets, client=ctx.get("http"))
     return [done for _ in targets]
+
+
+async def write_back_delivery(ctx: dict[str, Any], shipment_ref: str) -> dict[str, Any]:
+    """发货回传: tell a shipped parcel's platform (idempotent: a write-back already sent is skipped; transient
+    failures are raised for the outbox to retry)."""
+    return await delivery.write_back(ctx["db"], ctx["settings"], str(shipment_ref), ctx.get("http"))

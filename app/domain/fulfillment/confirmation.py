@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import outbox
 from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import notifications
 from app.domain.fulfillment.models import Shipment, Waybill
@@ -37,6 +38,8 @@ BEFORE_SHIPPED = frozenset({OrderStatus.routed, OrderStatus.waybilled})
 LEFT = frozenset({"shipped", "delivered"})
 #: What a parcel's delivery moves on to delivered (a completed order, or one on hold or cancelled, is kept).
 BEFORE_DELIVERED = frozenset({OrderStatus.shipped})
+#: The outbox job that writes a shipped parcel back to its order's platform (发货回传, ``channels.delivery``).
+WRITEBACK_JOB = "write_back_delivery"
 
 
 class ShipmentRefused(DomainError):
@@ -150,6 +153,7 @@ async def confirm_shipped(
                 await orders.set_status(session, merged, OrderStatus.shipped, actor=actor.name)
         if order.status in BEFORE_SHIPPED:
             await orders.set_status(session, order, OrderStatus.shipped, actor=actor.name)
+    await outbox.stage(session, WRITEBACK_JOB, shipment.ref, dedupe_key=f"writeback:{shipment.ref}")
     await audit(
         session,
         actor,

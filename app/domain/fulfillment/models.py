@@ -210,3 +210,44 @@ def order_ref(order_id: int) -> str:
 def shipment_ref(order_id: int, seq: int) -> str:
     """One shipment of an order, e.g. RF00000042-1."""
     return f"{order_ref(order_id)}-{seq}"
+
+
+class WritebackStatus(StrEnum):
+    """Where a parcel's 发货回传 stands."""
+
+    pending = "pending"  # staged or being retried by the outbox
+    sent = "sent"  # the platform accepted it (or said the order was already shipped)
+    failed = "failed"  # refused, or unreachable after the outbox's attempts: shown on the order with 重试
+    not_needed = "not_needed"  # a channel with no platform to tell (till, web shop, 社区团购)
+
+
+class PlatformWriteback(SQLModel, table=True):
+    """发货回传: one shipped parcel of one order, told to the order's platform (``channels.delivery`` sends it).
+
+    One row per parcel and order (a parcel of a merged order carries several orders); for a platform that takes
+    one call per order, one row, on the parcel that shipped last."""
+
+    __tablename__ = "platform_writebacks"
+    __table_args__ = (UniqueConstraint("shipment_ref", "order_id", name="uq_platform_writeback_parcel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shipment_ref: str = Field(max_length=64, index=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    shop_id: int = Field(foreign_key="shops.id")
+    channel: str = Field(max_length=32)
+    waybill_no: str = Field(default="", max_length=64)
+    carrier_code: str = Field(default="", max_length=32)
+    #: One of :class:`WritebackStatus`.
+    status: str = Field(default=WritebackStatus.pending.value, max_length=16)
+    #: Calls made since it was staged or last retried by hand (the outbox gives up after its max attempts).
+    attempts: int = 0
+    #: How often a person pressed 重试 (each retry is a new outbox job).
+    retries: int = 0
+    #: Why it failed: a key of ``fulfillment.writebacks.ERROR_MESSAGES``; ``last_error`` holds the platform's own words.
+    error_code: str = Field(default="", max_length=32)
+    last_error: str | None = Field(default=None, max_length=1000)
+    #: The platform's id of the accepted call (its request or log id), for a support ticket.
+    reply_id: str = Field(default="", max_length=100)
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()
+    sent_at: datetime | None = utc_field(nullable=True)

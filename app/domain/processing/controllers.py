@@ -18,7 +18,7 @@ from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.flows import services as flows
 from app.domain.flows.services import FlowError
-from app.domain.fulfillment import tracking
+from app.domain.fulfillment import tracking, writebacks
 from app.domain.inventory import catalogue
 from app.domain.inventory.sku_mappings import SkuMappingError
 from app.domain.orders import pii, presentation
@@ -74,6 +74,8 @@ async def _detail_context(db_session: AsyncSession, order_id: int, settings: Set
         "tracking_label": labeller(tracking.STATUS_LABELS),
         # 模拟签收 is offered where the sandbox carrier is served (development, a staging site).
         "sandbox_carrier": settings.sandbox_carrier,
+        "writebacks": await writebacks.writeback_section(db_session, view.order),
+        "notice": None,
     }
 
 
@@ -113,6 +115,27 @@ class OrderDetailController(Controller):
         )
         context = await _detail_context(db_session, order_id, settings)
         return _page(request, "orders/detail.html", "orders/_raw.html", **{**context, "original": original})
+
+    @post(
+        "/{order_id:int}/writebacks/{writeback_id:int}/retry",
+        name="orders:writeback_retry",
+        opt={"permission": "shipments.confirm"},
+        status_code=200,
+    )
+    async def retry_writeback(
+        self,
+        request: HTMXRequest,
+        order_id: int,
+        writeback_id: int,
+        db_session: AsyncSession,
+        actor: Actor,
+        settings: Settings,
+    ) -> Template:
+        """重试 a failed 发货回传: it is pending again with a new job; the section shows it so."""
+        await writebacks.retry_writeback(db_session, order_id, writeback_id, actor, client_ip(request))
+        context = await _detail_context(db_session, order_id, settings)
+        notice = gettext("Retrying: the write-back is sent to the platform again.")
+        return _page(request, "orders/detail.html", "orders/_writebacks.html", **{**context, "notice": notice})
 
 
 class OrderApiController(Controller):

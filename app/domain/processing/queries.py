@@ -16,6 +16,7 @@ from app.db import iso_utc, utcnow
 from app.domain.flows.models import FlowVersion
 from app.domain.flows.panels import shown
 from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment import writebacks
 from app.domain.fulfillment.models import Carrier, Shipment, order_ref
 from app.domain.inventory.models import Warehouse
 from app.domain.orders import services as orders
@@ -579,6 +580,8 @@ def api_processing(view: OrderProcessingView | None) -> dict[str, Any] | None:
 
 
 async def api_order(session: AsyncSession, order_id: int) -> dict[str, Any]:
-    """The canonical order as the read API gives it (masked), with ``processing``: where it goes."""
+    """The canonical order as the read API gives it (masked), with ``processing``: where it goes, and
+    ``writebacks``: each parcel's 发货回传 to the platform."""
     order = await orders.api_order(session, order_id)
-    return {**order, "processing": api_processing(await order_processing(session, order_id))}
+    parcels = writebacks.api_writebacks(await writebacks.writebacks_of(session, order_id))
+    return {**order, "processing": api_processing(await order_processing(session, order_id)), "writebacks": parcels}

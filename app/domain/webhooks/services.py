@@ -61,6 +61,8 @@ EVENT_LABELS: Final = {
     EventType.order_delivered.value: N_("Order delivered (signed for)"),
     EventType.order_completed.value: N_("Order completed"),
     EventType.order_cancelled.value: N_("Order cancelled"),
+    EventType.shipment_written_back.value: N_("Shipment written back to the platform"),
+    EventType.shipment_write_back_failed.value: N_("Shipment write-back failed"),
     EventType.stock_low.value: N_("Stock low"),
     EventType.review_backlog.value: N_("Review queue piling up"),
 }
