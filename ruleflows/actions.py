@@ -92,6 +92,8 @@ ACTION_CATALOGUE: Final[dict[str, dict[str, Any]]] = {
             "candidate carriers for the strategy",
             items={"type": "string"},
         ),
+        # 按温层拆包: ambient, chilled and frozen goods leave as separate parcels (the app's routing splits them).
+        _param("split_by_temperature", "boolean", "按温层拆包", "split parcels by temperature zone"),
         one_of=("code", "strategy"),
     ),
     "add_gift": _action(
@@ -272,6 +274,7 @@ class Decisions:
     carrier: str | None = None
     carrier_strategy: str | None = None
     carrier_candidates: tuple[str, ...] = ()
+    split_by_temperature: bool = False
     gifts: tuple[Gift, ...] = ()
     expand_bundles: bool = False
     split_by_warehouse: bool = False
@@ -499,11 +502,12 @@ _EFFECTS: Final[dict[str, _Effect]] = {
         lambda _d, p: {"warehouse": _text(p, "code"), "warehouse_strategy": _text(p, "strategy")},
     ),
     "assign_carrier": _Effect(
-        ("carrier", "carrier_strategy", "carrier_candidates"),
+        ("carrier", "carrier_strategy", "carrier_candidates", "split_by_temperature"),
         lambda _d, p: {
             "carrier": _text(p, "code"),
             "carrier_strategy": _text(p, "strategy"),
             "carrier_candidates": tuple(str(code) for code in p.get("candidates") or ()),
+            "split_by_temperature": p.get("split_by_temperature") is True,
         },
     ),
     "add_gift": _adding("gifts", lambda p: (Gift(str(p["sku"]), int(p["qty"])),)),

@@ -167,6 +167,7 @@ _FIELDS: Final = [
     _field("decisions.carrier_strategy", "enum", "快递策略", "carrier strategy", CARRIER_STRATEGIES),
     _field("decisions.carrier_candidates", "array", "候选快递", "carrier candidates"),
     _field("decisions.carrier_candidates[]", "string", "快递公司", "carrier"),
+    _field("decisions.split_by_temperature", "boolean", "按温层拆包", "split by temperature zone"),
     _field("decisions.hold_until", "datetime", "挂起至", "held until"),
     _field("decisions.tags", "array", "新增标签", "tags added"),
     _field("decisions.tags[]", "string", "标签", "tag"),

@@ -224,7 +224,7 @@ def param_value(kind: str, spec: dict[str, Any], state: dict[str, Any]) -> Any:
             raise ParamProblem(gettext("Not a choice of this field: %(value)s") % {"value": shown})
         return list(dict.fromkeys(values)) or None
     if kind == "boolean":
-        return bool(value)
+        return True if value else None  # unticked: not given, the action's default (no)
     text = str(value or "").strip()
     if not text:
         return None
@@ -383,6 +383,8 @@ def describe(action: str, name: str, value: Any) -> str:
         return state["at"].replace("T", " ")
     if ruleflows.is_expression(value):
         return gettext("computed")
+    if kind == "boolean":
+        return _label(spec) if value is True and spec is not None else ""  # a switch on says what it turns on
     if isinstance(value, list):
         return "、".join(label_of(VALUE_LABELS, v) for v in value)
     if kind in ("enum", "choices"):

@@ -326,7 +326,7 @@ def summary(node: dict[str, Any]) -> str:
             return ""
         params = config.get("params") or {}
         shown = [action_forms.describe(action, name, value) for name, value in params.items()]
-        return " · ".join(shown)
+        return " · ".join(text for text in shown if text)
     return ""
 
 

@@ -161,6 +161,8 @@ class Shipment(SQLModel, table=True):
     #: [{line_id, sku, title, qty, is_gift, bundle_of, order_id}] as they are picked (bundles expanded if decided).
     lines: list[dict[str, Any]] = json_field(nullable=False, default_factory=list)
     weight_g: int = 0
+    #: ambient | chilled | frozen: the coldest its contents need (a split order's zones leave apart, 按温层拆包).
+    temperature_zone: str = Field(default="ambient", max_length=16, sa_column_kwargs={"server_default": "ambient"})
     fee_fen: int = 0
     promised_days: int | None = None
     waybill_no: str | None = Field(default=None, max_length=64)

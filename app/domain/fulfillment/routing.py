@@ -12,6 +12,17 @@ receiver) or ``priority`` (those serving the region by priority, then the rest).
 the first ranked warehouse that has every line; else, when the flow allows it, split (拆单) line by line;
 else it is short (缺货). A carrier is fixed, ``cheapest`` (an urgent order only takes one promising two days
 or less) or ``fastest``; a chilled or frozen parcel only goes with a cold-chain carrier.
+
+按温层拆包 (``split_by_temperature`` on the flow's carrier action): each warehouse's share of the order leaves as
+one parcel per temperature zone — ambient, chilled, frozen, in that order — each with its own carrier and fee,
+so an ambient book is not packed in dry ice at cold-chain prices and a frozen cake never travels ambient.
+Chilled (0–4 °C) and frozen (−18 °C) never share a parcel: they are packed differently (ice packs, dry ice)
+and carriers price them on separate lines. The split changes parcels, not warehouses: an order still ships
+from one warehouse unless 按仓拆单 allows more, and waits whole when any zone is short. A bundle is one line,
+reserved and deducted as one: it stays in one parcel, at the coldest zone of the bundle and its parts. A gift
+never travels alone: it goes in the parcel of its zone, else in the least cold parcel cold enough for it (an
+ambient tote in a frozen-only order rides in the frozen parcel), else in the coldest one, which then travels
+at the gift's zone as it would without the split.
 """
 
 from __future__ import annotations
@@ -289,6 +300,7 @@ class Request:
     carrier_candidates: tuple[str, ...] = ()
     urgent: bool = False
     gifts: tuple[tuple[str, int], ...] = ()  # (SKU, qty), in the order the flow added them
+    split_by_temperature: bool = False
 
     @property
     def wants_carrier(self) -> bool:
@@ -312,6 +324,7 @@ def request_for(decisions: Decisions, features: Mapping[str, Any], dest_province
         carrier_candidates=decisions.carrier_candidates,
         urgent=bool(features.get("is_urgent")),
         gifts=tuple((gift.sku, gift.qty) for gift in decisions.gifts),
+        split_by_temperature=decisions.split_by_temperature,
     )
 
 
@@ -361,14 +374,55 @@ def parcel_weight(items: Iterable[tuple[str, int]], skus: Mapping[str, SkuFacts]
 
 def temperature_zone(codes: Iterable[str], skus: Mapping[str, SkuFacts]) -> str:
     """The coldest zone any of these SKUs needs (a chilled item makes the parcel chilled)."""
-    zones = [str(skus[code].temperature_zone) for code in codes if code in skus]
+    return coldest(str(skus[code].temperature_zone) for code in codes if code in skus)
+
+
+def coldest(zones: Iterable[str]) -> str:
+    """The coldest of these zones (ambient when there are none)."""
     return max(zones, key=lambda zone: ZONE_RANK.get(zone, 0), default="ambient")
 
 
+def item_zone(sku: str, skus: Mapping[str, SkuFacts], bundles: Mapping[str, Sequence[tuple[str, int]]]) -> str:
+    """The zone one SKU travels at: a bundle at the coldest of its own and its parts' zones (a hot-pot set with
+    frozen meat is frozen, whatever its master row says)."""
+    return temperature_zone([sku, *(part for part, _ in bundles.get(sku, ()))], skus)
+
+
+def parcel_zone(
+    items: Iterable[Item], skus: Mapping[str, SkuFacts], bundles: Mapping[str, Sequence[tuple[str, int]]]
+) -> str:
+    """The zone a parcel of these items travels at: the coldest any of them needs."""
+    return coldest(item_zone(i.sku, skus, bundles) for i in items)
+
+
+def by_temperature(
+    items: Sequence[Item], skus: Mapping[str, SkuFacts], bundles: Mapping[str, Sequence[tuple[str, int]]]
+) -> list[tuple[Item, ...]]:
+    """按温层拆包: one warehouse's items as one group per zone they travel at, warmest first (ambient, chilled,
+    frozen). Gifts (a platform's gift lines and the flow's) never make a group of their own when there are goods:
+    each goes with the goods of its zone, else the least cold group cold enough for it, else the coldest group."""
+    goods = [i for i in items if not i.is_gift] or list(items)
+    gifts = [i for i in items if i.is_gift] if len(goods) < len(items) else []
+    grouped: dict[int, list[Item]] = defaultdict(list)
+    for i in goods:
+        grouped[ZONE_RANK.get(item_zone(i.sku, skus, bundles), 0)].append(i)
+    ranks = sorted(grouped)
+    for gift in gifts:
+        need = ZONE_RANK.get(item_zone(gift.sku, skus, bundles), 0)
+        grouped[next((rank for rank in ranks if rank >= need), ranks[-1])].append(gift)
+    return [tuple(grouped[rank]) for rank in ranks]
+
+
 def rank_warehouses(
-    network: Network, request: Request, items: Sequence[Item], skus: Mapping[str, SkuFacts]
+    network: Network,
+    request: Request,
+    items: Sequence[Item],
+    skus: Mapping[str, SkuFacts],
+    bundles: Mapping[str, Sequence[tuple[str, int]]] | None = None,
 ) -> list[Site]:
-    """The candidate warehouses in the order the decision prefers them, before looking at stock."""
+    """The candidate warehouses in the order the decision prefers them, before looking at stock (``cheapest``
+    counts the fee of each parcel the order would make)."""
+    bundles = bundles or {}
     if request.warehouse:
         site = network.by_code.get(request.warehouse)
         if site is None:
@@ -383,19 +437,25 @@ def rank_warehouses(
             key=lambda s: (s.province != dest, s.priority, s.code),
         )
     if request.warehouse_strategy == "cheapest":
-        weight = parcel_weight([(i.sku, i.qty) for i in items], skus)
-        zone = temperature_zone([i.sku for i in items], skus)
+        groups = by_temperature(items, skus, bundles) if request.split_by_temperature else [tuple(items)]
+        # (weight, zone) of each parcel the order would make
+        shapes = [
+            (parcel_weight([(i.sku, i.qty) for i in group], skus), parcel_zone(group, skus, bundles))
+            for group in groups
+        ]
         count = sum(i.qty for i in items)
 
-        def cost(site: Site) -> int:
+        def fee(site: Site, weight: int, zone: str) -> int:
             found = network.quotes(
                 origin_province=site.province,
                 dest_province=request.dest_province,
                 weight_g=weight,
                 temperature_zone=zone,
             )
-            fee = found[0].fee_fen if found else UNSERVED_FEE_FEN
-            return site.per_order_fen + site.per_item_fen * count + fee
+            return found[0].fee_fen if found else UNSERVED_FEE_FEN
+
+        def cost(site: Site) -> int:
+            return site.per_order_fen + site.per_item_fen * count + sum(fee(site, w, z) for w, z in shapes)
 
         costs = {site.code: cost(site) for site in sites}
         return sorted(sites, key=lambda s: (costs[s.code], s.priority, s.code))
@@ -480,7 +540,7 @@ def route(
 
     Raises RoutingError when a decision cannot be carried out (unknown warehouse, carrier or gift SKU).
     """
-    ranked = [site.code for site in rank_warehouses(network, request, items, skus)]
+    ranked = [site.code for site in rank_warehouses(network, request, items, skus, pool.bundles)]
     plan = next(({i.key: code for i in items} for code in ranked if pool.fits(code, items)), None)
     split = False
     if plan is None and request.allow_split and not request.warehouse:
@@ -498,21 +558,12 @@ def route(
 
     parcels: list[Parcel] = []
     for code in warehouses:
-        contents = tuple(item for item in items if plan[item.key] == code) + (gifts if code == warehouses[0] else ())
-        weight = parcel_weight([(i.sku, i.qty) for i in contents], skus)
-        zone = temperature_zone([i.sku for i in contents], skus)
-        pick = choose_carrier(network, request, network.by_code[code], weight, zone)
-        parcels.append(
-            Parcel(
-                warehouse=code,
-                items=contents,
-                weight_g=weight,
-                temperature_zone=zone,
-                carrier=pick.carrier if pick else None,
-                fee_fen=pick.fee_fen if pick else 0,
-                promised_days=pick.promised_days if pick else None,
-            )
+        contents = tuple(item for item in items if plan[item.key] == code)
+        given = gifts if code == warehouses[0] else ()
+        groups = (
+            by_temperature(contents + given, skus, pool.bundles) if request.split_by_temperature else [contents + given]
         )
+        parcels.extend(_parcel(network, request, code, group, skus, pool.bundles) for group in groups)
     if request.wants_carrier and any(parcel.carrier is None for parcel in parcels):
         return Route("no_carrier", tuple(ranked), reason="没有能在承诺时效内送达的快递")
     return Route(
@@ -522,7 +573,30 @@ def route(
         gifts=gifts,
         parcels=tuple(parcels),
         split=split,
-        notes=(("按仓拆单",) if split else ()) + notes,
+        notes=(("按仓拆单",) if split else ()) + (("按温层拆包",) if len(parcels) > len(warehouses) else ()) + notes,
+    )
+
+
+def _parcel(
+    network: Network,
+    request: Request,
+    code: str,
+    contents: tuple[Item, ...],
+    skus: Mapping[str, SkuFacts],
+    bundles: Mapping[str, Sequence[tuple[str, int]]],
+) -> Parcel:
+    """One parcel from warehouse ``code``: its weight, its zone (the coldest its contents need) and its carrier."""
+    weight = parcel_weight([(i.sku, i.qty) for i in contents], skus)
+    zone = parcel_zone(contents, skus, bundles)
+    pick = choose_carrier(network, request, network.by_code[code], weight, zone)
+    return Parcel(
+        warehouse=code,
+        items=contents,
+        weight_g=weight,
+        temperature_zone=zone,
+        carrier=pick.carrier if pick else None,
+        fee_fen=pick.fee_fen if pick else 0,
+        promised_days=pick.promised_days if pick else None,
     )
 
 

@@ -216,6 +216,7 @@ async def write_shipments(
         shipment.fee_fen = parcel.fee_fen
         shipment.promised_days = parcel.promised_days
         shipment.weight_g = parcel.weight_g
+        shipment.temperature_zone = parcel.temperature_zone
         shipment.status = "pending"
         shipment.lines = _shipment_lines(parcel.items, bundles)
         shipment.updated_at = now
@@ -260,6 +261,7 @@ def event_shipments(shipments: Iterable[Shipment], network: routing.Network) -> 
             else {"code": shipment.carrier_code, "name": couriers.get(shipment.carrier_code, "")},
             "waybill_no": shipment.waybill_no,
             "fee_fen": shipment.fee_fen,
+            "temperature_zone": shipment.temperature_zone,
             "lines": [
                 {"sku": line["sku"], "title": line["title"], "qty": line["qty"], "is_gift": line["is_gift"]}
                 for line in shipment.lines

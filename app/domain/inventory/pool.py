@@ -53,6 +53,10 @@ class StockPool:
         """The component units ``qty`` of ``sku`` take (a plain SKU is its own single component)."""
         return [(part, qty * per_unit) for part, per_unit in self.bundles.get(sku, [(sku, 1)])]
 
+    def parts_of(self, skus: Iterable[str]) -> set[str]:
+        """The component SKUs of those of ``skus`` that are bundles."""
+        return {part for sku in skus for part, _ in self.bundles.get(sku, ())}
+
     def wanted(self, items: Iterable[Wanted]) -> dict[str, int]:
         units: dict[str, int] = defaultdict(int)
         for item in items:

@@ -521,6 +521,7 @@ def _api_shipment(shipment: Shipment, view: OrderProcessingView) -> dict[str, An
         "carrier": _named(shipment.carrier_code, view.carriers),
         "waybill_no": shipment.waybill_no,
         "weight_g": shipment.weight_g,
+        "temperature_zone": shipment.temperature_zone,
         "fee_fen": shipment.fee_fen,
         "promised_days": shipment.promised_days,
         "lines": [

@@ -534,7 +534,8 @@ async def _stock_for(session: AsyncSession, prepared: Iterable[Prepared], now: d
         network=await fulfillment.load_network(session),
         texts=await message_templates.load_texts(session),
         pool=pool,
-        skus=await inventory.skus_by_code(session, codes),
+        # A bundle's parts too: it travels at the coldest zone of its parts.
+        skus=await inventory.skus_by_code(session, codes | pool.parts_of(codes)),
         holdings=holdings,
         entries=await fulfillment.documents_holding(session, [s.ref for item in running for s in item.shipments]),
         locked=None if session.bind is None or session.bind.dialect.name == "sqlite" else set(pool.known),
@@ -799,8 +800,9 @@ async def _route(
     request = routing.request_for(decisions, features, order.province)
     codes = {n.sku for n in needs} | request.gift_skus
     if codes - set(batch.skus):  # a merged order's SKUs, or a gift: not read with the batch
-        batch.skus.update(await inventory.skus_by_code(session, codes - set(batch.skus)))
         batch.pool.refresh(await inventory.load_pool(session, codes - set(batch.pool.known)))
+        wanted = codes | batch.pool.parts_of(codes)
+        batch.skus.update(await inventory.skus_by_code(session, wanted - set(batch.skus)))
     # What the order holds itself is available to it again while it is routed anew.
     held = batch.holdings.pop(key, [])
     for code, part, units in held:

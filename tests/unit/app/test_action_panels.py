@@ -28,6 +28,7 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("assign_warehouse", {"strategy": "cheapest"}),
     ("assign_carrier", {"code": "SF"}),
     ("assign_carrier", {"strategy": "cheapest", "candidates": ["ZTO", "YTO", "STO", "YUNDA"]}),
+    ("assign_carrier", {"strategy": "cheapest", "split_by_temperature": True}),
     ("add_gift", {"sku": "GIFT-TOTE-01", "qty": 2}),
     ("expand_bundles", {}),
     ("split_by_warehouse", {}),
@@ -80,7 +81,19 @@ def rows_by_name(node: dict[str, Any]) -> dict[str, action_forms.ParamRow]:
 def test_the_examples_cover_every_action_and_every_kind_of_form() -> None:
     assert {action for action, _ in EXAMPLES} == set(ACTION_CATALOGUE)
     kinds = {row.kind for action, params in EXAMPLES for row in rows_by_name(action_node(action, params)).values()}
-    assert kinds >= {"text", "integer", "enum", "choices", "time", "warehouse", "carrier", "carriers", "sku", "message"}
+    assert kinds >= {
+        "text",
+        "integer",
+        "boolean",
+        "enum",
+        "choices",
+        "time",
+        "warehouse",
+        "carrier",
+        "carriers",
+        "sku",
+        "message",
+    }
     assert "logic" not in kinds, "every example opens as a form"
 
 
@@ -216,6 +229,21 @@ def test_the_canvas_names_a_computed_time_in_words() -> None:
     assert panels.summary(action_node("generate_documents", {"kinds": ["outbound_order", "pick_list"]})) == (
         "出库单、拣货单"
     )
+
+
+def test_the_carrier_panel_offers_splitting_by_temperature_zone_and_the_canvas_says_when_it_is_on() -> None:
+    node = action_node("assign_carrier", {"strategy": "cheapest"})
+    row = rows_by_name(node)["split_by_temperature"]
+    assert (row.kind, row.label, row.state) == ("boolean", "按温层拆包", {"value": False})
+
+    ticked = panels.apply_form(node, form_of(node, **{"param:split_by_temperature": "yes"})).node
+    assert ticked["config"]["params"] == {"strategy": "cheapest", "split_by_temperature": True}
+    assert panels.summary(ticked) == "最便宜 · 按温层拆包"
+
+    unticked = panels.apply_form(ticked, {"action": "assign_carrier", "mode": "strategy", "param:strategy": "cheapest"})
+    # Unticked is the default (one parcel), as in documents written before the switch existed.
+    assert unticked.node["config"]["params"] == {"strategy": "cheapest"}
+    assert panels.summary(unticked.node) == "最便宜"
 
 
 def test_other_computed_values_stay_as_pretty_json_with_chinese_as_written_and_are_kept() -> None:

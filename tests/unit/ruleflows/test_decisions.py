@@ -17,7 +17,7 @@ FIELDS = {f.name for f in dataclasses.fields(Decisions)}
 
 def sample_params(action: str) -> dict[str, Any]:
     """Valid parameters for a catalogue action (the first of its one-of choices)."""
-    samples = {"string": "x", "integer": 2, "datetime": "2026-12-10T16:00:00+00:00"}
+    samples = {"string": "x", "integer": 2, "datetime": "2026-12-10T16:00:00+00:00", "boolean": True}
     one_of = ACTION_CATALOGUE[action].get("one_of") or []
     params: dict[str, Any] = {}
     for name, spec in param_specs(action).items():
@@ -78,6 +78,8 @@ def test_actions_write_the_same_json_keys_flows_and_stored_rows_always_had() -> 
         "carrier": None,
         "carrier_strategy": "cheapest",
         "carrier_candidates": ["YTO", "ZTO"],
+        # Written with the carrier since 按温层拆包 (stored rows without it read as not splitting).
+        "split_by_temperature": False,
         "gifts": [{"sku": "GIFT-TOTE-01", "qty": 1}],
         "tags": ["VIP"],
         "documents": ["pick_list", "outbound_order"],

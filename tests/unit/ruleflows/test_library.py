@@ -83,7 +83,7 @@ def test_east_china_3c_order_goes_to_shanghai_with_sf(
     assert decided(result) == [
         ("approve", {}),
         ("assign_warehouse", {"code": "SH01"}),
-        ("assign_carrier", {"code": "SF"}),
+        ("assign_carrier", {"code": "SF", "split_by_temperature": True}),
         ("add_gift", {"sku": "GIFT-TOTE-01", "qty": 1}),
         *SHIPPING_ACTIONS,
     ]
@@ -99,6 +99,7 @@ def test_the_four_stage_template_gives_an_east_china_phone_order_these_typed_dec
         approved=True,
         warehouse="SH01",
         carrier="SF",
+        split_by_temperature=True,
         gifts=(Gift("GIFT-TOTE-01", 1),),
         documents=("outbound_order", "pick_list"),
         waybill_requested=True,
@@ -135,7 +136,10 @@ def test_cheap_non_urgent_order_takes_the_cheapest_warehouse_and_carrier(
     assert decided(result) == [
         ("approve", {}),
         ("assign_warehouse", {"strategy": "cheapest"}),
-        ("assign_carrier", {"strategy": "cheapest", "candidates": ["ZTO", "YTO", "STO", "YUNDA"]}),
+        (
+            "assign_carrier",
+            {"strategy": "cheapest", "candidates": ["ZTO", "YTO", "STO", "YUNDA"], "split_by_temperature": True},
+        ),
         *SHIPPING_ACTIONS,
     ]
 
@@ -152,7 +156,7 @@ def test_cheap_but_urgent_order_uses_the_default_strategy(
     result = run(four_stage, make_context(order, is_urgent=True), now=now)
     assert decided(result)[1:3] == [
         ("assign_warehouse", {"strategy": "priority"}),
-        ("assign_carrier", {"strategy": "cheapest"}),
+        ("assign_carrier", {"strategy": "cheapest", "split_by_temperature": True}),
     ]
 
 
@@ -186,7 +190,7 @@ def test_presale_order_is_held_until_the_balance_is_due(
     assert decided(result) == [
         ("approve", {}),
         ("assign_warehouse", {"strategy": "priority"}),
-        ("assign_carrier", {"strategy": "cheapest"}),
+        ("assign_carrier", {"strategy": "cheapest", "split_by_temperature": True}),
         ("mark_presale", {"balance_due_at": "2026-12-10T16:00:00+00:00"}),
         ("notify", {"template": "presale_balance_reminder", "via": "wechat"}),
     ]
@@ -223,7 +227,7 @@ def test_bundle_order_is_expanded_and_gets_the_gift(
     assert decided(result) == [
         ("approve", {}),
         ("assign_warehouse", {"strategy": "priority"}),
-        ("assign_carrier", {"strategy": "cheapest"}),
+        ("assign_carrier", {"strategy": "cheapest", "split_by_temperature": True}),
         ("add_gift", {"sku": "GIFT-TOTE-01", "qty": 1}),
         ("expand_bundles", {}),
         *SHIPPING_ACTIONS,
