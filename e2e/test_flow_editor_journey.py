@@ -110,6 +110,11 @@ def test_a_designer_builds_simulates_and_saves_a_routing_flow_and_an_admin_publi
     settled(page)
     choose(page, "param-strategy", "cheapest")
     expect(page.get_by_test_id("node-a4")).to_contain_text("最便宜")
+    # 按温层拆包: ambient, chilled and frozen goods leave as separate parcels on this route.
+    expect(page.get_by_test_id("param-row-split_by_temperature")).to_contain_text("按温层拆包")
+    page.get_by_test_id("param-split_by_temperature").check()
+    settled(page)
+    expect(page.get_by_test_id("node-a4")).to_contain_text("按温层拆包")
 
     for source, port, target in (
         ("start", "next", "c1"),
@@ -140,6 +145,11 @@ def test_a_designer_builds_simulates_and_saves_a_routing_flow_and_an_admin_publi
     expect(page.locator(".connection.sim-edge")).to_have_count(4)
     expect(page.get_by_test_id("simulate-actions")).to_contain_text("SH01")
     expect(page.get_by_test_id("simulate-actions")).to_contain_text("SF")
+    # The routing preview: the sample's 3C goods leave 上海仓 as one ambient parcel with SF.
+    expect(page.get_by_test_id("simulate-parcel")).to_have_count(1)
+    expect(page.get_by_test_id("simulate-parcel")).to_contain_text("SH01")
+    expect(page.get_by_test_id("simulate-parcel")).to_contain_text("SF")
+    expect(page.get_by_test_id("simulate-parcel")).to_contain_text("常温")
     snapshot(page, "3-simulated")
     page.get_by_test_id("save").click()
     expect(page.get_by_test_id("save-status")).to_have_attribute("data-state", "saved")

@@ -76,6 +76,8 @@ NOTHING_LIVE: Final = {
     "warehouse": None,
     "carrier": None,
     "gifts": [],
+    "parcels": [],
+    "split": [],
     "cost_fen": None,
 }
 
@@ -118,7 +120,7 @@ def outcome(result: RunResult, order: OrderContext, world: World, pool: StockPoo
     the same sequence as the processing job (a failed run or a hold goes to review; a cancel ships nothing;
     a decided warehouse is routed; a presale order is routed, then waits for its balance)."""
     decisions = result.decisions
-    held = {"status": result.status, "hold": True, "warehouse": None, "carrier": None, "gifts": [], "cost_fen": None}
+    held = {**NOTHING_LIVE, "status": result.status, "hold": True}
     if not result.ok or decisions.hold:
         return held
     if decisions.cancelled:
@@ -152,8 +154,24 @@ def outcome(result: RunResult, order: OrderContext, world: World, pool: StockPoo
         "warehouse": decided.parcels[0].warehouse,
         "carrier": decided.parcels[0].carrier,
         "gifts": sorted(f"{gift.sku}×{gift.qty}" for gift in decided.gifts),
+        "parcels": parcels_shown(decided.parcels),
+        # How the order is parcelled, whatever the warehouse: a zone per parcel (["ambient", "frozen"] when split).
+        "split": [parcel.temperature_zone for parcel in decided.parcels],
         "cost_fen": decided.fee_fen,
     }
+
+
+def parcels_shown(parcels: Iterable[routing.Parcel]) -> list[dict[str, Any]]:
+    """Each parcel as a backtest lists it: warehouse, carrier, temperature zone and fee (a split order has several)."""
+    return [
+        {
+            "warehouse": parcel.warehouse,
+            "carrier": parcel.carrier,
+            "temperature_zone": parcel.temperature_zone,
+            "fee_fen": parcel.fee_fen,
+        }
+        for parcel in parcels
+    ]
 
 
 class Replay:

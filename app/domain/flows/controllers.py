@@ -337,7 +337,8 @@ class FlowsController(Controller):
                 error = gettext("Choose an order to try the flow on.")
         if order is not None and error is None:
             try:
-                simulation = await services.simulate(document, order)
+                world = await services.backtest_world(db_session, [order])
+                simulation = await services.simulate(document, order, world=world)
             except FlowError as exc:
                 error, status = exc.message, exc.status
         return Template(
@@ -696,7 +697,8 @@ class FlowsApiController(Controller):
                 )
             order = found
         document = data.document if data.document is not None else flow.draft
-        simulation = await services.simulate(document, order)
+        world = await services.backtest_world(db_session, [order])
+        simulation = await services.simulate(document, order, world=world)
         return Response(simulation.to_dict())
 
     @post("/{flow_id:int}/backtests", name="api:flow_backtest", opt={"scope": "admin"}, status_code=202)

@@ -26,7 +26,7 @@ from app import outbox
 from app.db import Database, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.flows import layout
-from app.domain.flows.backtest import OutOfTime, Replay, World
+from app.domain.flows.backtest import OutOfTime, Replay, World, outcome
 from app.domain.flows.models import BacktestStatus, Flow, FlowBacktest, FlowCanary, FlowVersion
 from app.domain.flows.sources import OrderContext, ReplayedOrders, replayed_orders
 from app.domain.fulfillment import services as fulfillment
@@ -843,10 +843,15 @@ class Simulation:
     context: dict[str, Any]
     result: RunResult
     path_edges: list[str]
+    #: What routing would make of the decisions (a backtest's outcome: status, parcels, cost); None when the run
+    #: routes nothing (it failed, held, cancelled or chose no warehouse) or no network was given.
+    routing: dict[str, Any] | None = None
+    #: A sample or pasted order is not stock: it is routed as if every warehouse had its goods.
+    stock_assumed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form, for the API."""
-        return {"label": self.label, "path_edges": self.path_edges, **self.result.to_dict()}
+        return {"label": self.label, "path_edges": self.path_edges, **self.result.to_dict(), "routing": self.routing}
 
 
 def path_edges(doc: dict[str, Any], result: RunResult) -> list[str]:
@@ -883,9 +888,12 @@ def limit_error(limit: str | None, node: str) -> FlowError:
     return FlowError(code, node=excerpt(node or "—"), seconds=f"{SIMULATION_TIME_LIMIT:g}")
 
 
-async def simulate(doc: Any, order: OrderContext, *, now: datetime | None = None) -> Simulation:
+async def simulate(
+    doc: Any, order: OrderContext, *, now: datetime | None = None, world: World | None = None
+) -> Simulation:
     """Run a document (usually the draft) on one order context, in a worker thread so the server keeps
-    answering, within SIMULATION_TIME_LIMIT seconds.
+    answering, within SIMULATION_TIME_LIMIT seconds; with a ``world`` (:func:`backtest_world`), also route what it
+    decided as processing would — the parcels, their carriers, zones and fees, a split included.
 
     A run that fails is a result (its trace says where); FlowError when the engine stopped it at one of its
     limits (too much work, time, output or nesting).
@@ -895,11 +903,16 @@ async def simulate(doc: Any, order: OrderContext, *, now: datetime | None = None
     refusal = limit_refusal(result)
     if refusal is not None:
         raise refusal
+    decisions = result.decisions
+    routes = result.ok and not (decisions.hold or decisions.cancelled)
+    routes = routes and bool(decisions.warehouse or decisions.warehouse_strategy)
     return Simulation(
         label=order.label,
         context=order.context,
         result=result,
         path_edges=path_edges(doc, result) if isinstance(doc, dict) else [],
+        routing=outcome(result, order, world, world.side()) if world is not None and routes else None,
+        stock_assumed=order.items is None,
     )
 
 
@@ -964,7 +977,9 @@ class BacktestTally:
 
     orders: int = 0
     changed_orders: int = 0
-    totals: dict[str, int] = field(default_factory=lambda: {"warehouse": 0, "carrier": 0, "hold": 0, "gifts": 0})
+    totals: dict[str, int] = field(
+        default_factory=lambda: {"warehouse": 0, "carrier": 0, "split": 0, "hold": 0, "gifts": 0}
+    )
     cost_before: int = 0
     cost_after: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)

@@ -1,5 +1,6 @@
 """A backtest predicts exactly what publishing does: for the same orders and stock, the warehouse, carrier, gifts,
-fee and hold that the backtest replays are what the processing job then carries out, order after order.
+parcels (a split by warehouse or by temperature zone included), fee and hold that the backtest replays are what
+the processing job then carries out, order after order.
 
 Random orders (a seeded generator: provinces, SKUs including a bundle and a chilled one, quantities) against
 scarce random stock, so that orders run out, split, lose their gift or find no carrier; several flows, one per
@@ -57,6 +58,12 @@ FLOWS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("expand_bundles", {}),
         ("add_gift", {"sku": "GIFT-TOTE-01", "qty": 1}),
     ],
+    "nearest, split by warehouse and temperature, cheapest, gift": [
+        ("assign_warehouse", {"strategy": "nearest"}),
+        ("split_by_warehouse", {}),
+        ("assign_carrier", {"strategy": "cheapest", "split_by_temperature": True}),
+        ("add_gift", {"sku": "GIFT-TOTE-01", "qty": 1}),
+    ],
     "fixed warehouse and carrier": [
         ("assign_warehouse", {"code": "BJ01"}),
         ("assign_carrier", {"code": "ZTO"}),
@@ -104,7 +111,7 @@ async def predicted(db: Database, settings: Settings, doc: dict[str, Any]) -> di
 
 
 def _comparable(outcome: dict[str, Any]) -> dict[str, Any]:
-    return {key: outcome[key] for key in ("hold", "warehouse", "carrier", "gifts", "cost_fen")}
+    return {key: outcome[key] for key in ("hold", "warehouse", "carrier", "gifts", "parcels", "cost_fen")}
 
 
 async def carried_out(db: Database, order_ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -127,6 +134,15 @@ async def carried_out(db: Database, order_ids: list[int]) -> dict[int, dict[str,
                 "warehouse": shipments[0].warehouse_code if shipments else None,
                 "carrier": shipments[0].carrier_code if shipments else None,
                 "gifts": gifts,
+                "parcels": [
+                    {
+                        "warehouse": s.warehouse_code,
+                        "carrier": s.carrier_code,
+                        "temperature_zone": s.temperature_zone,
+                        "fee_fen": s.fee_fen,
+                    }
+                    for s in shipments
+                ],
                 "cost_fen": sum(s.fee_fen for s in shipments) if shipments else None,
             }
     return found

@@ -13,11 +13,16 @@ from typing import Any
 from sqlmodel import col, select
 
 from app.db import Database
+from app.domain.accounts.models import TokenScope
+from app.domain.accounts.services import SYSTEM
+from app.domain.flows import services as flows
+from app.domain.flows.models import Flow, FlowBacktest
 from app.domain.fulfillment.models import Shipment, Waybill
 from app.domain.orders.models import Order, OrderStatus
 from tests.integration.conftest import serving
 from tests.integration.processing.conftest import deliver, generic_order, wait_for
 from tests.integration.processing.test_actions import held_stock, land, linear_flow, process, publish
+from tests.integration.processing.test_backtest_predicts_production import carried_out, predicted
 
 MIXED = [("MASK-10", 1, 9900), ("DUMPLING-1K", 1, 4590)]
 
@@ -119,3 +124,56 @@ async def test_a_mixed_order_whose_frozen_goods_are_out_of_stock_waits_whole(db,
 
     assert [s for s in await shipments_of(db, order_id) if s.status != "cancelled"] == []
     assert await held_stock(db, order_id) == []
+
+
+async def test_a_backtest_and_the_simulator_show_the_split_processing_then_makes(
+    db, settings, demo_data, client, make_token
+):
+    doc = linear_flow(*route(split=True))
+    await publish(db, doc)
+    async with db.reading() as session:
+        flow_id = (await session.exec(select(Flow.id).where(Flow.name == doc["name"]))).one()
+    admin = {"Authorization": f"Bearer {await make_token(TokenScope.admin)}"}
+    order_id = await land(db, settings, generic_order("T5", lines=MIXED, province="上海"))
+    expected = [
+        {"warehouse": "SH01", "carrier": "STO", "temperature_zone": "ambient", "fee_fen": 300},
+        {"warehouse": "SH01", "carrier": "JD", "temperature_zone": "frozen", "fee_fen": 2500},
+    ]
+
+    prediction = await predicted(db, settings, doc)
+    simulated = await client.post(
+        f"/api/v1/flows/{flow_id}/simulate", json={"document": doc, "sample": f"order:{order_id}"}, headers=admin
+    )
+    await process(db, settings, order_id)
+
+    assert prediction[order_id]["parcels"] == expected
+    assert (await carried_out(db, [order_id]))[order_id] == prediction[order_id]
+    assert simulated.status_code == 200, simulated.text
+    assert simulated.json()["routing"]["parcels"] == expected
+
+
+async def test_a_backtest_of_turning_the_split_on_lists_the_parcels_each_side_makes(db, settings, demo_data):
+    live = linear_flow(*route(split=None))
+    await publish(db, live)
+    order_id = await land(db, settings, generic_order("T6", lines=MIXED, province="上海"))
+    async with db.transaction() as session:
+        flow_id = (await session.exec(select(Flow.id).where(Flow.name == live["name"]))).one()
+        await flows.save_draft(session, SYSTEM, flow_id, linear_flow(*route(split=True)))
+        backtest_id = (await flows.start_backtest(session, SYSTEM, flow_id, 50)).id
+    assert backtest_id is not None
+
+    await flows.run_backtest(db, backtest_id, secret_key=settings.secret_key, time_limit=60)
+
+    async with db.reading() as session:
+        run = await session.get(FlowBacktest, backtest_id)
+    assert run is not None and run.result is not None
+    (row,) = [row for row in run.result["rows"] if row["key"] == f"order:{order_id}"]
+    # The same warehouse on both sides: the order is parcelled otherwise, its first parcel now with STO.
+    assert row["changed"] == ["carrier", "split"]
+    assert [p["temperature_zone"] for p in row["before"]["parcels"]] == ["frozen"]
+    assert [(p["carrier"], p["temperature_zone"], p["fee_fen"]) for p in row["after"]["parcels"]] == [
+        ("STO", "ambient", 300),
+        ("JD", "frozen", 2500),
+    ]
+    assert (row["before"]["cost_fen"], row["after"]["cost_fen"]) == (2500, 2800)
+    assert run.result["changed_by_field"]["split"] >= 1
