@@ -145,10 +145,12 @@ async def access_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: 
     if is_api_path(path):
         if actor.kind != "token":
             raise NotAuthorizedException("an API token is required")
+        # A route names the scope it needs, or a tuple of scopes any of which will do; admin will do for all.
         needed = opt.get("scope")
-        if needed is not None and (needed in actor.scopes or "admin" in actor.scopes):
+        accepted = {needed} if isinstance(needed, str) else set(needed or ())
+        if accepted and (accepted & actor.scopes or "admin" in actor.scopes):
             return
-        await _deny(connection, actor, f"scope:{needed}")
+        await _deny(connection, actor, f"scope:{'|'.join(sorted(accepted)) or None}")
     if actor.kind != "user":
         raise NotAuthorizedException("login required")
     if path.startswith("/schema") or opt.get("any_user"):

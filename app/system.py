@@ -58,7 +58,8 @@ class SystemApiController(Controller):
     path = "/api/v1"
     tags = ["system"]  # noqa: RUF012
 
-    @get("/whoami", name="api:whoami", opt={"scope": "read"})
+    # A WMS's shipments-only token may check itself too.
+    @get("/whoami", name="api:whoami", opt={"scope": ("read", "shipments")})
     async def whoami(self, actor: Actor) -> dict[str, Any]:
         return {"name": actor.name, "kind": actor.kind, "scopes": sorted(actor.scopes)}
 

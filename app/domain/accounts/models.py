@@ -21,10 +21,12 @@ class Role(StrEnum):
 
 
 class TokenScope(StrEnum):
-    """What a machine client may do with an API token."""
+    """What a machine client may do with an API token: ``ingest`` deliver orders, ``read`` read the API,
+    ``shipments`` confirm parcels as shipped (a WMS) and nothing else, ``admin`` everything."""
 
     ingest = "ingest"
     read = "read"
+    shipments = "shipments"
     admin = "admin"
 
 

@@ -425,11 +425,12 @@ class CarriersApiController(Controller):
 
 
 class ShipmentsApiController(Controller):
-    """Shipment confirmation for a WMS (API tokens with the ``admin`` scope)."""
+    """Shipment confirmation for a WMS: API tokens with the ``shipments`` scope (which may do nothing else) or
+    the ``admin`` scope."""
 
     path = "/api/v1/shipments"
     tags = ["fulfillment"]  # noqa: RUF012
-    opt = {"scope": "admin"}  # noqa: RUF012
+    opt = {"scope": "shipments"}  # noqa: RUF012
 
     @post("/confirm", name="api:shipments_confirm", status_code=200)
     async def confirm(
