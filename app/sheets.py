@@ -634,13 +634,14 @@ async def import_sheet(
     return result
 
 
-def _workbook(sheet: Sheet, rows: Iterable[Sequence[Any]]) -> bytes:
+def table_workbook(name: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """An .xlsx of one sheet called ``name``: the header row, then the rows; text is written as text."""
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
     workbook = Workbook(write_only=True)
-    worksheet = workbook.create_sheet(sheet.name)
+    worksheet = workbook.create_sheet(name)
 
     def cells(values: Iterable[Any]) -> list[Any]:
         # openpyxl makes a formula of any text starting with "=" (and an error of "#N/A"), which Excel would then
@@ -654,14 +655,34 @@ def _workbook(sheet: Sheet, rows: Iterable[Sequence[Any]]) -> bytes:
             written.append(value)
         return written
 
-    for index, column in enumerate(sheet.columns, start=1):
-        worksheet.column_dimensions[get_column_letter(index)].width = max(12, len(column.header) * 2 + 4)
-    worksheet.append(cells(column.header for column in sheet.columns))
+    for index, header in enumerate(headers, start=1):
+        worksheet.column_dimensions[get_column_letter(index)].width = max(12, len(header) * 2 + 4)
+    worksheet.append(cells(headers))
     for row in rows:
         worksheet.append(cells(row))
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+#: A CSV cell starting with one of these is a formula to Excel and WPS: such text is written after a quote mark.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def table_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """A CSV (UTF-8 with a BOM, so that Excel opens the Chinese right) of the header row and the rows; text that a
+    spreadsheet would run as a formula is written as text."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in (headers, *rows):
+        writer.writerow(
+            f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_STARTS) else value for value in row
+        )
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _workbook(sheet: Sheet, rows: Iterable[Sequence[Any]]) -> bytes:
+    return table_workbook(sheet.name, [column.header for column in sheet.columns], rows)
 
 
 def export_workbook(sheet: Sheet, rows: Iterable[Mapping[str, Any]]) -> bytes:
@@ -695,15 +716,21 @@ class UploadOutcome:
         return 400 if self.error is not None or (self.result is not None and not self.result.applied) else 200
 
 
+def uploaded_file(data: Mapping[str, Any]) -> UploadFile | None:
+    """The ``file`` of a submitted upload form, or None when none was chosen."""
+    upload = data.get("file")
+    if isinstance(upload, list):
+        upload = upload[0] if upload else None
+    return upload if isinstance(upload, UploadFile) else None
+
+
 async def import_upload(
     session: AsyncSession, sheet: Sheet, data: Mapping[str, Any], actor: Actor, ip: str | None = None
 ) -> UploadOutcome:
     """Import the ``file`` of a submitted upload form in the ``mode`` it chose (``good``: only the correct rows;
     anything else: nothing when a row is bad)."""
-    upload = data.get("file")
-    if isinstance(upload, list):
-        upload = upload[0] if upload else None
-    if not isinstance(upload, UploadFile):
+    upload = uploaded_file(data)
+    if upload is None:
         return UploadOutcome(None, gettext("Choose a CSV or Excel file to import."))
     chosen = one(dict(data), "mode")
     mode = ImportMode.good_rows if chosen == ImportMode.good_rows.value else ImportMode.all_or_nothing
@@ -720,6 +747,15 @@ def xlsx_download(content: bytes, filename: str) -> Response[bytes]:
     """An .xlsx for the browser to save as ``filename``."""
     return Response(
         content, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def csv_download(content: bytes, filename: str) -> Response[bytes]:
+    """A .csv for the browser to save as ``filename``."""
+    return Response(
+        content,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 
@@ -747,6 +783,7 @@ __all__ = [
     "Yuan",
     "cell_text",
     "check_upload",
+    "csv_download",
     "export_sheet",
     "export_workbook",
     "import_sheet",
@@ -754,6 +791,9 @@ __all__ = [
     "parse_sheet",
     "read_table",
     "read_values",
+    "table_csv",
+    "table_workbook",
     "template_workbook",
+    "uploaded_file",
     "xlsx_download",
 ]

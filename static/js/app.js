@@ -26,12 +26,3 @@ document.addEventListener("click", function (event) {
     button.closest("form").remove();
   }
 });
-
-// The scan station: after each scan the input is emptied and focused again for the next parcel.
-document.addEventListener("htmx:afterRequest", function (event) {
-  var form = event.target.closest("form[data-scan]");
-  if (!form) return;
-  form.reset();
-  var input = form.querySelector("input[name=waybill_no]");
-  if (input) input.focus();
-});

@@ -20,20 +20,78 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.fulfillment import carrier_master, confirmation, message_templates, services, tracking
+from app.domain.fulfillment import carrier_master, confirmation, message_templates, scan_batches, services, tracking
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
-from app.domain.fulfillment.models import ShippingDocument
+from app.domain.fulfillment.models import ScanBatch, ShippingDocument
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
 from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Form, Upload, one
 from app.i18n import labeller
 from app.settings import Settings
-from app.sheets import LIMITS, MAX_FILE_BYTES, export_sheet, import_upload, template_workbook, xlsx_download
+from app.sheets import (
+    LIMITS,
+    MAX_FILE_BYTES,
+    csv_download,
+    export_sheet,
+    import_upload,
+    table_csv,
+    table_workbook,
+    template_workbook,
+    uploaded_file,
+    xlsx_download,
+)
 from app.web import client_ip, page, refusals_shown_by
 
 #: Who may confirm parcels as shipped at the scan station (warehouse operators and admins).
 SHIP_CONFIRM = "shipments.confirm"
+
+
+async def scan_page(
+    request: HTMXRequest, db_session: AsyncSession, fragment: str | None = None, **context: Any
+) -> Template:
+    """扫描发货: the scan input and its last answer, the waves to confirm whole, the file upload."""
+    defaults: dict[str, Any] = {"answer": None, "wave_error": None, "file_error": None}
+    alone = fragment is not None and request.htmx and not request.htmx.boosted
+    return page(
+        request,
+        "fulfillment/scan.html",
+        fragment,
+        waves=[] if alone else await services.recent_waves(db_session),  # a scan's answer alone needs no waves
+        limits=LIMITS,
+        chunk=confirmation.MAX_WAYBILLS,
+        **{**defaults, **context},
+    )
+
+
+async def scan_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The scan station again with the reason beside the wave picker or the upload it came from."""
+    where = "file_error" if error.field == "file" else "wave_error"
+    return await scan_page(request, db_session, **{where: error.message})
+
+
+async def wave_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    """The wave's confirmation step again, with its count as it is now, when the wave changed under it."""
+    if error.code != "wave_changed":
+        return await scan_refused(request, db_session, error)
+    data = dict(await request.form())
+    preview = await scan_batches.preview_wave(db_session, one(data, "warehouse"), one(data, "wave"))
+    return page(request, "fulfillment/scan_wave.html", preview=preview, error=error.message)
+
+
+SCAN_FORM = {"permission": SHIP_CONFIRM, **refusals_shown_by(scan_refused)}
+WAVE_FORM = {"permission": SHIP_CONFIRM, **refusals_shown_by(wave_refused)}
+
+
+def batch_page(request: HTMXRequest, batch: ScanBatch) -> Template:
+    return page(
+        request,
+        "fulfillment/scan_batch.html",
+        "fulfillment/_scan_batch.html",
+        batch=batch,
+        progress=scan_batches.progress(batch),
+        chunk=confirmation.MAX_WAYBILLS,
+    )
 
 
 class FulfillmentController(Controller):
@@ -56,9 +114,10 @@ class FulfillmentController(Controller):
         return page(request, "fulfillment/print.html", document=document, **await printable(db_session, refs))
 
     @get("/scan", name="fulfillment:scan", opt={"permission": SHIP_CONFIRM})
-    async def scan(self, request: HTMXRequest) -> Template:
-        """The scan station: one input for the waybill number of a parcel leaving the warehouse."""
-        return page(request, "fulfillment/scan.html", answer=None)
+    async def scan(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """The scan station: one input for the waybill number of a parcel leaving the warehouse, a wave to confirm
+        whole, a file of waybill numbers to confirm."""
+        return await scan_page(request, db_session)
 
     @post("/scan", name="fulfillment:scan_confirm", opt={"permission": SHIP_CONFIRM}, status_code=200)
     async def scan_confirm(self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor) -> Template:
@@ -66,7 +125,77 @@ class FulfillmentController(Controller):
         (answer,) = await confirmation.confirm_many(
             db_session, [one(data, "waybill_no")], actor, utcnow(), ip=client_ip(request)
         )
-        return page(request, "fulfillment/scan.html", "fulfillment/_scan_result.html", answer=answer)
+        return await scan_page(request, db_session, "fulfillment/_scan_result.html", answer=answer)
+
+    @get("/scan/wave", name="fulfillment:scan_wave", opt=SCAN_FORM)
+    async def scan_wave(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """The confirmation step of a whole wave (``?warehouse=&wave=``): how many parcels it would send."""
+        query = request.query_params
+        # The scan station's picker sends both as one ``pick`` (warehouse|wave); the document page sends each.
+        warehouse, _, wave = (query.get("pick") or "").partition("|")
+        preview = await scan_batches.preview_wave(
+            db_session, query.get("warehouse") or warehouse, query.get("wave") or wave
+        )
+        return page(request, "fulfillment/scan_wave.html", preview=preview, error=None)
+
+    @post("/scan/wave", name="fulfillment:scan_wave_start", opt=WAVE_FORM, status_code=303)
+    async def scan_wave_start(
+        self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        """Confirm every waybilled parcel of the wave: its first chunk now, the rest from the result page."""
+        batch = await scan_batches.start_wave(
+            db_session, one(data, "warehouse"), one(data, "wave"), one(data, "expected"), actor, utcnow()
+        )
+        await scan_batches.advance(db_session, batch.id or 0, actor, utcnow(), ip=client_ip(request))
+        return Redirect(request.app.route_reverse("fulfillment:scan_batch", batch_id=batch.id), status_code=303)
+
+    @post(
+        "/scan/file",
+        name="fulfillment:scan_file",
+        opt=SCAN_FORM,
+        status_code=303,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def scan_file(self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor) -> Redirect:
+        """Confirm the waybill numbers of an uploaded CSV/Excel file (column 运单号 or waybill_no)."""
+        upload = uploaded_file(data)
+        if upload is None or not upload.filename:
+            raise scan_batches.ScanBatchRefused("file_required")
+        batch = await scan_batches.start_file(db_session, upload.filename, await upload.read(), actor, utcnow())
+        await scan_batches.advance(db_session, batch.id or 0, actor, utcnow(), ip=client_ip(request))
+        return Redirect(request.app.route_reverse("fulfillment:scan_batch", batch_id=batch.id), status_code=303)
+
+    @get("/scan/batches/{batch_id:int}", name="fulfillment:scan_batch", opt={"permission": SHIP_CONFIRM})
+    async def scan_batch(self, request: HTMXRequest, batch_id: int, db_session: AsyncSession) -> Template:
+        """A wave's or a file's result: shipped, already shipped and refused (with the reasons), and the progress
+        while chunks are left."""
+        return batch_page(request, await scan_batches.batch_named(db_session, batch_id))
+
+    @post(
+        "/scan/batches/{batch_id:int}/next",
+        name="fulfillment:scan_batch_next",
+        opt={"permission": SHIP_CONFIRM},
+        status_code=200,
+    )
+    async def scan_batch_next(
+        self, request: HTMXRequest, batch_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        """Confirm the batch's next chunk; the result page asks for it again until none is left."""
+        batch = await scan_batches.advance(db_session, batch_id, actor, utcnow(), ip=client_ip(request))
+        return batch_page(request, batch)
+
+    @get(
+        "/scan/batches/{batch_id:int}/export",
+        name="fulfillment:scan_batch_export",
+        opt={"permission": SHIP_CONFIRM},
+    )
+    async def scan_batch_export(self, request: HTMXRequest, batch_id: int, db_session: AsyncSession) -> Response[bytes]:
+        """The result as a download: ``?format=xlsx`` for Excel, else CSV."""
+        batch = await scan_batches.batch_named(db_session, batch_id)
+        headers, rows = scan_batches.result_table(batch)
+        if request.query_params.get("format") == "xlsx":
+            return xlsx_download(table_workbook("scan", headers, rows), scan_batches.filename_of(batch, "xlsx"))
+        return csv_download(table_csv(headers, rows), scan_batches.filename_of(batch, "csv"))
 
     @get("/messages", name="fulfillment:messages")
     async def messages(self, request: HTMXRequest, db_session: AsyncSession) -> Template:

@@ -253,3 +253,22 @@ class PlatformWriteback(SQLModel, table=True):
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
     sent_at: datetime | None = utc_field(nullable=True)
+
+
+class ScanBatch(SQLModel, table=True):
+    """Many waybill numbers confirmed in one action at the scan station (a whole wave, or an uploaded file),
+    chunk by chunk: the numbers to confirm, in order, and an answer per number done so far. Kept so that the
+    result can be shown while it grows and downloaded afterwards."""
+
+    __tablename__ = "scan_batches"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # wave | file
+    #: What was confirmed, as the result names it: the warehouse and wave, or the file's name.
+    label: str = Field(max_length=200)
+    waybill_numbers: list[str] = json_field(nullable=False, default_factory=list)
+    #: One answer of :func:`confirmation.confirm_many` per number done, in the same order.
+    answers: list[dict[str, Any]] = json_field(nullable=False, default_factory=list)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = utc_field()
+    updated_at: datetime = utc_field()

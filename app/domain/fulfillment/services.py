@@ -423,6 +423,37 @@ async def document_refs(session: AsyncSession, document_id: int) -> list[str]:
     return [str(ref) for ref in (await session.exec(query)).all()]
 
 
+async def recent_waves(session: AsyncSession, limit: int = 30) -> list[tuple[str, str, int]]:
+    """The newest waves as (warehouse, wave, parcels waybilled and waiting to leave), for the scan station's
+    wave picker; a wave whose parcels have all left shows 0."""
+    query = (
+        select(ShippingDocument.warehouse_code, ShippingDocument.wave, func.count(func.distinct(col(Shipment.id))))
+        .select_from(ShippingDocument)
+        .outerjoin(ShippingDocumentEntry, col(ShippingDocumentEntry.document_id) == col(ShippingDocument.id))
+        .outerjoin(
+            Shipment,
+            (col(Shipment.ref) == col(ShippingDocumentEntry.order_ref)) & (col(Shipment.status) == "waybilled"),
+        )
+        .group_by(col(ShippingDocument.warehouse_code), col(ShippingDocument.wave))
+        .order_by(col(ShippingDocument.wave).desc(), col(ShippingDocument.warehouse_code))
+        .limit(limit)
+    )
+    return [(str(w), str(v), int(n)) for w, v, n in (await session.exec(query)).all()]
+
+
+async def wave_shipments(session: AsyncSession, warehouse_code: str, wave: str) -> list[Shipment]:
+    """The parcels on a wave's documents (its outbound order, its pick list) that have a waybill number, in the
+    order they were put on them; cancelled parcels were taken off when they were cancelled."""
+    query = (
+        select(ShippingDocumentEntry.order_ref)
+        .join(ShippingDocument, col(ShippingDocument.id) == col(ShippingDocumentEntry.document_id))
+        .where(ShippingDocument.warehouse_code == warehouse_code, ShippingDocument.wave == wave)
+        .order_by(col(ShippingDocumentEntry.id))
+    )
+    refs = list(dict.fromkeys(str(ref) for ref in (await session.exec(query)).all()))
+    return [s for s in await shipments_by_ref(session, refs) if s.waybill_no]
+
+
 async def stage_notification(
     session: AsyncSession,
     *,
