@@ -24,6 +24,8 @@ from app.sheets import (
     Yuan,
     export_workbook,
     parse_sheet,
+    read_table,
+    table_csv,
     template_workbook,
 )
 from tests.samples.sheets import xlsx
@@ -178,3 +180,14 @@ def test_control_characters_are_taken_out_of_typed_text_so_the_export_never_fail
     content = export_workbook(SHEET, [{**STORED, "code": "C\x01-1"}])
     rows, _ = parse_sheet(SHEET, "things.xlsx", content)
     assert [r.values["code"] for r in rows] == ["C-1"]
+
+
+def test_a_result_table_as_csv_opens_in_excel_with_its_chinese_and_runs_no_formula():
+    content = table_csv(["快递单号", "原因"], [['=HYPERLINK("http://x")', "没有该包裹"], ["SF1", "+1"], ["SF2", 3]])
+    assert content.startswith("\ufeff".encode())  # the BOM: Excel then reads UTF-8
+    assert [cells for _, cells in read_table("result.csv", content)] == [
+        ["快递单号", "原因"],
+        ['\'=HYPERLINK("http://x")', "没有该包裹"],
+        ["SF1", "'+1"],
+        ["SF2", "3"],
+    ]
