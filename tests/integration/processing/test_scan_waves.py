@@ -67,6 +67,17 @@ async def test_a_whole_wave_ships_at_once_and_its_held_parcel_is_refused(server,
         station = await operator.get(SCAN)
         for warehouse, wave in waves:
             assert f'value="{warehouse}|{wave}"' in station.text
+            # The wave's printed document leads to the same step.
+            async with db.reading() as session:
+                document = (
+                    await session.exec(
+                        select(ShippingDocument).where(
+                            ShippingDocument.warehouse_code == warehouse, ShippingDocument.wave == wave
+                        )
+                    )
+                ).first()
+            printed = await operator.get(f"/fulfillment/documents/{document.id}")
+            assert f"{SCAN}/wave?warehouse={warehouse}&amp;wave={wave}" in printed.text
             step = await operator.get(f"{SCAN}/wave", params={"pick": f"{warehouse}|{wave}"})
             assert step.status_code == 200, step.text
             count = int(re.search(r'data-testid="scan-wave-count" data-count="(\d+)"', step.text).group(1))
