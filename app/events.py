@@ -36,6 +36,10 @@ class EventType(StrEnum):
     #: Finished: the platform says so, or its shop's days after delivery passed (the sweeper).
     order_completed = "order.completed"
     order_cancelled = "order.cancelled"
+    #: A waybilled parcel of a cancelled order is to be pulled by its warehouse (拦截).
+    order_intercepted = "order.intercepted"
+    #: A cancelled order's parcel had already left: a return in transit is needed (where after-sales attaches).
+    order_intercept_failed = "order.intercept_failed"
     #: A shipped parcel was written back to its platform (发货回传), or the platform refused it for good.
     shipment_written_back = "shipment.written_back"
     shipment_write_back_failed = "shipment.write_back_failed"

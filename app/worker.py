@@ -55,6 +55,7 @@ JOBS: dict[str, JobFunction] = {
     "send_notification": fulfillment_jobs.send_notification,
     "process_order": processing_jobs.process_order,
     "request_waybill": processing_jobs.request_waybill,
+    "void_waybill": fulfillment_jobs.void_waybill,
     "import_orders": channels_jobs.import_orders,
     "pull_shop_orders": channels_jobs.pull_shop_orders,
     "push_channel_stock": channels_jobs.push_channel_stock,

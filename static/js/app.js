@@ -26,3 +26,10 @@ document.addEventListener("click", function (event) {
     button.closest("form").remove();
   }
 });
+
+// A document printed from its page (its print recorded) comes back asking the browser to print it.
+document.addEventListener("DOMContentLoaded", function () {
+  if (document.body && document.body.dataset.autoprint === "1") {
+    window.print();
+  }
+});

@@ -1,4 +1,4 @@
-"""Talking to carriers: the waybill API client, and the sandbox carrier the demo and the tests talk to.
+"""Talking to carriers: the waybill API client (issuing and voiding waybills), and the sandbox carrier's numbers.
 
 The client is real HTTP code with request signing, shaped like the electronic-waybill APIs of Chinese
 carriers (an app key, a body signed with HMAC-SHA256, an idempotency key per shipment), so a real carrier
@@ -44,6 +44,27 @@ class WaybillResult:
     raw: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class WaybillVoid:
+    """A waybill to void (取消电子面单) because its parcel was intercepted before it left."""
+
+    request_key: str  # the same key voids once however often it is sent
+    waybill_no: str
+    carrier_code: str
+    order_ref: str
+    customer_code: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    """The carrier's answer to a void: ``already`` when it had voided the number before."""
+
+    waybill_no: str
+    already: bool
+    raw: dict[str, Any]
+
+
 class CarrierError(Exception):
     """The carrier refused or could not be reached. ``transient`` errors are worth retrying."""
 
@@ -54,6 +75,8 @@ class CarrierError(Exception):
 
 class CarrierClient(Protocol):
     async def create_waybill(self, request: WaybillRequest) -> WaybillResult: ...
+
+    async def cancel_waybill(self, request: WaybillVoid) -> VoidResult: ...
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -84,14 +107,24 @@ class HttpCarrierClient:
         self.http = http
 
     async def create_waybill(self, request: WaybillRequest) -> WaybillResult:
-        body = json.dumps(asdict(request), ensure_ascii=False, sort_keys=True).encode()
+        data = await self._post("/waybills", asdict(request), request.request_key, "the waybill")
+        return WaybillResult(waybill_no=str(data["waybill_no"]), raw=data)
+
+    async def cancel_waybill(self, request: WaybillVoid) -> VoidResult:
+        """Void a waybill: POST {base}/waybills/cancel, signed the same way; voiding one twice is not an error."""
+        data = await self._post("/waybills/cancel", asdict(request), request.request_key, "the void")
+        number = str(data.get("waybill_no", request.waybill_no))
+        return VoidResult(waybill_no=number, already=bool(data.get("already")), raw=data)
+
+    async def _post(self, path: str, payload: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+        body = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
         headers = {
             "Content-Type": "application/json",
             "X-App-Key": self.app_key,
             "X-Sign": sign(self.secret, body),
-            "Idempotency-Key": request.request_key,
+            "Idempotency-Key": key,
         }
-        url = f"{self.base_url}/waybills"
+        url = f"{self.base_url}{path}"
         try:
             if self.http is not None:
                 response = await self.http.post(url, content=body, headers=headers, timeout=self.timeout)
@@ -103,9 +136,9 @@ class HttpCarrierClient:
         if response.status_code >= 500 or response.status_code == 429:
             raise CarrierError(f"carrier API busy ({response.status_code})", transient=True)
         if response.status_code != 200:
-            raise CarrierError(f"carrier refused the waybill: {response.text[:200]}", transient=False)
-        data = response.json()
-        return WaybillResult(waybill_no=str(data["waybill_no"]), raw=data)
+            raise CarrierError(f"carrier refused {what}: {response.text[:200]}", transient=False)
+        data: dict[str, Any] = response.json()
+        return data
 
 
 def sandbox_waybill_number(carrier_code: str, request_key: str) -> str:

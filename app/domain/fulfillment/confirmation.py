@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import outbox
 from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import notifications
-from app.domain.fulfillment.models import Shipment, Waybill
+from app.domain.fulfillment.models import Interception, Shipment, Waybill
 from app.domain.inventory import services as inventory
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderStatus
@@ -48,6 +48,10 @@ class ShipmentRefused(DomainError):
     messages: ClassVar[Mapping[str, str]] = {
         "waybill_required": N_("Enter a waybill number."),
         "unknown_waybill": N_("No parcel has the waybill number %(waybill)s."),
+        "intercepted": N_(
+            "Intercepted: the order of waybill %(waybill)s was cancelled. Do not ship this parcel: take it off the"
+            " line and confirm it under Intercepted parcels."
+        ),
         "order_cancelled": N_("The order of waybill %(waybill)s is cancelled: pull the parcel, do not ship it."),
         "order_held": N_("The order of waybill %(waybill)s is held for review: do not ship the parcel yet."),
         "shipment_cancelled": N_("The parcel of waybill %(waybill)s was cancelled: pull it, do not ship it."),
@@ -88,7 +92,8 @@ async def _shipment_of(session: AsyncSession, waybill_no: str) -> Shipment | Non
     return (await session.exec(select(Shipment).where(Shipment.ref == waybill.order_ref))).first()
 
 
-async def _locked_order(session: AsyncSession, order_id: int) -> Order:
+async def locked_order(session: AsyncSession, order_id: int) -> Order:
+    """The order, locked for the change (on PostgreSQL), read afresh."""
     query = select(Order).where(Order.id == order_id).with_for_update().execution_options(populate_existing=True)
     return (await session.exec(query)).one()
 
@@ -102,6 +107,11 @@ async def _locked_shipments(session: AsyncSession, order_id: int) -> list[Shipme
         .execution_options(populate_existing=True)
     )
     return list((await session.exec(query)).all())
+
+
+async def _intercepted(session: AsyncSession, ref: str) -> bool:
+    """Whether the parcel was intercepted (拦截): its order was cancelled after the waybill, whatever came after."""
+    return (await session.exec(select(Interception.id).where(Interception.shipment_ref == ref))).first() is not None
 
 
 def _merged_order_ids(shipments: Sequence[Shipment], primary: int) -> set[int]:
@@ -121,12 +131,14 @@ async def confirm_shipped(
     if found is None:
         raise ShipmentRefused("unknown_waybill", waybill=excerpt(waybill_no), status=404)
     # The order first, then its parcels: the lock order processing keeps.
-    order = await _locked_order(session, found.order_id)
+    order = await locked_order(session, found.order_id)
     parcels = await _locked_shipments(session, found.order_id)
     shipment = next(s for s in parcels if s.id == found.id)
     shown = excerpt(waybill_no)
     if shipment.status in LEFT:
         return ShipConfirmation(waybill_no, Confirmed.already_shipped, shipment.ref, order.id or 0, order.status, 0)
+    if await _intercepted(session, shipment.ref):
+        raise ShipmentRefused("intercepted", waybill=shown, status=409)
     if order.status == OrderStatus.cancelled:
         raise ShipmentRefused("order_cancelled", waybill=shown, status=409)
     if order.status == OrderStatus.on_hold:
@@ -148,7 +160,7 @@ async def confirm_shipped(
     await orders.add_event(session, order, "parcel_shipped", detail, actor=actor.name)
     if all(s.status in LEFT for s in parcels if s.status != "cancelled"):
         for merged_id in sorted(_merged_order_ids(parcels, order.id)):
-            merged = await _locked_order(session, merged_id)
+            merged = await locked_order(session, merged_id)
             if merged.status in BEFORE_SHIPPED:
                 await orders.set_status(session, merged, OrderStatus.shipped, actor=actor.name)
         if order.status in BEFORE_SHIPPED:
@@ -174,7 +186,7 @@ async def confirm_delivered(session: AsyncSession, shipment_id: int, actor: str,
     found = await session.get(Shipment, shipment_id)
     if found is None:
         return False
-    order = await _locked_order(session, found.order_id)
+    order = await locked_order(session, found.order_id)
     parcels = await _locked_shipments(session, found.order_id)
     shipment = next(s for s in parcels if s.id == shipment_id)
     if shipment.status != "shipped":
@@ -187,7 +199,7 @@ async def confirm_delivered(session: AsyncSession, shipment_id: int, actor: str,
     assert order.id is not None
     if all(s.status == "delivered" for s in parcels if s.status != "cancelled"):
         for merged_id in sorted(_merged_order_ids(parcels, order.id)):
-            merged = await _locked_order(session, merged_id)
+            merged = await locked_order(session, merged_id)
             if merged.status in BEFORE_DELIVERED:
                 await orders.set_status(session, merged, OrderStatus.delivered, actor=actor)
         if order.status in BEFORE_DELIVERED:

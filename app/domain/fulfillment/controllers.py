@@ -1,6 +1,6 @@
 """Fulfillment pages: carriers and their rate tables (admin, and their API), the buyer message templates (admin),
-shipping documents to print, the sandbox message outbox, the carriers' tracking webhook, and the sandbox carrier's
-waybill endpoint and pushes."""
+shipping documents to print, the scan station and the intercepted parcels (拦截件) to pull, the sandbox message
+outbox, the carriers' tracking webhook, and the sandbox carrier's waybill endpoints (issue, void) and pushes."""
 
 from __future__ import annotations
 
@@ -20,9 +20,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
 from app.domain.accounts.services import Actor
-from app.domain.fulfillment import carrier_master, confirmation, message_templates, scan_batches, services, tracking
+from app.domain.fulfillment import (
+    carrier_master,
+    confirmation,
+    interceptions,
+    message_templates,
+    scan_batches,
+    services,
+    tracking,
+)
 from app.domain.fulfillment.carriers import sandbox_waybill_number, sign
 from app.domain.fulfillment.models import ScanBatch, ShippingDocument
+from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order
 from app.errors import DomainError
@@ -60,6 +69,8 @@ async def scan_page(
         waves=[] if alone else await services.recent_waves(db_session),  # a scan's answer alone needs no waves
         limits=LIMITS,
         chunk=confirmation.MAX_WAYBILLS,
+        # Every parcel still to pull, in red above the input (a scan's answer alone needs none).
+        open_interceptions=[] if alone else await interceptions.open_interceptions(db_session),
         **{**defaults, **context},
     )
 
@@ -94,6 +105,26 @@ def batch_page(request: HTMXRequest, batch: ScanBatch) -> Template:
     )
 
 
+async def interceptions_page(request: HTMXRequest, db_session: AsyncSession, **context: Any) -> Template:
+    """拦截件 of one warehouse (``?warehouse=``) or all, with what was just confirmed or refused."""
+    warehouses = await inventory.list_warehouses(db_session)
+    shown = request.query_params.get("warehouse") or ""
+    selected = shown if any(w.code == shown for w in warehouses) else ""
+    return page(
+        request,
+        "fulfillment/interceptions.html",
+        interceptions=await interceptions.open_interceptions(db_session, selected),
+        warehouses=warehouses,
+        selected=selected,
+        void_label=labeller(interceptions.VOID_LABELS),
+        **{"pulled": None, "error": None, **context},
+    )
+
+
+async def interceptions_refused(request: HTMXRequest, db_session: AsyncSession, error: DomainError) -> Template:
+    return await interceptions_page(request, db_session, error=error.message)
+
+
 class FulfillmentController(Controller):
     path = "/fulfillment"
     tags = ["fulfillment"]  # noqa: RUF012
@@ -111,7 +142,42 @@ class FulfillmentController(Controller):
         if document is None:
             raise NotFoundException()
         refs = await services.document_refs(db_session, document_id)
-        return page(request, "fulfillment/print.html", document=document, **await printable(db_session, refs))
+        printing = request.query_params.get("printing") == "1"
+        context = await printable(db_session, refs)
+        return page(request, "fulfillment/print.html", document=document, printing=printing, **context)
+
+    @post(
+        "/documents/{document_id:int}/print",
+        name="fulfillment:document_print",
+        opt={"permission": SHIP_CONFIRM},
+        status_code=303,
+    )
+    async def document_print(
+        self, request: HTMXRequest, document_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        """Printing the document from its page: the first print is recorded (when, by whom), then the page comes
+        back and has the browser print it."""
+        await services.mark_printed(db_session, document_id, actor, utcnow(), ip=client_ip(request))
+        url = request.app.route_reverse("fulfillment:document", document_id=document_id)
+        return Redirect(f"{url}?printing=1", status_code=303)
+
+    @get("/interceptions", name="fulfillment:interceptions")
+    async def interceptions(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """拦截件: the parcels each warehouse is still to pull, ``?warehouse=`` one warehouse's."""
+        return await interceptions_page(request, db_session)
+
+    @post(
+        "/interceptions/{interception_id:int}/pulled",
+        name="fulfillment:interception_pulled",
+        opt={"permission": SHIP_CONFIRM, **refusals_shown_by(interceptions_refused)},
+        status_code=200,
+    )
+    async def interception_pulled(
+        self, request: HTMXRequest, interception_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        """The warehouse confirms a parcel pulled and back on the shelf (已拦截，已放回货架): its stock is released."""
+        done = await interceptions.confirm_pulled(db_session, interception_id, actor, utcnow(), ip=client_ip(request))
+        return await interceptions_page(request, db_session, pulled=done)
 
     @get("/scan", name="fulfillment:scan", opt={"permission": SHIP_CONFIRM})
     async def scan(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
@@ -209,7 +275,8 @@ class FulfillmentController(Controller):
 
 
 async def printable(db_session: AsyncSession, refs: list[str]) -> dict[str, Any]:
-    """What a printed document shows: the shipments in order, their receivers' cities, and the pick totals."""
+    """What a printed document shows: the shipments in order, their receivers' cities, the pick totals, and the
+    parcels intercepted since it was printed (flagged, so that the warehouse pulls them)."""
     shipments = await services.shipments_by_ref(db_session, refs)
     orders = {
         o.id: o
@@ -225,6 +292,7 @@ async def printable(db_session: AsyncSession, refs: list[str]) -> dict[str, Any]
     names = {k.code: k.name for k in (await db_session.exec(select(Sku).where(col(Sku.code).in_(codes)))).all()}
     return {
         "shipments": shipments,
+        "intercepted": await interceptions.interceptions_for(db_session, refs),
         "orders": orders,
         "pick": [(sku, names.get(sku, ""), qty, gift) for (sku, gift), qty in sorted(totals.items())],
     }
@@ -583,12 +651,7 @@ class SandboxCarrierController(Controller):
 
     @post("/waybills", name="sandbox:waybills", opt={"public": True}, status_code=200, exclude_from_csrf=True)
     async def create(self, request: Request[Any, Any, Any], settings: Settings) -> Response[dict[str, Any]]:
-        body = await request.body()
-        presented = request.headers.get("x-sign", "")
-        if request.headers.get("x-app-key") != settings.carrier_api_key or not hmac.compare_digest(
-            presented, sign(settings.carrier_api_secret, body)
-        ):
-            raise PermissionDeniedException("bad signature")
+        body = await signed_body(request, settings)
         try:
             data = json.loads(body)
             carrier, key = str(data["carrier_code"]), str(data["request_key"])
@@ -609,6 +672,49 @@ class SandboxCarrierController(Controller):
                 },
             }
         )
+
+    @post(
+        "/waybills/cancel", name="sandbox:waybill_void", opt={"public": True}, status_code=200, exclude_from_csrf=True
+    )
+    async def void(self, request: Request[Any, Any, Any], settings: Settings) -> Response[dict[str, Any]]:
+        """Void a waybill it issued (取消电子面单); a number voided before answers ``already`` (still voided)."""
+        body = await signed_body(request, settings)
+        try:
+            data = json.loads(body)
+            carrier, number = str(data["carrier_code"]), str(data["waybill_no"])
+        except (ValueError, KeyError, TypeError):
+            return Response({"error": "invalid request"}, status_code=400)
+        if not number.startswith(carrier):
+            return Response({"error": "unknown waybill"}, status_code=400)
+        voids = sandbox_voids(request)
+        already = number in voids
+        voids[number] = voids.get(number, 0) + 1
+        return Response({"waybill_no": number, "status": "voided", "already": already})
+
+    @get("/waybills/{waybill_no:str}", name="sandbox:waybill", opt={"public": True})
+    async def status(self, request: Request[Any, Any, Any], waybill_no: str) -> Response[dict[str, Any]]:
+        """What the sandbox knows of a number: voided or not, and how many void requests it got for it (for the
+        demo and the tests to look at)."""
+        requests = sandbox_voids(request).get(waybill_no, 0)
+        return Response({"waybill_no": waybill_no, "voided": requests > 0, "void_requests": requests})
+
+
+async def signed_body(request: Request[Any, Any, Any], settings: Settings) -> bytes:
+    """The request's body when it is signed with the configured app key and secret; 403 otherwise."""
+    body = await request.body()
+    presented = request.headers.get("x-sign", "")
+    if request.headers.get("x-app-key") != settings.carrier_api_key or not hmac.compare_digest(
+        presented, sign(settings.carrier_api_secret, body)
+    ):
+        raise PermissionDeniedException("bad signature")
+    return body
+
+
+def sandbox_voids(request: Request[Any, Any, Any]) -> dict[str, int]:
+    """The numbers the sandbox voided, with how many void requests each got: its memory lasts as long as the
+    process, as a sandbox's may."""
+    voids: dict[str, int] = request.app.state.setdefault("sandbox_voids", {})
+    return voids
 
 
 class SandboxTrackingController(Controller):

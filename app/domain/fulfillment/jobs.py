@@ -1,4 +1,5 @@
-"""Fulfillment jobs: deliver buyer notifications after commit; ask a shipment's carrier for its waybill number.
+"""Fulfillment jobs: deliver buyer notifications after commit; ask a shipment's carrier for its waybill number, and
+void the waybill of a parcel intercepted before it left.
 
 The waybill job itself (``processing.jobs.request_waybill``) sequences the order around :func:`fetch_waybill`:
 the number moves the order on, a refusal puts it in the review queue.
@@ -15,7 +16,7 @@ from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from app.db import Database, utcnow
-from app.domain.fulfillment import carrier_master
+from app.domain.fulfillment import carrier_master, interceptions
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.carriers import (
     CarrierClient,
@@ -23,8 +24,9 @@ from app.domain.fulfillment.carriers import (
     HttpCarrierClient,
     WaybillRequest,
     WaybillResult,
+    WaybillVoid,
 )
-from app.domain.fulfillment.models import BuyerNotification, Carrier, Shipment, Waybill
+from app.domain.fulfillment.models import BuyerNotification, Carrier, Interception, Shipment, VoidStatus, Waybill
 from app.domain.fulfillment.notifications import sender_for
 from app.domain.inventory.models import Warehouse
 from app.domain.orders import pii
@@ -178,3 +180,37 @@ async def fetch_waybill(ctx: dict[str, Any], shipment_id: int) -> WaybillFetch:
         refusal = pii.redact_text(str(exc), fulfillment.receiver_of(request), limit=300)
         return WaybillFetch(order_id=shipment.order_id, request=request, refusal=refusal)
     return WaybillFetch(order_id=shipment.order_id, request=request, existing=existing, result=result)
+
+
+async def void_waybill(ctx: dict[str, Any], shipment_ref: str) -> dict[str, Any]:
+    """Void an intercepted parcel's waybill at its carrier (staged by ``interceptions.cancel_parcels``).
+
+    Safe to run twice: once the carrier's answer is kept the job does nothing, and the void's request key is the
+    carrier's idempotency key for a delivery that raced. A transient carrier error is raised for the outbox to
+    retry; a refusal is kept with the interception (the warehouse pulls the parcel all the same)."""
+    db: Database = ctx["db"]
+    settings: Settings = ctx["settings"]
+    async with db.reading() as session:
+        row = (await session.exec(select(Interception).where(Interception.shipment_ref == shipment_ref))).first()
+        if row is None or row.void_status != VoidStatus.pending or not row.waybill_no:
+            return {"skipped": "no interception, or its void is settled"}
+        carrier = (await session.exec(select(Carrier).where(Carrier.code == row.carrier_code))).first()
+        request = WaybillVoid(
+            request_key=f"void:{row.shipment_ref}",
+            waybill_no=row.waybill_no,
+            carrier_code=row.carrier_code,
+            order_ref=row.shipment_ref,
+            customer_code=carrier.customer_code if carrier else "",
+            reason="订单已取消，包裹拦截",
+        )
+    try:
+        answer = await client_for(carrier, settings, ctx).cancel_waybill(request)
+    except CarrierError as exc:
+        if exc.transient:
+            raise
+        status, note = VoidStatus.refused, str(exc)
+    else:
+        status, note = VoidStatus.voided, "已作废" if not answer.already else "快递此前已作废"
+    async with db.transaction() as session:
+        recorded = await interceptions.record_void(session, shipment_ref, status, note, utcnow())
+    return {"waybill_no": request.waybill_no, "void": status.value, "recorded": recorded}

@@ -91,6 +91,10 @@ class ShippingDocument(SQLModel, table=True):
     wave: str = Field(max_length=32)  # e.g. 20261111-0930: the half hour the orders were released in
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
+    #: When and by whom it was first printed from its page: from then on the paper is in the warehouse, so a
+    #: parcel intercepted later stays on it, flagged, instead of silently leaving it.
+    printed_at: datetime | None = utc_field(nullable=True)
+    printed_by: str = Field(default="", max_length=100, sa_column_kwargs={"server_default": ""})
 
 
 class ShippingDocumentEntry(SQLModel, table=True):
@@ -166,7 +170,8 @@ class Shipment(SQLModel, table=True):
     fee_fen: int = 0
     promised_days: int | None = None
     waybill_no: str | None = Field(default=None, max_length=64)
-    #: pending | waybilled | shipped (confirmed as left the warehouse, ``confirmation.py``) | delivered (the
+    #: pending | waybilled | intercepted (its order was cancelled after the waybill: the warehouse is to pull it,
+    #: ``interceptions.py``) | shipped (confirmed as left the warehouse, ``confirmation.py``) | delivered (the
     #: carrier's tracking says signed for, ``tracking.py``) | cancelled
     status: str = Field(default="pending", max_length=16)
     created_at: datetime = utc_field()
@@ -202,6 +207,46 @@ class TrackingEvent(SQLModel, table=True):
     location: str = Field(default="", max_length=100)
     occurred_at: datetime = utc_field()
     received_at: datetime = utc_field()
+
+
+class InterceptionStatus(StrEnum):
+    """Where an interception (拦截) stands."""
+
+    requested = "requested"  # the warehouse is to take the parcel off the line
+    pulled = "pulled"  # the warehouse confirmed it back on the shelf; its stock was released then
+    left = "left"  # it had already left: a return in transit is needed
+
+
+class VoidStatus(StrEnum):
+    """Where voiding an intercepted parcel's waybill at its carrier stands."""
+
+    pending = "pending"
+    voided = "voided"
+    refused = "refused"  # the carrier would not (the note says why); the parcel is pulled all the same
+    not_needed = "not_needed"  # the parcel had left: its waybill is in use
+
+
+class Interception(SQLModel, table=True):
+    """A parcel whose order was cancelled (or fully refunded) on its platform after its waybill was printed: one
+    per shipment. Its reservation stays until the warehouse confirms the parcel pulled (``interceptions.py``)."""
+
+    __tablename__ = "interceptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shipment_ref: str = Field(max_length=64, unique=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    warehouse_code: str = Field(max_length=32, index=True)
+    carrier_code: str = Field(default="", max_length=32)
+    waybill_no: str = Field(default="", max_length=64)
+    status: str = Field(default=InterceptionStatus.requested.value, max_length=16, index=True)  # InterceptionStatus
+    reason: str = Field(default="", max_length=200)
+    void_status: str = Field(default=VoidStatus.pending.value, max_length=16)  # VoidStatus
+    void_note: str = Field(default="", max_length=300)
+    requested_at: datetime = utc_field()
+    voided_at: datetime | None = utc_field(nullable=True)
+    confirmed_at: datetime | None = utc_field(nullable=True)
+    confirmed_by: str = Field(default="", max_length=100)
+    updated_at: datetime = utc_field()
 
 
 def order_ref(order_id: int) -> str:

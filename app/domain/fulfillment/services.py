@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
 from app.db import insert_rows, utcnow
+from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import routing
 from app.domain.fulfillment.carriers import CarrierClient, WaybillRequest, WaybillResult
 from app.domain.fulfillment.models import (
@@ -32,6 +33,8 @@ from app.domain.fulfillment.models import (
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Warehouse
 from app.domain.orders import pii
+from app.errors import DomainError
+from app.i18n import N_
 from ruleflows import short_province
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -404,6 +407,40 @@ async def remove_from_documents(session: AsyncSession, order_ref: str, *, keep_w
             removed += 1
     await session.flush()
     return removed
+
+
+async def mark_printed(
+    session: AsyncSession, document_id: int, actor: Actor, now: datetime, *, ip: str | None = None
+) -> ShippingDocument:
+    """Record that a document was printed from its page: the first print keeps its time and printer (from then on
+    a parcel intercepted stays on it, flagged); every print is audited."""
+    query = select(ShippingDocument).where(ShippingDocument.id == document_id).with_for_update()
+    document = (await session.exec(query.execution_options(populate_existing=True))).first()
+    if document is None:
+        raise DocumentNotFound("document_not_found", document=document_id)
+    first = document.printed_at is None
+    if first:
+        document.printed_at = now
+        document.printed_by = actor.name[:100]
+        session.add(document)
+    await audit(
+        session,
+        actor,
+        "document.printed",
+        target_type="shipping_document",
+        target_id=str(document_id),
+        after={"kind": document.kind, "warehouse": document.warehouse_code, "wave": document.wave, "first": first},
+        ip=ip,
+    )
+    await session.flush()
+    return document
+
+
+class DocumentNotFound(DomainError):
+    """No shipping document has this id."""
+
+    messages: ClassVar[Mapping[str, str]] = {"document_not_found": N_("There is no shipping document %(document)s.")}
+    default_status: ClassVar[int] = 404
 
 
 async def _wave_document(session: AsyncSession, kind: str, warehouse_code: str, wave: str) -> ShippingDocument | None:

@@ -680,11 +680,18 @@ async def reservations(session: AsyncSession, order_key: str, *, lock: bool = Fa
 
 
 async def release(
-    session: AsyncSession, order_key: str, actor: Actor, *, line_keys: Iterable[str] | None = None, note: str = ""
+    session: AsyncSession,
+    order_key: str,
+    actor: Actor,
+    *,
+    line_keys: Iterable[str] | None = None,
+    keeping: Iterable[str] = (),
+    note: str = "",
 ) -> list[Reservation]:
-    """Give back what an order (or some of its lines) holds, e.g. on cancel. Lines already released or
-    shipped are left alone, so releasing twice releases once. Returns the rows released now."""
-    return await _settle(session, order_key, actor, ReservationStatus.released, line_keys, note)
+    """Give back what an order (or some of its lines) holds, e.g. on cancel, but the lines it is ``keeping`` (an
+    intercepted parcel's, until the warehouse pulls it). Lines already released or shipped are left alone, so
+    releasing twice releases once. Returns the rows released now."""
+    return await _settle(session, order_key, actor, ReservationStatus.released, line_keys, note, keeping=set(keeping))
 
 
 async def ship(
@@ -701,6 +708,8 @@ async def _settle(
     outcome: ReservationStatus,
     line_keys: Iterable[str] | None,
     note: str,
+    *,
+    keeping: set[str] | None = None,
 ) -> list[Reservation]:
     """End the reservations an order (or some of its lines) still holds: released gives the units back to
     available stock; shipped takes them off hand as well. Rows already ended are left alone."""
@@ -709,6 +718,8 @@ async def _settle(
     done = []
     for row in await reservations(session, order_key, lock=True):
         if row.status != ReservationStatus.reserved or (wanted is not None and row.line_key not in wanted):
+            continue
+        if keeping and row.line_key in keeping:
             continue
         move = _move(
             MoveKind.shipment if shipped else MoveKind.release,

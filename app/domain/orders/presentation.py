@@ -68,6 +68,11 @@ EVENT_LABELS = {
     "parcel_exception": N_("Parcel exception reported by the carrier"),
     "platform_finished": N_("Finished on the platform before it was shipped"),
     "auto_completed": N_("Completed automatically after delivery"),
+    "intercept_requested": N_("Parcel intercepted"),
+    "intercept_failed": N_("Parcel had already left (return needed)"),
+    "intercept_pulled": N_("Intercepted parcel back on the shelf"),
+    "waybill_voided": N_("Waybill voided at the carrier"),
+    "waybill_void_refused": N_("The carrier refused to void the waybill"),
 }
 
 IMPORT_STATUS_LABELS = {

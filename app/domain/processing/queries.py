@@ -15,16 +15,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import iso_utc, utcnow
 from app.domain.flows.models import FlowVersion
 from app.domain.flows.panels import shown
+from app.domain.fulfillment import interceptions, writebacks
 from app.domain.fulfillment import services as fulfillment
-from app.domain.fulfillment import writebacks
-from app.domain.fulfillment.models import Carrier, Shipment, order_ref
+from app.domain.fulfillment.models import Carrier, Interception, Shipment, order_ref
 from app.domain.inventory.models import Warehouse
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderLine
 from app.domain.processing.models import REVIEW_STATES, OrderProcessing, ProcessingState
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Shop
-from app.i18n import gettext, label_of
+from app.i18n import gettext, label_of, labeller
 from app.outbox import OutboxMessage, OutboxStatus
 from app.templating import N_
 
@@ -460,6 +460,8 @@ class OrderProcessingView:
     warehouses: dict[str, str]
     carriers: dict[str, str]
     merged_into_ref: str | None
+    #: The parcels intercepted after the order was cancelled, by shipment reference.
+    interceptions: dict[str, Interception] = field(default_factory=dict)
 
     def warehouse_name(self, code: str | None) -> str:
         return self.warehouses.get(code or "", code or "")
@@ -497,12 +499,18 @@ async def order_processing(session: AsyncSession, order_id: int) -> OrderProcess
         warehouses=warehouses,
         carriers=carriers,
         merged_into_ref=order_ref(proc.merged_into) if proc.merged_into is not None else None,
+        interceptions=await interceptions.interceptions_of_order(session, order_id),
     )
 
 
 def helpers() -> dict[str, Any]:
     """Template functions the processing pages use (labels come back translated, as plain text)."""
-    return {"hold_code_label": hold_code_label, "state_label": state_label, "shown": shown}
+    return {
+        "hold_code_label": hold_code_label,
+        "state_label": state_label,
+        "shown": shown,
+        "intercept_label": labeller(interceptions.STATUS_LABELS),
+    }
 
 
 # --- the read API ------------------------------------------------------------------------------------------

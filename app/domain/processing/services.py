@@ -31,7 +31,7 @@ from app.db import Database, deferred_of, deferring, is_transient, utcnow
 from app.domain.accounts.services import SYSTEM, Actor
 from app.domain.flows import canary as canaries
 from app.domain.flows import services as flows
-from app.domain.fulfillment import message_templates, notifications, routing
+from app.domain.fulfillment import interceptions, message_templates, notifications, routing
 from app.domain.fulfillment import services as fulfillment
 from app.domain.fulfillment.models import Shipment
 from app.domain.inventory import services as inventory
@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 #: Order statuses past which processing never touches an order again.
 FINISHED_STATUSES = frozenset({OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed})
 REFUND_TAGS = frozenset({"refunded", "partially_refunded"})
+#: Statuses in which a refund in full cancels the order as a platform's cancel does (a waybilled parcel is
+#: intercepted); before, the flows decide; a delivered or completed order's refund is an after-sales matter.
+REFUND_CANCELS = frozenset({OrderStatus.waybilled, OrderStatus.shipped})
 
 
 class ActionFailed(Exception):
@@ -407,6 +410,8 @@ async def _read_batch(session: AsyncSession, ids: list[int], now: datetime, secr
             item.early = "done"
         elif order.status == OrderStatus.cancelled:
             item.early = "cancelled"
+        elif "refunded" in order.tags and order.status in REFUND_CANCELS:
+            item.early = "refunded"
         elif order.status in FINISHED_STATUSES or any(s.waybill_no for s in item.shipments):
             item.early = "dispatched"
         elif proc.merged_into is not None:
@@ -556,8 +561,9 @@ async def _carry_out(session: AsyncSession, batch: Batch, item: Prepared) -> Out
         return Outcome(order_id, proc.state.value, skipped=True, reason="本版本已处理")
     outcome = Outcome(order_id, "")
     shipments = item.active_shipments
-    if item.early == "cancelled":
-        await _cancel(session, order, proc, shipments, "平台已取消订单")
+    if item.early in ("cancelled", "refunded"):
+        reason = "平台已取消订单" if item.early == "cancelled" else "平台已全额退款"
+        await _cancel(session, order, proc, shipments, reason)
         return _finish(proc, order, outcome, ProcessingState.cancelled, now)
     if item.early == "dispatched":
         await orders.add_event(session, order, "changed_after_dispatch", {"version": order.version})
@@ -691,12 +697,21 @@ def _hold(proc: OrderProcessing, order: Order, outcome: Outcome, code: str, reas
 async def _cancel(
     session: AsyncSession, order: Order, proc: OrderProcessing, shipments: list[Shipment], reason: str
 ) -> None:
+    """Cancel the order: parcels not waybilled yet are cancelled and their stock given back at once; waybilled
+    ones are intercepted (拦截) and keep their stock until the warehouse pulls them; shipped ones stay shipped
+    (see ``fulfillment.interceptions``)."""
     assert order.id is not None
-    released = await inventory.release(session, inventory.order_key(order.id), SYSTEM, note=reason)
-    active = await fulfillment.cancel_shipments(session, shipments)
+    parcels = await interceptions.cancel_parcels(session, order, shipments, reason, utcnow())
+    released = await inventory.release(
+        session, inventory.order_key(order.id), SYSTEM, keeping=parcels.held_lines, note=reason
+    )
+    changed = parcels.cancelled or parcels.intercepted or parcels.left
     await orders.set_status(session, order, OrderStatus.cancelled)
-    if released or active or proc.hold_reason != reason:  # a later update of a cancelled order adds nothing
-        await orders.add_event(session, order, "cancelled", {"reason": reason, "released_lines": len(released)})
+    if released or changed or proc.hold_reason != reason:  # a later update of a cancelled order adds nothing
+        detail: dict[str, Any] = {"reason": reason, "released_lines": len(released)}
+        if parcels.intercepted:
+            detail["intercepted"] = [i.shipment_ref for i in parcels.intercepted]
+        await orders.add_event(session, order, "cancelled", detail)
     proc.hold_code = ""
     proc.hold_reason = reason
 

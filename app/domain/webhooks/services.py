@@ -63,6 +63,8 @@ EVENT_LABELS: Final = {
     EventType.order_cancelled.value: N_("Order cancelled"),
     EventType.shipment_written_back.value: N_("Shipment written back to the platform"),
     EventType.shipment_write_back_failed.value: N_("Shipment write-back failed"),
+    EventType.order_intercepted.value: N_("Parcel intercepted (cancelled after its waybill)"),
+    EventType.order_intercept_failed.value: N_("Parcel already left when cancelled (return needed)"),
     EventType.stock_low.value: N_("Stock low"),
     EventType.review_backlog.value: N_("Review queue piling up"),
 }

@@ -1,7 +1,7 @@
 """Shipment confirmation through the WMS API, on orders the real worker routed and the sandbox carrier waybilled:
 the shipped units leave on hand and reserved (ledger rows that add up to the stock table), the orders become
-shipped with one ``order.shipped`` event each, a repeated confirmation changes nothing, and a cancelled order's
-parcel or an unknown number is refused with the reason."""
+shipped with one ``order.shipped`` event each, a repeated confirmation changes nothing, and an intercepted parcel
+(its order cancelled after the waybill) or an unknown number is refused with the reason."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ async def test_confirming_waybills_deducts_the_stock_once_and_ships_the_orders(s
         return len(found) == len(ids) and all(o.status == OrderStatus.waybilled for o in found)
 
     await wait_for(db, all_waybilled, what="every order waybilled")
-    # The platform cancels X1 after its waybill: its stock is given back and its parcel must not leave.
+    # The platform cancels X1 after its waybill: its parcel is intercepted (it must not leave) and keeps its stock
+    # until the warehouse pulls it.
     cancel = generic_order(
         "X1", lines=[("MASK-10", 1, 9900)], buyer="buyer-x", status="cancelled", updated_at="2026-11-11 12:00:00"
     )
@@ -80,18 +81,10 @@ async def test_confirming_waybills_deducts_the_stock_once_and_ships_the_orders(s
 
     async def cancelled(session):
         order = await session.get(Order, ids["X1"])
-        held = (
-            await session.exec(
-                select(Reservation).where(
-                    Reservation.order_key == inventory.order_key(ids["X1"]),
-                    Reservation.status == ReservationStatus.reserved,
-                )
-            )
-        ).all()
         parcel = (await session.exec(select(Shipment).where(Shipment.order_id == ids["X1"]))).one()
-        return order is not None and order.status == OrderStatus.cancelled and not held and parcel.status == "cancelled"
+        return order is not None and order.status == OrderStatus.cancelled and parcel.status == "intercepted"
 
-    await wait_for(db, cancelled, what="X1 cancelled and its stock given back")
+    await wait_for(db, cancelled, what="X1 cancelled and its parcel intercepted")
     async with db.reading() as session:
         parcels = {
             s.order_id: s
@@ -127,10 +120,8 @@ async def test_confirming_waybills_deducts_the_stock_once_and_ships_the_orders(s
         )
         assert item["units"] == units[shipment.ref]
     refused_cancelled, unknown, blank = items[3:]
-    assert refused_cancelled["outcome"] == "refused" and refused_cancelled["error"] == "order_cancelled"
-    assert refused_cancelled["message"] == (
-        f"快递单号 {parcels[ids['X1']].waybill_no} 的订单已取消：请拦截包裹，不要发出。"
-    )
+    assert refused_cancelled["outcome"] == "refused" and refused_cancelled["error"] == "intercepted"
+    assert refused_cancelled["message"].startswith(f"拦截：快递单号 {parcels[ids['X1']].waybill_no} 的订单已取消。")
     assert unknown == {
         "waybill_no": "NOPE-123",
         "outcome": "refused",
@@ -139,7 +130,7 @@ async def test_confirming_waybills_deducts_the_stock_once_and_ships_the_orders(s
     }
     assert (blank["error"], blank["message"]) == ("waybill_required", "请输入快递单号。")
 
-    # On hand falls by exactly the shipped units, reserved returns to 0, the ledger rows add up to the change.
+    # On hand falls by exactly the shipped units, so does reserved, the ledger rows add up to the change.
     after, moves_after = await stock_table(db), await ledger_rows(db)
     new_moves = moves_after[len(moves_before) :]
     assert {m.kind for m in new_moves} == {MoveKind.shipment}
@@ -151,7 +142,9 @@ async def test_confirming_waybills_deducts_the_stock_once_and_ships_the_orders(s
     for key, (on_hand, reserved) in before.items():
         shipped = leaving.get(key, 0)
         assert after[key] == (on_hand - shipped, reserved - shipped), key
-    assert sum(reserved for _, reserved in after.values()) == 0
+    # Only the intercepted parcel's unit is still reserved, waiting for the warehouse to pull it.
+    assert sum(reserved for _, reserved in after.values()) == 1
+    assert after[(parcels[ids["X1"]].warehouse_code, "MASK-10")][1] == 1
     async with db.reading() as session:
         assert await inventory.ledger_mismatches(session) == []
         held = (await session.exec(select(Reservation).where(Reservation.status == ReservationStatus.reserved))).all()
@@ -163,12 +156,12 @@ async def test_confirming_waybills_deducts_the_stock_once_and_ships_the_orders(s
             )
         ).all()
         audits = (await session.exec(select(AuditEntry).where(AuditEntry.action == "shipment.shipped"))).all()
-    assert held == []
+    assert [(r.order_key, r.line_key) for r in held] == [(inventory.order_key(ids["X1"]), "1")]
     assert [statuses[ids[name]] for name in ("A1", "B1", "D1", "X1")] == [OrderStatus.shipped] * 3 + [
         OrderStatus.cancelled
     ]
     assert [shipment_statuses[s.ref] for s in shipping.values()] == ["shipped"] * 3
-    assert shipment_statuses[parcels[ids["X1"]].ref] == "cancelled"
+    assert shipment_statuses[parcels[ids["X1"]].ref] == "intercepted"
     assert sorted(events) == sorted(f"event:order.shipped:{ids[name]}" for name in ("A1", "B1", "D1"))
     assert sorted(a.target_id for a in audits) == sorted(units)
     assert {a.actor_name for a in audits} == {"token:WMS"}
