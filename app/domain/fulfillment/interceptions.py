@@ -170,6 +170,7 @@ async def _intercept(
     shipment.updated_at = now
     session.add(shipment)
     kept = await off_unprinted_documents(session, shipment.ref)
+    await services.withdraw_shipped_messages(session, [shipment.ref])
     await outbox.stage(session, VOID_JOB, shipment.ref, dedupe_key=f"{VOID_JOB}:{shipment.ref}")
     detail = {"shipment": shipment.ref, "waybill_no": shipment.waybill_no, "reason": reason, "printed_documents": kept}
     await orders.add_event(session, order, "intercept_requested", detail)

@@ -283,16 +283,19 @@ async def cancel_shipments(session: AsyncSession, shipments: list[Shipment]) -> 
         shipment.updated_at = utcnow()
         session.add(shipment)
         await remove_from_documents(session, shipment.ref, keep_warehouse=None)
-    if active:
+    await withdraw_shipped_messages(session, [s.ref for s in active])
+    return active
+
+
+async def withdraw_shipped_messages(session: AsyncSession, shipment_refs: list[str]) -> None:
+    """The 已发货 messages waiting for these parcels will never be sent: they are withdrawn (cancelled or
+    intercepted parcels do not ship)."""
+    if shipment_refs:
         await session.exec(
             update(BuyerNotification)
-            .where(
-                col(BuyerNotification.shipment_ref).in_([s.ref for s in active]),
-                col(BuyerNotification.status) == "waiting",
-            )
+            .where(col(BuyerNotification.shipment_ref).in_(shipment_refs), col(BuyerNotification.status) == "waiting")
             .values(status="withdrawn")
         )
-    return active
 
 
 async def record_shipment_waybill(

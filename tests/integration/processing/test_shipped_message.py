@@ -143,6 +143,8 @@ async def test_a_split_order_sends_one_shipped_message_per_parcel_naming_its_own
 
 
 async def test_a_cancelled_order_never_sends_its_shipped_message(db, settings, demo_data):
+    """Cancelled after its waybill, the parcel is intercepted: its waiting 已发货 message is withdrawn, and a scan
+    of its waybill is refused with 拦截."""
     await publish(db, linear_flow(*ROUTE, NOTIFY[1]))
     payload = generic_order("M4", lines=[("MASK-10", 1, 9900)])
     order_id = await land(db, settings, payload)
@@ -155,7 +157,7 @@ async def test_a_cancelled_order_never_sends_its_shipped_message(db, settings, d
     assert parcel.waybill_no is not None
     with pytest.raises(confirmation.ShipmentRefused) as refused:
         await confirm(db, parcel.waybill_no)
-    assert refused.value.code == "order_cancelled"
+    assert refused.value.code == "intercepted"
     assert [(n.status, n.body) for n in await messages_of(db, order_id)] == [("withdrawn", "")]
     assert await sends_staged(db) == []
 
