@@ -4,7 +4,9 @@ Each endpoint checks what the platform documents for its delivery call: the meth
 the signature or access token, with the signature checkers of the order-list fake (written independently of the
 app's signers, so a signing bug fails the test). It records each delivery it accepts and can be told to fail a
 platform's calls transiently a number of times, to refuse them for good with a message, or to answer that the
-order is already shipped.
+order is already shipped. Like the real platforms, it answers a delivery it already accepted (the same order and
+waybill, sent again by a caller that never saw the first answer) with "already shipped", and accepts nothing new.
+It can also hold its answers to accepted deliveries until told, so that a caller is surely waiting on one.
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ class FakeDelivery:
     already_shipped: set[str] = field(default_factory=set)
     #: (platform, order id) of each "already shipped" answer given.
     answered_already: list[tuple[str, str]] = field(default_factory=list)
+    #: Once this many deliveries were accepted, the answer to each further one is held until ``release`` is set
+    #: (the delivery is accepted all the same: the caller just never hears so while it is held).
+    hold_after: int | None = None
+    release: threading.Event = field(default_factory=threading.Event)
+    #: Deliveries accepted whose answer is (or was) held.
+    held: list[Delivery] = field(default_factory=list)
     base_url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,14 +128,29 @@ class _Handler(BaseHTTPRequestHandler):
                     fake.refused.append((platform, json.dumps(refused.answer, ensure_ascii=False)))
                 self._send(refused.answer, refused.status)
                 return
-        self._send(answer)
+            hold = fake.hold_after is not None and len(fake.accepted) > fake.hold_after
+            if hold:
+                fake.held.append(fake.accepted[-1])
+        if hold:
+            fake.release.wait(timeout=60)
+        try:
+            self._send(answer)
+        except OSError:  # the caller is gone (killed while it waited): the platform has the delivery anyway
+            pass
 
     # --- each platform: check, then the fault the test asked for, then accept -------------------------------
 
     def _fault(
-        self, platform: str, order_id: str, transient: dict[str, Any], permanent: Any, already: dict[str, Any]
+        self,
+        platform: str,
+        order_id: str,
+        waybill: str,
+        transient: dict[str, Any],
+        permanent: Any,
+        already: dict[str, Any],
     ) -> None:
-        """Answer as the test told the fake to (by raising :class:`Refused`); nothing when it should accept."""
+        """Answer as the test told the fake to, or "already shipped" to a delivery accepted before (by raising
+        :class:`Refused`); nothing when it should accept."""
         fake = self.fake
         left = fake.fail_transiently.get(platform, 0)
         if left:
@@ -136,7 +159,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise Refused(transient, status, counted=False)
         if platform in fake.refuse_with:
             raise Refused(permanent(fake.refuse_with[platform]))
-        if platform in fake.already_shipped:
+        repeat = any((d.platform, d.order_id, d.waybill) == (platform, order_id, waybill) for d in fake.accepted)
+        if platform in fake.already_shipped or repeat:
             fake.answered_already.append((platform, order_id))
             raise Refused(already, counted=False)
 
@@ -161,6 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._fault(
             "taobao",
             form["tid"],
+            form["out_sid"],
             {
                 "error_response": {
                     "code": 7,
@@ -207,6 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._fault(
             "jd",
             business["order_id"],
+            business["waybill"],
             {"status": 503, "error": "Service Unavailable"},
             lambda message: result(False, message),
             result(False, "订单已出库"),
@@ -230,6 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._fault(
             "douyin",
             business["order_id"],
+            business["logistics_code"],
             {"code": 20000, "msg": "系统错误", "sub_code": "isp.service-error:10001", "sub_msg": "请稍后重试"},
             lambda message: {
                 "code": 40004,
@@ -257,6 +284,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._fault(
             "kuaishou",
             str(business["orderId"]),
+            business["expressNo"],
             {"status": 502, "error": "Bad Gateway"},
             lambda message: {"result": 100, "error_msg": message},
             {"result": 803, "error_msg": "订单已发货"},
@@ -277,6 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._fault(
             "youzan",
             business["tid"],
+            business["out_sid"],
             {"status": 503, "error": "Service Unavailable"},
             lambda message: {"success": False, "code": 101300001, "message": message},
             {"success": False, "code": 101300036, "message": "订单已发货"},
@@ -298,14 +327,15 @@ class _Handler(BaseHTTPRequestHandler):
             _require(delivery, ("delivery_id", "waybill_id", "deliver_type", "product_infos"), error)
             for product in delivery["product_infos"]:
                 _require(product, ("product_id", "sku_id", "product_cnt"), error)
+        (delivery,) = business["delivery_list"]
         self._fault(
             "wechat",
             business["order_id"],
+            delivery["waybill_id"],
             {"errcode": -1, "errmsg": "system error"},
             error,
             {"errcode": 10020061, "errmsg": "订单已发货"},
         )
-        (delivery,) = business["delivery_list"]
         lines = tuple(f"{p['sku_id']}×{p['product_cnt']}" for p in delivery["product_infos"])
         self._accept("wechat", business["order_id"], delivery["waybill_id"], delivery["delivery_id"], lines, business)
         return {"errcode": 0, "errmsg": "ok"}

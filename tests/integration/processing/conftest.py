@@ -1,5 +1,6 @@
 """Processing fixtures: the demo data with the four-stage flow published, the app served on a real port (its
-webhook, its sandbox carrier and, on SQLite, its embedded worker) and, on PostgreSQL, a real arq worker."""
+webhook, its sandbox carrier and, on SQLite, its embedded worker), on PostgreSQL a real arq worker, and the fake
+platforms' delivery APIs."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from app.domain.shops.models import Shop
 from app.seed import seed_demo
 from app.settings import PROJECT_ROOT, Settings
 from tests.integration.conftest import BACKEND, REDIS_URL, free_port, serving
+from tests.integration.fulfillment.fake_delivery import FakeDelivery, running
 
 SECRET = "processing-webhook-secret"
 #: States an order leaves the queue for; a batch is done when every order is in one of them.
@@ -75,6 +77,13 @@ def worker(demo: None, arq_worker: subprocess.Popen[bytes] | None) -> subprocess
     """On PostgreSQL a real arq worker process, started after the demo data; on SQLite None (the served
     app's embedded worker runs the jobs)."""
     return arq_worker
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDelivery]:
+    """The platforms' delivery APIs (发货回传), faked on a local port."""
+    with running(FakeDelivery()) as served:
+        yield served
 
 
 def generic_order(

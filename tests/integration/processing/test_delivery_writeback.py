@@ -6,7 +6,6 @@ when the platform is busy, shown on the order's page with 重试 when refused, a
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,7 +26,7 @@ from app.outbox import OutboxMessage
 from app.settings import Settings
 from tests.integration.conftest import serving
 from tests.integration.forms import login, post_form
-from tests.integration.fulfillment.fake_delivery import FakeDelivery, running
+from tests.integration.fulfillment.fake_delivery import FakeDelivery
 from tests.integration.orders.fake_platform import APP_KEY, APP_SECRET, TOKEN
 from tests.integration.processing.conftest import deliver, generic_order, wait_for
 from tests.integration.processing.test_actions import ROUTE, linear_flow, publish
@@ -65,12 +64,6 @@ def platform_orders() -> dict[str, dict[str, Any]]:
         "youzan": youzan,
         "wechat_channels": samples.wechat_channels_order(),
     }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeDelivery]:
-    with running(FakeDelivery()) as served:
-        yield served
 
 
 async def point_shops_at(db: Database, settings: Settings, base_url: str, *, secret: str = APP_SECRET) -> None:
