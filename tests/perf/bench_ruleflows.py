@@ -120,14 +120,23 @@ def hand_written(context: dict[str, Any]) -> list[Decision]:
     decided: list[Decision] = [("approve", {})]
     lines = order.get("lines") or []
     if region_of(receiver["province"]) == "华东" and any(line.get("category") == "3C" for line in lines):
-        decided += [("assign_warehouse", {"code": "SH01"}), ("assign_carrier", {"code": "SF"})]
+        decided += [
+            ("assign_warehouse", {"code": "SH01"}),
+            ("assign_carrier", {"code": "SF", "split_by_temperature": True}),
+        ]
     elif amounts["paid_fen"] < 5000 and not features.get("is_urgent"):
         decided += [
             ("assign_warehouse", {"strategy": "cheapest"}),
-            ("assign_carrier", {"strategy": "cheapest", "candidates": ["ZTO", "YTO", "STO", "YUNDA"]}),
+            (
+                "assign_carrier",
+                {"strategy": "cheapest", "candidates": ["ZTO", "YTO", "STO", "YUNDA"], "split_by_temperature": True},
+            ),
         ]
     else:
-        decided += [("assign_warehouse", {"strategy": "priority"}), ("assign_carrier", {"strategy": "cheapest"})]
+        decided += [
+            ("assign_warehouse", {"strategy": "priority"}),
+            ("assign_carrier", {"strategy": "cheapest", "split_by_temperature": True}),
+        ]
     presale = order["presale"]["is_presale"] is True
     if presale:
         decided.append(("mark_presale", {"balance_due_at": order["presale"]["balance_due_at"]}))
