@@ -16,13 +16,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 from tests.integration.orders.fake_platform import (
     APP_KEY,
     TOKEN,
+    JsonHandler,
     douyin_expected_sign,
     kuaishou_signature,
     md5_wrapped,
@@ -88,24 +88,13 @@ def _require(fields: dict[str, Any], names: tuple[str, ...], answer: Any) -> Non
         raise Refused(answer(f"缺少必填参数 {','.join(missing)}"))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeDelivery
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, body: dict[str, Any], status: int = 200) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self._body()
         routes = {
             "/router/rest": ("taobao", self._taobao),
             "/routerjson": ("jd", self._jd),

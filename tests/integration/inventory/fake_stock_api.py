@@ -11,11 +11,10 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
-from tests.integration.orders.fake_platform import TOKEN, douyin_expected_sign, md5_wrapped, serving
+from tests.integration.orders.fake_platform import TOKEN, JsonHandler, douyin_expected_sign, md5_wrapped, serving
 
 #: A platform SKU id the fake's platforms do not know: its update is refused as a platform would.
 UNKNOWN_SKU = "999000999"
@@ -48,24 +47,13 @@ def _whole(value: Any) -> int | None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     api: FakeStockApi
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _send(self, body: dict[str, Any], status: int = 200) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_POST(self) -> None:
         url = urlparse(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self._body()
         platform = {
             "/router/rest": "taobao",
             "/routerjson": "jd",

@@ -102,15 +102,15 @@ class FakePlatform:
         return rows[start : start + size], len(rows)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    platform: FakePlatform
+class JsonHandler(BaseHTTPRequestHandler):
+    """What every fake platform's request handler shares: quiet logs, JSON answers, the request's body."""
 
     def log_message(self, format: str, *args: Any) -> None:  # keep the test output clean
         pass
 
-    def _send(self, body: dict[str, Any]) -> None:
+    def _send(self, body: dict[str, Any], status: int = 200) -> None:
         data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -118,6 +118,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+
+class _Handler(JsonHandler):
+    platform: FakePlatform
 
     def do_GET(self) -> None:
         self._route("GET")
