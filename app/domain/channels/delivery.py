@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import httpx
@@ -43,10 +42,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import events
 from app.db import Database, utcnow
-from app.domain.channels.adapters import douyin, kuaishou
-from app.domain.channels.adapters.base import CHINA, Credentials, PullError, response_json
-from app.domain.channels.adapters.jd import jd_sign
-from app.domain.channels.adapters.taobao import top_sign
+from app.domain.channels.adapters import douyin, jd, kuaishou, taobao
+from app.domain.channels.adapters.base import Credentials, PullError, response_json
 from app.domain.channels.services import credentials_of
 from app.domain.fulfillment.confirmation import LEFT
 from app.domain.fulfillment.models import PlatformWriteback, Shipment, WritebackStatus
@@ -167,28 +164,13 @@ async def _post_with_token(http: httpx.AsyncClient, creds: Credentials, path: st
     )
 
 
-def _now_china() -> str:
-    return datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S")
-
-
 async def send_taobao(http: httpx.AsyncClient, creds: Credentials, parcel: Parcel) -> str:
     """taobao.logistics.offline.send (自己联系物流发货): the trade, or with is_split its sub-orders, becomes shipped."""
-    params = {
-        "method": "taobao.logistics.offline.send",
-        "app_key": creds.app_key,
-        "session": creds.access_token,
-        "timestamp": _now_china(),
-        "format": "json",
-        "v": "2.0",
-        "sign_method": "md5",
-        "tid": parcel.external_id,
-        "out_sid": parcel.waybill_no,
-        "company_code": parcel.company_code,
-    }
+    business = {"tid": parcel.external_id, "out_sid": parcel.waybill_no, "company_code": parcel.company_code}
     if parcel.split:
-        params["is_split"] = "1"
-        params["sub_tid"] = ",".join(parcel.line_ids)
-    params["sign"] = top_sign(params, creds.app_secret)
+        business["is_split"] = "1"
+        business["sub_tid"] = ",".join(parcel.line_ids)
+    params = taobao.signed_params(creds, "taobao.logistics.offline.send", business)
     body = await _call(http, "POST", f"{creds.base_url.rstrip('/')}/router/rest", data=params)
     error = body.get("error_response")
     if isinstance(error, dict):
@@ -205,15 +187,7 @@ async def send_taobao(http: httpx.AsyncClient, creds: Credentials, parcel: Parce
 async def send_jd(http: httpx.AsyncClient, creds: Credentials, parcel: Parcel) -> str:
     """jingdong.pop.order.shipment (POP 订单出库): the whole order, with every parcel's waybill number."""
     business = {"order_id": parcel.external_id, "logistics_id": parcel.company_code, "waybill": parcel.waybill_no}
-    params = {
-        "method": "jingdong.pop.order.shipment",
-        "app_key": creds.app_key,
-        "access_token": creds.access_token,
-        "timestamp": _now_china(),
-        "v": "2.0",
-        "360buy_param_json": json.dumps(business, separators=(",", ":"), sort_keys=True),
-    }
-    params["sign"] = jd_sign(params, creds.app_secret)
+    params = jd.signed_params(creds, "jingdong.pop.order.shipment", business)
     body = await _call(http, "POST", f"{creds.base_url.rstrip('/')}/routerjson", data=params)
     error = body.get("error_response")
     if isinstance(error, dict):

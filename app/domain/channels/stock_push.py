@@ -28,16 +28,14 @@ import json
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import httpx
 
 from app.db import Database
-from app.domain.channels.adapters.base import CHINA, Credentials, PullError, response_json
+from app.domain.channels.adapters import jd, taobao
+from app.domain.channels.adapters.base import Credentials, PullError, response_json
 from app.domain.channels.adapters.douyin import signed_params
-from app.domain.channels.adapters.jd import jd_sign
-from app.domain.channels.adapters.taobao import top_sign
 from app.domain.channels.services import credentials_of
 from app.domain.inventory import services as inventory
 from app.domain.inventory import sku_mappings
@@ -78,10 +76,6 @@ Outcome = Refused | None
 Push = Callable[[httpx.AsyncClient, Credentials, SkuMapping, int], Awaitable[Outcome]]
 
 
-def _china_now() -> str:
-    return datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _detail(*parts: Any) -> str:
     return " ".join(str(part) for part in parts if part not in (None, "")).strip()
 
@@ -107,23 +101,12 @@ async def push_taobao(client: httpx.AsyncClient, creds: Credentials, mapping: Sk
     """淘宝 / 天猫: ``taobao.item.quantity.update``, type 1 (全量)."""
     if not mapping.platform_item_id:
         return Refused("no_item_id")
-    params = {
-        "method": "taobao.item.quantity.update",
-        "app_key": creds.app_key,
-        "session": creds.access_token,
-        "timestamp": _china_now(),
-        "format": "json",
-        "v": "2.0",
-        "sign_method": "md5",
-        "num_iid": mapping.platform_item_id,
-        "quantity": str(quantity),
-        "type": "1",
-    }
+    business = {"num_iid": mapping.platform_item_id, "quantity": str(quantity), "type": "1"}
     if mapping.platform_sku_id:
-        params["sku_id"] = mapping.platform_sku_id
+        business["sku_id"] = mapping.platform_sku_id
     else:
-        params["outer_id"] = mapping.outer_id  # TOP finds the SKU by its 商家编码
-    params["sign"] = top_sign(params, creds.app_secret)
+        business["outer_id"] = mapping.outer_id  # TOP finds the SKU by its 商家编码
+    params = taobao.signed_params(creds, "taobao.item.quantity.update", business)
     body = await _post(client, f"{creds.base_url.rstrip('/')}/router/rest", data=params)
     error = body.get("error_response")
     if isinstance(error, dict):
@@ -139,15 +122,7 @@ async def push_jd(client: httpx.AsyncClient, creds: Credentials, mapping: SkuMap
     if not mapping.platform_sku_id:
         return Refused("no_sku_id")
     business = {"skuId": mapping.platform_sku_id, "stockNum": quantity}
-    params = {
-        "method": "jingdong.stock.write.updateSkuStock",
-        "app_key": creds.app_key,
-        "access_token": creds.access_token,
-        "timestamp": _china_now(),
-        "v": "2.0",
-        "360buy_param_json": json.dumps(business, separators=(",", ":"), sort_keys=True),
-    }
-    params["sign"] = jd_sign(params, creds.app_secret)
+    params = jd.signed_params(creds, "jingdong.stock.write.updateSkuStock", business)
     body = await _post(client, f"{creds.base_url.rstrip('/')}/routerjson", data=params)
     error = body.get("error_response")
     if isinstance(error, dict):

@@ -101,6 +101,11 @@ class PresalePayments:
     balance_paid: bool = False
 
 
+def china_now() -> str:
+    """Now as the platforms' APIs want a call's timestamp: China time, ``yyyy-MM-dd HH:mm:ss``."""
+    return datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+
+
 class PullError(RuntimeError):
     """The platform refused or garbled an order-list request."""
 

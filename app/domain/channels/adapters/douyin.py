@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 import httpx
 
 from app.domain.channels.adapters.base import (
-    CHINA,
     HIDDEN_ADDRESS,
     Credentials,
     NormalizeError,
@@ -26,6 +25,7 @@ from app.domain.channels.adapters.base import (
     PullPage,
     as_list,
     as_object,
+    china_now,
     clear_text,
     fen,
     get,
@@ -81,7 +81,7 @@ def douyin_sign(app_key: str, method: str, param_json: str, timestamp: str, vers
 def signed_params(creds: Credentials, method: str, param_json: str) -> dict[str, str]:
     """The query string of a 抖店 call: the app, the method, the shop's token, the business parameters (also sent
     as the body) and their sign."""
-    timestamp = datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+    timestamp = china_now()
     return {
         "app_key": creds.app_key,
         "method": method,

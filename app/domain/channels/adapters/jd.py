@@ -23,6 +23,7 @@ from app.domain.channels.adapters.base import (
     PullPage,
     as_list,
     as_object,
+    china_now,
     china_time,
     clear_text,
     get,
@@ -53,6 +54,21 @@ def jd_sign(params: dict[str, str], secret: str) -> str:
     """JD's md5 signature over the sorted parameters."""
     joined = "".join(f"{key}{params[key]}" for key in sorted(params) if key != "sign")
     return hashlib.md5(f"{secret}{joined}{secret}".encode()).hexdigest().upper()  # noqa: S324 - the platform's scheme
+
+
+def signed_params(creds: Credentials, method: str, business: Mapping[str, Any]) -> dict[str, str]:
+    """The form of a JD call: the app, the method, the shop's token, China time, v2.0, the business parameters as
+    ``360buy_param_json``, and their sign."""
+    params = {
+        "method": method,
+        "app_key": creds.app_key,
+        "access_token": creds.access_token,
+        "timestamp": china_now(),
+        "v": "2.0",
+        "360buy_param_json": json.dumps(business, separators=(",", ":"), sort_keys=True),
+    }
+    params["sign"] = jd_sign(params, creds.app_secret)
+    return params
 
 
 class JdAdapter:
@@ -161,15 +177,7 @@ class JdAdapter:
             "page": str(page),
             "page_size": "50",
         }
-        params = {
-            "method": "jingdong.pop.order.search",
-            "app_key": creds.app_key,
-            "access_token": creds.access_token,
-            "timestamp": datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
-            "v": "2.0",
-            "360buy_param_json": json.dumps(business, separators=(",", ":"), sort_keys=True),
-        }
-        params["sign"] = jd_sign(params, creds.app_secret)
+        params = signed_params(creds, "jingdong.pop.order.search", business)
         response = await client.post(f"{creds.base_url.rstrip('/')}/routerjson", data=params)
         body = response_json(response)
         if "error_response" in body or response.status_code != 200:

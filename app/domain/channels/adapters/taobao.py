@@ -21,6 +21,7 @@ from app.domain.channels.adapters.base import (
     PullPage,
     as_list,
     as_object,
+    china_now,
     china_time,
     clear_text,
     get,
@@ -96,6 +97,23 @@ def top_sign(params: dict[str, str], secret: str) -> str:
     """TOP's md5 signature over the sorted parameters (the ``sign`` parameter itself excluded)."""
     joined = "".join(f"{key}{params[key]}" for key in sorted(params) if key != "sign")
     return hashlib.md5(f"{secret}{joined}{secret}".encode()).hexdigest().upper()  # noqa: S324 - the platform's scheme
+
+
+def signed_params(creds: Credentials, method: str, business: Mapping[str, str]) -> dict[str, str]:
+    """The form of a TOP call: the system parameters (the app, the method, the shop's session, China time, JSON,
+    v2.0, md5), the business parameters, and their sign."""
+    params = {
+        "method": method,
+        "app_key": creds.app_key,
+        "session": creds.access_token,
+        "timestamp": china_now(),
+        "format": "json",
+        "v": "2.0",
+        "sign_method": "md5",
+        **business,
+    }
+    params["sign"] = top_sign(params, creds.app_secret)
+    return params
 
 
 class TaobaoAdapter:
@@ -201,14 +219,7 @@ class TaobaoAdapter:
         self, client: httpx.AsyncClient, creds: Credentials, since: datetime, until: datetime, token: str | None
     ) -> PullPage:
         page_no = int(token or "1")
-        params = {
-            "method": "taobao.trades.sold.increment.get",
-            "app_key": creds.app_key,
-            "session": creds.access_token,
-            "timestamp": datetime.now(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
-            "format": "json",
-            "v": "2.0",
-            "sign_method": "md5",
+        business = {
             "fields": FIELDS,
             "start_modified": since.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
             "end_modified": until.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
@@ -216,7 +227,7 @@ class TaobaoAdapter:
             "page_size": "50",
             "use_has_next": "true",
         }
-        params["sign"] = top_sign(params, creds.app_secret)
+        params = signed_params(creds, "taobao.trades.sold.increment.get", business)
         response = await client.post(f"{creds.base_url.rstrip('/')}/router/rest", data=params)
         body = response_json(response)
         if "error_response" in body or response.status_code != 200:
