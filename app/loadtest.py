@@ -58,7 +58,14 @@ CHUNK = 500
 #: The tables the checks read, by name only: they hold whichever domain's code (and model) writes them.
 ORDERS = table("orders", column("id"), column("received_at"))
 PROCESSING = table("order_processing", column("order_id"), column("state"), column("hold_code"), column("finished_at"))
-SHIPMENTS = table("shipments", column("order_id"), column("warehouse_code"), column("lines"), column("status"))
+SHIPMENTS = table(
+    "shipments",
+    column("order_id"),
+    column("warehouse_code"),
+    column("temperature_zone"),
+    column("lines"),
+    column("status"),
+)
 OUTBOX = table("outbox", column("id"), column("job"), column("status"), column("available_at"))
 #: States are native enums on PostgreSQL: compared as text, the checks read both backends alike.
 STATE = cast(PROCESSING.c.state, String)
@@ -511,7 +518,8 @@ async def duplicate_checks(session: Any, order_ids: list[int]) -> dict[str, int]
 
     - ``line_reserved_twice``: an order line's SKU whose ledger reservations (net of releases and shipment)
       exceed what its reservation row holds, anywhere in the pool.
-    - ``shipments_twice``: an order with two live shipments from one warehouse (a split ships from several).
+    - ``shipments_twice``: an order with two live shipments from one warehouse in one temperature zone (a split
+      ships from several warehouses, a mixed-temperature order one parcel per zone).
     - ``line_shipped_twice``: an order line in two live shipments.
     - ``waybill_twice``: a shipment with more than one waybill.
     - ``document_entry_twice``: a shipment on two documents of one kind (two pick lists…).
@@ -534,17 +542,17 @@ async def duplicate_checks(session: Any, order_ids: list[int]) -> dict[str, int]
             found["line_reserved_twice"] += 1
 
     for part in chunks(order_ids):
-        per_warehouse: Counter[tuple[int, str]] = Counter()
+        per_parcel: Counter[tuple[int, str, str]] = Counter()
         per_line: Counter[tuple[int, str, str]] = Counter()
-        for order_id, warehouse, lines in await session.exec(
-            select_rows(SHIPMENTS.c.order_id, SHIPMENTS.c.warehouse_code, SHIPMENTS.c.lines).where(
-                SHIPMENTS.c.order_id.in_(part), cast(SHIPMENTS.c.status, String) != "cancelled"
-            )
+        for order_id, warehouse, zone, lines in await session.exec(
+            select_rows(
+                SHIPMENTS.c.order_id, SHIPMENTS.c.warehouse_code, SHIPMENTS.c.temperature_zone, SHIPMENTS.c.lines
+            ).where(SHIPMENTS.c.order_id.in_(part), cast(SHIPMENTS.c.status, String) != "cancelled")
         ):
-            per_warehouse[(order_id, warehouse)] += 1
+            per_parcel[(order_id, warehouse, zone)] += 1
             for line in json.loads(lines) if isinstance(lines, str) else lines or []:
                 per_line[(int(line.get("order_id") or order_id), str(line.get("line_id")), str(line.get("sku")))] += 1
-        found["shipments_twice"] += sum(n - 1 for n in per_warehouse.values() if n > 1)
+        found["shipments_twice"] += sum(n - 1 for n in per_parcel.values() if n > 1)
         found["line_shipped_twice"] += sum(n - 1 for n in per_line.values() if n > 1)
     # These hold for the whole table (their unique keys say so today; the check outlives a rewrite that drops one).
     for name, query in (
