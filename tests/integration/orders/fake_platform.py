@@ -117,7 +117,13 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        """The request's body; a body cut off (its caller was killed mid-request) is no request at all: nothing is
+        answered or recorded, as a platform would not act on half a request."""
+        expected = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(expected)
+        if len(body) < expected:
+            raise ConnectionAbortedError("the request's body was cut off")
+        return body
 
 
 class _Handler(JsonHandler):
