@@ -48,6 +48,20 @@ def _env_bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be on or off, got {raw!r}")
 
 
+#: PASSWORD_HASHING's choices: argon2id with its library's standard cost (RFC 9106's low-memory profile), or at
+#: its cheapest, for test suites that hash and check thousands of passwords. Production refuses "fast".
+PASSWORD_HASHINGS = ("standard", "fast")
+
+
+def password_hashing_from_env() -> str:
+    """``PASSWORD_HASHING``: "standard" (default) or "fast"; read where passwords are hashed, checked by
+    :meth:`Settings.from_env` so that a production process refuses to start with "fast"."""
+    raw = os.environ.get("PASSWORD_HASHING", "").strip().lower() or "standard"
+    if raw not in PASSWORD_HASHINGS:
+        raise SettingsError(f"PASSWORD_HASHING must be standard or fast, got {raw!r}")
+    return raw
+
+
 def parse_networks(raw: str) -> tuple[str, ...]:
     """``TRUSTED_PROXIES``: addresses or CIDRs separated by commas or spaces (``10.0.0.0/8, ::1``)."""
     networks = []
@@ -167,6 +181,8 @@ class Settings:
             secret_key = development_secret(var_dir)
         elif len(secret_key) < 32:
             raise SettingsError("SECRET_KEY must be at least 32 characters")
+        if password_hashing_from_env() != "standard" and env == "production":
+            raise SettingsError("PASSWORD_HASHING=fast is for test suites; production hashes passwords at full cost")
         carrier_api_secret = os.environ.get("CARRIER_API_SECRET") or SANDBOX_CARRIER_SECRET
         if env == "production" and carrier_api_secret == SANDBOX_CARRIER_SECRET:
             # Anyone can read the demo secret in the source and would sign waybill requests with it.

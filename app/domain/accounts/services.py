@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete
 from sqlmodel import col, func, select
@@ -30,9 +30,12 @@ from app.domain.accounts.models import (
 )
 from app.errors import DomainError
 from app.i18n import N_
-from app.settings import Settings
+from app.settings import Settings, password_hashing_from_env
 
-_hasher = PasswordHasher()
+# Hashes carry their own parameters, so a password hashed at either cost is checked at the cost it was hashed at.
+_hasher = (
+    PasswordHasher.from_parameters(profiles.CHEAPEST) if password_hashing_from_env() == "fast" else PasswordHasher()
+)
 # Verified against when the username is unknown, so a miss costs as much time as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 

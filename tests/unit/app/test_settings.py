@@ -62,7 +62,7 @@ def test_database_urls_are_given_their_async_driver(given, used):
 
 
 def production_env(monkeypatch, tmp_path, **extra: str) -> None:
-    for name in ("CARRIER_API_SECRET", "SANDBOX_CARRIER", "TRUSTED_PROXIES"):
+    for name in ("CARRIER_API_SECRET", "SANDBOX_CARRIER", "TRUSTED_PROXIES", "PASSWORD_HASHING"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RULEFLOW_ENV", "production")
     monkeypatch.setenv("RULEFLOW_VAR_DIR", str(tmp_path))
@@ -77,6 +77,18 @@ def test_production_refuses_the_sandbox_carriers_demo_secret(tmp_path, monkeypat
         Settings.from_env()
     production_env(monkeypatch, tmp_path, CARRIER_API_SECRET=SANDBOX_CARRIER_SECRET, SANDBOX_CARRIER="on")
     with pytest.raises(SettingsError, match="CARRIER_API_SECRET"):
+        Settings.from_env()
+
+
+def test_production_refuses_the_test_suites_cheap_password_hashing(tmp_path, monkeypatch):
+    production_env(monkeypatch, tmp_path, CARRIER_API_SECRET="a-real-contract-secret", PASSWORD_HASHING="fast")
+    with pytest.raises(SettingsError, match="PASSWORD_HASHING"):
+        Settings.from_env()
+    monkeypatch.setenv("PASSWORD_HASHING", "standard")
+    assert Settings.from_env().env == "production"
+    monkeypatch.setenv("RULEFLOW_ENV", "development")
+    monkeypatch.setenv("PASSWORD_HASHING", "cheap")
+    with pytest.raises(SettingsError, match="PASSWORD_HASHING must be standard or fast"):
         Settings.from_env()
 
 
