@@ -44,6 +44,10 @@ class EventType(StrEnum):
     shipment_written_back = "shipment.written_back"
     shipment_write_back_failed = "shipment.write_back_failed"
     stock_low = "stock.low"
+    #: An after-sales refund was made (its amounts per line, shipping refunded, who approved): finance's red letter.
+    aftersale_refunded = "aftersale.refunded"
+    #: An after-sales case was carried out to its end (refunded, received back, or sent again).
+    aftersale_completed = "aftersale.completed"
     #: Raised by the webhooks domain itself when the review queue grows past a subscription's threshold.
     review_backlog = "review.backlog"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from app.domain.accounts.models import ApiToken, AuditEntry, LoginThrottle, User, UserSession
+from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
 from app.domain.channels.models import InboxEvent, IngestError, OrderImport, PushMessage
 from app.domain.flows.models import Flow, FlowBacktest, FlowCanary, FlowCanaryOrder, FlowVersion
 from app.domain.fulfillment.models import (
@@ -42,6 +43,8 @@ from app.outbox import OutboxMessage
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AfterSaleCase",
+    "AfterSaleLine",
     "ApiToken",
     "AuditEntry",
     "BundleComponent",

@@ -314,7 +314,8 @@ async def record_writebacks(session: AsyncSession, shipment_ref: str) -> list[in
         order = await session.get(Order, order_id)
         if order is None:
             continue
-        platform = PLATFORM_OF.get(order.channel)
+        # A reissue or an exchange's replacement is ours alone: its platform has no such order to be told of.
+        platform = PLATFORM_OF.get(order.channel) if order.reissue_of is None else None
         parcel = shipment
         if platform in ONCE_PER_ORDER:
             own = [s for s in parcels if any(_order_of_line(line, s.order_id) == order_id for line in s.lines or [{}])]

@@ -155,6 +155,8 @@ class Stock(SQLModel, table=True):
     on_hand: int = 0
     reserved: int = 0
     safety_stock: int = 0
+    #: Returned units that failed quality check (次品): kept apart from on hand, never sold.
+    defective: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = utc_field()
 
     @property
@@ -190,6 +192,7 @@ class StockMove(SQLModel, table=True):
     sku_code: str = Field(max_length=64, index=True)
     on_hand_delta: int = 0
     reserved_delta: int = 0
+    defective_delta: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     order_key: str | None = Field(default=None, max_length=100, index=True)
     line_key: str | None = Field(default=None, max_length=100)
     ref: str | None = Field(default=None, max_length=100)

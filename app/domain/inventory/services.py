@@ -192,6 +192,7 @@ def _move(
     *,
     on_hand: int = 0,
     reserved: int = 0,
+    defective: int = 0,
     order_key: str | None = None,
     line_key: str | None = None,
     ref: str | None = None,
@@ -204,6 +205,7 @@ def _move(
         sku_code=sku_code,
         on_hand_delta=on_hand,
         reserved_delta=reserved,
+        defective_delta=defective,
         order_key=order_key,
         line_key=line_key,
         ref=ref,
@@ -326,6 +328,7 @@ async def _apply(session: AsyncSession, move: StockMove) -> None:
         .values(
             on_hand=Stock.on_hand + move.on_hand_delta,
             reserved=Stock.reserved + move.reserved_delta,
+            defective=Stock.defective + move.defective_delta,
             updated_at=move.at,
         )
     )
@@ -752,9 +755,13 @@ async def restock_return(
     actor: Actor,
     *,
     ref: str | None = None,
+    warehouse_code: str | None = None,
+    reason: str = "",
 ) -> list[StockMove]:
-    """A return of ``qty`` units of a shipped line arrives at the warehouse it shipped from. If it passes
-    quality check it is back on hand; if not, the ledger records it with no change to sellable stock.
+    """A return of ``qty`` units of a shipped line arrives, at the warehouse it shipped from or at
+    ``warehouse_code`` (a store that took it back at its counter). If it passes quality check it is back on hand
+    there, sellable at once; if not, it goes to that warehouse's defective stock (次品) with the ``reason``, never
+    sold. A bundle line returns its components.
 
     ``ref`` (the return's id) makes a retry harmless: a reference already booked books nothing.
     """
@@ -767,6 +774,8 @@ async def restock_return(
     ]
     if not rows:
         raise InventoryError("not_shipped", field="line_key", line=line_key)
+    if warehouse_code is not None:
+        await _check_known(session, warehouses=[warehouse_code])
     if ref is not None:
         seen = (
             await session.exec(
@@ -778,23 +787,25 @@ async def restock_return(
         if seen is not None:
             return []
     moves = []
-    for row in rows:
+    for row in sorted(rows, key=lambda r: r.sku_code):  # in SKU order, as reservation locks rows
         units = qty * row.qty // row.line_qty
         if row.returned_qty + units > row.qty:
             raise InventoryError("too_many", field="qty", sku=row.sku_code)
-        note = "质检合格，重新入库" if passed_qc else "质检不合格，不入可售库存"
+        into = warehouse_code or row.warehouse_code
+        note = "质检合格，重新入库" if passed_qc else "质检不合格，入次品" + (f"：{reason}" if reason else "")
         move = _move(
             MoveKind.returned,
-            row.warehouse_code,
+            into,
             row.sku_code,
             actor,
             on_hand=units if passed_qc else 0,
+            defective=0 if passed_qc else units,
             order_key=order_key,
             line_key=line_key,
             ref=ref,
             note=note,
         )
-        await _locked_stock(session, row.warehouse_code, row.sku_code)
+        await _locked_stock(session, into, row.sku_code)
         await _apply(session, move)
         row.returned_qty += units
         row.updated_at = move.at

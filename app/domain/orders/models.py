@@ -122,6 +122,9 @@ class Order(SQLModel, table=True):
     raw_cipher: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     #: Bumped by every accepted update; the processing job is staged once per version.
     version: int = 1
+    #: An order the seller sends again at no charge (补发, or the replacement of an exchange) for an after-sales
+    #: case of this order: its platform knows nothing of it, so it is never written back there.
+    reissue_of: int | None = None
     #: When the order was delivered (已签收: every parcel signed for, or the platform said so); the sweeper
     #: completes it its shop's ``complete_after_days`` later.
     delivered_at: datetime | None = utc_field(nullable=True)

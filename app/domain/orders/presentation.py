@@ -73,6 +73,14 @@ EVENT_LABELS = {
     "intercept_pulled": N_("Intercepted parcel back on the shelf"),
     "waybill_voided": N_("Waybill voided at the carrier"),
     "waybill_void_refused": N_("The carrier refused to void the waybill"),
+    "aftersale_opened": N_("After-sales case opened"),
+    "aftersale_approved": N_("After-sales case approved"),
+    "aftersale_refused": N_("After-sales case refused"),
+    "aftersale_return_shipped": N_("Buyer shipped the return"),
+    "aftersale_received": N_("Return received and checked"),
+    "aftersale_refunded": N_("Refund made"),
+    "aftersale_sent_again": N_("Sent again (reissue or exchange)"),
+    "aftersale_completed": N_("After-sales case completed"),
 }
 
 IMPORT_STATUS_LABELS = {

@@ -997,6 +997,23 @@ async def reject(session: AsyncSession, order_id: int, actor: Actor, reason: str
     return proc
 
 
+async def cancel_refunded(session: AsyncSession, order_id: int, actor: Actor, reason: str) -> None:
+    """Every line of the order refunded before it shipped (仅退款, 未发货): cancel it in the OMS as a platform
+    cancel does (parcels not waybilled cancelled, waybilled ones intercepted, the stock given back) and take it out
+    of processing. Cancelling an order already cancelled does nothing more."""
+    order = await _locked_order(session, order_id)
+    if order is None:
+        raise ReviewError("order_not_found")
+    now = utcnow()
+    proc = await session.get(OrderProcessing, order_id)
+    if proc is None:
+        proc = OrderProcessing(order_id=order_id, queued_at=now, updated_at=now)
+    await _cancel(session, order, proc, await fulfillment.shipments_of(session, order_id), reason[:200])
+    proc.state = ProcessingState.cancelled
+    proc.updated_at = now
+    session.add(proc)
+
+
 async def mark_balance_paid(session: AsyncSession, order_id: int, actor: Actor) -> OrderProcessing:
     """For channels that do not report it: the presale balance is paid, processing resumes."""
     order, proc = await _reviewable(session, order_id)

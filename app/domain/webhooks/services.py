@@ -66,6 +66,8 @@ EVENT_LABELS: Final = {
     EventType.order_intercepted.value: N_("Parcel intercepted (cancelled after its waybill)"),
     EventType.order_intercept_failed.value: N_("Parcel already left when cancelled (return needed)"),
     EventType.stock_low.value: N_("Stock low"),
+    EventType.aftersale_refunded.value: N_("After-sales refund made"),
+    EventType.aftersale_completed.value: N_("After-sales case completed"),
     EventType.review_backlog.value: N_("Review queue piling up"),
 }
 KIND_LABELS: Final = {
