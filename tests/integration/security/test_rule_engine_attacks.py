@@ -359,9 +359,11 @@ async def test_healthz_keeps_answering_while_heavy_simulations_run(server, flow_
         results = [task.result() for task in attacks]
     for response, _ in results:
         assert response.status_code == 422 and response.json()["error"] == "too_slow"
-    # Typically 15 ms against an attack of about 1 s. On the event loop /healthz would wait for the attacks; the
-    # bounds are shares of the attacks' own time, so a machine busy with other work slows both alike.
+    # Typically 15 ms against an attack of about 1 s. On the event loop /healthz would wait for the attacks: few
+    # answers, each about as long as an attack. The bounds are shares of the attacks' own time, so a machine busy
+    # with other work slows both alike; one answer held up by such a machine (seen: 4 s of a 7 s attack at a load
+    # of 5 on 2 cores) is not the loop blocked, nine in ten answers quick are the loop free.
     attack_seconds = min(elapsed for _, elapsed in results)
     assert len(answered_meanwhile) >= 5, answered_meanwhile
-    assert sorted(answered_meanwhile)[len(answered_meanwhile) // 2] < attack_seconds / 10, answered_meanwhile
-    assert max(answered_meanwhile) < attack_seconds / 2, (answered_meanwhile, attack_seconds)
+    quick = [seconds for seconds in answered_meanwhile if seconds < attack_seconds / 10]
+    assert len(quick) >= 0.9 * len(answered_meanwhile), (answered_meanwhile, attack_seconds)
