@@ -29,6 +29,7 @@ from app.auth import CallerMiddleware, access_guard, is_api_path
 from app.csrf import CsrfMiddleware
 from app.db import Database
 from app.domain.accounts.controllers import AuthController, SettingsController
+from app.domain.aftersales.controllers import AfterSalesController
 from app.domain.channels.controllers import (
     ChannelsController,
     ChannelWebhookController,
@@ -223,6 +224,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IntakeController,
             OrdersApiController,
             ProcessingController,
+            AfterSalesController,
             ChannelsController,
             ChannelWebhookController,
             ShopsApiController,

@@ -63,10 +63,11 @@ class NavItem:
         return i18n.gettext(self.label)
 
 
-#: The main navigation: 订单 · 审核 · 库存 · 规则流 · 财务 · 报表 · 设置, each shown only to roles that may use it.
+#: The main navigation: 订单 · 审核 · 售后 · 库存 · 规则流 · 财务 · 报表 · 设置, each only for roles that may use it.
 NAVIGATION = (
     NavItem("orders", N_("Orders"), "orders:index", "orders.read"),
     NavItem("review", N_("Review"), "orders:review", "review.work"),
+    NavItem("aftersales", N_("After-sales"), "aftersales:index", "orders.read"),
     NavItem("inventory", N_("Inventory"), "inventory:index", "inventory.read"),
     NavItem("flows", N_("Rule flows"), "flows:index", "flows.edit"),
     NavItem("finance", N_("Finance"), "finance:index", "finance.read"),

@@ -107,6 +107,10 @@ class AfterSaleError(DomainError):
         "nothing_received": N_("Enter how many units came back"),
         "qc_reason": N_("Say why %(sku)s failed quality check"),
         "platform_ref_taken": N_("This platform after-sales number is already a case: %(ref)s"),
+        "bad_form_qty": N_("Quantities are whole numbers from 0 up"),
+        "bad_form_refund": N_("Enter the refund of %(sku)s in yuan, e.g. 12.50"),
+        "waybill_required": N_("Enter the return's carrier and waybill number"),
+        "refuse_reason": N_("Say why the case is refused"),
     }
     statuses: ClassVar[Mapping[str, int]] = {"order_not_found": 404, "case_not_found": 404}
 

@@ -11,12 +11,12 @@ from app.domain.accounts.models import AuditEntry, Role, TokenScope, User
 from tests.integration.forms import csrf_from, login, post_form
 
 NAV = {
-    Role.viewer: {"orders", "inventory", "reports"},
-    Role.operator: {"orders", "review", "inventory", "reports"},
-    Role.designer: {"orders", "inventory", "flows", "reports"},
-    Role.admin: {"orders", "review", "inventory", "flows", "finance", "reports", "settings"},
+    Role.viewer: {"orders", "aftersales", "inventory", "reports"},
+    Role.operator: {"orders", "review", "aftersales", "inventory", "reports"},
+    Role.designer: {"orders", "aftersales", "inventory", "flows", "reports"},
+    Role.admin: {"orders", "review", "aftersales", "inventory", "flows", "finance", "reports", "settings"},
 }
-ALL_NAV = {"orders", "review", "inventory", "flows", "finance", "reports", "settings"}
+ALL_NAV = {"orders", "review", "aftersales", "inventory", "flows", "finance", "reports", "settings"}
 
 
 @pytest.mark.parametrize("role", list(Role))
