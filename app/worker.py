@@ -60,6 +60,7 @@ JOBS: dict[str, JobFunction] = {
     "pull_shop_orders": channels_jobs.pull_shop_orders,
     "push_channel_stock": channels_jobs.push_channel_stock,
     "write_back_delivery": channels_jobs.write_back_delivery,
+    "write_back_refund": channels_jobs.write_back_refund,
     "refresh_channel_stock": inventory_jobs.refresh_channel_stock,
     "publish_event": webhooks_jobs.publish_event,
     "deliver_webhook": webhooks_jobs.deliver_webhook,

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from app.dbtypes import utc_field
+from app.dbtypes import json_field, utc_field
 
 
 class CaseKind(StrEnum):
@@ -76,6 +77,16 @@ class AfterSaleCase(SQLModel, table=True):
     refund_fen: int = 0
     shipping_refund_fen: int = 0
     refund_status: str = Field(default=RefundStatus.none.value, max_length=16)  # RefundStatus
+    #: The refund's write-back to the platform (同意退款): calls made, 重试 given, the platform's reply id, and why it
+    #: failed (``refund_error_code`` picks the message, ``refund_error`` is the platform's own words).
+    refund_attempts: int = 0
+    refund_retries: int = 0
+    refund_reply_id: str = Field(default="", max_length=100)
+    refund_error_code: str = Field(default="", max_length=32)
+    refund_error: str = Field(default="", max_length=1000)
+    #: What the platform's own after-sale message said that its agree-refund call needs back (its status, the
+    #: refund's version and phase), as last told.
+    platform_data: dict[str, Any] | None = json_field()
     #: Where the goods come back to: the warehouse they left, or the store that took them.
     return_warehouse_code: str = Field(default="", max_length=32)
     return_carrier: str = Field(default="", max_length=32)

@@ -28,8 +28,9 @@ from typing import Any, ClassVar
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app import outbox
 from app.db import utcnow
-from app.domain.accounts.services import Actor
+from app.domain.accounts.services import Actor, audit
 from app.domain.aftersales.models import (
     OPEN_STATUSES,
     AfterSaleCase,
@@ -41,6 +42,7 @@ from app.domain.aftersales.models import (
     RefundStatus,
 )
 from app.domain.fulfillment import services as fulfillment
+from app.domain.fulfillment import writebacks
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import ReservationStatus, WarehouseKind
 from app.domain.orders import services as orders
@@ -48,11 +50,17 @@ from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing import services as processing
 from app.errors import DomainError
 from app.events import EventType, record
-from app.i18n import N_
+from app.i18n import N_, gettext
 
 #: Hours a case may wait for the seller's answer before the platform decides for the buyer or penalises the shop.
 #: The platforms' rules differ by case type and change; 48 h is the common answer window (to be set per shop).
 RESPONSE_HOURS = 48
+#: The job that tells a case's platform its refund is agreed (``channels.refunds``); one per case, and per 重试.
+REFUND_JOB = "write_back_refund"
+#: Channels whose platform makes the refund of a case it told us of: the refund is agreed there (同意退款) through
+#: ``REFUND_JOB`` and made once the platform accepts. Every other case (our web shop, a till, a 小程序 without a
+#: refund API, one an operator entered) records its refund at once.
+WRITTEN_BACK_CHANNELS = frozenset({"taobao", "tmall", "jd", "douyin", "kuaishou", "youzan", "wechat_channels"})
 SHIPPED_STATUSES = (OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed)
 #: Parcel states in which the goods have left the warehouse.
 LEFT = ("shipped", "delivered")
@@ -75,6 +83,10 @@ RECEIVER_FIELDS = (
     "receiver_protected",
     "receiver_tokens_cipher",
 )
+
+
+#: Who records what a platform did on its own (its refund, its refusal, a closed case).
+SYSTEM_ACTOR = Actor("system", None, "platform")
 
 
 class AfterSaleError(DomainError):
@@ -111,6 +123,7 @@ class AfterSaleError(DomainError):
         "bad_form_refund": N_("Enter the refund of %(sku)s in yuan, e.g. 12.50"),
         "waybill_required": N_("Enter the return's carrier and waybill number"),
         "refuse_reason": N_("Say why the case is refused"),
+        "refund_not_failed": N_("Only a refund the platform refused can be retried: this one is %(state)s"),
     }
     statuses: ClassVar[Mapping[str, int]] = {"order_not_found": 404, "case_not_found": 404}
 
@@ -168,6 +181,16 @@ class CaseView:
         return sum(line.qty - line.received_qty for line in self.lines)
 
 
+def refund_error_message(case: AfterSaleCase) -> str:
+    """Why the platform did not take the case's refund, in the reader's language, with the platform's own words."""
+    if not case.refund_error_code:
+        return case.refund_error
+    template = writebacks.ERROR_MESSAGES.get(case.refund_error_code)
+    if template is None:
+        return case.refund_error or case.refund_error_code
+    return gettext(template) % {"detail": case.refund_error}
+
+
 def yuan(fen: int) -> str:
     return f"¥{fen / 100:,.2f}"
 
@@ -193,6 +216,14 @@ async def load_case(session: AsyncSession, case_id: int, *, lock: bool = False) 
         )
     ).all()
     return CaseView(case, list(lines))
+
+
+async def order_of(session: AsyncSession, case: AfterSaleCase) -> Order:
+    """The order the case was opened from."""
+    order = await session.get(Order, case.order_id)
+    if order is None:
+        raise AfterSaleError("order_not_found")
+    return order
 
 
 async def cases_of_order(session: AsyncSession, order_id: int) -> list[AfterSaleCase]:
@@ -223,7 +254,7 @@ async def claimed_units(session: AsyncSession, order_ids: Sequence[int]) -> dict
 # --- opening ---------------------------------------------------------------------------------------------------
 
 
-def _line_share(line: OrderLine, qty: int) -> int:
+def line_share(line: OrderLine, qty: int) -> int:
     """What the buyer paid for ``qty`` units of the line (the line's paid amount is for all its units)."""
     return line.paid_fen * qty // line.qty if line.qty else 0
 
@@ -296,7 +327,7 @@ async def open_case(
         left = line.qty - claimed.get(key, 0)
         if want.qty < 0 or asked[key] > left:
             raise AfterSaleError("bad_qty", field="lines", sku=line.sku or line.title, max=str(max(left, 0)))
-        share = _line_share(line, want.qty)
+        share = line_share(line, want.qty)
         refund = 0 if request.kind in (CaseKind.exchange, CaseKind.reissue) else share
         if want.refund_fen is not None and request.kind in (CaseKind.refund_only, CaseKind.return_refund):
             if not 0 <= want.refund_fen <= share:
@@ -385,8 +416,16 @@ def status_label(status: str) -> str:
     }.get(status, status)
 
 
-async def approve(session: AsyncSession, case_id: int, actor: Actor, *, now: datetime | None = None) -> CaseView:
-    """同意: carry the case out as its kind says (see the module)."""
+async def approve(
+    session: AsyncSession,
+    case_id: int,
+    actor: Actor,
+    *,
+    now: datetime | None = None,
+    refunded_on_platform: bool = False,
+) -> CaseView:
+    """同意: carry the case out as its kind says (see the module). ``refunded_on_platform``: the platform says it has
+    made the refund already (it agreed for the shop, e.g. when the answer window ran out): nothing is written back."""
     now = now or utcnow()
     view = await load_case(session, case_id, lock=True)
     case = view.case
@@ -397,7 +436,7 @@ async def approve(session: AsyncSession, case_id: int, actor: Actor, *, now: dat
     if kind == CaseKind.refund_only:
         if not case.shipped:
             await _cancel_lines(session, view, actor)
-        await _refund(session, view, actor, now)
+        await _refund(session, view, actor, now, made=refunded_on_platform)
     elif kind == CaseKind.reissue:
         await _send_again(session, view, actor, now)
         await _close(session, view, actor, now)
@@ -535,6 +574,124 @@ async def take_at_store(
     return await receive(session, view.case.id, receipts, actor)
 
 
+# --- the platform's side -------------------------------------------------------------------------------------
+
+
+async def refund_made(
+    session: AsyncSession, case_id: int, actor: Actor, *, reply_id: str = "", now: datetime | None = None
+) -> CaseView:
+    """The platform accepted the agreed refund (or says it made it): the case is refunded and completes. A case
+    already refunded is left as it is (the job ran twice, or the platform's own message came after our call)."""
+    now = now or utcnow()
+    view = await load_case(session, case_id, lock=True)
+    case = view.case
+    if case.refund_status == RefundStatus.refunded.value or case.status != CaseStatus.refunding.value:
+        return view
+    case.refund_attempts += 1
+    case.refund_reply_id = reply_id[:100]
+    case.refund_error_code = case.refund_error = ""
+    await _refunded(session, view, actor, now)
+    return view
+
+
+async def refund_failed(
+    session: AsyncSession,
+    case_id: int,
+    code: str,
+    message: str,
+    *,
+    final: bool,
+    now: datetime | None = None,
+) -> CaseView:
+    """One refused or failed agree-refund call: counted, with the platform's words. ``final``: the platform refused
+    it for good (or could not be reached after every attempt): 退款失败, shown on the case and the orders'
+    timelines until someone retries (:func:`retry_refund`)."""
+    now = now or utcnow()
+    view = await load_case(session, case_id, lock=True)
+    case = view.case
+    if case.status != CaseStatus.refunding.value or case.refund_status != RefundStatus.pending.value:
+        return view
+    case.refund_attempts += 1
+    case.refund_error_code, case.refund_error = code[:32], message[:1000]
+    case.updated_at = now
+    if final:
+        case.refund_status = RefundStatus.failed.value
+        await _timeline(session, view, "aftersale_refund_failed", SYSTEM_ACTOR, error=code, message=message[:200])
+    session.add(case)
+    return view
+
+
+async def retry_refund(
+    session: AsyncSession, case_id: int, actor: Actor, *, ip: str | None = None, now: datetime | None = None
+) -> CaseView:
+    """重试: a refund the platform refused is agreed again, with a new job; audited and on the orders' timelines."""
+    now = now or utcnow()
+    view = await load_case(session, case_id, lock=True)
+    case = view.case
+    if case.refund_status != RefundStatus.failed.value or case.status != CaseStatus.refunding.value:
+        raise AfterSaleError("refund_not_failed", state=status_label(case.status))
+    before = {"refund_status": case.refund_status, "error": case.refund_error_code, "attempts": case.refund_attempts}
+    case.refund_status = RefundStatus.pending.value
+    case.refund_attempts = 0
+    case.refund_retries += 1
+    case.updated_at = now
+    session.add(case)
+    await outbox.stage(session, REFUND_JOB, case.id, dedupe_key=f"{REFUND_JOB}:{case.id}:retry:{case.refund_retries}")
+    await _timeline(session, view, "aftersale_refund_retried", actor)
+    await audit(
+        session,
+        actor,
+        "aftersale.refund_retry",
+        target_type="aftersale_case",
+        target_id=case_id,
+        before=before,
+        after={"refund_status": case.refund_status, "retries": case.refund_retries},
+        ip=ip,
+    )
+    return view
+
+
+async def withdraw(
+    session: AsyncSession, case_id: int, actor: Actor, reason: str = "", *, now: datetime | None = None
+) -> CaseView:
+    """撤销: the buyer withdrew the request, or the platform closed it: an open case closes with nothing more done
+    (its lines may be claimed again); one already closed is left as it is."""
+    now = now or utcnow()
+    view = await load_case(session, case_id, lock=True)
+    case = view.case
+    if case.status not in {s.value for s in OPEN_STATUSES}:
+        return view
+    case.status = CaseStatus.cancelled.value
+    if case.refund_status != RefundStatus.refunded.value:
+        case.refund_status = RefundStatus.none.value
+    case.updated_at = case.closed_at = now
+    case.note = (reason.strip() or case.note)[:500]
+    session.add(case)
+    await _timeline(session, view, "aftersale_cancelled", actor, reason=reason.strip()[:200])
+    return view
+
+
+async def refunded_by_platform(
+    session: AsyncSession, case_id: int, actor: Actor, *, now: datetime | None = None
+) -> CaseView:
+    """The platform says the refund is made (its own timeout agreed it, or our agreement landed): the case is carried
+    to its end without a write-back. A case still waiting for a decision is approved as refunded; one waiting for
+    its goods, or for our agreement's answer, is refunded and completes."""
+    now = now or utcnow()
+    view = await load_case(session, case_id, lock=True)
+    case = view.case
+    if case.status == CaseStatus.requested.value and case.kind == CaseKind.refund_only.value:
+        return await approve(session, case_id, actor, now=now, refunded_on_platform=True)
+    if case.status not in {s.value for s in OPEN_STATUSES} or case.refund_status == RefundStatus.refunded.value:
+        return view
+    if case.kind in (CaseKind.exchange.value, CaseKind.reissue.value):
+        return view
+    if case.status == CaseStatus.requested.value:
+        case.decided_by, case.decided_at = actor.name, now
+    await _refunded(session, view, actor, now)
+    return view
+
+
 # --- carrying out ----------------------------------------------------------------------------------------------
 
 
@@ -594,7 +751,29 @@ async def _take_off_parcels(session: AsyncSession, order_id: int, line_ids: set[
             await fulfillment.cancel_shipments(session, [shipment])
 
 
-async def _refund(session: AsyncSession, view: CaseView, actor: Actor, now: datetime) -> None:
+def writes_back(case: AfterSaleCase) -> bool:
+    """Whether the case's refund is made by its platform (agreed there through ``REFUND_JOB``)."""
+    return case.source == CaseSource.platform.value and case.channel in WRITTEN_BACK_CHANNELS
+
+
+async def _refund(session: AsyncSession, view: CaseView, actor: Actor, now: datetime, *, made: bool = False) -> None:
+    """The agreed refund: a platform's case is 退款中 until its platform accepts the agreement (``REFUND_JOB``, one
+    per case); any other case's refund (or one the platform ``made`` already) is made at once."""
+    case = view.case
+    if writes_back(case) and not made:
+        case.status = CaseStatus.refunding.value
+        case.refund_status = RefundStatus.pending.value
+        case.refund_error_code = case.refund_error = ""
+        case.updated_at = now
+        session.add(case)
+        await session.flush()
+        await outbox.stage(session, REFUND_JOB, case.id, dedupe_key=f"{REFUND_JOB}:{case.id}")
+        await _timeline(session, view, "aftersale_refund_requested", actor, refund_fen=case.refund_fen)
+        return
+    await _refunded(session, view, actor, now)
+
+
+async def _refunded(session: AsyncSession, view: CaseView, actor: Actor, now: datetime) -> None:
     """The agreed refund is made: recorded per line with who approved it, and announced for finance."""
     case = view.case
     case.refund_status = RefundStatus.refunded.value

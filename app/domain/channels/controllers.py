@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import actor_of
 from app.domain.accounts.services import Actor
-from app.domain.channels import imports, push, services, shops
+from app.domain.channels import aftersale_messages, imports, push, services, shops
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.models import IngestError, OrderImport
 from app.domain.orders import presentation
@@ -260,6 +260,22 @@ def refusal(exc: services.WebhookRefused) -> Response[dict[str, Any]]:
     return Response({"status_code": exc.status, "error": "refused", "detail": exc.reason}, status_code=exc.status)
 
 
+def kept_as_error(result: services.IngestResult, error: str) -> Response[dict[str, Any]]:
+    """A delivery kept in the ingest-error queue (``error_id``), to be fixed and replayed: 400 when the body is not a
+    JSON document we can read at all, 422 when it is but not what it should be."""
+    status = 400 if result.field == "body" else 422
+    return Response(
+        {
+            "status_code": status,
+            "error": error,
+            "field": result.field,
+            "detail": result.message,
+            "error_id": result.error_id,
+        },
+        status_code=status,
+    )
+
+
 class ChannelWebhookController(Controller):
     """Where platforms and the brand's own systems deliver orders."""
 
@@ -300,20 +316,50 @@ class ChannelWebhookController(Controller):
             return refusal(exc)
         state.background.kick()
         if not result.ok:
-            # 400: the body is not a JSON document we can read at all; 422: it is, but not an order within bounds.
-            # Either way the payload is in the error queue (error_id), to be fixed and replayed.
-            status = 400 if result.field == "body" else 422
-            return Response(
-                {
-                    "status_code": status,
-                    "error": "invalid order",
-                    "field": result.field,
-                    "detail": result.message,
-                    "error_id": result.error_id,
-                },
-                status_code=status,
-            )
+            return kept_as_error(result, "invalid order")
         return Response({"outcome": result.outcome, "order_id": result.order_id})
+
+    # Public like the order webhook, and authenticated the same way before anything is read.
+    @post(
+        "/{channel:str}/aftersales",
+        name="api:channel_aftersales",
+        opt={"public": True},
+        status_code=200,
+        request_max_body_size=services.WEBHOOK_MAX_BYTES,
+    )
+    async def deliver_aftersale(
+        self,
+        request: Request[Any, Any, Any],
+        channel: str,
+        state: State,
+        settings: Settings,
+        shop: Annotated[str | None, QueryParameter(name="shop", required=False)] = None,
+        shop_header: Annotated[str | None, HeaderParameter(name=services.SHOP_HEADER, required=False)] = None,
+        signature: Annotated[str | None, HeaderParameter(name=services.SIGNATURE_HEADER, required=False)] = None,
+    ) -> Response[dict[str, Any]]:
+        """Deliver one refund / after-sale message (the platform's own: TOP's ``refund``, JD's ``RefundApplyVo``,
+        视频号小店's ``after_sale_order``; see ``channels.aftersale_messages``) for a shop, authenticated as the order
+        webhook is. It opens the after-sales case, or moves the one it opened on; delivering it again changes
+        nothing. A message that cannot be read, or names an order we do not have, is kept in the ingest-error
+        queue (422)."""
+        body = await request.body()
+        try:
+            result = await services.receive_webhook(
+                state.db,
+                settings,
+                channel,
+                shop_header or shop or "",
+                body,
+                signature,
+                actor_of(request),
+                taker=aftersale_messages.take,
+            )
+        except services.WebhookRefused as exc:
+            return refusal(exc)
+        state.background.kick()
+        if not result.ok:
+            return kept_as_error(result, "invalid after-sale message")
+        return Response({"outcome": result.outcome, "order_id": result.order_id, "case_id": result.case_id})
 
     # Public like the webhook: the platform signs with the shop's app secret, which the service checks first.
     @post(
@@ -422,7 +468,9 @@ class IntakeController(Controller):
         """Run the (corrected) payload through the pipeline again."""
         payload = one(data, "payload", strip=False)
         try:
-            result = await services.replay_error(state.db, settings, error_id, payload, actor, client_ip(request))
+            result = await services.replay_error(
+                state.db, settings, error_id, payload, actor, client_ip(request), taker=aftersale_messages.take
+            )
         except LookupError as exc:
             raise NotFoundException() from exc
         state.background.kick()

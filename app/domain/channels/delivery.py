@@ -133,17 +133,18 @@ def company_code(platform: str, carrier_code: str) -> str:
     return code
 
 
-def _refused(message: str, *, busy: bool = False) -> None:
-    """Raise a platform's refusal, read by its words, unless it says the order is already shipped (the write-back is
-    then done). It is transient when it says to try later, or ``busy`` (the platform's code for its system failing)."""
+def refusal(message: str, *, busy: bool = False, done: Sequence[str] = ALREADY_SHIPPED) -> None:
+    """Raise a platform's refusal, read by its words, unless it says what was asked is ``done`` already (the order is
+    already shipped: the write-back is then done). It is transient when it says to try later, or ``busy`` (the
+    platform's code for its system failing)."""
     lowered = message.lower()
-    if any(marker in lowered for marker in ALREADY_SHIPPED):
+    if any(marker in lowered for marker in done):
         return
     transient = busy or any(marker in lowered for marker in TRY_LATER)
     raise DeliveryError("refused", message[:900], transient=transient)
 
 
-async def _call(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Any:
+async def call_platform(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Any:
     """One HTTP call to a platform, its JSON answer; the network, 5xx and 429 are transient."""
     try:
         response = await http.request(method, url, timeout=15.0, **kwargs)
@@ -157,9 +158,9 @@ async def _call(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -
         raise DeliveryError("refused", f"HTTP {response.status_code}: {str(exc)[:200]}", transient=True) from exc
 
 
-async def _post_with_token(http: httpx.AsyncClient, creds: Credentials, path: str, request: dict[str, Any]) -> Any:
+async def post_with_token(http: httpx.AsyncClient, creds: Credentials, path: str, request: dict[str, Any]) -> Any:
     """A JSON POST authenticated by the shop's ``access_token`` in the query (有赞, 微信小店: no signature)."""
-    return await _call(
+    return await call_platform(
         http, "POST", f"{creds.base_url.rstrip('/')}{path}", params={"access_token": creds.access_token}, json=request
     )
 
@@ -171,12 +172,12 @@ async def send_taobao(http: httpx.AsyncClient, creds: Credentials, parcel: Parce
         business["is_split"] = "1"
         business["sub_tid"] = ",".join(parcel.line_ids)
     params = taobao.signed_params(creds, "taobao.logistics.offline.send", business)
-    body = await _call(http, "POST", f"{creds.base_url.rstrip('/')}/router/rest", data=params)
+    body = await call_platform(http, "POST", f"{creds.base_url.rstrip('/')}/router/rest", data=params)
     error = body.get("error_response")
     if isinstance(error, dict):
         words = " ".join(str(error.get(k) or "") for k in ("sub_msg", "msg", "sub_code", "code")).strip()
         # An isp.* sub-code: TOP's own service failed, not the request.
-        _refused(words, busy=str(error.get("sub_code") or "").startswith("isp."))
+        refusal(words, busy=str(error.get("sub_code") or "").startswith("isp."))
         return str(error.get("request_id") or "")
     answer = body.get("logistics_offline_send_response") or {}
     if not (answer.get("shipping") or {}).get("is_success"):
@@ -188,34 +189,46 @@ async def send_jd(http: httpx.AsyncClient, creds: Credentials, parcel: Parcel) -
     """jingdong.pop.order.shipment (POP 订单出库): the whole order, with every parcel's waybill number."""
     business = {"order_id": parcel.external_id, "logistics_id": parcel.company_code, "waybill": parcel.waybill_no}
     params = jd.signed_params(creds, "jingdong.pop.order.shipment", business)
-    body = await _call(http, "POST", f"{creds.base_url.rstrip('/')}/routerjson", data=params)
+    body = await call_platform(http, "POST", f"{creds.base_url.rstrip('/')}/routerjson", data=params)
     error = body.get("error_response")
     if isinstance(error, dict):
-        _refused(f"{error.get('zh_desc') or error.get('en_desc') or ''} ({error.get('code')})")
+        refusal(f"{error.get('zh_desc') or error.get('en_desc') or ''} ({error.get('code')})")
         return ""
     result = (body.get("jingdong_pop_order_shipment_responce") or {}).get("sopjosshipment_result") or {}
     if not result.get("success"):
-        _refused(f"{result.get('chineseErrCode') or ''} ({result.get('errorCode') or ''})")
+        refusal(f"{result.get('chineseErrCode') or ''} ({result.get('errorCode') or ''})")
     return str(body.get("request_id") or "")
 
 
 async def send_douyin(http: httpx.AsyncClient, creds: Credentials, parcel: Parcel) -> str:
     """抖店 order.logisticsAdd: the parent order leaves with one waybill."""
-    method = "order.logisticsAdd"
-    param_json = json.dumps(
-        {"company_code": parcel.company_code, "logistics_code": parcel.waybill_no, "order_id": parcel.external_id},
-        separators=(",", ":"),
-        sort_keys=True,
-    )
+    business = {
+        "company_code": parcel.company_code,
+        "logistics_code": parcel.waybill_no,
+        "order_id": parcel.external_id,
+    }
+    return await call_douyin(http, creds, "order.logisticsAdd", "/order/logisticsAdd", business)
+
+
+async def call_douyin(
+    http: httpx.AsyncClient,
+    creds: Credentials,
+    method: str,
+    path: str,
+    business: Mapping[str, Any],
+    *,
+    done: Sequence[str] = ALREADY_SHIPPED,
+) -> str:
+    """One signed 抖店 call (its business parameters in the query and as the body); its log id, or the refusal raised
+    as :func:`refusal` reads it (``done``: the words that mean it is done already)."""
+    param_json = json.dumps(business, separators=(",", ":"), sort_keys=True)
     params = douyin.signed_params(creds, method, param_json)
-    body = await _call(
-        http, "POST", f"{creds.base_url.rstrip('/')}/order/logisticsAdd", params=params, content=param_json
-    )
+    body = await call_platform(http, "POST", f"{creds.base_url.rstrip('/')}{path}", params=params, content=param_json)
     if body.get("code") != 10000:
         words = f"{body.get('sub_msg') or body.get('msg') or ''} ({body.get('code')} {body.get('sub_code') or ''})"
         # 抖店's 系统错误 (20000, isp.*): "请稍后重试".
         busy = body.get("code") == 20000 or str(body.get("sub_code") or "").startswith("isp.")
-        _refused(words, busy=busy)
+        refusal(words, busy=busy, done=done)
     return str(body.get("log_id") or "")
 
 
@@ -231,9 +244,10 @@ async def send_kuaishou(http: httpx.AsyncClient, creds: Credentials, parcel: Par
         sort_keys=True,
     )
     params = kuaishou.signed_params(creds, "open.seller.order.goods.deliver", param)
-    body = await _call(http, "POST", f"{creds.base_url.rstrip('/')}/open/seller/order/goods/deliver", data=params)
+    url = f"{creds.base_url.rstrip('/')}/open/seller/order/goods/deliver"
+    body = await call_platform(http, "POST", url, data=params)
     if body.get("result") != 1:
-        _refused(f"{body.get('error_msg') or ''} ({body.get('result')})")
+        refusal(f"{body.get('error_msg') or ''} ({body.get('result')})")
     return str(body.get("requestId") or "")
 
 
@@ -246,13 +260,26 @@ async def send_youzan(http: httpx.AsyncClient, creds: Credentials, parcel: Parce
     }
     if parcel.split:
         request["oids"] = ",".join(parcel.line_ids)
-    body = await _post_with_token(http, creds, "/api/youzan.logistics.online.confirm/3.0.0", request)
+    return await call_youzan(http, creds, "/api/youzan.logistics.online.confirm/3.0.0", request)
+
+
+async def call_youzan(
+    http: httpx.AsyncClient,
+    creds: Credentials,
+    path: str,
+    request: Mapping[str, Any],
+    *,
+    done: Sequence[str] = ALREADY_SHIPPED,
+) -> str:
+    """One 有赞 call (the shop's token in the query); its trace id, or the gateway's or the API's refusal raised as
+    :func:`refusal` reads it (``done``: the words that mean it is done already)."""
+    body = await post_with_token(http, creds, path, dict(request))
     gateway = body.get("gw_err_resp")
     if isinstance(gateway, dict):
-        _refused(f"{gateway.get('err_msg') or ''} ({gateway.get('err_code')})")
+        refusal(f"{gateway.get('err_msg') or ''} ({gateway.get('err_code')})", done=done)
         return ""
     if not body.get("success") or not (body.get("data") or {}).get("is_success", True):
-        _refused(f"{body.get('message') or ''} ({body.get('code')})")
+        refusal(f"{body.get('message') or ''} ({body.get('code')})", done=done)
     return str(body.get("trace_id") or "")
 
 
@@ -269,11 +296,11 @@ async def send_wechat(http: httpx.AsyncClient, creds: Credentials, parcel: Parce
             }
         ],
     }
-    body = await _post_with_token(http, creds, "/channels/ec/order/delivery/send", request)
+    body = await post_with_token(http, creds, "/channels/ec/order/delivery/send", request)
     code = body.get("errcode")
     if code != 0:
         # -1 系统繁忙, 45009 the API's call limit reached.
-        _refused(f"{body.get('errmsg') or ''} ({code})", busy=code in (-1, 45009))
+        refusal(f"{body.get('errmsg') or ''} ({code})", busy=code in (-1, 45009))
     return ""
 
 
@@ -517,8 +544,13 @@ __all__ = [
     "PLATFORM_OF",
     "DeliveryError",
     "Parcel",
+    "call_douyin",
+    "call_platform",
+    "call_youzan",
     "company_code",
+    "post_with_token",
     "record_writebacks",
+    "refusal",
     "write_back",
     "write_one",
 ]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from app.db import Database
-from app.domain.channels import delivery, imports, services, stock_push
+from app.domain.channels import delivery, imports, refunds, services, stock_push
 from app.settings import Settings
 
 
@@ -48,3 +48,9 @@ async def write_back_delivery(ctx: dict[str, Any], shipment_ref: str) -> dict[st
     """发货回传: tell a shipped parcel's platform (idempotent: a write-back already sent is skipped; transient
     failures are raised for the outbox to retry)."""
     return await delivery.write_back(ctx["db"], ctx["settings"], str(shipment_ref), ctx.get("http"))
+
+
+async def write_back_refund(ctx: dict[str, Any], case_id: int) -> dict[str, Any]:
+    """退款回传: tell an after-sales case's platform its refund is agreed (idempotent: a refund no longer pending is
+    skipped; transient failures are raised for the outbox to retry)."""
+    return await refunds.write_back_refund(ctx["db"], ctx["settings"], int(case_id), ctx.get("http"))

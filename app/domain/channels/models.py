@@ -20,6 +20,8 @@ class IngestSource(StrEnum):
     pull = "pull"
     csv_import = "import"
     replay = "replay"
+    #: A platform's refund / after-sale message (``channels.aftersale_messages``), not an order.
+    aftersale = "aftersale"
 
 
 class InboxEvent(SQLModel, table=True):

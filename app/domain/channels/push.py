@@ -46,7 +46,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app import outbox
 from app.db import Database, insert_new, utcnow
 from app.domain.accounts.services import Actor, audit
-from app.domain.channels import services
+from app.domain.channels import aftersale_messages, services
 from app.domain.channels.adapters import PULLABLE
 from app.domain.channels.adapters.base import NormalizeError, load_json
 from app.domain.channels.models import IngestSource, PushMessage
@@ -62,6 +62,16 @@ from app.settings import Settings
 PUSH_WINDOW = timedelta(minutes=5)
 #: How long a taken message id is remembered: far longer than the window, so no replay within it gets through.
 SEEN_KEEP = timedelta(days=1)
+#: Where 抖店's after-sale messages carry their time (each tag its own: applied, agreed, refused, refunded, closed).
+DOUYIN_AFTERSALE_TIMES = (
+    "update_time",
+    "modify_time",
+    "apply_time",
+    "agree_time",
+    "refuse_time",
+    "success_time",
+    "close_time",
+)
 #: The longest message id kept (the column's size).
 MAX_MSG_ID = 200
 
@@ -137,6 +147,8 @@ class Message:
     order: dict[str, Any] | None = None
     #: The platform's check when the push URL is saved: answered, nothing stored.
     check: bool = False
+    #: A refund / after-sale message (``channels.aftersale_messages``) instead of an order.
+    aftersale: dict[str, Any] | None = None
 
 
 @dataclass
@@ -204,6 +216,12 @@ def read_douyin(shop: Shop, app_secret: str, headers: Mapping[str, str], body: b
         data = _json(item.get("data") or "{}")
         if not isinstance(data, dict):
             raise refused(400, "body")
+        tag = str(item.get("tag"))
+        if tag in aftersale_messages.DOUYIN_TAGS:
+            times = (_unix(data.get(key)) for key in DOUYIN_AFTERSALE_TIMES)
+            sent = next((t for t in times if t is not None), None)
+            messages.append(Message(str(item.get("msg_id") or ""), sent, aftersale={**data, "tag": tag}))
+            continue
         # The order detail, when the message carries it, is where 抖店's order reader finds it.
         detail = data["shop_order_detail"] if isinstance(data.get("shop_order_detail"), dict) else data
         times = (_unix(detail.get(key)) for key in ("update_time", "pay_time", "create_time"))
@@ -230,6 +248,10 @@ def read_youzan(shop: Shop, app_secret: str, headers: Mapping[str, str], body: b
     if not msg_id:
         # Older pushes carry no msg_id: the business id, the event type and the version name one message.
         msg_id = ":".join(str(envelope.get(key) or "") for key in ("id", "type", "version"))
+    if event.get("refund_id"):
+        # A refund event: its own version (what the agree call takes back), else the push's.
+        refund = {**event, "version": event.get("version") or envelope.get("version")}
+        return [Message(msg_id, _unix(envelope.get("version")), aftersale=refund)]
     carries_order = isinstance(event.get("full_order_info"), dict)
     return [Message(msg_id, _unix(envelope.get("version")), event if carries_order else None)]
 
@@ -246,6 +268,9 @@ def read_kuaishou(shop: Shop, message_key: str, headers: Mapping[str, str], body
     if not isinstance(info, dict):
         raise refused(400, "body")
     msg_id = str(event.get("msgId") or event.get("eventId") or "")
+    name = str(event.get("event") or "")
+    if name.startswith("kwaishop_aftersales"):
+        return [Message(msg_id, _unix(event.get("createTime")), aftersale={**info, "event": name})]
     # An order event names the order (oid, status); should one carry the whole order, it is taken as it is.
     carries_order = isinstance(info.get("orderBaseInfo"), dict)
     return [Message(msg_id, _unix(event.get("createTime")), info if carries_order else None)]
@@ -360,7 +385,14 @@ async def _seen(db: Database, channel: str, msg_id: str) -> bool:
 
 
 async def _take(db: Database, settings: Settings, shop: Shop, message: Message) -> dict[str, Any]:
-    """Ingest the order a message carries; a notice without one asks for a pull, which fetches the order."""
+    """Ingest the order a message carries, or the after-sale case; a notice without one asks for a pull, which
+    fetches the order."""
+    if message.aftersale is not None:
+        case = await aftersale_messages.take(db, settings, shop, message.aftersale)
+        told: dict[str, Any] = {"outcome": case.outcome, "order_id": case.order_id, "case_id": case.case_id}
+        if not case.ok:
+            told.update(error_id=case.error_id, field=case.field, detail=case.message)
+        return told
     if message.order is None:
         if shop.channel not in PULLABLE or not shop.api_base_url:
             return {"outcome": "ignored"}

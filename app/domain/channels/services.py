@@ -13,7 +13,7 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from weakref import WeakKeyDictionary
@@ -105,6 +105,8 @@ class IngestResult:
     error_id: int | None = None
     field: str = ""
     message: str = ""
+    #: The after-sales case a platform's after-sale message opened or moved on.
+    case_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -247,10 +249,19 @@ async def receive_webhook(
     body: bytes,
     signature: str | None,
     actor: Actor,
+    *,
+    taker: Taker | None = None,
 ) -> IngestResult:
-    """The webhook: authenticate first (always), then ingest the body."""
+    """The webhook: authenticate first (always), then ingest the body: as an order, or as ``taker`` takes it (the
+    after-sales webhook takes an after-sale message)."""
     shop = await authenticate_webhook(db, settings.secret_key, channel, shop_code, body, signature, actor)
+    if taker is not None:
+        return await taker(db, settings, shop, body)
     return await ingest(db, settings, shop, body, IngestSource.webhook)
+
+
+#: What takes a delivered body of an authenticated shop other than as an order.
+Taker = Callable[[Database, Settings, Shop, bytes], Awaitable[IngestResult]]
 
 
 async def ingest(
@@ -284,15 +295,24 @@ async def ingest(
             secret_key=settings.secret_key,
         )
     event_id = event_id_for(data.external_id, payload)
+
+    async def once(session: AsyncSession) -> IngestResult:
+        result = await _ingest_once(session, settings, shop, data, event_id, source, adapter)
+        if checkpoint is not None:
+            await checkpoint(session, result)
+        return result
+
+    return await racing(db, once)
+
+
+async def racing(db: Database, work: Callable[[AsyncSession], Awaitable[IngestResult]]) -> IngestResult:
+    """``work`` in one transaction, run again when it lost a race: two new deliveries of one order (or one after-sale
+    message) inserting it at once (PostgreSQL), the loser then finds it and updates it."""
     for attempt in range(3):
         try:
             async with db.transaction() as session:
-                result = await _ingest_once(session, settings, shop, data, event_id, source, adapter)
-                if checkpoint is not None:
-                    await checkpoint(session, result)
-                return result
+                return await work(session)
         except IntegrityError:
-            # Two new deliveries of one order raced to insert it (PostgreSQL): the loser tries again and updates.
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -430,7 +450,14 @@ async def list_errors(session: AsyncSession, status: str = "open", *, limit: int
 
 
 async def replay_error(
-    db: Database, settings: Settings, error_id: int, payload_text: str, actor: Actor, ip: str | None
+    db: Database,
+    settings: Settings,
+    error_id: int,
+    payload_text: str,
+    actor: Actor,
+    ip: str | None,
+    *,
+    taker: Taker | None = None,
 ) -> IngestResult:
     """Run a (possibly corrected) payload from the error queue through the pipeline again.
 
@@ -438,13 +465,17 @@ async def replay_error(
     sealed original's value is put back, so an operator fixes a broken field without seeing the buyer's
     phone and the order still gets it. Someone who revealed the original may edit that directly.
     Success marks the error replayed and links the order; a payload that still fails updates the error's
-    reason and keeps it open, so the queue never grows with copies of one problem.
+    reason and keeps it open, so the queue never grows with copies of one problem. A platform's after-sale message
+    (kept with the source ``aftersale``) is taken again by ``taker`` instead, e.g. once the order it names is in.
     """
     async with db.reading() as session:
         error = await session.get(IngestError, error_id)
         if error is None or error.status != IngestErrorStatus.open:
             raise LookupError(error_id)
         generic = error.source == IngestSource.csv_import.value
+        taking = error.source == IngestSource.aftersale.value
+        if taking and taker is None:
+            raise LookupError(error_id)
         error_shop = await shop_readers.shop_of(session, error.shop_id) if error.shop_id else None
         fields = _adapter_of(error_shop, error.source).personal_fields
         original = pii.unseal_text(settings.secret_key, error.payload_cipher)
@@ -454,7 +485,8 @@ async def replay_error(
         payload_text = pii.restore_payload_text(payload_text, error.payload, original)
         try:
             shop = await _replay_shop(session, error, payload_text, generic)
-            read_order(GENERIC if generic else adapter_for(shop.channel), payload_text)
+            if not taking:
+                read_order(GENERIC if generic else adapter_for(shop.channel), payload_text)
         except NormalizeError as exc:
             problem: NormalizeError | None = exc
         else:
@@ -469,7 +501,13 @@ async def replay_error(
             row.field, row.message = safe_text(problem.field)[:200], message
             session.add(row)
         return IngestResult("invalid", error_id=error_id, field=problem.field, message=message)
-    result = await ingest(db, settings, shop, payload_text, IngestSource.csv_import if generic else IngestSource.replay)
+    if taker is not None and taking:
+        result = await taker(db, settings, shop, payload_text.encode())
+        if not result.ok:
+            return await _fold_error(db, result, error_id)
+    else:
+        source = IngestSource.csv_import if generic else IngestSource.replay
+        result = await ingest(db, settings, shop, payload_text, source)
     async with db.transaction() as session:
         row = await session.get(IngestError, error_id)
         assert row is not None
@@ -486,6 +524,21 @@ async def replay_error(
             ip=ip,
         )
     return result
+
+
+async def _fold_error(db: Database, result: IngestResult, error_id: int) -> IngestResult:
+    """A replay that failed again kept its payload as a new error: the one replayed takes its payload and reason
+    instead, so that the queue does not grow with copies of one problem."""
+    async with db.transaction() as session:
+        row = await session.get(IngestError, error_id)
+        again = await session.get(IngestError, result.error_id) if result.error_id else None
+        assert row is not None
+        if again is not None and again.id != row.id:
+            row.payload, row.payload_cipher = again.payload, again.payload_cipher
+            row.field, row.message = again.field, again.message
+            session.add(row)
+            await session.delete(again)
+    return replace(result, error_id=error_id)
 
 
 async def _replay_shop(session: AsyncSession, error: IngestError, payload_text: str, generic: bool) -> Shop:

@@ -81,6 +81,10 @@ EVENT_LABELS = {
     "aftersale_refunded": N_("Refund made"),
     "aftersale_sent_again": N_("Sent again (reissue or exchange)"),
     "aftersale_completed": N_("After-sales case completed"),
+    "aftersale_refund_requested": N_("Refund agreed on the platform, waiting for its answer"),
+    "aftersale_refund_failed": N_("The platform refused the refund"),
+    "aftersale_refund_retried": N_("Refund agreed on the platform again (retry)"),
+    "aftersale_cancelled": N_("After-sales case withdrawn or closed on the platform"),
 }
 
 IMPORT_STATUS_LABELS = {

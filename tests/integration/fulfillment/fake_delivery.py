@@ -82,7 +82,7 @@ class Refused(Exception):
         self.counted = counted
 
 
-def _require(fields: dict[str, Any], names: tuple[str, ...], answer: Any) -> None:
+def require(fields: dict[str, Any], names: tuple[str, ...], answer: Any) -> None:
     missing = [name for name in names if fields.get(name) in (None, "", [])]
     if missing:
         raise Refused(answer(f"缺少必填参数 {','.join(missing)}"))
@@ -168,9 +168,9 @@ class _Handler(JsonHandler):
             raise Refused({"error_response": {"code": 22, "msg": "Invalid method"}})
         if form.get("sign") != md5_wrapped(form) or form.get("session") != TOKEN or form.get("app_key") != APP_KEY:
             raise Refused({"error_response": {"code": 25, "msg": "Invalid signature"}})
-        _require(form, ("tid", "out_sid", "company_code"), error)
+        require(form, ("tid", "out_sid", "company_code"), error)
         if form.get("is_split") == "1":
-            _require(form, ("sub_tid",), error)
+            require(form, ("sub_tid",), error)
         self._fault(
             "taobao",
             form["tid"],
@@ -217,7 +217,7 @@ class _Handler(JsonHandler):
         if form.get("sign") != md5_wrapped(form) or form.get("access_token") != TOKEN or form.get("app_key") != APP_KEY:
             raise Refused({"error_response": {"code": "19", "zh_desc": "签名无效"}})
         business = json.loads(form.get("360buy_param_json") or "{}")
-        _require(business, ("order_id", "logistics_id", "waybill"), lambda message: result(False, message))
+        require(business, ("order_id", "logistics_id", "waybill"), lambda message: result(False, message))
         self._fault(
             "jd",
             business["order_id"],
@@ -237,7 +237,7 @@ class _Handler(JsonHandler):
         if body.decode() != query.get("param_json"):
             raise Refused({"code": 40004, "msg": "非法的参数", "sub_msg": "param_json 与请求体不一致"})
         business = json.loads(body)
-        _require(
+        require(
             business,
             ("order_id", "company_code", "logistics_code"),
             lambda message: {"code": 40004, "msg": "非法的参数", "sub_msg": message},
@@ -265,7 +265,7 @@ class _Handler(JsonHandler):
         if form.get("sign") != kuaishou_signature(form) or form.get("access_token") != TOKEN:
             raise Refused({"result": 28, "error_msg": "签名错误"})
         business = json.loads(form.get("param") or "{}")
-        _require(
+        require(
             business, ("orderId", "expressNo", "expressCode"), lambda message: {"result": 100, "error_msg": message}
         )
         if not isinstance(business["orderId"], int) or not isinstance(business["expressCode"], int):
@@ -286,7 +286,7 @@ class _Handler(JsonHandler):
         if query.get("access_token") != TOKEN:
             raise Refused({"gw_err_resp": {"err_code": 4201, "err_msg": "非法的请求凭证"}})
         business = json.loads(body)
-        _require(
+        require(
             business,
             ("tid", "out_stype", "out_sid"),
             lambda message: {"success": False, "code": 100, "message": message},
@@ -311,11 +311,11 @@ class _Handler(JsonHandler):
         def error(message: str) -> dict[str, Any]:
             return {"errcode": 47001, "errmsg": message}
 
-        _require(business, ("order_id", "delivery_list"), error)
+        require(business, ("order_id", "delivery_list"), error)
         for delivery in business["delivery_list"]:
-            _require(delivery, ("delivery_id", "waybill_id", "deliver_type", "product_infos"), error)
+            require(delivery, ("delivery_id", "waybill_id", "deliver_type", "product_infos"), error)
             for product in delivery["product_infos"]:
-                _require(product, ("product_id", "sku_id", "product_cnt"), error)
+                require(product, ("product_id", "sku_id", "product_cnt"), error)
         (delivery,) = business["delivery_list"]
         self._fault(
             "wechat",
