@@ -248,3 +248,43 @@ async def test_the_store_counter_finds_the_order_by_phone_and_name_and_takes_it_
     )
     assert response.status_code == 400 and "请至少选择一件商品并填写数量" in response.text
     assert len(await cases(db)) == 1
+
+
+async def test_one_refund_covers_the_same_buyers_other_order_picked_on_the_form(server, worker, db, client, make_user):
+    first = await shipped_order(server, db, "P7", CABLE, buyer="buyer-merge")
+    second = await shipped_order(server, db, "P8", [("MASK-10", 1, 9900)], buyer="buyer-merge")
+    await shipped_order(server, db, "P9", CABLE, buyer="someone-else", name="赵强", phone="13700009999")
+    await operator(client, make_user)
+    form = (await client.get(f"/aftersales/new/{first}")).text
+    assert f'data-testid="claim-lines-{second}"' in form and "P9" not in form
+    cable, mask = (await line_ids(db, first))["CABLE-C1"], (await line_ids(db, second))["MASK-10"]
+    response = await post_form(
+        client,
+        f"/aftersales/new/{first}",
+        f"/aftersales/new/{first}",
+        {
+            "kind": "refund_only",
+            f"qty.{first}.{cable}": "1",
+            f"refund.{first}.{cable}": "20",
+            f"qty.{second}.{mask}": "1",
+            "reason": "质量问题，合并退款",
+        },
+    )
+    assert response.status_code == 303, response.text
+    [case] = await cases(db)
+    assert sorted((line.order_id, line.refund_fen) for line in await case_lines(db, case.id or 0)) == [
+        (first, 2000),
+        (second, 9900),
+    ]
+    assert case.refund_fen == 11900
+    page = (await client.get(f"/aftersales/{case.id}")).text
+    assert page.count('data-testid="case-order"') == 2 and "¥119.00" in page
+    # A refund typed as something other than yuan is refused in place; nothing is opened.
+    response = await post_form(
+        client,
+        f"/aftersales/new/{first}",
+        f"/aftersales/new/{first}",
+        {"kind": "refund_only", f"qty.{first}.{cable}": "1", f"refund.{first}.{cable}": "二十"},
+    )
+    assert response.status_code == 400 and f"请以元为单位填写 {cable} 的退款金额" in response.text
+    assert len(await cases(db)) == 1
