@@ -22,14 +22,14 @@ from app.errors import DomainError
 from app.forms import Form, one
 from app.i18n import labeller
 from app.params import parse_fen, parse_id, parse_int
-from app.web import page, refusals_shown_by
+from app.web import client_ip, page, refusals_shown_by
 
 #: Who may act on cases (operators and admins); everyone who reads orders may read them.
 WORK = "returns.work"
 #: The largest refund a form may name (¥10,000,000.00): beyond it the amount is a typing mistake.
 MAX_REFUND_FEN = 1_000_000_000
 #: Steps whose success the case page announces after its redirect (``?done=``).
-DONE_STEPS = ("opened", "approved", "refused", "waybill", "received")
+DONE_STEPS = ("opened", "approved", "refused", "waybill", "received", "refund_retried")
 
 
 def _page(request: HTMXRequest, template: str, fragment: str | None = None, **context: Any) -> Template:
@@ -43,6 +43,7 @@ def _page(request: HTMXRequest, template: str, fragment: str | None = None, **co
         waits_for_label=labeller(queries.WAITS_FOR),
         source_label=labeller(queries.SOURCE_LABELS),
         refund_label=labeller(queries.REFUND_LABELS),
+        refund_error=services.refund_error_message,
         case_statuses=list(queries.STATUS_LABELS),
         case_kinds=list(queries.KIND_LABELS),
         waits_for=queries.WAITS_FOR,
@@ -226,6 +227,14 @@ class AfterSalesController(Controller):
     async def approve(self, request: HTMXRequest, case_id: int, db_session: AsyncSession, actor: Actor) -> Redirect:
         await services.approve(db_session, case_id, actor)
         return _back(request, case_id, "approved")
+
+    @post("/{case_id:int}/refund/retry", name="aftersales:retry_refund", opt=CASE_FORM, status_code=303)
+    async def retry_refund(
+        self, request: HTMXRequest, case_id: int, db_session: AsyncSession, actor: Actor
+    ) -> Redirect:
+        """重试: a refund the platform refused is agreed on it again (a new write-back job)."""
+        await services.retry_refund(db_session, case_id, actor, ip=client_ip(request))
+        return _back(request, case_id, "refund_retried")
 
     @post("/{case_id:int}/refuse", name="aftersales:refuse", opt=CASE_FORM, status_code=303)
     async def refuse(

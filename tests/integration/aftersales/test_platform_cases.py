@@ -20,6 +20,7 @@ import pytest
 from sqlmodel import col, select
 
 from app.db import Database
+from app.domain.accounts.models import Role
 from app.domain.aftersales import services as aftersales
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
 from app.domain.channels import aftersale_messages, refunds, services
@@ -32,6 +33,7 @@ from app.domain.shops.models import Channel, Shop
 from app.outbox import OutboxMessage
 from app.settings import Settings
 from tests.integration.aftersales.fake_refunds import FakeRefunds, running
+from tests.integration.forms import login, post_form
 from tests.integration.orders.fake_platform import APP_KEY, APP_SECRET
 from tests.integration.processing.conftest import SECRET, wait_for
 from tests.integration.processing.test_delivery_writeback import SHOPS, platform_orders, point_shops_at
@@ -513,3 +515,43 @@ async def test_the_webhook_and_the_push_open_cases_and_the_worker_writes_the_agr
     async with db.reading() as session:
         cancelled = await session.get(Order, j_order.id)
     assert cancelled is not None and cancelled.status == "cancelled"
+
+
+async def test_the_case_page_shows_the_platforms_refusal_and_its_retry_lands_the_refund(
+    server, worker, db, settings, shops, fake, make_user
+):
+    order, lines = await land(db, settings, "jd")
+    case_id = (await post_aftersale(server, "jd", message("jd", order, lines, REFS["jd"]))).json()["case_id"]
+    fake.refuse_with["jd"] = "订单已被风控拦截，不能审核"
+    await approve(db, case_id)
+
+    async def settled(session: Any) -> AfterSaleCase | None:
+        case = await session.get(AfterSaleCase, case_id)
+        return case if case is not None and case.refund_status in ("failed", "refunded") else None
+
+    case = await wait_for(db, settled, within=60, what="the refund write-back settled")
+    assert (case.status, case.refund_status) == ("refunding", "failed")
+    page_url = f"/aftersales/{case_id}"
+    async with httpx.AsyncClient(base_url=server, timeout=30) as browser:
+        await make_user(Role.viewer, username="looker")
+        await login(browser, "looker")
+        shown = (await browser.get(page_url)).text
+        assert 'data-testid="case-refund-error"' in shown and "订单已被风控拦截" in shown
+        assert 'data-testid="case-refund-retry"' not in shown
+    async with httpx.AsyncClient(base_url=server, timeout=30) as browser:
+        await make_user(Role.operator, username="clerk")
+        await login(browser, "clerk")
+        del fake.refuse_with["jd"]
+        response = await post_form(browser, page_url, f"{page_url}/refund/retry", {})
+        assert response.status_code == 303, response.text
+        again = await post_form(browser, page_url, f"{page_url}/refund/retry", {})
+        # Asked twice (a double click): the second finds nothing refused to retry, and says so.
+        assert again.status_code == 400 and "只有平台拒绝的退款可以重试" in again.text
+
+    async def completed(session: Any) -> AfterSaleCase | None:
+        case = await session.get(AfterSaleCase, case_id)
+        return case if case is not None and case.status == "completed" else None
+
+    case = await wait_for(db, completed, within=60, what="the retried refund landed")
+    assert (case.refund_status, case.refund_retries) == ("refunded", 1)
+    assert [a.refund_id for a in fake.accepted] == [REFS["jd"]] and fake.count("jd") == 2
