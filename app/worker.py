@@ -23,6 +23,7 @@ from arq.worker import func
 
 from app import outbox
 from app.db import Database, is_transient
+from app.domain.aftersales import jobs as aftersales_jobs
 from app.domain.channels import jobs as channels_jobs
 from app.domain.flows import jobs as flows_jobs
 from app.domain.fulfillment import jobs as fulfillment_jobs
@@ -64,6 +65,7 @@ JOBS: dict[str, JobFunction] = {
     "refresh_channel_stock": inventory_jobs.refresh_channel_stock,
     "publish_event": webhooks_jobs.publish_event,
     "deliver_webhook": webhooks_jobs.deliver_webhook,
+    "decide_case": aftersales_jobs.decide_case,
 }
 
 #: Jobs that also run on a clock, every second, without an outbox row (by the arq cron and the embedded worker).

@@ -10,9 +10,13 @@ Public API::
     compile_logic(logic) -> CompiledLogic          one expression compiled once; .evaluate(data, now=...)
                                                    gives evaluate's result or error (flows compile theirs)
     is_expression(value)                           whether a value has the shape of a JSON Logic operation
-    ORDER_CONTEXT_SCHEMA / order_context_schema()  the fields a flow can read, for the field picker
-    is_known_path(path)                            whether a dotted path names a field of the flow context
+    ORDER_CONTEXT_SCHEMA / order_context_schema()  the fields an order flow can read, for the field picker
+    RETURN_CONTEXT_SCHEMA                          the fields an after-sales flow (return.requested) can read
+    context_schema(trigger)                        a copy of the schema of the flow context for this trigger
+    TRIGGERS, ORDER_TRIGGERS, RETURN_TRIGGERS      the triggers; context_of_trigger(t) -> "order" | "return"
+    is_known_path(path, trigger=None)              whether a dotted path names a field of the flow context
     ACTION_CATALOGUE                               the actions a flow can decide, with parameter schemas
+    CASE_ACTIONS, actions_for(trigger)             the after-sales actions; the actions a trigger's flows may use
     MAX_TEXT_PARAM_LENGTH                          the longest text an action parameter may hold
     Decisions, Gift, Notification                  what a run decided (RunResult.decisions), frozen; its
                                                    to_dict() / Decisions.from_dict() JSON form is what
@@ -21,7 +25,8 @@ Public API::
 
 Vocabularies the schema and the catalogue use::
 
-    CHANNELS, WAREHOUSE_STRATEGIES, CARRIER_STRATEGIES, PRIORITY_LEVELS, DOCUMENT_KINDS, NOTIFY_CHANNELS
+    CHANNELS, WAREHOUSE_STRATEGIES, CARRIER_STRATEGIES, PRIORITY_LEVELS, DOCUMENT_KINDS, NOTIFY_CHANNELS,
+    CASE_KINDS, CASE_SOURCES
 
 Regions of China, as flows see them (``features.region``)::
 
@@ -38,9 +43,24 @@ Document limits and errors::
 
 from __future__ import annotations
 
-from ruleflows.actions import ACTION_CATALOGUE, MAX_TEXT_PARAM_LENGTH, Decisions, Gift, Notification
+from ruleflows.actions import (
+    ACTION_CATALOGUE,
+    CASE_ACTIONS,
+    MAX_TEXT_PARAM_LENGTH,
+    Decisions,
+    Gift,
+    Notification,
+    actions_for,
+)
 from ruleflows.compiler import CompiledLogic, compile_logic
-from ruleflows.document import MAX_DOCUMENT_BYTES, document_size, nesting_depth
+from ruleflows.document import (
+    MAX_DOCUMENT_BYTES,
+    ORDER_TRIGGERS,
+    RETURN_TRIGGERS,
+    TRIGGERS,
+    document_size,
+    nesting_depth,
+)
 from ruleflows.errors import (
     LIMIT_DEPTH,
     LIMIT_SIZE,
@@ -66,12 +86,17 @@ from ruleflows.problems import BIDI_CONTROLS, Problem, isolated, without_bidi_co
 from ruleflows.regions import PROVINCES, REGIONS, region_of, short_province
 from ruleflows.schema import (
     CARRIER_STRATEGIES,
+    CASE_KINDS,
+    CASE_SOURCES,
     CHANNELS,
     DOCUMENT_KINDS,
     NOTIFY_CHANNELS,
     ORDER_CONTEXT_SCHEMA,
     PRIORITY_LEVELS,
+    RETURN_CONTEXT_SCHEMA,
     WAREHOUSE_STRATEGIES,
+    context_of_trigger,
+    context_schema,
     is_known_path,
     order_context_schema,
 )
@@ -82,6 +107,9 @@ __all__ = [
     "ALLOWED_OPERATORS",
     "BIDI_CONTROLS",
     "CARRIER_STRATEGIES",
+    "CASE_ACTIONS",
+    "CASE_KINDS",
+    "CASE_SOURCES",
     "CHANNELS",
     "DOCUMENT_KINDS",
     "LIMIT_DEPTH",
@@ -92,9 +120,13 @@ __all__ = [
     "MAX_TEXT_PARAM_LENGTH",
     "NOTIFY_CHANNELS",
     "ORDER_CONTEXT_SCHEMA",
+    "ORDER_TRIGGERS",
     "PRIORITY_LEVELS",
     "PROVINCES",
     "REGIONS",
+    "RETURN_CONTEXT_SCHEMA",
+    "RETURN_TRIGGERS",
+    "TRIGGERS",
     "WAREHOUSE_STRATEGIES",
     "CompiledFlow",
     "CompiledLogic",
@@ -110,8 +142,11 @@ __all__ = [
     "RefusedOperatorError",
     "RuleError",
     "RunResult",
+    "actions_for",
     "compile_flow",
     "compile_logic",
+    "context_of_trigger",
+    "context_schema",
     "document_size",
     "evaluate",
     "is_expression",

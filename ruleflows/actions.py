@@ -1,5 +1,8 @@
 """The action catalogue: what an action node may decide, with a parameter schema per action.
 
+An order flow decides the order actions; an after-sales flow (``return.requested``) only the case actions
+(:data:`CASE_ACTIONS`: 同意, 拒绝, 转主管审核), and each kind of flow is refused the other's.
+
 The engine only *decides*: a run returns the ordered actions and the app applies them later, in one
 transaction. Each action also records its decision in ``context["decisions"]`` so that later nodes can
 read it (after ``assign_warehouse``, ``decisions.warehouse`` is set).
@@ -21,6 +24,7 @@ from ruleflows.schema import (
     NOTIFY_CHANNELS,
     PRIORITY_LEVELS,
     WAREHOUSE_STRATEGIES,
+    context_of_trigger,
 )
 
 MAX_TEXT_PARAM_LENGTH: Final = 200
@@ -133,7 +137,19 @@ ACTION_CATALOGUE: Final[dict[str, dict[str, Any]]] = {
         _param("template", "string", "通知模板", "template", required=True),
         _param("via", "enum", "通知方式", "via", required=True, values=NOTIFY_CHANNELS),
     ),
+    # After-sales: what a return.requested flow decides of a case.
+    "approve_case": _action("同意售后", "Approve the case"),
+    "refuse_case": _action(
+        "拒绝售后", "Refuse the case", _param("reason", "string", "拒绝原因", "reason", required=True)
+    ),
+    "refer_to_supervisor": _action(
+        "转主管审核",
+        "Send to a supervisor",
+        _param("reason", "string", "原因（主管看到的）", "reason (shown to the supervisor)", required=True),
+    ),
 }
+#: The actions of after-sales flows; every other action is an order flow's.
+CASE_ACTIONS: Final = ("approve_case", "refuse_case", "refer_to_supervisor")
 
 # Taken once, so that edits to the published dict cannot loosen validation.
 _CATALOGUE: Final = copy.deepcopy(ACTION_CATALOGUE)
@@ -152,6 +168,18 @@ class ParamIssue:
 def is_known_action(name: Any) -> bool:
     """True if ``name`` is an entry of the catalogue."""
     return isinstance(name, str) and name in _CATALOGUE
+
+
+def actions_for(trigger: str | None) -> list[str]:
+    """The catalogue actions a flow with this trigger may decide, in catalogue order: the case actions for an
+    after-sales flow, the others for an order flow (and for an unknown trigger)."""
+    case_flow = context_of_trigger(trigger) == "return"
+    return [name for name in _CATALOGUE if (name in CASE_ACTIONS) == case_flow]
+
+
+def is_action_for(name: Any, trigger: str | None) -> bool:
+    """True if ``name`` is a known action that a flow with this trigger may decide."""
+    return is_known_action(name) and (name in CASE_ACTIONS) == (context_of_trigger(trigger) == "return")
 
 
 def param_specs(action: str) -> dict[str, dict[str, Any]]:
@@ -286,6 +314,23 @@ class Decisions:
     documents: tuple[str, ...] = ()
     waybill_requested: bool = False
     notifications: tuple[Notification, ...] = ()
+    # After-sales: the case is approved, refused (with the reason), or left to a supervisor (with the reason).
+    case_approved: bool = False
+    case_refused: bool = False
+    refuse_reason: str | None = None
+    to_supervisor: bool = False
+    supervisor_reason: str | None = None
+
+    @property
+    def final(self) -> bool:
+        """True once nothing a later flow decides may count: the order is held or cancelled, or the case is
+        decided (approved, refused or left to a supervisor)."""
+        return self.hold or self.cancelled or self.case_decided
+
+    @property
+    def case_decided(self) -> bool:
+        """True when a case action was decided."""
+        return self.case_approved or self.case_refused or self.to_supervisor
 
     @property
     def hold_until_at(self) -> datetime | None:
@@ -522,6 +567,14 @@ _EFFECTS: Final[dict[str, _Effect]] = {
     "generate_documents": _adding("documents", lambda p: tuple(p["kinds"]), distinct=True),
     "request_waybill": _flag("waybill_requested"),
     "notify": _adding("notifications", lambda p: (Notification(str(p["template"]), str(p["via"])),)),
+    "approve_case": _flag("case_approved"),
+    "refuse_case": _Effect(
+        ("case_refused", "refuse_reason"), lambda _d, p: {"case_refused": True, "refuse_reason": _text(p, "reason")}
+    ),
+    "refer_to_supervisor": _Effect(
+        ("to_supervisor", "supervisor_reason"),
+        lambda _d, p: {"to_supervisor": True, "supervisor_reason": _text(p, "reason")},
+    ),
 }
 # The key groups in JSON, once each (actions may share a group), in the order of the Decisions fields.
 _GROUPS: Final = tuple(

@@ -94,7 +94,8 @@ Function = Callable[[Any, Any, dict[str, Any], DecisionsDraft, datetime | None, 
 class GeneratedFlow:
     """A flow's generated functions and when they may be used.
 
-    ``function(order, features, seen, draft, now, deadline)`` runs the flow for the order and features given
+    ``function(order, features, seen, draft, now, deadline)`` runs the flow for the order (an after-sales flow's
+    case) and features given
     starting from the decisions given (``seen``, as flows read them, and ``draft``, the typed record that the
     run's actions update).
     """
@@ -194,8 +195,10 @@ class _Generator:
         output_budget: int,
         *,
         traced: bool,
+        subject: str = "order",
     ) -> None:
         self.nodes, self.exits, self.start = nodes, exits, start
+        self.subject = subject  # the context's key the function's first argument holds (order or case)
         self.output_budget = output_budget
         self.traced = traced
         self.reads = ""  # with a trace: the variable of the reads of the node being written
@@ -851,7 +854,7 @@ class _Generator:
         # Every path the flow reads from the root, read once, before anything: reading has no effects.
         prefixes: dict[tuple[str, ...], str] = {}
         for text, (variable, keys) in self.hoisted.items():
-            parent = {"order": "order", "features": "features"}.get(keys[0])
+            parent = {self.subject: "order", "features": "features"}.get(keys[0])
             if parent is None:
                 prologue.append(f"{variable} = _M")  # the root holds nothing else
             else:
@@ -958,6 +961,7 @@ def generate_flow(
     output_budget: int,
     decided: Callable[[str, str, dict[str, Any]], Any],
     step: Callable[..., Any],
+    subject: str = "order",
 ) -> GeneratedFlow | None:
     """Generate a validated flow's functions, or None when it uses a shape left to the compiled run.
 
@@ -968,7 +972,7 @@ def generate_flow(
     sources: list[str] = []
     longest = 0
     for traced in (False, True):
-        generator = _Generator(nodes, exits, start, output_budget, traced=traced)
+        generator = _Generator(nodes, exits, start, output_budget, traced=traced, subject=subject)
         try:
             source, longest = generator.flow()
             code = compile(source, "<generated flow>", "exec")

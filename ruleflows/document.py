@@ -21,7 +21,12 @@ from ruleflows.problems import Problem, make_problem
 
 SCHEMA_VERSION: Final = 1
 NODE_TYPES: Final = ("start", "condition", "switch", "action", "end")
-TRIGGERS: Final = ("order.received", "order.paid", "order.updated")
+#: Flows on an order: the order context (``order``, its ``features``, the ``decisions`` so far).
+ORDER_TRIGGERS: Final = ("order.received", "order.paid", "order.updated")
+#: Flows on an after-sales case (售后申请) when it opens: the case context (``case``, the buyer's history as
+#: ``features``, the case's ``decisions``) and only the after-sales actions.
+RETURN_TRIGGERS: Final = ("return.requested",)
+TRIGGERS: Final = (*ORDER_TRIGGERS, *RETURN_TRIGGERS)
 
 MAX_DOCUMENT_BYTES: Final = 256 * 1024
 MAX_NODES: Final = 200

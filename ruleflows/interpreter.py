@@ -33,6 +33,7 @@ from ruleflows.logic import (
     rule_error,
 )
 from ruleflows.problems import Problem
+from ruleflows.schema import context_of_trigger
 from ruleflows.validation import check_document
 
 DEFAULT_MAX_STEPS: Final = 1000
@@ -74,6 +75,8 @@ class CompiledFlow:
     start_id: str
     nodes: Mapping[str, Node]
     exits: Mapping[tuple[str, str], str]  # (node id, port) -> next node id
+    #: The context's key holding what the flow is about: ``order``, or ``case`` for an after-sales flow.
+    subject: str = "order"
     # Derived from the rest, so it takes no part in comparing flows (its nodes compare by identity).
     program: Mapping[str, CompiledNode] | None = field(default=None, compare=False, repr=False)
     generated: GeneratedFlow | None = field(default=None, compare=False, repr=False)
@@ -91,6 +94,7 @@ def compile_flow(doc: Any) -> CompiledFlow:
         output_budget=MAX_RUN_OUTPUT_SIZE,
         decided=_decided_action,
         step=NodeTrace,
+        subject=flow.subject,
     )
     return replace(flow, program=program, generated=generated)
 
@@ -103,7 +107,10 @@ def _prepare(doc: Any) -> CompiledFlow:
     nodes = {node.id: node for node in document.nodes}
     start_id = next(node.id for node in document.nodes if node.type == "start")
     exits = {(edge.source, edge.port): edge.target for edge in document.edges}
-    return CompiledFlow(name=document.name, trigger=document.trigger, start_id=start_id, nodes=nodes, exits=exits)
+    subject = "case" if context_of_trigger(document.trigger) == "return" else "order"
+    return CompiledFlow(
+        name=document.name, trigger=document.trigger, start_id=start_id, nodes=nodes, exits=exits, subject=subject
+    )
 
 
 @dataclass(slots=True)
@@ -197,7 +204,8 @@ def run(
 ) -> RunResult:
     """Run a flow (a document or a :class:`CompiledFlow`) for one order context; never raises.
 
-    ``context`` is ``{"order": ..., "features": ..., "decisions": ...}``; ``now`` is the clock the time
+    ``context`` is ``{"order": ..., "features": ..., "decisions": ...}`` (an after-sales flow's has ``case`` in
+    place of ``order``); ``now`` is the clock the time
     operators use (they fail, and so does the node, if it is needed and not given). ``time_limit`` is a
     budget in seconds of the running thread's CPU time (:data:`~ruleflows.logic.budget_clock`), counted from
     the start of the run; past it the run stops with status
@@ -234,7 +242,8 @@ def run(
             seen, draft = _given_decisions(context)
             features = context.get("features")
             function = generated.traced if trace else generated.untraced
-            made = function(context.get("order"), features if features is not None else {}, seen, draft, now, deadline)
+            subject = context.get(compiled.subject)
+            made = function(subject, features if features is not None else {}, seen, draft, now, deadline)
         if made is not None:
             path, actions, steps = made
             result = RunResult(STATUS_OK, actions, path, steps, draft.freeze())
@@ -291,7 +300,7 @@ class _Run:
         self.output = OutputBudget(MAX_RUN_OUTPUT_SIZE)
         seen, self.draft = _given_decisions(context)
         self.data: dict[str, Any] = {
-            "order": context.get("order"),
+            flow.subject: context.get(flow.subject),
             "features": context.get("features") if context.get("features") is not None else {},
             "decisions": seen,
         }

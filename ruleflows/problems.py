@@ -146,8 +146,8 @@ MESSAGES: Final = MappingProxyType(
             '"{node}": the operation "{operator}" has wrong arguments: {detail_en}.',
         ),
         "unknown_var": (
-            "「{node}」引用的字段「{var}」不存在于订单数据中。",
-            '"{node}" refers to the field "{var}", which is not in the order data.',
+            "「{node}」引用的字段「{var}」不存在于{data_zh}数据中。",
+            '"{node}" refers to the field "{var}", which is not in the {data_en} data.',
         ),
         "bad_regex": (
             "「{node}」中的正则表达式不可用：{detail_zh}。",
@@ -158,6 +158,11 @@ MESSAGES: Final = MappingProxyType(
             '"{node}" has an expression nested too deeply (limit {limit} levels).',
         ),
         "unknown_action": ("「{node}」的动作「{value}」不存在。", '"{node}" uses an unknown action "{value}".'),
+        "action_not_for_trigger": (
+            "「{node}」的动作「{value}」不能用在这种流程里：售后流程只能同意、拒绝或转主管审核，订单流程不能处理售后单。",
+            '"{node}" uses the action "{value}", which this kind of flow cannot decide: an after-sales flow only '
+            "approves, refuses or sends to a supervisor, and an order flow cannot decide a case.",
+        ),
         "missing_action": ("动作节点「{node}」还没有选择动作。", 'Action node "{node}" has no action chosen.'),
         "missing_param": (
             "动作「{action}」缺少参数「{param}」。",

@@ -1,8 +1,10 @@
-"""The order context schema: every field a flow can read, published as data for the editor's field picker.
+"""The context schemas: every field a flow can read, published as data for the editor's field picker.
 
-A flow sees ``{"order": <canonical order>, "features": {...}, "decisions": {...}}``. Paths use dots; ``[]``
-marks the items of an array (``order.lines[].sku``). ``var`` paths in rules are checked against this at
-save time; an index such as ``order.lines.0.sku`` matches ``order.lines[].sku``.
+An order flow sees ``{"order": <canonical order>, "features": {...}, "decisions": {...}}``; an after-sales
+flow (trigger ``return.requested``) sees ``{"case": <the case>, "features": <the buyer's history>,
+"decisions": {...}}``. Paths use dots; ``[]`` marks the items of an array (``order.lines[].sku``). ``var``
+paths in rules are checked at save time against the schema of the flow's trigger; an index such as
+``order.lines.0.sku`` matches ``order.lines[].sku``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
+from ruleflows.document import RETURN_TRIGGERS
 from ruleflows.regions import PROVINCES, REGIONS
 
 CHANNELS: Final = (
@@ -41,6 +44,9 @@ CARRIER_STRATEGIES: Final = ("cheapest", "fastest")
 PRIORITY_LEVELS: Final = ("low", "normal", "high", "urgent")
 DOCUMENT_KINDS: Final = ("outbound_order", "pick_list")
 NOTIFY_CHANNELS: Final = ("sms", "wechat")
+#: After-sales cases: 仅退款, 退货退款, 换货, 补发; opened from the platform, by our customer service, at a store.
+CASE_KINDS: Final = ("refund_only", "return_refund", "exchange", "reissue")
+CASE_SOURCES: Final = ("platform", "operator", "store")
 FIELD_TYPES: Final = ("string", "number", "money_fen", "integer", "boolean", "datetime", "array", "object", "enum")
 
 
@@ -189,11 +195,62 @@ _FIELDS: Final = [
     _field("decisions.notifications[].via", "enum", "通知方式", "sent via", NOTIFY_CHANNELS),
 ]
 
-#: The schema as JSON-serialisable data. Treat it as read-only; :func:`order_context_schema` gives a copy.
-ORDER_CONTEXT_SCHEMA: Final[dict[str, Any]] = {"version": 1, "field_types": list(FIELD_TYPES), "fields": _FIELDS}
+#: What an after-sales flow reads: the case, the buyer's recent history and what the flows decided so far.
+_RETURN_FIELDS: Final = [
+    _field("case", "object", "售后单", "after-sales case"),
+    _field("case.kind", "enum", "售后类型", "case type", CASE_KINDS),
+    _field("case.source", "enum", "售后来源", "opened from", CASE_SOURCES),
+    _field("case.channel", "enum", "渠道", "channel", CHANNELS),
+    _field("case.shop_code", "string", "店铺", "shop"),
+    _field("case.reason", "string", "售后原因", "reason"),
+    _field("case.shipped", "boolean", "已发货", "shipped"),
+    _field("case.refund_fen", "money_fen", "退款金额", "refund amount"),
+    _field("case.shipping_refund_fen", "money_fen", "退运费", "shipping refunded"),
+    _field("case.paid_fen", "money_fen", "订单实付金额", "amount the order paid"),
+    _field("case.line_count", "integer", "售后商品行数", "items (lines) in the case"),
+    _field("case.qty", "integer", "售后件数", "units in the case"),
+    _field("case.lines", "array", "售后商品", "case lines"),
+    _field("case.lines[]", "object", "售后商品行", "case line"),
+    _field("case.lines[].sku", "string", "商品编码（SKU）", "SKU"),
+    _field("case.lines[].title", "string", "商品名称", "title"),
+    _field("case.lines[].qty", "integer", "数量", "quantity"),
+    _field("case.lines[].refund_fen", "money_fen", "行退款金额", "line refund"),
+    _field("case.opened_at", "datetime", "申请时间", "opened at"),
+    _field("features", "object", "买家近况", "the buyer's history"),
+    _field("features.returns_90d", "integer", "买家近 90 天售后次数", "the buyer's cases in the last 90 days"),
+    _field(
+        "features.refunded_fen_90d", "money_fen", "买家近 90 天已退款金额", "refunded to the buyer in the last 90 days"
+    ),
+    _field("features.orders_90d", "integer", "买家近 90 天订单数", "the buyer's orders in the last 90 days"),
+    _field("decisions", "object", "已做的决定", "decisions so far"),
+    _field("decisions.case_approved", "boolean", "已同意售后", "case approved"),
+    _field("decisions.case_refused", "boolean", "已拒绝售后", "case refused"),
+    _field("decisions.refuse_reason", "string", "拒绝原因", "refusal reason"),
+    _field("decisions.to_supervisor", "boolean", "已转主管审核", "sent to a supervisor"),
+    _field("decisions.supervisor_reason", "string", "转主管原因", "why a supervisor decides"),
+]
 
-# Built once from the fields above, so that changing the published dict cannot loosen validation.
-_INDEX: Final = {field["path"]: (field["type"], bool(field.get("open"))) for field in copy.deepcopy(_FIELDS)}
+#: The schemas as JSON-serialisable data. Treat them as read-only; :func:`order_context_schema` and
+#: :func:`context_schema` give copies.
+ORDER_CONTEXT_SCHEMA: Final[dict[str, Any]] = {"version": 1, "field_types": list(FIELD_TYPES), "fields": _FIELDS}
+RETURN_CONTEXT_SCHEMA: Final[dict[str, Any]] = {
+    "version": 1,
+    "field_types": list(FIELD_TYPES),
+    "fields": _RETURN_FIELDS,
+}
+
+# Built once from the fields above, so that changing the published dicts cannot loosen validation.
+_Index = dict[str, tuple[str, bool]]
+_FIELD_COPIES: Final = {"order": copy.deepcopy(_FIELDS), "return": copy.deepcopy(_RETURN_FIELDS)}
+_INDEXES: Final[dict[str, _Index]] = {
+    context: {field["path"]: (field["type"], bool(field.get("open"))) for field in fields}
+    for context, fields in _FIELD_COPIES.items()
+}
+
+
+def context_of_trigger(trigger: str | None) -> str:
+    """Which context a flow with this trigger reads: ``return`` for an after-sales trigger, else ``order``."""
+    return "return" if trigger in RETURN_TRIGGERS else "order"
 
 
 def order_context_schema() -> dict[str, Any]:
@@ -201,38 +258,47 @@ def order_context_schema() -> dict[str, Any]:
     return copy.deepcopy(ORDER_CONTEXT_SCHEMA)
 
 
-def field_at(path: str) -> dict[str, Any] | None:
+def context_schema(trigger: str | None) -> dict[str, Any]:
+    """A fresh copy of the schema a flow with this trigger reads (the order context for an unknown trigger)."""
+    schema = RETURN_CONTEXT_SCHEMA if context_of_trigger(trigger) == "return" else ORDER_CONTEXT_SCHEMA
+    return copy.deepcopy(schema)
+
+
+def field_at(path: str, trigger: str | None = None) -> dict[str, Any] | None:
     """The schema field a ``var`` path reads (``order.lines.0.sku`` -> ``order.lines[].sku``), or None."""
-    schema_path = schema_path_of(path)
+    schema_path = schema_path_of(path, trigger)
     if schema_path is None:
         return None
-    for field in _FIELDS:
+    for field in _FIELD_COPIES[context_of_trigger(trigger)]:
         if field["path"] == schema_path:
             return dict(field)
     return None
 
 
-def schema_path_of(path: str) -> str | None:
-    """Map a ``var`` path onto a schema path, or None if the context has no such field.
+def schema_path_of(path: str, trigger: str | None = None) -> str | None:
+    """Map a ``var`` path onto a schema path of the trigger's context (the order context by default), or None if
+    the context has no such field.
 
     The empty path (the whole context) is valid; so is anything below an open object.
     """
     if path == "":
         return ""
+    index = _INDEXES[context_of_trigger(trigger)]
     current = ""
     for segment in path.split("."):
-        if current and _INDEX.get(current, ("", False))[1]:
+        if current and index.get(current, ("", False))[1]:
             return current  # below an open object, keys are data
-        if current and _INDEX.get(current, ("", False))[0] == "array" and segment.isdigit():
+        if current and index.get(current, ("", False))[0] == "array" and segment.isdigit():
             candidate = f"{current}[]"
         else:
             candidate = f"{current}.{segment}" if current else segment
-        if candidate not in _INDEX:
+        if candidate not in index:
             return None
         current = candidate
     return current
 
 
-def is_known_path(path: str) -> bool:
-    """True if ``path`` names a field (or a whole object or array) of the flow context."""
-    return schema_path_of(path) is not None
+def is_known_path(path: str, trigger: str | None = None) -> bool:
+    """True if ``path`` names a field (or a whole object or array) of the context a flow with ``trigger`` reads
+    (the order context by default)."""
+    return schema_path_of(path, trigger) is not None

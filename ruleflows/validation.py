@@ -3,7 +3,8 @@
 Checks, besides the structure read by :mod:`ruleflows.document`: exactly one start; no loops; every
 condition has a true and a false exit, every switch branch and its default lead somewhere; no dangling or
 duplicate connections; no unreachable nodes; known actions with fitting parameters; JSON Logic that uses only
-allowed operators, reads only fields of the order context and stays within the depth limit.
+allowed operators, reads only fields of the context of the flow's trigger (the order's, or an after-sales case's)
+and stays within the depth limit; only the actions the trigger allows.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ruleflows.actions import check_params, is_known_action
+from ruleflows.actions import check_params, is_action_for, is_known_action
 from ruleflows.document import MAX_EXPRESSION_DEPTH, Document, Edge, Node, read_document
 from ruleflows.logic import ALLOWED_OPERATORS, ITERATING_OPERATORS, is_expression
 from ruleflows.operations import DOMAIN_OPERATIONS, regex_problem
 from ruleflows.problems import Problem, make_problem
-from ruleflows.schema import is_known_path
+from ruleflows.schema import context_of_trigger, is_known_path
 
 # Operators whose arguments must be written as an array in the rule (JSON Logic "Invalid Arguments").
 _NEEDS_ARRAY = frozenset(
@@ -44,7 +45,7 @@ def check_document(doc: Any) -> tuple[Document, list[Problem]]:
     if start is not None:
         _check_reachable(start, nodes, edges, problems)
     for node in nodes.values():
-        _check_config(node, problems)
+        _check_config(node, document.trigger, problems)
     return document, problems
 
 
@@ -225,20 +226,20 @@ def _check_reachable(start: Node, nodes: dict[str, Node], edges: list[Edge], pro
 # ---------------------------------------------------------------------------------------------- config
 
 
-def _check_config(node: Node, problems: list[Problem]) -> None:
+def _check_config(node: Node, trigger: str, problems: list[Problem]) -> None:
     base = f"nodes[{node.index}].config"
     if node.type == "condition":
         if "logic" not in node.config or node.config["logic"] is None:
             problems.append(make_problem("missing_logic", node=node.label, node_id=node.id, path=f"{base}.logic"))
         else:
-            problems.extend(check_expression(node.config["logic"], node, f"{base}.logic"))
+            problems.extend(check_expression(node.config["logic"], node, f"{base}.logic", trigger))
     elif node.type == "switch":
-        _check_switch(node, base, problems)
+        _check_switch(node, base, trigger, problems)
     elif node.type == "action":
-        _check_action(node, base, problems)
+        _check_action(node, base, trigger, problems)
 
 
-def _check_switch(node: Node, base: str, problems: list[Problem]) -> None:
+def _check_switch(node: Node, base: str, trigger: str, problems: list[Problem]) -> None:
     branches = node.config.get("branches")
     where = {"node_id": node.id}
     if branches is None or branches == []:
@@ -298,10 +299,10 @@ def _check_switch(node: Node, base: str, problems: list[Problem]) -> None:
                 make_problem("missing_logic", node=f"{node.label} / {branch_id}", path=f"{path}.logic", **where)
             )
         else:
-            problems.extend(check_expression(branch["logic"], node, f"{path}.logic"))
+            problems.extend(check_expression(branch["logic"], node, f"{path}.logic", trigger))
 
 
-def _check_action(node: Node, base: str, problems: list[Problem]) -> None:
+def _check_action(node: Node, base: str, trigger: str, problems: list[Problem]) -> None:
     where = {"node_id": node.id}
     action = node.config.get("action")
     if action is None or action == "":
@@ -310,6 +311,11 @@ def _check_action(node: Node, base: str, problems: list[Problem]) -> None:
     if not is_known_action(action):
         problems.append(
             make_problem("unknown_action", node=node.label, value=str(action), path=f"{base}.action", **where)
+        )
+        return
+    if not is_action_for(action, trigger):
+        problems.append(
+            make_problem("action_not_for_trigger", node=node.label, value=str(action), path=f"{base}.action", **where)
         )
         return
     params = node.config.get("params", {})
@@ -329,7 +335,7 @@ def _check_action(node: Node, base: str, problems: list[Problem]) -> None:
         return
     dynamic = set()
     for name, value in params.items():
-        expression_problems = check_expression(value, node, f"{base}.params.{name}")
+        expression_problems = check_expression(value, node, f"{base}.params.{name}", trigger)
         problems.extend(expression_problems)
         if contains_expression(value):
             dynamic.add(name)
@@ -360,14 +366,17 @@ def contains_expression(value: Any) -> bool:
 # ------------------------------------------------------------------------------------------ expressions
 
 
-def check_expression(logic: Any, node: Node, path: str) -> list[Problem]:
-    """Problems of one JSON Logic expression: operators, ``var`` paths, argument shapes and depth."""
+def check_expression(logic: Any, node: Node, path: str, trigger: str | None = None) -> list[Problem]:
+    """Problems of one JSON Logic expression: operators, ``var`` paths (against the context of the flow's
+    trigger, the order context by default), argument shapes and depth."""
     problems: list[Problem] = []
-    _walk(logic, node, path, relative=False, depth=0, problems=problems)
+    _walk(logic, node, path, relative=False, depth=0, problems=problems, trigger=trigger)
     return problems
 
 
-def _walk(logic: Any, node: Node, path: str, *, relative: bool, depth: int, problems: list[Problem]) -> bool:
+def _walk(
+    logic: Any, node: Node, path: str, *, relative: bool, depth: int, problems: list[Problem], trigger: str | None
+) -> bool:
     """Check one expression node; returns False once the depth limit is hit, to stop the walk."""
     if depth > MAX_EXPRESSION_DEPTH:
         problems.append(
@@ -377,7 +386,7 @@ def _walk(logic: Any, node: Node, path: str, *, relative: bool, depth: int, prob
     if isinstance(logic, list):
         # Scalars need no check: skipping them keeps a long literal array (up to the document size) cheap.
         return all(
-            _walk(item, node, f"{path}[{i}]", relative=relative, depth=depth + 1, problems=problems)
+            _walk(item, node, f"{path}[{i}]", relative=relative, depth=depth + 1, problems=problems, trigger=trigger)
             for i, item in enumerate(logic)
             if isinstance(item, dict | list)
         )
@@ -390,14 +399,20 @@ def _walk(logic: Any, node: Node, path: str, *, relative: bool, depth: int, prob
     elif operator == "preserve":
         return True  # its argument is data, never evaluated
     else:
-        _check_operator(operator, raw, node, relative, problems, where)
+        _check_operator(operator, raw, node, relative, problems, where, trigger)
     args = raw if isinstance(raw, list) else [raw]
     for index, arg in enumerate(args):
         if not isinstance(arg, dict | list):
             continue
         inner_relative = relative or _is_relative_argument(operator, index)
         if not _walk(
-            arg, node, f"{path}.{operator}[{index}]", relative=inner_relative, depth=depth + 1, problems=problems
+            arg,
+            node,
+            f"{path}.{operator}[{index}]",
+            relative=inner_relative,
+            depth=depth + 1,
+            problems=problems,
+            trigger=trigger,
         ):
             return False
     return True
@@ -411,7 +426,13 @@ def _is_relative_argument(operator: str, index: int) -> bool:
 
 
 def _check_operator(
-    operator: str, raw: Any, node: Node, relative: bool, problems: list[Problem], where: dict[str, Any]
+    operator: str,
+    raw: Any,
+    node: Node,
+    relative: bool,
+    problems: list[Problem],
+    where: dict[str, Any],
+    trigger: str | None,
 ) -> None:
     def bad_args(detail_zh: str, detail_en: str) -> None:
         problems.append(
@@ -448,8 +469,15 @@ def _check_operator(
                 )
     if not relative:
         for var_path in _static_paths(operator, raw):
-            if not is_known_path(var_path):
-                problems.append(make_problem("unknown_var", node=node.label, var=var_path, **where))
+            if not is_known_path(var_path, trigger):
+                data_zh, data_en = (
+                    ("售后单", "after-sales case") if context_of_trigger(trigger) == "return" else ("订单", "order")
+                )
+                problems.append(
+                    make_problem(
+                        "unknown_var", node=node.label, var=var_path, data_zh=data_zh, data_en=data_en, **where
+                    )
+                )
 
 
 def _static_paths(operator: str, raw: Any) -> list[str]:

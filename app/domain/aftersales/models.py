@@ -97,6 +97,14 @@ class AfterSaleCase(SQLModel, table=True):
     due_at: datetime = utc_field()
     decided_by: str = Field(default="", max_length=100)
     decided_at: datetime | None = utc_field(nullable=True)
+    #: The after-sales flows (return.requested) left the case to a supervisor (高价值, …), and why: it stays
+    #: requested until a person decides it.
+    needs_supervisor: bool = False
+    supervisor_reason: str = Field(default="", max_length=200)
+    #: Each after-sales flow run on the case: flow id, version id, name, status, path and per-node trace.
+    flow_runs: list[dict[str, Any]] = json_field(nullable=False, default_factory=list)
+    #: What those flows decided (``ruleflows.Decisions`` JSON); empty when none ran.
+    flow_decisions: dict[str, Any] = json_field(nullable=False, default_factory=dict)
     opened_by: str = Field(default="", max_length=100)
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()

@@ -61,6 +61,8 @@ REFUND_JOB = "write_back_refund"
 #: ``REFUND_JOB`` and made once the platform accepts. Every other case (our web shop, a till, a 小程序 without a
 #: refund API, one an operator entered) records its refund at once.
 WRITTEN_BACK_CHANNELS = frozenset({"taobao", "tmall", "jd", "douyin", "kuaishou", "youzan", "wechat_channels"})
+#: The job that runs the published after-sales flows on a case that just opened (``aftersales.rules.decide``).
+DECIDE_JOB = "decide_case"
 SHIPPED_STATUSES = (OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed)
 #: Parcel states in which the goods have left the warehouse.
 LEFT = ("shipped", "delivered")
@@ -390,6 +392,8 @@ async def open_case(
     await session.flush()
     view = CaseView(case, rows)
     await _timeline(session, view, "aftersale_opened", actor, kind=case.kind, refund_fen=case.refund_fen)
+    # The published after-sales flows decide it after commit (see ``app.domain.aftersales.rules``).
+    await outbox.stage(session, DECIDE_JOB, case.id, dedupe_key=f"{DECIDE_JOB}:{case.id}")
     return view
 
 
@@ -462,6 +466,21 @@ async def refuse(
     case.note = (reason.strip() or case.note)[:500]
     session.add(case)
     await _timeline(session, view, "aftersale_refused", actor, reason=reason.strip()[:200])
+    return view
+
+
+async def refer_to_supervisor(
+    session: AsyncSession, case_id: int, actor: Actor, reason: str, *, now: datetime | None = None
+) -> CaseView:
+    """转主管审核: the case stays requested, flagged for a supervisor (高价值, …) with the reason shown."""
+    view = await load_case(session, case_id, lock=True)
+    _require_open(view.case, CaseStatus.requested)
+    case = view.case
+    case.needs_supervisor = True
+    case.supervisor_reason = reason.strip()[:200]
+    case.updated_at = now or utcnow()
+    session.add(case)
+    await _timeline(session, view, "aftersale_to_supervisor", actor, reason=case.supervisor_reason)
     return view
 
 

@@ -29,7 +29,7 @@ from app.forms import many, one
 from app.i18n import N_, current_locale, gettext
 from app.json_input import parse_json
 from app.params import parse_decimal, parse_int
-from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS
+from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS, RETURN_CONTEXT_SCHEMA, context_of_trigger
 
 CHINA: Final = ZoneInfo("Asia/Shanghai")
 LINE_PREFIX: Final = "order.lines[]."
@@ -97,8 +97,10 @@ class PickerField:
     kind: str
     label_zh: str
     label_en: str
-    group: str  # order | line | features | decisions
+    group: str  # order | line | features | decisions; an after-sales flow's: case | buyer | case_decisions
     values: tuple[str, ...] = ()
+    #: The flows whose context holds the field: ``order`` or ``return`` (after-sales).
+    context: str = "order"
 
     @property
     def label(self) -> str:
@@ -106,7 +108,7 @@ class PickerField:
         return self.label_en if current_locale.get() == "en" else self.label_zh
 
 
-def _kind_of(field: dict[str, Any]) -> str | None:
+def _kind_of(field: dict[str, Any], schema: dict[str, Any]) -> str | None:
     path, kind = field["path"], field["type"]
     if path in ("order.receiver.province",):
         return "province"
@@ -115,7 +117,7 @@ def _kind_of(field: dict[str, Any]) -> str | None:
     if path == "order.receiver.phone_masked":
         return "phone"
     if kind == "array":
-        item = next((f for f in ORDER_CONTEXT_SCHEMA["fields"] if f["path"] == path + "[]"), None)
+        item = next((f for f in schema["fields"] if f["path"] == path + "[]"), None)
         return "list" if item is not None and item["type"] in ("string", "enum") else None
     return {
         "string": "string",
@@ -128,42 +130,64 @@ def _kind_of(field: dict[str, Any]) -> str | None:
     }.get(kind)
 
 
-def _picker_fields() -> tuple[PickerField, ...]:
+#: The option group of an after-sales flow's fields, by the root of their path.
+RETURN_GROUPS: Final = {"case": "case", "features": "buyer", "decisions": "case_decisions"}
+
+
+def _picker_fields(schema: dict[str, Any], context: str) -> tuple[PickerField, ...]:
     fields: list[PickerField] = []
-    for field in ORDER_CONTEXT_SCHEMA["fields"]:
+    for field in schema["fields"]:
         path = field["path"]
         if path.endswith("[]") or field.get("open"):
             continue
         if "[]" in path and not path.startswith(LINE_PREFIX):
-            continue  # items of decisions' arrays of objects are not something to build a rule on
-        kind = _kind_of(field)
+            continue  # items of decisions' arrays of objects, or of case lines, are not something to build a rule on
+        kind = _kind_of(field, schema)
         if kind is None:
             continue
         if path.startswith(LINE_PREFIX):
             group, label_zh, label_en = "line", "任一商品行的" + field["label_zh"], "any line's " + field["label_en"]
         else:
             group, label_zh, label_en = path.split(".")[0], field["label_zh"], field["label_en"]
+        if context == "return":
+            group = RETURN_GROUPS[group]
         values = tuple(field.get("values") or ())
         if kind == "province":
             values = PROVINCES
-        fields.append(PickerField(path, kind, label_zh, label_en, group, values))
+        fields.append(PickerField(path, kind, label_zh, label_en, group, values, context))
     return tuple(fields)
 
 
 #: Every field of the order context schema a rule can be built on, in the schema's order.
-PICKER_FIELDS: Final = _picker_fields()
-_BY_PATH: Final = {field.path: field for field in PICKER_FIELDS}
+PICKER_FIELDS: Final = _picker_fields(ORDER_CONTEXT_SCHEMA, "order")
+#: Every field of an after-sales flow's context (return.requested) a rule can be built on.
+RETURN_PICKER_FIELDS: Final = _picker_fields(RETURN_CONTEXT_SCHEMA, "return")
+# The two contexts share no path a rule is built on, so a rule's field names its context.
+_BY_PATH: Final = {field.path: field for field in (*PICKER_FIELDS, *RETURN_PICKER_FIELDS)}
+assert len(_BY_PATH) == len(PICKER_FIELDS) + len(RETURN_PICKER_FIELDS)
 FIELD_GROUPS: Final = (
     ("order", N_("Order")),
     ("line", N_("Order lines")),
     ("features", N_("Features")),
     ("decisions", N_("Decisions so far")),
 )
+RETURN_FIELD_GROUPS: Final = (
+    ("case", N_("After-sales case")),
+    ("buyer", N_("The buyer's history")),
+    ("case_decisions", N_("Decisions so far")),
+)
 
 
-def field_groups() -> list[tuple[str, str]]:
-    """(group key, label in the reader's language) for the field picker's option groups."""
-    return [(key, gettext(label)) for key, label in FIELD_GROUPS]
+def picker_fields(trigger: str | None = None) -> tuple[PickerField, ...]:
+    """The fields a flow with this trigger builds rules on: an after-sales flow's case fields, else the order's."""
+    return RETURN_PICKER_FIELDS if context_of_trigger(trigger) == "return" else PICKER_FIELDS
+
+
+def field_groups(trigger: str | None = None) -> list[tuple[str, str]]:
+    """(group key, label in the reader's language) for the field picker's option groups of a flow with this
+    trigger."""
+    groups = RETURN_FIELD_GROUPS if context_of_trigger(trigger) == "return" else FIELD_GROUPS
+    return [(key, gettext(label)) for key, label in groups]
 
 
 def join_choices() -> list[tuple[str, str]]:

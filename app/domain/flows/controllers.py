@@ -159,7 +159,12 @@ class FlowsController(Controller):
         self, request: HTMXRequest, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Redirect | Template:
         flow = await services.create_flow(
-            db_session, actor, one(data, "name"), template=one(data, "template") or None, ip=client_ip(request)
+            db_session,
+            actor,
+            one(data, "name"),
+            template=one(data, "template") or None,
+            trigger=one(data, "trigger") or None,
+            ip=client_ip(request),
         )
         return Redirect(request.app.route_reverse("flows:editor", flow_id=flow.id), status_code=303)
 
@@ -201,7 +206,7 @@ class FlowsController(Controller):
             summaries={
                 n["id"]: panels.summary(n) for n in nodes if isinstance(n, dict) and isinstance(n.get("id"), str)
             },
-            palette=palette(),
+            palette=palette(flow.trigger),
             orders=await sources.recent_contexts(db_session, 20, secret_key=settings.secret_key),
             backtest_max=services.MAX_BACKTEST_ORDERS,
             channels=list(Channel),
@@ -241,7 +246,7 @@ class FlowsController(Controller):
 
     @post("/{flow_id:int}/panel", name="flows:panel", status_code=200, opt=refusals_shown_by(panel_refused))
     async def panel(self, request: HTMXRequest, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
-        await _flow_or_404(db_session, flow_id)
+        flow = await _flow_or_404(db_session, flow_id)
         node = panels.read_node(one(data, "node"))
         applied = (
             panels.Applied(panels.prepared(node)) if one(data, "intent") == "open" else panels.apply_form(node, data)
@@ -249,30 +254,30 @@ class FlowsController(Controller):
         changed = one(data, "intent") != "open" and not applied.param_problems
         return Template(
             "flows/_node_panel.html",
-            context=await self._panel_context(db_session, flow_id, applied, changed=changed),
+            context=await self._panel_context(db_session, flow, applied, changed=changed),
         )
 
     async def _panel_context(
-        self, db_session: AsyncSession, flow_id: int, applied: panels.Applied, *, changed: bool
+        self, db_session: AsyncSession, flow: Any, applied: panels.Applied, *, changed: bool
     ) -> dict[str, Any]:
         from app.domain.flows import builder
 
         node = applied.node
         return {
-            "flow_id": flow_id,
+            "flow_id": flow.id,
             "node": node,
             "node_json": json.dumps(node, ensure_ascii=False),
             "changed": changed,
             "summary": panels.summary(node),
             "applied": applied,
-            "problems": panels.node_problems(node),
+            "problems": panels.node_problems(node, flow.trigger),
             "raw": applied.raw_refused if applied.raw_error else panels.raw_text(node),
             "mode": panels.builder_mode(node["config"]) if node["type"] == "condition" else None,
             "branch_modes": {
                 b.get("id"): panels.builder_mode(b) for b in node["config"].get("branches") or [] if isinstance(b, dict)
             },
-            "fields": builder.PICKER_FIELDS,
-            "field_groups": builder.field_groups(),
+            "fields": builder.picker_fields(flow.trigger),
+            "field_groups": builder.field_groups(flow.trigger),
             "joins": builder.join_choices(),
             "pretty": panels.pretty,
             "default_input": builder.default_input,
@@ -284,7 +289,7 @@ class FlowsController(Controller):
             "regions": ruleflows.REGIONS,
             "province_groups": _province_groups(),
             "categories": await services.categories(db_session),
-            "actions": panels.action_choices(),
+            "actions": panels.action_choices(flow.trigger),
             "param_rows": panels.param_rows(applied),
             "one_of_mode": applied.action_mode or panels.one_of_mode(node),
             "pickers": action_forms.picker_choices(
@@ -304,10 +309,10 @@ class FlowsController(Controller):
         opt={"read_only": True, **refusals_shown_by(panel_refused)},
     )
     async def check_raw(self, flow_id: int, data: Form, db_session: AsyncSession) -> Template:
-        await _flow_or_404(db_session, flow_id)
+        flow = await _flow_or_404(db_session, flow_id)
         node = panels.read_node(one(data, "node"))
         # The check evaluates the rule on a sample order: in a worker thread, within the simulation's time limit.
-        check = await services.evaluate_off_loop(panels.check_raw, node, one(data, "raw"))
+        check = await services.evaluate_off_loop(panels.check_raw, node, one(data, "raw"), flow.trigger)
         return Template("flows/_raw_check.html", context={"check": check})
 
     @post("/{flow_id:int}/simulate", name="flows:simulate", status_code=200, opt={"read_only": True})
@@ -540,7 +545,7 @@ class FlowsController(Controller):
             right_doc=right_doc,
             diff=diff,
             node_status=diff.node_status(),
-            palette=palette(),
+            palette=palette(flow.trigger),
             locale=current_locale.get(),
             error=error,
         )
@@ -565,8 +570,9 @@ def _province_groups() -> list[tuple[str, list[str]]]:
     return list(groups.items())
 
 
-def palette() -> list[dict[str, Any]]:
-    """The palette: 开始, 条件, 分支, each action of the catalogue, 结束 — with what a new node starts with."""
+def palette(trigger: str | None = None) -> list[dict[str, Any]]:
+    """The palette: 开始, 条件, 分支, each action a flow with this trigger may decide (an after-sales flow's case
+    actions, else the order actions), 结束 — with what a new node starts with."""
     items: list[dict[str, Any]] = [
         {"key": "start", "type": "start", "label": gettext("Start"), "config": {}},
         {"key": "condition", "type": "condition", "label": gettext("Condition"), "config": {}},
@@ -577,7 +583,8 @@ def palette() -> list[dict[str, Any]]:
             "config": {"branches": [{"id": "b1", "label": gettext("Branch %(n)s") % {"n": 1}, "logic": None}]},
         },
     ]
-    for name, spec in ruleflows.ACTION_CATALOGUE.items():
+    for name in ruleflows.actions_for(trigger):
+        spec = ruleflows.ACTION_CATALOGUE[name]
         items.append(
             {
                 "key": f"action:{name}",

@@ -265,8 +265,9 @@ class RawCheck:
     sample_label: str | None = None
 
 
-def check_raw(node: dict[str, Any], raw: str) -> RawCheck:
-    """Validate JSON typed into a node's JSON editor, as the engine would, and try it on a sample order.
+def check_raw(node: dict[str, Any], raw: str, trigger: str | None = None) -> RawCheck:
+    """Validate JSON typed into a node's JSON editor, as the engine would for a flow with this trigger, and try
+    a condition of an order flow on a sample order (there are no sample cases).
 
     The trial has the simulation's time limit; callers run this in a worker thread.
     """
@@ -274,10 +275,10 @@ def check_raw(node: dict[str, Any], raw: str) -> RawCheck:
     _apply_raw(trial, raw)
     if trial.raw_error:
         return RawCheck(False, [trial.raw_error])
-    problems = node_problems(trial.node)
+    problems = node_problems(trial.node, trigger)
     if problems:
         return RawCheck(False, problems)
-    if node["type"] != "condition":
+    if node["type"] != "condition" or ruleflows.context_of_trigger(trigger) != "order":
         return RawCheck(True, [])
     sample = SAMPLE_ORDERS[0]
     label = sample.label_en if current_locale.get() == "en" else sample.label_zh
@@ -292,9 +293,10 @@ def check_raw(node: dict[str, Any], raw: str) -> RawCheck:
     return RawCheck(True, [], json.dumps(value, ensure_ascii=False), label)
 
 
-def node_problems(node: dict[str, Any]) -> list[str]:
-    """The engine's problems with one node's configuration (connections aside), in the request's language."""
-    doc = {"schema": 1, "name": "check", "trigger": "order.received", "nodes": [node], "edges": []}
+def node_problems(node: dict[str, Any], trigger: str | None = None) -> list[str]:
+    """The engine's problems with one node's configuration (connections aside) in a flow with this trigger (an
+    order flow by default), in the request's language."""
+    doc = {"schema": 1, "name": "check", "trigger": trigger or "order.received", "nodes": [node], "edges": []}
     language_en = current_locale.get() == "en"
     return [
         problem.message_en if language_en else problem.message_zh
@@ -341,9 +343,10 @@ def action_label(action: str) -> str:
     return localised(ACTION_CATALOGUE[action]) if action in ACTION_CATALOGUE else action
 
 
-def action_choices() -> list[tuple[str, str]]:
-    """(action name, label) for the action picker."""
-    return [(name, localised(spec)) for name, spec in ACTION_CATALOGUE.items()]
+def action_choices(trigger: str | None = None) -> list[tuple[str, str]]:
+    """(action name, label) for the action picker of a flow with this trigger: only the after-sales actions in
+    an after-sales flow, only the order actions in an order flow."""
+    return [(name, localised(ACTION_CATALOGUE[name])) for name in ruleflows.actions_for(trigger)]
 
 
 def param_rows(applied: Applied) -> list[action_forms.ParamRow]:

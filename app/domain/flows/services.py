@@ -94,6 +94,7 @@ class FlowError(DomainError):
         "name_required": N_("Give the flow a name."),
         "name_too_long": N_("The name is too long (at most %(limit)s characters)."),
         "unknown_template": N_("There is no template called %(template)s."),
+        "unknown_trigger": N_("There is no trigger called %(trigger)s."),
         "not_a_document": N_("This is not a flow document."),
         "not_json": N_("The file is not valid JSON."),
         "json_too_deep": N_("The JSON is nested too deeply (more than %(limit)s levels)."),
@@ -156,6 +157,7 @@ class FlowError(DomainError):
         "name_required": "name",
         "name_too_long": "name",
         "unknown_template": "template",
+        "unknown_trigger": "trigger",
         "not_a_document": "document",
         "document_too_large": "document",
         "unknown_channel": "channels",
@@ -190,12 +192,12 @@ class FlowError(DomainError):
 # ------------------------------------------------------------------------------------------- documents
 
 
-def blank_document(name: str) -> dict[str, Any]:
+def blank_document(name: str, trigger: str = "order.received") -> dict[str, Any]:
     """A new flow: a start node and an end node, not yet connected."""
     return {
         "schema": 1,
         "name": name,
-        "trigger": "order.received",
+        "trigger": trigger,
         "nodes": [
             {"id": "start", "type": "start", "name": "开始", "position": {"x": 40, "y": 200}, "config": {}},
             {"id": "end", "type": "end", "name": "结束", "position": {"x": 820, "y": 200}, "config": {}},
@@ -308,22 +310,26 @@ async def create_flow(
     *,
     document: dict[str, Any] | None = None,
     template: str | None = None,
+    trigger: str | None = None,
     description: str = "",
     priority: int = 100,
     channels: list[str] | None = None,
     shop_codes: list[str] | None = None,
     ip: str | None = None,
 ) -> Flow:
-    """Create a flow with a blank draft, a shipped template's draft, or a given document."""
+    """Create a flow with a blank draft (on ``trigger``: new orders by default, or after-sales requests), a shipped
+    template's draft, or a given document (which bring their own trigger)."""
     name = _check_name(name)
     _check_priority(priority)
+    if trigger is not None and trigger not in ruleflows.TRIGGERS:
+        raise FlowError("unknown_trigger", trigger=excerpt(trigger))
     if template:
         try:
             document = ruleflows.load_template(template)
         except KeyError:
             raise FlowError("unknown_template", template=excerpt(template)) from None
         description = description or str(document.get("description") or "")
-    doc = clean_document(document) if document is not None else blank_document(name)
+    doc = clean_document(document) if document is not None else blank_document(name, trigger or "order.received")
     if not isinstance(doc, dict) or document_size(doc) is None:
         raise FlowError("not_a_document")
     if (document_size(doc) or 0) > MAX_DOCUMENT_BYTES:
@@ -1206,10 +1212,14 @@ class LiveFlow:
         )
 
 
-async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> list[LiveFlow]:
-    """Every live flow in priority order, compiled (cached per version), each with its running canary. A live
-    version that no longer validates (the engine grew stricter) is left out rather than run half-checked; a
-    canary version that no longer does is not tried (the live version takes every order)."""
+async def live_flows(
+    session: AsyncSession, *, trigger: str | None = None, context: str | None = None
+) -> list[LiveFlow]:
+    """Every live flow in priority order, compiled (cached per version), each with its running canary; only
+    those of ``trigger``, or of the triggers whose flows read ``context`` (``order`` or ``return``: see
+    ``ruleflows.context_of_trigger``), when given. A live version that no longer validates (the engine grew
+    stricter) is left out rather than run half-checked; a canary version that no longer does is not tried (the
+    live version takes every order)."""
     query = (
         select(Flow, FlowVersion)
         .join(FlowVersion, col(FlowVersion.id) == col(Flow.live_version_id))
@@ -1225,6 +1235,8 @@ async def live_flows(session: AsyncSession, *, trigger: str | None = None) -> li
         except ruleflows.InvalidFlowError:
             continue
         if trigger is not None and compiled.trigger != trigger:
+            continue
+        if context is not None and ruleflows.context_of_trigger(compiled.trigger) != context:
             continue
         assert flow.id is not None and version.id is not None
         canary = canaries.get(flow.canary_id) if flow.canary_id is not None else None

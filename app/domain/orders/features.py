@@ -179,6 +179,22 @@ async def history_of(session: AsyncSession, order: Order) -> History:
     return (await history_of_many(session, [order]))[order.id]
 
 
+def same_buyer(order: Order) -> Any:
+    """A filter on orders: those of the same buyer as ``order`` (the same customer; without one, the same
+    platform buyer in the same shop; without either, only the order itself)."""
+    if order.customer_id is not None:
+        return col(Order.customer_id) == order.customer_id
+    if order.channel_buyer_id:
+        return (col(Order.shop_id) == order.shop_id) & (col(Order.channel_buyer_id) == order.channel_buyer_id)
+    return col(Order.id) == order.id
+
+
+async def buyer_orders_since(session: AsyncSession, order: Order, since: datetime) -> int:
+    """How many orders the buyer of ``order`` placed from ``since`` on (this one included when it is that recent)."""
+    query = select(func.count()).select_from(Order).where(same_buyer(order), col(Order.placed_at) >= since)
+    return int((await session.exec(query)).one())
+
+
 async def history_of_many(session: AsyncSession, orders: Sequence[Order | OrderRow]) -> dict[int, History]:
     """:func:`history_of` for many orders in two queries (a batch)."""
     customers = {o.customer_id for o in orders if o.customer_id is not None}

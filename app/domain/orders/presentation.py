@@ -76,6 +76,7 @@ EVENT_LABELS = {
     "aftersale_opened": N_("After-sales case opened"),
     "aftersale_approved": N_("After-sales case approved"),
     "aftersale_refused": N_("After-sales case refused"),
+    "aftersale_to_supervisor": N_("After-sales case sent to a supervisor"),
     "aftersale_return_shipped": N_("Buyer shipped the return"),
     "aftersale_received": N_("Return received and checked"),
     "aftersale_refunded": N_("Refund made"),

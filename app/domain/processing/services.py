@@ -429,7 +429,7 @@ async def _read_batch(session: AsyncSession, ids: list[int], now: datetime, secr
     skus = await inventory.skus_by_code(session, {line.sku for item in running for line in item.lines if line.sku})
     histories = await history_of_many(session, [item.order for item in running])
     stock = await inventory.load_pool(session, skus)
-    live = await flows.live_flows(session)
+    live = await flows.live_flows(session, context="order")  # after-sales flows run on cases, never on orders
     warehouses = list(stock.available)
     for order_id, item in prepared.items():
         if item.early:
@@ -498,12 +498,14 @@ def _run_all_flows(running: list[Prepared], now: datetime) -> None:
 def run_flows(
     live: Sequence[flows.LiveFlow], context: dict[str, Any], now: datetime
 ) -> tuple[ruleflows.Decisions, list[dict[str, Any]]]:
-    """Run the live flows in priority order; decisions carry from one flow to the next. A flow that holds,
-    cancels or fails ends the chain; a flow that runs past FLOW_TIME_LIMIT is stopped (and fails)."""
+    """Run the live flows in priority order on an order's context (or an after-sales case's); decisions carry
+    from one flow to the next. A flow that holds, cancels, decides a case or fails ends the chain; a flow that
+    runs past FLOW_TIME_LIMIT is stopped (and fails). Each run is kept as the processing records keep it:
+    flow, version, status, path, actions and per-node trace."""
     decisions = ruleflows.Decisions()
     runs: list[dict[str, Any]] = []
     for flow in live:
-        step = {"order": context["order"], "features": context["features"], "decisions": decisions.to_dict()}
+        step = {**context, "decisions": decisions.to_dict()}
         result = ruleflows.run(flow.compiled, step, now=now, time_limit=FLOW_TIME_LIMIT)
         decisions = result.decisions
         runs.append(
@@ -519,7 +521,7 @@ def run_flows(
                 "trace": [step.to_dict(timings=False) for step in result.trace],
             }
         )
-        if result.status != "ok" or decisions.hold or decisions.cancelled:
+        if result.status != "ok" or decisions.final:
             break
     return decisions, runs
 

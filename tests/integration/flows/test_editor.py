@@ -44,11 +44,50 @@ async def test_a_designer_creates_a_flow_and_gets_an_editor_with_the_whole_palet
     assert created.status_code == 303
     editor = await client.get(created.headers["location"])
     assert editor.status_code == 200
-    for key in ("start", "condition", "switch", "end", *(f"action-{name}" for name in ruleflows.ACTION_CATALOGUE)):
+    for key in ("start", "condition", "switch", "end", *(f"action-{name}" for name in ruleflows.actions_for(None))):
         assert f'data-testid="palette-{key}"' in editor.text
     assert "指定发货仓" in editor.text
+    assert not any(f'data-testid="palette-action-{name}"' in editor.text for name in ruleflows.CASE_ACTIONS)
     document = json.loads(re.search(r'id="flow-document">(.*?)</script>', editor.text, re.S).group(1))
     assert [n["type"] for n in document["nodes"]] == ["start", "end"]
+    assert document["trigger"] == "order.received"
+
+
+async def test_an_after_sales_flow_offers_the_case_fields_and_only_the_after_sales_actions(client, db, as_role):
+    token = await as_role(Role.designer)
+    created = await client.post(
+        "/flows/",
+        data={"_csrf_token": token, "name": "售后审核", "trigger": "return.requested"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
+    editor = await client.get(created.headers["location"])
+    assert 'data-testid="flow-trigger-badge"' in editor.text
+    document = json.loads(re.search(r'id="flow-document">(.*?)</script>', editor.text, re.S).group(1))
+    assert document["trigger"] == "return.requested"
+    palette = re.findall(r'data-testid="palette-action-([\w_]+)"', editor.text)
+    assert palette == list(ruleflows.CASE_ACTIONS)
+    flow_id = int(created.headers["location"].rstrip("/").rsplit("/", 1)[1])
+
+    condition = {"id": "c1", "type": "condition", "name": "小额", "config": {}}
+    opened = await client.post(
+        f"/flows/{flow_id}/panel",
+        data={"_csrf_token": token, "node": json.dumps(condition), "intent": "open"},
+    )
+    assert 'value="case.refund_fen"' in opened.text and 'value="features.returns_90d"' in opened.text
+    assert "买家近况" in opened.text and 'value="order.amounts.paid_fen"' not in opened.text
+    action = {"id": "a1", "type": "action", "name": "动作", "config": {}}
+    opened = await client.post(
+        f"/flows/{flow_id}/panel",
+        data={"_csrf_token": token, "node": json.dumps(action), "intent": "open"},
+    )
+    assert "转主管审核" in opened.text and "指定发货仓" not in opened.text
+    refused = await client.post(
+        "/flows/",
+        data={"_csrf_token": token, "name": "x", "trigger": "order.shipped"},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 400 and "没有名为 order.shipped 的触发事件" in refused.text
 
 
 async def test_saving_the_draft_keeps_only_the_document_format_and_is_audited(client, db, as_role):

@@ -20,10 +20,10 @@ async def test_the_new_flow_form_offers_every_template_the_complete_flow_first(c
     offered = re.findall(r'data-testid="flow-template-([\w-]+)"', page)
     keys = [t["key"] for t in ruleflows.list_templates()]
     assert offered == ["blank", *keys]
-    assert keys[0] == "standard_four_stage" and len(keys) == 6
+    assert keys[0] == "standard_four_stage" and len(keys) == 7
     for summary in ruleflows.list_templates():
         assert summary["name"] in page and summary["description"] in page
-    assert page.count("完整流程") == 1 and page.count("单条规则") == 5
+    assert page.count("完整流程") == 1 and page.count("单条规则") == 6
 
 
 @pytest.mark.parametrize("key", [t["key"] for t in ruleflows.list_templates()])

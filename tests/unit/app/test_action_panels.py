@@ -42,6 +42,9 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("generate_documents", {"kinds": ["outbound_order", "pick_list"]}),
     ("request_waybill", {}),
     ("notify", {"template": "presale_balance_reminder", "via": "wechat"}),
+    ("approve_case", {}),
+    ("refuse_case", {"reason": "超过售后期"}),
+    ("refer_to_supervisor", {"reason": "高价值售后：退款超过 ¥500"}),
 ]
 
 
@@ -115,7 +118,17 @@ def test_params_typed_into_an_empty_form_are_what_the_form_shows(action: str, pa
     applied = panels.apply_form(empty, form)
 
     assert applied.node["config"]["params"] == params
-    assert panels.node_problems(applied.node) == []
+    trigger = "return.requested" if action in ruleflows.CASE_ACTIONS else "order.received"
+    assert panels.node_problems(applied.node, trigger) == []
+
+
+def test_an_after_sales_flow_offers_only_the_case_actions_and_an_order_flow_none_of_them() -> None:
+    assert [name for name, _ in panels.action_choices("return.requested")] == list(ruleflows.CASE_ACTIONS)
+    assert dict(panels.action_choices("return.requested"))["refer_to_supervisor"] == "转主管审核"
+    order_actions = [name for name, _ in panels.action_choices("order.received")]
+    assert "approve" in order_actions and not set(order_actions) & set(ruleflows.CASE_ACTIONS)
+    refused = panels.node_problems(action_node("approve", {}), "return.requested")
+    assert len(refused) == 1 and "售后流程只能同意、拒绝或转主管审核" in refused[0]
 
 
 def test_a_choice_is_shown_with_its_chinese_label() -> None:

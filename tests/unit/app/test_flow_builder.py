@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import ruleflows
-from app.domain.flows import builder
+from app.domain.flows import builder, lifting
 from app.domain.flows.samples import SAMPLE_ORDERS, context_from_payload, context_of, sample_by_key
 from app.domain.flows.services import clean_document, diff_documents
 
@@ -212,3 +212,37 @@ def test_builder_state_and_empty_params_are_not_a_change_in_behaviour():
         "edges": [],
     }
     assert diff_documents(old, new).is_empty
+
+
+# --- after-sales flows -----------------------------------------------------------------------------------------
+
+
+def test_an_after_sales_flow_builds_rules_on_the_case_and_the_buyers_history_only() -> None:
+    paths = {field.path for field in builder.picker_fields("return.requested")}
+    assert {"case.kind", "case.refund_fen", "case.shipped", "case.qty", "features.returns_90d"} <= paths
+    assert not any(path.startswith("order") for path in paths)
+    assert [key for key, _ in builder.field_groups("return.requested")] == ["case", "buyer", "case_decisions"]
+    assert dict(builder.field_groups("return.requested"))["buyer"] == "买家近况"
+    order_paths = {field.path for field in builder.picker_fields("order.received")}
+    assert "order.amounts.paid_fen" in order_paths and not any(p.startswith("case") for p in order_paths)
+
+
+def test_a_case_rule_is_written_in_fen_from_yuan_and_read_back_as_rows() -> None:
+    tree = {
+        "join": "and",
+        "rules": [
+            {"field": "case.refund_fen", "op": "lt", "value": "50.00"},
+            {"field": "features.returns_90d", "op": "eq", "value": "0"},
+            {"field": "case.kind", "op": "in", "value": ["refund_only"]},
+        ],
+    }
+    logic, problems = builder.to_logic(tree)
+    assert problems == {}
+    assert logic == {
+        "and": [
+            {"<": [{"var": "case.refund_fen"}, 5000]},
+            {"==": [{"var": "features.returns_90d"}, 0]},
+            {"in": [{"var": "case.kind"}, ["refund_only"]]},
+        ]
+    }
+    assert lifting.lift(logic) == tree

@@ -20,6 +20,7 @@ RULES = [
     "tip2_3_small_order_economy",
     "tip2_4_presale_and_gifts",
     "tip2_5_documents_and_notice",
+    "return_auto_review",
 ]
 
 

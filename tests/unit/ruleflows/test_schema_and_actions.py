@@ -117,6 +117,9 @@ EXPECTED_ACTIONS = {
     "generate_documents",
     "request_waybill",
     "notify",
+    "approve_case",
+    "refuse_case",
+    "refer_to_supervisor",
 }
 
 

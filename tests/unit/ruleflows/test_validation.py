@@ -163,6 +163,12 @@ CASES: list[tuple[str, Callable[[Doc], Any], str | None, str | None]] = [
     ("bad_regex", set_logic({"regex_match": [r"(a)\1", {"var": "order.buyer_message"}]}), "c", None),
     ("expression_too_deep", set_logic(deep(MAX_EXPRESSION_DEPTH + 1)), "c", None),
     ("unknown_action", lambda d: node(d, "a1")["config"].update(action="launch_rocket"), "a1", None),
+    (
+        "action_not_for_trigger",
+        lambda d: node(d, "a1")["config"].update(action="approve_case", params={}),
+        "a1",
+        None,
+    ),
     ("missing_action", lambda d: node(d, "a1")["config"].pop("action"), "a1", None),
     ("missing_param", set_params({}), "a1", None),
     ("unknown_param", set_params({"tag": "x", "colour": "red"}), "a1", None),
