@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from sqlmodel import col, select
 
 import ruleflows
 from app.db import Database
+from app.domain.accounts.models import Role
 from app.domain.aftersales import jobs as aftersales_jobs
 from app.domain.aftersales import rules
 from app.domain.aftersales.models import AfterSaleCase, CaseKind
@@ -28,6 +30,7 @@ from tests.integration.aftersales.test_cases import (
     shipped_order,
     timeline,
 )
+from tests.integration.forms import login
 from tests.integration.processing.conftest import wait_for
 from tests.integration.processing.test_actions import ROUTE, linear_flow, publish
 
@@ -59,7 +62,7 @@ async def decide_jobs(db: Database, case_id: int) -> list[OutboxMessage]:
     return [row for row in rows if row.args == [case_id]]
 
 
-async def test_the_auto_review_template_decides_cases_as_drawn(server, worker, db):
+async def test_the_auto_review_template_decides_cases_as_drawn(server, worker, db, make_user):
     await publish_template(db)
 
     # A small refund (¥29), the buyer's first case in 90 days: approved, refunded and closed by the flow.
@@ -95,6 +98,13 @@ async def test_the_auto_review_template_decides_cases_as_drawn(server, worker, d
     assert large.status == "requested" and large.needs_supervisor
     assert large.supervisor_reason == "高价值售后：退款超过 ¥500" and large.refund_status == "pending"
     assert "aftersale_to_supervisor" in await timeline(db, large_order)
+    await make_user(Role.operator, username="clerk")
+    async with httpx.AsyncClient(base_url=server, timeout=30) as browser:
+        await login(browser, "clerk")
+        page = (await browser.get(f"/aftersales/{large.id}")).text
+        queue = (await browser.get("/aftersales/")).text
+    assert 'data-testid="case-supervisor"' in page and "高价值售后：退款超过 ¥500" in page
+    assert queue.count('data-testid="aftersale-supervisor"') == 1
 
     # Each case staged one decision; running the job again changes nothing.
     for case in (small, waiting, large):
