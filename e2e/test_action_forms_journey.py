@@ -65,7 +65,7 @@ def test_a_designer_starts_from_a_rule_template_and_every_step_opens_as_a_form(p
     page.set_viewport_size({"width": 1600, "height": 1000})
     log_in(page, *DESIGNER)
     page.get_by_test_id("nav-flows").click()
-    expect(page.get_by_test_id("flow-template").locator("input[type=radio]")).to_have_count(7)
+    expect(page.get_by_test_id("flow-template").locator("input[type=radio]")).to_have_count(8)
     snapshot(page, "templates-1-new-flow")
     page.get_by_test_id("flow-name").fill("华东 3C 规则")
     page.get_by_test_id("flow-template-tip2_2_east_china_3c").check()

@@ -95,6 +95,9 @@ class FlowError(DomainError):
         "name_too_long": N_("The name is too long (at most %(limit)s characters)."),
         "unknown_template": N_("There is no template called %(template)s."),
         "unknown_trigger": N_("There is no trigger called %(trigger)s."),
+        "orders_only": N_(
+            "Simulations and backtests replay orders; an after-sales flow decides cases and cannot be tried on them."
+        ),
         "not_a_document": N_("This is not a flow document."),
         "not_json": N_("The file is not valid JSON."),
         "json_too_deep": N_("The JSON is nested too deeply (more than %(limit)s levels)."),
@@ -152,6 +155,7 @@ class FlowError(DomainError):
         "too_slow": 422,
         "too_much_output": 422,
         "too_deep": 422,
+        "orders_only": 422,
     }
     fields: ClassVar[Mapping[str, str]] = {
         "name_required": "name",
@@ -902,8 +906,9 @@ async def simulate(
     decided as processing would — the parcels, their carriers, zones and fees, a split included.
 
     A run that fails is a result (its trace says where); FlowError when the engine stopped it at one of its
-    limits (too much work, time, output or nesting).
+    limits (too much work, time, output or nesting), or when the document is an after-sales flow (it reads a case).
     """
+    _require_order_flow(doc.get("trigger") if isinstance(doc, dict) else None)
     run_it = partial(ruleflows.run, doc, order.context, now=now or utcnow(), time_limit=SIMULATION_TIME_LIMIT)
     result = await evaluate_off_loop(run_it)
     refusal = limit_refusal(result)
@@ -925,11 +930,18 @@ async def simulate(
 # ------------------------------------------------------------------------------------------- backtest
 
 
+def _require_order_flow(trigger: str | None) -> None:
+    """Refuse to replay orders through an after-sales flow: it reads a case, which an order is not."""
+    if ruleflows.context_of_trigger(trigger) != "order":
+        raise FlowError("orders_only")
+
+
 async def start_backtest(
     session: AsyncSession, actor: Actor, flow_id: int, order_limit: int, *, ip: str | None = None
 ) -> FlowBacktest:
     """Ask for a backtest of the current draft against the live version; the work runs in the background."""
     flow = await get_flow(session, flow_id)
+    _require_order_flow(flow.trigger)
     if not 1 <= order_limit <= MAX_BACKTEST_ORDERS:
         raise FlowError("bad_order_limit", limit=MAX_BACKTEST_ORDERS)
     assert flow.id is not None

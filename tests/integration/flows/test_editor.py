@@ -82,6 +82,14 @@ async def test_an_after_sales_flow_offers_the_case_fields_and_only_the_after_sal
         data={"_csrf_token": token, "node": json.dumps(action), "intent": "open"},
     )
     assert "转主管审核" in opened.text and "指定发货仓" not in opened.text
+    # The simulator and the backtest replay orders: an after-sales flow is not tried on them.
+    tried = await client.post(
+        f"/flows/{flow_id}/simulate",
+        data={"_csrf_token": token, "order": "sample:east_3c", "document": json.dumps(document)},
+    )
+    assert tried.status_code == 422 and "售后流程处理的是售后单" in tried.text
+    backtest = await client.post(f"/flows/{flow_id}/backtests", data={"_csrf_token": token, "orders": "10"})
+    assert backtest.status_code == 400 and "售后流程处理的是售后单" in backtest.text
     refused = await client.post(
         "/flows/",
         data={"_csrf_token": token, "name": "x", "trigger": "order.shipped"},
