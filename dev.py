@@ -4,7 +4,7 @@
     python3 dev.py run    create the environment, migrate, seed demo data once, serve on :8000
     python3 dev.py test   install what the tests need, then lint, types, unit, integration, e2e —
                           and the integration suite again on PostgreSQL + Redis when they are reachable,
-                          beside the SQLite integration run and the browser tests
+                          started first and run beside all of those
     python3 dev.py bench  every benchmark in turn, each printing its table from one run (PostgreSQL rows
                           when it is reachable, in scratch databases bench_* that are made afresh)
 
@@ -151,16 +151,10 @@ def test() -> None:
     ensure_chromium()
     ruleflow("i18n", "compile")
     pytest: list[str | Path] = [PY, "-m", "pytest", "-q", "-rfEs", "-p", "no:cacheprovider"]
-    steps = [
-        Step("lint (ruff)", [BIN / "ruff", "check", "."]),
-        Step("types (mypy)", [BIN / "mypy"]),
-        Step("unit tests and benchmarks", [*pytest, "tests/unit", "tests/perf"]),
-    ]
-    for step in steps:
-        step.run()
-    # The PostgreSQL run shares nothing with the SQLite one and the browser tests (its own database, Redis and
-    # worker processes, free ports, its own temporary directory), so it runs beside them: the longest step
-    # then overlaps the others instead of following them.
+    # The PostgreSQL run shares nothing with the other steps (its own database, Redis and worker processes, free
+    # ports, its own temporary directory), so it runs beside them, started first: it is the longest step, and
+    # lint, types, unit tests, the SQLite integration run and the browser tests then fit in its time instead of
+    # adding to it.
     beside: Step | None = None
     if reachable(PG_URL, 5432) and reachable(REDIS_URL, 6379):
         beside = Step(
@@ -171,12 +165,15 @@ def test() -> None:
         beside.start_beside("integration-postgres")
     else:
         print("PostgreSQL or Redis not reachable: the PostgreSQL + Redis integration run is left out")
-    for step in (
+    steps = [
+        Step("lint (ruff)", [BIN / "ruff", "check", "."]),
+        Step("types (mypy)", [BIN / "mypy"]),
+        Step("unit tests and benchmarks", [*pytest, "tests/unit", "tests/perf"]),
         Step("integration tests on SQLite + embedded worker", [*pytest, "tests/integration"]),
         Step("end-to-end tests in Chromium", [*pytest, "e2e"]),
-    ):
+    ]
+    for step in steps:
         step.run()
-        steps.append(step)
     if beside is not None:
         beside.finish()
         steps.append(beside)

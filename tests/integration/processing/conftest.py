@@ -26,9 +26,8 @@ from app.domain.flows import services as flows
 from app.domain.flows.models import Flow
 from app.domain.processing.models import OrderProcessing, ProcessingState
 from app.domain.shops.models import Shop
-from app.seed import seed_demo
 from app.settings import PROJECT_ROOT, Settings
-from tests.integration.conftest import BACKEND, REDIS_URL, free_port, serving
+from tests.integration.conftest import BACKEND, REDIS_URL, free_port, seed_demo_data, serving
 from tests.integration.fulfillment.fake_delivery import FakeDelivery, running
 
 SECRET = "processing-webhook-secret"
@@ -49,8 +48,8 @@ def settings(settings: Settings) -> Settings:
 async def demo_data(db: Database, settings: Settings) -> None:
     """The demo data: warehouses, SKUs, stock, carriers and rates, shops (with a known webhook secret), and the
     four-stage flow as an unpublished draft."""
+    await seed_demo_data(db)
     async with db.transaction() as session:
-        await seed_demo(session)
         for shop in (await session.exec(select(Shop))).all():
             set_webhook_secret(shop, settings.secret_key, SECRET)
             session.add(shop)
