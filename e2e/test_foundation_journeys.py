@@ -10,10 +10,10 @@ from playwright.sync_api import Browser, Page, expect
 from e2e.conftest import csp_violations
 
 DEMO = {
-    "admin": ("admin-demo-123", ["订单", "审核", "库存", "规则流", "财务", "报表", "设置"]),
-    "designer": ("designer-demo-123", ["订单", "库存", "规则流", "报表"]),
-    "operator": ("operator-demo-123", ["订单", "审核", "库存", "报表"]),
-    "viewer": ("viewer-demo-123", ["订单", "库存", "报表"]),
+    "admin": ("admin-demo-123", ["订单", "审核", "售后", "库存", "规则流", "财务", "报表", "设置"]),
+    "designer": ("designer-demo-123", ["订单", "售后", "库存", "规则流", "报表"]),
+    "operator": ("operator-demo-123", ["订单", "审核", "售后", "库存", "报表"]),
+    "viewer": ("viewer-demo-123", ["订单", "售后", "库存", "报表"]),
 }
 
 
@@ -47,7 +47,7 @@ def test_a_designer_who_opens_the_settings_page_is_told_no(page: Page):
 def test_the_interface_switches_to_english(page: Page):
     log_in(page, "operator", DEMO["operator"][0])
     page.get_by_test_id("lang-en").click()
-    expect(page.get_by_test_id("main-nav").locator("a")).to_have_text(["Orders", "Review", "Inventory", "Reports"])
+    expect(page.get_by_test_id("main-nav").locator("a")).to_have_text(["Orders", "Review", "After-sales", "Inventory", "Reports"])
     page.get_by_test_id("lang-zh_Hans").click()
     expect(page.get_by_test_id("nav-orders")).to_have_text("订单")
 
