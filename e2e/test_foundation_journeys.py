@@ -47,7 +47,9 @@ def test_a_designer_who_opens_the_settings_page_is_told_no(page: Page):
 def test_the_interface_switches_to_english(page: Page):
     log_in(page, "operator", DEMO["operator"][0])
     page.get_by_test_id("lang-en").click()
-    expect(page.get_by_test_id("main-nav").locator("a")).to_have_text(["Orders", "Review", "After-sales", "Inventory", "Reports"])
+    expect(page.get_by_test_id("main-nav").locator("a")).to_have_text(
+        ["Orders", "Review", "After-sales", "Inventory", "Reports"]
+    )
     page.get_by_test_id("lang-zh_Hans").click()
     expect(page.get_by_test_id("nav-orders")).to_have_text("订单")
 

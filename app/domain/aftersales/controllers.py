@@ -18,7 +18,7 @@ from app.domain.aftersales.services import AfterSaleError, CaseRequest, LineRequ
 from app.domain.orders import presentation
 from app.domain.orders.models import Order
 from app.domain.shops import services as shop_readers
-from app.errors import DomainError
+from app.errors import DomainError, excerpt
 from app.forms import Form, one
 from app.i18n import labeller
 from app.params import parse_fen, parse_id, parse_int
@@ -99,7 +99,7 @@ def case_lines(data: dict[str, Any]) -> list[LineRequest]:
 # --- the pages and their refusals ----------------------------------------------------------------------------
 
 
-async def queue_page(request: HTMXRequest, db_session: AsyncSession) -> Template:
+async def queue_page(request: HTMXRequest, db_session: AsyncSession, *, scan_missed: str = "") -> Template:
     filters = queries.QueueFilters.from_query(request.query_params)
     result = await queries.queue(db_session, filters)
     shops = await shop_readers.shops_by_id(db_session)
@@ -111,6 +111,7 @@ async def queue_page(request: HTMXRequest, db_session: AsyncSession) -> Template
         result=result,
         shops=shops,
         channels=sorted({s.channel for s in shops.values()}),
+        scan_missed=scan_missed,
     )
 
 
@@ -204,6 +205,18 @@ class AfterSalesController(Controller):
     async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
         """售后: open cases first with their SLA timers and what each waits for; filters and paging."""
         return await queue_page(request, db_session)
+
+    @get("/scan", name="aftersales:scan", opt={"permission": WORK})
+    async def scan(self, request: HTMXRequest, db_session: AsyncSession) -> Template | Redirect:
+        """退货收货: the return parcel's waybill number scanned (or a case number typed) opens its case at the
+        receipt and quality check; a number no waiting case has is said on the queue."""
+        scanned = request.query_params.get("number", "")
+        found = await queries.awaiting_by_scan(db_session, scanned)
+        if found is not None and found.id is not None:
+            return Redirect(
+                f"{request.app.route_reverse('aftersales:case', case_id=found.id)}#receive", status_code=303
+            )
+        return await queue_page(request, db_session, scan_missed=excerpt(scanned.strip()) or "-")
 
     @get("/of-order/{order_id:int}", name="aftersales:of_order")
     async def of_order(self, request: HTMXRequest, order_id: int, db_session: AsyncSession) -> Template:

@@ -194,6 +194,24 @@ async def case_page(session: AsyncSession, case_id: int, *, now: datetime | None
     return CasePage(view, orders, sla_of(view.case, now or utcnow()), warehouse)
 
 
+async def awaiting_by_scan(session: AsyncSession, scanned: str) -> AfterSaleCase | None:
+    """退货收货 at the warehouse: the case a scanned return waybill number (or a typed case number) names, among those
+    waiting for their goods; the newest when one waybill came back for several."""
+    text = scanned.strip()
+    if not text:
+        return None
+    query = (
+        select(AfterSaleCase)
+        .where(
+            AfterSaleCase.status == CaseStatus.awaiting_return.value,
+            or_(col(AfterSaleCase.return_waybill_no) == text, col(AfterSaleCase.platform_ref) == text),
+        )
+        .order_by(col(AfterSaleCase.id).desc())
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
 # --- a new case --------------------------------------------------------------------------------------------------
 
 

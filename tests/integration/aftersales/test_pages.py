@@ -94,6 +94,12 @@ async def test_an_operator_takes_a_return_through_each_form_of_the_case_page(ser
     assert response.status_code == 303
     case = await case_row(db, case_id)
     assert (case.return_carrier, case.return_waybill_no) == ("顺丰", "SF123456")
+    # At the warehouse the return parcel's waybill is scanned on the queue: its case opens at the receipt.
+    scanned = await client.get("/aftersales/scan", params={"number": " SF123456 "}, follow_redirects=False)
+    assert scanned.status_code == 303 and scanned.headers["location"] == f"{page_url}#receive"
+    missed = await client.get("/aftersales/scan", params={"number": "SF999<b>"})
+    assert missed.status_code == 200
+    assert "没有等待退货、单号为 SF999&lt;b&gt; 的售后单" in missed.text
 
     before = await stock_of(db, warehouse, "CABLE-C1")
     page = (await client.get(page_url)).text
