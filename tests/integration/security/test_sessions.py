@@ -394,6 +394,7 @@ async def test_seed_demo_refuses_in_production_so_the_published_demo_admin_passw
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("SECRET_KEY", settings.secret_key)
     monkeypatch.setenv("CARRIER_API_SECRET", "a-real-carrier-secret-for-this-site")
+    monkeypatch.delenv("PASSWORD_HASHING")  # a production site hashes at full cost (the tests ask for less)
     get_settings.cache_clear()
     try:
         result = await asyncio.to_thread(CliRunner().invoke, ruleflow, ["seed-demo"])
