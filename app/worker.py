@@ -393,15 +393,20 @@ class RedisRelay:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="outbox-relay")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop relaying; a relay or a Redis connection that does not let go within ``grace`` seconds is left
+        behind rather than holding up the process's shutdown (what it had not handed over waits in the outbox)."""
         if self._task is not None:
             self._task.cancel()
             try:
-                await self._task
-            except asyncio.CancelledError:
+                await asyncio.wait_for(self._task, timeout=grace)
+            except (asyncio.CancelledError, TimeoutError):
                 pass
         if self.redis is not None:
-            await self.redis.aclose()
+            try:
+                await asyncio.wait_for(self.redis.aclose(), timeout=grace)
+            except TimeoutError:
+                log.warning("the relay's Redis connection did not close within %s s", grace)
 
     @property
     def alive(self) -> bool:
