@@ -41,8 +41,8 @@ from app.domain.aftersales.models import (
     QcResult,
     RefundStatus,
 )
+from app.domain.fulfillment import interceptions, writebacks
 from app.domain.fulfillment import services as fulfillment
-from app.domain.fulfillment import writebacks
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import ReservationStatus, WarehouseKind
 from app.domain.orders import services as orders
@@ -64,8 +64,6 @@ WRITTEN_BACK_CHANNELS = frozenset({"taobao", "tmall", "jd", "douyin", "kuaishou"
 #: The job that runs the published after-sales flows on a case that just opened (``aftersales.rules.decide``).
 DECIDE_JOB = "decide_case"
 SHIPPED_STATUSES = (OrderStatus.shipped, OrderStatus.delivered, OrderStatus.completed)
-#: Parcel states in which the goods have left the warehouse.
-LEFT = ("shipped", "delivered")
 #: What a reissue copies of the original order: the buyer and the receiver (sealed values stay sealed).
 RECEIVER_FIELDS = (
     "channel_buyer_id",
@@ -305,7 +303,7 @@ async def open_case(
         raise AfterSaleError("mixed_shipping", field="lines")
     after_shipping = next(iter(shipped.values()))
     if request.kind != CaseKind.refund_only and not after_shipping:
-        raise AfterSaleError("not_shipped", field="kind", order=orders_ref(found[order_ids[0]]))
+        raise AfterSaleError("not_shipped", field="kind", order=found[order_ids[0]].external_id)
     if request.source == CaseSource.store:
         if request.kind not in (CaseKind.return_refund, CaseKind.exchange):
             raise AfterSaleError("refund_only_kind", field="kind")
@@ -395,10 +393,6 @@ async def open_case(
     # The published after-sales flows decide it after commit (see ``app.domain.aftersales.rules``).
     await outbox.stage(session, DECIDE_JOB, case.id, dedupe_key=f"{DECIDE_JOB}:{case.id}")
     return view
-
-
-def orders_ref(order: Order) -> str:
-    return order.external_id
 
 
 # --- deciding --------------------------------------------------------------------------------------------------
@@ -759,7 +753,7 @@ async def _take_off_parcels(session: AsyncSession, order_id: int, line_ids: set[
         carried = [line for line in shipment.lines if str(line.get("line_id")) in line_ids]
         if not carried:
             continue
-        if shipment.waybill_no or shipment.status in LEFT:
+        if shipment.waybill_no or shipment.status in interceptions.LEFT:
             raise AfterSaleError("waybilled", sku=str(carried[0].get("sku", "")))
         kept = [line for line in shipment.lines if str(line.get("line_id")) not in line_ids]
         if kept:
