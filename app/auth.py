@@ -37,6 +37,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
         _VIEWER | {"review.work", "returns.work", "orders.import", "inventory.adjust", "shipments.confirm"}
     ),
     Role.designer: frozenset(_VIEWER | {"flows.edit"}),
+    Role.finance: frozenset(_VIEWER | {"finance.read", "finance.manage"}),
     Role.admin: frozenset(
         _VIEWER
         | {
@@ -45,6 +46,7 @@ PERMISSIONS: dict[Role, frozenset[str]] = {
             "flows.edit",
             "flows.publish",
             "finance.read",
+            "finance.manage",
             "settings.manage",
             "audit.read",
             "pii.reveal",

@@ -109,7 +109,7 @@ def seed_demo() -> None:
 
 @main.command("create-user")
 @click.argument("username")
-@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "designer", "admin"]))
+@click.option("--role", required=True, type=click.Choice(["viewer", "operator", "designer", "finance", "admin"]))
 @click.option("--name", "display_name", default=None, help="Display name (default: the username).")
 @click.password_option()
 def create_user(username: str, role: str, display_name: str | None, password: str) -> None:

@@ -7,6 +7,18 @@ from sqlmodel import SQLModel
 from app.domain.accounts.models import ApiToken, AuditEntry, LoginThrottle, User, UserSession
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
 from app.domain.channels.models import InboxEvent, IngestError, OrderImport, PushMessage
+from app.domain.finance.models import (
+    AccountMapping,
+    ChannelFinance,
+    FinanceEvent,
+    Period,
+    SettlementImport,
+    SettlementLine,
+    TaxRate,
+    Voucher,
+    VoucherExport,
+    VoucherLine,
+)
 from app.domain.flows.models import Flow, FlowBacktest, FlowCanary, FlowCanaryOrder, FlowVersion
 from app.domain.fulfillment.models import (
     BuyerNotification,
@@ -43,6 +55,7 @@ from app.outbox import OutboxMessage
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AccountMapping",
     "AfterSaleCase",
     "AfterSaleLine",
     "ApiToken",
@@ -51,6 +64,7 @@ __all__ = [
     "BuyerNotification",
     "Carrier",
     "CarrierRate",
+    "ChannelFinance",
     "ChannelStock",
     "ChannelStockMark",
     "ChannelStockRule",
@@ -58,6 +72,7 @@ __all__ = [
     "CustomerIdentity",
     "EventDelivery",
     "EventSubscription",
+    "FinanceEvent",
     "Flow",
     "FlowBacktest",
     "FlowCanary",
@@ -77,9 +92,12 @@ __all__ = [
     "OrderProcessing",
     "OrderTag",
     "OutboxMessage",
+    "Period",
     "PlatformWriteback",
     "PushMessage",
     "Reservation",
+    "SettlementImport",
+    "SettlementLine",
     "Shipment",
     "ShippingDocument",
     "ShippingDocumentEntry",
@@ -89,8 +107,12 @@ __all__ = [
     "Stock",
     "StockCount",
     "StockMove",
+    "TaxRate",
     "User",
     "UserSession",
+    "Voucher",
+    "VoucherExport",
+    "VoucherLine",
     "Warehouse",
     "Waybill",
     "metadata",

@@ -20,6 +20,7 @@ DEMO_USERS = [
     ("admin", "系统管理员", Role.admin, "admin-demo-123"),
     ("designer", "规则设计 王芳", Role.designer, "designer-demo-123"),
     ("operator", "审单客服 李强", Role.operator, "operator-demo-123"),
+    ("finance", "财务 陈静", Role.finance, "finance-demo-123"),
     ("viewer", "只读 赵敏", Role.viewer, "viewer-demo-123"),
 ]
 

@@ -28,6 +28,7 @@ ROLE_LABELS = {
     Role.viewer.value: N_("Viewer"),
     Role.operator.value: N_("Operator"),
     Role.designer.value: N_("Designer"),
+    Role.finance.value: N_("Finance"),
     Role.admin.value: N_("Admin"),
 }
 WAREHOUSE_KIND_LABELS = {

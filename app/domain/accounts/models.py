@@ -17,6 +17,8 @@ class Role(StrEnum):
     viewer = "viewer"
     operator = "operator"
     designer = "designer"
+    #: 财务: reads finance and reports, keeps the finance settings, approves and exports vouchers, reconciles.
+    finance = "finance"
     admin = "admin"
 
 

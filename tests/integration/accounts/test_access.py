@@ -14,6 +14,7 @@ NAV = {
     Role.viewer: {"orders", "aftersales", "inventory", "reports"},
     Role.operator: {"orders", "review", "aftersales", "inventory", "reports"},
     Role.designer: {"orders", "aftersales", "inventory", "flows", "reports"},
+    Role.finance: {"orders", "aftersales", "inventory", "finance", "reports"},
     Role.admin: {"orders", "review", "aftersales", "inventory", "flows", "finance", "reports", "settings"},
 }
 ALL_NAV = {"orders", "review", "aftersales", "inventory", "flows", "finance", "reports", "settings"}
