@@ -1,0 +1,111 @@
+"""Finance pages that check the platforms' and carriers' bills against ours: settlement reconciliation (对账)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.plugins.htmx import HTMXRequest
+from litestar.response import Redirect, Response, Template
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.accounts.services import Actor
+from app.domain.finance import reconciliation
+from app.domain.finance.bill_formats import FORMAT_CHANNELS, FORMAT_LABELS, BillError
+from app.domain.orders import presentation
+from app.forms import MULTIPART_OVERHEAD_BYTES, Upload, one
+from app.i18n import labeller
+from app.sheets import LIMITS, MAX_FILE_BYTES, uploaded_file, xlsx_download
+from app.web import client_ip, page
+
+#: The channels a bill can be imported for, in the order the upload form offers them.
+BILL_CHANNELS = tuple(dict.fromkeys(channel for channels in FORMAT_CHANNELS.values() for channel in channels))
+
+
+def helpers() -> dict[str, Any]:
+    return {
+        "channel_label": presentation.helpers()["channel_label"],
+        "result_label": labeller(reconciliation.RESULT_LABELS),
+        "kind_label": labeller(reconciliation.KIND_LABELS),
+        "format_label": labeller(FORMAT_LABELS),
+    }
+
+
+async def reconciliation_page(
+    request: HTMXRequest, session: AsyncSession, *, error: str | None = None, duplicate: Any = None
+) -> Template:
+    return page(
+        request,
+        "finance/reconciliation.html",
+        imports=await reconciliation.recent_imports(session),
+        bill_channels=BILL_CHANNELS,
+        limits=LIMITS,
+        error=error,
+        duplicate=duplicate,
+        **helpers(),
+    )
+
+
+class ReconcileController(Controller):
+    path = "/finance"
+    tags = ["finance"]  # noqa: RUF012
+    opt = {"permission": "finance.read"}  # noqa: RUF012
+
+    @get("/reconciliation", name="finance:reconciliation")
+    async def index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """Upload a platform's settlement bill; the imports so far, newest first."""
+        return await reconciliation_page(request, db_session)
+
+    @post(
+        "/reconciliation",
+        name="finance:reconciliation_upload",
+        opt={"permission": "finance.manage"},
+        status_code=200,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def upload(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor
+    ) -> Template | Redirect:
+        """Import the bill and show what differs; the same file again is said to be imported already."""
+        upload = uploaded_file(data)
+        try:
+            if upload is None:
+                raise reconciliation.ReconciliationError("no_file")
+            outcome = await reconciliation.import_bill(
+                db_session,
+                actor,
+                upload.filename or "bill.csv",
+                await upload.read(),
+                channel=one(data, "channel"),
+                ip=client_ip(request),
+            )
+        except (BillError, reconciliation.ReconciliationError) as exc:
+            response = await reconciliation_page(request, db_session, error=exc.message)
+            response.status_code = 400
+            return response
+        if outcome.duplicate:
+            return await reconciliation_page(request, db_session, duplicate=outcome.settlement)
+        return Redirect(
+            request.url_for("finance:reconciliation_result", import_id=outcome.settlement.id), status_code=303
+        )
+
+    @get("/reconciliation/{import_id:int}", name="finance:reconciliation_result")
+    async def result(self, request: HTMXRequest, import_id: int, db_session: AsyncSession, show: str = "") -> Template:
+        """What the bill says against what we expected: the lines that differ, or all with ``show=all``."""
+        result = await reconciliation.result_page(db_session, import_id, show_all=show == "all")
+        return page(
+            request,
+            "finance/reconciliation_result.html",
+            "finance/_reconciliation_lines.html",
+            result=result,
+            **helpers(),
+        )
+
+    @get("/reconciliation/{import_id:int}/differences", name="finance:reconciliation_differences")
+    async def differences(self, import_id: int, db_session: AsyncSession) -> Response[bytes]:
+        """The lines that differ as an Excel file."""
+        result = await reconciliation.result_page(db_session, import_id)
+        return xlsx_download(reconciliation.differences_workbook(result), f"reconciliation-{import_id}.xlsx")
+
+
+__all__ = ["ReconcileController"]
