@@ -20,6 +20,8 @@ from app.db import iso_utc, utcnow
 
 #: The outbox job that fans a recorded event out to its subscriptions.
 PUBLISH_JOB = "publish_event"
+#: The outbox job that books an event finance takes (``app/domain/finance/jobs.py``).
+FINANCE_JOB = "book_finance_event"
 #: Event ids are derived from the event's key, so a change carried out twice records one event with one id.
 EVENT_NAMESPACE = uuid.UUID("6f1c1f55-3f0e-4f55-9a43-2b7d0c1e6a11")
 
@@ -52,6 +54,10 @@ class EventType(StrEnum):
     review_backlog = "review.backlog"
 
 
+#: What finance books: a sale when an order is delivered or completed, a red-letter voucher when money went back.
+FINANCE_EVENTS = frozenset({EventType.order_delivered, EventType.order_completed, EventType.aftersale_refunded})
+
+
 def event_id_for(key: str) -> str:
     """The event id of an event key (``order.routed:42:v3:r1``): the same key, the same id."""
     return str(uuid.uuid5(EVENT_NAMESPACE, key))
@@ -65,7 +71,19 @@ def event_body(kind: EventType, data: dict[str, Any], *, key: str, at: datetime 
 async def record(session: AsyncSession, kind: EventType, data: dict[str, Any], *, key: str) -> None:
     """Record an event in the caller's transaction. ``key`` names the change (an order's version, a crossing of a
     threshold): recording the same key again is a no-op. ``data`` must hold no personal data in clear."""
-    await outbox.stage(session, PUBLISH_JOB, event_body(kind, data, key=key), dedupe_key=f"event:{key}"[:200])
+    body = event_body(kind, data, key=key)
+    await outbox.stage(session, PUBLISH_JOB, body, dedupe_key=f"event:{key}"[:200])
+    if kind in FINANCE_EVENTS:
+        await outbox.stage(session, FINANCE_JOB, body, dedupe_key=f"finance:{key}"[:200])
 
 
-__all__ = ["EVENT_NAMESPACE", "PUBLISH_JOB", "EventType", "event_body", "event_id_for", "record"]
+__all__ = [
+    "EVENT_NAMESPACE",
+    "FINANCE_EVENTS",
+    "FINANCE_JOB",
+    "PUBLISH_JOB",
+    "EventType",
+    "event_body",
+    "event_id_for",
+    "record",
+]

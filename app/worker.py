@@ -25,6 +25,7 @@ from app import outbox
 from app.db import Database, is_transient
 from app.domain.aftersales import jobs as aftersales_jobs
 from app.domain.channels import jobs as channels_jobs
+from app.domain.finance import jobs as finance_jobs
 from app.domain.flows import jobs as flows_jobs
 from app.domain.fulfillment import jobs as fulfillment_jobs
 from app.domain.inventory import jobs as inventory_jobs
@@ -66,6 +67,7 @@ JOBS: dict[str, JobFunction] = {
     "publish_event": webhooks_jobs.publish_event,
     "deliver_webhook": webhooks_jobs.deliver_webhook,
     "decide_case": aftersales_jobs.decide_case,
+    "book_finance_event": finance_jobs.book_finance_event,
 }
 
 #: Jobs that also run on a clock, every second, without an outbox row (by the arq cron and the embedded worker).

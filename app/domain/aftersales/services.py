@@ -863,6 +863,7 @@ def _event_data(view: CaseView) -> dict[str, Any]:
     """What finance and subscribers get: amounts per line, no personal data."""
     case = view.case
     return {
+        "case_id": case.id,
         "case": case.platform_ref,
         "kind": case.kind,
         "source": case.source,

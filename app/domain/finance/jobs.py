@@ -1,0 +1,20 @@
+"""Finance jobs: book an event finance takes (``events.FINANCE_EVENTS``) into its voucher.
+
+An error is raised, never swallowed, so the outbox retries it with back-off and shows it failed at the end: a
+sale or a refund left unbooked is money finance would not see.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.db import Database
+from app.domain.finance import posting
+
+
+async def book_finance_event(ctx: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """Book one recorded event in one transaction (safe to run twice: an event id is booked once)."""
+    db: Database = ctx["db"]
+    async with db.transaction() as session:
+        booked = await posting.book_event(session, event)
+        return {"event": booked.event_id, "outcome": booked.outcome, "voucher_id": booked.voucher_id}
