@@ -46,8 +46,10 @@ from app.domain.inventory.models import (
     StockMove,
     Warehouse,
 )
+from app.domain.orders.changes import OrderHourMark
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderTag
 from app.domain.processing.models import FlowHit, OrderProcessing
+from app.domain.reports.models import OrderHourRollup
 from app.domain.shops.models import Shop
 from app.domain.webhooks.models import EventDelivery, EventSubscription
 from app.outbox import OutboxMessage
@@ -87,6 +89,8 @@ __all__ = [
     "MessageTemplate",
     "Order",
     "OrderEvent",
+    "OrderHourMark",
+    "OrderHourRollup",
     "OrderImport",
     "OrderLine",
     "OrderProcessing",

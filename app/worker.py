@@ -30,6 +30,7 @@ from app.domain.flows import jobs as flows_jobs
 from app.domain.fulfillment import jobs as fulfillment_jobs
 from app.domain.inventory import jobs as inventory_jobs
 from app.domain.processing import jobs as processing_jobs
+from app.domain.reports import jobs as reports_jobs
 from app.domain.webhooks import jobs as webhooks_jobs
 from app.outbox import OutboxStatus
 from app.settings import Settings, get_settings
@@ -64,6 +65,7 @@ JOBS: dict[str, JobFunction] = {
     "write_back_delivery": channels_jobs.write_back_delivery,
     "write_back_refund": channels_jobs.write_back_refund,
     "refresh_channel_stock": inventory_jobs.refresh_channel_stock,
+    "refresh_report_rollups": reports_jobs.refresh_report_rollups,
     "publish_event": webhooks_jobs.publish_event,
     "deliver_webhook": webhooks_jobs.deliver_webhook,
     "decide_case": aftersales_jobs.decide_case,
@@ -71,7 +73,7 @@ JOBS: dict[str, JobFunction] = {
 }
 
 #: Jobs that also run on a clock, every second, without an outbox row (by the arq cron and the embedded worker).
-EVERY_SECOND = ("refresh_channel_stock",)
+EVERY_SECOND = ("refresh_channel_stock", "refresh_report_rollups")
 
 
 #: Outbox jobs whose messages a worker takes many at a time, by the job that does a batch of them: the

@@ -21,7 +21,7 @@ from app.db import deferred_of, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory import sku_mappings
 from app.domain.inventory.sku_mappings import PlatformSku
-from app.domain.orders import pii
+from app.domain.orders import changes, pii
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderStatus, OrderTag
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedLine, NormalizedOrder
 from app.domain.shops import services as shop_readers
@@ -348,12 +348,14 @@ async def upsert_order(
         session.add(order)
         await session.flush()
         await _write_lines_and_tags(session, order, data, ours)
+        await changes.mark_order(session, order)
         await add_event(session, order, "received", {"status": order.status.value, "raw_status": data.raw_status})
         await record_order_event(session, order, events.EventType.order_received, shop_code=shop.code)
         return UpsertResult(order, "created")
     if data.updated_at <= order.source_updated_at:
         return UpsertResult(order, "stale")
     before = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
+    placed_before = order.placed_at
     _apply_fields(order, data, secret_key, fields)
     till = shop.channel == Channel.pos
     unshipped = finished_unshipped(order.status, OrderStatus(data.status), till=till)
@@ -370,6 +372,7 @@ async def upsert_order(
     await session.exec(delete(OrderLine).where(col(OrderLine.order_id) == order.id))
     await session.exec(delete(OrderTag).where(col(OrderTag.order_id) == order.id))
     await _write_lines_and_tags(session, order, data, ours)
+    await changes.mark_order(session, order, placed_before=placed_before)
     after = {"status": order.status.value, "raw_status": order.raw_status, "paid_fen": order.paid_fen}
     await add_event(session, order, "updated", {"before": before, "after": after, "version": order.version})
     if after["status"] != before["status"] and order.status in STATUS_EVENTS:
@@ -400,6 +403,7 @@ async def set_status(session: AsyncSession, order: Order, status: OrderStatus, *
     order.updated_at = utcnow()
     _mark_delivered(order, order.updated_at)
     session.add(order)
+    await changes.mark_order(session, order)
     await add_event(session, order, "status_changed", {"from": before.value, "to": status.value}, actor=actor)
     if status in STATUS_EVENTS:
         await record_order_event(session, order, STATUS_EVENTS[status])

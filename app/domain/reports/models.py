@@ -1,0 +1,33 @@
+"""Reports' own tables: rollups of the orders that the report pages read."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Column, Index
+from sqlmodel import Field, SQLModel
+
+from app.dbtypes import UTCDateTime
+
+
+class OrderHourRollup(SQLModel, table=True):
+    """The orders placed in one hour (UTC) in one shop, counted and summed; ``day`` and ``hour`` are the hour's
+    China date and hour of day, which the reports group by. Reissued orders (补发, 换货) are no sales and left out."""
+
+    __tablename__ = "report_order_hours"
+    __table_args__ = (Index("ix_report_order_hours_day", "day", "channel", "shop_id"),)
+
+    hour_start: datetime = Field(sa_column=Column(UTCDateTime(), primary_key=True))
+    channel: str = Field(max_length=32, primary_key=True)
+    shop_id: int = Field(primary_key=True)
+    day: date
+    hour: int
+    #: Every order placed, whatever became of it.
+    orders: int = 0
+    #: Orders that were paid (a paid time is known), cancelled or not.
+    paid_orders: int = 0
+    cancelled_orders: int = 0
+    #: 成交额: what the paid orders were paid, in fen.
+    gmv_fen: int = Field(default=0, sa_type=BigInteger)
+    #: What went back: a paid order cancelled in full, else its lines the platform refunded, in fen.
+    refund_fen: int = Field(default=0, sa_type=BigInteger)

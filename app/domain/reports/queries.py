@@ -1,0 +1,259 @@
+"""The reports' figures, read from the rollups (never from the orders themselves): each report is a table of raw
+values (days, channel codes, counts, fen) that the pages, the charts and the downloads present alike."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import func, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.db import utcnow
+from app.domain.reports.models import OrderHourRollup
+from app.domain.shops.models import Channel
+from app.errors import DomainError, excerpt
+from app.i18n import N_
+from app.params import parse_day, parse_id
+from app.templating import CHINA
+
+#: Days the date filter covers when it is not given: the last 30, today included.
+DEFAULT_DAYS = 30
+#: The longest range a report covers.
+MAX_DAYS = 366
+
+
+class ReportFilterError(DomainError):
+    """A report's filters that cannot be used."""
+
+    title = N_("Invalid request")
+    in_place = False
+    messages: ClassVar[Mapping[str, str]] = {
+        "range_reversed": N_("The first day comes after the last day."),
+        "range_too_long": N_("A report covers at most %(days)s days."),
+        "unknown_channel": N_("There is no channel %(value)s."),
+        "unknown_shop": N_("There is no such shop."),
+    }
+
+
+def today() -> date:
+    """Today in China, the day the reports' ranges end by default."""
+    return utcnow().astimezone(CHINA).date()
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """What every report is narrowed by: China days from ``first`` to ``last`` (both included), a channel, a shop."""
+
+    first: date
+    last: date
+    channel: str = ""
+    shop_id: int | None = None
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], *, now: date | None = None) -> ReportFilters:
+        """The filters from a report page's query string; a missing day means the last 30 days up to today."""
+        last = parse_day(query.get("date_to", ""), "date_to") or (now or today())
+        first = parse_day(query.get("date_from", ""), "date_from") or last - timedelta(days=DEFAULT_DAYS - 1)
+        if first > last:
+            raise ReportFilterError("range_reversed", field="date_from")
+        if (last - first).days + 1 > MAX_DAYS:
+            raise ReportFilterError("range_too_long", field="date_from", days=MAX_DAYS)
+        channel = query.get("channel", "").strip()
+        if channel and channel not in Channel.__members__:
+            raise ReportFilterError("unknown_channel", field="channel", value=excerpt(channel))
+        shop = query.get("shop", "").strip()
+        shop_id = parse_id(shop) if shop else None
+        if shop and shop_id is None:
+            raise ReportFilterError("unknown_shop", field="shop")
+        return cls(first=first, last=last, channel=channel, shop_id=shop_id)
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as query parameters, for links (downloads) that keep them."""
+        values = {
+            "date_from": self.first.isoformat(),
+            "date_to": self.last.isoformat(),
+            "channel": self.channel,
+            "shop": str(self.shop_id or ""),
+        }
+        return {key: value for key, value in values.items() if value}
+
+    def where(self, *, days: tuple[date, ...] | None = None) -> list[ColumnElement[bool]]:
+        """The rollup rows these filters keep (``days`` instead of the range when given)."""
+        conditions: list[ColumnElement[bool]] = (
+            [col(OrderHourRollup.day).in_(days)]
+            if days is not None
+            else [col(OrderHourRollup.day) >= self.first, col(OrderHourRollup.day) <= self.last]
+        )
+        if self.channel:
+            conditions.append(col(OrderHourRollup.channel) == self.channel)
+        if self.shop_id is not None:
+            conditions.append(col(OrderHourRollup.shop_id) == self.shop_id)
+        return conditions
+
+
+@dataclass(frozen=True)
+class ReportColumn:
+    """One column of a report's table: its heading (an English message id) and what its values are."""
+
+    header: str
+    #: day, hour, channel, text, count, yuan, percent, hours
+    kind: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line or set of bars of a chart: its name and a value per category (fen or a count, as the chart's unit)."""
+
+    name: str
+    values: list[int]
+    #: How the name is shown: "msgid" (translated), "channel" (a channel's label) or "text" (as it is).
+    name_kind: str = "msgid"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """How a report is drawn: a line or bar chart over ``categories`` (texts of the x axis) with its series."""
+
+    kind: str
+    categories: list[str]
+    series: list[Series]
+    #: What the values are: "yuan" or "count" (the axis is labelled so).
+    unit: str = "count"
+
+
+@dataclass(frozen=True)
+class Report:
+    """One report: its key (the URL's), title and note (message ids), the table, and its chart."""
+
+    key: str
+    title: str
+    note: str
+    columns: list[ReportColumn]
+    rows: list[list[Any]]
+    chart: Chart
+    #: Values the title and the note name, e.g. the two days compared.
+    params: dict[str, str] = field(default_factory=dict)
+
+
+async def gmv_by_channel_and_day(session: AsyncSession, filters: ReportFilters) -> Report:
+    """成交额与订单: per China day and channel, the orders placed, the paid ones, their GMV, refunds and the net."""
+    rollup = OrderHourRollup
+    rows = (
+        await session.exec(
+            select(  # type: ignore[call-overload]
+                col(rollup.day),
+                col(rollup.channel),
+                func.sum(rollup.orders),
+                func.sum(rollup.paid_orders),
+                func.sum(rollup.gmv_fen),
+                func.sum(rollup.refund_fen),
+            )
+            .where(*filters.where())
+            .group_by(col(rollup.day), col(rollup.channel))
+            .order_by(col(rollup.day), col(rollup.channel))
+        )
+    ).all()
+    table = [
+        [day, channel, int(orders), int(paid), int(gmv), int(refund), int(gmv) - int(refund)]
+        for day, channel, orders, paid, gmv, refund in rows
+    ]
+    days = _days(filters.first, filters.last)
+    position = {day: index for index, day in enumerate(days)}
+    by_channel: dict[str, list[int]] = {}
+    for row in table:
+        by_channel.setdefault(row[1], [0] * len(days))[position[row[0]]] = row[4]
+    return Report(
+        key="gmv",
+        title=N_("GMV and orders by channel and day"),
+        note=N_("Orders by the day they were placed; GMV is what paid orders were paid, refunds what went back."),
+        columns=[
+            ReportColumn(N_("Day"), "day"),
+            ReportColumn(N_("Channel"), "channel"),
+            ReportColumn(N_("Order count"), "count"),
+            ReportColumn(N_("Paid orders"), "count"),
+            ReportColumn(N_("GMV"), "yuan"),
+            ReportColumn(N_("Refunds"), "yuan"),
+            ReportColumn(N_("Net GMV"), "yuan"),
+        ],
+        rows=table,
+        chart=Chart(
+            kind="bar_stacked",
+            categories=[day.isoformat() for day in days],
+            series=[Series(channel, values, "channel") for channel, values in sorted(by_channel.items())],
+            unit="yuan",
+        ),
+    )
+
+
+def same_day_last_year(day: date) -> date:
+    """The same date a year before (28 February for a 29th)."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
+async def orders_by_hour(session: AsyncSession, filters: ReportFilters) -> Report:
+    """每小时订单 (the 双十一 curve): orders and GMV per hour of the range's last day beside the same day last year."""
+    rollup = OrderHourRollup
+    day, before = filters.last, same_day_last_year(filters.last)
+    found = (
+        await session.exec(
+            select(  # type: ignore[call-overload]
+                col(rollup.day), col(rollup.hour), func.sum(rollup.orders), func.sum(rollup.gmv_fen)
+            )
+            .where(*filters.where(days=(day, before)))
+            .group_by(col(rollup.day), col(rollup.hour))
+        )
+    ).all()
+    counted = {(found_day, int(hour)): (int(orders), int(gmv)) for found_day, hour, orders, gmv in found}
+    table = []
+    for hour in range(24):
+        orders, gmv = counted.get((day, hour), (0, 0))
+        orders_before, gmv_before = counted.get((before, hour), (0, 0))
+        table.append([hour, orders, orders_before, gmv, gmv_before])
+    return Report(
+        key="hourly",
+        title=N_("Orders per hour: %(day)s beside %(before)s"),
+        note=N_("The last day of the range, hour by hour (China time), beside the same day a year before."),
+        columns=[
+            ReportColumn(N_("Hour"), "hour"),
+            ReportColumn(N_("Order count %(day)s"), "count"),
+            ReportColumn(N_("Order count %(before)s"), "count"),
+            ReportColumn(N_("GMV %(day)s"), "yuan"),
+            ReportColumn(N_("GMV %(before)s"), "yuan"),
+        ],
+        rows=table,
+        chart=Chart(
+            kind="line",
+            categories=[f"{hour:02d}:00" for hour in range(24)],
+            series=[
+                Series(day.isoformat(), [row[1] for row in table], "text"),
+                Series(before.isoformat(), [row[2] for row in table], "text"),
+            ],
+        ),
+        params={"day": day.isoformat(), "before": before.isoformat()},
+    )
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+ReportQuery = Callable[[AsyncSession, ReportFilters], Awaitable[Report]]
+
+#: Every report, by the key its downloads are named with, in the order the page shows them.
+REPORTS: dict[str, ReportQuery] = {
+    "gmv": gmv_by_channel_and_day,
+    "hourly": orders_by_hour,
+}
+
+
+async def all_reports(session: AsyncSession, filters: ReportFilters) -> list[Report]:
+    """Every report for these filters, in the page's order."""
+    return [await query(session, filters) for query in REPORTS.values()]
