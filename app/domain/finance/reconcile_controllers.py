@@ -1,20 +1,24 @@
-"""Finance pages that check the platforms' and carriers' bills against ours: settlement reconciliation (对账)."""
+"""Finance pages that check bills against ours (对账, 运费账单) and show the margins per order."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from litestar import Controller, get, post
+from litestar.di import Provide
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor
-from app.domain.finance import reconciliation
+from app.domain.finance import margins, reconciliation
 from app.domain.finance.bill_formats import FORMAT_CHANNELS, FORMAT_LABELS, BillError
 from app.domain.orders import presentation
+from app.domain.shops import services as shop_readers
+from app.domain.shops.models import Channel
 from app.forms import MULTIPART_OVERHEAD_BYTES, Upload, one
 from app.i18n import labeller
+from app.params import parse_day, parse_id
 from app.sheets import LIMITS, MAX_FILE_BYTES, uploaded_file, xlsx_download
 from app.web import client_ip, page
 
@@ -43,6 +47,19 @@ async def reconciliation_page(
         error=error,
         duplicate=duplicate,
         **helpers(),
+    )
+
+
+async def margin_filters(
+    start: str = "", end: str = "", channel: str = "", shop: str = "", order: str = ""
+) -> margins.MarginFilters:
+    """The filters of the margins page and its download, from the query; a day that is not one is refused."""
+    return margins.MarginFilters(
+        start=parse_day(start, "start"),
+        end=parse_day(end, "end"),
+        channel=channel if channel in {c.value for c in Channel} else "",
+        shop_id=parse_id(shop),
+        order="desc" if order == "desc" else "asc",
     )
 
 
@@ -106,6 +123,28 @@ class ReconcileController(Controller):
         """The lines that differ as an Excel file."""
         result = await reconciliation.result_page(db_session, import_id)
         return xlsx_download(reconciliation.differences_workbook(result), f"reconciliation-{import_id}.xlsx")
+
+    @get("/margins", name="finance:margins", dependencies={"filters": Provide(margin_filters)})
+    async def margins_page(
+        self, request: HTMXRequest, db_session: AsyncSession, filters: margins.MarginFilters
+    ) -> Template:
+        """Margins per order, sorted by margin, with the totals and the margin rate of all the filtered orders."""
+        report = await margins.margin_report(db_session, filters)
+        return page(
+            request,
+            "finance/margins.html",
+            "finance/_margins_rows.html",
+            report=report,
+            channels=[c.value for c in Channel],
+            shops=await shop_readers.shops_by_id(db_session),
+            **helpers(),
+        )
+
+    @get("/margins/download", name="finance:margins_download", dependencies={"filters": Provide(margin_filters)})
+    async def margins_download(self, db_session: AsyncSession, filters: margins.MarginFilters) -> Response[bytes]:
+        """The same margins as an Excel file, every order of the filters."""
+        report = await margins.margin_report(db_session, filters, limit=margins.MAX_DOWNLOAD_ROWS)
+        return xlsx_download(margins.margins_workbook(report, helpers()["channel_label"]), "margins.xlsx")
 
 
 __all__ = ["ReconcileController"]

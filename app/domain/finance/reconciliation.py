@@ -26,9 +26,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.aftersales.models import AfterSaleCase, CaseKind, CaseStatus
-from app.domain.finance import bill_formats
+from app.domain.finance import bill_formats, ledger
 from app.domain.finance.bill_formats import BillError, BillRow, ParsedBill, RowKind
-from app.domain.finance.models import ChannelFinance, SettlementImport, SettlementLine, SettlementResult
+from app.domain.finance.models import SettlementImport, SettlementLine, SettlementResult
 from app.domain.orders.models import Order, OrderStatus
 from app.domain.orders.presentation import CHANNEL_LABELS
 from app.errors import DomainError
@@ -66,12 +66,6 @@ class ReconciliationError(DomainError):
 def commission_of(paid_fen: int, commission_bp: int) -> int:
     """The commission on ``paid_fen`` at ``commission_bp`` basis points, rounded half up to the fen."""
     return (paid_fen * commission_bp + 5_000) // 10_000 if paid_fen >= 0 else -commission_of(-paid_fen, commission_bp)
-
-
-async def commission_bp_of(session: AsyncSession, channel: str) -> int:
-    """The commission rate finance keeps for ``channel``, in basis points (0 when none is kept)."""
-    row = await session.get(ChannelFinance, channel)
-    return row.commission_bp if row is not None else 0
 
 
 @dataclass
@@ -179,7 +173,7 @@ async def reconcile_lines(
         [line.refund_ref for line in refund_lines],
         [order.id for line in refund_lines if (order := orders.get(line.external_id)) and order.id is not None],
     )
-    bp = await commission_bp_of(session, channel)
+    bp = (await ledger.load_chart(session)).commission_bp(channel)
     stored: list[SettlementLine] = []
     billed_orders: set[int] = set()
     for line in lines:
@@ -437,7 +431,6 @@ __all__ = [
     "ReconciliationError",
     "ResultPage",
     "bill_lines",
-    "commission_bp_of",
     "commission_of",
     "differences_workbook",
     "import_bill",

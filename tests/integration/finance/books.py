@@ -1,13 +1,15 @@
-"""Small factories for the finance tests: shops, delivered orders, refund cases, channel commission rates."""
+"""Small factories for the finance tests: shops, delivered orders, refund cases, commission rates, vouchers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from app.db import Database
 from app.domain.aftersales.models import AfterSaleCase, CaseKind, CaseSource, CaseStatus, RefundStatus
-from app.domain.finance.models import ChannelFinance
+from app.domain.finance.entries import Entry
+from app.domain.finance.models import ChannelFinance, LineKind, VoucherKind
+from app.domain.finance.posting import store_voucher
 from app.domain.orders.models import Order, OrderStatus
 from app.domain.shops.models import Channel, Shop
 
@@ -94,3 +96,32 @@ async def add_refund(
         await session.flush()
         assert case.id is not None
         return case.id
+
+
+async def add_voucher(
+    db: Database,
+    source_key: str,
+    order_id: int | None,
+    channel: str,
+    shop_id: int | None,
+    day: date,
+    lines: list[tuple[LineKind, int, int]],
+    *,
+    kind: VoucherKind = VoucherKind.sale,
+) -> int:
+    """A voucher of (kind, debit, credit) lines, stored as posting stores every voucher (it must balance)."""
+    async with db.transaction() as session:
+        voucher = await store_voucher(
+            session,
+            source_key=source_key,
+            kind=kind,
+            voucher_date=day,
+            summary=source_key,
+            entries=[Entry(line_kind, source_key, debit, credit) for line_kind, debit, credit in lines],
+            channel=channel,
+            shop_id=shop_id,
+            order_id=order_id,
+            red=any(debit < 0 or credit < 0 for _, debit, credit in lines),
+        )
+        assert voucher is not None and voucher.id is not None
+        return voucher.id

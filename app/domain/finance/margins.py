@@ -1,0 +1,185 @@
+"""Margins per order (订单毛利), read from the vouchers: revenue − cost of goods − gifts − commission − freight.
+
+Each figure is the sum of the order's voucher lines of that kind: revenue on the credit side (net of output
+VAT, which has lines of its own), the costs on the debit side. A red-letter voucher's negative amounts take
+the refunded share back out, and a carrier bill's voucher for the order's parcel adds what the carrier billed
+beyond the booked fee, so every voucher of the order counts. The orders are those whose sale voucher is dated
+within the chosen days (and of the chosen channel and shop), so a later refund still lowers its order's margin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func
+from sqlalchemy import select as select_columns
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.domain.finance.models import LineKind, Voucher, VoucherKind, VoucherLine
+from app.domain.orders.models import Order
+from app.sheets import table_workbook
+
+#: Rows a page shows; the download has them all, up to MAX_DOWNLOAD_ROWS.
+PAGE_ROWS = 200
+MAX_DOWNLOAD_ROWS = 50_000
+
+#: The figures of a margin, with the line kind each is read from and the side it sits on (True: credit).
+FIGURES: tuple[tuple[str, LineKind, bool], ...] = (
+    ("revenue", LineKind.revenue, True),
+    ("cost_of_goods", LineKind.cost_of_goods, False),
+    ("gifts", LineKind.gift_cost, False),
+    ("commission", LineKind.commission, False),
+    ("freight", LineKind.freight, False),
+)
+
+
+@dataclass(frozen=True)
+class MarginFilters:
+    start: date | None = None
+    end: date | None = None
+    channel: str = ""
+    shop_id: int | None = None
+    #: "asc": the lowest margin first (where money is lost); "desc": the highest first.
+    order: str = "asc"
+
+    def as_query(self) -> dict[str, str]:
+        return {
+            "start": self.start.isoformat() if self.start else "",
+            "end": self.end.isoformat() if self.end else "",
+            "channel": self.channel,
+            "shop": str(self.shop_id or ""),
+            "order": self.order,
+        }
+
+
+@dataclass(frozen=True)
+class Figures:
+    revenue: int = 0
+    cost_of_goods: int = 0
+    gifts: int = 0
+    commission: int = 0
+    freight: int = 0
+
+    @property
+    def margin(self) -> int:
+        return self.revenue - self.cost_of_goods - self.gifts - self.commission - self.freight
+
+    @property
+    def margin_pct(self) -> float | None:
+        """The margin as a percentage of revenue, to one decimal; None without revenue."""
+        return round(self.margin * 100 / self.revenue, 1) if self.revenue else None
+
+
+@dataclass(frozen=True)
+class OrderMargin:
+    order_id: int
+    external_id: str
+    channel: str
+    shop_id: int | None
+    figures: Figures
+
+
+@dataclass
+class MarginReport:
+    filters: MarginFilters
+    rows: list[OrderMargin] = field(default_factory=list)
+    totals: Figures = Figures()
+    order_count: int = 0
+
+
+def _figure(kind: LineKind, credit_side: bool) -> Any:
+    amount = (
+        col(VoucherLine.credit_fen) - col(VoucherLine.debit_fen)
+        if credit_side
+        else col(VoucherLine.debit_fen) - col(VoucherLine.credit_fen)
+    )
+    return func.coalesce(func.sum(case((col(VoucherLine.line_kind) == kind.value, amount), else_=0)), 0)
+
+
+def _per_order(filters: MarginFilters) -> Any:
+    """One row per order in the filters: its figures and margin, summed over all its vouchers' lines."""
+    sales = select(col(Voucher.order_id)).where(
+        Voucher.kind == VoucherKind.sale.value, col(Voucher.order_id).is_not(None)
+    )
+    if filters.start is not None:
+        sales = sales.where(col(Voucher.voucher_date) >= filters.start)
+    if filters.end is not None:
+        sales = sales.where(col(Voucher.voucher_date) <= filters.end)
+    if filters.channel:
+        sales = sales.where(Voucher.channel == filters.channel)
+    if filters.shop_id is not None:
+        sales = sales.where(Voucher.shop_id == filters.shop_id)
+    figures = [_figure(kind, credit).label(name) for name, kind, credit in FIGURES]
+    revenue, *costs = figures
+    margin = revenue.element
+    for cost in costs:
+        margin = margin - cost.element
+    return (
+        select_columns(col(Voucher.order_id).label("order_id"), *figures, margin.label("margin"))
+        .join(VoucherLine, col(VoucherLine.voucher_id) == col(Voucher.id))
+        .where(col(Voucher.order_id).in_(sales))
+        .group_by(col(Voucher.order_id))
+        .subquery()
+    )
+
+
+async def margin_report(session: AsyncSession, filters: MarginFilters, *, limit: int = PAGE_ROWS) -> MarginReport:
+    """The orders' margins sorted by margin (then order id), at most ``limit`` rows, with the totals of all."""
+    per_order = _per_order(filters)
+    names = [name for name, _, _ in FIGURES]
+    margin_order = per_order.c.margin.desc() if filters.order == "desc" else per_order.c.margin.asc()
+    query = (
+        select_columns(per_order, col(Order.external_id), col(Order.channel), col(Order.shop_id))
+        .join(Order, col(Order.id) == per_order.c.order_id)
+        .order_by(margin_order, per_order.c.order_id)
+        .limit(limit)
+    )
+    report = MarginReport(filters)
+    connection = await session.connection()
+    for row in (await connection.execute(query)).all():
+        mapping = row._mapping
+        report.rows.append(
+            OrderMargin(
+                order_id=mapping["order_id"],
+                external_id=mapping["external_id"],
+                channel=mapping["channel"],
+                shop_id=mapping["shop_id"],
+                figures=Figures(**{name: int(mapping[name]) for name in names}),
+            )
+        )
+    totals_query = select_columns(func.count(), *(func.coalesce(func.sum(per_order.c[name]), 0) for name in names))
+    count, *sums = (await connection.execute(totals_query)).one()
+    report.order_count = int(count)
+    report.totals = Figures(**{name: int(value) for name, value in zip(names, sums, strict=True)})
+    return report
+
+
+HEADERS = ("平台单号", "渠道", "收入(不含税)", "商品成本", "赠品成本", "平台佣金", "运费", "毛利", "毛利率%")
+
+
+def margins_workbook(report: MarginReport, channel_label: Any) -> bytes:
+    """The report's rows and a total row as an .xlsx, in yuan."""
+
+    def cells(figures: Figures) -> list[Any]:
+        amounts = [figures.revenue, figures.cost_of_goods, figures.gifts, figures.commission, figures.freight]
+        return [*(fen / 100 for fen in amounts), figures.margin / 100, figures.margin_pct]
+
+    rows: list[list[Any]] = [[row.external_id, channel_label(row.channel), *cells(row.figures)] for row in report.rows]
+    rows.append(["合计", f"{report.order_count} 单", *cells(report.totals)])
+    return table_workbook("订单毛利", HEADERS, rows)
+
+
+__all__ = [
+    "FIGURES",
+    "MAX_DOWNLOAD_ROWS",
+    "PAGE_ROWS",
+    "Figures",
+    "MarginFilters",
+    "MarginReport",
+    "OrderMargin",
+    "margin_report",
+    "margins_workbook",
+]
