@@ -37,6 +37,7 @@ from app.domain.channels.controllers import (
     ShopsApiController,
 )
 from app.domain.finance.controllers import FinanceController
+from app.domain.finance.ledger_controllers import LedgerController
 from app.domain.finance.reconcile_controllers import ReconcileController
 from app.domain.flows.controllers import FlowsApiController, FlowsController
 from app.domain.fulfillment.controllers import (
@@ -241,6 +242,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             FlowsApiController,
             FlowHitsController,
             FinanceController,
+            LedgerController,
             ReconcileController,
             ReportsController,
             FulfillmentController,

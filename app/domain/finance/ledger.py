@@ -1,22 +1,40 @@
 """The settings an accountant keeps, as posting reads them: the chart (科目 per kind of line and channel, the
 platforms' commission and 往来单位, VAT per SKU category) and the accounting periods vouchers are numbered in.
 
-A new installation starts from a chart that follows the 企业会计准则 account codes (1122 应收账款, 6001 主营业务收入,
-2221 应交税费, 6401 主营业务成本, 6601 销售费用, 2202 应付账款, 1405 库存商品), seeded the first time it is read; the
-finance settings page changes it from there.
+A new installation books to a chart that follows the 企业会计准则 account codes (1122 应收账款, 6001 主营业务收入,
+2221 应交税费, 6401 主营业务成本, 6601 销售费用, 2202 应付账款, 1405 库存商品), with typical commissions and 13 % VAT:
+these defaults live here, and a row in the tables (the finance settings page writes them) overrides one.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
 
-from sqlmodel import col, select
+from sqlalchemy import case
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import insert_rows, utcnow
-from app.domain.finance.models import AccountMapping, ChannelFinance, LineKind, Period, PeriodStatus, TaxRate
+from app.domain.accounts.services import Actor, audit
+from app.domain.finance.models import (
+    AccountMapping,
+    ChannelFinance,
+    LineKind,
+    Period,
+    PeriodStatus,
+    TaxRate,
+    Voucher,
+    VoucherStatus,
+)
+from app.domain.inventory.models import Sku
 from app.domain.shops.models import Channel
+from app.errors import DomainError
+from app.i18n import N_
 
 #: The voucher word (凭证字) every voucher is numbered under.
 VOUCHER_WORD = "记"
@@ -53,6 +71,8 @@ DEFAULT_CHANNELS: dict[Channel, tuple[int, str]] = {
     Channel.community_group: (300, "社区团购平台"),
 }
 
+CHANNELS = frozenset(c.value for c in Channel)
+
 #: 增值税 on goods (13 %); a category may be set lower (9 % for farm produce, books).
 DEFAULT_TAX_BP = 1300
 
@@ -72,10 +92,14 @@ class Chart:
         return found or DEFAULT_ACCOUNTS[kind]
 
     def commission_bp(self, channel: str) -> int:
-        return self.commissions.get(channel, 0)
+        if channel in self.commissions:
+            return self.commissions[channel]
+        return DEFAULT_CHANNELS[Channel(channel)][0] if channel in CHANNELS else 0
 
     def partner(self, channel: str) -> str:
-        return self.partners.get(channel, "") or channel
+        if self.partners.get(channel):
+            return self.partners[channel]
+        return DEFAULT_CHANNELS[Channel(channel)][1] if channel in CHANNELS else channel
 
     def tax_bp(self, category: str) -> int:
         """VAT of a SKU category; a category not set takes the default row's (``""``)."""
@@ -84,25 +108,8 @@ class Chart:
         return self.tax_rates.get("", DEFAULT_TAX_BP)
 
 
-async def ensure_defaults(session: AsyncSession) -> None:
-    """Seed the default chart, commissions and tax rate where none are set (each table on its own)."""
-    now = utcnow()
-    if (await session.exec(select(AccountMapping.id).limit(1))).first() is None:
-        for kind, (code, name) in DEFAULT_ACCOUNTS.items():
-            session.add(
-                AccountMapping(line_kind=kind.value, channel="", account_code=code, account_name=name, updated_at=now)
-            )
-    if (await session.exec(select(ChannelFinance.channel).limit(1))).first() is None:
-        for channel, (bp, partner) in DEFAULT_CHANNELS.items():
-            session.add(ChannelFinance(channel=channel.value, commission_bp=bp, partner=partner, updated_at=now))
-    if (await session.exec(select(TaxRate.category).limit(1))).first() is None:
-        session.add(TaxRate(category="", rate_bp=DEFAULT_TAX_BP, updated_at=now))
-    await session.flush()
-
-
 async def load_chart(session: AsyncSession) -> Chart:
-    """The chart as it stands (seeded with the defaults the first time)."""
-    await ensure_defaults(session)
+    """The chart as it stands: what finance set, and the defaults where it set nothing."""
     mappings = (await session.exec(select(AccountMapping))).all()
     channels = (await session.exec(select(ChannelFinance))).all()
     rates = (await session.exec(select(TaxRate))).all()
@@ -149,3 +156,301 @@ async def next_number(session: AsyncSession, period: Period, word: str = VOUCHER
     period.last_numbers = {**period.last_numbers, word: number}
     session.add(period)
     return number
+
+
+# --- the settings page's changes ---------------------------------------------------------------------------------
+
+
+class LedgerError(DomainError):
+    """A finance setting that cannot be saved, or a period that cannot be closed or opened."""
+
+    messages: ClassVar[Mapping[str, str]] = {
+        "bad_kind": N_("Unknown kind of voucher line: %(kind)s"),
+        "bad_channel": N_("Unknown channel: %(channel)s"),
+        "bad_code": N_("An account code is digits, optionally in levels separated by dots (6601.01), at most 32"),
+        "bad_name": N_("Give the account a name of at most 100 characters"),
+        "bad_percent.commission": N_("The commission must be a percentage between 0 and 50, with at most two decimals"),
+        "bad_percent.vat": N_("The VAT rate must be a percentage between 0 and 30, with at most two decimals"),
+        "bad_partner": N_("The counterparty name is at most 100 characters"),
+        "bad_category": N_("A SKU category is at most 64 characters"),
+        "default_kept": N_("The default account of a kind of line cannot be removed, only changed"),
+        "bad_period": N_("A period is a month written as 2026-11"),
+        "drafts_left": N_("%(period)s still has %(count)s vouchers waiting for approval: approve them first"),
+        "already.closed": N_("%(period)s is closed already"),
+        "already.open": N_("%(period)s is open already"),
+    }
+    fields: ClassVar[Mapping[str, str]] = {
+        "bad_code": "account_code",
+        "bad_name": "account_name",
+        "bad_percent": "percent",
+        "bad_partner": "partner",
+        "bad_category": "category",
+        "bad_period": "period",
+    }
+
+
+ACCOUNT_CODE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def basis_points(text: str, what: str, *, most: int) -> int:
+    """A percentage as typed (``5``, ``5.5``, ``13.00``, ``6%``) in basis points; refused unless 0 ≤ it ≤ ``most``
+    (``what`` picks the message: ``commission`` or ``vat``)."""
+    try:
+        value = Decimal(text.strip().removesuffix("%").strip() or "x")
+    except InvalidOperation:
+        raise LedgerError("bad_percent", what) from None
+    if not value.is_finite() or value < 0 or value > most or value != value.quantize(Decimal("0.01")):
+        raise LedgerError("bad_percent", what)
+    return int(value * 100)
+
+
+def _channel(channel: str, *, blank: bool = False) -> str:
+    if (blank and channel == "") or channel in {c.value for c in Channel}:
+        return channel
+    raise LedgerError("bad_channel", channel=channel)
+
+
+async def save_account(
+    session: AsyncSession, actor: Actor, kind: str, channel: str, code: str, name: str, *, ip: str | None = None
+) -> AccountMapping:
+    """Book a kind of line on one channel (``""``: every channel without its own) to the account ``code name``."""
+    if kind not in {k.value for k in LineKind}:
+        raise LedgerError("bad_kind", kind=kind)
+    channel = _channel(channel, blank=True)
+    code, name = code.strip(), name.strip()
+    if not ACCOUNT_CODE.match(code) or len(code) > 32:
+        raise LedgerError("bad_code")
+    if not name or len(name) > 100:
+        raise LedgerError("bad_name")
+    row = await _mapping(session, kind, channel)
+    before = {"account_code": row.account_code, "account_name": row.account_name} if row else None
+    if row is None:
+        row = AccountMapping(line_kind=kind, channel=channel, account_code=code, account_name=name, updated_at=utcnow())
+    row.account_code, row.account_name, row.updated_at = code, name, utcnow()
+    session.add(row)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "finance.account_saved",
+        target_type="finance_account",
+        target_id=f"{kind}:{channel or '*'}",
+        before=before,
+        after={"account_code": code, "account_name": name},
+        ip=ip,
+    )
+    return row
+
+
+async def _mapping(session: AsyncSession, kind: str, channel: str) -> AccountMapping | None:
+    statement = select(AccountMapping).where(AccountMapping.line_kind == kind, AccountMapping.channel == channel)
+    return (await session.exec(statement)).first()
+
+
+async def remove_account(
+    session: AsyncSession, actor: Actor, kind: str, channel: str, *, ip: str | None = None
+) -> None:
+    """Drop a channel's own account for a kind of line: it books to the default again."""
+    if channel == "":
+        raise LedgerError("default_kept")
+    row = await _mapping(session, kind, channel)
+    if row is None:
+        return
+    await session.delete(row)
+    await audit(
+        session,
+        actor,
+        "finance.account_removed",
+        target_type="finance_account",
+        target_id=f"{kind}:{channel}",
+        before={"account_code": row.account_code, "account_name": row.account_name},
+        ip=ip,
+    )
+
+
+async def save_channel(
+    session: AsyncSession, actor: Actor, channel: str, percent: str, partner: str, *, ip: str | None = None
+) -> ChannelFinance:
+    """A channel's commission (as a percentage of the paid amount) and the 往来单位 its receivable is owed by."""
+    channel = _channel(channel)
+    bp = basis_points(percent, "commission", most=50)
+    partner = partner.strip()
+    if len(partner) > 100:
+        raise LedgerError("bad_partner")
+    row = await session.get(ChannelFinance, channel)
+    before = {"commission_bp": row.commission_bp, "partner": row.partner} if row else None
+    row = row or ChannelFinance(channel=channel, updated_at=utcnow())
+    row.commission_bp, row.partner, row.updated_at = bp, partner, utcnow()
+    session.add(row)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "finance.channel_saved",
+        target_type="finance_channel",
+        target_id=channel,
+        before=before,
+        after={"commission_bp": bp, "partner": partner},
+        ip=ip,
+    )
+    return row
+
+
+async def save_tax_rate(
+    session: AsyncSession, actor: Actor, category: str, percent: str, *, ip: str | None = None
+) -> TaxRate:
+    """The output VAT of a SKU category (``""``: every category without its own)."""
+    category = category.strip()
+    if len(category) > 64:
+        raise LedgerError("bad_category")
+    bp = basis_points(percent, "vat", most=30)
+    row = await session.get(TaxRate, category)
+    before = {"rate_bp": row.rate_bp} if row else None
+    row = row or TaxRate(category=category, updated_at=utcnow())
+    row.rate_bp, row.updated_at = bp, utcnow()
+    session.add(row)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "finance.tax_rate_saved",
+        target_type="finance_tax_rate",
+        target_id=category or "*",
+        before=before,
+        after={"rate_bp": bp},
+        ip=ip,
+    )
+    return row
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    period: str
+    status: str
+    vouchers: int
+    drafts: int
+    closed_by: str | None
+    closed_at: object
+
+
+async def periods(session: AsyncSession, today: date) -> list[PeriodRow]:
+    """Every period with vouchers or a state, and this month, newest first, with their voucher counts."""
+    rows = {p.period: p for p in (await session.exec(select(Period))).all()}
+    counted = (
+        await session.exec(
+            select(
+                Voucher.period,
+                func.count(),
+                func.sum(case((col(Voucher.status) == VoucherStatus.draft.value, 1), else_=0)),
+            ).group_by(col(Voucher.period))
+        )
+    ).all()
+    counts = {period: (total, int(drafts or 0)) for period, total, drafts in counted}
+    names = sorted(set(rows) | set(counts) | {period_of(today)}, reverse=True)
+    return [
+        PeriodRow(
+            period=name,
+            status=rows[name].status if name in rows else PeriodStatus.open.value,
+            vouchers=counts.get(name, (0, 0))[0],
+            drafts=counts.get(name, (0, 0))[1],
+            closed_by=rows[name].closed_by if name in rows else None,
+            closed_at=rows[name].closed_at if name in rows else None,
+        )
+        for name in names
+    ]
+
+
+async def set_period_status(
+    session: AsyncSession, actor: Actor, period: str, status: PeriodStatus, *, ip: str | None = None
+) -> Period:
+    """Close a month (结账: no voucher is written into it any more; events of its days land in the next open month)
+    once every voucher of it is approved, or open it again (反结账)."""
+    if not PERIOD.match(period):
+        raise LedgerError("bad_period")
+    await insert_rows(
+        session,
+        Period,
+        [{"period": period, "status": PeriodStatus.open.value, "last_numbers": {}}],
+        skip_duplicates_of=("period",),
+    )
+    row = (await session.exec(select(Period).where(col(Period.period) == period).with_for_update())).one()
+    if row.status == status.value:
+        raise LedgerError("already", status.value, period=period)
+    if status == PeriodStatus.closed:
+        drafts = (
+            await session.exec(
+                select(func.count()).where(Voucher.period == period, Voucher.status == VoucherStatus.draft.value)
+            )
+        ).one()
+        if drafts:
+            raise LedgerError("drafts_left", period=period, count=drafts)
+        row.closed_by, row.closed_at = actor.name, utcnow()
+    else:
+        row.closed_by, row.closed_at = None, None
+    row.status = status.value
+    session.add(row)
+    await session.flush()
+    await audit(
+        session,
+        actor,
+        "finance.period_closed" if status == PeriodStatus.closed else "finance.period_opened",
+        target_type="finance_period",
+        target_id=period,
+        ip=ip,
+    )
+    return row
+
+
+PERIOD_STATUS_LABELS: dict[str, str] = {PeriodStatus.open.value: N_("Open"), PeriodStatus.closed.value: N_("Closed")}
+
+
+async def sku_categories(session: AsyncSession) -> list[str]:
+    """The categories the catalogue uses, for the tax-rate rows."""
+    rows = (await session.exec(select(Sku.category).where(Sku.category != "").distinct())).all()
+    return sorted(rows)
+
+
+#: What each kind of voucher line is, as the settings page names it.
+LINE_KIND_LABELS: dict[str, str] = {
+    LineKind.receivable.value: N_("Receivable from the platform"),
+    LineKind.revenue.value: N_("Sales revenue (net of VAT)"),
+    LineKind.output_vat.value: N_("Output VAT"),
+    LineKind.commission.value: N_("Platform commission (expense)"),
+    LineKind.commission_payable.value: N_("Platform commission (payable)"),
+    LineKind.freight.value: N_("Freight (expense)"),
+    LineKind.freight_payable.value: N_("Freight (payable to the carrier)"),
+    LineKind.cost_of_goods.value: N_("Cost of goods sold"),
+    LineKind.gift_cost.value: N_("Gifts at cost"),
+    LineKind.inventory.value: N_("Inventory"),
+    LineKind.refund_payable.value: N_("Refunds payable"),
+}
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    line_kind: str
+    channel: str
+    account_code: str
+    account_name: str
+
+
+async def settings_view(session: AsyncSession, today: date) -> dict[str, Any]:
+    """What the settings page shows, defaults included: the accounts by kind (every channel's first, then the
+    channels' own), each channel's commission and counterparty, VAT beside the catalogue's categories, the periods."""
+    chart = await load_chart(session)
+    by_kind: dict[str, list[AccountRow]] = {}
+    for kind in LineKind:
+        code, name = chart.account(kind, "")
+        own = sorted((ch, found) for (k, ch), found in chart.accounts.items() if k == kind.value and ch)
+        by_kind[kind.value] = [AccountRow(kind.value, "", code, name)] + [
+            AccountRow(kind.value, ch, c, n) for ch, (c, n) in own
+        ]
+    categories = sorted(set(await sku_categories(session)) | set(chart.tax_rates) - {""})
+    return {
+        "accounts": by_kind,
+        "channels": [(c.value, chart.commission_bp(c.value), chart.partner(c.value)) for c in Channel],
+        "default_rate_bp": chart.tax_bp(""),
+        "rates": [(category, chart.tax_rates.get(category)) for category in categories],
+        "periods": await periods(session, today),
+    }

@@ -39,16 +39,12 @@ Line = tuple[str, str, str, int, int, str]
 async def price_the_catalogue(db: Database) -> None:
     """Cost prices, a lower VAT for 美妆 and the web shop's commission, as finance would have set them."""
     async with db.transaction() as session:
-        await ledger.ensure_defaults(session)
         for code, cost in (("CABLE-C1", 1200), ("MASK-10", 3500), ("SERUM-30", 8000)):
             sku = (await session.exec(select(Sku).where(Sku.code == code))).one()
             sku.cost_fen = cost
             session.add(sku)
         session.add(TaxRate(category="美妆", rate_bp=900, updated_at=utcnow()))
-        webshop = await session.get(ChannelFinance, "webshop")
-        assert webshop is not None
-        webshop.commission_bp, webshop.partner = 500, "官网收款"
-        session.add(webshop)
+        session.add(ChannelFinance(channel="webshop", commission_bp=500, partner="官网收款", updated_at=utcnow()))
 
 
 async def book_staged(db: Database, settings: Settings) -> list[Any]:
