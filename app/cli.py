@@ -1,4 +1,5 @@
-"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, create-user, unlock-user, create-token, loadtest."""
+"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, finance book-missing, create-user, unlock-user,
+create-token, loadtest."""
 
 from __future__ import annotations
 
@@ -86,6 +87,27 @@ def db_upgrade(revision: str) -> None:
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     command.upgrade(config, revision)
     click.echo(f"database at {revision}")
+
+
+@main.group()
+def finance() -> None:
+    """Finance: vouchers from orders and refunds."""
+
+
+@finance.command("book-missing")
+def finance_book_missing() -> None:
+    """Book the sale vouchers of delivered or completed orders that have none (e.g. finished before an upgrade)."""
+    from app.db import Database
+    from app.domain.finance.posting import book_missing
+
+    async def work() -> int:
+        db = Database(get_settings())
+        try:
+            return await book_missing(db)
+        finally:
+            await db.dispose()
+
+    click.echo(f"{asyncio.run(work())} sale vouchers booked")
 
 
 @main.command("seed-demo")

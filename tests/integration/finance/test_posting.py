@@ -304,3 +304,25 @@ async def test_the_worker_books_an_order_signed_for_by_the_carrier(server, worke
     async with db.reading() as session:
         event = (await session.exec(select(FinanceEvent).where(FinanceEvent.order_id == order_id))).one()
     assert event.outcome == "booked" and event.voucher_id == voucher.id
+
+
+async def test_orders_finished_before_finance_was_set_up_are_booked_once_by_book_missing(db, settings, demo_data):
+    """An order delivered with no finance event (as before an upgrade) gets its sale voucher from
+    ``ruleflow finance book-missing``, dated the day it was delivered; a second run books nothing."""
+    from datetime import UTC, datetime
+
+    from app.domain.finance.posting import book_missing
+
+    await price_the_catalogue(db)
+    await publish(db, linear_flow(*ROUTE))
+    order_id = await routed_order(db, settings, "F6", [("MASK-10", 1, 9900)])
+    async with db.transaction() as session:
+        order = await session.get(Order, order_id)
+        assert order is not None
+        order.status, order.delivered_at = OrderStatus.delivered, datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
+        session.add(order)
+    assert await book_missing(db, batch=1) == 1
+    ((voucher, lines),) = await vouchers(db)
+    assert voucher.voucher_date == date(2026, 11, 21) and voucher.period == "2026-11"  # 01:00 in China
+    assert lines[0] == ("receivable", "1122", "官网收款", 9900, 0, "")
+    assert await book_missing(db) == 0 and len(await vouchers(db)) == 1
