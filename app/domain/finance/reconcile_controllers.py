@@ -11,16 +11,18 @@ from litestar.response import Redirect, Response, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.accounts.services import Actor
-from app.domain.finance import margins, reconciliation
-from app.domain.finance.bill_formats import FORMAT_CHANNELS, FORMAT_LABELS, BillError
+from app.domain.finance import carrier_bills, margins, reconciliation
+from app.domain.finance.bill_formats import FORMAT_CHANNELS, FORMAT_LABELS
+from app.domain.fulfillment import carrier_master
 from app.domain.orders import presentation
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel
+from app.errors import DomainError
 from app.forms import MULTIPART_OVERHEAD_BYTES, Upload, one
 from app.i18n import labeller
 from app.params import parse_day, parse_id
 from app.sheets import LIMITS, MAX_FILE_BYTES, uploaded_file, xlsx_download
-from app.web import client_ip, page
+from app.web import client_ip, page, refusals_shown_by
 
 #: The channels a bill can be imported for, in the order the upload form offers them.
 BILL_CHANNELS = tuple(dict.fromkeys(channel for channels in FORMAT_CHANNELS.values() for channel in channels))
@@ -32,6 +34,7 @@ def helpers() -> dict[str, Any]:
         "result_label": labeller(reconciliation.RESULT_LABELS),
         "kind_label": labeller(reconciliation.KIND_LABELS),
         "format_label": labeller(FORMAT_LABELS),
+        "outcome_label": labeller(carrier_bills.OUTCOME_LABELS),
     }
 
 
@@ -46,6 +49,34 @@ async def reconciliation_page(
         limits=LIMITS,
         error=error,
         duplicate=duplicate,
+        **helpers(),
+    )
+
+
+async def bill_refused(request: HTMXRequest, session: AsyncSession, error: DomainError) -> Template:
+    """The reconciliation page again with why the bill was refused (the request's writes rolled back)."""
+    return await reconciliation_page(request, session, error=error.message)
+
+
+async def carrier_bill_refused(request: HTMXRequest, session: AsyncSession, error: DomainError) -> Template:
+    """The carrier bills page again with why the bill was refused (nothing of it booked)."""
+    return await carrier_bills_page(request, session, error=error.message)
+
+
+async def carrier_bills_page(
+    request: HTMXRequest,
+    session: AsyncSession,
+    *,
+    result: carrier_bills.CarrierBillResult | None = None,
+    error: str | None = None,
+) -> Template:
+    return page(
+        request,
+        "finance/carrier_bills.html",
+        carriers=await carrier_master.list_carriers(session),
+        limits=LIMITS,
+        result=result,
+        error=error,
         **helpers(),
     )
 
@@ -76,7 +107,7 @@ class ReconcileController(Controller):
     @post(
         "/reconciliation",
         name="finance:reconciliation_upload",
-        opt={"permission": "finance.manage"},
+        opt={"permission": "finance.manage", **refusals_shown_by(bill_refused)},
         status_code=200,
         request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
     )
@@ -85,21 +116,16 @@ class ReconcileController(Controller):
     ) -> Template | Redirect:
         """Import the bill and show what differs; the same file again is said to be imported already."""
         upload = uploaded_file(data)
-        try:
-            if upload is None:
-                raise reconciliation.ReconciliationError("no_file")
-            outcome = await reconciliation.import_bill(
-                db_session,
-                actor,
-                upload.filename or "bill.csv",
-                await upload.read(),
-                channel=one(data, "channel"),
-                ip=client_ip(request),
-            )
-        except (BillError, reconciliation.ReconciliationError) as exc:
-            response = await reconciliation_page(request, db_session, error=exc.message)
-            response.status_code = 400
-            return response
+        if upload is None:
+            raise reconciliation.ReconciliationError("no_file")
+        outcome = await reconciliation.import_bill(
+            db_session,
+            actor,
+            upload.filename or "bill.csv",
+            await upload.read(),
+            channel=one(data, "channel"),
+            ip=client_ip(request),
+        )
         if outcome.duplicate:
             return await reconciliation_page(request, db_session, duplicate=outcome.settlement)
         return Redirect(
@@ -123,6 +149,35 @@ class ReconcileController(Controller):
         """The lines that differ as an Excel file."""
         result = await reconciliation.result_page(db_session, import_id)
         return xlsx_download(reconciliation.differences_workbook(result), f"reconciliation-{import_id}.xlsx")
+
+    @get("/carrier-bills", name="finance:carrier_bills")
+    async def carrier_bills_index(self, request: HTMXRequest, db_session: AsyncSession) -> Template:
+        """Upload a carrier's monthly bill to book what it asks beyond the fees we booked."""
+        return await carrier_bills_page(request, db_session)
+
+    @post(
+        "/carrier-bills",
+        name="finance:carrier_bills_upload",
+        opt={"permission": "finance.manage", **refusals_shown_by(carrier_bill_refused)},
+        status_code=200,
+        request_max_body_size=MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES,
+    )
+    async def carrier_bills_upload(
+        self, request: HTMXRequest, data: Upload, db_session: AsyncSession, actor: Actor
+    ) -> Template:
+        """Match the bill to the carrier's shipments, book each difference once and list the unknown waybills."""
+        upload = uploaded_file(data)
+        if upload is None:
+            raise carrier_bills.CarrierBillError("no_file")
+        result = await carrier_bills.import_carrier_bill(
+            db_session,
+            actor,
+            one(data, "carrier"),
+            upload.filename or "carrier-bill.csv",
+            await upload.read(),
+            ip=client_ip(request),
+        )
+        return await carrier_bills_page(request, db_session, result=result)
 
     @get("/margins", name="finance:margins", dependencies={"filters": Provide(margin_filters)})
     async def margins_page(

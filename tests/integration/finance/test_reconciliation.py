@@ -201,3 +201,16 @@ async def test_a_viewer_cannot_open_the_reconciliation(client, make_user, db):
     assert (await client.get(PAGE)).status_code == 403
     async with db.reading() as session:
         assert (await session.exec(select(func.count(col(SettlementImport.id))))).one() == 0
+
+
+async def test_the_finance_page_leads_to_reconciliation_carrier_bills_and_margins(client, make_user):
+    await make_user(Role.finance, "finance1")
+    await login(client, "finance1")
+    index = await client.get("/finance/")
+    for testid, url in (
+        ("finance-reconciliation-link", PAGE),
+        ("finance-carrier-bills-link", "/finance/carrier-bills"),
+        ("finance-margins-link", "/finance/margins"),
+    ):
+        assert f'href="{url}" data-testid="{testid}"' in index.text
+        assert (await client.get(url)).status_code == 200
