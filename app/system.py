@@ -14,6 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
 from app.domain.accounts.services import Actor
+from app.domain.orders import presentation
+from app.domain.processing import queries as processing_queries
+from app.domain.reports import dashboard
+from app.i18n import labeller
 from app.outbox import OutboxMessage
 from app.templating import navigation_for
 from app.web import page
@@ -23,9 +27,18 @@ class HomeController(Controller):
     tags = ["system"]  # noqa: RUF012
 
     @get("/", name="home", opt={"any_user": True})
-    async def home(self, request: HTMXRequest, actor: Actor) -> Template | Redirect:
-        items = navigation_for(actor)
-        return page(request, "home.html", items=items)
+    async def home(self, request: HTMXRequest, actor: Actor, db_session: AsyncSession) -> Template | Redirect:
+        """工作台: the dashboard of what this role decides from, then the areas it may open."""
+        return page(
+            request,
+            "home.html",
+            "_dashboard.html",
+            items=navigation_for(actor),
+            board=await dashboard.dashboard_for(db_session, actor),
+            channel_label=presentation.helpers()["channel_label"],
+            hold_code_label=processing_queries.hold_code_label,
+            attention_label=labeller(dashboard.ATTENTION_LABELS),
+        )
 
 
 class HealthController(Controller):

@@ -1,0 +1,86 @@
+"""The home dashboard (工作台): today's orders and GMV by channel as the rollups count them, what is held and what has
+failed, each linking to where it is handled; each role sees its own cards; it refreshes itself as a fragment."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from app.db import utcnow
+from app.domain.accounts.models import Role
+from app.domain.reports import rollups
+from app.outbox import OutboxMessage, OutboxStatus
+from app.templating import CHINA
+from tests.integration.forms import login
+from tests.integration.orders.test_order_api import land
+from tests.integration.reports.conftest import normalized
+
+
+def channel_rows(html: str) -> dict[str, tuple[int, int]]:
+    found = re.findall(
+        r'data-testid="dash-channel" data-channel="([^"]+)" data-orders="(\d+)" data-gmv="(-?\d+)"', html
+    )
+    return {channel: (int(orders), int(gmv)) for channel, orders, gmv in found}
+
+
+def tile(html: str, key: str) -> int:
+    match = re.search(rf'data-testid="dash-{key}" data-value="(-?\d+)"', html)
+    assert match, key
+    return int(match[1])
+
+
+async def test_today_by_channel_equals_the_orders_placed_today_and_failures_link_to_their_page(
+    client, db, settings, make_user, shops
+):
+    # Minutes ago, but never before today's midnight in China (the dashboard's "today").
+    midnight = utcnow().astimezone(CHINA).replace(hour=0, minute=0, second=0, microsecond=0)
+    now = max(utcnow(), midnight + timedelta(minutes=4))
+    await land(
+        db,
+        settings,
+        shops["tmall-a"],
+        normalized("T1", now - timedelta(minutes=3), lines=(19900,)),
+        normalized("T2", now - timedelta(minutes=2), lines=(5000, 2500)),
+        normalized("T3", now - timedelta(minutes=1), paid=False, lines=(1200,)),  # not paid: no GMV
+        normalized("OLD", now - timedelta(days=3), lines=(8800,)),
+    )
+    await land(db, settings, shops["jd"], normalized("J1", now - timedelta(minutes=1), lines=(3000,)))
+    await rollups.refresh_order_rollups(db)
+    async with db.transaction() as session:
+        session.add(
+            OutboxMessage(
+                job="book_finance_event",
+                args=[{}],
+                status=OutboxStatus.failed,
+                attempts=5,
+                last_error="boom",
+                available_at=now,
+                created_at=now,
+            )
+        )
+    await make_user(Role.admin, "boss")
+    await login(client, "boss")
+    home = await client.get("/")
+    assert home.status_code == 200
+    assert channel_rows(home.text) == {"tmall": (2, 27400), "jd": (1, 3000)}
+    assert tile(home.text, "gmv") == 30400
+    assert tile(home.text, "attention") == 1
+    assert 'data-key="failed_jobs"' in home.text and 'href="/orders/processing"' in home.text
+    assert tile(home.text, "vouchers") == 0
+
+    # htmx's refresh gets the dashboard alone.
+    fragment = await client.get("/", headers={"HX-Request": "true"})
+    assert fragment.text.lstrip().startswith('<div id="dashboard"') and "<html" not in fragment.text
+
+
+async def test_each_role_sees_the_cards_of_what_it_may_open(client, db, make_user, shops):
+    await make_user(Role.finance, "fin")
+    await login(client, "fin")
+    home = await client.get("/")
+    assert 'data-testid="dash-vouchers"' in home.text and 'data-testid="dash-gmv"' in home.text
+    await client.post("/logout")
+    await make_user(Role.viewer, "look")
+    await login(client, "look")
+    home = await client.get("/")
+    assert 'data-testid="dash-gmv"' in home.text and 'data-testid="dash-vouchers"' not in home.text
+    assert 'data-testid="dash-webhooks"' not in home.text
