@@ -210,7 +210,8 @@ def read_alipay(columns: Columns, row: int, values: Sequence[str]) -> list[BillR
         return None
     day = day_of(columns.get(values, "occurred_at"))
     if "佣金" in kind_text or "服务费" in kind_text or "佣金" in note:
-        return [BillRow(row, RowKind.sale, trade, "", day, 0, expense - income)]
+        kept = expense - income  # a commission given back (收入) goes with the order's refund
+        return [BillRow(row, RowKind.sale if kept >= 0 else RowKind.refund, trade, "", day, 0, kept)]
     if "退款" in kind_text:
         return [BillRow(row, RowKind.refund, trade, "", day, expense - income, 0)]
     return [BillRow(row, RowKind.sale, trade, "", day, income - expense, 0)]

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -23,7 +23,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.aftersales.models import AfterSaleCase, CaseKind, CaseStatus
 from app.domain.finance import bill_formats, ledger
@@ -101,12 +101,33 @@ def chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[start : start + CHUNK]
 
 
-async def orders_by_external_id(session: AsyncSession, channel: str, external_ids: Sequence[str]) -> dict[str, Order]:
-    found: dict[str, Order] = {}
+@dataclass(frozen=True)
+class OrderFacts:
+    """What reconciliation reads of an order (not the whole row: a month's bill names thousands)."""
+
+    id: int
+    external_id: str
+    paid_fen: int
+    delivered_at: datetime | None
+
+
+ORDER_FACTS = (col(Order.id), col(Order.external_id), col(Order.paid_fen), col(Order.delivered_at))
+
+
+def facts(row: tuple[int | None, str, int, datetime | None]) -> OrderFacts:
+    order_id, external_id, paid_fen, delivered_at = row
+    assert order_id is not None  # a stored row has its id
+    return OrderFacts(order_id, external_id, paid_fen, delivered_at)
+
+
+async def orders_by_external_id(
+    session: AsyncSession, channel: str, external_ids: Sequence[str]
+) -> dict[str, OrderFacts]:
+    found: dict[str, OrderFacts] = {}
     for part in chunks(sorted(set(external_ids))):
-        query = select(Order).where(Order.channel == channel, col(Order.external_id).in_(part))
-        for order in (await session.exec(query.order_by(col(Order.id)))).all():
-            found.setdefault(order.external_id, order)
+        query = select(*ORDER_FACTS).where(Order.channel == channel, col(Order.external_id).in_(part))
+        for row in (await session.exec(query.order_by(col(Order.id)))).all():
+            found.setdefault(row[1], facts(row))
     return found
 
 
@@ -132,12 +153,14 @@ def china_day(moment: datetime | None) -> date | None:
     return moment.astimezone(CHINA).date() if moment is not None else None
 
 
-async def unbilled_orders(session: AsyncSession, channel: str, start: date, end: date, billed: set[int]) -> list[Order]:
+async def unbilled_orders(
+    session: AsyncSession, channel: str, start: date, end: date, billed: set[int]
+) -> list[OrderFacts]:
     """The channel's orders delivered (China time) from ``start`` to ``end`` that the bill does not name."""
     since = datetime(start.year, start.month, start.day, tzinfo=CHINA)
     until = datetime(end.year, end.month, end.day, tzinfo=CHINA) + timedelta(days=1)
     query = (
-        select(Order)
+        select(*ORDER_FACTS)
         .where(
             Order.channel == channel,
             col(Order.status).in_(SETTLED_ORDER_STATES),
@@ -146,10 +169,30 @@ async def unbilled_orders(session: AsyncSession, channel: str, start: date, end:
         )
         .order_by(col(Order.delivered_at), col(Order.id))
     )
-    return [order for order in (await session.exec(query)).all() if order.id not in billed]
+    return [facts(row) for row in (await session.exec(query)).all() if row[0] not in billed]
 
 
-def judged(line: SettlementLine) -> str:
+@dataclass
+class Judged:
+    """A settlement line as reconciliation works it out, before it is stored (:class:`SettlementLine`'s columns)."""
+
+    line_no: int
+    kind: str
+    external_id: str
+    occurred_on: date | None
+    amount_fen: int = 0
+    commission_fen: int = 0
+    order_id: int | None = None
+    case_id: int | None = None
+    expected_amount_fen: int | None = None
+    expected_commission_fen: int | None = None
+    result: str = ""
+
+    def row(self, import_id: int) -> dict[str, Any]:
+        return {"import_id": import_id, **asdict(self)}
+
+
+def judged(line: Judged) -> str:
     """The result of a line whose expectations are set (None: we have nothing it could be)."""
     if line.expected_amount_fen is None:
         return SettlementResult.missing.value
@@ -162,7 +205,7 @@ def judged(line: SettlementLine) -> str:
 
 async def reconcile_lines(
     session: AsyncSession, channel: str, bill: ParsedBill
-) -> tuple[list[SettlementLine], date | None, date | None]:
+) -> tuple[list[Judged], date | None, date | None]:
     """The bill's lines judged against our orders and refunds, then the orders it leaves out (not_billed)."""
     lines = bill_lines(bill.rows)
     orders = await orders_by_external_id(session, channel, [line.external_id for line in lines])
@@ -171,15 +214,14 @@ async def reconcile_lines(
         session,
         channel,
         [line.refund_ref for line in refund_lines],
-        [order.id for line in refund_lines if (order := orders.get(line.external_id)) and order.id is not None],
+        [order.id for line in refund_lines if (order := orders.get(line.external_id))],
     )
     bp = (await ledger.load_chart(session)).commission_bp(channel)
-    stored: list[SettlementLine] = []
+    stored: list[Judged] = []
     billed_orders: set[int] = set()
     for line in lines:
         order = orders.get(line.external_id)
-        row = SettlementLine(
-            import_id=0,
+        row = Judged(
             line_no=line.line_no,
             kind=line.kind.value,
             external_id=line.external_id[:64],
@@ -187,16 +229,15 @@ async def reconcile_lines(
             amount_fen=line.amount_fen,
             commission_fen=line.commission_fen,
             order_id=order.id if order else None,
-            result="",
         )
         if line.kind is RowKind.sale:
             if order is not None:
-                billed_orders.add(order.id or 0)
+                billed_orders.add(order.id)
                 row.expected_amount_fen = order.paid_fen
                 row.expected_commission_fen = commission_of(order.paid_fen, bp)
         else:
             case = by_ref.get(line.refund_ref) if line.refund_ref else None
-            cases = [case] if case is not None else by_order.get(order.id or 0, []) if order is not None else []
+            cases = [case] if case is not None else by_order.get(order.id, []) if order is not None else []
             if cases:
                 row.case_id = cases[0].id
                 row.order_id = row.order_id or cases[0].order_id
@@ -209,8 +250,7 @@ async def reconcile_lines(
     if start is not None and end is not None:
         for order in await unbilled_orders(session, channel, start, end, billed_orders):
             stored.append(
-                SettlementLine(
-                    import_id=0,
+                Judged(
                     line_no=0,
                     kind=RowKind.sale.value,
                     external_id=order.external_id,
@@ -227,11 +267,11 @@ async def reconcile_lines(
 # --- totals ----------------------------------------------------------------------------------------------
 
 
-def signed(line: SettlementLine) -> int:
+def signed(line: Judged) -> int:
     return -1 if line.kind == RowKind.refund.value else 1
 
 
-def totals_of(lines: Iterable[SettlementLine]) -> dict[str, int]:
+def totals_of(lines: Iterable[Judged]) -> dict[str, int]:
     """Billed and expected money (sales in, refunds out) and commissions, with their differences."""
     totals = dict.fromkeys(("lines", "billed", "expected", "billed_commission", "expected_commission"), 0)
     for line in lines:
@@ -250,9 +290,9 @@ def totals_of(lines: Iterable[SettlementLine]) -> dict[str, int]:
 
 
 def summary_of(
-    lines: Sequence[SettlementLine], bill: ParsedBill, sha256: str, start: date | None, end: date | None
+    lines: Sequence[Judged], bill: ParsedBill, sha256: str, start: date | None, end: date | None
 ) -> dict[str, Any]:
-    by_day: dict[str, list[SettlementLine]] = defaultdict(list)
+    by_day: dict[str, list[Judged]] = defaultdict(list)
     for line in lines:
         by_day[line.occurred_on.isoformat() if line.occurred_on else ""].append(line)
     results = dict.fromkeys((result.value for result in SettlementResult), 0)
@@ -328,10 +368,7 @@ async def import_bill(
     session.add(settlement)
     await session.flush()
     assert settlement.id is not None
-    for line in lines:
-        line.import_id = settlement.id
-    session.add_all(lines)
-    await session.flush()
+    await insert_rows(session, SettlementLine, [line.row(settlement.id) for line in lines])
     await audit(
         session,
         actor,

@@ -214,3 +214,28 @@ async def test_the_finance_page_leads_to_reconciliation_carrier_bills_and_margin
     ):
         assert f'href="{url}" data-testid="{testid}"' in index.text
         assert (await client.get(url)).status_code == 200
+
+
+async def test_a_commission_alipay_gives_back_on_a_refund_goes_with_the_refund_not_the_sale(client, make_user, db):
+    """Tmall at 5 %: the sale of 100.00 kept 5.00; the refund of 40.00 gave 2.00 of it back (a 收入 服务费 row)."""
+    shop = await add_shop(db, Channel.tmall)
+    await set_commission(db, "tmall", 500)
+    order = await add_order(db, shop, "tmall", "4012345678901234600", 10000)
+    await add_refund(db, shop, "tmall", order, "TB-REFUND-2", 4000)
+    header = "账务流水号,业务流水号,商户订单号,商品名称,发生时间,对方账号,收入金额（+元）,支出金额（-元）,"
+    header += "账户余额（元）,交易渠道,业务类型,备注"
+    rows = [
+        "1,1,T200P4012345678901234600,x,2026-11-30 10:00:00,b,100.00,0.00,0,支付宝,交易付款,",
+        "2,2,T1100P4012345678901234600,x,2026-11-30 10:00:01,t,0.00,5.00,0,支付宝,服务费,天猫佣金",
+        "3,3,T200P4012345678901234600,x,2026-11-30 15:00:00,b,0.00,40.00,0,支付宝,交易退款,",
+        "4,4,T1100P4012345678901234600,x,2026-11-30 15:00:01,t,2.00,0.00,0,支付宝,服务费,天猫佣金退回",
+    ]
+    content = "\n".join([header, *rows]).encode("gbk")
+    response = await import_as_finance(client, make_user, "alipay.csv", content)
+    assert response.status_code == 303
+    async with db.reading() as session:
+        lines = (await session.exec(select(SettlementLine).order_by(col(SettlementLine.line_no)))).all()
+    assert [(line.kind, line.amount_fen, line.commission_fen, line.result) for line in lines] == [
+        ("sale", 10000, 500, "matched"),
+        ("refund", 4000, -200, "matched"),
+    ]
