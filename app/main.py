@@ -39,6 +39,11 @@ from app.domain.channels.controllers import (
 from app.domain.finance.controllers import FinanceController
 from app.domain.finance.ledger_controllers import LedgerController
 from app.domain.finance.reconcile_controllers import ReconcileController
+from app.domain.finance.voucher_controllers import (
+    FinanceApiController,
+    VoucherExportsController,
+    VouchersController,
+)
 from app.domain.flows.controllers import FlowsApiController, FlowsController
 from app.domain.fulfillment.controllers import (
     CarrierRatesController,
@@ -244,6 +249,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             FinanceController,
             LedgerController,
             ReconcileController,
+            VouchersController,
+            VoucherExportsController,
+            FinanceApiController,
             ReportsController,
             FulfillmentController,
             CarriersController,

@@ -635,7 +635,8 @@ async def import_sheet(
 
 
 def table_workbook(name: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """An .xlsx of one sheet called ``name``: the header row, then the rows; text is written as text."""
+    """An .xlsx of one sheet called ``name``: the header row, then the rows; text is written as text, a Decimal as a
+    number with two decimals (amounts in yuan)."""
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
     from openpyxl.utils import get_column_letter
@@ -652,6 +653,9 @@ def table_workbook(name: str, headers: Sequence[str], rows: Iterable[Sequence[An
             if isinstance(value, str):
                 value = WriteOnlyCell(worksheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
                 value.data_type = "s"
+            elif isinstance(value, Decimal):  # an amount in yuan: a number shown with its two decimals
+                value = WriteOnlyCell(worksheet, value=value)
+                value.number_format = "0.00"
             written.append(value)
         return written
 
