@@ -196,3 +196,26 @@ def deliver_order(page: Page, channel: str, shop_code: str, secret: str, payload
     )
     assert response.status == 200, response.text()
     return int(response.json()["order_id"])
+
+
+def cable_order(external_id: str, *, name: str, phone: str, nick: str = "团购顾客") -> dict[str, object]:
+    """A paid order in the generic JSON format (社区团购 and other generic channels): two cables to 杭州."""
+    return {
+        "order_id": external_id,
+        "status": "paid",
+        "created_at": "2026-11-20 10:00:00",
+        "paid_at": "2026-11-20 10:00:00",
+        "updated_at": "2026-11-20 10:00:00",
+        "buyer": {"id": f"buyer-{external_id}", "nick": nick},
+        "receiver": {
+            "name": name,
+            "phone": phone,
+            "province": "浙江",
+            "city": "杭州市",
+            "district": "西湖区",
+            "address": "文三路 300 号",
+        },
+        "lines": [
+            {"line_id": "1", "sku": "CABLE-C1", "title": "数据线", "qty": 2, "unit_price_fen": 2900, "paid_fen": 5800}
+        ],
+    }
