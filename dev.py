@@ -190,6 +190,7 @@ BENCHMARKS = [
     ("bench_processing", ["400"], True),
     ("bench_reservations", ["64", "200"], True),
     ("bench_backtest", ["100000"], True),
+    ("bench_reports", ["20000"], True),
 ]
 
 

@@ -204,8 +204,9 @@ async def measure(db: Database, size: int) -> dict[str, float]:
     return figures
 
 
-async def benchmark(size: int, database_url: str | None = None, work_dir: Path | None = None) -> dict[str, float]:
-    """Build a scratch database with ``size`` orders and return the figures."""
+async def scratch_database(database_url: str | None, path: Path) -> Database:
+    """An empty database migrated like production: the PostgreSQL one at ``database_url`` with its schema dropped
+    first, else a new SQLite file at ``path``."""
     if database_url:
         url = normalize_database_url(database_url)
         engine_db = Database(Settings(database_url=url, secret_key="b" * 48))
@@ -214,14 +215,18 @@ async def benchmark(size: int, database_url: str | None = None, work_dir: Path |
             await conn.execute(text("CREATE SCHEMA public"))
         await engine_db.dispose()
     else:
-        work_dir = work_dir or PROJECT_ROOT / "var" / "bench-orders"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        path = work_dir / f"orders-{size}.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             await asyncio.to_thread(Path(f"{path}{suffix}").unlink, missing_ok=True)
         url = f"sqlite+aiosqlite:///{path}"
     await asyncio.to_thread(migrate, url)
-    db = Database(Settings(database_url=url, secret_key="b" * 48))
+    return Database(Settings(database_url=url, secret_key="b" * 48))
+
+
+async def benchmark(size: int, database_url: str | None = None, work_dir: Path | None = None) -> dict[str, float]:
+    """Build a scratch database with ``size`` orders and return the figures."""
+    work_dir = work_dir or PROJECT_ROOT / "var" / "bench-orders"
+    db = await scratch_database(database_url, work_dir / f"orders-{size}.db")
     try:
         started = time.perf_counter()
         await load(db, size)

@@ -287,6 +287,12 @@ async def list_flows(session: AsyncSession) -> list[Flow]:
     return list((await session.exec(query)).all())
 
 
+async def flow_names(session: AsyncSession, flow_ids: Iterable[int]) -> dict[int, str]:
+    """These flows' names by id (archived ones too: their counts are history)."""
+    query = select(Flow.id, Flow.name).where(col(Flow.id).in_(set(flow_ids)))
+    return {int(flow_id): name for flow_id, name in (await session.exec(query)).all() if flow_id is not None}
+
+
 async def get_flow(session: AsyncSession, flow_id: int, *, for_update: bool = False) -> Flow:
     """The flow, or FlowError("not_found"). ``for_update`` locks its row for the rest of the transaction."""
     query = select(Flow).where(Flow.id == flow_id)

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Final
 
-from sqlalchemy import and_, delete, func, or_, tuple_, update
+from sqlalchemy import and_, case, delete, func, or_, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -1070,6 +1070,29 @@ async def pool_available(session: AsyncSession, sku_codes: Iterable[str]) -> dic
         for sku, qty in stock.items():
             totals[sku] += qty
     return {sku: totals.get(sku, 0) for sku in sku_codes}
+
+
+async def available_by_sku(session: AsyncSession) -> dict[str, int]:
+    """Every plain SKU's available stock (``Stock.available``) summed over the active warehouses, in one aggregate:
+    for reports over the whole range of SKUs, where :func:`pool_available` would load each stock row."""
+    free = col(Stock.on_hand) - col(Stock.reserved) - col(Stock.safety_stock)
+    query = (
+        select(Stock.sku_code, func.sum(case((free > 0, free), else_=0)))
+        .join(Warehouse, col(Warehouse.code) == col(Stock.warehouse_code))
+        .where(col(Warehouse.is_active).is_(True))
+        .group_by(col(Stock.sku_code))
+    )
+    return {sku: int(units or 0) for sku, units in (await session.exec(query)).all()}
+
+
+async def units_sold_since(session: AsyncSession, since: datetime) -> dict[str, int]:
+    """Units of each SKU that left since ``since`` to buyers (shipped, or sold at a till), from the ledger."""
+    query = (
+        select(StockMove.sku_code, func.sum(StockMove.on_hand_delta))
+        .where(col(StockMove.at) >= since, col(StockMove.kind).in_([MoveKind.shipment, MoveKind.pos_sale]))
+        .group_by(col(StockMove.sku_code))
+    )
+    return {sku: -int(delta or 0) for sku, delta in (await session.exec(query)).all()}
 
 
 # --- channel stock sync (库存同步) ---------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func
@@ -275,24 +275,60 @@ async def receiver_snapshot(session: AsyncSession, order_id: int) -> dict[str, A
 
 @dataclass
 class HoldGroup:
-    """Orders in review for one hold code."""
+    """Orders in review for one hold code: how many, one of their reasons, and since when they wait on average and
+    at the earliest (an order waits from when it was held: its processing row's last change)."""
 
     code: str
     count: int
     sample_reason: str
+    mean_held_at: datetime
+    first_held_at: datetime
 
 
-async def held_by_code(session: AsyncSession, *, states: Sequence[ProcessingState] = REVIEW_STATES) -> list[HoldGroup]:
-    """Orders in review (or in these of its states) grouped by hold code, the largest group first, each with one
-    of its reasons."""
-    rows = (
-        await session.exec(
-            select(OrderProcessing.hold_code, func.count(), func.max(OrderProcessing.hold_reason))
-            .where(col(OrderProcessing.state).in_(states))
-            .group_by(OrderProcessing.hold_code)
+def _aware(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+async def held_by_code(
+    session: AsyncSession,
+    *,
+    states: Sequence[ProcessingState] = REVIEW_STATES,
+    channel: str = "",
+    shop_id: int | None = None,
+) -> list[HoldGroup]:
+    """Orders in review (or in these of its states), of one channel or shop when given, grouped by hold code, the
+    largest group first, each with one of its reasons and its waits (one aggregate over the state index)."""
+    held_at = col(OrderProcessing.updated_at)
+    sqlite = session.bind is None or session.bind.dialect.name == "sqlite"
+    epoch = func.strftime("%s", held_at) if sqlite else func.extract("epoch", held_at)
+    query = (
+        select(  # type: ignore[call-overload]
+            OrderProcessing.hold_code,
+            func.count(),
+            func.max(OrderProcessing.hold_reason),
+            func.avg(epoch),
+            func.min(held_at),
         )
-    ).all()
-    groups = [HoldGroup(str(code or ""), int(n), str(reason or "")) for code, n, reason in rows]
+        .where(col(OrderProcessing.state).in_(states))
+        .group_by(OrderProcessing.hold_code)
+    )
+    if channel or shop_id is not None:
+        query = query.join(Order, col(Order.id) == col(OrderProcessing.order_id))
+        if channel:
+            query = query.where(col(Order.channel) == channel)
+        if shop_id is not None:
+            query = query.where(col(Order.shop_id) == shop_id)
+    groups = [
+        HoldGroup(
+            str(code or ""),
+            int(n),
+            str(reason or ""),
+            datetime.fromtimestamp(float(mean), UTC),
+            _aware(first),
+        )
+        for code, n, reason, mean, first in (await session.exec(query)).all()
+    ]
     return sorted(groups, key=lambda g: (-g.count, g.code))
 
 

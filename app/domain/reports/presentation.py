@@ -7,12 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.orders.presentation import CHANNEL_LABELS
+from app.domain.processing.queries import hold_code_label
 from app.domain.reports.queries import Report, Series
-from app.i18n import gettext, label_of
+from app.i18n import N_, gettext, label_of
 from app.sheets import table_csv, table_workbook
 from app.templating import yuan
 
 CENT = Decimal("0.01")
+STOCK_STATE_LABELS = {"out": N_("Out of stock"), "low": N_("Below the alert level"), "ok": N_("Enough")}
+#: Units of the charts' value axes.
+UNIT_LABELS = {"yuan": N_("Yuan"), "count": N_("Order count"), "hits": N_("Hits"), "days": N_("Days of cover")}
 
 
 def title_of(report: Report) -> str:
@@ -53,7 +57,7 @@ def written(kind: str, value: Any) -> Any:
         return int(value)
     if kind == "percent":
         return round(float(value) * 100, 1)
-    if kind == "hours":
+    if kind in ("hours", "days"):
         return round(float(value), 1)
     return _text(kind, value)
 
@@ -65,9 +69,13 @@ def _text(kind: str, value: Any) -> str:
         return f"{int(value):02d}:00"
     if kind == "channel":
         return label_of(CHANNEL_LABELS, value)
+    if kind == "hold_code":
+        return hold_code_label(str(value))
+    if kind == "stock_state":
+        return label_of(STOCK_STATE_LABELS, value)
     if kind == "percent":
         return f"{float(value) * 100:.1f}%"
-    if kind == "hours":
+    if kind in ("hours", "days"):
         return f"{float(value):.1f}"
     return str(value)
 
@@ -94,8 +102,10 @@ def chart_of(report: Report) -> dict[str, Any]:
     return {
         "kind": chart.kind,
         "title": title_of(report),
-        "categories": chart.categories,
-        "unit": gettext("Yuan") if money else gettext("Order count") if chart.unit == "count" else gettext(chart.unit),
+        "categories": [hold_code_label(c) for c in chart.categories]
+        if chart.category_kind == "hold_code"
+        else chart.categories,
+        "unit": label_of(UNIT_LABELS, chart.unit),
         "series": [
             {"name": _series_name(series), "values": [v / 100 if money else v for v in series.values]}
             for series in chart.series

@@ -1,5 +1,6 @@
-"""The reports' figures, read from the rollups (never from the orders themselves): each report is a table of raw
-values (days, channel codes, counts, fen) that the pages, the charts and the downloads present alike."""
+"""The reports' figures, read from rollups and counters (the orders' hourly rollups, the flows' hit counters) and
+from small sets (the orders waiting in review), never by scanning the orders: each report is a table of raw values
+(days, channel codes, counts, fen) that the pages, the charts and the downloads present alike."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
+from app.domain.inventory import services as inventory
+from app.domain.processing import hits
+from app.domain.processing import queries as processing
 from app.domain.reports.models import OrderHourRollup
 from app.domain.shops.models import Channel
 from app.errors import DomainError, excerpt
 from app.i18n import N_
-from app.params import parse_day, parse_id
+from app.params import parse_day, parse_id, start_of_day
 from app.templating import CHINA
 
 #: Days the date filter covers when it is not given: the last 30, today included.
@@ -110,7 +114,7 @@ class Series:
     """One line or set of bars of a chart: its name and a value per category (fen or a count, as the chart's unit)."""
 
     name: str
-    values: list[int]
+    values: list[int] | list[float]
     #: How the name is shown: "msgid" (translated), "channel" (a channel's label) or "text" (as it is).
     name_kind: str = "msgid"
 
@@ -122,8 +126,10 @@ class Chart:
     kind: str
     categories: list[str]
     series: list[Series]
-    #: What the values are: "yuan" or "count" (the axis is labelled so).
+    #: What the values are: "yuan", "count" (orders), "hits" or "days" (the axis is labelled so).
     unit: str = "count"
+    #: How the categories are shown: "text" (as they are) or "hold_code" (why an order waits, translated).
+    category_kind: str = "text"
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,113 @@ async def orders_by_hour(session: AsyncSession, filters: ReportFilters) -> Repor
     )
 
 
+async def held_orders(session: AsyncSession, filters: ReportFilters) -> Report:
+    """挂起订单: the orders waiting in review now, by why, with how long they have waited (on average, the longest)."""
+    now = utcnow()
+    groups = await processing.held_by_code(session, channel=filters.channel, shop_id=filters.shop_id)
+    table: list[list[Any]] = [
+        [
+            group.code,
+            group.count,
+            (now - group.mean_held_at).total_seconds() / 3600,
+            (now - group.first_held_at).total_seconds() / 3600,
+        ]
+        for group in groups
+    ]
+    return Report(
+        key="holds",
+        title=N_("Held orders by reason and wait"),
+        note=N_("Orders waiting in review now by why (the date range does not apply), with the hours they waited."),
+        columns=[
+            ReportColumn(N_("Reason"), "hold_code"),
+            ReportColumn(N_("Order count"), "count"),
+            ReportColumn(N_("Average wait (hours)"), "hours"),
+            ReportColumn(N_("Longest wait (hours)"), "hours"),
+        ],
+        rows=table,
+        chart=Chart(
+            kind="bar",
+            categories=[group.code for group in groups],
+            series=[Series(N_("Order count"), [group.count for group in groups])],
+            category_kind="hold_code",
+        ),
+    )
+
+
+#: Nodes the hits chart draws (the table lists them all).
+CHART_NODES = 15
+
+
+async def rule_hits(session: AsyncSession, filters: ReportFilters) -> Report:
+    """规则命中: how many runs passed each node of each flow version in the range (the workers' hourly counters)."""
+    start = start_of_day(filters.first, CHINA)
+    end = start_of_day(filters.last, CHINA) + timedelta(days=1)
+    found = await hits.hits_by_node(session, start, end)
+    table: list[list[Any]] = [[hit.flow_name, f"v{hit.version_number}", hit.node_name, hit.count] for hit in found]
+    shown = found[:CHART_NODES]
+    return Report(
+        key="hits",
+        title=N_("Rule hits per flow node"),
+        note=N_("Runs through each node of each flow version in the range (channel and shop do not apply)."),
+        columns=[
+            ReportColumn(N_("Flow"), "text"),
+            ReportColumn(N_("Version"), "text"),
+            ReportColumn(N_("Node"), "text"),
+            ReportColumn(N_("Hits"), "count"),
+        ],
+        rows=table,
+        chart=Chart(
+            kind="bar",
+            categories=[f"{hit.flow_name} v{hit.version_number} · {hit.node_name}" for hit in shown],
+            series=[Series(N_("Hits"), [hit.count for hit in shown])],
+            unit="hits",
+        ),
+    )
+
+
+#: The days of sales the days of cover are worked out from.
+SALES_DAYS = 30
+
+
+async def stock_cover(session: AsyncSession, filters: ReportFilters) -> Report:
+    """库存: each SKU's available stock over all warehouses, what it sold a day over the last 30 days and so how many
+    days it lasts; out-of-stock SKUs first, then those below their alert level (预警值), then the shortest cover."""
+    skus = [sku for sku in await inventory.list_skus(session) if not sku.is_bundle and sku.is_active]
+    available = await inventory.available_by_sku(session)
+    sold = await inventory.units_sold_since(session, utcnow() - timedelta(days=SALES_DAYS))
+    table: list[list[Any]] = []
+    for sku in skus:
+        units = available.get(sku.code, 0)
+        per_day = sold.get(sku.code, 0) / SALES_DAYS
+        state = "out" if units <= 0 else "low" if units <= sku.low_stock_threshold else "ok"
+        cover = units / per_day if per_day > 0 and units > 0 else None
+        table.append([sku.code, sku.name, state, units, sku.low_stock_threshold, sold.get(sku.code, 0), cover])
+    order = {"out": 0, "low": 1, "ok": 2}
+    table.sort(key=lambda row: (order[row[2]], row[6] if row[6] is not None else float("inf"), row[0]))
+    charted = [row for row in table if row[6] is not None][:CHART_NODES]
+    return Report(
+        key="stock",
+        title=N_("Stock: days of cover and out-of-stock SKUs"),
+        note=N_("Available stock now, and how many days it lasts at the last 30 days' sales (filters do not apply)."),
+        columns=[
+            ReportColumn(N_("SKU"), "text"),
+            ReportColumn(N_("Name"), "text"),
+            ReportColumn(N_("Stock state"), "stock_state"),
+            ReportColumn(N_("Available"), "count"),
+            ReportColumn(N_("Alert level"), "count"),
+            ReportColumn(N_("Sold in 30 days"), "count"),
+            ReportColumn(N_("Days of cover"), "days"),
+        ],
+        rows=table,
+        chart=Chart(
+            kind="bar",
+            categories=[row[0] for row in charted],
+            series=[Series(N_("Days of cover"), [round(row[6], 1) for row in charted])],
+            unit="days",
+        ),
+    )
+
+
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
@@ -251,6 +364,9 @@ ReportQuery = Callable[[AsyncSession, ReportFilters], Awaitable[Report]]
 REPORTS: dict[str, ReportQuery] = {
     "gmv": gmv_by_channel_and_day,
     "hourly": orders_by_hour,
+    "holds": held_orders,
+    "hits": rule_hits,
+    "stock": stock_cover,
 }
 
 

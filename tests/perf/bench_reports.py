@@ -1,0 +1,411 @@
+"""Benchmark: every report at scale, read from the rollups, and the refresh that keeps them.
+
+Loads N synthetic orders (one line each, some refunded or cancelled, one in fifty waiting in review) spread over a
+year across every channel, with their hourly rollups written directly beside them (as the refresh would have
+counted them), a 12-node flow's hit counters for every hour of the year (fewer for a small run), 500 SKUs' stock
+and N/6 sales in the ledger, into a scratch database migrated like production; then times each report of
+``app.domain.reports.queries.REPORTS`` (the queries the report page runs) for the last 30 days and for a whole
+year, unfiltered and filtered, and a refresh that counts 200 marked hours again from the orders. Not a timed
+assertion: ``test_bench_reports.py`` runs it small only to check that it works and prints the figures.
+
+    .venv/bin/python tests/perf/bench_reports.py 1000000            # SQLite file under var/bench-reports/
+    .venv/bin/python tests/perf/bench_reports.py 1000000 postgresql://postgres@127.0.0.1:5432/bench_reports
+    .venv/bin/python tests/perf/bench_reports.py 1000000 --again     # time the reports again on what is loaded
+
+Each figure is the median of several runs, in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from sqlalchemy import insert, text
+
+from app.db import Database
+from app.domain.flows.models import Flow, FlowVersion
+from app.domain.inventory.models import Sku, Stock, StockMove, Warehouse
+from app.domain.orders import changes
+from app.domain.orders.models import Order, OrderLine, OrderStatus
+from app.domain.processing.models import FlowHit, OrderProcessing, ProcessingState
+from app.domain.reports import rollups
+from app.domain.reports.models import OrderHourRollup
+from app.domain.reports.queries import REPORTS, ReportFilters
+from app.domain.shops.models import Channel, Shop
+from app.settings import PROJECT_ROOT, Settings, normalize_database_url
+from app.templating import CHINA
+from tests.perf.bench_order_list import scratch_database, timed
+
+#: The year the orders are placed in; the reports look back from its last day.
+LAST_DAY = date(2026, 12, 31)
+START = datetime(2026, 1, 1, tzinfo=CHINA).astimezone(UTC)
+BATCH = 20_000
+#: The bench's warehouses and how many SKUs they keep.
+WAREHOUSES = ["SH", "BJ", "GZ"]
+SKUS = 500
+#: Why the bench's held orders wait.
+HOLD_CODES = ["review", "out_of_stock", "unknown_sku", "no_carrier", "failed"]
+#: Hours marked for the refresh figure.
+MARKED_HOURS = 200
+
+
+async def make_shops(db: Database) -> list[tuple[str, int]]:
+    """One shop per channel: (channel, shop id)."""
+    shops = []
+    async with db.write_engine.begin() as conn:
+        for index, channel in enumerate(Channel):
+            result = await conn.execute(
+                insert(Shop).values(
+                    channel=channel,
+                    code=f"bench-{index}",
+                    name=channel.value,
+                    is_active=True,
+                    webhook_secret_cipher="",
+                    api_base_url="",
+                    app_key="",
+                    app_secret_cipher="",
+                    access_token_cipher="",
+                    pull_interval_minutes=0,
+                    pull_cursor="",
+                )
+            )
+            shops.append((channel.value, int(result.inserted_primary_key[0])))
+    return shops
+
+
+def order_row(order_id: int, channel: str, shop_id: int, placed: datetime, status: OrderStatus, paid_fen: int) -> dict:
+    return {
+        "id": order_id,
+        "channel": channel,
+        "shop_id": shop_id,
+        "external_id": f"R{order_id:09d}",
+        "raw_status": "PAID",
+        "status": status,
+        "placed_at": placed,
+        "paid_at": placed + timedelta(minutes=1),
+        "source_updated_at": placed,
+        "channel_buyer_id": "",
+        "buyer_nick": "",
+        "receiver_name": "",
+        "phone_masked": "",
+        "phone_suffix": "",
+        "province": "",
+        "city": "",
+        "district": "",
+        "town": "",
+        "address_masked": "",
+        "items_fen": paid_fen,
+        "shipping_fen": 0,
+        "discount_fen": 0,
+        "paid_fen": paid_fen,
+        "is_presale": False,
+        "deposit_paid": False,
+        "buyer_message": "",
+        "seller_memo": "",
+        "tags": [],
+        "raw": {},
+        "version": 1,
+        "received_at": placed,
+        "updated_at": placed,
+    }
+
+
+async def load(db: Database, size: int, seed: int = 7) -> None:
+    """``size`` orders over the year (busier evenings and a 双十一 spike), one line each, with their rollups."""
+    rng = random.Random(seed)
+    shops = await make_shops(db)
+    # Hours weighted like a shop's day: quiet at night, busy at lunch and in the evening.
+    hour_weights = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 6, 7, 6, 5, 5, 5, 6, 7, 8, 9, 10, 8, 4]
+    counted: dict[tuple[datetime, str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    next_id = 1
+    for start in range(0, size, BATCH):
+        orders, lines, processing = [], [], []
+        for _ in range(min(BATCH, size - start)):
+            order_id, next_id = next_id, next_id + 1
+            channel, shop_id = rng.choice(shops)
+            day = 314 if rng.random() < 0.03 else rng.randrange(365)  # 2026-11-11 is day 314
+            hour = rng.choices(range(24), weights=hour_weights)[0]
+            placed = START + timedelta(days=day, hours=hour, seconds=rng.randrange(3600))
+            roll = rng.random()
+            status = OrderStatus.cancelled if roll < 0.04 else OrderStatus.completed
+            refunded = 0.04 <= roll < 0.09
+            paid_fen = rng.randrange(990, 59900)
+            orders.append(order_row(order_id, channel, shop_id, placed, status, paid_fen))
+            lines.append(
+                {
+                    "order_id": order_id,
+                    "position": 0,
+                    "line_id": "1",
+                    "sku": "SKU-1",
+                    "seller_sku": "SKU-1",
+                    "channel_sku_id": "",
+                    "title": "SKU-1",
+                    "qty": 1,
+                    "unit_price_fen": paid_fen,
+                    "paid_fen": paid_fen,
+                    "is_gift": False,
+                    "refund_status": "SUCCESS" if refunded else "",
+                }
+            )
+            held = rng.random() < 0.02
+            processing.append(
+                {
+                    "order_id": order_id,
+                    "state": ProcessingState.held if held else ProcessingState.processed,
+                    "order_version": 1,
+                    "runs": 1,
+                    "hold_reason": "高风险地址" if held else "",
+                    "hold_code": rng.choice(HOLD_CODES) if held else "",
+                    "flows": [],
+                    "decisions": {},
+                    "priority": "normal",
+                    "queued_at": placed,
+                    "finished_at": placed,
+                    "updated_at": placed,
+                }
+            )
+            cell = counted[(changes.hour_of(placed), channel, shop_id)]
+            cell[0] += 1
+            cell[1] += 1
+            cell[2] += status == OrderStatus.cancelled
+            cell[3] += paid_fen
+            cell[4] += paid_fen if status == OrderStatus.cancelled or refunded else 0
+        async with db.write_engine.begin() as conn:
+            await conn.execute(insert(Order), orders)
+            await conn.execute(insert(OrderLine), lines)
+            await conn.execute(insert(OrderProcessing), processing)
+    await load_hits(db, rng, hours=min(365 * 24, size // 10))
+    await load_stock(db, rng, moves=size // 6)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rows = [
+        rollups.rollup_row(int((hour - epoch).total_seconds()) // 3600, channel, shop_id, measures)
+        for (hour, channel, shop_id), measures in counted.items()
+    ]
+    async with db.write_engine.begin() as conn:
+        for start in range(0, len(rows), BATCH):
+            await conn.execute(insert(OrderHourRollup), rows[start : start + BATCH])
+        await conn.execute(text("ANALYZE"))
+
+
+async def load_hits(db: Database, rng: random.Random, hours: int) -> None:
+    """A published 12-node flow whose every node counted runs in each of the year's first ``hours`` hours (two exits
+    per condition): every hour of the year at 87,600 orders and more."""
+    nodes = [{"id": f"n{index}", "type": "condition", "name": f"条件 {index}"} for index in range(12)]
+    document = {"schema": 1, "name": "四段审单", "trigger": "order.received", "nodes": nodes, "edges": []}
+    async with db.write_engine.begin() as conn:
+        flow_id = (
+            await conn.execute(
+                insert(Flow).values(
+                    name="四段审单",
+                    description="",
+                    trigger="order.received",
+                    priority=100,
+                    is_archived=False,
+                    channels=[],
+                    shop_codes=[],
+                    draft=document,
+                    draft_revision=0,
+                    draft_saved_at=START,
+                    draft_saved_by="",
+                    created_at=START,
+                    created_by="",
+                )
+            )
+        ).inserted_primary_key[0]
+        version_id = (
+            await conn.execute(
+                insert(FlowVersion).values(
+                    flow_id=flow_id, number=1, document=document, note="", published_at=START, published_by=""
+                )
+            )
+        ).inserted_primary_key[0]
+        counters = [
+            {
+                "version_id": version_id,
+                "node_id": node["id"],
+                "port": port,
+                "hour": START + timedelta(hours=hour),
+                "count": rng.randrange(1, 200),
+            }
+            for hour in range(hours)
+            for node in nodes
+            for port in ("true", "false")
+        ]
+        for start in range(0, len(counters), BATCH):
+            await conn.execute(insert(FlowHit), counters[start : start + BATCH])
+
+
+async def load_stock(db: Database, rng: random.Random, moves: int) -> None:
+    """SKUS SKUs in three warehouses, and ``moves`` sales in the ledger over the 60 days before now (the report
+    reads the last 30)."""
+    now = datetime.now(UTC)
+    async with db.write_engine.begin() as conn:
+        await conn.execute(
+            insert(Warehouse),
+            [
+                {
+                    "code": code,
+                    "name": code,
+                    "kind": "regional",
+                    "province": "上海",
+                    "city": "",
+                    "priority": 100,
+                    "is_active": True,
+                    "serves_regions": [],
+                    "cost_profile": {},
+                }
+                for code in WAREHOUSES
+            ],
+        )
+        await conn.execute(
+            insert(Sku),
+            [
+                {
+                    "code": f"SKU-{index}",
+                    "name": f"商品 {index}",
+                    "category": "",
+                    "barcode": "",
+                    "weight_g": 100,
+                    "volume_cm3": 0,
+                    "temperature_zone": "ambient",
+                    "price_fen": 9900,
+                    "cost_fen": 4000,
+                    "is_bundle": False,
+                    "is_active": True,
+                    "low_stock_threshold": rng.choice([0, 10, 50]),
+                }
+                for index in range(SKUS)
+            ],
+        )
+        await conn.execute(
+            insert(Stock),
+            [
+                {
+                    "warehouse_code": code,
+                    "sku_code": f"SKU-{index}",
+                    "on_hand": rng.randrange(0, 400),
+                    "reserved": 0,
+                    "safety_stock": 0,
+                    "defective": 0,
+                    "updated_at": now,
+                }
+                for index in range(SKUS)
+                for code in WAREHOUSES
+            ],
+        )
+        for start in range(0, moves, BATCH):
+            await conn.execute(
+                insert(StockMove),
+                [
+                    {
+                        "at": now - timedelta(seconds=rng.randrange(60 * 86400)),
+                        "kind": "shipment",
+                        "warehouse_code": rng.choice(WAREHOUSES),
+                        "sku_code": f"SKU-{rng.randrange(SKUS)}",
+                        "on_hand_delta": -1,
+                        "reserved_delta": -1,
+                        "defective_delta": 0,
+                        "actor_type": "system",
+                        "actor_name": "bench",
+                        "note": "",
+                    }
+                    for _ in range(min(BATCH, moves - start))
+                ],
+            )
+
+
+async def mark_hours(db: Database, seed: int) -> None:
+    """Mark ``MARKED_HOURS`` hours of random shops, as that many changed orders would."""
+    rng = random.Random(seed)
+    async with db.reading() as session:
+        hours = (await session.exec(text("SELECT hour_start, channel, shop_id FROM report_order_hours"))).all()  # type: ignore[call-overload]
+    picked = rng.sample(list(hours), min(MARKED_HOURS, len(hours)))
+    async with db.transaction() as session:
+        for hour_start, channel, shop_id in picked:
+            moment = hour_start if isinstance(hour_start, datetime) else datetime.fromisoformat(str(hour_start))
+            session.add(changes.OrderHourMark(hour_start=moment.replace(tzinfo=UTC), channel=channel, shop_id=shop_id))
+
+
+async def measure(db: Database) -> dict[str, float]:
+    """The figures, in ms: each report over 30 days and a year, unfiltered, by channel and by shop."""
+    async with db.reading() as session:
+        shop_id = (await session.exec(text("SELECT min(id) FROM shops"))).one()[0]  # type: ignore[call-overload]
+    month = {"date_from": (LAST_DAY - timedelta(days=29)).isoformat(), "date_to": LAST_DAY.isoformat()}
+    year = {"date_from": (LAST_DAY - timedelta(days=364)).isoformat(), "date_to": LAST_DAY.isoformat()}
+    scenarios = {
+        "30 days": month,
+        "30 days · channel=tmall": {**month, "channel": "tmall"},
+        "365 days": year,
+        "365 days · one shop": {**year, "shop": str(shop_id)},
+    }
+    figures: dict[str, float] = {}
+    for key, query in REPORTS.items():
+        for name, values in scenarios.items():
+            filters = ReportFilters.from_query(values)
+
+            async def run(query: Any = query, filters: ReportFilters = filters) -> Any:
+                async with db.reading() as session:
+                    return await query(session, filters)
+
+            figures[f"{key} · {name}"] = await timed(run)
+    samples = []
+    for seed in range(3):
+        await mark_hours(db, seed)
+        started = time.perf_counter()
+        await rollups.refresh_order_rollups(db)
+        samples.append((time.perf_counter() - started) * 1000)
+    figures[f"refresh · {MARKED_HOURS} marked hours counted again"] = statistics.median(samples)
+    return figures
+
+
+async def benchmark(
+    size: int, database_url: str | None = None, work_dir: Path | None = None, *, again: bool = False
+) -> dict[str, float]:
+    """Build a scratch database with ``size`` orders and their rollups, and return the figures; ``again``: time the
+    reports on the database an earlier run built instead (after a change to a report's query)."""
+    work_dir = work_dir or PROJECT_ROOT / "var" / "bench-reports"
+    if again:
+        url = (
+            normalize_database_url(database_url)
+            if database_url
+            else f"sqlite+aiosqlite:///{work_dir}/reports-{size}.db"
+        )
+        db = Database(Settings(database_url=url, secret_key="b" * 48))
+        try:
+            return await measure(db)
+        finally:
+            await db.dispose()
+    db = await scratch_database(database_url, work_dir / f"reports-{size}.db")
+    try:
+        started = time.perf_counter()
+        await load(db, size)
+        figures = {"load (s)": time.perf_counter() - started}
+        figures.update(await measure(db))
+        return figures
+    finally:
+        await db.dispose()
+
+
+def report(figures: dict[str, float], size: int, backend: str) -> str:
+    lines = [f"reports at {size:,} orders on {backend} (median ms per report; load in seconds)"]
+    width = max(len(name) for name in figures)
+    lines += [f"  {name.ljust(width)}  {value:9.2f}" for name, value in figures.items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    arguments = [argument for argument in sys.argv[1:] if argument != "--again"]
+    count = int(arguments[0]) if arguments else 200_000
+    target = arguments[1] if len(arguments) > 1 else None
+    result = asyncio.run(benchmark(count, target, again="--again" in sys.argv))
+    print(report(result, count, "PostgreSQL" if target else "SQLite (WAL)"))
