@@ -102,9 +102,7 @@ def chart_of(report: Report) -> dict[str, Any]:
     return {
         "kind": chart.kind,
         "title": title_of(report),
-        "categories": [hold_code_label(c) for c in chart.categories]
-        if chart.category_kind == "hold_code"
-        else chart.categories,
+        "categories": [_text(chart.category_kind, category) for category in chart.categories],
         "unit": label_of(UNIT_LABELS, chart.unit),
         "series": [
             {"name": _series_name(series), "values": [v / 100 if money else v for v in series.values]}
