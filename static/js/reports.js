@@ -12,15 +12,16 @@
       legend: { type: "scroll", top: 0 },
       grid: { left: 60, right: 20, top: 36, bottom: 48 },
       xAxis: { type: "category", data: data.categories },
-      yAxis: { type: "value", name: data.unit },
+      yAxis: { type: "value", name: data.unit, minInterval: data.whole ? 1 : 0 },
       dataZoom: data.categories.length > 31 ? [{ type: "slider", bottom: 4, height: 18 }] : [],
       series: data.series.map(function (series) {
         return {
           name: series.name,
           type: type,
           stack: stacked ? "total" : undefined,
-          smooth: type === "line",
+          smooth: false,
           showSymbol: false,
+          barMaxWidth: 48,
           data: series.values,
         };
       }),

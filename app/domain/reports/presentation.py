@@ -104,6 +104,8 @@ def chart_of(report: Report) -> dict[str, Any]:
         "title": title_of(report),
         "categories": [_text(chart.category_kind, category) for category in chart.categories],
         "unit": label_of(UNIT_LABELS, chart.unit),
+        # Counts are whole: the value axis shows no half orders.
+        "whole": chart.unit in ("count", "hits"),
         "series": [
             {"name": _series_name(series), "values": [v / 100 if money else v for v in series.values]}
             for series in chart.series
