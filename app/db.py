@@ -14,8 +14,9 @@ first, in turn, and each starts the moment the one before it ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +30,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.settings import Settings
 
+#: The moment the code running in this context takes for now (see :func:`clock_at`); unset, the wall clock's.
+CLOCK: ContextVar[datetime | None] = ContextVar("clock", default=None)
+
 
 def utcnow() -> datetime:
     """Timezone-aware now in UTC; every stored time is UTC."""
-    return datetime.now(UTC)
+    return CLOCK.get() or datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Within the block, in this task only, now is ``moment``: the demo's history is made through the real paths
+    at the times it happened, while the web and the worker's other tasks keep the wall clock."""
+    token = CLOCK.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        CLOCK.reset(token)
 
 
 def iso_utc(value: datetime | None) -> str | None:

@@ -141,8 +141,15 @@ async def prepare(db: Database, settings: Settings, *, stock_level: int) -> Prep
                 done.secrets += 1
             session.add(shop)
 
-    # Stock in its own transactions, one per SKU, so that a live server's reservations wait on few rows at once.
-    ref = f"loadtest-{utcnow():%Y%m%d%H%M%S%f}"
+    done.stock_rows_topped_up = await top_up_stock(db, stock_level, ref=f"loadtest-{utcnow():%Y%m%d%H%M%S%f}")
+    done.published_flow = await publish_standard_flow(db, "压测：发布标准四段流程")
+    return done
+
+
+async def top_up_stock(db: Database, stock_level: int, *, ref: str, note: str = "压测补货") -> int:
+    """Receive stock where the demo keeps each SKU until ``stock_level`` units are free there; how many stock rows
+    were topped up. Each SKU in its own transaction, so that a live server's reservations wait on few rows at once."""
+    topped = 0
     for sku, rows in DEMO_STOCK.items():
         async with db.transaction() as session:
             stock = {
@@ -152,21 +159,24 @@ async def prepare(db: Database, settings: Settings, *, stock_level: int) -> Prep
                 row = stock.get(warehouse)
                 free = row.on_hand - row.reserved - row.safety_stock if row else 0
                 if free < stock_level:
-                    await inventory.receive(
-                        session, warehouse, sku, stock_level - free, SYSTEM, ref=ref, note="压测补货"
-                    )
-                    done.stock_rows_topped_up += 1
+                    await inventory.receive(session, warehouse, sku, stock_level - free, SYSTEM, ref=ref, note=note)
+                    topped += 1
+    return topped
 
+
+async def publish_standard_flow(db: Database, note: str) -> str | None:
+    """Publish the shipped four-stage flow (made from its template if missing) when no flow is live; the name of
+    the flow published, or None when one was live already."""
     async with db.transaction() as session:
         all_flows = list((await session.exec(select(Flow))).all())
-        if not any(f.live_version_id is not None for f in all_flows):
-            flow = next((f for f in all_flows if f.name == FLOW_NAME), None)
-            if flow is None:
-                flow = await flows.create_flow(session, SYSTEM, FLOW_NAME, template=FLOW_TEMPLATE, priority=100)
-            assert flow.id is not None
-            await flows.publish(session, SYSTEM, flow.id, "压测：发布标准四段流程")
-            done.published_flow = flow.name
-    return done
+        if any(f.live_version_id is not None for f in all_flows):
+            return None
+        flow = next((f for f in all_flows if f.name == FLOW_NAME), None)
+        if flow is None:
+            flow = await flows.create_flow(session, SYSTEM, FLOW_NAME, template=FLOW_TEMPLATE, priority=100)
+        assert flow.id is not None
+        await flows.publish(session, SYSTEM, flow.id, note)
+        return flow.name
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,15 @@ class WorkerSettings:
 class EmbeddedWorker:
     """Runs outbox jobs inside the web process when there is no Redis: same jobs, same bookkeeping."""
 
-    def __init__(self, db: Database, settings: Settings, *, concurrency: int = 4, tick: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        concurrency: int = 4,
+        tick: float = 1.0,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.concurrency = concurrency
@@ -257,15 +265,21 @@ class EmbeddedWorker:
         self._last_sweep = 0.0
         self._stopping = False
         self.mode = "embedded"
-        #: One pooled HTTP client for the jobs' outside calls (the carrier API) while the worker runs.
-        self._http: httpx.AsyncClient | None = None
+        #: One pooled HTTP client for the jobs' outside calls (the carrier API) while the worker runs; one given
+        #: by the caller (the demo history's, which reaches the sandbox carrier in process) is the caller's to close.
+        self._http: httpx.AsyncClient | None = http
+        self._own_http = http is None
+        #: Held by whoever drains: the worker's own loop, or the demo history between its steps, so that the loop
+        #: never runs a job the history staged at its own moment (it drains those itself, at that moment).
+        self.turn = asyncio.Lock()
 
     def kick(self) -> None:
         """Something was committed to the outbox: look now rather than at the next tick."""
         self._wake.set()
 
     def start(self) -> None:
-        self._http = httpx.AsyncClient()
+        if self._own_http:
+            self._http = httpx.AsyncClient()
         self._task = asyncio.create_task(self._loop(), name="embedded-worker")
         # Its own task, so that a long batch of orders in the outbox loop never delays it past its promise.
         self._clock = asyncio.create_task(self._every_second(), name="embedded-worker-clock")
@@ -289,7 +303,7 @@ class EmbeddedWorker:
                     await self._task
                 except asyncio.CancelledError:
                     pass
-        if self._http is not None:
+        if self._http is not None and self._own_http:
             await self._http.aclose()
             self._http = None
 
@@ -352,11 +366,12 @@ class EmbeddedWorker:
         loop = asyncio.get_running_loop()
         while not self._stopping:
             try:
-                if loop.time() - self._last_sweep > 10:
-                    self._last_sweep = loop.time()
-                    await outbox.sweep_stuck(self.db, timedelta(seconds=self.settings.outbox_stuck_seconds))
-                    await processing_jobs.sweep_processing(self.db, self.settings)
-                await self.drain()
+                async with self.turn:
+                    if loop.time() - self._last_sweep > 10:
+                        self._last_sweep = loop.time()
+                        await outbox.sweep_stuck(self.db, timedelta(seconds=self.settings.outbox_stuck_seconds))
+                        await processing_jobs.sweep_processing(self.db, self.settings)
+                    await self.drain()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database hiccup must not kill the worker for good
