@@ -58,7 +58,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env.pop(key, None)
     cli = str(Path(sys.executable).parent / "ruleflow")
     subprocess.run([cli, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-    subprocess.run([cli, "seed-demo"], cwd=ROOT, env=env, check=True, capture_output=True)
+    # The journeys start from the bare demo (no history): each makes the orders it looks at.
+    subprocess.run([cli, "seed-demo", "--history-orders", "0"], cwd=ROOT, env=env, check=True, capture_output=True)
     log = (var_dir / "server.log").open("wb")
     server = subprocess.Popen(
         [cli, "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
