@@ -17,6 +17,7 @@ from app.domain.finance.models import (
     TaxRate,
     Voucher,
     VoucherExport,
+    VoucherExportFile,
     VoucherLine,
 )
 from app.domain.flows.models import Flow, FlowBacktest, FlowCanary, FlowCanaryOrder, FlowVersion
@@ -116,6 +117,7 @@ __all__ = [
     "UserSession",
     "Voucher",
     "VoucherExport",
+    "VoucherExportFile",
     "VoucherLine",
     "Warehouse",
     "Waybill",

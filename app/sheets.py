@@ -634,39 +634,53 @@ async def import_sheet(
     return result
 
 
-def table_workbook(name: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """An .xlsx of one sheet called ``name``: the header row, then the rows; text is written as text, a Decimal as a
-    number with two decimals (amounts in yuan)."""
-    from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
-    from openpyxl.utils import get_column_letter
+class TableWriter:
+    """An .xlsx of one sheet written a batch of rows at a time (a long export reports its progress between batches):
+    the header row, then the rows; text is written as text, a Decimal as a number with two decimals (yuan)."""
 
-    workbook = Workbook(write_only=True)
-    worksheet = workbook.create_sheet(name)
+    def __init__(self, name: str, headers: Sequence[str]) -> None:
+        from openpyxl import Workbook
+        from openpyxl.utils import get_column_letter
 
-    def cells(values: Iterable[Any]) -> list[Any]:
+        self.workbook = Workbook(write_only=True)
+        self.worksheet = self.workbook.create_sheet(name)
+        for index, header in enumerate(headers, start=1):
+            self.worksheet.column_dimensions[get_column_letter(index)].width = max(12, len(header) * 2 + 4)
+        self.append([headers])
+
+    def _cells(self, values: Iterable[Any]) -> list[Any]:
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
+
         # openpyxl makes a formula of any text starting with "=" (and an error of "#N/A"), which Excel would then
         # run: a SKU name or outer id a platform or an import gave (=HYPERLINK(...)) is written as text instead.
         # Characters a worksheet cannot hold (kept from platform data) are left out rather than failing the export.
         written = []
         for value in values:
             if isinstance(value, str):
-                value = WriteOnlyCell(worksheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+                value = WriteOnlyCell(self.worksheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
                 value.data_type = "s"
             elif isinstance(value, Decimal):  # an amount in yuan: a number shown with its two decimals
-                value = WriteOnlyCell(worksheet, value=value)
+                value = WriteOnlyCell(self.worksheet, value=value)
                 value.number_format = "0.00"
             written.append(value)
         return written
 
-    for index, header in enumerate(headers, start=1):
-        worksheet.column_dimensions[get_column_letter(index)].width = max(12, len(header) * 2 + 4)
-    worksheet.append(cells(headers))
-    for row in rows:
-        worksheet.append(cells(row))
-    out = io.BytesIO()
-    workbook.save(out)
-    return out.getvalue()
+    def append(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            self.worksheet.append(self._cells(row))
+
+    def content(self) -> bytes:
+        """The finished file (the writer takes no more rows)."""
+        out = io.BytesIO()
+        self.workbook.save(out)
+        return out.getvalue()
+
+
+def table_workbook(name: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """An .xlsx of one sheet called ``name``: the header row, then the rows (see :class:`TableWriter`)."""
+    writer = TableWriter(name, headers)
+    writer.append(rows)
+    return writer.content()
 
 
 #: A CSV cell starting with one of these is a formula to Excel and WPS: such text is written after a quote mark.
@@ -781,6 +795,7 @@ __all__ = [
     "Sheet",
     "SheetFileError",
     "SheetResult",
+    "TableWriter",
     "Text",
     "UploadOutcome",
     "Whole",

@@ -70,6 +70,7 @@ JOBS: dict[str, JobFunction] = {
     "deliver_webhook": webhooks_jobs.deliver_webhook,
     "decide_case": aftersales_jobs.decide_case,
     "book_finance_event": finance_jobs.book_finance_event,
+    "write_export_file": finance_jobs.write_export_file,
 }
 
 #: Jobs that also run on a clock, every second, without an outbox row (by the arq cron and the embedded worker).

@@ -1,4 +1,4 @@
-"""Finance jobs: book an event finance takes (``events.FINANCE_EVENTS``) into its voucher.
+"""Finance jobs: book an event finance takes (``events.FINANCE_EVENTS``) into its voucher; write an export batch's file.
 
 An error is raised, never swallowed, so the outbox retries it with back-off and shows it failed at the end: a
 sale or a refund left unbooked is money finance would not see.
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.db import Database
-from app.domain.finance import posting
+from app.domain.finance import exports, posting
 
 
 async def book_finance_event(ctx: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -18,3 +18,8 @@ async def book_finance_event(ctx: dict[str, Any], event: dict[str, Any]) -> dict
     async with db.transaction() as session:
         booked = await posting.book_event(session, event)
         return {"event": booked.event_id, "outcome": booked.outcome, "voucher_id": booked.voucher_id}
+
+
+async def write_export_file(ctx: dict[str, Any], batch_id: int) -> dict[str, Any]:
+    """Write an export batch's file (a Kingdee or U8 sheet, or JSON), counting its rows; safe to run twice."""
+    return {"batch": batch_id, "rows": await exports.write_batch_file(ctx["db"], batch_id)}

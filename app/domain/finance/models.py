@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
@@ -199,6 +199,29 @@ class VoucherExport(SQLModel, table=True):
     credit_fen: int = 0
     re_export_of: int | None = Field(default=None, foreign_key="voucher_exports.id")
     reason: str = Field(default="", max_length=300)
+    #: The batch's file (:class:`VoucherExportFile`) is written by a job: pending until it is ready.
+    file_status: str = Field(default="ready", max_length=16)  # ExportFileStatus
+    #: Rows of the file to write, and written so far (the export page's progress bar).
+    file_rows: int = 0
+    file_rows_done: int = 0
+
+
+class ExportFileStatus(StrEnum):
+    pending = "pending"  # the job has not written it yet
+    ready = "ready"
+
+
+class VoucherExportFile(SQLModel, table=True):
+    """The file of an export batch as it is downloaded (the Kingdee or U8 sheet, or the JSON), kept in the database
+    so that any web process serves it."""
+
+    __tablename__ = "voucher_export_files"
+
+    batch_id: int = Field(primary_key=True, foreign_key="voucher_exports.id")
+    filename: str = Field(max_length=120)
+    media_type: str = Field(max_length=100)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    written_at: datetime = utc_field()
 
 
 class SettlementImport(SQLModel, table=True):

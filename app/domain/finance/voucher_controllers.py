@@ -183,6 +183,11 @@ class VoucherExportsController(Controller):
             headers={"Content-Disposition": f'attachment; filename="{found.filename}"'},
         )
 
+    @get("/{batch_id:int}/progress", name="finance:export_progress")
+    async def progress(self, request: HTMXRequest, batch_id: int, db_session: AsyncSession) -> Template:
+        """A batch's row of the page, polled while its file is being written (progress bar, then the download)."""
+        return _page(request, "finance/_export_batch.html", b=await exports.load_batch(db_session, batch_id))
+
     @post("/{batch_id:int}/re-export", name="finance:export_again", opt=EXPORT_FORM, status_code=303)
     async def again(
         self, request: HTMXRequest, batch_id: int, data: Form, db_session: AsyncSession, actor: Actor

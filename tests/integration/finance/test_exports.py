@@ -5,18 +5,24 @@ said plainly."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
+import time
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from openpyxl import load_workbook
 from sqlmodel import col, select
 
 from app.db import Database
 from app.domain.accounts.models import AuditEntry, Role, TokenScope
-from app.domain.finance.models import Voucher, VoucherExport, VoucherStatus
+from app.domain.accounts.services import Actor
+from app.domain.finance import exports, vouchers
+from app.domain.finance.models import ExportFileStatus, ExportTarget, Voucher, VoucherExport, VoucherStatus
+from app.domain.finance.vouchers import VoucherFilters
 from tests.integration.finance.conftest import sale_lines
 from tests.integration.forms import login, post_form
 
@@ -60,12 +66,30 @@ async def statuses(db: Database) -> dict[int, tuple[str, int | None]]:
         return {v.id: (v.status, v.export_batch_id) for v in rows if v.id is not None}
 
 
+async def downloaded(client, db: Database, batch_id: int):
+    """The batch's file once the export job has written it (the embedded worker, or the arq worker on PostgreSQL)."""
+    deadline = time.monotonic() + 60
+    while True:
+        async with db.reading() as session:
+            batch = await session.get(VoucherExport, batch_id)
+            assert batch is not None
+            if batch.file_status == ExportFileStatus.ready.value:
+                break
+        assert time.monotonic() < deadline, "the export job did not write the file"
+        await asyncio.sleep(0.2)
+    response = await client.get(f"/finance/exports/{batch_id}/file")
+    assert response.status_code == 200
+    return response
+
+
 def sheet_rows(content: bytes) -> list[list[object]]:
     workbook = load_workbook(io.BytesIO(content))
     return [list(row) for row in workbook.active.iter_rows(values_only=True)]
 
 
-async def test_a_kingdee_export_marks_the_approved_vouchers_and_its_sheet_balances(client, db, make_user, make_voucher):
+async def test_a_kingdee_export_marks_the_approved_vouchers_and_its_sheet_balances(
+    client, db, make_user, make_voucher, arq_worker
+):
     await finance_user(client, make_user)
     exported = await approved_vouchers(client, make_voucher)
     draft = await make_voucher(DAY)
@@ -81,9 +105,12 @@ async def test_a_kingdee_export_marks_the_approved_vouchers_and_its_sheet_balanc
     assert all(now[v.id] == (VoucherStatus.exported.value, batch.id) for v in exported)
     assert now[draft.id] == (VoucherStatus.draft.value, None)
     page = await client.get(response.headers["location"])
-    assert f"/finance/exports/{batch.id}/file" in page.text and "批次 #1 已导出" in page.text
+    assert "批次 #1 已导出" in page.text and 'data-testid="export-batch" data-id="1"' in page.text
 
-    download = await client.get(f"/finance/exports/{batch.id}/file")
+    download = await downloaded(client, db, batch.id)
+    assert f"/finance/exports/{batch.id}/file" in (await client.get("/finance/exports/")).text
+    done = await client.get(f"/finance/exports/{batch.id}/progress", headers={"HX-Request": "true"})
+    assert 'data-file="ready"' in done.text and "batch-download" in done.text
     assert download.status_code == 200
     assert 'filename="vouchers-kingdee-batch-1.xlsx"' in download.headers["content-disposition"]
     rows = sheet_rows(download.content)
@@ -101,10 +128,12 @@ async def test_a_kingdee_export_marks_the_approved_vouchers_and_its_sheet_balanc
     assert sum(d for d, _ in per_voucher.values()) == Decimal("693.00")
     assert len(rows) - 2 == 3 * 5  # five lines a voucher, one row each
     # downloading again gives the same sheet
-    assert sheet_rows((await client.get(f"/finance/exports/{batch.id}/file")).content) == rows
+    assert sheet_rows((await downloaded(client, db, batch.id)).content) == rows
 
 
-async def test_a_u8_export_has_the_tools_columns_and_balances_per_voucher(client, db, make_user, make_voucher):
+async def test_a_u8_export_has_the_tools_columns_and_balances_per_voucher(
+    client, db, make_user, make_voucher, arq_worker
+):
     await finance_user(client, make_user)
     await approved_vouchers(client, make_voucher, count=2)
 
@@ -112,7 +141,7 @@ async def test_a_u8_export_has_the_tools_columns_and_balances_per_voucher(client
 
     assert response.status_code == 303
     (batch,) = await batches(db)
-    rows = sheet_rows((await client.get(f"/finance/exports/{batch.id}/file")).content)
+    rows = sheet_rows((await downloaded(client, db, batch.id)).content)
     assert rows[0] == U8_HEADER
     per_voucher: dict[tuple[object, object, object], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     for row in rows[1:]:
@@ -122,7 +151,7 @@ async def test_a_u8_export_has_the_tools_columns_and_balances_per_voucher(client
     assert sorted(per_voucher) == [("2026-11-03", "记", "1"), ("2026-11-03", "记", "2")]
     assert all(debit == credit for debit, credit in per_voucher.values())
     assert sum(c for _, c in per_voucher.values()) == Decimal("349.00")
-    workbook = load_workbook(io.BytesIO((await client.get(f"/finance/exports/{batch.id}/file")).content))
+    workbook = load_workbook(io.BytesIO((await downloaded(client, db, batch.id)).content))
     assert workbook.active.cell(row=2, column=7).number_format == "0.00"
 
 
@@ -174,13 +203,15 @@ async def test_a_re_export_needs_a_reason_and_is_recorded_and_audited(client, db
     assert entry.before == {"batch": first.id, "target": "kingdee"}
 
 
-async def test_a_json_batch_is_downloaded_and_read_through_the_api(client, db, make_user, make_token, make_voucher):
+async def test_a_json_batch_is_downloaded_and_read_through_the_api(
+    client, db, make_user, make_token, make_voucher, arq_worker
+):
     await finance_user(client, make_user)
     exported = await approved_vouchers(client, make_voucher, count=2)
     await export(client, target="json", period="2026-11")
     (batch,) = await batches(db)
 
-    download = await client.get(f"/finance/exports/{batch.id}/file")
+    download = await downloaded(client, db, batch.id)
     secret = await make_token(TokenScope.read)
     api = await client.get(f"/api/v1/finance/exports/{batch.id}", headers={"Authorization": f"Bearer {secret}"})
 
@@ -223,3 +254,36 @@ async def test_viewers_and_operators_cannot_export(client, db, make_user, make_v
     refused = await post_form(client, "/", "/finance/exports/", {"target": "kingdee", "period": "2026-11"})
     assert refused.status_code == 403
     assert await batches(db) == []
+
+
+async def test_the_export_job_writes_the_file_in_steps_counted_for_the_progress_bar_once(db, make_voucher, monkeypatch):
+    """No worker runs here: the batch waits with its file pending (a download is refused with the rows written so
+    far), then the job writes it four rows a step, and a second run writes nothing."""
+    made = [await make_voucher(DAY) for _ in range(3)]  # five lines each: 15 rows and the caption row
+    actor = Actor("user", 1, "finance")
+    async with db.transaction() as session:
+        await vouchers.approve(session, actor, [v.id for v in made])
+        batch = await exports.export_vouchers(session, actor, ExportTarget.kingdee, VoucherFilters(period="2026-11"))
+    async with db.reading() as session:
+        with pytest.raises(exports.ExportError) as refused:
+            await exports.batch_file(session, batch.id)
+    assert refused.value.code == "file_pending" and refused.value.status == 409
+    assert "0 / 0" not in refused.value.message
+    steps: list[tuple[int, int]] = []
+    original = exports._progress
+
+    async def counted(db_: Database, batch_id: int, done: int, total: int) -> None:
+        steps.append((done, total))
+        await original(db_, batch_id, done, total)
+
+    monkeypatch.setattr(exports, "PROGRESS_ROWS", 4)
+    monkeypatch.setattr(exports, "_progress", counted)
+
+    assert await exports.write_batch_file(db, batch.id) == 16
+    assert steps == [(4, 16), (8, 16), (12, 16), (16, 16)]
+    assert await exports.write_batch_file(db, batch.id) == 0
+    async with db.reading() as session:
+        stored = await session.get(VoucherExport, batch.id)
+        assert stored is not None and stored.file_status == "ready" and stored.file_rows_done == 16
+        found = await exports.batch_file(session, batch.id)
+    assert sheet_rows(found.content)[0] == KINGDEE_HEADER
