@@ -120,7 +120,8 @@ def finance_book_missing() -> None:
 @click.option(
     "--background",
     is_flag=True,
-    help="Leave the history for `ruleflow serve` to make in the background once it serves (what `dev.py run` does).",
+    help="Make only the history's first pass (the last two days in outline) and leave the rest for `ruleflow serve` "
+    "to make in the background once it serves (what `dev.py run` does).",
 )
 def seed_demo(history_orders: int | None, background: bool) -> None:
     """Add demo users, warehouses, SKUs, carriers and shops, publish the four-stage flow and make 30 days of
@@ -144,7 +145,8 @@ def seed_demo(history_orders: int | None, background: bool) -> None:
 
 
 def make_demo_history(orders: int | None, *, background: bool) -> None:
-    """The demo's 30 days of history: made here with a progress bar, or left for the server (``background``)."""
+    """The demo's 30 days of history, made here with a progress bar; with ``background`` only its first pass (the
+    last two days in outline), the rest left for the server to make once it serves."""
     import logging
     import time
 
@@ -155,27 +157,32 @@ def make_demo_history(orders: int | None, *, background: bool) -> None:
     wanted = orders or demo_history.DEFAULT_ORDERS
 
     async def work() -> str:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         db = Database(settings)
         try:
-            if await demo_history.is_made(db):
-                return "demo history already made; nothing changed"
-            if background:
-                if not await demo_history.is_planned(db):
-                    await demo_history.mark_planned(db, wanted)
-                return (
-                    f"demo history of {wanted:,} orders: made in the background once the server serves "
-                    "(progress on 订单 → 处理监控 and in the server's log)"
-                )
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=Console(stderr=True)) as bar:
-                task = bar.add_task("演示历史 demo history", total=wanted)
+                task = bar.add_task("演示历史 demo history", total=None)
+
+                def tick(made: demo_history.Progress) -> None:
+                    if background:
+                        bar.update(task, total=made.pass_planned, completed=made.ingested - made.ingested_before)
+                    else:
+                        bar.update(task, total=made.planned, completed=made.ingested)
+
                 made = await demo_history.make_history(
-                    db, settings, orders=wanted, tick=lambda p: bar.update(task, completed=p.ingested)
+                    db, settings, orders=wanted, tick=tick, passes=1 if background else None
                 )
-            return "demo history already made; nothing changed" if made is None else f"demo history: {made.summary()}"
+            if made is None:
+                return "demo history already made; nothing changed"
+            if not made.done:
+                return (
+                    f"demo history: {made.summary()}; the server makes the rest of the {made.planned:,} orders in "
+                    "the background once it serves (progress on the home page and in its log)"
+                )
+            return f"demo history: {made.summary()}"
         finally:
             await db.dispose()
 

@@ -17,6 +17,7 @@ interrupted half-way is finished by running it again, and a second run after the
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 import random
@@ -51,6 +52,7 @@ from app.domain.processing.models import OrderProcessing, ProcessingState
 from app.domain.processing.services import ReviewError
 from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
+from app.i18n import N_
 from app.loadtest import publish_standard_flow, top_up_stock
 from app.settings import Settings
 from app.worker import EmbeddedWorker
@@ -61,8 +63,9 @@ log = logging.getLogger(__name__)
 HISTORY_RUN = "700000000000"
 DAYS = 30
 DEFAULT_ORDERS = 30_000
-#: The audit actions that mark the history asked for (made in the background by the server) and made.
+#: The audit actions that mark the history begun (with its plan), each of its passes made, and the whole made.
 PLANNED_ACTION = "demo.history.planned"
+PASS_ACTION = "demo.history.pass"  # noqa: S105 - an audit action, not a password
 MADE_ACTION = "demo.history"
 #: How far back the 双十一-style day lies (its parcels long delivered, many of its orders completed).
 SPIKE_AGE_DAYS = 19
@@ -179,14 +182,29 @@ def plan(orders: int, now: datetime, *, days: int = DAYS) -> list[PlannedOrder]:
     return planned
 
 
-#: The first pass makes every SKETCH-th order, so that the whole month (today included) has orders to show within
-#: a tenth of the time; the second pass goes through the month again for the rest.
+#: The sketch passes make every SKETCH-th order, so that the whole month (today included) has orders to show within
+#: a tenth of the time; the last pass goes through the month again for the rest.
 SKETCH = 10
+#: The first pass sketches only the last days, so that the dashboard has today's orders within a minute.
+RECENT_DAYS = 2
+#: What each pass makes (by its 1-based number), for the progress the pages show.
+PASS_LABELS = {
+    "1": N_("the last two days in outline"),
+    "2": N_("the month in outline"),
+    "3": N_("the rest of the month"),
+}
 
 
-def in_passes(planned: list[PlannedOrder]) -> list[list[PlannedOrder]]:
-    """The plan in two passes over the month (see ``SKETCH``), each earliest first."""
-    return [[p for p in planned if p.seq % SKETCH == 0], [p for p in planned if p.seq % SKETCH != 0]]
+def in_passes(planned: list[PlannedOrder], now: datetime) -> list[list[PlannedOrder]]:
+    """The plan in three passes, each earliest first: every ``SKETCH``-th order of the last ``RECENT_DAYS``, every
+    ``SKETCH``-th of the rest of the month, then every other order."""
+    recent = now - timedelta(days=RECENT_DAYS)
+    outlines = [
+        [p for p in planned if p.placed_at >= recent][::SKETCH],
+        [p for p in planned if p.placed_at < recent][::SKETCH],
+    ]
+    outlined = {p.seq for outline in outlines for p in outline}
+    return [*outlines, [p for p in planned if p.seq not in outlined]]
 
 
 @dataclass
@@ -195,6 +213,12 @@ class Progress:
 
     planned: int = 0
     ingested: int = 0
+    #: Orders of the passes made before this run (an earlier run's), counted in ``ingested``.
+    ingested_before: int = 0
+    #: The pass being made (1-based, of ``len(PASS_LABELS)``); 0 before the first.
+    pass_no: int = 0
+    #: The orders of the pass being made.
+    pass_planned: int = 0
     shipped: int = 0
     delivered: int = 0
     completed: int = 0
@@ -206,8 +230,20 @@ class Progress:
     done: bool = False
 
     @property
+    def passes(self) -> int:
+        return len(PASS_LABELS)
+
+    @property
     def percent(self) -> int:
         return int(100 * self.ingested / self.planned) if self.planned else 100
+
+    @property
+    def minutes_left(self) -> int | None:
+        """About how many minutes the rest takes at this run's pace so far; None before there is a pace."""
+        made = self.ingested - self.ingested_before
+        if made < 20 or self.seconds <= 0:
+            return None
+        return max(1, round((self.planned - self.ingested) * self.seconds / made / 60))
 
     def summary(self) -> str:
         return (
@@ -223,36 +259,52 @@ Tick = Callable[[Progress], None]
 
 async def is_made(db: Database) -> bool:
     """Whether the history was made already (its marker is in the audit log)."""
-    return await _has_audit(db, MADE_ACTION)
+    return await _last_audit(db, MADE_ACTION) is not None
 
 
 async def is_planned(db: Database) -> bool:
-    """Whether ``seed-demo`` left the history for the server to make in the background (and it is not made yet)."""
-    return await _has_audit(db, PLANNED_ACTION) and not await is_made(db)
+    """Whether a history was begun (by ``seed-demo``) and is not made yet: the server makes the rest."""
+    return await _last_audit(db, PLANNED_ACTION) is not None and not await is_made(db)
 
 
-async def _has_audit(db: Database, action: str) -> bool:
+async def _last_audit(db: Database, action: str) -> AuditEntry | None:
     async with db.reading() as session:
         return (
-            await session.exec(select(AuditEntry.id).where(AuditEntry.action == action).limit(1))
-        ).first() is not None
-
-
-async def mark_planned(db: Database, orders: int) -> None:
-    """Leave the history for the server to make in the background once it serves (see ``make_history``)."""
-    async with db.transaction() as session:
-        await accounts.audit(session, SYSTEM, PLANNED_ACTION, after={"orders": orders})
-
-
-async def planned_orders(db: Database) -> int:
-    """How many orders the planned history was asked for."""
-    async with db.reading() as session:
-        entry = (
             await session.exec(
-                select(AuditEntry).where(AuditEntry.action == PLANNED_ACTION).order_by(col(AuditEntry.id).desc())
+                select(AuditEntry).where(AuditEntry.action == action).order_by(col(AuditEntry.id).desc()).limit(1)
             )
         ).first()
-    return int((entry.after or {}).get("orders", DEFAULT_ORDERS)) if entry else DEFAULT_ORDERS
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a history was asked for: how many orders over the 30 days before ``now``. Kept in the audit log when the
+    history is begun, so that whoever finishes it (a second run, the server) makes the same orders."""
+
+    orders: int
+    now: datetime
+
+
+async def recorded_plan(db: Database) -> Plan | None:
+    """The plan of the history begun, if one was."""
+    entry = await _last_audit(db, PLANNED_ACTION)
+    if entry is None or not entry.after or "now" not in entry.after:
+        return None
+    return Plan(int(entry.after["orders"]), datetime.fromisoformat(entry.after["now"]))
+
+
+async def record_plan(db: Database, plan: Plan) -> None:
+    async with db.transaction() as session:
+        await accounts.audit(
+            session, SYSTEM, PLANNED_ACTION, after={"orders": plan.orders, "now": plan.now.isoformat()}
+        )
+
+
+async def passes_made(db: Database) -> set[int]:
+    """The passes (0-based) of the history begun that were made to their end."""
+    async with db.reading() as session:
+        entries = (await session.exec(select(AuditEntry).where(AuditEntry.action == PASS_ACTION))).all()
+    return {int((entry.after or {}).get("pass", -1)) for entry in entries}
 
 
 @dataclass(order=True)
@@ -566,10 +618,13 @@ async def make_history(
     now: datetime | None = None,
     worker: EmbeddedWorker | None = None,
     tick: Tick | None = None,
+    passes: int | None = None,
 ) -> Progress | None:
-    """Make the demo's history once (see the module); None when it was made already. ``worker`` is the server's
-    embedded worker when the history is made beside it (the history takes the worker's turn for each of its
-    steps); else one of its own. Refused in production."""
+    """Make the demo's history once (see the module); None when it was made already. The first run records the
+    plan (``orders`` up to ``now``); a later one finishes that plan, whatever it is asked, skipping the passes made.
+    ``passes`` stops after that many of the passes (``seed-demo --background`` makes the first and leaves the rest
+    to the server). ``worker`` is the server's embedded worker when the history is made beside it (the history
+    takes the worker's turn for each of its steps); else one of its own. Refused in production."""
     if not settings.is_development:
         raise HistoryRefused(
             "the demo history refuses to run in production (RULEFLOW_ENV=production): it fills the database with "
@@ -577,21 +632,30 @@ async def make_history(
         )
     if await is_made(db):
         return None
-    now = now or utcnow()
-    progress = Progress()
-    planned = plan(orders, now)
-    progress.planned = len(planned)
-    start = planned[0].placed_at if planned else now
-    await ensure_shops(db)
-    with clock_at(start - timedelta(days=1)):
-        # Stock bought in before the month began, enough for it (the spike included), and the flow put live.
-        await top_up_stock(db, max(200, orders // 6), ref="demo-history", note="月初采购入库")
-        await publish_standard_flow(db, "演示：发布标准四段流程")
+    recorded = await recorded_plan(db)
+    if recorded is None:
+        recorded = Plan(orders, now or utcnow())
+        await record_plan(db, recorded)
+    elif recorded.orders != orders:
+        log.info("demo history: finishing the %s orders begun before (not %s)", recorded.orders, orders)
+    now = recorded.now
+    planned = plan(recorded.orders, now)
+    parts = in_passes(planned, now)
+    made = await passes_made(db)
+    progress = Progress(planned=len(planned))
+    progress.ingested = progress.ingested_before = sum(len(part) for index, part in enumerate(parts) if index in made)
+    if not made:
+        start = planned[0].placed_at if planned else now
+        await ensure_shops(db)
+        with clock_at(start - timedelta(days=1)):
+            # Stock bought in before the month began, enough for it (the spike included), and the flow put live.
+            await top_up_stock(db, max(200, recorded.orders // 6), ref="demo-history", note="月初采购入库")
+            await publish_standard_flow(db, "演示：发布标准四段流程")
     history = History(db, settings, worker or EmbeddedWorker(db, settings), planned, now, progress, tick)
     await history.setup()
+    todo = [index for index in range(len(parts)) if index not in made][:passes]
     if worker is not None:
-        for part in in_passes(planned):
-            await history.run(part)
+        await _make_passes(history, parts, todo)
     else:
         # The sandbox carrier answers in process: the app's own endpoint, without a server listening.
         from app.main import create_app
@@ -599,10 +663,14 @@ async def make_history(
         transport = httpx.ASGITransport(app=create_app(settings))  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, timeout=30) as http:
             history.worker = EmbeddedWorker(db, settings, http=http)
-            for part in in_passes(planned):
-                await history.run(part)
+            await _make_passes(history, parts, todo)
     progress.seconds = time.monotonic() - progress.started
+    if len(made) + len(todo) < len(parts):
+        log.info("demo history: %s; the rest is made later", progress.summary())
+        return progress
     progress.done = True
+    if tick is not None:
+        tick(progress)
     async with db.transaction() as session:
         figures: dict[str, Any] = {
             "orders": progress.ingested,
@@ -617,3 +685,68 @@ async def make_history(
         await accounts.audit(session, SYSTEM, MADE_ACTION, after=figures)
     log.info("demo history made: %s", progress.summary())
     return progress
+
+
+async def _make_passes(history: History, parts: list[list[PlannedOrder]], todo: list[int]) -> None:
+    """Make the passes ``todo`` of ``parts`` in turn, each marked made in the audit log when it ends."""
+    for index in todo:
+        history.progress.pass_no, history.progress.pass_planned = index + 1, len(parts[index])
+        await history.run(parts[index])
+        async with history.db.transaction() as session:
+            await accounts.audit(session, SYSTEM, PASS_ACTION, after={"pass": index, "orders": len(parts[index])})
+
+
+class BackgroundHistory:
+    """The rest of a history begun by ``seed-demo --background``, made by the server beside its embedded worker
+    once it serves; :attr:`progress` is what the dashboard shows while it is made."""
+
+    def __init__(self, db: Database, settings: Settings, worker: EmbeddedWorker) -> None:
+        self.db, self.settings, self.worker = db, settings, worker
+        self.progress: Progress | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._logged = 0.0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._make(), name="demo-history")
+
+    async def stop(self) -> None:
+        """Stop where it is (the step under way is rolled back; the next start makes it again)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    @property
+    def showing(self) -> Progress | None:
+        """The progress while the history is being made; None when there is none or it is made."""
+        return self.progress if self.progress is not None and not self.progress.done else None
+
+    def _tick(self, progress: Progress) -> None:
+        self.progress = progress
+        if progress.done or time.monotonic() - self._logged >= 30:
+            self._logged = time.monotonic()
+            log.warning("demo history, pass %s of %s: %s", progress.pass_no, progress.passes, progress.summary())
+
+    async def _make(self) -> None:
+        try:
+            if not await is_planned(self.db):
+                return
+            recorded = await recorded_plan(self.db)
+            log.warning("demo history: making the rest in the background (progress on the home page)")
+            self.worker.sweeps_paused = True
+            try:
+                await make_history(
+                    self.db,
+                    self.settings,
+                    orders=recorded.orders if recorded else DEFAULT_ORDERS,
+                    worker=self.worker,
+                    tick=self._tick,
+                )
+            finally:
+                self.worker.sweeps_paused = False
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the server serves on; the next start goes on from the passes made
+            log.exception("demo history stopped")

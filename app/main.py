@@ -24,7 +24,7 @@ from litestar.plugins.htmx import ClientRedirect, HTMXPlugin
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
-from app import i18n
+from app import demo_history, i18n
 from app.auth import CallerMiddleware, access_guard, is_api_path
 from app.csrf import CsrfMiddleware
 from app.db import Database
@@ -90,7 +90,7 @@ from app.web import (
     provide_actor,
     provide_db_session,
 )
-from app.worker import background_for
+from app.worker import EmbeddedWorker, background_for
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -199,13 +199,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
     i18n.compile_catalogs()
     db = Database(settings)
     background = background_for(db, settings)
+    # A demo history that `seed-demo --background` began is made on beside the embedded worker (it takes the
+    # worker's turn for each of its steps); with Redis the workers are elsewhere and `seed-demo` makes it.
+    history = (
+        demo_history.BackgroundHistory(db, settings, background)
+        if isinstance(background, EmbeddedWorker) and settings.is_development
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         background.start()
+        if history is not None:
+            history.start()
         try:
             yield
         finally:
+            if history is not None:
+                await history.stop()
             await background.stop()
             await db.dispose()
 
@@ -263,7 +274,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *([SandboxCarrierController, SandboxTrackingController] if settings.sandbox_carrier else []),
             static,
         ],
-        state=State({"settings": settings, "db": db, "background": background}),
+        state=State({"settings": settings, "db": db, "background": background, "demo_history": history}),
         dependencies={
             "db_session": Provide(provide_db_session),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -12,7 +12,7 @@ from litestar.response import Redirect, Response, Template
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app import outbox
+from app import demo_history, outbox
 from app.domain.accounts.services import Actor
 from app.domain.orders import presentation
 from app.domain.processing import queries as processing_queries
@@ -29,6 +29,7 @@ class HomeController(Controller):
     @get("/", name="home", opt={"any_user": True})
     async def home(self, request: HTMXRequest, actor: Actor, db_session: AsyncSession) -> Template | Redirect:
         """工作台: the dashboard of what this role decides from, then the areas it may open."""
+        history = request.app.state.get("demo_history")
         return page(
             request,
             "home.html",
@@ -38,6 +39,8 @@ class HomeController(Controller):
             channel_label=presentation.helpers()["channel_label"],
             hold_code_label=processing_queries.hold_code_label,
             attention_label=labeller(dashboard.ATTENTION_LABELS),
+            demo=history.showing if history is not None else None,
+            demo_pass_label=labeller(demo_history.PASS_LABELS),
         )
 
 

@@ -273,6 +273,9 @@ class EmbeddedWorker:
         #: Held by whoever drains: the worker's own loop, or the demo history between its steps, so that the loop
         #: never runs a job the history staged at its own moment (it drains those itself, at that moment).
         self.turn = asyncio.Lock()
+        #: Set while a demo history is made beside the loop: its sweeps run at the history's own moments, and one
+        #: at today's would take its orders for stuck, its presales for overdue, its deliveries for a week old.
+        self.sweeps_paused = False
 
     def kick(self) -> None:
         """Something was committed to the outbox: look now rather than at the next tick."""
@@ -368,7 +371,7 @@ class EmbeddedWorker:
         while not self._stopping:
             try:
                 async with self.turn:
-                    if loop.time() - self._last_sweep > 10:
+                    if loop.time() - self._last_sweep > 10 and not self.sweeps_paused:
                         self._last_sweep = loop.time()
                         await outbox.sweep_stuck(self.db, timedelta(seconds=self.settings.outbox_stuck_seconds))
                         await processing_jobs.sweep_processing(self.db, self.settings)

@@ -3,10 +3,14 @@ after-sales paths, spread over thirty days at the moments it happened, and made 
 
 from __future__ import annotations
 
+import asyncio
+import re
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from statistics import median
 
+import httpx
 import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -20,8 +24,10 @@ from app.domain.fulfillment.models import Shipment, TrackingEvent
 from app.domain.orders.models import Order, OrderStatus
 from app.domain.processing.models import OrderProcessing, ProcessingState
 from app.domain.shops.models import Channel
+from app.seed import DEMO_USERS
 from app.settings import Settings
-from tests.integration.conftest import seed_demo_data, with_settings
+from tests.integration.conftest import free_port, seed_demo_data, serving, with_settings
+from tests.integration.forms import csrf_from
 
 ORDERS = 300
 
@@ -91,3 +97,58 @@ async def test_it_refuses_to_make_a_history_in_production(db: Database, settings
         await demo_history.make_history(db, with_settings(settings, env="production"), orders=10)
 
     assert (await counts(db))["orders"] == 0
+
+
+async def test_seed_demo_in_the_background_makes_the_last_two_days_first_and_the_server_makes_the_rest(
+    db: Database, settings: Settings
+) -> None:
+    """`dev.py run`: `seed-demo --background` makes the last two days in outline, so the dashboard has today's
+    orders when the server starts; the server makes the rest of the month beside its embedded worker, its progress
+    on the home page, and the history is then made once, with every planned order."""
+    await seed_demo_data(db)
+    now = datetime.now(UTC)
+    orders = 120
+    recent = demo_history.in_passes(demo_history.plan(orders, now), now)[0]
+
+    first = await demo_history.make_history(db, settings, orders=orders, now=now, passes=1)
+
+    assert first is not None and not first.done and first.ingested == len(recent) > 0
+    async with db.reading() as session:
+        placed = list((await session.exec(select(Order.placed_at))).all())
+    assert len(placed) == len(recent)
+    assert min(placed) >= now - timedelta(days=demo_history.RECENT_DAYS)
+    assert await demo_history.is_planned(db) and not await demo_history.is_made(db)
+
+    port = free_port()
+    served = with_settings(
+        settings, port=port, carrier_api_url=f"http://127.0.0.1:{port}/sandbox/carrier", redis_url=None
+    )
+    seen_progress: list[tuple[int, int]] = []
+    async with serving(served) as base, httpx.AsyncClient(base_url=base, timeout=30) as browser:
+        login_page = await browser.get("/login")
+        password = next(p for name, _, _, p in DEMO_USERS if name == "operator")
+        await browser.post(
+            "/login", data={"_csrf_token": csrf_from(login_page.text), "username": "operator", "password": password}
+        )
+        deadline = time.monotonic() + 300
+        while not await demo_history.is_made(db):
+            assert time.monotonic() < deadline, "the server did not finish the history"
+            card = re.search(
+                r'data-testid="dash-demo-history" data-made="(\d+)" data-planned="(\d+)"', (await browser.get("/")).text
+            )
+            if card:
+                seen_progress.append((int(card.group(1)), int(card.group(2))))
+            await asyncio.sleep(0.5)
+        home = await browser.get("/")
+
+    assert seen_progress, "the home page never showed the history's progress"
+    assert all(planned == orders and len(recent) <= made <= orders for made, planned in seen_progress)
+    assert 'data-testid="dash-demo-history"' not in home.text
+    async with db.reading() as session:
+        made_orders = (await session.exec(select(func.count()).select_from(Order))).one()
+        passes = (
+            await session.exec(select(AuditEntry).where(col(AuditEntry.action) == demo_history.PASS_ACTION))
+        ).all()
+    assert made_orders == orders
+    assert sorted(int((entry.after or {})["pass"]) for entry in passes) == [0, 1, 2]
+    assert await demo_history.make_history(db, settings, orders=orders) is None
