@@ -1,9 +1,11 @@
 """Benchmark: every report at scale, read from the rollups, and the refresh that keeps them.
 
-Loads N synthetic orders (one line each, some refunded or cancelled, one in fifty waiting in review) spread over a
-year across every channel, with their hourly rollups written directly beside them (as the refresh would have
-counted them), a 12-node flow's hit counters for every hour of the year (fewer for a small run), 500 SKUs' stock
-and N/6 sales in the ledger, into a scratch database migrated like production; then times each report of
+Loads N synthetic orders (one line each of one of 500 SKUs, the popular ones sold most; some refunded or cancelled,
+one in fifty waiting in review, one in twenty with a return or exchange case and its reason, a few refused or
+withdrawn) spread over a year across every channel, with their rollups written directly beside them (as the refresh
+would have counted them: orders by the hour, SKUs by the hour and the month), a 12-node flow's hit counters for every
+hour of the year (fewer for a small run), the SKUs' stock and N/6 sales in the ledger, into a scratch database
+migrated like production; then times each report of
 ``app.domain.reports.queries.REPORTS`` (the queries the report page runs) for the last 30 days and for a whole
 year, unfiltered and filtered, and a refresh that counts 200 marked hours again from the orders. Not a timed
 assertion: ``test_bench_reports.py`` runs it small only to check that it works and prints the figures.
@@ -33,13 +35,14 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 from sqlalchemy import insert, text
 
 from app.db import Database
+from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
 from app.domain.flows.models import Flow, FlowVersion
 from app.domain.inventory.models import Sku, Stock, StockMove, Warehouse
 from app.domain.orders import changes
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing.models import FlowHit, OrderProcessing, ProcessingState
 from app.domain.reports import rollups
-from app.domain.reports.models import OrderHourRollup
+from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
 from app.domain.reports.queries import REPORTS, ReportFilters
 from app.domain.shops.models import Channel, Shop
 from app.settings import PROJECT_ROOT, Settings, normalize_database_url
@@ -57,6 +60,9 @@ SKUS = 500
 HOLD_CODES = ["review", "out_of_stock", "unknown_sku", "no_carrier", "failed"]
 #: Hours marked for the refresh figure.
 MARKED_HOURS = 200
+#: The share of orders with a return case, and why the buyers say they sent the goods back.
+RETURNS = 0.05
+RETURN_REASONS = ["尺码不合适", "质量问题", "与描述不符", "破损", "不喜欢/不想要", "发错货", "七天无理由", ""]
 
 
 async def make_shops(db: Database) -> list[tuple[str, int]]:
@@ -127,9 +133,12 @@ async def load(db: Database, size: int, seed: int = 7) -> None:
     # Hours weighted like a shop's day: quiet at night, busy at lunch and in the evening.
     hour_weights = [1, 1, 1, 1, 1, 1, 2, 3, 4, 5, 6, 6, 7, 6, 5, 5, 5, 6, 7, 8, 9, 10, 8, 4]
     counted: dict[tuple[datetime, str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    next_id = 1
+    sold: dict[tuple[datetime, str, int, str], list[int]] = defaultdict(lambda: [0, 0])
+    # A long tail: the first SKUs sell far more than the last.
+    sku_weights = [1 / (rank + 1) for rank in range(SKUS)]
+    next_id, next_case = 1, 0
     for start in range(0, size, BATCH):
-        orders, lines, processing = [], [], []
+        orders, lines, processing, cases, case_lines = [], [], [], [], []
         for _ in range(min(BATCH, size - start)):
             order_id, next_id = next_id, next_id + 1
             channel, shop_id = rng.choice(shops)
@@ -140,18 +149,20 @@ async def load(db: Database, size: int, seed: int = 7) -> None:
             status = OrderStatus.cancelled if roll < 0.04 else OrderStatus.completed
             refunded = 0.04 <= roll < 0.09
             paid_fen = rng.randrange(990, 59900)
+            sku = f"SKU-{rng.choices(range(SKUS), weights=sku_weights)[0]}"
+            qty = 1 if rng.random() < 0.8 else 2
             orders.append(order_row(order_id, channel, shop_id, placed, status, paid_fen))
             lines.append(
                 {
                     "order_id": order_id,
                     "position": 0,
                     "line_id": "1",
-                    "sku": "SKU-1",
-                    "seller_sku": "SKU-1",
+                    "sku": sku,
+                    "seller_sku": sku,
                     "channel_sku_id": "",
-                    "title": "SKU-1",
-                    "qty": 1,
-                    "unit_price_fen": paid_fen,
+                    "title": sku,
+                    "qty": qty,
+                    "unit_price_fen": paid_fen // qty,
                     "paid_fen": paid_fen,
                     "is_gift": False,
                     "refund_status": "SUCCESS" if refunded else "",
@@ -174,16 +185,29 @@ async def load(db: Database, size: int, seed: int = 7) -> None:
                     "updated_at": placed,
                 }
             )
+            if status != OrderStatus.cancelled and rng.random() < RETURNS:
+                next_case += 1
+                cases.append(return_case(rng, next_case, order_id, channel, shop_id, placed))
+                case_lines.append(
+                    {"case_id": cases[-1]["id"], "order_id": order_id, "line_id": "1", "sku": sku, "qty": 1}
+                )
             cell = counted[(changes.hour_of(placed), channel, shop_id)]
             cell[0] += 1
             cell[1] += 1
             cell[2] += status == OrderStatus.cancelled
             cell[3] += paid_fen
             cell[4] += paid_fen if status == OrderStatus.cancelled or refunded else 0
+            if status != OrderStatus.cancelled:
+                units = sold[(changes.hour_of(placed), channel, shop_id, sku)]
+                units[0] += qty
+                units[1] += qty if refunded else 0
         async with db.write_engine.begin() as conn:
             await conn.execute(insert(Order), orders)
             await conn.execute(insert(OrderLine), lines)
             await conn.execute(insert(OrderProcessing), processing)
+            if cases:
+                await conn.execute(insert(AfterSaleCase), cases)
+                await conn.execute(insert(AfterSaleLine), case_lines)
     await load_hits(db, rng, hours=min(365 * 24, size // 10))
     await load_stock(db, rng, moves=size // 6)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -191,10 +215,43 @@ async def load(db: Database, size: int, seed: int = 7) -> None:
         rollups.rollup_row(int((hour - epoch).total_seconds()) // 3600, channel, shop_id, measures)
         for (hour, channel, shop_id), measures in counted.items()
     ]
+    sku_rows = [
+        rollups.sku_row(int((hour - epoch).total_seconds()) // 3600, channel, shop_id, sku, units, refunded)
+        for (hour, channel, shop_id, sku), (units, refunded) in sold.items()
+    ]
     async with db.write_engine.begin() as conn:
         for start in range(0, len(rows), BATCH):
             await conn.execute(insert(OrderHourRollup), rows[start : start + BATCH])
+        for start in range(0, len(sku_rows), BATCH):
+            await conn.execute(insert(SkuHourRollup), sku_rows[start : start + BATCH])
+        months = rollups.month_rows(rollups.by_month(sku_rows))
+        for start in range(0, len(months), BATCH):
+            await conn.execute(insert(SkuMonthRollup), months[start : start + BATCH])
         await conn.execute(text("ANALYZE"))
+
+
+def return_case(rng: random.Random, case_id: int, order_id: int, channel: str, shop_id: int, placed: datetime) -> dict:
+    """A buyer's return (or exchange) of one unit, opened some days after the order; one in ten refused or withdrawn."""
+    opened = placed + timedelta(days=rng.randrange(2, 12), seconds=rng.randrange(86400))
+    roll = rng.random()
+    status = "refused" if roll < 0.05 else "cancelled" if roll < 0.1 else "completed"
+    return {
+        "id": case_id,
+        "kind": "return_refund" if rng.random() < 0.8 else "exchange",
+        "source": "platform",
+        "status": status,
+        "channel": channel,
+        "shop_id": shop_id,
+        "platform_ref": f"AS{case_id:08d}",
+        "order_id": order_id,
+        "shipped": True,
+        "reason": rng.choice(RETURN_REASONS),
+        "due_at": opened + timedelta(hours=48),
+        "flow_runs": [],
+        "flow_decisions": {},
+        "created_at": opened,
+        "updated_at": opened,
+    }
 
 
 async def load_hits(db: Database, rng: random.Random, hours: int) -> None:

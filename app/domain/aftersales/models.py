@@ -56,6 +56,8 @@ class AfterSaleCase(SQLModel, table=True):
         # A platform's after-sale id is one case per shop, however often the platform tells us of it.
         UniqueConstraint("shop_id", "platform_ref", name="uq_aftersale_platform_ref"),
         Index("ix_aftersale_cases_status_due", "status", "due_at"),
+        # The return-rate report: the cases opened in a range of days.
+        Index("ix_aftersale_cases_created", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

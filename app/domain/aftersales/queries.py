@@ -13,7 +13,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
-from app.domain.aftersales.models import OPEN_STATUSES, AfterSaleCase, CaseKind, CaseStatus
+from app.domain.aftersales.models import OPEN_STATUSES, AfterSaleCase, AfterSaleLine, CaseKind, CaseStatus
 from app.domain.aftersales.services import SHIPPED_STATUSES, AfterSaleError, CaseView, claimed_units, load_case
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import Warehouse, WarehouseKind
@@ -308,3 +308,45 @@ async def find_for_store(session: AsyncSession, order_no: str, phone4: str, name
         return []
     query = query.order_by(col(Order.placed_at).desc()).limit(FOUND_LIMIT)
     return list((await session.exec(query)).all())
+
+
+# --- returns, for the reports ---------------------------------------------------------------------------------
+
+#: Cases whose goods come back: 退货退款, and 换货 (the goods come back and another is sent).
+RETURN_KINDS = (CaseKind.return_refund.value, CaseKind.exchange.value)
+#: Cases that came to nothing: refused by us, or withdrawn by the buyer.
+NOT_RETURNED = (CaseStatus.refused.value, CaseStatus.cancelled.value)
+
+
+@dataclass(frozen=True)
+class ReturnedUnits:
+    """Units of one SKU that return cases asked back for one reason (the buyer's or the platform's words)."""
+
+    sku: str
+    reason: str
+    units: int
+
+
+async def returned_units(
+    session: AsyncSession, start: datetime, end: datetime, *, channel: str = "", shop_id: int | None = None
+) -> list[ReturnedUnits]:
+    """Units per SKU and reason of the return cases (``RETURN_KINDS``) opened from ``start`` until ``end``, of a
+    channel or shop when given; refused and withdrawn cases, and lines of no SKU of ours, left out."""
+    cases, line = AfterSaleCase, AfterSaleLine
+    query = (
+        select(col(line.sku), col(cases.reason), func.sum(col(line.qty)))
+        .join(cases, col(cases.id) == col(line.case_id))
+        .where(
+            col(cases.created_at) >= start,
+            col(cases.created_at) < end,
+            col(cases.kind).in_(RETURN_KINDS),
+            col(cases.status).notin_(NOT_RETURNED),
+            col(line.sku) != "",
+        )
+        .group_by(col(line.sku), col(cases.reason))
+    )
+    if channel:
+        query = query.where(col(cases.channel) == channel)
+    if shop_id is not None:
+        query = query.where(col(cases.shop_id) == shop_id)
+    return [ReturnedUnits(sku, reason, int(units)) for sku, reason, units in (await session.exec(query)).all()]

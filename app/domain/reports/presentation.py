@@ -16,7 +16,13 @@ from app.templating import yuan
 CENT = Decimal("0.01")
 STOCK_STATE_LABELS = {"out": N_("Out of stock"), "low": N_("Below the alert level"), "ok": N_("Enough")}
 #: Units of the charts' value axes.
-UNIT_LABELS = {"yuan": N_("Yuan"), "count": N_("Order count"), "hits": N_("Hits"), "days": N_("Days of cover")}
+UNIT_LABELS = {
+    "yuan": N_("Yuan"),
+    "count": N_("Order count"),
+    "hits": N_("Hits"),
+    "days": N_("Days of cover"),
+    "percent": N_("Return rate (%)"),
+}
 
 
 def title_of(report: Report) -> str:
@@ -38,7 +44,7 @@ def headers_of(report: Report) -> list[str]:
 
 def shown(kind: str, value: Any) -> str:
     """A cell as the page's table prints it."""
-    if value is None:
+    if value is None and kind != "reason":
         return "—"
     if kind == "yuan":
         return yuan(int(value))
@@ -49,7 +55,7 @@ def shown(kind: str, value: Any) -> str:
 
 def written(kind: str, value: Any) -> Any:
     """A cell as a CSV or Excel download writes it: numbers stay numbers (yuan with two decimals)."""
-    if value is None:
+    if value is None and kind != "reason":
         return ""
     if kind == "yuan":
         return (Decimal(int(value)) / 100).quantize(CENT)
@@ -73,11 +79,20 @@ def _text(kind: str, value: Any) -> str:
         return hold_code_label(str(value))
     if kind == "stock_state":
         return label_of(STOCK_STATE_LABELS, value)
+    if kind == "reason":
+        return reason_label(value)
     if kind == "percent":
         return f"{float(value) * 100:.1f}%"
     if kind in ("hours", "days"):
         return f"{float(value):.1f}"
     return str(value)
+
+
+def reason_label(reason: str | None) -> str:
+    """A return's reason as the buyer or platform gave it (never translated); None is a SKU's row of all reasons."""
+    if reason is None:
+        return gettext("All reasons")
+    return reason or gettext("No reason given")
 
 
 def table_of(report: Report) -> list[list[str]]:

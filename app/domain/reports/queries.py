@@ -1,11 +1,12 @@
-"""The reports' figures, read from rollups and counters (the orders' hourly rollups, the flows' hit counters) and
-from small sets (the orders waiting in review), never by scanning the orders: each report is a table of raw values
-(days, channel codes, counts, fen) that the pages, the charts and the downloads present alike."""
+"""The reports' figures, read from rollups and counters (the orders' and SKUs' hourly rollups, the flows' hit
+counters) and from small sets (the orders waiting in review, the return cases of the range), never by scanning the
+orders: each report is a table of raw values (days, channel codes, counts, fen) that the pages, the charts and the
+downloads present alike."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
@@ -15,11 +16,12 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import utcnow
+from app.domain.aftersales import queries as aftersales
 from app.domain.finance import margins
 from app.domain.inventory import services as inventory
 from app.domain.processing import hits
 from app.domain.processing import queries as processing
-from app.domain.reports.models import OrderHourRollup
+from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
 from app.domain.shops.models import Channel
 from app.errors import DomainError, excerpt
 from app.i18n import N_
@@ -87,17 +89,23 @@ class ReportFilters:
         }
         return {key: value for key, value in values.items() if value}
 
-    def where(self, *, days: tuple[date, ...] | None = None) -> list[ColumnElement[bool]]:
-        """The rollup rows these filters keep (``days`` instead of the range when given)."""
+    def where(
+        self,
+        *,
+        days: tuple[date, ...] | None = None,
+        rollup: type[OrderHourRollup] | type[SkuHourRollup] = OrderHourRollup,
+    ) -> list[ColumnElement[bool]]:
+        """The rollup rows these filters keep (``days`` instead of the range when given), of the orders' hourly
+        rollup unless another is named."""
         conditions: list[ColumnElement[bool]] = (
-            [col(OrderHourRollup.day).in_(days)]
+            [col(rollup.day).in_(days)]
             if days is not None
-            else [col(OrderHourRollup.day) >= self.first, col(OrderHourRollup.day) <= self.last]
+            else [col(rollup.day) >= self.first, col(rollup.day) <= self.last]
         )
         if self.channel:
-            conditions.append(col(OrderHourRollup.channel) == self.channel)
+            conditions.append(col(rollup.channel) == self.channel)
         if self.shop_id is not None:
-            conditions.append(col(OrderHourRollup.shop_id) == self.shop_id)
+            conditions.append(col(rollup.shop_id) == self.shop_id)
         return conditions
 
 
@@ -405,6 +413,147 @@ async def gross_margin_by_channel(session: AsyncSession, filters: ReportFilters)
     )
 
 
+def whole_months(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
+    """The months wholly within ``first`` to ``last`` (their first days), and the days left over as (first, last)."""
+    months: list[date] = []
+    month = first if first.day == 1 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    while (end := (month.replace(day=28) + timedelta(days=4)).replace(day=1)) <= last + timedelta(days=1):
+        months.append(month)
+        month = end
+    if not months:
+        return [], [(first, last)]
+    left = [(first, months[0] - timedelta(days=1))] if first < months[0] else []
+    if month <= last:
+        left.append((month, last))
+    return months, left
+
+
+async def units_sold(session: AsyncSession, filters: ReportFilters) -> dict[str, tuple[int, int]]:
+    """Per SKU, the units sold and refunded in the range: its whole months from the monthly rollup, the days left
+    over from the hourly one."""
+    months, days = whole_months(filters.first, filters.last)
+    queries = []
+    if months:
+        monthly = SkuMonthRollup
+        conditions: list[ColumnElement[bool]] = [col(monthly.month).in_(months)]
+        if filters.channel:
+            conditions.append(col(monthly.channel) == filters.channel)
+        if filters.shop_id is not None:
+            conditions.append(col(monthly.shop_id) == filters.shop_id)
+        queries.append(
+            select(col(monthly.sku_code), func.sum(monthly.units), func.sum(monthly.refunded_units))
+            .where(*conditions)
+            .group_by(col(monthly.sku_code))
+        )
+    hourly = SkuHourRollup
+    for first, last in days:
+        queries.append(
+            select(col(hourly.sku_code), func.sum(hourly.units), func.sum(hourly.refunded_units))
+            .where(*replace(filters, first=first, last=last).where(rollup=hourly))
+            .group_by(col(hourly.sku_code))
+        )
+    sold: dict[str, tuple[int, int]] = {}
+    for query in queries:
+        for sku, units, refunded in (await session.exec(query)).all():  # type: ignore[call-overload]
+            before = sold.get(sku, (0, 0))
+            sold[sku] = (before[0] + int(units), before[1] + int(refunded))
+    return sold
+
+
+#: Reasons the return-rate chart stacks by name; the rest are drawn together.
+CHART_REASONS = 6
+
+
+async def return_rate(session: AsyncSession, filters: ReportFilters) -> Report:
+    """退货率: per SKU, the units return cases (退货退款, 换货) opened in the range asked back, beside the units sold
+    in the range (the SKU rollups), with a row per reason under each SKU's own; highest rate first."""
+    sold = await units_sold(session, filters)
+    returned = await aftersales.returned_units(
+        session,
+        start_of_day(filters.first, CHINA),
+        start_of_day(filters.last, CHINA) + timedelta(days=1),
+        channel=filters.channel,
+        shop_id=filters.shop_id,
+    )
+    by_reason: dict[str, dict[str, int]] = {}
+    for found in returned:
+        reasons = by_reason.setdefault(found.sku, {})
+        reasons[found.reason] = reasons.get(found.reason, 0) + found.units
+    names = {code: sku.name for code, sku in (await inventory.skus_by_code(session, {*sold, *by_reason})).items()}
+
+    def rate(units: int, of: int) -> float | None:
+        return units / of if of else None
+
+    skus = []
+    for sku in {*sold, *by_reason}:
+        units, refunded = sold.get(sku, (0, 0))
+        back = sum(by_reason.get(sku, {}).values())
+        skus.append((sku, back, units, refunded, rate(back, units)))
+    skus.sort(key=lambda row: (row[4] is None, -(row[4] or 0), -row[1], row[0]))
+    table: list[list[Any]] = []
+    for sku, back, units, refunded, sku_rate in skus:
+        table.append([sku, names.get(sku, ""), None, back, units, refunded, sku_rate])
+        for reason, count in sorted(by_reason.get(sku, {}).items(), key=lambda item: (-item[1], item[0])):
+            table.append([sku, names.get(sku, ""), reason, count, units, None, rate(count, units)])
+    charted = [(sku, units) for sku, back, units, _, sku_rate in skus if back and sku_rate is not None]
+    return Report(
+        key="returns",
+        title=N_("Return rate by SKU and reason"),
+        note=N_(
+            "Units asked back by return and exchange cases opened in the range (not refused or withdrawn), against the "
+            "units paid orders placed in the range sold (not cancelled, gifts and reissues left out); units refunded "
+            "are those of lines the platform refunded."
+        ),
+        columns=[
+            ReportColumn(N_("SKU"), "text"),
+            ReportColumn(N_("Name"), "text"),
+            ReportColumn(N_("Reason"), "reason"),
+            ReportColumn(N_("Returned units"), "count"),
+            ReportColumn(N_("Units sold"), "count"),
+            ReportColumn(N_("Units refunded"), "count"),
+            ReportColumn(N_("Return rate"), "percent"),
+        ],
+        rows=table,
+        chart=Chart(
+            kind="bar_stacked",
+            categories=[sku for sku, _ in charted[:CHART_NODES]],
+            series=_return_series(charted[:CHART_NODES], by_reason),
+            unit="percent",
+        ),
+    )
+
+
+def _return_series(charted: list[tuple[str, int]], by_reason: dict[str, dict[str, int]]) -> list[Series]:
+    """The return-rate chart's stacks: per reason (the commonest ones by name, the rest together), the percent of
+    each charted SKU's units sold that came back for it."""
+    totals: dict[str, int] = {}
+    for sku, _ in charted:
+        for reason, count in by_reason[sku].items():
+            totals[reason] = totals.get(reason, 0) + count
+    named = sorted(totals, key=lambda reason: (-totals[reason], reason))[:CHART_REASONS]
+
+    def percents(reason: str | None) -> list[float]:
+        values = []
+        for sku, units in charted:
+            counts = by_reason[sku]
+            count = (
+                counts.get(reason, 0)
+                if reason is not None
+                else sum(counts.values()) - sum(counts.get(name, 0) for name in named)
+            )
+            values.append(round(count / units * 100, 2))
+        return values
+
+    # Reasons are the buyers' or platforms' own words, drawn as they are; only a missing one is named by us.
+    series = [
+        Series(reason, percents(reason), "text") if reason else Series(N_("No reason given"), percents(reason))
+        for reason in named
+    ]
+    if len(totals) > len(named):
+        series.append(Series(N_("Other reasons"), percents(None)))
+    return series
+
+
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
@@ -419,6 +568,7 @@ REPORTS: dict[str, ReportQuery] = {
     "hits": rule_hits,
     "stock": stock_cover,
     "margin": gross_margin_by_channel,
+    "returns": return_rate,
 }
 
 

@@ -3,18 +3,18 @@
 Every change of an order's status, amounts or lines (``orders.services.upsert_order`` and ``set_status``, the one
 home of each) marks the order's hour and shop in its own transaction (:mod:`app.domain.orders.changes`).
 :func:`refresh_order_rollups` (every second, on the worker's clock) takes the marks it sees, counts those hours
-again from the orders in one grouped query per batch, replaces their rollup rows and forgets exactly the marks it
-saw. So a replayed refresh changes nothing, and a change that commits while a refresh runs leaves its mark behind
-for the next one (the marks it forgets were committed before it counted). Refreshes take turns: an advisory lock on
-PostgreSQL, SQLite's single writer.
+again from the orders in one grouped query per batch (and the units of each SKU in another), replaces their rollup
+rows and forgets exactly the marks it saw. So a replayed refresh changes nothing, and a change that commits while a
+refresh runs leaves its mark behind for the next one (the marks it forgets were committed before it counted).
+Refreshes take turns: an advisory lock on PostgreSQL, SQLite's single writer.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,7 +42,7 @@ from app.dbtypes import UTCDateTime
 from app.domain.orders import changes
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES
-from app.domain.reports.models import OrderHourRollup
+from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
 from app.templating import CHINA
 
 #: Marks one refresh takes at most; the rest wait for the next tick.
@@ -97,6 +98,11 @@ def _refunded_fen() -> ColumnElement[Any]:
     return case((col(Order.status) == OrderStatus.cancelled.value, col(Order.paid_fen)), else_=lines)
 
 
+def counted_orders() -> ColumnElement[bool]:
+    """The orders the rollups count: all but those sent again at no charge (补发, 换货), which are no sales."""
+    return col(Order.reissue_of).is_(None)
+
+
 def counting_query(dialect: str, where: ColumnElement[bool] | None = None) -> Any:
     """The grouped query that counts orders into rollup rows: (epoch hour, channel, shop, measures…)."""
     paid = col(Order.paid_at).is_not(None)
@@ -110,15 +116,48 @@ def counting_query(dialect: str, where: ColumnElement[bool] | None = None) -> An
         func.sum(case((col(Order.status) == OrderStatus.cancelled.value, 1), else_=0)).label("cancelled_orders"),
         func.sum(case((paid, col(Order.paid_fen)), else_=0)).label("gmv_fen"),
         func.sum(case((paid, _refunded_fen()), else_=0)).label("refund_fen"),
-    ).where(col(Order.reissue_of).is_(None))
+    ).where(counted_orders())
     if where is not None:
         query = query.where(where)
     return query.group_by(literal_column("epoch_hour"), col(Order.channel), col(Order.shop_id))
 
 
+def sku_counting_query(dialect: str, where: ColumnElement[bool] | None = None) -> Any:
+    """The grouped query that counts the units sold per SKU into rollup rows: (epoch hour, channel, shop, SKU, units,
+    refunded units) of the counted orders that were paid and not cancelled, their gifts left out."""
+    refunded = col(OrderLine.refund_status).in_(sorted(REFUND_SUCCESS_STATUSES))
+    hour = _epoch_hour(dialect).label("epoch_hour")
+    query = (
+        select(
+            hour,
+            col(Order.channel),
+            col(Order.shop_id),
+            col(OrderLine.sku),
+            func.sum(col(OrderLine.qty)).label("units"),
+            func.sum(case((refunded, col(OrderLine.qty)), else_=0)).label("refunded_units"),
+        )
+        .select_from(OrderLine)
+        .join(Order, col(Order.id) == col(OrderLine.order_id))
+        .where(
+            counted_orders(),
+            col(Order.paid_at).is_not(None),
+            col(Order.status) != OrderStatus.cancelled.value,
+            col(OrderLine.is_gift).is_(False),
+            col(OrderLine.sku) != "",
+        )
+    )
+    if where is not None:
+        query = query.where(where)
+    return query.group_by(literal_column("epoch_hour"), col(Order.channel), col(Order.shop_id), col(OrderLine.sku))
+
+
+def _hour_start(epoch_hour: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=int(epoch_hour))
+
+
 def rollup_row(epoch_hour: int, channel: str, shop_id: int, measures: Sequence[int]) -> dict[str, Any]:
     """One rollup row from a counted group: its UTC hour with the China day and hour it shows under."""
-    hour_start = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=int(epoch_hour))
+    hour_start = _hour_start(epoch_hour)
     local = hour_start.astimezone(CHINA)
     orders, paid_orders, cancelled_orders, gmv_fen, refund_fen = (int(value or 0) for value in measures)
     return {
@@ -132,6 +171,20 @@ def rollup_row(epoch_hour: int, channel: str, shop_id: int, measures: Sequence[i
         "cancelled_orders": cancelled_orders,
         "gmv_fen": gmv_fen,
         "refund_fen": refund_fen,
+    }
+
+
+def sku_row(epoch_hour: int, channel: str, shop_id: int, sku_code: str, units: int, refunded: int) -> dict[str, Any]:
+    """One SKU rollup row from a counted group, with the China day its hour shows under."""
+    hour_start = _hour_start(epoch_hour)
+    return {
+        "hour_start": hour_start,
+        "channel": channel,
+        "shop_id": shop_id,
+        "sku_code": sku_code,
+        "day": hour_start.astimezone(CHINA).date(),
+        "units": int(units or 0),
+        "refunded_units": int(refunded or 0),
     }
 
 
@@ -152,21 +205,109 @@ async def count_again(session: AsyncSession, buckets: set[Bucket]) -> None:
         chunk = runs[start : start + RANGES_PER_QUERY]
         where = _within(chunk, col(Order.channel), col(Order.shop_id), col(Order.placed_at))
         counted = (await session.exec(counting_query(dialect, where))).all()
-        rollup = OrderHourRollup
-        # One indexed DELETE per run (executemany): an OR of many runs would test every rollup row against each.
-        connection = await session.connection()
-        await connection.execute(
-            delete(rollup).where(
-                col(rollup.channel) == bindparam("code"),
-                col(rollup.shop_id) == bindparam("shop"),
-                col(rollup.hour_start) >= bindparam("first", type_=UTCDateTime()),
-                col(rollup.hour_start) < bindparam("end", type_=UTCDateTime()),
-            ),
-            [{"code": code, "shop": shop, "first": first, "end": end} for code, shop, first, end in chunk],
-        )
+        sold = (await session.exec(sku_counting_query(dialect, where))).all()
+        before = await _sku_rows_of(session, chunk)
+        await _delete_runs(session, OrderHourRollup, chunk)
+        await _delete_runs(session, SkuHourRollup, chunk)
         rows = [rollup_row(hour, channel, shop_id, measures) for hour, channel, shop_id, *measures in counted]
         if rows:
             await session.exec(insert(OrderHourRollup), params=rows)
+        sku_rows = [sku_row(*group) for group in sold]
+        if sku_rows:
+            await session.exec(insert(SkuHourRollup), params=sku_rows)
+        change = by_month(sku_rows)
+        for key, (units, refunded) in by_month(before).items():
+            cell = change.setdefault(key, [0, 0])
+            cell[0] -= units
+            cell[1] -= refunded
+        await _add_to_months(session, dialect, change)
+
+
+async def _sku_rows_of(session: AsyncSession, runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """The SKU rollup rows of the runs as they are, before they are counted again."""
+    skus = SkuHourRollup
+    columns = (skus.day, skus.channel, skus.shop_id, skus.sku_code, skus.units, skus.refunded_units)
+    names = ("day", "channel", "shop_id", "sku_code", "units", "refunded_units")
+    found = await session.exec(
+        select(*(col(column) for column in columns)).where(  # type: ignore[call-overload]
+            _within(runs, col(skus.channel), col(skus.shop_id), col(skus.hour_start))
+        )
+    )
+    return [dict(zip(names, row, strict=True)) for row in found.all()]
+
+
+MonthKey = tuple[date, str, int, str]
+
+
+def by_month(sku_rows: Iterable[Mapping[str, Any]]) -> dict[MonthKey, list[int]]:
+    """SKU rollup rows summed per China month, channel, shop and SKU: [units, refunded units]."""
+    months: dict[MonthKey, list[int]] = defaultdict(lambda: [0, 0])
+    for row in sku_rows:
+        cell = months[(row["day"].replace(day=1), row["channel"], row["shop_id"], row["sku_code"])]
+        cell[0] += row["units"]
+        cell[1] += row["refunded_units"]
+    return dict(months)
+
+
+def month_rows(months: Mapping[MonthKey, Sequence[int]]) -> list[dict[str, Any]]:
+    """Monthly rollup rows of the sums (keys in a fixed order, so two writers lock rows in the same order)."""
+    return [
+        {
+            "month": month,
+            "channel": channel,
+            "shop_id": shop_id,
+            "sku_code": sku,
+            "units": units,
+            "refunded_units": refunded,
+        }
+        for (month, channel, shop_id, sku), (units, refunded) in sorted(months.items())
+    ]
+
+
+async def _add_to_months(session: AsyncSession, dialect: str, change: Mapping[MonthKey, Sequence[int]]) -> None:
+    """Add what a count changed to the months' rows (one upsert per month and SKU), and drop rows left at nothing."""
+    rows = month_rows({key: value for key, value in change.items() if any(value)})
+    if not rows:
+        return
+    months = SkuMonthRollup
+    upsert = postgresql.insert(months) if dialect == "postgresql" else sqlite.insert(months)
+    statement = upsert.on_conflict_do_update(
+        index_elements=["month", "channel", "shop_id", "sku_code"],
+        set_={
+            "units": col(months.units) + upsert.excluded.units,
+            "refunded_units": col(months.refunded_units) + upsert.excluded.refunded_units,
+        },
+    )
+    await session.exec(statement, params=rows)
+    connection = await session.connection()
+    await connection.execute(
+        delete(months).where(
+            col(months.month) == bindparam("month"),
+            col(months.channel) == bindparam("code"),
+            col(months.shop_id) == bindparam("shop"),
+            col(months.sku_code) == bindparam("sku"),
+            col(months.units) == 0,
+            col(months.refunded_units) == 0,
+        ),
+        [{"month": r["month"], "code": r["channel"], "shop": r["shop_id"], "sku": r["sku_code"]} for r in rows],
+    )
+
+
+async def _delete_runs(
+    session: AsyncSession, rollup: type[OrderHourRollup] | type[SkuHourRollup], runs: Sequence[Run]
+) -> None:
+    """Delete a rollup's rows of the runs: one indexed DELETE per run (executemany), as an OR of many runs would test
+    every rollup row against each."""
+    connection = await session.connection()
+    await connection.execute(
+        delete(rollup).where(
+            col(rollup.channel) == bindparam("code"),
+            col(rollup.shop_id) == bindparam("shop"),
+            col(rollup.hour_start) >= bindparam("first", type_=UTCDateTime()),
+            col(rollup.hour_start) < bindparam("end", type_=UTCDateTime()),
+        ),
+        [{"code": code, "shop": shop, "first": first, "end": end} for code, shop, first, end in runs],
+    )
 
 
 async def _take_turn(session: AsyncSession) -> None:
@@ -202,14 +343,22 @@ async def refresh_order_rollups(db: Database, *, limit: int = REFRESH_MARKS) -> 
 
 
 async def rebuild_order_rollups(session: AsyncSession) -> int:
-    """Count every hour again from all the orders (after a bulk load, or to check the kept rollups); how many
-    rollup rows there are now."""
+    """Count every hour again from all the orders (after a bulk load, or to check the kept rollups), the units of
+    each SKU with them; how many hourly rollup rows of the orders there are now."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     await _take_turn(session)
     await changes.forget_marks(session, None)
     await session.exec(delete(OrderHourRollup))
+    await session.exec(delete(SkuHourRollup))
     counted = (await session.exec(counting_query(dialect))).all()
     rows = [rollup_row(hour, channel, shop_id, measures) for hour, channel, shop_id, *measures in counted]
     for start in range(0, len(rows), 5000):
         await session.exec(insert(OrderHourRollup), params=rows[start : start + 5000])
+    await session.exec(delete(SkuMonthRollup))
+    sku_rows = [sku_row(*group) for group in (await session.exec(sku_counting_query(dialect))).all()]
+    for start in range(0, len(sku_rows), 5000):
+        await session.exec(insert(SkuHourRollup), params=sku_rows[start : start + 5000])
+    months = month_rows(by_month(sku_rows))
+    for start in range(0, len(months), 5000):
+        await session.exec(insert(SkuMonthRollup), params=months[start : start + 5000])
     return len(rows)
