@@ -1,5 +1,5 @@
-"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, finance book-missing, create-user, unlock-user,
-create-token, loadtest."""
+"""The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, finance book-missing, reports rebuild, create-user,
+unlock-user, create-token, loadtest."""
 
 from __future__ import annotations
 
@@ -108,6 +108,19 @@ def finance_book_missing() -> None:
             await db.dispose()
 
     click.echo(f"{asyncio.run(work())} sale vouchers booked")
+
+
+@main.group()
+def reports() -> None:
+    """Reports: the rollups the report pages read."""
+
+
+@reports.command("rebuild")
+def reports_rebuild() -> None:
+    """Count every report rollup again from all the orders (after an upgrade that adds one, or to check them)."""
+    from app.domain.reports.rollups import rebuild_order_rollups
+
+    click.echo(f"{_with_db(rebuild_order_rollups)} hours of shops counted again")
 
 
 @main.command("seed-demo")
