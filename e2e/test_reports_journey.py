@@ -1,7 +1,7 @@
 """报表 in a real browser: an admin adds a 快手 shop and two paid orders arrive by its webhook; the viewer opens 报表
-for that shop and finds both orders and their GMV in the GMV table once the workers have counted them, every
-report's ECharts chart drawn (under the site's Content-Security-Policy), and the GMV table downloaded as CSV.
-Screenshots of each report are kept as artefacts."""
+for that shop and finds both orders and their GMV in the GMV table once the workers have counted them (and the two
+phones sold in the return rate's table), every report's ECharts chart drawn (under the site's Content-Security-Policy),
+and the GMV table downloaded as CSV. Screenshots of each report are kept as artefacts."""
 
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ def test_every_report_draws_its_chart_beside_its_table_and_downloads(page: Page)
     row = gmv.locator("tbody tr", has_text="快手")
     expect(row.locator("td").nth(2)).to_have_text("2")
     expect(row.locator("td").nth(4)).to_have_text("¥148.00")
+    # The same count gives 退货率 its units sold: two phones, none asked back yet.
+    sold = page.get_by_test_id("table-returns").locator("tbody tr", has_text="PHONE-X1")
+    expect(sold.locator("td")).to_have_text(["PHONE-X1", "星河 X1 手机 8+256G", "全部原因", "0", "2", "0", "0.0%"])
 
     for key in REPORTS:
         chart = page.get_by_test_id(f"chart-{key}")
