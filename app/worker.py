@@ -86,6 +86,7 @@ BATCH_JOBS: dict[str, JobFunction] = {
     "publish_event": webhooks_jobs.publish_events,
     "deliver_webhook": webhooks_jobs.deliver_webhooks,
     "push_channel_stock": channels_jobs.push_channel_stocks,
+    "book_finance_event": finance_jobs.book_finance_events,
 }
 BATCH_RUNNER = "outbox_batch"
 

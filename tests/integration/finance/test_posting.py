@@ -326,3 +326,35 @@ async def test_orders_finished_before_finance_was_set_up_are_booked_once_by_book
     assert voucher.voucher_date == date(2026, 11, 21) and voucher.period == "2026-11"  # 01:00 in China
     assert lines[0] == ("receivable", "1122", "官网收款", 9900, 0, "")
     assert await book_missing(db) == 0 and len(await vouchers(db)) == 1
+
+
+async def test_a_worker_books_a_batch_of_events_in_one_go_each_order_once(db, settings, demo_data):
+    """The workers take finance's messages many at a time: two orders delivered then completed (four events) give
+    two sale vouchers, and the same batch run again books nothing more."""
+    await price_the_catalogue(db)
+    await publish(db, linear_flow(*ROUTE))
+    first = await routed_order(db, settings, "FB1", [("CABLE-C1", 1, 2900)])
+    second = await routed_order(db, settings, "FB2", [("MASK-10", 2, 9900)])
+    for order_id in (first, second):
+        await set_status(db, order_id, OrderStatus.delivered)
+        await set_status(db, order_id, OrderStatus.completed)
+    async with db.reading() as session:
+        ids = list(
+            (
+                await session.exec(
+                    select(OutboxMessage.id).where(OutboxMessage.job == FINANCE_JOB).order_by(col(OutboxMessage.id))
+                )
+            ).all()
+        )
+    assert len(ids) == 4
+    ctx = {"db": db, "settings": settings}
+
+    results = await worker_module.run_outbox_batch(ctx, [i for i in ids if i is not None], job=FINANCE_JOB)
+
+    assert [r["outcome"] for r in results] == ["booked", "already_booked", "booked", "already_booked"]
+    found = await vouchers(db)
+    assert sorted(v.source_key for v, _ in found) == sorted(f"sale:order:{i}" for i in (first, second))
+    assert all(sum(x[3] for x in lines) == sum(x[4] for x in lines) for _, lines in found)
+    before = await counts(db)
+    assert await worker_module.run_outbox_batch(ctx, [i for i in ids if i is not None], job=FINANCE_JOB) == []
+    assert await counts(db) == before
