@@ -495,7 +495,7 @@ class History:
             carrier = self.carriers.get(shipment.carrier_code or "")
             if carrier is not None and shipment.waybill_no:
                 key, secret = tracking.credentials_of(carrier, self.settings)
-                body = sandbox_journey(shipment.waybill_no, shipment.updated_at or at, at)
+                body = sandbox_journey(shipment.waybill_no, shipment.shipped_at or at, at)
                 pushes.append((carrier.code, body, key, sign(secret, body)))
         async with self.db.transaction() as session:
             for code, body, key, signature in pushes:

@@ -12,7 +12,7 @@
       legend: { type: "scroll", top: 0 },
       grid: { left: 60, right: 20, top: 36, bottom: 48 },
       xAxis: { type: "category", data: data.categories },
-      yAxis: { type: "value", name: data.unit, minInterval: data.whole ? 1 : 0 },
+      yAxis: { type: "value", name: data.unit, minInterval: data.whole ? 1 : 0, max: data.max == null ? undefined : data.max },
       dataZoom: data.categories.length > 31 ? [{ type: "slider", bottom: 4, height: 18 }] : [],
       series: data.series.map(function (series) {
         return {

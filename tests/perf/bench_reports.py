@@ -4,7 +4,8 @@ Loads N synthetic orders (one line each of one of 500 SKUs, the popular ones sol
 one in fifty waiting in review, one in twenty with a return or exchange case and its reason, a few refused or
 withdrawn) spread over a year across every channel, with their rollups written directly beside them (as the refresh
 would have counted them: orders by the hour, SKUs by the hour and the month), a 12-node flow's hit counters for every
-hour of the year (fewer for a small run), the SKUs' stock and N/6 sales in the ledger, into a scratch database
+hour of the year (fewer for a small run), a parcel for each order not cancelled (most shipped and delivered,
+with the 发货时效 rollup rebuilt from them), the SKUs' stock and N/6 sales in the ledger, into a scratch database
 migrated like production; then times each report of
 ``app.domain.reports.queries.REPORTS`` (the queries the report page runs) for the last 30 days and for a whole
 year, unfiltered and filtered, and a refresh that counts 200 marked hours again from the orders. Not a timed
@@ -37,11 +38,12 @@ from sqlalchemy import insert, text
 from app.db import Database
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
 from app.domain.flows.models import Flow, FlowVersion
+from app.domain.fulfillment.models import Shipment
 from app.domain.inventory.models import Sku, Stock, StockMove, Warehouse
 from app.domain.orders import changes
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing.models import FlowHit, OrderProcessing, ProcessingState
-from app.domain.reports import rollups
+from app.domain.reports import rollups, shipments
 from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
 from app.domain.reports.queries import REPORTS, ReportFilters
 from app.domain.shops.models import Channel, Shop
@@ -381,6 +383,65 @@ async def load_stock(db: Database, rng: random.Random, moves: int) -> None:
             )
 
 
+#: The bench's carriers: (code, the days each promises).
+CARRIERS = [("SF", 1), ("ZTO", 3), ("YTO", 3), ("JD", 2)]
+#: Hours from payment to shipment, as (up to, weight): most within a day, a tail past the promise.
+SHIP_WAITS = [(6, 30), (12, 25), (24, 25), (48, 12), (96, 6), (240, 2)]
+
+
+async def load_shipments(db: Database, seed: int = 11) -> int:
+    """A parcel for each order not cancelled, from a random warehouse and carrier: most shipped a few hours to a
+    few days after payment and then delivered within a few days, one in thirty still waiting (waybilled); then
+    the 发货时效 rollup rebuilt from them (``reports.shipments``). How many parcels."""
+    rng = random.Random(seed)
+    limits, weights = zip(*SHIP_WAITS, strict=True)
+    after, loaded = 0, 0
+    while True:
+        async with db.reading() as session:
+            found = (
+                await session.exec(
+                    text(  # type: ignore[call-overload]
+                        "SELECT id, paid_at FROM orders WHERE id > :after AND status != 'cancelled'"
+                        " ORDER BY id LIMIT :n"
+                    ).bindparams(after=after, n=BATCH)
+                )
+            ).all()
+        if not found:
+            return loaded
+        rows = []
+        for order_id, paid_at in found:
+            paid = paid_at if isinstance(paid_at, datetime) else datetime.fromisoformat(str(paid_at))
+            paid = paid.replace(tzinfo=UTC) if paid.tzinfo is None else paid
+            carrier, days = rng.choice(CARRIERS)
+            shipped = rng.random() >= 1 / 30
+            hours = rng.choices(limits, weights=weights)[0]
+            shipped_at = paid + timedelta(seconds=rng.randrange(hours * 3600)) if shipped else None
+            delivered_at = shipped_at + timedelta(hours=rng.randrange(6, 24 * (days + 2))) if shipped_at else None
+            rows.append(
+                {
+                    "order_id": order_id,
+                    "seq": 1,
+                    "ref": f"RF{order_id:08d}-1",
+                    "warehouse_code": rng.choice(WAREHOUSES),
+                    "carrier_code": carrier,
+                    "lines": [],
+                    "weight_g": 500,
+                    "temperature_zone": "ambient",
+                    "fee_fen": 800,
+                    "promised_days": days,
+                    "waybill_no": f"{carrier}{order_id:010d}",
+                    "status": "delivered" if shipped else "waybilled",
+                    "created_at": paid,
+                    "updated_at": delivered_at or paid,
+                    "shipped_at": shipped_at,
+                    "delivered_at": delivered_at,
+                }
+            )
+        async with db.write_engine.begin() as conn:
+            await conn.execute(insert(Shipment), rows)
+        after, loaded = int(found[-1][0]), loaded + len(rows)
+
+
 async def mark_hours(db: Database, seed: int) -> None:
     """Mark ``MARKED_HOURS`` hours of random shops, as that many changed orders would."""
     rng = random.Random(seed)
@@ -425,6 +486,18 @@ async def measure(db: Database) -> dict[str, float]:
     return figures
 
 
+async def load_shipment_times(db: Database) -> dict[str, float]:
+    """The parcels loaded and their 发货时效 rollup rebuilt: how long each took, in seconds."""
+    started = time.perf_counter()
+    await load_shipments(db)
+    loaded = time.perf_counter()
+    async with db.transaction() as session:
+        await shipments.rebuild_shipment_rollups(session)
+    async with db.write_engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
+    return {"shipments load (s)": loaded - started, "shipment rollup rebuild (s)": time.perf_counter() - loaded}
+
+
 async def benchmark(
     size: int, database_url: str | None = None, work_dir: Path | None = None, *, again: bool = False
 ) -> dict[str, float]:
@@ -447,6 +520,7 @@ async def benchmark(
         started = time.perf_counter()
         await load(db, size)
         figures = {"load (s)": time.perf_counter() - started}
+        figures.update(await load_shipment_times(db))
         figures.update(await measure(db))
         return figures
     finally:
@@ -454,7 +528,7 @@ async def benchmark(
 
 
 def report(figures: dict[str, float], size: int, backend: str) -> str:
-    lines = [f"reports at {size:,} orders on {backend} (median ms per report; load in seconds)"]
+    lines = [f"reports at {size:,} orders on {backend} (median ms per report; loads and rebuilds in seconds)"]
     width = max(len(name) for name in figures)
     lines += [f"  {name.ljust(width)}  {value:9.2f}" for name, value in figures.items()]
     return "\n".join(lines)

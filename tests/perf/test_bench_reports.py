@@ -14,5 +14,7 @@ async def test_the_reports_benchmark_runs_and_prints_its_figures(
     figures = await benchmark(3000, work_dir=tmp_path)
     with capsys.disabled():
         print("\n" + report(figures, 3000, "SQLite (WAL)"))
-    assert all(any(name.startswith(f"{key} · ") for name in figures) for key in ("gmv", "hourly", "returns"))
+    assert all(
+        any(name.startswith(f"{key} · ") for name in figures) for key in ("gmv", "hourly", "returns", "shiptime")
+    )
     assert all(value > 0 for value in figures.values())

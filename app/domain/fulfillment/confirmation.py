@@ -1,12 +1,13 @@
 """Shipment confirmation (发货确认): a waybilled parcel leaves the warehouse; and a shipped one is signed for (签收).
 
 Confirming a waybill number, in the caller's transaction: the stock its shipment holds leaves both reserved and
-on hand (through the inventory service, with ledger rows), the shipment is shipped, the 已发货 messages waiting
-for it go out with its waybill number, and its order (with the orders merged into it) is shipped once every
-parcel of it is. A second confirmation of the same number changes
-nothing and says so; an unknown number, a cancelled or held order, or a parcel not waybilled is refused.
-A shipped parcel its carrier reports signed for (``tracking.py``) is delivered, and its order (with the orders
-merged into it) is delivered once every parcel of it is, by :func:`confirm_delivered`.
+on hand (through the inventory service, with ledger rows), the shipment is shipped at ``now`` (and counted into
+the 发货时效 rollup, ``reports.shipments``), the 已发货 messages waiting for it go out with its waybill number, and
+its order (with the orders merged into it) is shipped once every parcel of it is. A second confirmation of the
+same number changes nothing and says so; an unknown number, a cancelled or held order, or a parcel not
+waybilled is refused. A shipped parcel its carrier reports signed for (``tracking.py``) is delivered at that
+moment, and its order (with the orders merged into it) is delivered once every parcel of it is, by
+:func:`confirm_delivered`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from app.domain.fulfillment.models import Interception, Shipment, Waybill
 from app.domain.inventory import services as inventory
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderStatus
+from app.domain.reports import shipments as shipment_rollups
 from app.errors import DomainError, excerpt
 from app.i18n import N_
 
@@ -153,8 +155,9 @@ async def confirm_shipped(
     )
     units = sum(row.qty for row in deducted)
     shipment.status = "shipped"
-    shipment.updated_at = now
+    shipment.updated_at = shipment.shipped_at = now
     session.add(shipment)
+    await shipment_rollups.record_shipped(session, order, shipment)
     await notifications.release_shipped(session, order, shipment)
     detail = {"shipment": shipment.ref, "waybill_no": waybill_no, "units": units}
     await orders.add_event(session, order, "parcel_shipped", detail, actor=actor.name)
@@ -192,8 +195,9 @@ async def confirm_delivered(session: AsyncSession, shipment_id: int, actor: str,
     if shipment.status != "shipped":
         return False
     shipment.status = "delivered"
-    shipment.updated_at = at
+    shipment.updated_at = shipment.delivered_at = at
     session.add(shipment)
+    await shipment_rollups.record_delivered(session, order, shipment)
     detail = {"shipment": shipment.ref, "waybill_no": shipment.waybill_no or "", "carrier": shipment.carrier_code or ""}
     await orders.add_event(session, order, "parcel_delivered", detail, actor=actor)
     assert order.id is not None

@@ -176,6 +176,10 @@ class Shipment(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16)
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
+    #: When the warehouse confirmed it left (``confirmation.confirm_shipped``), and when its carrier said it was
+    #: signed for (``confirmation.confirm_delivered``); None until then.
+    shipped_at: datetime | None = utc_field(nullable=True)
+    delivered_at: datetime | None = utc_field(nullable=True)
 
 
 class TrackingStatus(StrEnum):

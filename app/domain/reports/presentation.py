@@ -22,6 +22,7 @@ UNIT_LABELS = {
     "hits": N_("Hits"),
     "days": N_("Days of cover"),
     "percent": N_("Return rate (%)"),
+    "share": N_("Share (%)"),
 }
 
 
@@ -121,6 +122,8 @@ def chart_of(report: Report) -> dict[str, Any]:
         "unit": label_of(UNIT_LABELS, chart.unit),
         # Counts are whole: the value axis shows no half orders.
         "whole": chart.unit in ("count", "hits"),
+        # A share runs to 100% at most.
+        "max": 100 if chart.unit == "share" else None,
         "series": [
             {"name": _series_name(series), "values": [v / 100 if money else v for v in series.values]}
             for series in chart.series

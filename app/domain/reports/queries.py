@@ -18,10 +18,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import utcnow
 from app.domain.aftersales import queries as aftersales
 from app.domain.finance import margins
+from app.domain.fulfillment import carrier_master
 from app.domain.inventory import services as inventory
 from app.domain.processing import hits
 from app.domain.processing import queries as processing
-from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
+from app.domain.reports import shipments as shipment_rollups
+from app.domain.reports.models import OrderHourRollup, ShipmentDayRollup, SkuHourRollup, SkuMonthRollup
 from app.domain.shops.models import Channel
 from app.errors import DomainError, excerpt
 from app.i18n import N_
@@ -93,7 +95,7 @@ class ReportFilters:
         self,
         *,
         days: tuple[date, ...] | None = None,
-        rollup: type[OrderHourRollup] | type[SkuHourRollup] = OrderHourRollup,
+        rollup: type[OrderHourRollup] | type[SkuHourRollup] | type[ShipmentDayRollup] = OrderHourRollup,
     ) -> list[ColumnElement[bool]]:
         """The rollup rows these filters keep (``days`` instead of the range when given), of the orders' hourly
         rollup unless another is named."""
@@ -135,7 +137,8 @@ class Chart:
     kind: str
     categories: list[str]
     series: list[Series]
-    #: What the values are: "yuan", "count" (orders), "hits" or "days" (the axis is labelled so).
+    #: What the values are: "yuan", "count" (orders), "hits", "days", "percent" (return rates) or "share" (of
+    #: parcels, up to 100%; the axis is labelled so).
     unit: str = "count"
     #: How the categories are shown: "text" (as they are), "channel" or "hold_code" (translated labels).
     category_kind: str = "text"
@@ -523,6 +526,73 @@ async def return_rate(session: AsyncSession, filters: ReportFilters) -> Report:
     )
 
 
+async def shipment_times(session: AsyncSession, filters: ReportFilters) -> Report:
+    """发货时效: per warehouse and carrier, the parcels shipped in the range, their average hours from payment to
+    shipment, the share shipped within the promise, the share of those delivered within the carrier's promised
+    days, and how many waited how long (the 发货时效 rollup, ``reports.shipments``)."""
+    rollup = ShipmentDayRollup
+    measures = [func.sum(getattr(rollup, name)) for name in shipment_rollups.MEASURES]
+    found = (
+        await session.exec(
+            select(col(rollup.warehouse_code), col(rollup.carrier_code), *measures)  # type: ignore[call-overload]
+            .where(*filters.where(rollup=rollup))
+            .group_by(col(rollup.warehouse_code), col(rollup.carrier_code))
+            .order_by(col(rollup.warehouse_code), col(rollup.carrier_code))
+        )
+    ).all()
+    warehouses = {w.code: w.name for w in await inventory.list_warehouses(session)}
+    carriers = {c.code: c.name for c in await carrier_master.list_carriers(session)}
+    table: list[list[Any]] = []
+    for warehouse, carrier, *sums in found:
+        sum_of = dict(zip(shipment_rollups.MEASURES, (int(value or 0) for value in sums), strict=True))
+        parcels, delivered_promised = sum_of["parcels"], sum_of["delivered_promised"]
+        table.append(
+            [
+                warehouses.get(warehouse, warehouse),
+                carriers.get(carrier, carrier),
+                parcels,
+                sum_of["wait_minutes"] / 60 / parcels if parcels else None,
+                sum_of["in_promise"] / parcels if parcels else None,
+                sum_of["delivered"],
+                sum_of["delivered_in_promise"] / delivered_promised if delivered_promised else None,
+                *(sum_of[name] for name, _ in shipment_rollups.WAIT_BUCKETS),
+                sum_of[shipment_rollups.LONGER],
+            ]
+        )
+    return Report(
+        key="shiptime",
+        title=N_("Shipping time by warehouse and carrier"),
+        note=N_(
+            "Parcels by the day they shipped: hours from payment to shipment, the share shipped within the "
+            "promise (48 hours), and of those signed for, the share within the carrier's promised days."
+        ),
+        columns=[
+            ReportColumn(N_("Warehouse"), "text"),
+            ReportColumn(N_("Carrier"), "text"),
+            ReportColumn(N_("Parcels shipped"), "count"),
+            ReportColumn(N_("Average hours from payment to shipment"), "hours"),
+            ReportColumn(N_("Shipped within the promise"), "percent"),
+            ReportColumn(N_("Parcels delivered"), "count"),
+            ReportColumn(N_("Delivered within the carrier's promise"), "percent"),
+            ReportColumn(N_("Waited up to 12 h"), "count"),
+            ReportColumn(N_("Waited 12–24 h"), "count"),
+            ReportColumn(N_("Waited 24–48 h"), "count"),
+            ReportColumn(N_("Waited 48–72 h"), "count"),
+            ReportColumn(N_("Waited over 72 h"), "count"),
+        ],
+        rows=table,
+        chart=Chart(
+            kind="bar",
+            categories=[f"{row[0]} · {row[1]}" for row in table],
+            series=[
+                Series(N_("Shipped within the promise"), [_percent(row[4]) for row in table]),
+                Series(N_("Delivered within the carrier's promise"), [_percent(row[6]) for row in table]),
+            ],
+            unit="share",
+        ),
+    )
+
+
 def _return_series(charted: list[tuple[str, int]], by_reason: dict[str, dict[str, int]]) -> list[Series]:
     """The return-rate chart's stacks: per reason (the commonest ones by name, the rest together), the percent of
     each charted SKU's units sold that came back for it."""
@@ -554,6 +624,10 @@ def _return_series(charted: list[tuple[str, int]], by_reason: dict[str, dict[str
     return series
 
 
+def _percent(share: float | None) -> float:
+    return round(share * 100, 1) if share is not None else 0.0
+
+
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
@@ -569,6 +643,7 @@ REPORTS: dict[str, ReportQuery] = {
     "stock": stock_cover,
     "margin": gross_margin_by_channel,
     "returns": return_rate,
+    "shiptime": shipment_times,
 }
 
 

@@ -3,19 +3,23 @@ counting the reports must agree with done directly over the stored orders."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner, Result
 from sqlmodel import col, select
 
+from app.cli import main as ruleflow
 from app.db import Database
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedLine, NormalizedOrder
 from app.domain.reports import rollups
 from app.domain.shops.models import Channel, Shop
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from app.templating import CHINA
 from tests.integration.orders.test_order_api import land
 
@@ -35,6 +39,24 @@ async def shops(db: Database) -> dict[str, Shop]:
         for shop in rows.values():
             session.add(shop)
     return rows
+
+
+@pytest.fixture
+def reports_rebuild(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Callable[[], Awaitable[Result]]:
+    """Run ``ruleflow reports rebuild`` on the test database, as an admin would after an upgrade."""
+
+    async def run() -> Result:
+        monkeypatch.setenv("DATABASE_URL", settings.database_url)
+        monkeypatch.setenv("SECRET_KEY", settings.secret_key)
+        get_settings.cache_clear()
+        try:
+            done = await asyncio.to_thread(CliRunner().invoke, ruleflow, ["reports", "rebuild"])
+        finally:
+            get_settings.cache_clear()
+        assert done.exit_code == 0, done.output
+        return done
+
+    return run
 
 
 def normalized(

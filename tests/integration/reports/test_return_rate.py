@@ -4,7 +4,6 @@ and the SKU rollups stay equal to the orders when an order is cancelled, refunde
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import operator
@@ -13,11 +12,9 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlmodel import delete, select
 
-from app.cli import main as ruleflow
 from app.db import Database
 from app.domain.accounts.services import Actor
 from app.domain.aftersales import services as aftersales
@@ -33,7 +30,7 @@ from app.domain.reports.models import SkuHourRollup, SkuMonthRollup
 from app.domain.reports.queries import ReportFilters, return_rate
 from app.domain.shops.models import Shop
 from app.params import start_of_day
-from app.settings import Settings, get_settings
+from app.settings import Settings
 from app.templating import CHINA
 from tests.integration.orders.test_order_api import land
 from tests.integration.reports.conftest import ELEVEN_ELEVEN, normalized
@@ -359,19 +356,12 @@ async def test_the_page_chart_and_downloads_show_the_return_rate_with_reasons_as
 
 
 async def test_reports_rebuild_counts_the_units_sold_before_an_upgrade_added_their_rollups(
-    db, settings, monkeypatch, returns_set
+    db, reports_rebuild, returns_set
 ):
     kept, months = await kept_sku_rollups(db), await kept_months(db)
     async with db.transaction() as session:
         await session.exec(delete(SkuHourRollup))
         await session.exec(delete(SkuMonthRollup))
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("SECRET_KEY", settings.secret_key)
-    get_settings.cache_clear()
-    try:
-        done = await asyncio.to_thread(CliRunner().invoke, ruleflow, ["reports", "rebuild"])
-    finally:
-        get_settings.cache_clear()
-    assert done.exit_code == 0, done.output
+    await reports_rebuild()
     assert (await kept_sku_rollups(db), await kept_months(db)) == (kept, months)
     assert await reported_rows(db) == await expected_rows(db)
