@@ -1,10 +1,10 @@
 """The ``ruleflow`` command: serve, worker, db upgrade, seed-demo, finance book-missing, reports rebuild, create-user,
-unlock-user, create-token, loadtest."""
+unlock-user, create-token, loadtest, demo-traffic."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import click
@@ -26,6 +26,14 @@ def _with_db(work: Callable[[Any], Awaitable[T]]) -> T:
             await db.dispose()
 
     return asyncio.run(main())
+
+
+def _run_or_refuse(work: Callable[[], Coroutine[Any, Any, T]], refused: type[Exception]) -> T:
+    """Run ``work``; a refusal is a one-line error for the terminal, not a traceback."""
+    try:
+        return asyncio.run(work())
+    except refused as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -369,10 +377,7 @@ def loadtest(
         finally:
             await db.dispose()
 
-    try:
-        outcome = asyncio.run(work())
-    except lt.LoadtestRefused as exc:
-        raise click.ClickException(str(exc)) from exc
+    outcome = _run_or_refuse(work, lt.LoadtestRefused)
     if isinstance(outcome, lt.Preparation):
         click.echo(lt.preparation_text(outcome))
         return
@@ -383,6 +388,70 @@ def loadtest(
     else:
         lt.print_report(outcome)
     if not outcome.safe:
+        raise SystemExit(1)
+
+
+@main.command("demo-traffic")
+@click.option("--rate", type=click.FloatRange(min=0.1), required=True, help="New orders a second.")
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0.01),
+    default=10.0,
+    show_default=True,
+    help="How long to send for: rate × minutes orders in all.",
+)
+@click.option("--url", default=None, help="The running demo server (default: http://HOST:PORT from the settings).")
+def demo_traffic(rate: float, minutes: float, url: str | None) -> None:
+    """Stream new orders of every channel, placed now, into the running demo server so that its home dashboard
+    moves: the demo's own shops in the demo's mix of channels, signed with their webhook secrets.
+
+    Run it with the server's settings (the same DATABASE_URL and SECRET_KEY, or the same var/ folder). It first
+    gives a demo shop without a webhook secret one, tops up stock and publishes the four-stage flow if none is
+    live (only what is missing), then prints sent, accepted and the rate as it goes, and a summary. Refused with
+    RULEFLOW_ENV=production.
+    """
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app import demo_traffic as traffic
+    from app.db import Database
+    from app.loadtest import Sent
+
+    settings = get_settings()
+    base_url = (url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    planned = traffic.planned(rate, minutes)
+
+    async def work() -> Sent:
+        traffic.refuse_in_production(settings)
+        await traffic.check_reachable(base_url)
+        db = Database(settings)
+        try:
+            ready = await traffic.make_ready(db, settings, orders=planned)
+            click.echo(ready.text())
+            columns = (TextColumn("演示订单 demo orders {task.description}"), BarColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=Console(stderr=True)) as progress:
+                task = progress.add_task("", total=planned)
+                return await traffic.stream(
+                    db,
+                    settings,
+                    base_url,
+                    rate=rate,
+                    minutes=minutes,
+                    tick=lambda sent: progress.update(
+                        task,
+                        completed=sent.attempted,
+                        description=traffic.progress_text(sent, time.time() - sent.started),
+                    ),
+                )
+        finally:
+            await db.dispose()
+
+    sent = _run_or_refuse(work, traffic.TrafficRefused)
+    for line in traffic.summary(sent):
+        click.echo(line)
+    if sent.accepted < sent.attempted:
         raise SystemExit(1)
 
 

@@ -54,6 +54,7 @@ from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel, Shop
 from app.i18n import N_
 from app.loadtest import publish_standard_flow, top_up_stock
+from app.seed import CHANNEL_SHARES, add_extra_shops
 from app.settings import Settings
 from app.worker import EmbeddedWorker
 
@@ -74,25 +75,6 @@ SPIKE_FACTOR = 9.0
 STEP = timedelta(minutes=30)
 #: How often the sweeper runs in the history (自动完成 and the stock retries; the real one runs every 10 s).
 SWEEP_EVERY = timedelta(hours=6)
-#: The shops of the channels the demo's seed has none for.
-EXTRA_SHOPS = (
-    (Channel.taobao, "taobao-outlet", "淘宝折扣店"),
-    (Channel.community_group, "community-group", "社区团购"),
-)
-#: Each channel's shop and its share of the orders.
-CHANNEL_SHARES: tuple[tuple[Channel, str, int], ...] = (
-    (Channel.tmall, "tmall-flagship", 22),
-    (Channel.jd, "jd-pop", 16),
-    (Channel.douyin, "douyin-live", 17),
-    (Channel.taobao, "taobao-outlet", 8),
-    (Channel.kuaishou, "kuaishou-shop", 8),
-    (Channel.youzan, "youzan-shop", 5),
-    (Channel.wechat_channels, "wechat-channels", 6),
-    (Channel.wechat_miniprogram, "wechat-mini", 5),
-    (Channel.pos, "pos-sh-nanjingxilu", 5),
-    (Channel.webshop, "webshop", 4),
-    (Channel.community_group, "community-group", 4),
-)
 #: Orders an hour of the day (China time), relative: quiet nights, a lunch bump, the evening peak.
 HOURLY = (3, 2, 1, 1, 1, 1, 2, 4, 6, 8, 9, 10, 11, 9, 8, 8, 8, 9, 10, 12, 15, 16, 13, 7)
 #: The spike day's hours: the rush at midnight when the sale opens, and again in the evening.
@@ -601,15 +583,6 @@ class History:
             self.progress.returned += 1
 
 
-async def ensure_shops(db: Database) -> None:
-    """The shops of the channels the demo's seed has none for (淘宝, 社区团购), so every channel has a history."""
-    async with db.transaction() as session:
-        have = {s.code for s in await shop_readers.list_shops(session)}
-        for channel, code, name in EXTRA_SHOPS:
-            if code not in have:
-                session.add(Shop(channel=channel, code=code, name=name))
-
-
 async def make_history(
     db: Database,
     settings: Settings,
@@ -646,7 +619,8 @@ async def make_history(
     progress.ingested = progress.ingested_before = sum(len(part) for index, part in enumerate(parts) if index in made)
     if not made:
         start = planned[0].placed_at if planned else now
-        await ensure_shops(db)
+        async with db.transaction() as session:
+            await add_extra_shops(session)
         with clock_at(start - timedelta(days=1)):
             # Stock bought in before the month began, enough for it (the spike included), and the flow put live.
             await top_up_stock(db, max(200, recorded.orders // 6), ref="demo-history", note="月初采购入库")

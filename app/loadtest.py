@@ -231,8 +231,10 @@ class Sent:
         return self.by_status.get("200", 0)
 
 
-#: Called after each POST with the number sent so far.
+#: Called with a count so far (orders sent, orders processed).
 Tick = Callable[[int], None]
+#: Called after each POST with what the server said so far.
+Watch = Callable[[Sent], None]
 
 
 def run_tag() -> str:
@@ -249,7 +251,7 @@ async def send(
     duration: float | None,
     concurrency: int,
     token: str | None,
-    tick: Tick | None = None,
+    tick: Watch | None = None,
 ) -> Sent:
     """POST orders round-robin over ``to`` until ``count`` were sent or ``duration`` seconds passed; at most
     ``rate`` a second (each order has its due time, so a slow answer does not lower the rate while there are
@@ -300,7 +302,7 @@ async def send(
             if status != "200":
                 sent.reasons.setdefault(status, detail)
             if tick is not None:
-                tick(sent.attempted)
+                tick(sent)
 
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
         start = loop.time()
@@ -627,7 +629,7 @@ async def run(
             duration=duration,
             concurrency=concurrency,
             token=token,
-            tick=lambda n: progress.update(sending, completed=n),
+            tick=lambda s: progress.update(sending, completed=s.attempted),
         )
         progress.update(sending, total=sent.attempted, completed=sent.attempted)
         report = report_of_sending(base_url, backend, sent, "ingest-only" if ingest_only else "end-to-end")

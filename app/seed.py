@@ -72,6 +72,26 @@ SHOPS = [
 #: The store warehouse each POS shop's till sells from.
 STORE_TILLS = {"pos-sh-nanjingxilu": "SH-S01"}
 
+#: The shops of the channels ``seed_demo`` has none for, added by the demo's history and traffic.
+EXTRA_SHOPS = (
+    (Channel.taobao, "taobao-outlet", "淘宝折扣店"),
+    (Channel.community_group, "community-group", "社区团购"),
+)
+#: The demo's mix: each channel's shop and its share of the orders, for its history and its live traffic alike.
+CHANNEL_SHARES: tuple[tuple[Channel, str, int], ...] = (
+    (Channel.tmall, "tmall-flagship", 22),
+    (Channel.jd, "jd-pop", 16),
+    (Channel.douyin, "douyin-live", 17),
+    (Channel.taobao, "taobao-outlet", 8),
+    (Channel.kuaishou, "kuaishou-shop", 8),
+    (Channel.youzan, "youzan-shop", 5),
+    (Channel.wechat_channels, "wechat-channels", 6),
+    (Channel.wechat_miniprogram, "wechat-mini", 5),
+    (Channel.pos, "pos-sh-nanjingxilu", 5),
+    (Channel.webshop, "webshop", 4),
+    (Channel.community_group, "community-group", 4),
+)
+
 
 #: carrier, first kg (fen), each further kg (fen), promised days; remote provinces cost more and take longer.
 CARRIER_RATES = [
@@ -230,3 +250,11 @@ async def seed_demo(session: AsyncSession) -> bool:
     await seed_demo_stock(session)
     await accounts.audit(session, SYSTEM, "demo.seeded")
     return True
+
+
+async def add_extra_shops(session: AsyncSession) -> None:
+    """The shops of the channels the seed has none for (淘宝, 社区团购), so every channel of the mix has a shop."""
+    have = {s.code for s in await shop_readers.list_shops(session)}
+    for channel, code, name in EXTRA_SHOPS:
+        if code not in have:
+            session.add(Shop(channel=channel, code=code, name=name))

@@ -3,12 +3,8 @@ nothing done twice; and its preparation, which is idempotent and refused in prod
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from sqlmodel import col, select
@@ -18,36 +14,12 @@ from app.db import Database
 from app.domain.channels import services as channels
 from app.domain.flows.models import Flow
 from app.domain.shops.models import Channel, Shop
-from app.settings import PROJECT_ROOT, Settings
-from tests.integration.conftest import BACKEND, REDIS_URL
+from app.settings import Settings
+from tests.integration.loadtest.conftest import run_ruleflow
 
 
 async def run_cli(settings: Settings, *args: str) -> tuple[int, str, str]:
-    """`ruleflow loadtest ARGS` as its own process with the server's settings; (exit status, stdout, stderr)."""
-    env = {
-        **os.environ,
-        "RULEFLOW_ENV": "development",
-        "DATABASE_URL": settings.database_url,
-        "SECRET_KEY": settings.secret_key,
-        "RULEFLOW_VAR_DIR": str(settings.var_dir),
-        "PORT": str(settings.port),
-        "PYTHONPATH": str(PROJECT_ROOT),
-    }
-    env.pop("REDIS_URL", None)
-    if BACKEND == "postgres":
-        env["REDIS_URL"] = REDIS_URL
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "ruleflow"),
-        "loadtest",
-        *args,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await run_ruleflow(settings, "loadtest", *args)
 
 
 async def test_sixty_orders_over_every_channel_are_all_processed_with_nothing_oversold_or_done_twice(
