@@ -8,7 +8,8 @@ hour of the year (fewer for a small run), a parcel for each order not cancelled 
 with the 发货时效 rollup rebuilt from them), the SKUs' stock and N/6 sales in the ledger, into a scratch database
 migrated like production; then times each report of
 ``app.domain.reports.queries.REPORTS`` (the queries the report page runs) for the last 30 days and for a whole
-year, unfiltered and filtered, and a refresh that counts 200 marked hours again from the orders. Not a timed
+year, unfiltered and filtered (the margin report over the completed orders' sale vouchers and their lines, and
+the refunded ones' red-letter vouchers), and a refresh that counts 200 marked hours again from the orders. Not a timed
 assertion: ``test_bench_reports.py`` runs it small only to check that it works and prints the figures.
 
     .venv/bin/python tests/perf/bench_reports.py 1000000            # SQLite file under var/bench-reports/
@@ -37,6 +38,7 @@ from sqlalchemy import insert, text
 
 from app.db import Database
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
+from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherLine
 from app.domain.flows.models import Flow, FlowVersion
 from app.domain.fulfillment.models import Shipment
 from app.domain.inventory.models import Sku, Stock, StockMove, Warehouse
@@ -138,6 +140,7 @@ async def load(db: Database, size: int, seed: int = 7) -> None:
     sold: dict[tuple[datetime, str, int, str], list[int]] = defaultdict(lambda: [0, 0])
     # A long tail: the first SKUs sell far more than the last.
     sku_weights = [1 / (rank + 1) for rank in range(SKUS)]
+    delivered: list[Sold] = []
     next_id, next_case = 1, 0
     for start in range(0, size, BATCH):
         orders, lines, processing, cases, case_lines = [], [], [], [], []
@@ -187,6 +190,8 @@ async def load(db: Database, size: int, seed: int = 7) -> None:
                     "updated_at": placed,
                 }
             )
+            if status == OrderStatus.completed:
+                delivered.append((order_id, channel, shop_id, placed, paid_fen, refunded))
             if status != OrderStatus.cancelled and rng.random() < RETURNS:
                 next_case += 1
                 cases.append(return_case(rng, next_case, order_id, channel, shop_id, placed))
@@ -210,6 +215,7 @@ async def load(db: Database, size: int, seed: int = 7) -> None:
             if cases:
                 await conn.execute(insert(AfterSaleCase), cases)
                 await conn.execute(insert(AfterSaleLine), case_lines)
+    await load_vouchers(db, rng, delivered)
     await load_hits(db, rng, hours=min(365 * 24, size // 10))
     await load_stock(db, rng, moves=size // 6)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
@@ -254,6 +260,111 @@ def return_case(rng: random.Random, case_id: int, order_id: int, channel: str, s
         "created_at": opened,
         "updated_at": opened,
     }
+
+
+#: A completed order the vouchers are written for: (order id, channel, shop id, placed, paid fen, refunded).
+Sold = tuple[int, str, int, datetime, int, bool]
+
+
+def voucher_row(
+    voucher_id: int, kind: str, order: Sold, day: date, amount: int, *, reverses: int | None = None
+) -> dict[str, Any]:
+    order_id, channel, shop_id, *_ = order
+    return {
+        "id": voucher_id,
+        "source_key": f"{kind}:order:{order_id}",
+        "kind": kind,
+        "red": reverses is not None,
+        "reverses_id": reverses,
+        "period": f"{day:%Y-%m}",
+        "word": "记",
+        "number": voucher_id,
+        "voucher_date": day,
+        "status": "approved",
+        "channel": channel,
+        "shop_id": shop_id,
+        "order_id": order_id,
+        "summary": f"{kind} R{order_id:09d}",
+        "debit_fen": amount,
+        "credit_fen": amount,
+        "note": "",
+        "created_at": START,
+    }
+
+
+def voucher_lines(voucher_id: int, entries: list[tuple[LineKind, int, int]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "voucher_id": voucher_id,
+            "position": position,
+            "line_kind": kind.value,
+            "account_code": "6001",
+            "account_name": kind.value,
+            "summary": "",
+            "debit_fen": debit,
+            "credit_fen": credit,
+            "partner": "",
+            "sku": None,
+        }
+        for position, (kind, debit, credit) in enumerate(entries, start=1)
+    ]
+
+
+async def load_vouchers(db: Database, rng: random.Random, delivered: list[Sold]) -> None:
+    """A sale voucher for every completed order, dated when it was delivered (a few days after it was placed), with
+    the lines posting writes (receivable, revenue and VAT, commission, freight, cost of goods, a gift for one in
+    five); and a red-letter refund voucher taking a refunded order's revenue back out. With their margin days, as
+    storing them would have counted them."""
+    days: dict[tuple[date, str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    next_id = 1
+    for start in range(0, len(delivered), BATCH):
+        vouchers, lines = [], []
+        for order in delivered[start : start + BATCH]:
+            _, _, _, placed, paid, refunded = order
+            day = (placed + timedelta(days=rng.randrange(1, 6))).astimezone(CHINA).date()
+            net = paid * 100 // 113
+            commission, freight = paid * 5 // 100, rng.randrange(500, 1500)
+            cost, gift = net * rng.randrange(30, 60) // 100, rng.randrange(300, 900) if rng.random() < 0.2 else 0
+            entries = [
+                (LineKind.receivable, paid, 0),
+                (LineKind.revenue, 0, net),
+                (LineKind.output_vat, 0, paid - net),
+                (LineKind.commission, commission, 0),
+                (LineKind.commission_payable, 0, commission),
+                (LineKind.freight, freight, 0),
+                (LineKind.freight_payable, 0, freight),
+                (LineKind.cost_of_goods, cost, 0),
+                (LineKind.inventory, 0, cost),
+            ]
+            if gift:
+                entries += [(LineKind.gift_cost, gift, 0), (LineKind.inventory, 0, gift)]
+            counted = days[(day, order[1], order[2])]
+            for index, amount in enumerate((1, 0 if refunded else net, cost, gift, commission, freight)):
+                counted[index] += amount
+            sale_id, next_id = next_id, next_id + 1
+            vouchers.append(voucher_row(sale_id, "sale", order, day, sum(d for _, d, _ in entries)))
+            lines += voucher_lines(sale_id, entries)
+            if refunded:
+                refund_id, next_id = next_id, next_id + 1
+                red = [
+                    (LineKind.receivable, -paid, 0),
+                    (LineKind.revenue, 0, -net),
+                    (LineKind.output_vat, 0, net - paid),
+                ]
+                later = day + timedelta(days=rng.randrange(1, 10))
+                vouchers.append(voucher_row(refund_id, "refund", order, later, -paid, reverses=sale_id))
+                lines += voucher_lines(refund_id, red)
+        async with db.write_engine.begin() as conn:
+            await conn.execute(insert(Voucher), vouchers)
+            await conn.execute(insert(VoucherLine), lines)
+    names = ("orders", "revenue_fen", "cost_of_goods_fen", "gifts_fen", "commission_fen", "freight_fen")
+    rows = [
+        {"day": day, "channel": channel, "shop_id": shop_id, **dict(zip(names, figures, strict=True))}
+        for (day, channel, shop_id), figures in days.items()
+    ]
+    async with db.write_engine.begin() as conn:
+        for start in range(0, len(rows), BATCH):
+            await conn.execute(insert(MarginDay), rows[start : start + BATCH])
 
 
 async def load_hits(db: Database, rng: random.Random, hours: int) -> None:

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
@@ -160,6 +160,25 @@ class VoucherLine(SQLModel, table=True):
     #: 往来单位 (a platform, a carrier), for the lines that are owed by or to someone.
     partner: str = Field(default="", max_length=100)
     sku: str | None = Field(default=None, max_length=64)
+
+
+class MarginDay(SQLModel, table=True):
+    """The margins of the orders whose sale voucher is dated ``day``, per channel and shop (0: none), summed over
+    all of those orders' vouchers (sale, red-letter refunds, carrier bills). Kept where vouchers are stored
+    (``posting.store_voucher`` → ``margins.count_voucher``), so the margin report reads days, not voucher lines."""
+
+    __tablename__ = "finance_margin_days"
+
+    day: date = Field(primary_key=True)
+    channel: str = Field(max_length=32, primary_key=True)
+    shop_id: int = Field(default=0, primary_key=True)
+    #: Orders whose sale voucher is dated that day.
+    orders: int = 0
+    revenue_fen: int = Field(default=0, sa_type=BigInteger)
+    cost_of_goods_fen: int = Field(default=0, sa_type=BigInteger)
+    gifts_fen: int = Field(default=0, sa_type=BigInteger)
+    commission_fen: int = Field(default=0, sa_type=BigInteger)
+    freight_fen: int = Field(default=0, sa_type=BigInteger)
 
 
 class FinanceEvent(SQLModel, table=True):

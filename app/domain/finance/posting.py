@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database, insert_rows, utcnow
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine, RefundStatus
-from app.domain.finance import ledger
+from app.domain.finance import ledger, margins
 from app.domain.finance.entries import (
     Entry,
     Refund,
@@ -241,6 +241,7 @@ async def store_voucher(
             )
         )
     await session.flush()
+    await margins.count_voucher(session, voucher, entries)
     return voucher
 
 

@@ -4,15 +4,20 @@ refunds taken back out); the channel filter narrows it."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
+from alembic import command
 from sqlmodel import select
 
-from app.domain.finance.models import LineKind, Voucher, VoucherKind, VoucherLine
+from app.domain.finance import margins
+from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherKind, VoucherLine
+from tests.integration.conftest import migration_config
+from tests.integration.finance.books import add_order, add_voucher
 from tests.integration.finance.test_margins import books
 from tests.integration.reports.test_report_pages import as_viewer
 
@@ -20,7 +25,9 @@ NOVEMBER = {"date_from": "2026-11-01", "date_to": "2026-11-30"}
 COSTS = (LineKind.cost_of_goods, LineKind.gift_cost, LineKind.commission, LineKind.freight)
 
 
-async def summed_directly(db, channel: str = "") -> dict[str, list[int]]:
+async def summed_directly(
+    db, channel: str = "", start: date = date(2026, 11, 1), end: date = date(2026, 11, 30), shop_id: int | None = None
+) -> dict[str, list[int]]:
     """Per channel: orders, revenue, each cost and the margin, summed from the vouchers' lines themselves."""
     async with db.reading() as session:
         vouchers = (await session.exec(select(Voucher))).all()
@@ -29,8 +36,9 @@ async def summed_directly(db, channel: str = "") -> dict[str, list[int]]:
         v.order_id: v.channel
         for v in vouchers
         if v.kind == VoucherKind.sale.value
-        and date(2026, 11, 1) <= v.voucher_date <= date(2026, 11, 30)
+        and start <= v.voucher_date <= end
         and channel in ("", v.channel)
+        and shop_id in (None, v.shop_id)
     }
     order_of = {v.id: v.order_id for v in vouchers}
     sums: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -79,3 +87,56 @@ async def test_gross_margin_by_channel_is_the_sum_of_the_orders_vouchers(client,
         }
     page = (await client.get("/reports", params=NOVEMBER)).text
     assert "毛利（按渠道）" in page
+
+
+async def test_the_margin_days_equal_the_voucher_lines_whatever_order_the_vouchers_come_in(db):
+    ids = await books(db)
+    # M2's carrier bill after its sale; M4's before its sale (it counts once the sale is booked); M5's with no sale.
+    bill = [(LineKind.freight, 150, 0), (LineKind.freight_payable, 0, 150)]
+    await add_voucher(
+        db, "carrier_bill:1:1", ids["M2"], "jd", ids["jd"], date(2026, 12, 2), bill, kind=VoucherKind.carrier_bill
+    )
+    m4 = await add_order(db, ids["tmall"], "tmall", "M4", 3390)
+    m5 = await add_order(db, ids["tmall"], "tmall", "M5", 1000)
+    await add_voucher(
+        db, "carrier_bill:1:2", m4, "tmall", ids["tmall"], date(2026, 11, 19), bill, kind=VoucherKind.carrier_bill
+    )
+    await add_voucher(
+        db, "carrier_bill:1:3", m5, "tmall", ids["tmall"], date(2026, 11, 19), bill, kind=VoucherKind.carrier_bill
+    )
+    sale = [(LineKind.receivable, 3390, 0), (LineKind.revenue, 0, 3000), (LineKind.output_vat, 0, 390)]
+    sale += [(LineKind.cost_of_goods, 1000, 0), (LineKind.inventory, 0, 1000)]
+    await add_voucher(db, f"sale:order:{m4}", m4, "tmall", ids["tmall"], date(2026, 11, 20), sale)
+
+    assert set(await summed_directly(db, start=date(2026, 11, 20), end=date(2026, 11, 20))) == {"tmall"}
+    ranges = [
+        (date(2026, 11, 1), date(2026, 11, 30)),
+        (date(2026, 10, 1), date(2026, 12, 31)),
+        (date(2026, 11, 20),) * 2,
+    ]
+    for start, end in ranges:
+        for channel, shop_id in (("", None), ("tmall", None), ("", ids["jd"])):
+            filters = margins.MarginFilters(start=start, end=end, channel=channel, shop_id=shop_id)
+            async with db.reading() as session:
+                found = await margins.margins_by_channel(session, filters)
+            expected = await summed_directly(db, channel, start, end, shop_id)
+            names = [name for name, _, _ in margins.FIGURES]
+            assert {
+                row.channel: [row.order_count, *(getattr(row.figures, n) for n in names), row.figures.margin]
+                for row in found
+            } == expected, (start, end, channel, shop_id)
+
+
+async def test_the_upgrade_counts_the_vouchers_written_before_it_into_margin_days(db, settings):
+    await books(db)
+    async with db.reading() as session:
+        kept = sorted((await session.exec(select(MarginDay))).all(), key=lambda d: (d.day, d.channel, d.shop_id))
+    assert kept
+
+    config = migration_config(settings.database_url)
+    await asyncio.to_thread(command.downgrade, config, "0039_shipment_times")
+    await asyncio.to_thread(command.upgrade, config, "heads")
+
+    async with db.reading() as session:
+        counted = sorted((await session.exec(select(MarginDay))).all(), key=lambda d: (d.day, d.channel, d.shop_id))
+    assert [d.model_dump() for d in counted] == [d.model_dump() for d in kept]
