@@ -265,19 +265,21 @@ async def re_export(
     session: AsyncSession,
     actor: Actor,
     batch_id: int,
-    target: ExportTarget,
+    target_text: str,
     reason: str,
     *,
     ip: str | None = None,
 ) -> VoucherExport:
-    """重新导出, on purpose: the vouchers still in batch ``batch_id`` go into a new batch for ``target`` that names
-    the old one and why (an import that failed on the other side, a second ledger); audited."""
+    """重新导出, on purpose: the vouchers still in batch ``batch_id`` go into a new batch for the target that names
+    the old one and why (an import that failed on the other side, a second ledger); audited. A batch that does not
+    exist is not found, whatever else the form says."""
+    old = await load_batch(session, batch_id)
+    target = parse_target(target_text)
     reason = " ".join(reason.split())
     if not reason:
         raise ExportError("reason_required")
     if len(reason) > MAX_REASON:
         raise ExportError("reason_too_long", max=MAX_REASON)
-    old = await load_batch(session, batch_id)
     held = select(Voucher.id).where(col(Voucher.export_batch_id) == batch_id).order_by(col(Voucher.id))
     ids = [voucher_id for voucher_id in (await session.exec(held.with_for_update())).all() if voucher_id is not None]
     if not ids:

@@ -12,10 +12,10 @@ its figures to the day (and channel and shop) of the order's sale voucher, so th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import case, func
 from sqlalchemy import select as select_columns
@@ -26,6 +26,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.domain.finance.entries import Entry
 from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherKind, VoucherLine
 from app.domain.orders.models import Order
+from app.errors import DomainError
+from app.i18n import N_
 from app.sheets import table_workbook
 
 #: Rows a page shows; the download has them all, up to MAX_DOWNLOAD_ROWS.
@@ -42,14 +44,30 @@ FIGURES: tuple[tuple[str, LineKind, bool], ...] = (
 )
 
 
+class MarginError(DomainError):
+    """Margin filters that cannot be used; the message says why."""
+
+    title = N_("Margins per order")
+    messages: ClassVar[Mapping[str, str]] = {
+        "bad_range": N_("The first day (%(first)s) is after the last day (%(last)s)."),
+    }
+    fields: ClassVar[Mapping[str, str]] = {"bad_range": "start"}
+
+
 @dataclass(frozen=True)
 class MarginFilters:
+    """The days (of the orders' sale vouchers), channel and shop of a margin report; a reversed range is refused."""
+
     start: date | None = None
     end: date | None = None
     channel: str = ""
     shop_id: int | None = None
     #: "asc": the lowest margin first (where money is lost); "desc": the highest first.
     order: str = "asc"
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise MarginError("bad_range", first=self.start.isoformat(), last=self.end.isoformat())
 
     def as_query(self) -> dict[str, str]:
         return {
@@ -279,6 +297,7 @@ __all__ = [
     "PAGE_ROWS",
     "ChannelMargin",
     "Figures",
+    "MarginError",
     "MarginFilters",
     "MarginReport",
     "OrderMargin",

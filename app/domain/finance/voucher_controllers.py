@@ -193,8 +193,9 @@ class VoucherExportsController(Controller):
         self, request: HTMXRequest, batch_id: int, data: Form, db_session: AsyncSession, actor: Actor
     ) -> Redirect:
         """重新导出 a batch's vouchers into a new batch, with the reason (audited)."""
-        target = exports.parse_target(one(data, "target"))
-        batch = await exports.re_export(db_session, actor, batch_id, target, one(data, "reason"), ip=client_ip(request))
+        batch = await exports.re_export(
+            db_session, actor, batch_id, one(data, "target"), one(data, "reason"), ip=client_ip(request)
+        )
         return Redirect(f"{request.app.route_reverse('finance:exports')}?done={batch.id}", status_code=303)
 
 

@@ -287,3 +287,15 @@ async def test_the_export_job_writes_the_file_in_steps_counted_for_the_progress_
         assert stored is not None and stored.file_status == "ready" and stored.file_rows_done == 16
         found = await exports.batch_file(session, batch.id)
     assert sheet_rows(found.content)[0] == KINGDEE_HEADER
+
+
+async def test_re_exporting_a_batch_that_does_not_exist_is_not_found_and_makes_no_batch(client, db, make_user):
+    await finance_user(client, make_user)
+
+    forms = ({"target": "kingdee", "reason": "重新导入金蝶"}, {"target": "kingdee", "reason": " "}, {"target": "x"})
+    for form in forms:
+        response = await post_form(client, "/finance/exports/", "/finance/exports/9999/re-export", form)
+        assert response.status_code == 404, form
+        assert "页面不存在" in response.text
+
+    assert await batches(db) == []

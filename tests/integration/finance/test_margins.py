@@ -138,3 +138,15 @@ async def test_the_margins_download_opens_in_excel_with_the_rows_and_the_total(c
     assert [row[0] for row in rows[1:]] == ["M2", "M1", "合计"]
     assert rows[2][2:] == (70.0, 28.0, 3.0, 3.95, 8.0, 27.05, 38.6)
     assert rows[3][7:] == (18.24, 20.3)
+
+
+async def test_a_reversed_range_is_refused_in_chinese_on_the_page_and_the_download(client, make_user, db):
+    await books(db)
+    await as_finance(client, make_user)
+
+    for url in ("/finance/margins", "/finance/margins/download"):
+        refused = await client.get(f"{url}?start=2026-11-30&end=2026-11-01")
+        assert refused.status_code == 400, url
+        assert "开始日期（2026-11-30）晚于结束日期（2026-11-01）" in refused.text, url
+    fragment = await client.get("/finance/margins?start=2026-11-30&end=2026-11-01", headers={"HX-Request": "true"})
+    assert fragment.status_code == 400 and "晚于结束日期" in fragment.text
