@@ -5,7 +5,7 @@ input is empty for the next parcel, with the success tone and the session's coun
 (nothing changed); a wrong number is refused in red with the failure tone, and muted it is refused without one (the
 mute is remembered across a reload). The order's page then says 已发货. A second order's parcel leaves with its
 whole wave: the operator picks the wave, is told how many parcels it holds, confirms, and the result lists the
-parcel as shipped, downloadable as CSV.
+parcel as shipped, downloadable as CSV. 报表's 发货时效 for the shop then counts both parcels, past the promise.
 
 The flow is scoped to a channel no other journey uses (``community_group``) so that publishing it changes nothing
 for the orders other journeys create on the shared live server.
@@ -160,3 +160,20 @@ def test_an_operator_scans_a_waybill_and_the_parcel_is_shipped(page: Page) -> No
     assert second_waybill in download.value.path().read_text(encoding="utf-8-sig")
     page.goto(f"/orders/{second_id}")
     expect(page.get_by_test_id("order-status")).to_have_text("已发货")
+
+    # 发货时效 counted both parcels as they were scanned: paid on 11-11, they left weeks later, past the promise.
+    page.goto("/reports")
+    page.get_by_test_id("filter-shop").select_option(label="社区团购发货测试")
+    page.get_by_test_id("filter-submit").click()
+    section = page.get_by_test_id("report-shiptime")
+    section.locator("summary").click()
+    row = page.get_by_test_id("table-shiptime").locator("tbody tr")
+    expect(row).to_have_count(1)
+    cells = row.locator("td")
+    expect(cells.nth(2)).to_have_text("2")
+    expect(cells.nth(4)).to_have_text("0.0%")
+    expect(cells.nth(5)).to_have_text("0")
+    expect(cells.nth(6)).to_have_text("—")
+    expect(cells.last).to_have_text("2")
+    expect(page.get_by_test_id("chart-shiptime")).to_have_attribute("data-drawn", "yes")
+    section.screenshot(path=str(ARTIFACTS / "scan-shiptime.png"))
