@@ -15,9 +15,11 @@ from sqlmodel import col, select
 
 from app.cli import main as ruleflow
 from app.db import Database
+from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedLine, NormalizedOrder
 from app.domain.reports import rollups
+from app.domain.reports.jobs import refresh_report_rollups
 from app.domain.shops.models import Channel, Shop
 from app.settings import Settings, get_settings
 from app.templating import CHINA
@@ -161,3 +163,28 @@ async def count_directly(db: Database) -> dict[tuple[date, int, str, int], Count
             cell.gmv_fen += order.paid_fen
             cell.refund_fen += order.paid_fen if order.status == OrderStatus.cancelled else refunded[order.id]
     return counted
+
+
+async def change_while_refreshing(
+    db: Database, settings: Settings, shop: Shop, made: Callable[[int], NormalizedOrder]
+) -> None:
+    """Land twelve orders (``made`` of 0 to 11), every third cancelled just after, while two refreshes run over and
+    over; then refresh until no hour is left marked."""
+
+    async def changes() -> None:
+        for index in range(12):
+            data = made(index)
+            await land(db, settings, shop, data)
+            if index % 3 == 0:
+                async with db.transaction() as session:
+                    order = (await session.exec(select(Order).where(Order.external_id == data.external_id))).one()
+                    await orders.set_status(session, order, OrderStatus.cancelled)
+            await asyncio.sleep(0)
+
+    async def refreshes() -> None:
+        for _ in range(12):
+            await rollups.refresh_order_rollups(db)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(changes(), refreshes(), refreshes())
+    await refresh_report_rollups({"db": db})

@@ -33,7 +33,7 @@ from app.params import start_of_day
 from app.settings import Settings
 from app.templating import CHINA
 from tests.integration.orders.test_order_api import land
-from tests.integration.reports.conftest import ELEVEN_ELEVEN, normalized
+from tests.integration.reports.conftest import ELEVEN_ELEVEN, change_while_refreshing, normalized
 from tests.integration.reports.test_report_pages import as_viewer, chart_data
 
 SERVICE = Actor("user", None, "service")
@@ -316,6 +316,25 @@ async def test_the_sku_rollups_follow_an_order_cancelled_refunded_or_moved_after
     async with db.transaction() as session:
         await rollups.rebuild_order_rollups(session)
     assert (await kept_sku_rollups(db), await kept_months(db)) == (kept, months)
+
+
+async def test_units_sold_while_refreshes_run_are_all_counted_in_the_end_by_the_hour_and_the_month(
+    db, settings, shops, returns_set
+):
+    # Either side of November's last midnight (China time), so months change as well as hours.
+    await change_while_refreshing(
+        db,
+        settings,
+        shops["tmall-b"],
+        lambda index: order(
+            f"N{index}",
+            ELEVEN_ELEVEN + timedelta(days=19, hours=22 + index % 4, minutes=index),
+            [("MUG-1", 1 + index % 3, 3900, False, False)],
+        ),
+    )
+    assert await kept_sku_rollups(db) == await sold_directly(db)
+    assert await kept_months(db) == await months_directly(db)
+    assert {month for month, *_ in await kept_months(db)} == {date(2026, 11, 1), date(2026, 12, 1)}
 
 
 async def test_the_page_chart_and_downloads_show_the_return_rate_with_reasons_as_given(

@@ -3,7 +3,6 @@ a refresh runs twice, and while orders change during refreshes."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from sqlmodel import select
@@ -15,9 +14,14 @@ from app.domain.orders.models import Order, OrderStatus
 from app.domain.reports import rollups
 from app.domain.reports.jobs import refresh_report_rollups
 from app.domain.reports.models import OrderHourRollup
-from app.domain.shops.models import Shop
 from tests.integration.orders.test_order_api import land
-from tests.integration.reports.conftest import ELEVEN_ELEVEN, Counted, count_directly, normalized
+from tests.integration.reports.conftest import (
+    ELEVEN_ELEVEN,
+    Counted,
+    change_while_refreshing,
+    count_directly,
+    normalized,
+)
 
 
 async def kept_rollups(db: Database) -> dict[tuple, Counted]:
@@ -77,25 +81,14 @@ async def test_the_rollups_follow_an_order_cancelled_refunded_or_moved_to_anothe
 
 
 async def test_orders_changing_while_refreshes_run_are_all_counted_in_the_end(db, settings, shops, data_set):
-    shop: Shop = shops["tmall-a"]
-
-    async def changes() -> None:
-        for index in range(12):
-            placed = ELEVEN_ELEVEN + timedelta(hours=index % 4, minutes=index)
-            await land(db, settings, shop, normalized(f"N{index}", placed, lines=(100 * (index + 1),)))
-            if index % 3 == 0:
-                async with db.transaction() as session:
-                    order = (await session.exec(select(Order).where(Order.external_id == f"N{index}"))).one()
-                    await orders.set_status(session, order, OrderStatus.cancelled)
-            await asyncio.sleep(0)
-
-    async def refreshes() -> None:
-        for _ in range(12):
-            await rollups.refresh_order_rollups(db)
-            await asyncio.sleep(0)
-
-    await asyncio.gather(changes(), refreshes(), refreshes())
-    await refresh_report_rollups({"db": db})
+    await change_while_refreshing(
+        db,
+        settings,
+        shops["tmall-a"],
+        lambda index: normalized(
+            f"N{index}", ELEVEN_ELEVEN + timedelta(hours=index % 4, minutes=index), lines=(100 * (index + 1),)
+        ),
+    )
     assert await kept_rollups(db) == await count_directly(db)
 
 
