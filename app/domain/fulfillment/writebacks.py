@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
@@ -20,6 +20,7 @@ from app.domain.fulfillment.confirmation import LEFT, WRITEBACK_JOB
 from app.domain.fulfillment.models import PlatformWriteback, Shipment, WritebackStatus
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order
+from app.domain.shops import services as shop_readers
 from app.errors import DomainError
 from app.i18n import N_, gettext
 
@@ -58,6 +59,43 @@ async def writebacks_of(session: AsyncSession, order_id: int) -> list[PlatformWr
     """An order's write-backs, oldest first."""
     query = select(PlatformWriteback).where(PlatformWriteback.order_id == order_id).order_by(col(PlatformWriteback.id))
     return list((await session.exec(query)).all())
+
+
+async def failed_by_reason(session: AsyncSession) -> dict[str, int]:
+    """How many write-backs failed, by why (``error_code``)."""
+    rows = await session.exec(
+        select(PlatformWriteback.error_code, func.count())
+        .where(PlatformWriteback.status == WritebackStatus.failed.value)
+        .group_by(col(PlatformWriteback.error_code))
+    )
+    return {str(code): int(n) for code, n in rows.all()}
+
+
+@dataclass(frozen=True)
+class ShopWithoutApi:
+    """A shop whose parcels were not written back because it has no open API set (``no_api``)."""
+
+    shop_id: int
+    name: str
+    unsent: int
+
+
+async def shops_without_api(session: AsyncSession) -> list[ShopWithoutApi]:
+    """The shops with write-backs failed for want of an open API, most parcels first."""
+    unsent = func.count().label("unsent")
+    rows = (
+        await session.exec(
+            select(col(PlatformWriteback.shop_id), unsent)
+            .where(PlatformWriteback.status == WritebackStatus.failed.value, PlatformWriteback.error_code == "no_api")
+            .group_by(col(PlatformWriteback.shop_id))
+            .order_by(unsent.desc(), col(PlatformWriteback.shop_id))
+        )
+    ).all()
+    shops = await shop_readers.shops_by_id(session, [int(shop_id) for shop_id, _ in rows])
+    return [
+        ShopWithoutApi(int(shop_id), shops[shop_id].name if shop_id in shops else f"#{shop_id}", int(n))
+        for shop_id, n in rows
+    ]
 
 
 def error_message(row: PlatformWriteback) -> str:

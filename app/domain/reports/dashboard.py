@@ -21,7 +21,7 @@ from app.db import utcnow
 from app.domain.accounts.services import Actor
 from app.domain.aftersales.models import AfterSaleCase, RefundStatus
 from app.domain.finance.models import Voucher, VoucherStatus
-from app.domain.fulfillment.models import PlatformWriteback, WritebackStatus
+from app.domain.fulfillment import writebacks
 from app.domain.inventory import services as inventory
 from app.domain.processing import queries as processing
 from app.domain.reports.models import OrderHourRollup
@@ -29,6 +29,10 @@ from app.domain.webhooks.models import DeliveryStatus, EventDelivery
 from app.i18n import N_
 from app.outbox import OutboxMessage, OutboxStatus
 from app.templating import CHINA
+
+#: Write-back failures that are counted apart: a platform's refusal, and a shop with no open API set (not a failure
+#: of a parcel but of a setting, shown as a note for whoever keeps the shops).
+NOT_REFUSALS = frozenset({"refused", "no_api"})
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ ATTENTION_LABELS = {
     "failed_jobs": N_("Background jobs given up"),
     "failed_orders": N_("Orders processing could not finish"),
     "writebacks": N_("Shipments a platform refused"),
+    "writebacks_unsent": N_("Shipments that could not be written back"),
     "refunds": N_("Refunds a platform refused"),
     "webhooks": N_("Event deliveries given up"),
     "finance_jobs": N_("Finance events not booked"),
@@ -75,6 +80,8 @@ class Dashboard:
     attention: list[Attention] = field(default_factory=list)
     vouchers_to_approve: int | None = None
     vouchers_to_export: int | None = None
+    #: Shops whose shipments are not written back because no open API is set: a setting, not a failure.
+    shops_without_api: list[writebacks.ShopWithoutApi] = field(default_factory=list)
 
     @property
     def today_orders(self) -> int:
@@ -108,6 +115,7 @@ async def dashboard_for(session: AsyncSession, actor: Actor, *, now: datetime | 
         board.queue_depth, board.per_minute = stats.queue_depth, stats.per_minute
         board.processed_last_30, board.peak_per_minute = stats.processed_last_30, stats.peak_per_minute
         board.holds = stats.held
+        failed_writebacks = await writebacks.failed_by_reason(session)
         board.attention += [
             Attention("failed_jobs", stats.failed_jobs_count, "processing:monitor"),
             Attention(
@@ -116,9 +124,10 @@ async def dashboard_for(session: AsyncSession, actor: Actor, *, now: datetime | 
                 "orders:review",
                 "hold_code=failed",
             ),
+            Attention("writebacks", failed_writebacks.get("refused", 0), "orders:index"),
             Attention(
-                "writebacks",
-                await _count(session, PlatformWriteback, PlatformWriteback.status == WritebackStatus.failed.value),
+                "writebacks_unsent",
+                sum(n for code, n in failed_writebacks.items() if code not in NOT_REFUSALS),
                 "orders:index",
             ),
             Attention(
@@ -130,6 +139,7 @@ async def dashboard_for(session: AsyncSession, actor: Actor, *, now: datetime | 
     if may(actor, "inventory.read"):
         board.low_stock = await inventory.low_stock_alerts(session)
     if may(actor, "settings.manage"):
+        board.shops_without_api = await writebacks.shops_without_api(session)
         board.attention.append(
             Attention(
                 "webhooks",

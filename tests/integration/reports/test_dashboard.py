@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from app.db import utcnow
 from app.domain.accounts.models import Role
+from app.domain.fulfillment.models import PlatformWriteback, WritebackStatus
+from app.domain.orders.models import Order
 from app.domain.reports import rollups
 from app.outbox import OutboxMessage, OutboxStatus
 from app.templating import CHINA
@@ -84,3 +86,63 @@ async def test_each_role_sees_the_cards_of_what_it_may_open(client, db, make_use
     home = await client.get("/")
     assert 'data-testid="dash-gmv"' in home.text and 'data-testid="dash-vouchers"' not in home.text
     assert 'data-testid="dash-webhooks"' not in home.text
+
+
+def failures(html: str) -> dict[str, int]:
+    found = re.findall(r'data-testid="dash-failure" data-key="([^"]+)">.*?<strong class="danger">(\d+)</strong>', html)
+    return {key: int(n) for key, n in found}
+
+
+async def test_shops_without_an_api_are_a_note_not_refusals_by_the_platform(client, db, settings, make_user, shops):
+    now = utcnow()
+    order_ids = await land(
+        db, settings, shops["tmall-a"], *(normalized(f"W{i}", now - timedelta(minutes=i)) for i in range(1, 6))
+    )
+    (jd_order,) = await land(db, settings, shops["jd"], normalized("WJ", now))
+    why = [("no_api", order_ids[0]), ("no_api", order_ids[1]), ("no_api", order_ids[2]), ("unreachable", order_ids[3])]
+    why += [("refused", jd_order)]
+    async with db.transaction() as session:
+        for index, (code, order_id) in enumerate(why):
+            order = await session.get(Order, order_id)
+            assert order is not None
+            session.add(
+                PlatformWriteback(
+                    shipment_ref=f"S{index}",
+                    order_id=order_id,
+                    shop_id=order.shop_id,
+                    channel=order.channel,
+                    status=WritebackStatus.failed.value,
+                    error_code=code,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        # Written back fine: counted nowhere.
+        session.add(
+            PlatformWriteback(
+                shipment_ref="S9",
+                order_id=order_ids[4],
+                shop_id=shops["tmall-a"].id,
+                channel="tmall",
+                status=WritebackStatus.sent.value,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    await make_user(Role.admin, "boss")
+    await make_user(Role.operator, "op")
+
+    await login(client, "boss")
+    home = (await client.get("/")).text
+
+    assert failures(home) == {"writebacks": 1, "writebacks_unsent": 1}
+    assert "平台拒绝的发货回传" in home and "未配置平台接口的店铺" in home
+    assert re.findall(r'data-testid="dash-no-api-shop" data-shop="(\d+)" data-unsent="(\d+)"', home) == [
+        (str(shops["tmall-a"].id), "3")
+    ]
+    assert re.search(rf'href="/channels/?#shop-{shops["tmall-a"].id}"', home)
+
+    await login(client, "op")
+    operator_home = (await client.get("/")).text
+    assert failures(operator_home) == {"writebacks": 1, "writebacks_unsent": 1}
+    assert 'data-testid="dash-no-api"' not in operator_home
