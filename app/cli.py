@@ -125,13 +125,15 @@ def reports() -> None:
 
 @reports.command("rebuild")
 def reports_rebuild() -> None:
-    """Count every report rollup again from all the orders and shipments (after an upgrade that adds one, or to
-    check them)."""
+    """Count every report rollup again from all the orders, shipments and vouchers (after an upgrade that adds one,
+    or to check them)."""
+    from app.domain.finance.margins import rebuild_margin_days
     from app.domain.reports.rollups import rebuild_order_rollups
     from app.domain.reports.shipments import rebuild_shipment_rollups
 
     click.echo(f"{_with_db(rebuild_order_rollups)} hours of shops counted again")
     click.echo(f"{_with_db(rebuild_shipment_rollups)} days of warehouses, carriers and shops' parcels counted again")
+    click.echo(f"{_with_db(rebuild_margin_days)} days of channels' and shops' margins counted again from the vouchers")
 
 
 @main.command("seed-demo")

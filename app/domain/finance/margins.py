@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from sqlalchemy import case, func
+from sqlalchemy import case, delete, distinct, func, insert
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -276,6 +277,33 @@ async def count_voucher(session: AsyncSession, voucher: Voucher, entries: list[E
     await session.exec(statement, params=[row])
 
 
+async def rebuild_margin_days(session: AsyncSession) -> int:
+    """Count every margin day again from all the vouchers (to check the kept ones, or after a bulk load), in one
+    statement: every voucher of an order on the day, channel and shop of the order's sale voucher. Run it when no
+    voucher is being booked (a voucher stored meanwhile may be counted twice or not at all). How many days there
+    are now."""
+    sale, voucher = aliased(Voucher), aliased(Voucher)
+    shop = func.coalesce(col(sale.shop_id), 0)
+    counted = (
+        select_columns(
+            col(sale.voucher_date),
+            col(sale.channel),
+            shop,
+            func.count(distinct(col(sale.order_id))),
+            *(_figure(kind, credit) for _, kind, credit in FIGURES),
+        )
+        .select_from(sale)
+        .join(voucher, col(voucher.order_id) == col(sale.order_id))
+        .join(VoucherLine, col(VoucherLine.voucher_id) == col(voucher.id))
+        .where(col(sale.kind) == VoucherKind.sale.value, col(sale.order_id).is_not(None))
+        .group_by(col(sale.voucher_date), col(sale.channel), shop)
+    )
+    columns = ["day", "channel", "shop_id", "orders", *(f"{name}_fen" for name, _, _ in FIGURES)]
+    await session.exec(delete(MarginDay))
+    await session.exec(insert(MarginDay).from_select(columns, counted))
+    return int((await session.exec(select(func.count()).select_from(MarginDay))).one())
+
+
 HEADERS = ("平台单号", "渠道", "收入(不含税)", "商品成本", "赠品成本", "平台佣金", "运费", "毛利", "毛利率%")
 
 
@@ -306,4 +334,5 @@ __all__ = [
     "margin_report",
     "margins_by_channel",
     "margins_workbook",
+    "rebuild_margin_days",
 ]
