@@ -128,8 +128,8 @@ def reports_rebuild() -> None:
     """Count every report rollup again from all the orders, shipments and vouchers (after an upgrade that adds one,
     or to check them)."""
     from app.domain.finance.margins import rebuild_margin_days
+    from app.domain.fulfillment.shipment_rollups import rebuild_shipment_rollups
     from app.domain.reports.rollups import rebuild_order_rollups
-    from app.domain.reports.shipments import rebuild_shipment_rollups
 
     click.echo(f"{_with_db(rebuild_order_rollups)} hours of shops counted again")
     click.echo(f"{_with_db(rebuild_shipment_rollups)} days of warehouses, carriers and shops' parcels counted again")

@@ -29,6 +29,7 @@ from app.domain.fulfillment.models import (
     MessageTemplate,
     PlatformWriteback,
     Shipment,
+    ShipmentDayRollup,
     ShippingDocument,
     ShippingDocumentEntry,
     Waybill,
@@ -50,7 +51,7 @@ from app.domain.inventory.models import (
 from app.domain.orders.changes import OrderHourMark
 from app.domain.orders.models import Customer, CustomerIdentity, Order, OrderEvent, OrderLine, OrderTag
 from app.domain.processing.models import FlowHit, OrderProcessing
-from app.domain.reports.models import OrderHourRollup, ShipmentDayRollup, SkuHourRollup, SkuMonthRollup
+from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
 from app.domain.shops.models import Shop
 from app.domain.webhooks.models import EventDelivery, EventSubscription
 from app.outbox import OutboxMessage

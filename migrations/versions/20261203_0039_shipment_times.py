@@ -17,7 +17,7 @@ from alembic import op
 
 from app.dbtypes import UTCDateTime
 from app.domain.fulfillment.ship_promise import clock_start
-from app.domain.reports.shipments import Parcel, count_parcels, row_values
+from app.domain.fulfillment.shipment_rollups import Parcel, count_parcels, row_values
 
 revision: str = "0039_shipment_times"
 down_revision: str | None = "0038_return_rate_covering"

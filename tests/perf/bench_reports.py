@@ -40,12 +40,13 @@ from app.db import Database
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
 from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherLine
 from app.domain.flows.models import Flow, FlowVersion
+from app.domain.fulfillment import shipment_rollups
 from app.domain.fulfillment.models import Shipment
 from app.domain.inventory.models import Sku, Stock, StockMove, Warehouse
 from app.domain.orders import changes
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing.models import FlowHit, OrderProcessing, ProcessingState
-from app.domain.reports import rollups, shipments
+from app.domain.reports import rollups
 from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
 from app.domain.reports.queries import REPORTS, ReportFilters
 from app.domain.shops.models import Channel, Shop
@@ -503,7 +504,7 @@ SHIP_WAITS = [(6, 30), (12, 25), (24, 25), (48, 12), (96, 6), (240, 2)]
 async def load_shipments(db: Database, seed: int = 11) -> int:
     """A parcel for each order not cancelled, from a random warehouse and carrier: most shipped a few hours to a
     few days after payment and then delivered within a few days, one in thirty still waiting (waybilled); then
-    the 发货时效 rollup rebuilt from them (``reports.shipments``). How many parcels."""
+    the 发货时效 rollup rebuilt from them (``fulfillment.shipment_rollups``). How many parcels."""
     rng = random.Random(seed)
     limits, weights = zip(*SHIP_WAITS, strict=True)
     after, loaded = 0, 0
@@ -603,7 +604,7 @@ async def load_shipment_times(db: Database) -> dict[str, float]:
     await load_shipments(db)
     loaded = time.perf_counter()
     async with db.transaction() as session:
-        await shipments.rebuild_shipment_rollups(session)
+        await shipment_rollups.rebuild_shipment_rollups(session)
     async with db.write_engine.begin() as conn:
         await conn.execute(text("ANALYZE"))
     return {"shipments load (s)": loaded - started, "shipment rollup rebuild (s)": time.perf_counter() - loaded}

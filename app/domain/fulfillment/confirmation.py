@@ -2,7 +2,7 @@
 
 Confirming a waybill number, in the caller's transaction: the stock its shipment holds leaves both reserved and
 on hand (through the inventory service, with ledger rows), the shipment is shipped at ``now`` (and counted into
-the 发货时效 rollup, ``reports.shipments``), the 已发货 messages waiting for it go out with its waybill number, and
+the 发货时效 rollup, ``shipment_rollups``), the 已发货 messages waiting for it go out with its waybill number, and
 its order (with the orders merged into it) is shipped once every parcel of it is. A second confirmation of the
 same number changes nothing and says so; an unknown number, a cancelled or held order, or a parcel not
 waybilled is refused. A shipped parcel its carrier reports signed for (``tracking.py``) is delivered at that
@@ -23,12 +23,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
 from app.domain.accounts.services import Actor, audit
-from app.domain.fulfillment import notifications
+from app.domain.fulfillment import notifications, shipment_rollups
 from app.domain.fulfillment.models import Interception, Shipment, Waybill
 from app.domain.inventory import services as inventory
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderStatus
-from app.domain.reports import shipments as shipment_rollups
 from app.errors import DomainError, excerpt
 from app.i18n import N_
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.dbtypes import json_field, utc_field
@@ -321,3 +321,33 @@ class ScanBatch(SQLModel, table=True):
     created_by: str = Field(max_length=100)
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
+
+
+class ShipmentDayRollup(SQLModel, table=True):
+    """The parcels shipped on one China day from one warehouse with one carrier for one shop, counted as each is
+    confirmed shipped and, later, delivered (``shipment_rollups``): how long they waited from payment, how many
+    kept the shipping promise (发货时效) and how many were signed for within their carrier's promised days."""
+
+    __tablename__ = "report_shipment_days"
+
+    day: date = Field(primary_key=True)
+    warehouse_code: str = Field(max_length=32, primary_key=True)
+    #: "" for a parcel shipped with no carrier named.
+    carrier_code: str = Field(max_length=32, primary_key=True)
+    channel: str = Field(max_length=32, primary_key=True)
+    shop_id: int = Field(primary_key=True)
+    parcels: int = 0
+    #: Minutes from payment (a presale's balance due time) to shipment, summed over the parcels.
+    wait_minutes: int = Field(default=0, sa_type=BigInteger)
+    #: Parcels shipped within their channel's promise (``fulfillment.ship_promise``).
+    in_promise: int = 0
+    #: Parcels signed for, those of them whose carrier promised a number of days, and those delivered within it.
+    delivered: int = 0
+    delivered_promised: int = 0
+    delivered_in_promise: int = 0
+    #: Parcels by how long they waited: up to 12 hours, 12–24, 24–48, 48–72, longer.
+    waited_12h: int = 0
+    waited_24h: int = 0
+    waited_48h: int = 0
+    waited_72h: int = 0
+    waited_longer: int = 0

@@ -68,33 +68,3 @@ class SkuMonthRollup(SQLModel, table=True):
     sku_code: str = Field(max_length=64, primary_key=True)
     units: int = 0
     refunded_units: int = 0
-
-
-class ShipmentDayRollup(SQLModel, table=True):
-    """The parcels shipped on one China day from one warehouse with one carrier for one shop, counted as each is
-    confirmed shipped and, later, delivered (``reports.shipments``): how long they waited from payment, how many
-    kept the shipping promise (发货时效) and how many were signed for within their carrier's promised days."""
-
-    __tablename__ = "report_shipment_days"
-
-    day: date = Field(primary_key=True)
-    warehouse_code: str = Field(max_length=32, primary_key=True)
-    #: "" for a parcel shipped with no carrier named.
-    carrier_code: str = Field(max_length=32, primary_key=True)
-    channel: str = Field(max_length=32, primary_key=True)
-    shop_id: int = Field(primary_key=True)
-    parcels: int = 0
-    #: Minutes from payment (a presale's balance due time) to shipment, summed over the parcels.
-    wait_minutes: int = Field(default=0, sa_type=BigInteger)
-    #: Parcels shipped within their channel's promise (``fulfillment.ship_promise``).
-    in_promise: int = 0
-    #: Parcels signed for, those of them whose carrier promised a number of days, and those delivered within it.
-    delivered: int = 0
-    delivered_promised: int = 0
-    delivered_in_promise: int = 0
-    #: Parcels by how long they waited: up to 12 hours, 12–24, 24–48, 48–72, longer.
-    waited_12h: int = 0
-    waited_24h: int = 0
-    waited_48h: int = 0
-    waited_72h: int = 0
-    waited_longer: int = 0

@@ -18,12 +18,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import utcnow
 from app.domain.aftersales import queries as aftersales
 from app.domain.finance import margins
-from app.domain.fulfillment import carrier_master
+from app.domain.fulfillment import carrier_master, shipment_rollups
+from app.domain.fulfillment.models import ShipmentDayRollup
 from app.domain.inventory import services as inventory
 from app.domain.processing import hits
 from app.domain.processing import queries as processing
-from app.domain.reports import shipments as shipment_rollups
-from app.domain.reports.models import OrderHourRollup, ShipmentDayRollup, SkuHourRollup, SkuMonthRollup
+from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
 from app.domain.shops.models import Channel
 from app.errors import DomainError, excerpt
 from app.i18n import N_
@@ -529,7 +529,7 @@ async def return_rate(session: AsyncSession, filters: ReportFilters) -> Report:
 async def shipment_times(session: AsyncSession, filters: ReportFilters) -> Report:
     """发货时效: per warehouse and carrier, the parcels shipped in the range, their average hours from payment to
     shipment, the share shipped within the promise, the share of those delivered within the carrier's promised
-    days, and how many waited how long (the 发货时效 rollup, ``reports.shipments``)."""
+    days, and how many waited how long (the 发货时效 rollup, ``fulfillment.shipment_rollups``)."""
     rollup = ShipmentDayRollup
     measures = [func.sum(getattr(rollup, name)) for name in shipment_rollups.MEASURES]
     found = (

@@ -20,13 +20,12 @@ from sqlmodel import delete, select
 
 from app.db import Database, clock_at, utcnow
 from app.domain.accounts.services import SYSTEM
-from app.domain.fulfillment import confirmation
-from app.domain.fulfillment.models import Carrier, Shipment, Waybill, shipment_ref
+from app.domain.fulfillment import confirmation, shipment_rollups
+from app.domain.fulfillment.models import Carrier, Shipment, ShipmentDayRollup, Waybill, shipment_ref
 from app.domain.inventory.models import Warehouse
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderStatus
-from app.domain.reports import presentation, shipments
-from app.domain.reports.models import ShipmentDayRollup
+from app.domain.reports import presentation
 from app.domain.reports.queries import ReportFilters, shipment_times
 from app.domain.shops.models import Shop
 from app.settings import Settings
@@ -213,7 +212,9 @@ async def kept(db: Database) -> dict[tuple[Any, ...], dict[str, int]]:
     async with db.reading() as session:
         rows = (await session.exec(select(ShipmentDayRollup))).all()
     return {
-        tuple(getattr(row, name) for name in shipments.KEY): {name: getattr(row, name) for name in shipments.MEASURES}
+        tuple(getattr(row, name) for name in shipment_rollups.KEY): {
+            name: getattr(row, name) for name in shipment_rollups.MEASURES
+        }
         for row in rows
     }
 
@@ -256,7 +257,7 @@ async def test_a_replayed_scan_or_delivery_changes_nothing_and_a_rebuild_gives_t
             assert not await confirmation.confirm_delivered(session, parcel.id, "carrier:test", utcnow())
     assert await kept(db) == before
     async with db.transaction() as session:
-        assert await shipments.rebuild_shipment_rollups(session) == len(before)
+        assert await shipment_rollups.rebuild_shipment_rollups(session) == len(before)
     assert await kept(db) == before
 
 

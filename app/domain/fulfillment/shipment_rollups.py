@@ -22,9 +22,8 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.fulfillment import ship_promise
-from app.domain.fulfillment.models import Shipment
+from app.domain.fulfillment.models import Shipment, ShipmentDayRollup
 from app.domain.orders.models import Order
-from app.domain.reports.models import ShipmentDayRollup
 from app.templating import CHINA
 
 #: The wait buckets of the histogram: (column, the longest wait it holds in hours); longer waits go to LONGER.
