@@ -44,6 +44,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_serving(base: str, process: subprocess.Popen[bytes], log_path: Path, *, within: float) -> None:
+    """Until ``base`` answers its health check; a process that ends or takes longer than ``within`` seconds is
+    killed and its log raised."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"{base} did not serve:\n" + log_path.read_text(errors="replace"))
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var_dir = tmp_path_factory.mktemp("e2e-var")
@@ -65,17 +82,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [cli, "serve", "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("server did not start:\n" + (var_dir / "server.log").read_text())
-        time.sleep(0.2)
+    wait_until_serving(base, server, var_dir / "server.log", within=30)
     yield base
     server.terminate()
     server.wait(timeout=10)

@@ -12,7 +12,6 @@ import secrets
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from e2e.conftest import (
     log_in,
     log_out,
     rotate_webhook_secret,
+    wait_until_serving,
 )
 from e2e.test_flow_hits_journey import kuaishou_order
 
@@ -51,18 +51,7 @@ def readme_run(tmp_path: Path) -> Iterator[str]:
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "dev.py", "run"], cwd=ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("dev.py run did not serve:\n" + log_path.read_text(errors="replace"))
-        time.sleep(0.5)
+    wait_until_serving(base, process, log_path, within=180)
     yield base
     process.terminate()
     process.wait(timeout=20)
