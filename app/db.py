@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, insert
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.settings import Settings
+
+#: Every stored time is UTC; the business's days, hours and shown times are China time.
+CHINA = ZoneInfo("Asia/Shanghai")
 
 #: The moment the code running in this context takes for now (see :func:`clock_at`); unset, the wall clock's.
 CLOCK: ContextVar[datetime | None] = ContextVar("clock", default=None)

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
-from app.db import Database, clock_at, utcnow
+from app.db import CHINA, Database, clock_at, utcnow
 from app.domain.accounts import services as accounts
 from app.domain.accounts.models import AuditEntry
 from app.domain.accounts.services import SYSTEM, Actor
@@ -38,7 +38,6 @@ from app.domain.aftersales import services as aftersales
 from app.domain.aftersales.models import CaseKind, CaseSource
 from app.domain.aftersales.services import AfterSaleError, CaseRequest, LineRequest, Receipt
 from app.domain.channels import services as channels
-from app.domain.channels.adapters.base import CHINA
 from app.domain.channels.models import IngestSource
 from app.domain.channels.samples import sample_payload
 from app.domain.fulfillment import confirmation, tracking

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -14,14 +13,12 @@ from litestar.template.config import TemplateConfig
 
 from app import i18n
 from app.auth import may
+from app.db import CHINA
 from app.domain.accounts.models import Role
 from app.domain.accounts.services import Actor
 from app.domain.inventory.models import MoveKind, WarehouseKind
 from app.i18n import N_
 from app.settings import PROJECT_ROOT
-
-CHINA = ZoneInfo("Asia/Shanghai")
-
 
 #: Labels of values that several pages show (English message ids; ``role_label`` etc. translate them).
 ROLE_LABELS = {

@@ -36,7 +36,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from sqlalchemy import insert, text
 
-from app.db import Database
+from app.db import CHINA, Database
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
 from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherLine
 from app.domain.flows.models import Flow, FlowVersion
@@ -51,7 +51,6 @@ from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRo
 from app.domain.reports.queries import REPORTS, ReportFilters
 from app.domain.shops.models import Channel, Shop
 from app.settings import PROJECT_ROOT, Settings, normalize_database_url
-from app.templating import CHINA
 from tests.perf.bench_order_list import scratch_database, timed
 
 #: The year the orders are placed in; the reports look back from its last day.

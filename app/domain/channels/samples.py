@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.domain.channels.adapters.base import CHINA
+from app.db import CHINA
 from app.domain.shops.models import Channel
 
 #: Every channel the load generator sends, in the order it cycles through them.

@@ -21,7 +21,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import sheets
-from app.db import utcnow
+from app.db import CHINA, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.finance import posting
 from app.domain.finance.bill_formats import clean, day_of, fen_of, header_key
@@ -32,7 +32,6 @@ from app.domain.fulfillment.models import Carrier, Shipment
 from app.domain.orders.models import Order
 from app.errors import DomainError, excerpt
 from app.i18n import N_
-from app.templating import CHINA
 
 #: Our column -> the header names carriers' bills use for it (中通, 圆通, 韵达, 申通, 顺丰 月结账单 exports).
 COLUMNS: Mapping[str, tuple[str, ...]] = {

@@ -10,7 +10,7 @@ from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import CHINA, utcnow
 from app.domain.accounts.services import Actor
 from app.domain.finance import ledger
 from app.domain.finance.models import PeriodStatus
@@ -18,7 +18,6 @@ from app.domain.orders import presentation
 from app.errors import DomainError
 from app.forms import Form, one
 from app.i18n import labeller
-from app.templating import CHINA
 from app.web import client_ip, page, refusals_shown_by
 
 MANAGE = "finance.manage"

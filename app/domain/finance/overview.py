@@ -9,12 +9,11 @@ from sqlalchemy import case
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import CHINA, utcnow
 from app.domain.finance import ledger
 from app.domain.finance.models import LineKind, Voucher, VoucherExport, VoucherKind, VoucherLine, VoucherStatus
 from app.events import FINANCE_JOB
 from app.outbox import OutboxMessage, OutboxStatus
-from app.templating import CHINA
 
 
 @dataclass(frozen=True)

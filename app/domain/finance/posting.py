@@ -23,7 +23,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import Database, insert_rows, utcnow
+from app.db import CHINA, Database, insert_rows, utcnow
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine, RefundStatus
 from app.domain.finance import ledger, margins
 from app.domain.finance.entries import (
@@ -43,7 +43,6 @@ from app.domain.inventory.models import Sku
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing.models import OrderProcessing
 from app.events import EventType
-from app.templating import CHINA
 
 SALE_EVENTS = frozenset({EventType.order_delivered.value, EventType.order_completed.value})
 

@@ -23,7 +23,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import insert_rows, utcnow
+from app.db import CHINA, insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.aftersales.models import AfterSaleCase, CaseKind, CaseStatus
 from app.domain.finance import bill_formats, ledger
@@ -34,7 +34,6 @@ from app.domain.orders.presentation import CHANNEL_LABELS
 from app.errors import DomainError
 from app.i18n import N_, label_of
 from app.sheets import table_workbook
-from app.templating import CHINA
 
 #: Ids asked for in one IN (...) list: well under SQLite's and asyncpg's bind-parameter limits.
 CHUNK = 500

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
+from app.db import CHINA
 from app.errors import excerpt
 from app.forms import many, one
 from app.i18n import N_, current_locale, gettext
@@ -31,7 +31,6 @@ from app.json_input import parse_json
 from app.params import parse_decimal, parse_int
 from ruleflows import ORDER_CONTEXT_SCHEMA, PROVINCES, REGIONS, RETURN_CONTEXT_SCHEMA, context_of_trigger
 
-CHINA: Final = ZoneInfo("Asia/Shanghai")
 LINE_PREFIX: Final = "order.lines[]."
 MAX_RULES: Final = 50
 #: The most digits before the point of a number a rule compares with (nothing an order holds is larger).

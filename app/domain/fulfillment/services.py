@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,7 +15,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import outbox
-from app.db import insert_rows, utcnow
+from app.db import CHINA, insert_rows, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.fulfillment import routing
 from app.domain.fulfillment.carriers import CarrierClient, WaybillRequest, WaybillResult
@@ -36,8 +35,6 @@ from app.domain.orders import pii
 from app.errors import DomainError
 from app.i18n import N_
 from ruleflows import short_province
-
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 def site_of(warehouse: Warehouse) -> routing.Site:

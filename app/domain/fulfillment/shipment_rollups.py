@@ -21,10 +21,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import CHINA
 from app.domain.fulfillment import ship_promise
 from app.domain.fulfillment.models import Shipment, ShipmentDayRollup
 from app.domain.orders.models import Order
-from app.templating import CHINA
 
 #: The wait buckets of the histogram: (column, the longest wait it holds in hours); longer waits go to LONGER.
 WAIT_BUCKETS: tuple[tuple[str, int], ...] = (

@@ -31,7 +31,7 @@ import httpx
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import Database, insert_new, iso_utc
+from app.db import CHINA, Database, insert_new, iso_utc
 from app.domain.fulfillment import carrier_master, confirmation
 from app.domain.fulfillment.carriers import sandbox_journey, sign
 from app.domain.fulfillment.models import Carrier, Shipment, TrackingEvent, TrackingStatus, Waybill
@@ -42,7 +42,6 @@ from app.errors import DomainError, excerpt
 from app.i18n import N_
 from app.json_input import parse_json
 from app.settings import Settings
-from app.templating import CHINA
 
 #: The largest push taken (a parcel's whole journey is a few KB).
 MAX_BODY_BYTES = 256 * 1024

@@ -17,7 +17,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app import events
-from app.db import deferred_of, insert_rows, iso_utc, utcnow
+from app.db import CHINA, deferred_of, insert_rows, iso_utc, utcnow
 from app.domain.accounts.services import Actor, audit
 from app.domain.inventory import sku_mappings
 from app.domain.inventory.sku_mappings import PlatformSku
@@ -29,7 +29,6 @@ from app.domain.shops.models import Channel, Shop
 from app.errors import DomainError, excerpt
 from app.i18n import N_
 from app.params import ParameterError, parse_day, parse_id, parse_moment, start_of_day
-from app.templating import CHINA
 from ruleflows import short_province
 
 #: Tags the adapters set from the platform's data; an update replaces these and keeps every other tag.

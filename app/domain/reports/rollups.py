@@ -37,13 +37,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import Database
+from app.db import CHINA, Database
 from app.dbtypes import UTCDateTime
 from app.domain.orders import changes
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES
 from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
-from app.templating import CHINA
 
 #: Marks one refresh takes at most; the rest wait for the next tick.
 REFRESH_MARKS = 20_000

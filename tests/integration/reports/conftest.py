@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from sqlmodel import col, select
 
 from app.cli import main as ruleflow
-from app.db import Database
+from app.db import CHINA, Database
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.orders.schemas import REFUND_SUCCESS_STATUSES, NormalizedLine, NormalizedOrder
@@ -22,7 +22,6 @@ from app.domain.reports import rollups
 from app.domain.reports.jobs import refresh_report_rollups
 from app.domain.shops.models import Channel, Shop
 from app.settings import Settings, get_settings
-from app.templating import CHINA
 from tests.integration.orders.test_order_api import land
 
 #: 2026-11-11 00:00 in China: the data set's first orders fall either side of its midnight.

@@ -18,7 +18,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, insert
 from sqlmodel import delete, select
 
-from app.db import Database, clock_at, utcnow
+from app.db import CHINA, Database, clock_at, utcnow
 from app.domain.accounts.services import SYSTEM
 from app.domain.fulfillment import confirmation, shipment_rollups
 from app.domain.fulfillment.models import Carrier, Shipment, ShipmentDayRollup, Waybill, shipment_ref
@@ -29,7 +29,6 @@ from app.domain.reports import presentation
 from app.domain.reports.queries import ReportFilters, shipment_times
 from app.domain.shops.models import Shop
 from app.settings import Settings
-from app.templating import CHINA
 from tests.integration.conftest import migration_config
 from tests.integration.orders.test_order_api import land
 from tests.integration.reports.conftest import ELEVEN_ELEVEN, normalized

@@ -16,10 +16,9 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from app import demo_history
-from app.db import Database
+from app.db import CHINA, Database
 from app.domain.accounts.models import AuditEntry
 from app.domain.aftersales.models import AfterSaleCase
-from app.domain.channels.adapters.base import CHINA
 from app.domain.fulfillment.models import Shipment, TrackingEvent
 from app.domain.orders.models import Order, OrderStatus
 from app.domain.processing.models import OrderProcessing, ProcessingState

@@ -22,16 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Protocol
-from zoneinfo import ZoneInfo
 
 import httpx
 
 from app import templating
+from app.db import CHINA
 from app.domain.orders.schemas import NormalizedLine, NormalizedOrder, safe_text
 from app.i18n import N_, gettext
 from app.json_input import UNSTORABLE, NestedTooDeeplyError, loads_within
 
-CHINA = ZoneInfo("Asia/Shanghai")
 _MISSING: Any = object()
 
 #: A line's quantity: a whole number in 1..MAX_QTY. Nobody sells 100,000 of one thing in one order; more is a typo
@@ -49,7 +48,7 @@ MAX_DEPTH = 32
 MAX_WHOLE = 10**15
 #: Every time in an order (placed, updated, paid, balance due) is from 2000-01-01 China time to a year from now:
 #: no channel we read existed before, a presale's balance is due within months, and anything outside is a typo.
-EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=CHINA)
 LATEST_AHEAD = timedelta(days=366)
 
 
