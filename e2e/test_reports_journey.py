@@ -1,7 +1,8 @@
-"""报表 in a real browser: an admin adds a 快手 shop and two paid orders arrive by its webhook; the viewer opens 报表
+"""报表 in a real browser: an admin adds a 快手 shop and two paid orders arrive by its webhook; finance opens 报表
 for that shop and finds both orders and their GMV in the GMV table once the workers have counted them (and the two
 phones sold in the return rate's table), every report's ECharts chart drawn (under the site's Content-Security-Policy),
-and the GMV table downloaded as CSV. Screenshots of each report are kept as artefacts."""
+and the GMV table downloaded as CSV; the viewer reads every report but 毛利, finance's figure. Screenshots of each
+report are kept as artefacts."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from e2e.test_flow_hits_journey import kuaishou_order
 
 ADMIN = ("admin", "admin-demo-123")
 VIEWER = ("viewer", "viewer-demo-123")
+FINANCE = ("finance", "finance-demo-123")
 
 
 def test_every_report_draws_its_chart_beside_its_table_and_downloads(page: Page) -> None:
@@ -37,7 +39,8 @@ def test_every_report_draws_its_chart_beside_its_table_and_downloads(page: Page)
         deliver_order(page, "kuaishou", code, secret, kuaishou_order(oid, "PHONE-X1", price))
     log_out(page)
 
-    log_in(page, *VIEWER)
+    # Finance reads every report, 毛利 among them.
+    log_in(page, *FINANCE)
     page.goto("/reports")
     page.get_by_test_id("filter-shop").select_option(label=name)
     page.get_by_test_id("filter-submit").click()
@@ -66,3 +69,9 @@ def test_every_report_draws_its_chart_beside_its_table_and_downloads(page: Page)
     content = download.value.path().read_bytes().decode("utf-8-sig")
     assert content.splitlines()[0] == "日期,渠道,订单数,支付订单数,成交额,退款额,净成交额"
     assert any(line.endswith(",快手,2,2,148.00,0.00,148.00") for line in content.splitlines()), content
+    log_out(page)
+
+    log_in(page, *VIEWER)
+    page.goto("/reports")
+    expect(page.get_by_test_id("chart-gmv")).to_have_attribute("data-drawn", "yes")
+    expect(page.get_by_test_id("report-margin")).to_have_count(0)

@@ -5,7 +5,7 @@ downloads present alike."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, ClassVar
@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from app.db import utcnow
+from app.db import CHINA, utcnow
 from app.domain.aftersales import queries as aftersales
 from app.domain.finance import margins
 from app.domain.fulfillment import carrier_master, shipment_rollups
@@ -24,11 +24,11 @@ from app.domain.inventory import services as inventory
 from app.domain.processing import hits
 from app.domain.processing import queries as processing
 from app.domain.reports.models import OrderHourRollup, SkuHourRollup, SkuMonthRollup
+from app.domain.shops import services as shop_readers
 from app.domain.shops.models import Channel
 from app.errors import DomainError, excerpt
 from app.i18n import N_
-from app.params import parse_day, parse_id, start_of_day
-from app.templating import CHINA
+from app.params import FIRST_DAY, parse_day, parse_id, start_of_day
 
 #: Days the date filter covers when it is not given: the last 30, today included.
 DEFAULT_DAYS = 30
@@ -67,7 +67,9 @@ class ReportFilters:
     def from_query(cls, query: Mapping[str, str], *, now: date | None = None) -> ReportFilters:
         """The filters from a report page's query string; a missing day means the last 30 days up to today."""
         last = parse_day(query.get("date_to", ""), "date_to") or (now or today())
-        first = parse_day(query.get("date_from", ""), "date_from") or last - timedelta(days=DEFAULT_DAYS - 1)
+        first = parse_day(query.get("date_from", ""), "date_from") or max(
+            FIRST_DAY, last - timedelta(days=DEFAULT_DAYS - 1)
+        )
         if first > last:
             raise ReportFilterError("range_reversed", field="date_from")
         if (last - first).days + 1 > MAX_DAYS:
@@ -80,6 +82,14 @@ class ReportFilters:
         if shop and shop_id is None:
             raise ReportFilterError("unknown_shop", field="shop")
         return cls(first=first, last=last, channel=channel, shop_id=shop_id)
+
+    @classmethod
+    async def kept(cls, session: AsyncSession, query: Mapping[str, str]) -> ReportFilters:
+        """As :meth:`from_query`, the shop asked for among the shops kept."""
+        filters = cls.from_query(query)
+        if filters.shop_id is not None and await shop_readers.shop_of(session, filters.shop_id) is None:
+            raise ReportFilterError("unknown_shop", field="shop")
+        return filters
 
     def as_query(self) -> dict[str, str]:
         """The filters as query parameters, for links (downloads) that keep them."""
@@ -469,7 +479,8 @@ CHART_REASONS = 6
 
 async def return_rate(session: AsyncSession, filters: ReportFilters) -> Report:
     """退货率: per SKU, the units return cases (退货退款, 换货) opened in the range asked back, beside the units sold
-    in the range (the SKU rollups), with a row per reason under each SKU's own; highest rate first."""
+    in the range (the SKU rollups), with a row per reason under each SKU's own; highest rate first. A reason's row
+    leaves the units sold to its SKU's row, so a downloaded table sums to the SKUs' totals."""
     sold = await units_sold(session, filters)
     returned = await aftersales.returned_units(
         session,
@@ -497,7 +508,7 @@ async def return_rate(session: AsyncSession, filters: ReportFilters) -> Report:
     for sku, back, units, refunded, sku_rate in skus:
         table.append([sku, names.get(sku, ""), None, back, units, refunded, sku_rate])
         for reason, count in sorted(by_reason.get(sku, {}).items(), key=lambda item: (-item[1], item[0])):
-            table.append([sku, names.get(sku, ""), reason, count, units, None, rate(count, units)])
+            table.append([sku, names.get(sku, ""), reason, count, None, None, rate(count, units)])
     charted = [(sku, units) for sku, back, units, _, sku_rate in skus if back and sku_rate is not None]
     return Report(
         key="returns",
@@ -647,6 +658,11 @@ REPORTS: dict[str, ReportQuery] = {
 }
 
 
-async def all_reports(session: AsyncSession, filters: ReportFilters) -> list[Report]:
-    """Every report for these filters, in the page's order."""
-    return [await query(session, filters) for query in REPORTS.values()]
+#: Reports that need more than ``reports.read``: 毛利 is finance's figure, shown to whoever sees 订单毛利.
+PERMISSION_OF = {"margin": "finance.read"}
+
+
+async def all_reports(session: AsyncSession, filters: ReportFilters, keys: Iterable[str]) -> list[Report]:
+    """The reports of ``keys`` for these filters, in the page's order."""
+    wanted = set(keys)
+    return [await query(session, filters) for key, query in REPORTS.items() if key in wanted]

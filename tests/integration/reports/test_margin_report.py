@@ -14,12 +14,13 @@ from decimal import Decimal
 from alembic import command
 from sqlmodel import select
 
+from app.domain.accounts.models import Role
 from app.domain.finance import margins
 from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherKind, VoucherLine
 from tests.integration.conftest import migration_config
 from tests.integration.finance.books import add_order, add_voucher
 from tests.integration.finance.test_margins import books
-from tests.integration.reports.test_report_pages import as_viewer
+from tests.integration.forms import login
 
 NOVEMBER = {"date_from": "2026-11-01", "date_to": "2026-11-30"}
 COSTS = (LineKind.cost_of_goods, LineKind.gift_cost, LineKind.commission, LineKind.freight)
@@ -63,7 +64,8 @@ def yuan(fen: int) -> str:
 
 async def test_gross_margin_by_channel_is_the_sum_of_the_orders_vouchers(client, db, make_user):
     await books(db)
-    await as_viewer(client, make_user)
+    await make_user(Role.finance, "fin")
+    await login(client, "fin")
     labels = {"天猫": "tmall", "京东": "jd"}
     for query, channel in ((NOVEMBER, ""), ({**NOVEMBER, "channel": "jd"}, "jd")):
         response = await client.get("/reports/margin/download/csv", params=query)
@@ -160,3 +162,17 @@ async def test_reports_rebuild_counts_the_margin_days_again_from_the_vouchers(db
     async with db.reading() as session:
         counted = sorted((await session.exec(select(MarginDay))).all(), key=lambda d: (d.day, d.channel, d.shop_id))
     assert [d.model_dump() for d in counted] == [d.model_dump() for d in kept]
+
+
+async def test_gross_margin_is_finances_figure_the_other_roles_read_the_other_reports(client, db, make_user):
+    await books(db)
+    for role in (Role.viewer, Role.operator, Role.designer):
+        await make_user(role, f"margin-{role.value}")
+        await login(client, f"margin-{role.value}")
+        page = (await client.get("/reports", params=NOVEMBER)).text
+        assert 'data-testid="report-gmv"' in page and 'data-testid="report-margin"' not in page, role
+        assert "毛利（按渠道）" not in page
+        for kind in ("csv", "xlsx"):
+            assert (await client.get(f"/reports/margin/download/{kind}", params=NOVEMBER)).status_code == 403
+        assert (await client.get("/reports/gmv/download/csv", params=NOVEMBER)).status_code == 200
+        await client.post("/logout")

@@ -155,9 +155,16 @@ async def test_filters_that_cannot_be_used_are_refused_with_a_message(client, ma
         ({"date_from": "2026-02-30"}, "不是"),
         ({"channel": "<b>x</b>"}, "没有渠道 &lt;b&gt;x&lt;/b&gt;"),
         ({"shop": "abc"}, "没有这个店铺"),
+        ({"shop": "999999"}, "没有这个店铺"),
     ):
         response = await client.get("/reports", params=query)
         assert response.status_code == 400, query
         assert message in response.text, (query, response.text[-600:])
+        download = await client.get("/reports/gmv/download/csv", params=query)
+        assert download.status_code == 400 and message in download.text, query
+    # Only the last day given, near the first day kept: the range starts at that first day, and its links work.
+    page = await client.get("/reports", params={"date_to": "2000-01-05"})
+    assert page.status_code == 200 and 'value="2000-01-01"' in page.text
+    assert (await client.get("/reports/gmv/download/csv", params={"date_to": "2000-01-05"})).status_code == 200
     assert (await client.get("/reports/nothing/download/csv")).status_code == 404
     assert (await client.get("/reports/gmv/download/pdf")).status_code == 404
