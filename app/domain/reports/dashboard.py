@@ -17,7 +17,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.auth import may
-from app.db import utcnow
+from app.db import CHINA, utcnow
 from app.domain.accounts.services import Actor
 from app.domain.aftersales.models import AfterSaleCase, RefundStatus
 from app.domain.finance.models import Voucher, VoucherStatus
@@ -28,7 +28,6 @@ from app.domain.reports.models import OrderHourRollup
 from app.domain.webhooks.models import DeliveryStatus, EventDelivery
 from app.i18n import N_
 from app.outbox import OutboxMessage, OutboxStatus
-from app.templating import CHINA
 
 #: Write-back failures that are counted apart: a platform's refusal, and a shop with no open API set (not a failure
 #: of a parcel but of a setting, shown as a note for whoever keeps the shops).
@@ -76,6 +75,8 @@ class Dashboard:
     peak_per_minute: int = 0
     per_minute: list[int] = field(default_factory=list)
     holds: list[processing.HoldGroup] | None = None
+    #: Whether the holds open the review queue (a reviewer's) or the processing monitor (everyone else's).
+    reviews: bool = False
     low_stock: list[inventory.LowStock] | None = None
     attention: list[Attention] = field(default_factory=list)
     vouchers_to_approve: int | None = None
@@ -114,16 +115,14 @@ async def dashboard_for(session: AsyncSession, actor: Actor, *, now: datetime | 
         stats = await processing.monitor_stats(session, now=now, recent=0)
         board.queue_depth, board.per_minute = stats.queue_depth, stats.per_minute
         board.processed_last_30, board.peak_per_minute = stats.processed_last_30, stats.peak_per_minute
-        board.holds = stats.held
+        board.holds, board.reviews = stats.held, may(actor, "review.work")
         failed_writebacks = await writebacks.failed_by_reason(session)
+        if board.reviews:
+            board.attention += [
+                Attention("failed_jobs", stats.failed_jobs_count, "processing:monitor"),
+                Attention("failed_orders", stats.failed_orders_count, "orders:review", "code=failed"),
+            ]
         board.attention += [
-            Attention("failed_jobs", stats.failed_jobs_count, "processing:monitor"),
-            Attention(
-                "failed_orders",
-                stats.failed_orders_count,
-                "orders:review",
-                "hold_code=failed",
-            ),
             Attention("writebacks", failed_writebacks.get("refused", 0), "orders:index"),
             Attention(
                 "writebacks_unsent",
@@ -156,7 +155,7 @@ async def dashboard_for(session: AsyncSession, actor: Actor, *, now: datetime | 
             OutboxMessage.status == OutboxStatus.failed,
             OutboxMessage.job == "book_finance_event",
         )
-        if not may(actor, "orders.read"):
+        if not board.reviews:  # a reviewer sees every job given up, finance's among them
             board.attention.append(Attention("finance_jobs", finance_failed, "processing:monitor"))
     board.attention = [item for item in board.attention if item.count]
     return board

@@ -6,16 +6,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from app.db import utcnow
+from app.db import CHINA, utcnow
 from app.domain.accounts.models import Role
 from app.domain.fulfillment.models import PlatformWriteback, WritebackStatus
 from app.domain.orders.models import Order
 from app.domain.reports import rollups
 from app.outbox import OutboxMessage, OutboxStatus
-from app.templating import CHINA
 from tests.integration.forms import login
 from tests.integration.orders.test_order_api import land
 from tests.integration.reports.conftest import normalized
+from tests.integration.reports.test_holds_and_hits import hold_orders
 
 
 def channel_rows(html: str) -> dict[str, tuple[int, int]]:
@@ -29,6 +29,23 @@ def tile(html: str, key: str) -> int:
     match = re.search(rf'data-testid="dash-{key}" data-value="(-?\d+)"', html)
     assert match, key
     return int(match[1])
+
+
+async def finance_job_given_up(db) -> None:
+    """A finance event the workers gave up booking."""
+    now = utcnow()
+    async with db.transaction() as session:
+        session.add(
+            OutboxMessage(
+                job="book_finance_event",
+                args=[{}],
+                status=OutboxStatus.failed,
+                attempts=5,
+                last_error="boom",
+                available_at=now,
+                created_at=now,
+            )
+        )
 
 
 async def test_today_by_channel_equals_the_orders_placed_today_and_failures_link_to_their_page(
@@ -48,18 +65,7 @@ async def test_today_by_channel_equals_the_orders_placed_today_and_failures_link
     )
     await land(db, settings, shops["jd"], normalized("J1", now - timedelta(minutes=1), lines=(3000,)))
     await rollups.refresh_order_rollups(db)
-    async with db.transaction() as session:
-        session.add(
-            OutboxMessage(
-                job="book_finance_event",
-                args=[{}],
-                status=OutboxStatus.failed,
-                attempts=5,
-                last_error="boom",
-                available_at=now,
-                created_at=now,
-            )
-        )
+    await finance_job_given_up(db)
     await make_user(Role.admin, "boss")
     await login(client, "boss")
     home = await client.get("/")
@@ -146,3 +152,36 @@ async def test_shops_without_an_api_are_a_note_not_refusals_by_the_platform(clie
     operator_home = (await client.get("/")).text
     assert failures(operator_home) == {"writebacks": 1, "writebacks_unsent": 1}
     assert 'data-testid="dash-no-api"' not in operator_home
+
+
+def dashboard_links(html: str) -> set[str]:
+    start = html.index('<div id="dashboard"')
+    return set(re.findall(r'<a [^>]*href="(/[^"#]*)', html[start:]))
+
+
+async def test_every_link_on_each_roles_dashboard_opens_for_that_role(client, db, make_user, data_set):
+    await hold_orders(db)
+    await finance_job_given_up(db)
+    opened: dict[Role, set[str]] = {}
+    for role in Role:
+        await make_user(role, f"dash-{role.value}")
+        await login(client, f"dash-{role.value}")
+        home = (await client.get("/")).text
+        opened[role] = dashboard_links(home)
+        keys = set(failures(home))
+        # The finance event not booked is finance's own line; a reviewer sees it among every job given up.
+        assert keys == (
+            {"failed_jobs"}
+            if role in (Role.operator, Role.admin)
+            else {"finance_jobs"}
+            if role == Role.finance
+            else set()
+        ), role
+        for link in opened[role]:
+            answer = await client.get(link)
+            assert answer.status_code == 200, (role, link)
+        await client.post("/logout")
+    # A reviewer's holds open the review queue on their reason; everyone else's the processing monitor.
+    assert "/orders/review?code=review" in opened[Role.operator]
+    assert not any(link.startswith("/orders/review") for link in opened[Role.viewer] | opened[Role.finance])
+    assert "/orders/processing" in opened[Role.viewer]
