@@ -1,9 +1,9 @@
 """Kuaishou 快手小店: open.order.detail (``orderBaseInfo``, ``orderItemInfo``, ``orderAddress``).
 
 Money in integer fen, times in unix milliseconds; consignee, mobile and address come encrypted with
-desensitised copies. Status codes are unverified against the platform (see CHANNELS.md): 10 unpaid, 30 paid,
-40 shipped, 50 received, 70 finished, 80 closed. Requests are signed with MD5 over the sorted query string
-followed by ``signSecret``.
+desensitised copies; a line priced 0 is a gift (Kuaishou marks none). Status codes are unverified against the
+platform (see CHANNELS.md): 10 unpaid, 30 paid, 40 shipped, 50 received, 70 finished, 80 closed. Requests are
+signed with MD5 over the sorted query string followed by ``signSecret``.
 """
 
 from __future__ import annotations
@@ -127,6 +127,8 @@ class KuaishouAdapter:
                         qty=qty,
                         unit_price_fen=fen(item, "originalPrice"),
                         paid_fen=fen(item, "price") * qty - fen(item, "discountFee", 0),
+                        # Kuaishou marks no gifts; a line at 0 fen is the 赠品 the seller added.
+                        is_gift=fen(item, "originalPrice") == 0,
                     )
                 )
         if not lines:

@@ -133,6 +133,18 @@ def test_kuaishou_millisecond_times_and_desensitised_receiver():
     assert order.phone is None and order.phone_masked == "158****6621"
 
 
+def test_a_kuaishou_line_priced_0_is_a_gift_and_a_paid_line_is_not():
+    payload = samples.kuaishou_paid()
+    item = payload["orderItemInfo"]
+    gift = {**item, "orderItemId": 2411110012345680, "relSkuId": "GIFT-TOTE-01", "originalPrice": 0, "price": 0}
+    payload["orderItemInfo"] = [item, gift]
+    order = normalize("kuaishou", payload)
+    assert [(line.seller_sku, line.is_gift, line.paid_fen) for line in order.lines] == [
+        ("MASK-10", False, 8900),
+        ("GIFT-TOTE-01", True, 0),
+    ]
+
+
 def test_youzan_presale_phases_present_and_encrypted_phone():
     order = normalize("youzan", samples.youzan_presale_with_present())
     assert order.external_id == "E20261111083000012345"
