@@ -45,6 +45,7 @@ from app.domain.fulfillment import interceptions, writebacks
 from app.domain.fulfillment import services as fulfillment
 from app.domain.inventory import services as inventory
 from app.domain.inventory.models import ReservationStatus, WarehouseKind
+from app.domain.orders import pii
 from app.domain.orders import services as orders
 from app.domain.orders.models import Order, OrderLine, OrderStatus
 from app.domain.processing import services as processing
@@ -364,8 +365,9 @@ async def open_case(
         order_id=request.order_id,
         customer_id=primary.customer_id,
         shipped=after_shipping,
-        reason=request.reason.strip()[:200],
-        note=request.note.strip()[:500],
+        # Free text from a buyer, a platform or a person: a phone number in it is masked like the order's own.
+        reason=pii.redact_text(request.reason.strip(), limit=200),
+        note=pii.redact_text(request.note.strip(), limit=500),
         refund_fen=sum(row.refund_fen for row in rows) + shipping,
         shipping_refund_fen=shipping,
         refund_status=(

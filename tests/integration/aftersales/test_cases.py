@@ -163,6 +163,26 @@ async def test_a_refund_before_shipping_takes_the_items_off_the_parcel_and_gives
     assert sorted(e["refund_fen"] for e in await events_of(db, "aftersale.refunded")) == [5800, 9900]
 
 
+async def test_a_phone_number_in_a_cases_reason_or_note_is_masked_when_it_is_kept(db, settings, demo_data):
+    order_id = await routed_order(db, settings, "R9", [("MASK-10", 1, 9900)])
+    lines = await line_ids(db, order_id)
+    case_id = await open_case(
+        db,
+        CaseRequest(
+            CaseKind.refund_only,
+            order_id,
+            [LineRequest(order_id, lines["MASK-10"], 1)],
+            reason="破损，请联系13812345678",
+            note="买家说 139 0000 1111 白天在家",
+        ),
+    )
+    async with db.reading() as session:
+        case = await session.get(AfterSaleCase, case_id)
+    assert case is not None
+    assert case.reason == "破损，请联系138****5678" and "13812345678" not in case.reason
+    assert "0000" not in case.note and "1111" in case.note
+
+
 async def test_a_refund_after_shipping_changes_no_stock_and_is_announced_once(server, worker, db):
     order_id = await shipped_order(server, db, "R2", [("CABLE-C1", 2, 2900)])
     lines = await line_ids(db, order_id)
