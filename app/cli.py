@@ -14,12 +14,38 @@ from app.settings import PROJECT_ROOT, get_settings
 T = TypeVar("T")
 
 
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    return config
+
+
+async def require_current_schema(db: Any) -> None:
+    """Refuse, saying what to run, when the database's schema is not the one this code expects (a new data folder,
+    or an upgrade not applied yet), instead of failing later on a missing table."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(_alembic_config()).get_heads())
+    async with db.engine.connect() as connection:
+        current = await connection.run_sync(lambda sync: set(MigrationContext.configure(sync).get_current_heads()))
+    if current != heads:
+        found = ", ".join(sorted(current)) or "empty"
+        raise click.ClickException(
+            f"the database is not at the current schema (it is at: {found}): run `ruleflow db upgrade` first. "
+            "Nothing was changed."
+        )
+
+
 def _with_db(work: Callable[[Any], Awaitable[T]]) -> T:
     from app.db import Database
 
     async def main() -> T:
         db = Database(get_settings())
         try:
+            await require_current_schema(db)
             async with db.transaction() as session:
                 return await work(session)
         finally:
@@ -28,7 +54,9 @@ def _with_db(work: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def _run_or_refuse(work: Callable[[], Coroutine[Any, Any, T]], refused: type[Exception]) -> T:
+def _run_or_refuse(
+    work: Callable[[], Coroutine[Any, Any, T]], refused: type[Exception] | tuple[type[Exception], ...]
+) -> T:
     """Run ``work``; a refusal is a one-line error for the terminal, not a traceback."""
     try:
         return asyncio.run(work())
@@ -89,11 +117,8 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: every head)."""
     from alembic import command
-    from alembic.config import Config
 
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    command.upgrade(config, revision)
+    command.upgrade(_alembic_config(), revision)
     click.echo(f"database at {revision}")
 
 
@@ -111,6 +136,7 @@ def finance_book_missing() -> None:
     async def work() -> int:
         db = Database(get_settings())
         try:
+            await require_current_schema(db)
             return await book_missing(db)
         finally:
             await db.dispose()
@@ -188,6 +214,7 @@ def make_demo_history(orders: int | None, *, background: bool) -> None:
 
         db = Database(settings)
         try:
+            await require_current_schema(db)
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=Console(stderr=True)) as bar:
                 task = bar.add_task("演示历史 demo history", total=None)
@@ -393,14 +420,28 @@ def loadtest(
         raise SystemExit(1)
 
 
+def _finite(_context: click.Context, parameter: click.Parameter, value: float | None) -> float | None:
+    """FloatRange lets ``nan`` through (it compares false with both ends): refuse it like any number out of range."""
+    if value is not None and value != value:
+        raise click.BadParameter(f"{value} is not a number", param=parameter)
+    return value
+
+
 @main.command("demo-traffic")
-@click.option("--rate", type=click.FloatRange(min=0.1), required=True, help="New orders a second.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.1, max=1000),
+    callback=_finite,
+    required=True,
+    help="New orders a second (0.1 to 1,000).",
+)
 @click.option(
     "--minutes",
-    type=click.FloatRange(min=0.01),
+    type=click.FloatRange(min=0.01, max=24 * 60),
+    callback=_finite,
     default=10.0,
     show_default=True,
-    help="How long to send for: rate × minutes orders in all.",
+    help="How long to send for, up to a day: rate × minutes orders in all.",
 )
 @click.option("--url", default=None, help="The running demo server (default: http://HOST:PORT from the settings).")
 def demo_traffic(rate: float, minutes: float, url: str | None) -> None:
@@ -419,6 +460,7 @@ def demo_traffic(rate: float, minutes: float, url: str | None) -> None:
 
     from app import demo_traffic as traffic
     from app.db import Database
+    from app.errors import DomainError
     from app.loadtest import Sent
 
     settings = get_settings()
@@ -427,9 +469,10 @@ def demo_traffic(rate: float, minutes: float, url: str | None) -> None:
 
     async def work() -> Sent:
         traffic.refuse_in_production(settings)
-        await traffic.check_reachable(base_url)
         db = Database(settings)
         try:
+            await require_current_schema(db)
+            await traffic.check_reachable(base_url)
             ready = await traffic.make_ready(db, settings, orders=planned)
             click.echo(ready.text())
             columns = (TextColumn("演示订单 demo orders {task.description}"), BarColumn(), TimeElapsedColumn())
@@ -450,7 +493,7 @@ def demo_traffic(rate: float, minutes: float, url: str | None) -> None:
         finally:
             await db.dispose()
 
-    sent = _run_or_refuse(work, traffic.TrafficRefused)
+    sent = _run_or_refuse(work, (traffic.TrafficRefused, DomainError))
     for line in traffic.summary(sent):
         click.echo(line)
     if sent.accepted < sent.attempted:

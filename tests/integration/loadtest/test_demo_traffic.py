@@ -1,11 +1,14 @@
 """`ruleflow demo-traffic` against a live demo server: orders placed now land in the demo's own shops in the
-demo's mix of channels; refused in production and, with a clear message, when no server answers."""
+demo's mix of channels; refused in production and, with a clear message, when no server answers, when a rate is
+out of range or when the database was never upgraded."""
 
 from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from app.db import Database
@@ -95,3 +98,36 @@ async def test_no_server_is_a_clear_message_not_a_traceback(db: Database, settin
     assert f"the demo server at {nobody} is not reachable" in err and "dev.py run" in err
     assert "Traceback" not in err
     assert not any((await secrets_of(db, settings)).values())
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--rate", "nan"), "nan is not a number"),
+        (("--rate", "inf"), "0.1<=x<=1000"),
+        (("--rate", "100000"), "0.1<=x<=1000"),
+        (("--rate", "10", "--minutes", "inf"), "0.01<=x<=1440"),
+        (("--rate", "10", "--minutes", "nan"), "nan is not a number"),
+    ],
+)
+async def test_a_rate_or_length_out_of_range_is_refused_before_anything_changes(
+    db: Database, settings: Settings, args: tuple[str, ...], said: str
+) -> None:
+    await seed_demo_data(db)
+
+    status, _, err = await run_ruleflow(settings, "demo-traffic", *args)
+
+    assert status == 2 and said in err and "Traceback" not in err
+    assert not any((await secrets_of(db, settings)).values())
+
+
+@pytest.mark.parametrize("command", [("seed-demo",), ("reports", "rebuild"), ("demo-traffic", "--rate", "1")])
+async def test_a_database_never_upgraded_is_told_to_run_db_upgrade(
+    settings: Settings, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    empty = tmp_path / "never-upgraded.db"
+
+    status, _, err = await run_ruleflow(settings, *command, DATABASE_URL=f"sqlite+aiosqlite:///{empty}")
+
+    assert status == 1 and "Traceback" not in err
+    assert "run `ruleflow db upgrade` first" in err
