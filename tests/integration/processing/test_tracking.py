@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlmodel import col, select
 
-from app.db import Database, utcnow
+from app.db import CHINA, Database, utcnow
 from app.domain.accounts.models import Role, TokenScope
 from app.domain.accounts.services import SYSTEM
 from app.domain.channels import services as channels
@@ -182,6 +182,12 @@ async def test_a_signed_push_is_stored_once_and_delivers_the_order_while_bad_one
     assert "已揽收" in page and "快件已发往杭州" in page and "包裹已签收" in page
     assert 'data-testid="sandbox-delivery"' not in page  # a viewer ships nothing
     assert "13800001111" not in page
+    # The parcel's row says when it left (the scan) and when it was signed for (the carrier's time), China time.
+    async with db.reading() as session:
+        shipped = await session.get(Shipment, parcel.id)
+    assert shipped is not None and shipped.shipped_at is not None
+    assert 'data-testid="shipment-delivered-at">2026-12-02 10:30<' in page
+    assert f'data-testid="shipment-shipped-at">{shipped.shipped_at.astimezone(CHINA):%Y-%m-%d %H:%M}<' in page
 
 
 @pytest.fixture
