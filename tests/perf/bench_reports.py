@@ -38,7 +38,8 @@ from sqlalchemy import insert, text
 
 from app.db import CHINA, Database
 from app.domain.aftersales.models import AfterSaleCase, AfterSaleLine
-from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherLine
+from app.domain.finance import margins
+from app.domain.finance.models import LineKind, MarginDay, MarginOrder, Voucher, VoucherLine
 from app.domain.flows.models import Flow, FlowVersion
 from app.domain.fulfillment import shipment_rollups
 from app.domain.fulfillment.models import Shipment
@@ -313,12 +314,12 @@ def voucher_lines(voucher_id: int, entries: list[tuple[LineKind, int, int]]) -> 
 async def load_vouchers(db: Database, rng: random.Random, delivered: list[Sold]) -> None:
     """A sale voucher for every completed order, dated when it was delivered (a few days after it was placed), with
     the lines posting writes (receivable, revenue and VAT, commission, freight, cost of goods, a gift for one in
-    five); and a red-letter refund voucher taking a refunded order's revenue back out. With their margin days, as
-    storing them would have counted them."""
+    five); and a red-letter refund voucher taking a refunded order's revenue back out. With their margin days and
+    order margins, as storing them would have counted them."""
     days: dict[tuple[date, str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     next_id = 1
     for start in range(0, len(delivered), BATCH):
-        vouchers, lines = [], []
+        vouchers, lines, order_margins = [], [], []
         for order in delivered[start : start + BATCH]:
             _, _, _, placed, paid, refunded = order
             day = (placed + timedelta(days=rng.randrange(1, 6))).astimezone(CHINA).date()
@@ -341,6 +342,21 @@ async def load_vouchers(db: Database, rng: random.Random, delivered: list[Sold])
             counted = days[(day, order[1], order[2])]
             for index, amount in enumerate((1, 0 if refunded else net, cost, gift, commission, freight)):
                 counted[index] += amount
+            revenue = 0 if refunded else net
+            order_margins.append(
+                {
+                    "order_id": order[0],
+                    "day": day,
+                    "channel": order[1],
+                    "shop_id": order[2],
+                    "revenue_fen": revenue,
+                    "cost_of_goods_fen": cost,
+                    "gifts_fen": gift,
+                    "commission_fen": commission,
+                    "freight_fen": freight,
+                    "margin_fen": revenue - cost - gift - commission - freight,
+                }
+            )
             sale_id, next_id = next_id, next_id + 1
             vouchers.append(voucher_row(sale_id, "sale", order, day, sum(d for _, d, _ in entries)))
             lines += voucher_lines(sale_id, entries)
@@ -357,6 +373,7 @@ async def load_vouchers(db: Database, rng: random.Random, delivered: list[Sold])
         async with db.write_engine.begin() as conn:
             await conn.execute(insert(Voucher), vouchers)
             await conn.execute(insert(VoucherLine), lines)
+            await conn.execute(insert(MarginOrder), order_margins)
     names = ("orders", "revenue_fen", "cost_of_goods_fen", "gifts_fen", "commission_fen", "freight_fen")
     rows = [
         {"day": day, "channel": channel, "shop_id": shop_id, **dict(zip(names, figures, strict=True))}
@@ -587,6 +604,20 @@ async def measure(db: Database) -> dict[str, float]:
                     return await query(session, filters)
 
             figures[f"{key} · {name}"] = await timed(run)
+    # 订单毛利 (/finance/margins): one row per order, the lowest margins first, a page of them with the totals.
+    for name, values in scenarios.items():
+        margin_filters = margins.MarginFilters(
+            start=date.fromisoformat(values["date_from"]),
+            end=date.fromisoformat(values["date_to"]),
+            channel=values.get("channel", ""),
+            shop_id=int(values["shop"]) if "shop" in values else None,
+        )
+
+        async def per_order(margin_filters: margins.MarginFilters = margin_filters) -> Any:
+            async with db.reading() as session:
+                return await margins.margin_report(session, margin_filters)
+
+        figures[f"order margins page · {name}"] = await timed(per_order)
     samples = []
     for seed in range(3):
         await mark_hours(db, seed)

@@ -6,8 +6,9 @@ the refunded share back out, and a carrier bill's voucher for the order's parcel
 beyond the booked fee, so every voucher of the order counts. The orders are those whose sale voucher is dated
 within the chosen days (and of the chosen channel and shop), so a later refund still lowers its order's margin.
 
-The margins by channel read a rollup instead, :class:`MarginDay`: each voucher of an order, as it is stored, adds
-its figures to the day (and channel and shop) of the order's sale voucher, so the report sums days, not lines.
+Both read rollups kept as vouchers are stored: each voucher of an order adds its figures to the order's own row,
+:class:`MarginOrder`, and to the day (and channel and shop) of the order's sale voucher, :class:`MarginDay`; so the
+orders of a range are sorted by an index and the margins by channel and the totals sum days, not voucher lines.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from sqlalchemy import case, delete, distinct, func, insert
+from sqlalchemy import Date, case, delete, distinct, func, insert
 from sqlalchemy import select as select_columns
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
@@ -25,7 +26,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.domain.finance.entries import Entry
-from app.domain.finance.models import LineKind, MarginDay, Voucher, VoucherKind, VoucherLine
+from app.domain.finance.models import LineKind, MarginDay, MarginOrder, Voucher, VoucherKind, VoucherLine
 from app.domain.orders.models import Order
 from app.errors import DomainError
 from app.i18n import N_
@@ -34,6 +35,8 @@ from app.sheets import table_workbook
 #: Rows a page shows; the download has them all, up to MAX_DOWNLOAD_ROWS.
 PAGE_ROWS = 200
 MAX_DOWNLOAD_ROWS = 50_000
+#: Filters keeping at least one order in this many are read along the margin index (see :func:`margin_report`).
+WALK_SHARE = 50
 
 #: The figures of a margin, with the line kind each is read from and the side it sits on (True: credit).
 FIGURES: tuple[tuple[str, LineKind, bool], ...] = (
@@ -124,61 +127,61 @@ def _figure(kind: LineKind, credit_side: bool) -> Any:
     return func.coalesce(func.sum(case((col(VoucherLine.line_kind) == kind.value, amount), else_=0)), 0)
 
 
-def _per_order(filters: MarginFilters) -> Any:
-    """One row per order in the filters: its figures and margin, summed over all its vouchers' lines."""
-    sales = select(col(Voucher.order_id)).where(
-        Voucher.kind == VoucherKind.sale.value, col(Voucher.order_id).is_not(None)
-    )
-    if filters.start is not None:
-        sales = sales.where(col(Voucher.voucher_date) >= filters.start)
-    if filters.end is not None:
-        sales = sales.where(col(Voucher.voucher_date) <= filters.end)
-    if filters.channel:
-        sales = sales.where(Voucher.channel == filters.channel)
-    if filters.shop_id is not None:
-        sales = sales.where(Voucher.shop_id == filters.shop_id)
-    figures = [_figure(kind, credit).label(name) for name, kind, credit in FIGURES]
-    revenue, *costs = figures
-    margin = revenue.element
-    for cost in costs:
-        margin = margin - cost.element
-    return (
-        select_columns(col(Voucher.order_id).label("order_id"), *figures, margin.label("margin"))
-        .join(VoucherLine, col(VoucherLine.voucher_id) == col(Voucher.id))
-        .where(col(Voucher.order_id).in_(sales))
-        .group_by(col(Voucher.order_id))
-        .subquery()
-    )
-
-
 async def margin_report(session: AsyncSession, filters: MarginFilters, *, limit: int = PAGE_ROWS) -> MarginReport:
-    """The orders' margins sorted by margin (then order id), at most ``limit`` rows, with the totals of all."""
-    per_order = _per_order(filters)
+    """The orders' margins sorted by margin (then order id), at most ``limit`` rows, with the totals of all: the
+    orders from their kept rows (:class:`MarginOrder`), the totals from the margin days.
+
+    When the filters keep a large share of all orders, the first rows in margin order are found by walking the
+    margin index and skipping the few that are out of range; otherwise the range's orders are read by day and
+    sorted. SQLite's planner would read a year's orders by day and sort them all, so there the day is compared as
+    an expression (``date(day)``), which no index serves."""
+    kept = MarginOrder
+    by_channel = await margins_by_channel(session, filters)
+    order_count = sum(found.order_count for found in by_channel)
+    all_orders = int((await session.exec(select(func.count()).select_from(kept))).one())
+    day: Any = col(kept.day)
+    if order_count * WALK_SHARE >= all_orders and session.bind is not None and session.bind.dialect.name == "sqlite":
+        day = func.date(day, type_=Date)
+    conditions = []
+    if filters.start is not None:
+        conditions.append(day >= filters.start)
+    if filters.end is not None:
+        conditions.append(day <= filters.end)
+    if filters.channel:
+        conditions.append(col(kept.channel) == filters.channel)
+    if filters.shop_id is not None:
+        conditions.append(col(kept.shop_id) == filters.shop_id)
     names = [name for name, _, _ in FIGURES]
-    margin_order = per_order.c.margin.desc() if filters.order == "desc" else per_order.c.margin.asc()
+    margin_order = col(kept.margin_fen).desc() if filters.order == "desc" else col(kept.margin_fen).asc()
     query = (
-        select_columns(per_order, col(Order.external_id), col(Order.channel), col(Order.shop_id))
-        .join(Order, col(Order.id) == per_order.c.order_id)
-        .order_by(margin_order, per_order.c.order_id)
+        select_columns(
+            col(kept.order_id),
+            *(getattr(kept, f"{name}_fen") for name in names),
+            col(Order.external_id),
+            col(Order.channel),
+            col(Order.shop_id),
+        )
+        .join(Order, col(Order.id) == col(kept.order_id))
+        .where(*conditions)
+        .order_by(margin_order, col(kept.order_id))
         .limit(limit)
     )
     report = MarginReport(filters)
     connection = await session.connection()
-    for row in (await connection.execute(query)).all():
-        mapping = row._mapping
+    for order_id, *figures, external_id, channel, shop_id in (await connection.execute(query)).all():
         report.rows.append(
             OrderMargin(
-                order_id=mapping["order_id"],
-                external_id=mapping["external_id"],
-                channel=mapping["channel"],
-                shop_id=mapping["shop_id"],
-                figures=Figures(**{name: int(mapping[name]) for name in names}),
+                order_id=order_id,
+                external_id=external_id,
+                channel=channel,
+                shop_id=shop_id,
+                figures=Figures(**{name: int(value) for name, value in zip(names, figures, strict=True)}),
             )
         )
-    totals_query = select_columns(func.count(), *(func.coalesce(func.sum(per_order.c[name]), 0) for name in names))
-    count, *sums = (await connection.execute(totals_query)).one()
-    report.order_count = int(count)
-    report.totals = Figures(**{name: int(value) for name, value in zip(names, sums, strict=True)})
+    report.order_count = order_count
+    report.totals = Figures(
+        **{name: sum(getattr(found.figures, name) for found in by_channel) for name in names},
+    )
     return report
 
 
@@ -275,13 +278,31 @@ async def count_voucher(session: AsyncSession, voucher: Voucher, entries: list[E
         set_={name: getattr(MarginDay, name) + getattr(insert.excluded, name) for name in added},
     )
     await session.exec(statement, params=[row])
+    order_insert = postgresql.insert(MarginOrder) if dialect == "postgresql" else sqlite.insert(MarginOrder)
+    order_added = (*(f"{name}_fen" for name, _, _ in FIGURES), "margin_fen")
+    await session.exec(
+        order_insert.on_conflict_do_update(
+            index_elements=["order_id"],
+            set_={name: getattr(MarginOrder, name) + getattr(order_insert.excluded, name) for name in order_added},
+        ),
+        params=[
+            {
+                "order_id": voucher.order_id,
+                "day": sale.voucher_date,
+                "channel": sale.channel,
+                "shop_id": sale.shop_id or 0,
+                **{f"{name}_fen": getattr(figures, name) for name, _, _ in FIGURES},
+                "margin_fen": figures.margin,
+            }
+        ],
+    )
 
 
 async def rebuild_margin_days(session: AsyncSession) -> int:
-    """Count every margin day again from all the vouchers (to check the kept ones, or after a bulk load), in one
-    statement: every voucher of an order on the day, channel and shop of the order's sale voucher. Run it when no
-    voucher is being booked (a voucher stored meanwhile may be counted twice or not at all). How many days there
-    are now."""
+    """Count every margin day and order margin again from all the vouchers (to check the kept ones, or after a bulk
+    load), a statement each: every voucher of an order on the day, channel and shop of the order's sale voucher. Run
+    it when no voucher is being booked (a voucher stored meanwhile may be counted twice or not at all). How many days
+    there are now."""
     sale, voucher = aliased(Voucher), aliased(Voucher)
     shop = func.coalesce(col(sale.shop_id), 0)
     counted = (
@@ -301,6 +322,21 @@ async def rebuild_margin_days(session: AsyncSession) -> int:
     columns = ["day", "channel", "shop_id", "orders", *(f"{name}_fen" for name, _, _ in FIGURES)]
     await session.exec(delete(MarginDay))
     await session.exec(insert(MarginDay).from_select(columns, counted))
+    figures = [_figure(kind, credit) for _, kind, credit in FIGURES]
+    margin = figures[0]
+    for cost in figures[1:]:
+        margin = margin - cost
+    per_order = (
+        select_columns(col(sale.order_id), col(sale.voucher_date), col(sale.channel), shop, *figures, margin)
+        .select_from(sale)
+        .join(voucher, col(voucher.order_id) == col(sale.order_id))
+        .join(VoucherLine, col(VoucherLine.voucher_id) == col(voucher.id))
+        .where(col(sale.kind) == VoucherKind.sale.value, col(sale.order_id).is_not(None))
+        .group_by(col(sale.order_id), col(sale.voucher_date), col(sale.channel), shop)
+    )
+    order_columns = ["order_id", "day", "channel", "shop_id", *(f"{name}_fen" for name, _, _ in FIGURES), "margin_fen"]
+    await session.exec(delete(MarginOrder))
+    await session.exec(insert(MarginOrder).from_select(order_columns, per_order))
     return int((await session.exec(select(func.count()).select_from(MarginDay))).one())
 
 
