@@ -25,6 +25,7 @@ from app.domain.fulfillment import (
     confirmation,
     interceptions,
     message_templates,
+    notifications,
     scan_batches,
     services,
     tracking,
@@ -271,6 +272,8 @@ class FulfillmentController(Controller):
             "fulfillment/messages.html",
             "fulfillment/_messages.html",
             messages=await services.recent_notifications(db_session),
+            via_label=labeller(message_templates.CHANNELS),
+            status_label=labeller(notifications.STATUS_LABELS),
         )
 
 

@@ -21,6 +21,17 @@ from app.domain.fulfillment.models import BuyerNotification, Carrier, Shipment, 
 from app.domain.inventory import services as inventory
 from app.domain.orders.models import Order
 from app.domain.shops import services as shop_readers
+from app.i18n import N_
+
+#: What a buyer message's status is called on the messages page.
+STATUS_LABELS = {
+    "waiting": N_("Waiting for its parcel to ship"),
+    "pending": N_("Queued to send"),
+    "sending": N_("Sending"),
+    "sent": N_("Sent to the gateway"),
+    "failed": N_("Failed"),
+    "withdrawn": N_("Withdrawn"),
+}
 
 
 async def stage_messages(

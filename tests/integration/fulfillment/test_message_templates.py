@@ -114,3 +114,6 @@ async def test_hostile_values_are_escaped_in_the_preview_and_the_sandbox_outbox(
     assert HOSTILE not in page and "&lt;img src=x" in page  # each preview is filled with the real shop's name
     outbox = (await client.get("/fulfillment/messages")).text
     assert HOSTILE not in outbox and "&lt;img src=x" in outbox
+    # The channel and the status are said in Chinese, not as stored.
+    assert 'data-testid="message-via">短信<' in outbox
+    assert 'data-testid="message-status" data-status="pending">待发送<' in outbox
