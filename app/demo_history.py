@@ -67,7 +67,8 @@ DEFAULT_ORDERS = 30_000
 PLANNED_ACTION = "demo.history.planned"
 PASS_ACTION = "demo.history.pass"  # noqa: S105 - an audit action, not a password
 MADE_ACTION = "demo.history"
-#: How far back the 双十一-style day lies (its parcels long delivered, many of its orders completed).
+#: How far back the 双十一-style day lies (its parcels long delivered, many of its orders completed), unless 11-11
+#: itself lies within the history, a week ago or more (see :func:`spike_age`).
 SPIKE_AGE_DAYS = 19
 SPIKE_FACTOR = 9.0
 #: The steps of the history's clock: orders of one step are processed together at its end.
@@ -108,22 +109,34 @@ class PlannedOrder:
     aftersale_after: timedelta = timedelta(0)
 
 
+def spike_age(now: datetime, days: int = DAYS) -> int:
+    """How many days before ``now`` (China days) the spike falls: on 双十一 when it is a week to ``days`` − 2 days
+    ago (so its eve is in the history too), else :data:`SPIKE_AGE_DAYS` days ago."""
+    today = now.astimezone(CHINA).date()
+    eleven = today.replace(month=11, day=11)
+    if eleven > today:
+        eleven = eleven.replace(year=today.year - 1)
+    age = (today - eleven).days
+    return age if 7 <= age <= days - 2 else SPIKE_AGE_DAYS
+
+
 def plan(orders: int, now: datetime, *, days: int = DAYS) -> list[PlannedOrder]:
     """The history's orders, earliest first: ``orders`` of them over the ``days`` before ``now``, each placed at a
     moment drawn from the day and hour weights. The same arguments give the same plan."""
     end = now.astimezone(CHINA)
     first_day = (end - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
     cells: list[tuple[datetime, float]] = []
+    spike = spike_age(now, days)
     for day in range(days):
         start = first_day + timedelta(days=day)
         age = (end.date() - start.date()).days
         factor = 1.0 + (0.15 if start.weekday() >= 5 else 0.0) + 0.01 * day
         hours = HOURLY
-        if age == SPIKE_AGE_DAYS:
+        if age == spike:
             factor, hours = SPIKE_FACTOR, SPIKE_HOURLY
-        elif age == SPIKE_AGE_DAYS + 1:
+        elif age == spike + 1:
             factor = 1.6  # the eve: baskets filled, some paid early
-        elif age == SPIKE_AGE_DAYS - 1:
+        elif age == spike - 1:
             factor = 2.2  # the day after: the tail of the sale
         for hour in range(24):
             cell = start + timedelta(hours=hour)

@@ -76,7 +76,7 @@ async def test_a_small_history_is_alive_across_every_channel_and_thirty_days_and
     busiest = max(days.values())
     assert busiest >= 4 * median(days.values())
     spike = max(days, key=lambda day: days[day])
-    assert spike == (now - timedelta(days=demo_history.SPIKE_AGE_DAYS)).astimezone(CHINA).date()
+    assert spike == (now - timedelta(days=demo_history.spike_age(now))).astimezone(CHINA).date()
     assert min(finished) < now - timedelta(days=25)
     assert all(at <= now for at in finished)
     assert min(o.received_at for o in orders) < now - timedelta(days=28)
