@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from app.settings import PROJECT_ROOT, get_settings
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from app.db import Database
+
 T = TypeVar("T")
 
 
-def _alembic_config() -> Any:
+def _alembic_config() -> Config:
     from alembic.config import Config
 
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
@@ -22,7 +27,7 @@ def _alembic_config() -> Any:
     return config
 
 
-async def require_current_schema(db: Any) -> None:
+async def require_current_schema(db: Database) -> None:
     """Refuse, saying what to run, when the database's schema is not the one this code expects (a new data folder,
     or an upgrade not applied yet), instead of failing later on a missing table."""
     from alembic.runtime.migration import MigrationContext

@@ -263,39 +263,23 @@ async def count_voucher(session: AsyncSession, voucher: Voucher, entries: list[E
             return
         sale, orders = found, 0
     figures = figures_of(lines)
-    row = {
-        "day": sale.voucher_date,
-        "channel": sale.channel,
-        "shop_id": sale.shop_id or 0,
-        "orders": orders,
-        **{f"{name}_fen": getattr(figures, name) for name, _, _ in FIGURES},
-    }
+    amounts = {f"{name}_fen": getattr(figures, name) for name, _, _ in FIGURES}
+    placed = {"day": sale.voucher_date, "channel": sale.channel, "shop_id": sale.shop_id or 0}
+    await _add_to(session, MarginDay, ["day", "channel", "shop_id"], placed, {"orders": orders, **amounts})
+    order = {"order_id": voucher.order_id, **placed}
+    await _add_to(session, MarginOrder, ["order_id"], order, {**amounts, "margin_fen": figures.margin})
+
+
+async def _add_to(
+    session: AsyncSession, rollup: type, key: list[str], row: dict[str, Any], amounts: dict[str, int]
+) -> None:
+    """Insert ``row`` with ``amounts`` into ``rollup``, or add the amounts to the row kept under the same ``key``."""
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert(MarginDay) if dialect == "postgresql" else sqlite.insert(MarginDay)
-    added = ("orders", *(f"{name}_fen" for name, _, _ in FIGURES))
+    insert = postgresql.insert(rollup) if dialect == "postgresql" else sqlite.insert(rollup)
     statement = insert.on_conflict_do_update(
-        index_elements=["day", "channel", "shop_id"],
-        set_={name: getattr(MarginDay, name) + getattr(insert.excluded, name) for name in added},
+        index_elements=key, set_={name: getattr(rollup, name) + getattr(insert.excluded, name) for name in amounts}
     )
-    await session.exec(statement, params=[row])
-    order_insert = postgresql.insert(MarginOrder) if dialect == "postgresql" else sqlite.insert(MarginOrder)
-    order_added = (*(f"{name}_fen" for name, _, _ in FIGURES), "margin_fen")
-    await session.exec(
-        order_insert.on_conflict_do_update(
-            index_elements=["order_id"],
-            set_={name: getattr(MarginOrder, name) + getattr(order_insert.excluded, name) for name in order_added},
-        ),
-        params=[
-            {
-                "order_id": voucher.order_id,
-                "day": sale.voucher_date,
-                "channel": sale.channel,
-                "shop_id": sale.shop_id or 0,
-                **{f"{name}_fen": getattr(figures, name) for name, _, _ in FIGURES},
-                "margin_fen": figures.margin,
-            }
-        ],
-    )
+    await session.exec(statement, params=[{**row, **amounts}])
 
 
 async def rebuild_margin_days(session: AsyncSession) -> int:
@@ -305,38 +289,30 @@ async def rebuild_margin_days(session: AsyncSession) -> int:
     there are now."""
     sale, voucher = aliased(Voucher), aliased(Voucher)
     shop = func.coalesce(col(sale.shop_id), 0)
-    counted = (
-        select_columns(
-            col(sale.voucher_date),
-            col(sale.channel),
-            shop,
-            func.count(distinct(col(sale.order_id))),
-            *(_figure(kind, credit) for _, kind, credit in FIGURES),
-        )
-        .select_from(sale)
-        .join(voucher, col(voucher.order_id) == col(sale.order_id))
-        .join(VoucherLine, col(VoucherLine.voucher_id) == col(voucher.id))
-        .where(col(sale.kind) == VoucherKind.sale.value, col(sale.order_id).is_not(None))
-        .group_by(col(sale.voucher_date), col(sale.channel), shop)
-    )
-    columns = ["day", "channel", "shop_id", "orders", *(f"{name}_fen" for name, _, _ in FIGURES)]
-    await session.exec(delete(MarginDay))
-    await session.exec(insert(MarginDay).from_select(columns, counted))
     figures = [_figure(kind, credit) for _, kind, credit in FIGURES]
     margin = figures[0]
     for cost in figures[1:]:
         margin = margin - cost
-    per_order = (
-        select_columns(col(sale.order_id), col(sale.voucher_date), col(sale.channel), shop, *figures, margin)
+    lines_of_sales = (
+        select_columns(col(sale.order_id))
         .select_from(sale)
         .join(voucher, col(voucher.order_id) == col(sale.order_id))
         .join(VoucherLine, col(VoucherLine.voucher_id) == col(voucher.id))
         .where(col(sale.kind) == VoucherKind.sale.value, col(sale.order_id).is_not(None))
-        .group_by(col(sale.order_id), col(sale.voucher_date), col(sale.channel), shop)
     )
-    order_columns = ["order_id", "day", "channel", "shop_id", *(f"{name}_fen" for name, _, _ in FIGURES), "margin_fen"]
+    by_day = lines_of_sales.with_only_columns(
+        col(sale.voucher_date), col(sale.channel), shop, func.count(distinct(col(sale.order_id))), *figures
+    ).group_by(col(sale.voucher_date), col(sale.channel), shop)
+    by_order = lines_of_sales.with_only_columns(
+        col(sale.order_id), col(sale.voucher_date), col(sale.channel), shop, *figures, margin
+    ).group_by(col(sale.order_id), col(sale.voucher_date), col(sale.channel), shop)
+    amounts = [f"{name}_fen" for name, _, _ in FIGURES]
+    await session.exec(delete(MarginDay))
+    await session.exec(insert(MarginDay).from_select(["day", "channel", "shop_id", "orders", *amounts], by_day))
     await session.exec(delete(MarginOrder))
-    await session.exec(insert(MarginOrder).from_select(order_columns, per_order))
+    await session.exec(
+        insert(MarginOrder).from_select(["order_id", "day", "channel", "shop_id", *amounts, "margin_fen"], by_order)
+    )
     return int((await session.exec(select(func.count()).select_from(MarginDay))).one())
 
 
